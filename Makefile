@@ -1,0 +1,107 @@
+# bulkhead: build, test, demo, bench, install.
+#
+#   make demo     install missing Debian packages, build, run the reference incident
+#   make check    install missing Debian packages, build with ASan+UBSan, run every test
+#   make bench    per-step overhead against a bash loop
+#   make lint     cppcheck + clang-tidy + clang-format check
+#   make install  PREFIX=/usr/local DESTDIR=
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BINDIR  := $(PREFIX)/bin
+DATADIR := $(PREFIX)/share/bulkhead
+
+CC      ?= cc
+PKGS    := lua5.4 libuv libcjson libcurl libsodium
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+# pkg-config is only asked when a target compiles: `make deps` must work on
+# a machine that has none of the packages yet.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+CMOCKA_LIBS = $(shell pkg-config --libs cmocka)
+
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+           -Wno-unused-parameter
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -DBH_VERSION='"$(VERSION)"' \
+              -DBH_DATADIR='"$(DATADIR)"' $(WARN) $(PKG_CFLAGS)
+CFLAGS  ?= -O2 -g
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+             -fno-sanitize-recover=undefined
+
+SRCS     := $(sort $(wildcard engine/*.c))
+LIB_SRCS := $(filter-out engine/main.c,$(SRCS))
+OBJS     := $(SRCS:engine/%.c=build/obj/%.o)
+SAN_OBJS := $(SRCS:engine/%.c=build/asan/obj/%.o)
+SAN_LIB_OBJS := $(LIB_SRCS:engine/%.c=build/asan/obj/%.o)
+UNIT_SRCS  := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=build/asan/%)
+
+DEB_PKGS := pkg-config gcc make liblua5.4-dev libuv1-dev libcjson-dev libcurl4-openssl-dev \
+            libsodium-dev libcmocka-dev jq
+
+.PHONY: all deps demo check test unit e2e bench lint format install uninstall clean asan
+
+all: build/bulkhead
+
+build/bulkhead: $(OBJS)
+	$(CC) $(CFLAGS) -o $@ $(OBJS) $(PKG_LIBS) -lm
+
+build/obj/%.o: engine/%.c $(wildcard engine/*.h) | build/obj
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+build/asan/bulkhead: $(SAN_OBJS)
+	$(CC) $(SAN_FLAGS) -o $@ $(SAN_OBJS) $(PKG_LIBS) -lm
+
+build/asan/obj/%.o: engine/%.c $(wildcard engine/*.h) | build/asan/obj
+	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -c -o $@ $<
+
+build/asan/test_%: tests/unit/test_%.c $(SAN_LIB_OBJS) | build/asan
+	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -Iengine -o $@ $< $(SAN_LIB_OBJS) $(PKG_LIBS) $(CMOCKA_LIBS) -lm
+
+build/obj build/asan build/asan/obj:
+	mkdir -p $@
+
+asan: build/asan/bulkhead $(UNIT_BINS)
+
+# Installs only what is missing; sudo only when not root and only if needed.
+deps:
+	@sh tools/deps.sh $(DEB_PKGS)
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@sh examples/demo.sh
+
+check: deps
+	@$(MAKE) --no-print-directory asan
+	@bash tests/run.sh
+
+# The tests without the package check, for a loop while developing.
+test: asan
+	@bash tests/run.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@bash bench/run.sh
+
+lint: build/bulkhead
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	  --inline-suppr --suppress=missingIncludeSystem --std=c11 -D_GNU_SOURCE \
+	  -I engine $(shell pkg-config --cflags-only-I $(PKGS)) engine
+	clang-tidy --quiet $(SRCS) -- $(BASE_CFLAGS) 2>/dev/null
+	clang-format --dry-run --Werror engine/*.c engine/*.h tests/unit/*.c
+
+format:
+	clang-format -i engine/*.c engine/*.h tests/unit/*.c
+
+install: build/bulkhead
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/examples
+	install -m 0755 build/bulkhead $(DESTDIR)$(BINDIR)/bulkhead
+	cp -R examples/. $(DESTDIR)$(DATADIR)/examples/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/bulkhead
+	rm -rf $(DESTDIR)$(DATADIR)
+
+clean:
+	rm -rf build tests/out bench/out
