@@ -57,7 +57,7 @@ build/asan/obj/%.o: engine/%.c $(wildcard engine/*.h) | build/asan/obj
 	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -c -o $@ $<
 
 build/asan/test_%: tests/unit/test_%.c $(SAN_LIB_OBJS) | build/asan
-	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -Iengine -o $@ $< $(SAN_LIB_OBJS) $(PKG_LIBS) $(CMOCKA_LIBS) -lm
+	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -iquote engine -o $@ $< $(SAN_LIB_OBJS) $(PKG_LIBS) $(CMOCKA_LIBS) -lm
 
 build/obj build/asan build/asan/obj:
 	mkdir -p $@

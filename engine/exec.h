@@ -58,6 +58,9 @@ typedef struct {
 } bh_exec_result;
 
 typedef struct bh_exec bh_exec;
+/* res and everything it points to (out[i].data, the bh_exec itself) are
+ * freed as soon as the callback returns: copy what you need to keep, and do
+ * not use the bh_exec (bh_exec_cancel, bh_exec_pid) from then on. */
 typedef void (*bh_exec_cb)(const bh_exec_result *res, void *ud);
 
 /* Spawn. Returns 0 (cb will be called exactly once) or a negative uv error

@@ -30,12 +30,15 @@ typedef void (*bh_journal_listener)(const char *line, size_t len, void *ud);
 int bh_journal_create(const char *path, bh_journal **out);
 /* Open an existing, intact journal to append to it: the next seq and prev
  * hash are taken from its last line. Fails with -EBADMSG if the file does
- * not end in a complete record. */
+ * not end in a complete record, or if its chain does not verify (the whole
+ * file is checked with bh_journal_verify_buf). */
 int bh_journal_open_append(const char *path, bh_journal **out);
 void bh_journal_set_listener(bh_journal *j, bh_journal_listener fn, void *ud);
 
-/* Append one record. rec must be a JSON object whose first field is "type";
- * it is not modified or freed. Returns 0 or the sticky negative errno. */
+/* Append one record. rec must be a JSON object whose first field is "type"
+ * and which has no field named seq, ts or prev (the writer's); it is not
+ * modified or freed. Returns 0 or the sticky negative errno; a record that
+ * breaks these rules gives -EINVAL, which sticks like an I/O error. */
 int bh_journal_append(bh_journal *j, const cJSON *rec);
 /* fdatasync if anything was appended since the last sync. */
 int bh_journal_sync(bh_journal *j);
@@ -50,11 +53,11 @@ int bh_journal_close(bh_journal *j);
 
 /* Outcome of checking a journal's chain. */
 typedef struct {
-    int intact;          /* 1 when every check passed */
-    uint64_t records;    /* records read before the first problem */
-    int64_t bad_seq;     /* the record named as broken, -1 when intact */
-    uint64_t bad_offset; /* byte offset of that record's line */
-    char message[320];   /* what is wrong, for people */
+    int intact;                       /* 1 when every check passed */
+    uint64_t records;                 /* records read before the first problem */
+    int64_t bad_seq;                  /* the record named as broken, -1 when intact */
+    uint64_t bad_offset;              /* byte offset of that record's line */
+    char message[320];                /* what is wrong, for people */
     char head[BH_SHA256_HEX_LEN + 1]; /* hash of the last intact line */
 } bh_journal_check;
 

@@ -1,0 +1,277 @@
+/* plan, check and run: the commands that load a runbook. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "runbook.h"
+#include "sched.h"
+#include "util.h"
+
+static const char PLAN_HELP[] =
+    "usage: bulkhead plan RUNBOOK [-p NAME=VALUE]... [--params FILE.json] [--json]\n"
+    "\n"
+    "Load the runbook, resolve its parameters and print its steps in order,\n"
+    "by phase. Nothing runs: loading a runbook has no side effects.\n"
+    "\n"
+    "  -p, --param NAME=VALUE  a parameter value (repeatable); converted to the\n"
+    "                          declared type: numbers, true/false, lists as a,b,c\n"
+    "                          or a JSON array, maps as a JSON object\n"
+    "  --params FILE.json      a JSON object of parameter values (-p wins)\n"
+    "  --json                  the plan as one JSON document\n"
+    "\n"
+    "exit: 0 ok, 2 usage, 3 runbook error, 4 parameter error\n";
+
+static const char CHECK_HELP[] =
+    "usage: bulkhead check RUNBOOK... [-p NAME=VALUE]... [--params FILE.json]\n"
+    "\n"
+    "Load and validate each runbook and report every problem with file:line:\n"
+    "syntax and load-time errors (with a traceback), unknown or mistyped fields,\n"
+    "duplicate steps, bad durations and parameter declarations. Required\n"
+    "parameters without a value get typed stand-ins, so no values are needed.\n"
+    "\n"
+    "exit: 0 all valid, 2 usage, 3 a runbook has errors, 4 a given value is wrong\n";
+
+static const char RUN_HELP[] =
+    "usage: bulkhead run RUNBOOK [-p NAME=VALUE]... [--params FILE.json] [options]\n"
+    "\n"
+    "Execute the runbook's steps in order and record each one in a new run\n"
+    "folder under STATE/runs/ (journal.jsonl and captured output). A failed\n"
+    "step stops the run; the steps not reached are recorded as skipped.\n"
+    "\n"
+    "  -p, --param NAME=VALUE  a parameter value (repeatable), see `plan --help`\n"
+    "  --params FILE.json      a JSON object of parameter values\n"
+    "  --json                  print each journal record to stdout as it is written\n"
+    "  --plain                 plain lines even on a terminal\n"
+    "  --timeout DURATION      default step timeout for steps without their own\n"
+    "                          (runbook default, else 5m), e.g. 30s, 10m\n"
+    "  --operator NAME         who runs it, for the record (default\n"
+    "                          $BULKHEAD_OPERATOR, else the login name)\n"
+    "\n"
+    "Ctrl-C or SIGTERM: nothing new starts, running children get SIGTERM and\n"
+    "SIGKILL after the grace period; a second Ctrl-C kills them at once.\n"
+    "\n"
+    "exit: 0 all steps ok, 1 a step failed or timed out, 2 usage, 3 runbook\n"
+    "error, 4 parameter error, 6 state/journal I/O error, 130 SIGINT, 143 SIGTERM\n";
+
+typedef struct {
+    const char *cmd;
+    const char **paths;
+    size_t npaths;
+    bh_params_input params;
+    int json, plain;
+    double timeout_ms;
+    const char *operator_name;
+} opts;
+
+/* Parse the options shared by plan, check and run. Returns -1 when done
+ * (help printed, exit 0) or an exit code > 0 on error, 0 to go on. */
+static int parse(int argc, char **argv, opts *o, const char *help, int allow_run_opts) {
+    o->paths = calloc((size_t)argc, sizeof *o->paths);
+    if (!o->paths) abort();
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        char err[512];
+        const char *val = NULL;
+        if (bh_cmd_is_help(a)) {
+            fputs(help, stdout);
+            return -1;
+        }
+        if (strcmp(a, "-p") == 0 || strcmp(a, "--param") == 0 || strcmp(a, "--params") == 0 ||
+            strcmp(a, "--timeout") == 0 || strcmp(a, "--operator") == 0) {
+            if (i + 1 >= argc) return bh_cmd_usage_error(o->cmd, "%s needs a value", a);
+            val = argv[++i];
+        } else if (strncmp(a, "-p", 2) == 0 && a[2] != '\0' && a[2] != '-') {
+            val = a + 2; /* -pname=value */
+            a = "-p";
+        }
+        if (strcmp(a, "-p") == 0 || strcmp(a, "--param") == 0) {
+            if (bh_params_input_add(&o->params, val, err, sizeof err) != 0)
+                return bh_cmd_usage_error(o->cmd, "%s", err);
+        } else if (strcmp(a, "--params") == 0) {
+            if (bh_params_input_load_file(&o->params, val, err, sizeof err) != 0) {
+                fprintf(stderr, "bulkhead %s: %s\n", o->cmd, err);
+                return BH_EXIT_PARAMS;
+            }
+        } else if (strcmp(a, "--json") == 0) {
+            o->json = 1;
+        } else if (allow_run_opts && strcmp(a, "--plain") == 0) {
+            o->plain = 1;
+        } else if (allow_run_opts && strcmp(a, "--timeout") == 0) {
+            if (bh_util_parse_duration(val, &o->timeout_ms) != 0 || o->timeout_ms <= 0)
+                return bh_cmd_usage_error(o->cmd, "--timeout: '%s' is not a duration (e.g. 30s)",
+                                          val);
+        } else if (allow_run_opts && strcmp(a, "--operator") == 0) {
+            o->operator_name = val;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            return bh_cmd_usage_error(o->cmd, "unknown option '%s'", a);
+        } else {
+            o->paths[o->npaths++] = a;
+        }
+    }
+    if (o->npaths == 0) return bh_cmd_usage_error(o->cmd, "which runbook? give its path");
+    return 0;
+}
+
+static void opts_free(opts *o) {
+    free(o->paths);
+    bh_params_input_free(&o->params);
+}
+
+static int load_status_exit(bh_runbook_status st) {
+    switch (st) {
+    case BH_RUNBOOK_OK:
+        return BH_EXIT_OK;
+    case BH_RUNBOOK_BAD_PARAMS:
+        return BH_EXIT_PARAMS;
+    default:
+        return BH_EXIT_RUNBOOK;
+    }
+}
+
+/* Load one runbook and print its problems. */
+static int load(const char *path, const opts *o, int placeholders, bh_runbook **rb) {
+    bh_runbook_opts ro = {.path = path, .params = &o->params, .placeholders = placeholders};
+    bh_runbook_status st = bh_runbook_load(&ro, rb);
+    bh_diag_print(&(*rb)->diags, stderr);
+    if ((*rb)->traceback) fprintf(stderr, "%s\n", (*rb)->traceback);
+    return load_status_exit(st);
+}
+
+static void print_value(const cJSON *v) {
+    char *s = cJSON_PrintUnformatted(v);
+    fputs(s ? s : "?", stdout);
+    free(s);
+}
+
+static void print_plan(const bh_runbook *rb) {
+    printf("%s: %s\n", rb->id, rb->title);
+    printf("  severity %s", rb->severity);
+    if (rb->owner) printf(", owner %s", rb->owner);
+    printf(", %zu steps\n  file %s (sha256 %.16s...)\n", rb->nsteps, rb->path, rb->sha256);
+    if (rb->description) printf("  %s\n", rb->description);
+    if (rb->nparams) printf("\nparameters\n");
+    for (size_t i = 0; i < rb->nparams; i++) {
+        const bh_param_spec *p = &rb->params[i];
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(rb->param_values, p->name);
+        printf("  %s = ", p->name);
+        if (v)
+            print_value(v);
+        else
+            fputs("(unset)", stdout);
+        printf("  [%s%s]", bh_params_type_name(p->type), p->required ? ", required" : "");
+        if (p->doc) printf("  %s", p->doc);
+        putchar('\n');
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < rb->nphases; i++) {
+        printf("\nphase %s\n", rb->phases[i]);
+        for (size_t j = 0; j < rb->nsteps; j++) {
+            const bh_step *s = &rb->steps[j];
+            if (strcmp(s->phase, rb->phases[i]) != 0) continue;
+            char t[32];
+            bh_util_format_duration(s->timeout_ms, t, sizeof t);
+            printf("  %2zu. %-28s timeout %-6s %s:%d\n", ++n, s->id, t, s->file, s->line);
+            if (s->doc) printf("      %s\n", s->doc);
+        }
+    }
+}
+
+int bh_cmd_plan(int argc, char **argv, const bh_cli *g) {
+    (void)g;
+    opts o = {.cmd = "plan"};
+    bh_params_input_init(&o.params);
+    int rc = parse(argc, argv, &o, PLAN_HELP, 0);
+    if (rc == 0 && o.npaths > 1) rc = bh_cmd_usage_error("plan", "one runbook at a time");
+    if (rc != 0) {
+        opts_free(&o);
+        return rc < 0 ? BH_EXIT_OK : rc;
+    }
+    bh_runbook *rb;
+    rc = load(o.paths[0], &o, 0, &rb);
+    if (rc == BH_EXIT_OK) {
+        if (o.json) {
+            cJSON *plan = bh_runbook_plan_json(rb);
+            char *s = cJSON_Print(plan);
+            puts(s);
+            free(s);
+            cJSON_Delete(plan);
+        } else {
+            print_plan(rb);
+        }
+    }
+    bh_runbook_free(rb);
+    opts_free(&o);
+    return rc;
+}
+
+int bh_cmd_check(int argc, char **argv, const bh_cli *g) {
+    (void)g;
+    opts o = {.cmd = "check"};
+    bh_params_input_init(&o.params);
+    int rc = parse(argc, argv, &o, CHECK_HELP, 0);
+    if (rc != 0) {
+        opts_free(&o);
+        return rc < 0 ? BH_EXIT_OK : rc;
+    }
+    int worst = BH_EXIT_OK;
+    for (size_t i = 0; i < o.npaths; i++) {
+        bh_runbook *rb;
+        rc = load(o.paths[i], &o, 1, &rb);
+        size_t errors = bh_diag_errors(&rb->diags);
+        size_t warnings = rb->diags.count - errors;
+        if (rc == BH_EXIT_OK)
+            printf("%s: ok (%zu steps in %zu phases%s)\n", o.paths[i], rb->nsteps, rb->nphases,
+                   warnings ? ", with warnings" : "");
+        else
+            printf("%s: %zu error%s\n", o.paths[i], errors, errors == 1 ? "" : "s");
+        /* Parameter errors are the caller's to fix; a broken runbook wins. */
+        if (rc == BH_EXIT_RUNBOOK || (rc != BH_EXIT_OK && worst == BH_EXIT_OK)) worst = rc;
+        bh_runbook_free(rb);
+    }
+    opts_free(&o);
+    return worst;
+}
+
+int bh_cmd_run(int argc, char **argv, const bh_cli *g) {
+    opts o = {.cmd = "run"};
+    bh_params_input_init(&o.params);
+    int rc = parse(argc, argv, &o, RUN_HELP, 1);
+    if (rc == 0 && o.npaths > 1) rc = bh_cmd_usage_error("run", "one runbook at a time");
+    if (rc != 0) {
+        opts_free(&o);
+        return rc < 0 ? BH_EXIT_OK : rc;
+    }
+    bh_runbook *rb;
+    rc = load(o.paths[0], &o, 0, &rb);
+    if (rc != BH_EXIT_OK) {
+        bh_runbook_free(rb);
+        opts_free(&o);
+        return rc;
+    }
+    bh_run_opts ro = {
+        .state_dir = g->state_dir,
+        .operator_name = o.operator_name,
+        .timeout_override_ms = o.timeout_ms,
+        .console_mode = o.json                         ? BH_CONSOLE_JSON
+                        : (!o.plain && isatty(STDOUT_FILENO)) ? BH_CONSOLE_TTY
+                                                              : BH_CONSOLE_PLAIN,
+    };
+    char *run_id;
+    int sig;
+    bh_run_outcome out = bh_sched_run(rb, &ro, &run_id, &sig);
+    free(run_id);
+    bh_runbook_free(rb);
+    opts_free(&o);
+    switch (out) {
+    case BH_RUN_OK:
+        return BH_EXIT_OK;
+    case BH_RUN_FAILED:
+        return BH_EXIT_FAILED;
+    case BH_RUN_INTERRUPTED:
+        return sig == 15 ? BH_EXIT_SIGTERM : BH_EXIT_SIGINT;
+    default:
+        return BH_EXIT_IO;
+    }
+}

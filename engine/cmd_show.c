@@ -1,0 +1,488 @@
+/* runs, show and verify: the commands that read journals. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cmd.h"
+#include "journal.h"
+#include "util.h"
+
+static const char RUNS_HELP[] =
+    "usage: bulkhead runs [--json]\n"
+    "\n"
+    "List the runs in the state directory, oldest first: id, runbook, status,\n"
+    "step counts, operator and start time. A run without a run_end record is\n"
+    "shown as 'incomplete' (the engine died or is still running).\n";
+
+static const char SHOW_HELP[] =
+    "usage: bulkhead show RUN [--json]\n"
+    "\n"
+    "One run: the runbook and its hash, parameters, operator, each step's\n"
+    "status, attempts, duration and error, every command it ran and where its\n"
+    "captured output lives (with size and SHA-256), and the journal's head hash.\n"
+    "RUN is a run id, a unique prefix, 'last', or a run folder or journal path.\n";
+
+static const char VERIFY_HELP[] =
+    "usage: bulkhead verify RUN\n"
+    "\n"
+    "Recheck the journal: every line is a record, seq runs without gaps, and\n"
+    "each record's prev is the SHA-256 of the line before it. Prints the head\n"
+    "hash when intact; otherwise names the first broken record and its byte\n"
+    "offset.\n"
+    "\n"
+    "exit: 0 intact, 5 broken, 6 cannot read, 2 usage\n";
+
+static char *journal_path(const char *dir) {
+    return bh_util_asprintf("%s/journal.jsonl", dir);
+}
+
+static int is_dir(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted names of the run folders; *n set. NULL with *n 0 when none. */
+static char **list_runs(const char *runs_dir, size_t *n) {
+    *n = 0;
+    DIR *d = opendir(runs_dir);
+    if (!d) return NULL;
+    size_t cap = 16;
+    char **names = bh_util_xcalloc(cap, sizeof *names);
+    const struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        if (*n == cap) {
+            cap *= 2;
+            names = realloc(names, cap * sizeof *names);
+            if (!names) abort();
+        }
+        names[(*n)++] = bh_util_xstrdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, *n, sizeof *names, cmp_str);
+    return names;
+}
+
+static void free_names(char **names, size_t n) {
+    for (size_t i = 0; i < n; i++) free(names[i]);
+    free(names);
+}
+
+char *bh_cmd_find_run(const bh_cli *g, const char *arg) {
+    size_t len = strlen(arg);
+    if (len > 14 && strcmp(arg + len - 14, "/journal.jsonl") == 0) {
+        char *dir = bh_util_xstrdup(arg);
+        dir[len - 14] = '\0';
+        return dir;
+    }
+    if (strchr(arg, '/') && is_dir(arg)) return bh_util_xstrdup(arg);
+    char *runs_dir = bh_util_asprintf("%s/runs", g->state_dir);
+    size_t n;
+    char **names = list_runs(runs_dir, &n);
+    char *found = NULL;
+    size_t matches = 0;
+    if (strcmp(arg, "last") == 0 || strcmp(arg, "latest") == 0) {
+        if (n) {
+            found = bh_util_asprintf("%s/%s", runs_dir, names[n - 1]);
+            matches = 1;
+        }
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            if (strncmp(names[i], arg, len) != 0) continue;
+            if (strlen(names[i]) == len) { /* an exact id wins over prefixes */
+                free(found);
+                found = bh_util_asprintf("%s/%s", runs_dir, names[i]);
+                matches = 1;
+                break;
+            }
+            matches++;
+            if (!found) found = bh_util_asprintf("%s/%s", runs_dir, names[i]);
+        }
+    }
+    if (matches == 0 && is_dir(arg)) {
+        found = bh_util_xstrdup(arg);
+        matches = 1;
+    }
+    if (matches != 1) {
+        if (matches == 0)
+            fprintf(stderr, "bulkhead: no run '%s' in %s (see 'bulkhead runs')\n", arg, runs_dir);
+        else
+            fprintf(stderr, "bulkhead: '%s' matches %zu runs in %s; give more of the id\n", arg,
+                    matches, runs_dir);
+        free(found);
+        found = NULL;
+    }
+    free_names(names, n);
+    free(runs_dir);
+    return found;
+}
+
+/* --- a run's summary, read from its journal ---------------------------- */
+
+typedef struct {
+    cJSON *start; /* run_start record */
+    cJSON *end;   /* run_end record or NULL */
+    cJSON *steps; /* object: id -> {status, attempts, duration_ms, error, execs[]} */
+    cJSON *order; /* array of step ids */
+    cJSON *events; /* interrupts */
+    int records;
+} summary;
+
+static cJSON *step_entry(summary *s, const char *id) {
+    cJSON *e = cJSON_GetObjectItemCaseSensitive(s->steps, id);
+    if (!e) {
+        e = cJSON_AddObjectToObject(s->steps, id);
+        cJSON_AddStringToObject(e, "id", id);
+        cJSON_AddStringToObject(e, "status", "pending");
+        cJSON_AddArrayToObject(e, "execs");
+        cJSON_AddItemToArray(s->order, cJSON_CreateString(id));
+    }
+    return e;
+}
+
+static void set_field(cJSON *o, const char *k, cJSON *v) {
+    if (cJSON_GetObjectItemCaseSensitive(o, k))
+        cJSON_ReplaceItemInObjectCaseSensitive(o, k, v);
+    else
+        cJSON_AddItemToObject(o, k, v);
+}
+
+static const char *str(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static double num(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+static int collect(const cJSON *rec, uint64_t offset, void *ud) {
+    (void)offset;
+    summary *s = ud;
+    s->records++;
+    const char *type = str(rec, "type");
+    const char *step = str(rec, "step");
+    if (!type) return 0;
+    if (strcmp(type, "run_start") == 0) {
+        cJSON_Delete(s->start);
+        s->start = cJSON_Duplicate(rec, 1);
+        const cJSON *ids = cJSON_GetObjectItemCaseSensitive(rec, "steps");
+        const cJSON *id;
+        cJSON_ArrayForEach(id, ids) if (cJSON_IsString(id)) step_entry(s, id->valuestring);
+    } else if (strcmp(type, "run_end") == 0) {
+        cJSON_Delete(s->end);
+        s->end = cJSON_Duplicate(rec, 1);
+    } else if (strcmp(type, "interrupt") == 0) {
+        cJSON_AddItemToArray(s->events, cJSON_Duplicate(rec, 1));
+    } else if (step) {
+        cJSON *e = step_entry(s, step);
+        if (strcmp(type, "step_start") == 0) {
+            set_field(e, "status", cJSON_CreateString("running"));
+            set_field(e, "attempts", cJSON_CreateNumber(num(rec, "attempt")));
+            set_field(e, "started", cJSON_CreateString(str(rec, "ts") ? str(rec, "ts") : ""));
+        } else if (strcmp(type, "step_end") == 0) {
+            set_field(e, "status", cJSON_CreateString(str(rec, "status") ? str(rec, "status") : "?"));
+            set_field(e, "duration_ms", cJSON_CreateNumber(num(rec, "duration_ms")));
+            const cJSON *err = cJSON_GetObjectItemCaseSensitive(rec, "error");
+            if (err) set_field(e, "error", cJSON_Duplicate(err, 1));
+            const cJSON *res = cJSON_GetObjectItemCaseSensitive(rec, "result");
+            if (res) set_field(e, "result", cJSON_Duplicate(res, 1));
+        } else if (strcmp(type, "step_skipped") == 0) {
+            set_field(e, "status", cJSON_CreateString("skipped"));
+            set_field(e, "reason", cJSON_CreateString(str(rec, "reason") ? str(rec, "reason") : ""));
+        } else if (strcmp(type, "exec_start") == 0 || strcmp(type, "exec_error") == 0) {
+            cJSON *x = cJSON_CreateObject();
+            cJSON_AddNumberToObject(x, "attempt", num(rec, "attempt"));
+            cJSON_AddNumberToObject(x, "n", num(rec, "n"));
+            cJSON_AddItemToObject(x, "argv",
+                                  cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(rec, "argv"), 1));
+            if (str(rec, "error")) cJSON_AddStringToObject(x, "error", str(rec, "error"));
+            cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(e, "execs"), x);
+        } else if (strcmp(type, "exec_end") == 0) {
+            cJSON *execs = cJSON_GetObjectItemCaseSensitive(e, "execs");
+            cJSON *x = cJSON_GetArrayItem(execs, cJSON_GetArraySize(execs) - 1);
+            if (!x) return 0;
+            static const char *const keep[] = {"pid",    "code",     "signal", "timed_out",
+                                               "killed", "duration_ms", "stdout", "stderr"};
+            for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+                const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec, keep[i]);
+                if (v) set_field(x, keep[i], cJSON_Duplicate(v, 1));
+            }
+        }
+    }
+    return 0;
+}
+
+static void summary_free(summary *s) {
+    cJSON_Delete(s->start);
+    cJSON_Delete(s->end);
+    cJSON_Delete(s->steps);
+    cJSON_Delete(s->order);
+    cJSON_Delete(s->events);
+}
+
+/* Read a run's journal. Returns 0, or an exit code after printing why. */
+static int summarize(const char *dir, summary *s, bh_journal_check *chk) {
+    memset(s, 0, sizeof *s);
+    s->steps = cJSON_CreateObject();
+    s->order = cJSON_CreateArray();
+    s->events = cJSON_CreateArray();
+    char *path = journal_path(dir);
+    int err = bh_journal_verify(path, chk);
+    if (err) {
+        fprintf(stderr, "bulkhead: cannot read %s: %s\n", path, bh_util_strerror(err));
+        free(path);
+        return BH_EXIT_IO;
+    }
+    bh_journal_each(path, collect, s);
+    free(path);
+    return 0;
+}
+
+static const char *run_status(const summary *s) {
+    return s->end && str(s->end, "status") ? str(s->end, "status") : "incomplete";
+}
+
+static void run_name(const char *dir, char *out, size_t len) {
+    const char *slash = strrchr(dir, '/');
+    snprintf(out, len, "%s", slash && slash[1] ? slash + 1 : dir);
+}
+
+static void counts_text(const summary *s, char *out, size_t len) {
+    out[0] = '\0';
+    const char *names[] = {"ok", "failed", "timed_out", "cancelled", "skipped", "running",
+                           "pending"};
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        int n = 0;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, s->steps) if (str(e, "status") && strcmp(str(e, "status"), names[k]) == 0) n++;
+        if (!n) continue;
+        size_t used = strlen(out);
+        snprintf(out + used, len - used, "%s%d %s", used ? ", " : "", n, names[k]);
+    }
+}
+
+int bh_cmd_runs(int argc, char **argv, const bh_cli *g) {
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (bh_cmd_is_help(argv[i])) {
+            fputs(RUNS_HELP, stdout);
+            return BH_EXIT_OK;
+        } else if (strcmp(argv[i], "--json") == 0) {
+            json = 1;
+        } else {
+            return bh_cmd_usage_error("runs", "unexpected argument '%s'", argv[i]);
+        }
+    }
+    char *runs_dir = bh_util_asprintf("%s/runs", g->state_dir);
+    size_t n;
+    char **names = list_runs(runs_dir, &n);
+    cJSON *arr = cJSON_CreateArray();
+    if (!json && n == 0) printf("no runs in %s\n", runs_dir);
+    for (size_t i = 0; i < n; i++) {
+        char *dir = bh_util_asprintf("%s/%s", runs_dir, names[i]);
+        summary s;
+        bh_journal_check chk;
+        if (summarize(dir, &s, &chk) == 0) {
+            const cJSON *rb = cJSON_GetObjectItemCaseSensitive(s.start, "runbook");
+            char counts[200];
+            counts_text(&s, counts, sizeof counts);
+            if (json) {
+                cJSON *o = cJSON_CreateObject();
+                cJSON_AddStringToObject(o, "id", names[i]);
+                cJSON_AddStringToObject(o, "dir", dir);
+                if (str(rb, "id")) cJSON_AddStringToObject(o, "runbook", str(rb, "id"));
+                cJSON_AddStringToObject(o, "status", run_status(&s));
+                if (str(s.start, "mode")) cJSON_AddStringToObject(o, "mode", str(s.start, "mode"));
+                if (str(s.start, "operator"))
+                    cJSON_AddStringToObject(o, "operator", str(s.start, "operator"));
+                if (str(s.start, "ts")) cJSON_AddStringToObject(o, "started", str(s.start, "ts"));
+                cJSON_AddBoolToObject(o, "intact", chk.intact);
+                cJSON_AddItemToArray(arr, o);
+            } else {
+                printf("%-48s %-11s %-9s %s  (%s)%s\n", names[i], run_status(&s),
+                       str(s.start, "mode") ? str(s.start, "mode") : "?",
+                       str(s.start, "ts") ? str(s.start, "ts") : "?", counts,
+                       chk.intact ? "" : "  JOURNAL BROKEN");
+            }
+        }
+        summary_free(&s);
+        free(dir);
+    }
+    if (json) {
+        char *out = cJSON_Print(arr);
+        puts(out);
+        free(out);
+    }
+    cJSON_Delete(arr);
+    free_names(names, n);
+    free(runs_dir);
+    return BH_EXIT_OK;
+}
+
+static void print_stream(const char *label, const cJSON *st) {
+    if (!st) return;
+    double size = num(st, "size");
+    if (size == 0) return;
+    const char *path = str(st, "path");
+    const char *sha = str(st, "sha256");
+    printf("         %s: %s (%.0f bytes%s, sha256 %.16s...)\n", label, path ? path : "(not stored)",
+           size, cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(st, "truncated")) ? ", truncated" : "",
+           sha ? sha : "?");
+}
+
+int bh_cmd_show(int argc, char **argv, const bh_cli *g) {
+    int json = 0;
+    const char *which = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (bh_cmd_is_help(argv[i])) {
+            fputs(SHOW_HELP, stdout);
+            return BH_EXIT_OK;
+        } else if (strcmp(argv[i], "--json") == 0) {
+            json = 1;
+        } else if (argv[i][0] == '-') {
+            return bh_cmd_usage_error("show", "unknown option '%s'", argv[i]);
+        } else if (which) {
+            return bh_cmd_usage_error("show", "one run at a time");
+        } else {
+            which = argv[i];
+        }
+    }
+    if (!which) return bh_cmd_usage_error("show", "which run? (an id, a prefix, or 'last')");
+    char *dir = bh_cmd_find_run(g, which);
+    if (!dir) return BH_EXIT_IO;
+    summary s;
+    bh_journal_check chk;
+    int rc = summarize(dir, &s, &chk);
+    if (rc) {
+        free(dir);
+        summary_free(&s);
+        return rc;
+    }
+    char name[256];
+    run_name(dir, name, sizeof name);
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "id", name);
+        cJSON_AddStringToObject(o, "dir", dir);
+        cJSON_AddStringToObject(o, "status", run_status(&s));
+        if (s.start) cJSON_AddItemToObject(o, "start", cJSON_Duplicate(s.start, 1));
+        if (s.end) cJSON_AddItemToObject(o, "end", cJSON_Duplicate(s.end, 1));
+        cJSON *steps = cJSON_AddArrayToObject(o, "steps");
+        const cJSON *id;
+        cJSON_ArrayForEach(id, s.order) cJSON_AddItemToArray(
+            steps, cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(s.steps, id->valuestring), 1));
+        cJSON_AddItemToObject(o, "interrupts", cJSON_Duplicate(s.events, 1));
+        cJSON_AddBoolToObject(o, "intact", chk.intact);
+        cJSON_AddStringToObject(o, "head", chk.head);
+        cJSON_AddNumberToObject(o, "records", (double)chk.records);
+        char *out = cJSON_Print(o);
+        puts(out);
+        free(out);
+        cJSON_Delete(o);
+    } else {
+        const cJSON *rb = cJSON_GetObjectItemCaseSensitive(s.start, "runbook");
+        printf("run %s: %s\n", name, run_status(&s));
+        if (rb)
+            printf("  runbook  %s (%s)\n           %s sha256 %s\n", str(rb, "id"), str(rb, "title"),
+                   str(rb, "path"), str(rb, "sha256"));
+        if (s.start) {
+            char *params = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(s.start, "params"));
+            printf("  params   %s\n  operator %s on %s, mode %s\n  started  %s\n", params ? params : "{}",
+                   str(s.start, "operator"), str(s.start, "host"), str(s.start, "mode"),
+                   str(s.start, "ts"));
+            free(params);
+        }
+        if (s.end) {
+            char el[32];
+            bh_util_format_duration(num(s.end, "duration_ms"), el, sizeof el);
+            printf("  ended    %s after %s\n", str(s.end, "ts"), el);
+        }
+        const cJSON *ev;
+        cJSON_ArrayForEach(ev, s.events)
+            printf("  interrupted by %s at %s (%s)\n", str(ev, "signal"), str(ev, "ts"), str(ev, "action"));
+        printf("  folder   %s\n\nsteps\n", dir);
+        const cJSON *id;
+        cJSON_ArrayForEach(id, s.order) {
+            const cJSON *e = cJSON_GetObjectItemCaseSensitive(s.steps, id->valuestring);
+            char el[32] = "";
+            if (cJSON_GetObjectItemCaseSensitive(e, "duration_ms"))
+                bh_util_format_duration(num(e, "duration_ms"), el, sizeof el);
+            printf("  %-28s %-10s %s\n", id->valuestring, str(e, "status"), el);
+            const cJSON *err = cJSON_GetObjectItemCaseSensitive(e, "error");
+            if (err) printf("       error: %s (%s)\n", str(err, "message"), str(err, "code"));
+            if (str(e, "reason")) printf("       reason: %s\n", str(e, "reason"));
+            const cJSON *x;
+            cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(e, "execs")) {
+                char *args = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(x, "argv"));
+                printf("       $ %s", args ? args : "?");
+                free(args);
+                if (str(x, "error"))
+                    printf("  -> %s\n", str(x, "error"));
+                else if (str(x, "signal"))
+                    printf("  -> %s%s\n", str(x, "signal"),
+                           cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "timed_out")) ? " (timed out)" : "");
+                else if (cJSON_GetObjectItemCaseSensitive(x, "code"))
+                    printf("  -> exit %.0f\n", num(x, "code"));
+                else
+                    printf("  -> (no end recorded)\n");
+                print_stream("stdout", cJSON_GetObjectItemCaseSensitive(x, "stdout"));
+                print_stream("stderr", cJSON_GetObjectItemCaseSensitive(x, "stderr"));
+            }
+        }
+        if (chk.intact)
+            printf("\njournal intact: %llu records, head %s\n", (unsigned long long)chk.records, chk.head);
+        else
+            printf("\nJOURNAL BROKEN at seq %lld (byte offset %llu): %s\n", (long long)chk.bad_seq,
+                   (unsigned long long)chk.bad_offset, chk.message);
+    }
+    summary_free(&s);
+    free(dir);
+    return BH_EXIT_OK;
+}
+
+int bh_cmd_verify(int argc, char **argv, const bh_cli *g) {
+    const char *which = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (bh_cmd_is_help(argv[i])) {
+            fputs(VERIFY_HELP, stdout);
+            return BH_EXIT_OK;
+        } else if (argv[i][0] == '-') {
+            return bh_cmd_usage_error("verify", "unknown option '%s'", argv[i]);
+        } else if (which) {
+            return bh_cmd_usage_error("verify", "one run at a time");
+        } else {
+            which = argv[i];
+        }
+    }
+    if (!which) return bh_cmd_usage_error("verify", "which run? (an id, a prefix, or 'last')");
+    char *dir = bh_cmd_find_run(g, which);
+    if (!dir) return BH_EXIT_IO;
+    char *path = journal_path(dir);
+    bh_journal_check chk;
+    int err = bh_journal_verify(path, &chk);
+    int rc;
+    if (err) {
+        fprintf(stderr, "bulkhead verify: cannot read %s: %s\n", path, bh_util_strerror(err));
+        rc = BH_EXIT_IO;
+    } else if (chk.intact) {
+        printf("%s: intact, %llu records\nhead %s\n", path, (unsigned long long)chk.records,
+               chk.head);
+        rc = BH_EXIT_OK;
+    } else {
+        printf("%s: BROKEN at seq %lld (byte offset %llu): %s\n", path, (long long)chk.bad_seq,
+               (unsigned long long)chk.bad_offset, chk.message);
+        rc = BH_EXIT_BROKEN;
+    }
+    free(path);
+    free(dir);
+    return rc;
+}

@@ -1,0 +1,151 @@
+#include "console.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+#define REDRAW_MS 200
+
+struct bh_console {
+    bh_console_mode mode;
+    FILE *out;
+    uv_timer_t timer;
+    int timer_on;
+    char *step; /* the step shown on the live line */
+    size_t index, total;
+    uint64_t step_started;
+};
+
+bh_console *bh_console_new(uv_loop_t *loop, bh_console_mode mode, FILE *out) {
+    bh_console *c = bh_util_xcalloc(1, sizeof *c);
+    c->mode = mode;
+    c->out = out;
+    uv_timer_init(loop, &c->timer);
+    c->timer.data = c;
+    /* The redraw timer must not keep the loop alive on its own. */
+    uv_unref((uv_handle_t *)&c->timer);
+    return c;
+}
+
+static void console_closed(uv_handle_t *h) {
+    bh_console *c = h->data;
+    free(c->step);
+    free(c);
+}
+
+void bh_console_close(bh_console *c) {
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, console_closed);
+}
+
+static int human(const bh_console *c) {
+    return c->mode != BH_CONSOLE_JSON;
+}
+
+static void clear_live(bh_console *c) {
+    if (c->mode == BH_CONSOLE_TTY && c->step) fputs("\r\033[K", c->out);
+}
+
+static void draw_live(bh_console *c) {
+    if (c->mode != BH_CONSOLE_TTY || !c->step) return;
+    char el[32];
+    bh_util_format_duration((double)(uv_hrtime() - c->step_started) / 1e6, el, sizeof el);
+    fprintf(c->out, "\r\033[K  \033[36m…\033[0m [%zu/%zu] %s  running %s", c->index + 1, c->total,
+            c->step, el);
+    fflush(c->out);
+}
+
+static void redraw(uv_timer_t *t) {
+    draw_live(t->data);
+}
+
+void bh_console_run_start(bh_console *c, const char *run_id, const char *title, const char *dir,
+                          size_t nsteps, const char *mode) {
+    if (!human(c)) return;
+    fprintf(c->out, "run %s: %s (%zu steps, %s)\n  journal: %s/journal.jsonl\n", run_id, title,
+            nsteps, mode, dir);
+    fflush(c->out);
+}
+
+void bh_console_phase(bh_console *c, const char *phase) {
+    if (!human(c)) return;
+    clear_live(c);
+    fprintf(c->out, "phase %s\n", phase);
+    fflush(c->out);
+}
+
+void bh_console_step_start(bh_console *c, size_t index, size_t total, const char *id) {
+    free(c->step);
+    c->step = bh_util_xstrdup(id);
+    c->index = index;
+    c->total = total;
+    c->step_started = uv_hrtime();
+    if (c->mode == BH_CONSOLE_TTY) {
+        draw_live(c);
+        uv_timer_start(&c->timer, redraw, REDRAW_MS, REDRAW_MS);
+    }
+}
+
+static const char *mark(const bh_console *c, const char *status) {
+    int tty = c->mode == BH_CONSOLE_TTY;
+    if (strcmp(status, "ok") == 0) return tty ? "\033[32m✓\033[0m" : "ok  ";
+    if (strcmp(status, "skipped") == 0) return tty ? "\033[2m-\033[0m" : "skip";
+    return tty ? "\033[31m✗\033[0m" : "FAIL";
+}
+
+void bh_console_step_end(bh_console *c, const char *id, const char *status, double ms,
+                         const char *detail) {
+    uv_timer_stop(&c->timer);
+    if (human(c)) {
+        clear_live(c);
+        char el[32];
+        bh_util_format_duration(ms, el, sizeof el);
+        fprintf(c->out, "  %s %s  %s %s\n", mark(c, status), id, status, el);
+        if (detail && *detail) fprintf(c->out, "      %s\n", detail);
+        fflush(c->out);
+    }
+    free(c->step);
+    c->step = NULL;
+}
+
+void bh_console_step_skipped(bh_console *c, const char *id, const char *reason) {
+    if (!human(c)) return;
+    fprintf(c->out, "  %s %s  skipped (%s)\n", mark(c, "skipped"), id, reason);
+    fflush(c->out);
+}
+
+void bh_console_log(bh_console *c, const char *step, const char *text) {
+    if (!human(c)) return;
+    clear_live(c);
+    fprintf(c->out, "    %s | %s\n", step, text);
+    draw_live(c);
+    fflush(c->out);
+}
+
+void bh_console_notice(bh_console *c, const char *text) {
+    if (!human(c)) {
+        fprintf(stderr, "bulkhead: %s\n", text);
+        return;
+    }
+    clear_live(c);
+    fprintf(c->out, "  ! %s\n", text);
+    draw_live(c);
+    fflush(c->out);
+}
+
+void bh_console_run_end(bh_console *c, const char *run_id, const char *status, double ms,
+                        const char *counts) {
+    if (!human(c)) return;
+    char el[32];
+    bh_util_format_duration(ms, el, sizeof el);
+    fprintf(c->out, "run %s %s in %s: %s\n", run_id, status, el, counts);
+    fflush(c->out);
+}
+
+void bh_console_record(bh_console *c, const char *line, size_t len) {
+    if (c->mode != BH_CONSOLE_JSON) return;
+    fwrite(line, 1, len, c->out);
+    fputc('\n', c->out);
+    fflush(c->out);
+}

@@ -1,0 +1,36 @@
+/* console: what a person watching `bulkhead run` sees.
+ *
+ * Three modes: on a terminal a live line for the running step (status and
+ * elapsed time, redrawn a few times a second) that becomes a final line when
+ * the step ends; when piped, plain lines as steps end; with --json nothing
+ * but the journal's records, one per line, so a program can follow a run.
+ * Human text goes to `out`; the journal is the record, this is only a view. */
+#ifndef BH_CONSOLE_H
+#define BH_CONSOLE_H
+
+#include <stdio.h>
+#include <uv.h>
+
+typedef enum { BH_CONSOLE_TTY, BH_CONSOLE_PLAIN, BH_CONSOLE_JSON } bh_console_mode;
+
+typedef struct bh_console bh_console;
+
+bh_console *bh_console_new(uv_loop_t *loop, bh_console_mode mode, FILE *out);
+/* Stops the redraw timer; the console is freed from its close callback. */
+void bh_console_close(bh_console *c);
+
+void bh_console_run_start(bh_console *c, const char *run_id, const char *title, const char *dir,
+                          size_t nsteps, const char *mode);
+void bh_console_phase(bh_console *c, const char *phase);
+void bh_console_step_start(bh_console *c, size_t index, size_t total, const char *id);
+void bh_console_step_end(bh_console *c, const char *id, const char *status, double ms,
+                         const char *detail);
+void bh_console_step_skipped(bh_console *c, const char *id, const char *reason);
+void bh_console_log(bh_console *c, const char *step, const char *text);
+void bh_console_notice(bh_console *c, const char *text);
+void bh_console_run_end(bh_console *c, const char *run_id, const char *status, double ms,
+                        const char *counts);
+/* A journal line, for --json mode (ignored in the other modes). */
+void bh_console_record(bh_console *c, const char *line, size_t len);
+
+#endif

@@ -1,0 +1,554 @@
+#include "ctx.h"
+
+#include <lauxlib.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched.h"
+#include "util.h"
+
+#define CAPTURE_MAX ((size_t)1 << 20)
+#define FILE_MAX ((size_t)64 << 20)
+#define HOOK_EVERY 1000
+
+extern char **environ;
+
+/* Variables a child inherits from the engine; everything else it gets from
+ * the step's own env. An engine started from a responder's shell carries
+ * tokens and agent sockets that a runbook's commands have no business with. */
+static const char *const ENV_ALLOWED[] = {"PATH",   "HOME", "LANG",   "LC_ALL", "LC_CTYPE",
+                                          "TZ",     "USER", "LOGNAME", "TMPDIR", "TERM",
+                                          NULL};
+
+struct bh_ctx_handle {
+    bh_attempt *a;
+};
+
+static bh_attempt **extra(lua_State *L) {
+    return (bh_attempt **)lua_getextraspace(L);
+}
+
+/* The attempt behind a ctx primitive, checked for misuse. */
+static bh_attempt *attempt_of(lua_State *L, const char *what) {
+    struct bh_ctx_handle *h = lua_touserdata(L, lua_upvalueindex(1));
+    if (!h || !h->a)
+        luaL_error(L, "ctx.%s: this ctx belongs to a step that has already ended", what);
+    if (h->a->co != L)
+        luaL_error(L,
+                   "ctx.%s must be called from the step's own body, not from a coroutine it "
+                   "created",
+                   what);
+    if (!lua_isyieldable(L))
+        luaL_error(L, "ctx.%s cannot wait here (inside a metamethod or an iterator?)", what);
+    return h->a;
+}
+
+void bh_ctx_log(bh_attempt *a, const char *text) {
+    cJSON *rec = bh_run_record("log", a);
+    cJSON_AddStringToObject(rec, "message", text);
+    bh_run_append(a->run, rec);
+    bh_console_log(a->run->console, a->step->id, text);
+}
+
+/* Join the arguments with tabs (print) or spaces (log) via tostring. */
+static char *join_args(lua_State *L, int first, const char *sep) {
+    int n = lua_gettop(L); /* before luaL_buffinit, which may push a slot */
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (int i = first; i <= n; i++) {
+        if (i > first) luaL_addstring(&b, sep);
+        luaL_tolstring(L, i, NULL);
+        luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+    char *s = bh_util_xstrdup(lua_tostring(L, -1));
+    lua_pop(L, 1);
+    return s;
+}
+
+static int l_log(lua_State *L) {
+    struct bh_ctx_handle *h = lua_touserdata(L, lua_upvalueindex(1));
+    if (!h->a) return luaL_error(L, "ctx.log: this ctx belongs to a step that has already ended");
+    char *text = join_args(L, 1, " ");
+    bh_ctx_log(h->a, text);
+    free(text);
+    return 0;
+}
+
+static int l_print(lua_State *L) {
+    bh_run *run = lua_touserdata(L, lua_upvalueindex(1));
+    char *text = join_args(L, 1, "\t");
+    bh_attempt *a = *extra(L);
+    if (a && a->run == run)
+        bh_ctx_log(a, text);
+    else
+        bh_console_notice(run->console, text);
+    free(text);
+    return 0;
+}
+
+void bh_ctx_install_print(bh_run *run) {
+    lua_State *L = run->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, run->rb->env_ref);
+    lua_pushlightuserdata(L, run);
+    lua_pushcclosure(L, l_print, 1);
+    lua_setfield(L, -2, "print");
+    lua_pop(L, 1);
+}
+
+/* --- exec and sh ------------------------------------------------------- */
+
+static char **build_env(lua_State *L, int opts) {
+    size_t cap = 16, n = 0;
+    char **env = bh_util_xcalloc(cap, sizeof *env);
+    for (char **e = environ; *e; e++) {
+        for (int i = 0; ENV_ALLOWED[i]; i++) {
+            size_t k = strlen(ENV_ALLOWED[i]);
+            if (strncmp(*e, ENV_ALLOWED[i], k) == 0 && (*e)[k] == '=') {
+                if (n + 1 >= cap) {
+                    cap *= 2;
+                    env = realloc(env, cap * sizeof *env);
+                    if (!env) abort();
+                }
+                env[n++] = bh_util_xstrdup(*e);
+            }
+        }
+    }
+    if (opts && lua_getfield(L, opts, "env") == LUA_TTABLE) {
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
+            if (lua_type(L, -2) == LUA_TSTRING && (lua_type(L, -1) == LUA_TSTRING ||
+                                                   lua_type(L, -1) == LUA_TNUMBER)) {
+                const char *k = lua_tostring(L, -2);
+                char *kv = bh_util_asprintf("%s=%s", k, lua_tostring(L, -1));
+                size_t klen = strlen(k);
+                size_t i;
+                /* The step's value replaces an inherited one of the same name. */
+                for (i = 0; i < n; i++)
+                    if (strncmp(env[i], kv, klen + 1) == 0) break;
+                if (i < n) {
+                    free(env[i]);
+                    env[i] = kv;
+                } else {
+                    if (n + 1 >= cap) {
+                        cap *= 2;
+                        env = realloc(env, cap * sizeof *env);
+                        if (!env) abort();
+                    }
+                    env[n++] = kv;
+                }
+            }
+            lua_pop(L, 1);
+        }
+    }
+    if (opts) lua_pop(L, 1);
+    env[n] = NULL;
+    return env;
+}
+
+static void free_strv(char **v) {
+    if (!v) return;
+    for (char **p = v; *p; p++) free(*p);
+    free(v);
+}
+
+static void pending_free(bh_pending_exec *p) {
+    free_strv(p->req.argv);
+    free_strv(p->req.env);
+    free((char *)p->req.cwd);
+    free((char *)p->req.stdin_data);
+    free((char *)p->req.out_path[0]);
+    free((char *)p->req.out_path[1]);
+    memset(&p->req, 0, sizeof p->req);
+    p->op = NULL;
+}
+
+static const char *const EXEC_OPTIONS[] = {"env", "cwd", "stdin", "timeout", "check", NULL};
+
+/* Validate the option fields of the table at opts (string keys only). */
+static void check_exec_options(lua_State *L, int opts, const char *what) {
+    lua_pushnil(L);
+    while (lua_next(L, opts)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            const char *k = lua_tostring(L, -1);
+            int known = 0;
+            for (int i = 0; EXEC_OPTIONS[i]; i++) known |= strcmp(k, EXEC_OPTIONS[i]) == 0;
+            if (!known)
+                luaL_error(L, "%s: unknown option '%s' (env, cwd, stdin, timeout, check)", what,
+                           k);
+        }
+    }
+    int t = lua_getfield(L, opts, "env");
+    if (t != LUA_TNIL && t != LUA_TTABLE) luaL_error(L, "%s: 'env' must be a table", what);
+    lua_pop(L, 1);
+    t = lua_getfield(L, opts, "cwd");
+    if (t != LUA_TNIL && t != LUA_TSTRING) luaL_error(L, "%s: 'cwd' must be a string", what);
+    lua_pop(L, 1);
+    t = lua_getfield(L, opts, "stdin");
+    if (t != LUA_TNIL && t != LUA_TSTRING) luaL_error(L, "%s: 'stdin' must be a string", what);
+    lua_pop(L, 1);
+}
+
+static cJSON *stream_json(const bh_exec_stream *s, const char *path, const char *rundir) {
+    cJSON *o = cJSON_CreateObject();
+    if (s->stored > 0 && path) {
+        size_t n = strlen(rundir);
+        /* Paths in the journal are relative to the run folder, so the folder
+         * can be copied elsewhere as evidence and still make sense. */
+        cJSON_AddStringToObject(o, "path", strncmp(path, rundir, n) == 0 ? path + n + 1 : path);
+    }
+    cJSON_AddNumberToObject(o, "size", (double)s->total);
+    if (s->stored != s->total) cJSON_AddNumberToObject(o, "stored", (double)s->stored);
+    cJSON_AddStringToObject(o, "sha256", s->sha256);
+    cJSON_AddBoolToObject(o, "truncated", s->truncated);
+    if (s->file_error) cJSON_AddStringToObject(o, "file_error", bh_util_strerror(s->file_error));
+    return o;
+}
+
+static const char *signal_name(int sig) {
+    const char *n = sigabbrev_np(sig);
+    static char buf[32];
+    snprintf(buf, sizeof buf, "SIG%s", n ? n : "?");
+    return buf;
+}
+
+static void exec_done(const bh_exec_result *res, void *ud) {
+    bh_attempt *a = ud;
+    bh_run *run = a->run;
+    bh_pending_exec *p = &a->exec;
+
+    cJSON *rec = bh_run_record("exec_end", a);
+    cJSON_AddNumberToObject(rec, "n", p->n);
+    cJSON_AddNumberToObject(rec, "pid", (double)res->pid);
+    if (res->term_signal) {
+        cJSON_AddStringToObject(rec, "signal", signal_name(res->term_signal));
+    } else {
+        cJSON_AddNumberToObject(rec, "code", (double)res->exit_code);
+    }
+    cJSON_AddBoolToObject(rec, "timed_out", res->timed_out);
+    cJSON_AddBoolToObject(rec, "cancelled", res->cancelled);
+    cJSON_AddBoolToObject(rec, "killed", res->killed);
+    cJSON_AddBoolToObject(rec, "swept", res->swept);
+    cJSON_AddNumberToObject(rec, "duration_ms", res->duration_ms);
+    cJSON_AddItemToObject(rec, "stdout", stream_json(&res->out[0], p->req.out_path[0], run->dir));
+    cJSON_AddItemToObject(rec, "stderr", stream_json(&res->out[1], p->req.out_path[1], run->dir));
+    bh_run_append(run, rec);
+    pending_free(p);
+    a->waiting = BH_WAIT_NONE;
+
+    if (a->timed_out || a->cancelled) {
+        bh_sched_abandon(a);
+        return;
+    }
+    lua_State *co = a->co;
+    lua_createtable(co, 0, 12);
+    int ok = !res->term_signal && res->exit_code == 0 && !res->timed_out;
+    lua_pushboolean(co, ok);
+    lua_setfield(co, -2, "ok");
+    if (res->term_signal) {
+        lua_pushstring(co, signal_name(res->term_signal));
+        lua_setfield(co, -2, "signal");
+    } else {
+        lua_pushinteger(co, (lua_Integer)res->exit_code);
+        lua_setfield(co, -2, "code");
+    }
+    lua_pushboolean(co, res->timed_out);
+    lua_setfield(co, -2, "timed_out");
+    lua_pushlstring(co, res->out[0].data, res->out[0].len);
+    lua_setfield(co, -2, "stdout");
+    lua_pushlstring(co, res->out[1].data, res->out[1].len);
+    lua_setfield(co, -2, "stderr");
+    lua_pushboolean(co, res->out[0].truncated);
+    lua_setfield(co, -2, "stdout_truncated");
+    lua_pushboolean(co, res->out[1].truncated);
+    lua_setfield(co, -2, "stderr_truncated");
+    lua_pushinteger(co, (lua_Integer)res->pid);
+    lua_setfield(co, -2, "pid");
+    lua_pushnumber(co, res->duration_ms);
+    lua_setfield(co, -2, "duration_ms");
+    bh_sched_resume(a, 1);
+}
+
+/* The last non-empty line of s, at most 200 bytes, for error messages. */
+static void last_line(const char *s, char *out, size_t outlen) {
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ')) n--;
+    size_t start = n;
+    while (start && s[start - 1] != '\n') start--;
+    size_t len = n - start;
+    if (len >= outlen) len = outlen - 1;
+    memcpy(out, s + start, len);
+    out[len] = '\0';
+}
+
+/* Continuation of exec/sh after the resume: the result table is on top. */
+static int exec_k(lua_State *L, int status, lua_KContext kctx) {
+    bh_attempt *a = *extra(L);
+    int check = (int)kctx;
+    char *what = a && a->exec.what ? a->exec.what : NULL;
+    if (a) a->exec.what = NULL;
+    lua_getfield(L, -1, "ok");
+    int ok = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (ok || !check) {
+        free(what);
+        return 1;
+    }
+    int res = lua_gettop(L);
+    lua_getfield(L, res, "stderr");
+    char tail[200];
+    last_line(lua_tostring(L, -1), tail, sizeof tail);
+    lua_pop(L, 1);
+    char msg[512];
+    const char *code;
+    lua_newtable(L);
+    lua_getfield(L, res, "timed_out");
+    int timed_out = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (timed_out) {
+        code = "exec_timeout";
+        snprintf(msg, sizeof msg, "'%s' timed out and was terminated", what ? what : "?");
+        lua_pushnil(L);
+    } else if (lua_getfield(L, res, "signal") == LUA_TSTRING) {
+        code = "exec_signaled";
+        snprintf(msg, sizeof msg, "'%s' was killed by %s", what ? what : "?",
+                 lua_tostring(L, -1));
+        lua_setfield(L, -2, "signal");
+        lua_pushnil(L);
+    } else {
+        lua_getfield(L, res, "code");
+        code = "exec_failed";
+        snprintf(msg, sizeof msg, "'%s' exited with code %lld%s%s", what ? what : "?",
+                 (long long)lua_tointeger(L, -1), tail[0] ? ": " : "", tail);
+        lua_setfield(L, -3, "exit");
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, res, "stdout");
+    lua_setfield(L, -2, "stdout");
+    lua_getfield(L, res, "stderr");
+    lua_setfield(L, -2, "stderr");
+    free(what);
+    (void)status;
+    return bh_luax_raise(L, code, "%s", msg);
+}
+
+static int start_exec(lua_State *L, bh_attempt *a, char **argv, int opts, int shell) {
+    bh_run *run = a->run;
+    bh_pending_exec *p = &a->exec;
+    memset(p, 0, sizeof *p);
+    p->req.argv = argv;
+    p->n = ++a->execs;
+    p->shell = shell;
+    p->check = 1;
+    double timeout = 0;
+    if (opts) {
+        if (lua_getfield(L, opts, "check") != LUA_TNIL) p->check = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+        int t = lua_getfield(L, opts, "timeout");
+        if (t != LUA_TNIL &&
+            (bh_util_parse_duration(lua_tostring(L, -1) ? lua_tostring(L, -1) : "", &timeout) !=
+                 0 ||
+             timeout <= 0)) {
+            lua_pop(L, 1);
+            free_strv(argv);
+            p->req.argv = NULL;
+            return luaL_error(L, "%s: 'timeout' must be a positive duration such as \"30s\"",
+                              shell ? "ctx.sh" : "ctx.exec");
+        }
+        lua_pop(L, 1);
+        if (lua_getfield(L, opts, "cwd") == LUA_TSTRING)
+            p->req.cwd = bh_util_xstrdup(lua_tostring(L, -1));
+        lua_pop(L, 1);
+        if (lua_getfield(L, opts, "stdin") == LUA_TSTRING) {
+            size_t len;
+            const char *s = lua_tolstring(L, -1, &len);
+            char *copy = bh_util_xmalloc(len + 1);
+            memcpy(copy, s, len + 1);
+            p->req.stdin_data = copy;
+            p->req.stdin_len = len;
+        }
+        lua_pop(L, 1);
+    }
+    p->req.env = build_env(L, opts);
+    p->req.timeout_ms = timeout;
+    p->req.kill_grace_ms = run->rb->kill_grace_ms;
+    p->req.capture_max = CAPTURE_MAX;
+    p->req.file_max = FILE_MAX;
+    for (int i = 0; i < 2; i++)
+        p->req.out_path[i] = bh_util_asprintf("%s/out/%s.%d.%d.%s", run->dir, a->step->id,
+                                              a->number, p->n, i ? "stderr" : "stdout");
+    p->what = bh_util_xstrdup(shell ? "sh" : argv[0]);
+
+    cJSON *argj = cJSON_CreateArray();
+    for (char **v = argv; *v; v++) cJSON_AddItemToArray(argj, cJSON_CreateString(*v));
+    int err = run->fx->exec(run->fx, &p->req, exec_done, a, &p->op);
+    if (err < 0) {
+        cJSON *rec = bh_run_record("exec_error", a);
+        cJSON_AddNumberToObject(rec, "n", p->n);
+        cJSON_AddItemToObject(rec, "argv", argj);
+        cJSON_AddStringToObject(rec, "error", uv_strerror(err));
+        bh_run_append(run, rec);
+        char msg[300];
+        snprintf(msg, sizeof msg, "cannot run '%s': %s", p->what, uv_strerror(err));
+        free(p->what);
+        p->what = NULL;
+        pending_free(p);
+        return bh_luax_raise(L, "spawn_failed", "%s", msg);
+    }
+    /* Waiting before the record: if writing it fails, stopping the run
+     * must find the child to cancel. */
+    a->waiting = BH_WAIT_EXEC;
+    cJSON *rec = bh_run_record("exec_start", a);
+    cJSON_AddNumberToObject(rec, "n", p->n);
+    cJSON_AddItemToObject(rec, "argv", argj);
+    if (p->req.cwd) cJSON_AddStringToObject(rec, "cwd", p->req.cwd);
+    cJSON_AddBoolToObject(rec, "shell", shell);
+    if (timeout > 0) cJSON_AddNumberToObject(rec, "timeout_ms", timeout);
+    bh_run_append(run, rec);
+    return lua_yieldk(L, 0, (lua_KContext)p->check, exec_k);
+}
+
+static int l_exec(lua_State *L) {
+    bh_attempt *a = attempt_of(L, "exec");
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    check_exec_options(L, 1, "ctx.exec");
+    lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
+    if (n < 1)
+        return luaL_error(L, "ctx.exec: give the program and its arguments as a list, "
+                             "e.g. ctx.exec { \"ls\", \"-l\", dir }");
+    for (lua_Integer i = 1; i <= n; i++) {
+        int t = lua_rawgeti(L, 1, i);
+        if (t != LUA_TSTRING && t != LUA_TNUMBER)
+            return luaL_error(L, "ctx.exec: argument %d is a %s; arguments must be strings",
+                              (int)i, lua_typename(L, t));
+        lua_pop(L, 1);
+    }
+    char **argv = bh_util_xcalloc((size_t)n + 1, sizeof *argv);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, 1, i);
+        argv[i - 1] = bh_util_xstrdup(lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+    return start_exec(L, a, argv, 1, 0);
+}
+
+static int l_sh(lua_State *L) {
+    bh_attempt *a = attempt_of(L, "sh");
+    const char *script = luaL_checkstring(L, 1);
+    int opts = 0;
+    if (!lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        opts = 2;
+        check_exec_options(L, 2, "ctx.sh");
+    }
+    lua_settop(L, 2);
+    char **argv = bh_util_xcalloc(4, sizeof *argv);
+    argv[0] = bh_util_xstrdup("/bin/sh");
+    argv[1] = bh_util_xstrdup("-c");
+    argv[2] = bh_util_xstrdup(script);
+    return start_exec(L, a, argv, opts, 1);
+}
+
+/* --- sleep ------------------------------------------------------------- */
+
+static void sleep_closed(uv_handle_t *h) {
+    free(h);
+}
+
+static void sleep_fired(uv_timer_t *t) {
+    bh_attempt *a = t->data;
+    uv_close((uv_handle_t *)t, sleep_closed);
+    a->sleep_timer = NULL;
+    a->waiting = BH_WAIT_NONE;
+    bh_sched_resume(a, 0);
+}
+
+static int l_sleep(lua_State *L) {
+    bh_attempt *a = attempt_of(L, "sleep");
+    double ms;
+    const char *text = lua_tostring(L, 1);
+    if (!text || bh_util_parse_duration(text, &ms) != 0)
+        return luaL_error(L, "ctx.sleep: expected a duration such as \"2s\" or a number of "
+                             "seconds");
+    uv_timer_t *t = bh_util_xmalloc(sizeof *t);
+    uv_timer_init(a->run->loop, t);
+    t->data = a;
+    uv_timer_start(t, sleep_fired, (uint64_t)ms, 0);
+    a->sleep_timer = t;
+    a->waiting = BH_WAIT_SLEEP;
+    return lua_yield(L, 0);
+}
+
+void bh_ctx_stop_sleep(bh_attempt *a) {
+    if (!a->sleep_timer) return;
+    uv_timer_stop(a->sleep_timer);
+    uv_close((uv_handle_t *)a->sleep_timer, sleep_closed);
+    a->sleep_timer = NULL;
+    a->waiting = BH_WAIT_NONE;
+}
+
+/* --- the ctx table ----------------------------------------------------- */
+
+void bh_ctx_push(bh_attempt *a) {
+    lua_State *co = a->co;
+    bh_run *run = a->run;
+    *extra(co) = a;
+    lua_createtable(co, 0, 12);
+    struct bh_ctx_handle *h = lua_newuserdatauv(co, sizeof *h, 0);
+    h->a = a;
+    a->handle = h;
+    static const struct {
+        const char *name;
+        lua_CFunction fn;
+    } prims[] = {{"exec", l_exec}, {"sh", l_sh}, {"sleep", l_sleep}, {"log", l_log}};
+    for (size_t i = 0; i < sizeof prims / sizeof prims[0]; i++) {
+        lua_pushvalue(co, -1);
+        lua_pushcclosure(co, prims[i].fn, 1);
+        lua_setfield(co, -3, prims[i].name);
+    }
+    lua_pop(co, 1);
+    lua_rawgeti(co, LUA_REGISTRYINDEX, run->rb->params_ref);
+    lua_setfield(co, -2, "params");
+    lua_rawgeti(co, LUA_REGISTRYINDEX, run->results_ref);
+    lua_setfield(co, -2, "results");
+    lua_pushstring(co, a->step->id);
+    lua_setfield(co, -2, "step");
+    lua_pushstring(co, a->step->phase);
+    lua_setfield(co, -2, "phase");
+    lua_pushinteger(co, a->number);
+    lua_setfield(co, -2, "attempt");
+    lua_pushstring(co, run->id);
+    lua_setfield(co, -2, "run_id");
+}
+
+void bh_ctx_release(bh_attempt *a) {
+    if (a->handle) a->handle->a = NULL;
+    a->handle = NULL;
+    if (a->co) *extra(a->co) = NULL;
+}
+
+static void deadline_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    bh_attempt *a = *extra(L);
+    if (!a || uv_hrtime() < a->deadline_ns) return;
+    a->timed_out = 1;
+    /* A yield, not an error: pcall inside the body cannot catch a yield, so
+     * `while true do pcall(...) end` still stops. The scheduler sees the
+     * yield with nothing waited on and ends the attempt as timed out; the
+     * coroutine is never resumed. Where yielding is impossible (inside a
+     * metamethod called from C) an error is the best there is, and the
+     * hook raises it again every HOOK_EVERY instructions. */
+    if (lua_isyieldable(L)) {
+        /* In a hook lua_yield returns; the yield happens when the hook does. */
+        lua_yield(L, 0);
+        return;
+    }
+    luaL_error(L, "step '%s' exceeded its timeout while running Lua code", a->step->id);
+}
+
+void bh_ctx_set_deadline_hook(bh_attempt *a) {
+    lua_sethook(a->co, deadline_hook, LUA_MASKCOUNT, HOOK_EVERY);
+}

@@ -1,0 +1,31 @@
+/* fx: the real effects. exec() is bh_exec itself; the bh_exec pointer is the
+ * opaque operation handed back to the caller, so cancel() needs no lookup. */
+#include "fx.h"
+
+#include <stdlib.h>
+
+static int real_exec(bh_fx *fx, const bh_exec_req *req, bh_exec_cb cb, void *ud, bh_fx_op **op) {
+    bh_exec *ex = NULL;
+    int r = bh_exec_start(fx->loop, req, cb, ud, &ex);
+    if (op != NULL) *op = r == 0 ? (bh_fx_op *)ex : NULL;
+    return r;
+}
+
+static void real_cancel(bh_fx *fx, bh_fx_op *op, int hard) {
+    (void)fx;
+    if (op != NULL) bh_exec_cancel((bh_exec *)op, hard);
+}
+
+static void real_destroy(bh_fx *fx) {
+    free(fx);
+}
+
+bh_fx *bh_fx_real(uv_loop_t *loop) {
+    bh_fx *fx = bh_util_xcalloc(1, sizeof *fx);
+    fx->mode = "real";
+    fx->exec = real_exec;
+    fx->cancel = real_cancel;
+    fx->destroy = real_destroy;
+    fx->loop = loop;
+    return fx;
+}

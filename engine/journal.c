@@ -1,0 +1,359 @@
+#include "journal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char zero_hash[BH_SHA256_HEX_LEN + 1] =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+
+struct bh_journal {
+    int fd;
+    uint64_t seq; /* of the next record */
+    char head[BH_SHA256_HEX_LEN + 1];
+    int err;   /* first negative errno, sticky */
+    int dirty; /* appended since the last sync */
+    bh_journal_listener listener;
+    void *listener_ud;
+};
+
+/* Keep the first error only: it is the cause, later ones are consequences. */
+static int fail(bh_journal *j, int err) {
+    if (j->err == 0) j->err = err;
+    return j->err;
+}
+
+static bh_journal *journal_new(int fd, uint64_t seq, const char *head) {
+    bh_journal *j = bh_util_xcalloc(1, sizeof *j);
+    j->fd = fd;
+    j->seq = seq;
+    memcpy(j->head, head, sizeof j->head);
+    return j;
+}
+
+int bh_journal_create(const char *path, bh_journal **out) {
+    *out = NULL;
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0) return -errno;
+
+    /* The new directory entry is only durable once the directory itself is
+     * synced; without it a crash could lose the whole journal. */
+    char *dir = bh_util_xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    int rc;
+    if (!slash)
+        rc = bh_util_fsync_dir(".");
+    else if (slash == dir)
+        rc = bh_util_fsync_dir("/");
+    else {
+        *slash = '\0';
+        rc = bh_util_fsync_dir(dir);
+    }
+    free(dir);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    *out = journal_new(fd, 0, zero_hash);
+    return 0;
+}
+
+int bh_journal_open_append(const char *path, bh_journal **out) {
+    *out = NULL;
+    size_t len;
+    char *buf = bh_util_read_file(path, &len);
+    if (!buf) return errno ? -errno : -EIO;
+
+    /* Check the whole chain, not just the last line: appending to a broken
+     * journal would bury the break under records that look valid. This also
+     * refuses a file whose last line is torn (no '\n'). */
+    bh_journal_check chk;
+    bh_journal_verify_buf(buf, len, &chk);
+    free(buf);
+    if (!chk.intact) return -EBADMSG;
+
+    int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    *out = journal_new(fd, chk.records, chk.head);
+    return 0;
+}
+
+void bh_journal_set_listener(bh_journal *j, bh_journal_listener fn, void *ud) {
+    j->listener = fn;
+    j->listener_ud = ud;
+}
+
+/* The writer owns seq, ts and prev; a caller's copy would be a second,
+ * conflicting value that parsers resolve differently (cJSON keeps the
+ * first, jq the last). */
+static int reserved_name(const char *name) {
+    return strcmp(name, "seq") == 0 || strcmp(name, "ts") == 0 || strcmp(name, "prev") == 0;
+}
+
+int bh_journal_append(bh_journal *j, const cJSON *rec) {
+    if (j->err) return j->err;
+    /* A malformed record is an engine bug, but the run must still stop: a
+     * journal that silently lacks a record is not a faithful record. So
+     * -EINVAL sticks like an I/O error. */
+    if (!cJSON_IsObject(rec) || !rec->child || !rec->child->string ||
+        strcmp(rec->child->string, "type") != 0)
+        return fail(j, -EINVAL);
+    for (const cJSON *it = rec->child; it; it = it->next)
+        if (!it->string || reserved_name(it->string)) return fail(j, -EINVAL);
+
+    char *body = cJSON_PrintUnformatted(rec);
+    if (!body) return fail(j, -ENOMEM);
+
+    char ts[32];
+    bh_util_iso8601(bh_util_now_ms(), ts);
+    char prefix[160];
+    int plen = snprintf(prefix, sizeof prefix,
+                        "{\"seq\":%" PRIu64 ",\"ts\":\"%s\",\"prev\":\"%s\",", j->seq, ts, j->head);
+    /* body is "{...}"; its '{' is replaced by the prefix, which opens the
+     * object itself. */
+    size_t blen = strlen(body) - 1;
+    size_t len = (size_t)plen + blen;
+    char *line = bh_util_xmalloc(len + 1);
+    memcpy(line, prefix, (size_t)plen);
+    memcpy(line + plen, body + 1, blen);
+    line[len] = '\n';
+    free(body);
+
+    /* One write(2) for the whole line: with O_APPEND the line lands
+     * contiguously, and a crash leaves at worst one torn last line, which
+     * verify reports as such. */
+    int rc = bh_util_write_all(j->fd, line, len + 1);
+    if (rc < 0) {
+        free(line);
+        return fail(j, rc);
+    }
+    bh_util_sha256_hex(line, len, j->head);
+    j->seq++;
+    j->dirty = 1;
+    /* Listeners get the line NUL-terminated as well as with its length. */
+    line[len] = '\0';
+    if (j->listener) j->listener(line, len, j->listener_ud);
+    free(line);
+    return 0;
+}
+
+int bh_journal_sync(bh_journal *j) {
+    if (j->err) return j->err;
+    if (!j->dirty) return 0;
+    /* No retry on EINTR or anything else: after a failed fsync the kernel
+     * may have dropped the dirty pages, so a second call that succeeds
+     * would claim durability it does not have. */
+    if (fdatasync(j->fd) < 0) return fail(j, -errno);
+    j->dirty = 0;
+    return 0;
+}
+
+uint64_t bh_journal_next_seq(const bh_journal *j) {
+    return j->seq;
+}
+
+const char *bh_journal_head(const bh_journal *j) {
+    return j->head;
+}
+
+int bh_journal_error(const bh_journal *j) {
+    return j->err;
+}
+
+int bh_journal_close(bh_journal *j) {
+    if (!j) return 0;
+    bh_journal_sync(j);
+    if (close(j->fd) < 0) fail(j, -errno);
+    int err = j->err;
+    free(j);
+    return err;
+}
+
+/* ---- reading ---- */
+
+/* Parse one line as a JSON object. cJSON_ParseWithLength alone would accept
+ * `{...}garbage`, so the parse must also end exactly at the line's end. */
+static cJSON *parse_line(const char *line, size_t len) {
+    const char *end = NULL;
+    cJSON *v = cJSON_ParseWithLengthOpts(line, len, &end, 0);
+    if (!v) return NULL;
+    if (!cJSON_IsObject(v) || end != line + len) {
+        cJSON_Delete(v);
+        return NULL;
+    }
+    return v;
+}
+
+/* Parse a line as a record: an object with a whole, non-negative seq and a
+ * string prev. Returns 1 and fills *seq and prev, or 0. */
+static int parse_record(const char *line, size_t len, double *seq,
+                        char prev[BH_SHA256_HEX_LEN + 1]) {
+    cJSON *v = parse_line(line, len);
+    if (!v) return 0;
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(v, "seq");
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(v, "prev");
+    int ok = cJSON_IsNumber(s) && cJSON_IsString(p) && s->valuedouble >= 0;
+    if (ok) {
+        *seq = s->valuedouble;
+        /* A prev of the wrong length cannot match any hash: "" stands for
+         * it, so the caller's comparison fails without a bigger buffer. */
+        if (strlen(p->valuestring) == BH_SHA256_HEX_LEN)
+            memcpy(prev, p->valuestring, BH_SHA256_HEX_LEN + 1);
+        else
+            prev[0] = '\0';
+    }
+    cJSON_Delete(v);
+    return ok;
+}
+
+static void set_broken(bh_journal_check *out, uint64_t seq, uint64_t offset,
+                       const char *last_good_hash) {
+    out->intact = 0;
+    out->records = seq;
+    out->bad_seq = (int64_t)seq;
+    out->bad_offset = offset;
+    memcpy(out->head, last_good_hash, sizeof out->head);
+}
+
+void bh_journal_verify_buf(const char *buf, size_t len, bh_journal_check *out) {
+    memset(out, 0, sizeof *out);
+    out->bad_seq = -1;
+
+    /* Hashes of the last two lines read: when a link breaks and the earlier
+     * line is the one named, the last intact line is the one before it. */
+    char hash[BH_SHA256_HEX_LEN + 1], hash_before[BH_SHA256_HEX_LEN + 1];
+    memcpy(hash, zero_hash, sizeof hash);
+    memcpy(hash_before, zero_hash, sizeof hash_before);
+    uint64_t expected = 0, prev_offset = 0;
+    size_t off = 0;
+
+    while (off < len) {
+        const char *line = buf + off;
+        const char *nl = memchr(line, '\n', len - off);
+        if (!nl) {
+            set_broken(out, expected, off, hash);
+            snprintf(out->message, sizeof out->message,
+                     "unterminated last line (torn write) at byte %zu, where seq %" PRIu64
+                     " was expected",
+                     off, expected);
+            return;
+        }
+        size_t llen = (size_t)(nl - line);
+
+        double seq;
+        char prev[BH_SHA256_HEX_LEN + 1];
+        if (!parse_record(line, llen, &seq, prev)) {
+            set_broken(out, expected, off, hash);
+            snprintf(out->message, sizeof out->message,
+                     "line at byte %zu, where seq %" PRIu64
+                     " was expected, is not a valid record (not a JSON object with a "
+                     "numeric seq and a string prev)",
+                     off, expected);
+            return;
+        }
+        if (seq != (double)expected) {
+            set_broken(out, expected, off, hash);
+            snprintf(out->message, sizeof out->message,
+                     "expected seq %" PRIu64 ", found seq %.17g at byte %zu: a record is "
+                     "missing or out of order",
+                     expected, seq, off);
+            return;
+        }
+
+        char own[BH_SHA256_HEX_LEN + 1];
+        bh_util_sha256_hex(line, llen, own);
+
+        if (strcmp(prev, hash) != 0) {
+            if (expected == 0) {
+                /* No earlier line to blame. */
+                set_broken(out, 0, off, zero_hash);
+                snprintf(out->message, sizeof out->message,
+                         "seq 0 at byte %zu was changed: its prev is not 64 zeros", off);
+                return;
+            }
+            /* The link earlier -> this is broken: either the earlier line's
+             * content changed (its hash moved) or this line's prev did. If
+             * this line's own hash is also rejected by its successor, this
+             * line's bytes changed; otherwise the earlier line's did. */
+            int this_changed = 0;
+            const char *next = nl + 1;
+            size_t rest = len - (size_t)(next - buf);
+            if (rest > 0) {
+                const char *nnl = memchr(next, '\n', rest);
+                size_t nlen = nnl ? (size_t)(nnl - next) : rest;
+                double nseq;
+                char nprev[BH_SHA256_HEX_LEN + 1];
+                if (parse_record(next, nlen, &nseq, nprev) && strcmp(nprev, own) != 0)
+                    this_changed = 1;
+            }
+            if (this_changed) {
+                set_broken(out, expected, off, hash);
+                snprintf(out->message, sizeof out->message,
+                         "seq %" PRIu64 " at byte %zu was changed: the hash chain breaks between "
+                         "seq %" PRIu64 " and seq %" PRIu64 " and between seq %" PRIu64
+                         " and seq %" PRIu64,
+                         expected, off, expected - 1, expected, expected, expected + 1);
+            } else {
+                set_broken(out, expected - 1, prev_offset, hash_before);
+                snprintf(out->message, sizeof out->message,
+                         "seq %" PRIu64 " at byte %" PRIu64
+                         " was changed: the hash chain breaks between seq %" PRIu64
+                         " and seq %" PRIu64 " (prev of seq %" PRIu64
+                         " is not the hash of seq %" PRIu64 ")",
+                         expected - 1, prev_offset, expected - 1, expected, expected, expected - 1);
+            }
+            return;
+        }
+
+        memcpy(hash_before, hash, sizeof hash);
+        memcpy(hash, own, sizeof hash);
+        prev_offset = off;
+        expected++;
+        off += llen + 1;
+    }
+
+    out->intact = 1;
+    out->records = expected;
+    out->bad_seq = -1;
+    memcpy(out->head, hash, sizeof out->head);
+    snprintf(out->message, sizeof out->message, "hash chain intact: %" PRIu64 " records", expected);
+}
+
+int bh_journal_verify(const char *path, bh_journal_check *out) {
+    size_t len;
+    char *buf = bh_util_read_file(path, &len);
+    if (!buf) return errno ? -errno : -EIO;
+    bh_journal_verify_buf(buf, len, out);
+    free(buf);
+    return 0;
+}
+
+int bh_journal_each(const char *path, bh_journal_each_fn fn, void *ud) {
+    size_t len;
+    char *buf = bh_util_read_file(path, &len);
+    if (!buf) return errno ? -errno : -EIO;
+    int rc = 0;
+    size_t off = 0;
+    while (off < len) {
+        const char *line = buf + off;
+        const char *nl = memchr(line, '\n', len - off);
+        /* A last line without '\n' is still handed over if it parses: a
+         * reader such as `show` wants every record there is. */
+        size_t llen = nl ? (size_t)(nl - line) : len - off;
+        cJSON *rec = parse_line(line, llen);
+        if (!rec) {
+            rc = -EBADMSG;
+            break;
+        }
+        rc = fn(rec, off, ud);
+        cJSON_Delete(rec);
+        if (rc != 0) break;
+        off += llen + 1;
+    }
+    free(buf);
+    return rc;
+}

@@ -1,0 +1,85 @@
+/* runbook: load a runbook file into its own Lua state and collect what it
+ * declares (metadata, typed parameters, phases, steps) without running any
+ * step. This is all that `plan` and `check` need, and loading can have no
+ * side effects: the load-time environment cannot act on the world.
+ *
+ * The loader keeps going after a problem it can describe (an unknown step
+ * field, a bad timeout, a duplicate id), so that every problem is reported
+ * at once with file:line. A Lua error stops loading: it is reported with
+ * its location and a traceback. Parameter problems also stop loading right
+ * after runbook{...}, so they are not buried under errors they cause. */
+#ifndef BH_RUNBOOK_H
+#define BH_RUNBOOK_H
+
+#include <cjson/cJSON.h>
+#include <lua.h>
+#include <stddef.h>
+
+#include "diag.h"
+#include "params.h"
+
+#define BH_DEFAULT_STEP_TIMEOUT_MS (5.0 * 60 * 1000)
+#define BH_DEFAULT_KILL_GRACE_MS 5000.0
+#define BH_LUA_MEMORY_LIMIT ((size_t)256 << 20)
+
+typedef struct {
+    char *id;
+    char *phase;
+    char *doc;     /* may be NULL */
+    char *file;    /* where it is declared */
+    int line;
+    double timeout_ms; /* the step's own or the runbook's default */
+    int timeout_set;   /* the step gave its own */
+    int run_ref;       /* registry reference to the body, LUA_NOREF if none */
+} bh_step;
+
+typedef struct {
+    lua_State *L;
+    char *path;   /* as given */
+    char *sha256; /* of the file's exact bytes */
+    char *id, *title, *severity, *owner, *description;
+    int decl_line; /* line of runbook{...} */
+    double timeout_ms, kill_grace_ms;
+    bh_param_spec *params;
+    size_t nparams;
+    cJSON *param_values; /* resolved, name -> value */
+    char **phases;
+    size_t nphases;
+    bh_step *steps;
+    size_t nsteps, capsteps;
+    bh_diag_list diags;
+    char *traceback; /* of the Lua error that stopped loading, if any */
+    int param_errors;
+    int params_ref; /* registry reference to the `param` table */
+    int env_ref;    /* registry reference to the runbook's _ENV */
+    size_t mem_used, mem_limit;
+    /* loader state */
+    const bh_params_input *opts_params;
+    int placeholders;
+    char *pending_step; /* step "id" seen, its { ... } not yet */
+    int pending_line;
+    int stopped; /* loading was stopped on purpose after reported problems */
+    char *current_phase;
+} bh_runbook;
+
+typedef struct {
+    const char *path;
+    const bh_params_input *params; /* may be NULL: no values given */
+    int placeholders;              /* `check`: stand-ins for missing required params */
+} bh_runbook_opts;
+
+typedef enum {
+    BH_RUNBOOK_OK = 0,
+    BH_RUNBOOK_INVALID,    /* syntax, load-time error or bad declaration */
+    BH_RUNBOOK_BAD_PARAMS, /* unknown, missing or mistyped parameters */
+    BH_RUNBOOK_UNREADABLE  /* the file cannot be read */
+} bh_runbook_status;
+
+/* Always sets *out (diagnostics live in it); free it with bh_runbook_free. */
+bh_runbook_status bh_runbook_load(const bh_runbook_opts *opts, bh_runbook **out);
+void bh_runbook_free(bh_runbook *rb);
+/* The plan as JSON: runbook metadata, parameters with values, phases with
+ * their steps. */
+cJSON *bh_runbook_plan_json(const bh_runbook *rb);
+
+#endif

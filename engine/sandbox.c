@@ -1,0 +1,84 @@
+#include "sandbox.h"
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+static const char *const BASE_ALLOWED[] = {
+    "assert", "error",    "ipairs",   "next",         "pairs",        "pcall",
+    "xpcall", "select",   "tonumber", "tostring",     "type",         "rawequal",
+    "rawlen", "rawget",   "rawset",   "setmetatable", "getmetatable", "_VERSION",
+    NULL,
+};
+
+static const char *const LIBS_COPIED[] = {"string", "table", "math", "utf8", "coroutine", NULL};
+
+static const char *const OS_ALLOWED[] = {"time", "clock", "date", "difftime", NULL};
+
+void bh_sandbox_harden(lua_State *L) {
+    lua_getglobal(L, "string");
+    lua_pushnil(L);
+    lua_setfield(L, -2, "dump");
+    lua_pop(L, 1);
+    /* The string metatable is shared by every string in the state: with
+     * __metatable set, getmetatable("") returns this text instead of the
+     * table, so a runbook cannot replace string methods for the engine. */
+    lua_pushliteral(L, "");
+    if (lua_getmetatable(L, -1)) {
+        lua_pushliteral(L, "the string metatable is protected");
+        lua_setfield(L, -2, "__metatable");
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
+static void copy_table_into(lua_State *L, int src, int dst, const char *const *only) {
+    if (only) {
+        for (int i = 0; only[i]; i++) {
+            lua_getfield(L, src, only[i]);
+            lua_setfield(L, dst, only[i]);
+        }
+        return;
+    }
+    lua_pushnil(L);
+    while (lua_next(L, src)) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_settable(L, dst);
+    }
+}
+
+void bh_sandbox_new_env(lua_State *L) {
+    luaL_checkstack(L, 8, "sandbox");
+    lua_newtable(L);
+    int env = lua_gettop(L);
+    lua_pushglobaltable(L);
+    int g = lua_gettop(L);
+    copy_table_into(L, g, env, BASE_ALLOWED);
+    for (int i = 0; LIBS_COPIED[i]; i++) {
+        lua_getfield(L, g, LIBS_COPIED[i]);
+        lua_newtable(L);
+        copy_table_into(L, lua_gettop(L) - 1, lua_gettop(L), NULL);
+        lua_setfield(L, env, LIBS_COPIED[i]);
+        lua_pop(L, 1);
+    }
+    lua_getfield(L, g, "os");
+    lua_newtable(L);
+    copy_table_into(L, lua_gettop(L) - 1, lua_gettop(L), OS_ALLOWED);
+    lua_setfield(L, env, "os");
+    lua_pop(L, 1);
+    lua_pushvalue(L, env);
+    lua_setfield(L, env, "_G");
+    lua_pop(L, 1); /* the real globals */
+}
+
+int bh_sandbox_load(lua_State *L, const char *buf, size_t len, const char *chunkname,
+                    int env_idx) {
+    env_idx = lua_absindex(L, env_idx);
+    /* Mode "t": precompiled chunks can crash the VM, so text only. */
+    int st = luaL_loadbufferx(L, buf, len, chunkname, "t");
+    if (st != LUA_OK) return st;
+    lua_pushvalue(L, env_idx);
+    /* A main chunk's first upvalue is its _ENV. */
+    if (!lua_setupvalue(L, -2, 1)) lua_pop(L, 1);
+    return LUA_OK;
+}

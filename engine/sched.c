@@ -1,0 +1,511 @@
+#include "sched.h"
+
+#include <errno.h>
+#include <lauxlib.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sodium.h>
+#include <unistd.h>
+
+#include "ctx.h"
+#include "util.h"
+
+static const char *const STATUS_NAMES[BH_STEP_NSTATES] = {
+    "pending", "running", "ok", "failed", "timed_out", "skipped", "cancelled",
+};
+
+const char *bh_step_status_name(bh_step_status s) {
+    return s < BH_STEP_NSTATES ? STATUS_NAMES[s] : "?";
+}
+
+cJSON *bh_run_record(const char *type, const bh_attempt *a) {
+    cJSON *rec = cJSON_CreateObject();
+    cJSON_AddStringToObject(rec, "type", type);
+    if (a) {
+        cJSON_AddStringToObject(rec, "step", a->step->id);
+        cJSON_AddNumberToObject(rec, "attempt", a->number);
+    }
+    return rec;
+}
+
+static void stop_run(bh_run *run);
+
+void bh_run_append(bh_run *run, cJSON *rec) {
+    if (!run->io_error) {
+        int err = bh_journal_append(run->journal, rec);
+        if (err) {
+            run->io_error = err;
+            fprintf(stderr, "bulkhead: cannot write the journal of run %s: %s; stopping\n",
+                    run->id, bh_util_strerror(err));
+            stop_run(run);
+        }
+    }
+    cJSON_Delete(rec);
+}
+
+static int sync_journal(bh_run *run) {
+    if (run->io_error) return run->io_error;
+    int err = bh_journal_sync(run->journal);
+    if (err) {
+        run->io_error = err;
+        fprintf(stderr, "bulkhead: cannot sync the journal of run %s: %s; stopping\n", run->id,
+                bh_util_strerror(err));
+        stop_run(run);
+    }
+    return err;
+}
+
+static void pump(bh_run *run);
+
+/* --- ending an attempt ------------------------------------------------- */
+
+static void timer_closed(uv_handle_t *h) {
+    free(h);
+}
+
+static void finish_attempt(bh_attempt *a, bh_step_status status, cJSON *result,
+                           bh_luax_error *err) {
+    bh_run *run = a->run;
+    if (a->timer) {
+        uv_timer_stop(a->timer);
+        uv_close((uv_handle_t *)a->timer, timer_closed);
+        a->timer = NULL;
+    }
+    double ms = (double)(uv_hrtime() - a->started_ns) / 1e6;
+    cJSON *rec = bh_run_record("step_end", a);
+    cJSON_AddStringToObject(rec, "status", bh_step_status_name(status));
+    cJSON_AddNumberToObject(rec, "duration_ms", ms);
+    if (result) cJSON_AddItemToObject(rec, "result", result);
+    char detail[400] = "";
+    if (err) {
+        cJSON_AddItemToObject(rec, "error", bh_luax_error_json(err));
+        snprintf(detail, sizeof detail, "%s", err->message ? err->message : "");
+    }
+    bh_run_append(run, rec);
+    bh_console_step_end(run->console, a->step->id, bh_step_status_name(status), ms, detail);
+
+    run->status[a->index] = status;
+    if (status != BH_STEP_OK) run->failed = 1;
+    bh_ctx_release(a);
+    lua_sethook(a->co, NULL, 0, 0);
+    luaL_unref(run->L, LUA_REGISTRYINDEX, a->co_ref);
+    free(a->exec.what);
+    run->current = NULL;
+    free(a);
+    pump(run);
+}
+
+static void fail_with(bh_attempt *a, bh_step_status status, const char *code, const char *fmt,
+                      ...) __attribute__((format(printf, 4, 5)));
+static void fail_with(bh_attempt *a, bh_step_status status, const char *code, const char *fmt,
+                      ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    bh_luax_error e = {0};
+    e.code = bh_util_xstrdup(code);
+    e.message = bh_util_xstrdup(msg);
+    finish_attempt(a, status, NULL, &e);
+    bh_luax_error_free(&e);
+}
+
+static void end_abandoned(bh_attempt *a) {
+    char t[32];
+    bh_util_format_duration(a->step->timeout_ms, t, sizeof t);
+    if (a->timed_out)
+        fail_with(a, BH_STEP_TIMED_OUT, "step_timeout", "step '%s' exceeded its timeout of %s",
+                  a->step->id, t);
+    else
+        fail_with(a, BH_STEP_CANCELLED, "cancelled", "step '%s' was cancelled by %s",
+                  a->step->id, a->run->interrupt_signal == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+void bh_sched_abandon(bh_attempt *a) {
+    end_abandoned(a);
+}
+
+/* Stop what the attempt waits on. With an exec the attempt ends when the
+ * children are gone (exec_done calls bh_sched_abandon); a sleep ends now. */
+static void interrupt_attempt(bh_attempt *a, int hard) {
+    switch (a->waiting) {
+    case BH_WAIT_EXEC:
+        a->run->fx->cancel(a->run->fx, a->exec.op, hard);
+        break;
+    case BH_WAIT_SLEEP:
+        bh_ctx_stop_sleep(a);
+        end_abandoned(a);
+        break;
+    case BH_WAIT_NONE:
+        break;
+    }
+}
+
+static void step_timeout(uv_timer_t *t) {
+    bh_attempt *a = t->data;
+    if (a->timed_out || a->cancelled) return;
+    a->timed_out = 1;
+    interrupt_attempt(a, 0);
+}
+
+void bh_sched_resume(bh_attempt *a, int nargs) {
+    bh_run *run = a->run;
+    lua_State *co = a->co;
+    int nres = 0;
+    int st = lua_resume(co, run->L, nargs, &nres);
+    if (st == LUA_YIELD) {
+        if (a->waiting != BH_WAIT_NONE) return;
+        lua_pop(co, nres);
+        if (a->timed_out) { /* the deadline hook yielded */
+            end_abandoned(a);
+            return;
+        }
+        fail_with(a, BH_STEP_FAILED, "bad_yield",
+                  "step '%s' yielded outside a bulkhead primitive (coroutine.yield in the "
+                  "body?)",
+                  a->step->id);
+        return;
+    }
+    if (st == LUA_OK) {
+        cJSON *result = NULL;
+        if (nres > 0) {
+            char why[256];
+            result = bh_luax_to_json(co, -nres, why, sizeof why);
+            if (!result) {
+                lua_pop(co, nres);
+                fail_with(a, BH_STEP_FAILED, "bad_result",
+                          "step '%s' returned something the journal cannot hold: %s",
+                          a->step->id, why);
+                return;
+            }
+            lua_rawgeti(co, LUA_REGISTRYINDEX, run->results_ref);
+            lua_pushvalue(co, -nres - 1);
+            lua_setfield(co, -2, a->step->id);
+            lua_pop(co, 1);
+        }
+        lua_pop(co, nres);
+        finish_attempt(a, BH_STEP_OK, result, NULL);
+        return;
+    }
+    bh_luax_error e;
+    bh_luax_error_from_thread(co, &e);
+    bh_step_status status = BH_STEP_FAILED;
+    if (a->timed_out) {
+        status = BH_STEP_TIMED_OUT;
+        free(e.code);
+        e.code = bh_util_xstrdup("step_timeout");
+    }
+    finish_attempt(a, status, NULL, &e);
+    bh_luax_error_free(&e);
+}
+
+/* --- starting steps ---------------------------------------------------- */
+
+static double step_timeout_ms(const bh_run *run, const bh_step *s) {
+    if (!s->timeout_set && run->opts->timeout_override_ms > 0)
+        return run->opts->timeout_override_ms;
+    return s->timeout_ms;
+}
+
+static void start_attempt(bh_run *run, size_t index) {
+    const bh_step *s = &run->rb->steps[index];
+    if (!run->last_phase || strcmp(run->last_phase, s->phase) != 0) {
+        free(run->last_phase);
+        run->last_phase = bh_util_xstrdup(s->phase);
+        bh_console_phase(run->console, s->phase);
+    }
+    bh_attempt *a = bh_util_xcalloc(1, sizeof *a);
+    a->run = run;
+    a->index = index;
+    a->step = s;
+    a->number = 1;
+    double timeout = step_timeout_ms(run, s);
+    cJSON *rec = bh_run_record("step_start", a);
+    cJSON_AddStringToObject(rec, "phase", s->phase);
+    cJSON_AddNumberToObject(rec, "timeout_ms", timeout);
+    bh_run_append(run, rec);
+    /* Write-ahead: this sync also covers the previous step's end record. */
+    if (sync_journal(run) != 0) {
+        free(a);
+        return;
+    }
+    run->status[index] = BH_STEP_RUNNING;
+    run->current = a;
+    bh_console_step_start(run->console, index, run->rb->nsteps, s->id);
+
+    a->co = lua_newthread(run->L);
+    a->co_ref = luaL_ref(run->L, LUA_REGISTRYINDEX);
+    a->started_ns = uv_hrtime();
+    a->deadline_ns = a->started_ns + (uint64_t)(timeout * 1e6);
+    a->timer = bh_util_xmalloc(sizeof *a->timer);
+    uv_timer_init(run->loop, a->timer);
+    a->timer->data = a;
+    uv_timer_start(a->timer, step_timeout, (uint64_t)timeout, 0);
+    bh_ctx_set_deadline_hook(a);
+    lua_rawgeti(a->co, LUA_REGISTRYINDEX, s->run_ref);
+    bh_ctx_push(a);
+    bh_sched_resume(a, 1);
+}
+
+static void skip_rest(bh_run *run, const char *reason) {
+    for (size_t i = run->next_step; i < run->rb->nsteps; i++) {
+        if (run->status[i] != BH_STEP_PENDING) continue;
+        run->status[i] = BH_STEP_SKIPPED;
+        cJSON *rec = bh_run_record("step_skipped", NULL);
+        cJSON_AddStringToObject(rec, "step", run->rb->steps[i].id);
+        cJSON_AddStringToObject(rec, "reason", reason);
+        bh_run_append(run, rec);
+        bh_console_step_skipped(run->console, run->rb->steps[i].id, reason);
+    }
+    run->next_step = run->rb->nsteps;
+}
+
+static void close_signal(uv_handle_t *h) {
+    free(h);
+}
+
+static void finish_run(bh_run *run) {
+    run->done = 1;
+    for (int i = 0; i < 2; i++) {
+        if (run->sig[i]) {
+            uv_signal_stop(run->sig[i]);
+            uv_close((uv_handle_t *)run->sig[i], close_signal);
+            run->sig[i] = NULL;
+        }
+    }
+}
+
+/* Start the next step, or end the run. Loops rather than recursing when a
+ * step finishes without waiting on the loop. */
+static void pump(bh_run *run) {
+    while (!run->current && !run->done) {
+        if (run->io_error) {
+            skip_rest(run, "the journal could not be written");
+            finish_run(run);
+        } else if (run->stopping) {
+            skip_rest(run, "the run was interrupted");
+            finish_run(run);
+        } else if (run->failed) {
+            skip_rest(run, "an earlier step failed");
+            finish_run(run);
+        } else if (run->next_step >= run->rb->nsteps) {
+            finish_run(run);
+        } else {
+            start_attempt(run, run->next_step++);
+        }
+    }
+}
+
+static void stop_run(bh_run *run) {
+    run->stopping = 1;
+    if (run->current && !run->current->cancelled && !run->current->timed_out) {
+        run->current->cancelled = 1;
+        interrupt_attempt(run->current, 0);
+    }
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+    bh_run *run = h->data;
+    cJSON *rec = bh_run_record("interrupt", NULL);
+    cJSON_AddStringToObject(rec, "signal", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    int hard = run->interrupt_signal != 0;
+    cJSON_AddStringToObject(rec, "action", hard ? "kill" : "terminate");
+    bh_run_append(run, rec);
+    if (!hard) {
+        run->interrupt_signal = signum;
+        bh_console_notice(run->console,
+                          "interrupted: stopping the running step (again to kill at once)");
+        stop_run(run);
+    } else if (run->current) {
+        run->hard_kill = 1;
+        interrupt_attempt(run->current, 1);
+    }
+}
+
+/* --- the run folder ---------------------------------------------------- */
+
+static char *make_run_id(const bh_runbook *rb) {
+    int64_t now = bh_util_now_ms();
+    time_t secs = (time_t)(now / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    unsigned char rnd[3];
+    randombytes_buf(rnd, sizeof rnd);
+    return bh_util_asprintf("%s-%s-%02x%02x%02x", stamp, rb->id, rnd[0], rnd[1], rnd[2]);
+}
+
+static int create_run_dir(bh_run *run) {
+    char *runs = bh_util_asprintf("%s/runs", run->opts->state_dir);
+    int err = bh_util_mkdir_p(runs);
+    if (err == 0) {
+        run->dir = bh_util_asprintf("%s/%s", runs, run->id);
+        if (mkdir(run->dir, 0700) != 0) err = -errno;
+    }
+    if (err == 0) err = bh_util_fsync_dir(runs);
+    if (err == 0) {
+        char *out = bh_util_asprintf("%s/out", run->dir);
+        if (mkdir(out, 0700) != 0) err = -errno;
+        free(out);
+    }
+    if (err == 0) {
+        char *path = bh_util_asprintf("%s/journal.jsonl", run->dir);
+        err = bh_journal_create(path, &run->journal);
+        free(path);
+    }
+    if (err)
+        fprintf(stderr, "bulkhead: cannot create the run folder under %s: %s\n", runs,
+                bh_util_strerror(err));
+    free(runs);
+    return err;
+}
+
+static void journal_to_console(const char *line, size_t len, void *ud) {
+    bh_console_record(ud, line, len);
+}
+
+static const char *operator_name(const bh_run_opts *opts) {
+    if (opts->operator_name) return opts->operator_name;
+    const char *env = getenv("BULKHEAD_OPERATOR");
+    if (env && *env) return env;
+    struct passwd *pw = getpwuid(geteuid());
+    return pw ? pw->pw_name : "unknown";
+}
+
+static void write_run_start(bh_run *run) {
+    const bh_runbook *rb = run->rb;
+    cJSON *rec = bh_run_record("run_start", NULL);
+    cJSON_AddStringToObject(rec, "run_id", run->id);
+    cJSON *r = cJSON_AddObjectToObject(rec, "runbook");
+    cJSON_AddStringToObject(r, "path", rb->path);
+    char *abs = realpath(rb->path, NULL);
+    if (abs) cJSON_AddStringToObject(r, "realpath", abs);
+    free(abs);
+    cJSON_AddStringToObject(r, "sha256", rb->sha256);
+    cJSON_AddStringToObject(r, "id", rb->id);
+    cJSON_AddStringToObject(r, "title", rb->title);
+    cJSON_AddStringToObject(r, "severity", rb->severity);
+    if (rb->owner) cJSON_AddStringToObject(r, "owner", rb->owner);
+    cJSON_AddItemToObject(rec, "params", cJSON_Duplicate(rb->param_values, 1));
+    cJSON_AddStringToObject(rec, "operator", operator_name(run->opts));
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    cJSON_AddStringToObject(rec, "host", host);
+    cJSON_AddNumberToObject(rec, "pid", getpid());
+    cJSON *eng = cJSON_AddObjectToObject(rec, "engine");
+    cJSON_AddStringToObject(eng, "name", "bulkhead");
+    cJSON_AddStringToObject(eng, "version", BH_VERSION);
+    cJSON_AddStringToObject(rec, "mode", run->fx->mode);
+    cJSON *steps = cJSON_AddArrayToObject(rec, "steps");
+    for (size_t i = 0; i < rb->nsteps; i++)
+        cJSON_AddItemToArray(steps, cJSON_CreateString(rb->steps[i].id));
+    bh_run_append(run, rec);
+}
+
+static const char *run_status(const bh_run *run) {
+    if (run->io_error) return "error";
+    if (run->interrupt_signal) return "interrupted";
+    return run->failed ? "failed" : "ok";
+}
+
+static void write_run_end(bh_run *run) {
+    double ms = (double)(uv_hrtime() - run->started_ns) / 1e6;
+    cJSON *rec = bh_run_record("run_end", NULL);
+    cJSON_AddStringToObject(rec, "status", run_status(run));
+    cJSON_AddNumberToObject(rec, "duration_ms", ms);
+    cJSON *counts = cJSON_AddObjectToObject(rec, "counts");
+    size_t n[BH_STEP_NSTATES] = {0};
+    for (size_t i = 0; i < run->rb->nsteps; i++) n[run->status[i]]++;
+    char summary[256] = "";
+    for (int s = 0; s < BH_STEP_NSTATES; s++) {
+        if (!n[s]) continue;
+        cJSON_AddNumberToObject(counts, STATUS_NAMES[s], (double)n[s]);
+        size_t used = strlen(summary);
+        snprintf(summary + used, sizeof summary - used, "%s%zu %s", used ? ", " : "", n[s],
+                 STATUS_NAMES[s]);
+    }
+    bh_run_append(run, rec);
+    sync_journal(run);
+    bh_console_run_end(run->console, run->id, run_status(run), ms, summary);
+}
+
+static void close_walk(uv_handle_t *h, void *arg) {
+    (void)arg;
+    if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+bh_run_outcome bh_sched_run(bh_runbook *rb, const bh_run_opts *opts, char **run_id, int *sig) {
+    bh_run run_s;
+    bh_run *run = &run_s;
+    memset(run, 0, sizeof *run);
+    *run_id = NULL;
+    *sig = 0;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    run->loop = &loop;
+    run->rb = rb;
+    run->L = rb->L;
+    run->opts = opts;
+    run->fx = bh_fx_real(&loop);
+    run->console = bh_console_new(&loop, opts->console_mode, stdout);
+    run->id = make_run_id(rb);
+    run->status = bh_util_xcalloc(rb->nsteps ? rb->nsteps : 1, sizeof *run->status);
+    run->started_ns = uv_hrtime();
+
+    bh_run_outcome outcome;
+    if (create_run_dir(run) != 0) {
+        outcome = BH_RUN_IO_ERROR;
+        goto out;
+    }
+    *run_id = bh_util_xstrdup(run->id);
+    bh_journal_set_listener(run->journal, journal_to_console, run->console);
+    lua_newtable(run->L);
+    run->results_ref = luaL_ref(run->L, LUA_REGISTRYINDEX);
+    bh_ctx_install_print(run);
+
+    write_run_start(run);
+    bh_console_run_start(run->console, run->id, rb->title, run->dir, rb->nsteps, run->fx->mode);
+    int signums[2] = {SIGINT, SIGTERM};
+    for (int i = 0; i < 2; i++) {
+        run->sig[i] = bh_util_xmalloc(sizeof *run->sig[i]);
+        uv_signal_init(&loop, run->sig[i]);
+        run->sig[i]->data = run;
+        uv_signal_start(run->sig[i], on_signal, signums[i]);
+    }
+    pump(run);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    write_run_end(run);
+    int err = bh_journal_close(run->journal);
+    if (err && !run->io_error) run->io_error = err;
+    run->journal = NULL;
+    if (run->io_error)
+        outcome = BH_RUN_IO_ERROR;
+    else if (run->interrupt_signal)
+        outcome = BH_RUN_INTERRUPTED;
+    else
+        outcome = run->failed ? BH_RUN_FAILED : BH_RUN_OK;
+    *sig = run->interrupt_signal;
+out:
+    if (run->journal) bh_journal_close(run->journal);
+    bh_console_close(run->console);
+    run->fx->destroy(run->fx);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    /* Anything still open is a bug; close it so the loop can be freed, and
+     * say so rather than leak quietly. */
+    if (uv_loop_close(&loop) != 0) {
+        fprintf(stderr, "bulkhead: internal: handles left open at exit\n");
+        uv_walk(&loop, close_walk, NULL);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+    }
+    free(run->last_phase);
+    free(run->status);
+    free(run->id);
+    free(run->dir);
+    return outcome;
+}
