@@ -254,7 +254,7 @@ int bh_cmd_run(int argc, char **argv, const bh_cli *g) {
         .state_dir = g->state_dir,
         .operator_name = o.operator_name,
         .timeout_override_ms = o.timeout_ms,
-        .console_mode = o.json                         ? BH_CONSOLE_JSON
+        .console_mode = o.json                                ? BH_CONSOLE_JSON
                         : (!o.plain && isatty(STDOUT_FILENO)) ? BH_CONSOLE_TTY
                                                               : BH_CONSOLE_PLAIN,
     };

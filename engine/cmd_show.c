@@ -71,7 +71,8 @@ static char **list_runs(const char *runs_dir, size_t *n) {
 }
 
 static void free_names(char **names, size_t n) {
-    for (size_t i = 0; i < n; i++) free(names[i]);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
     free(names);
 }
 
@@ -127,10 +128,10 @@ char *bh_cmd_find_run(const bh_cli *g, const char *arg) {
 /* --- a run's summary, read from its journal ---------------------------- */
 
 typedef struct {
-    cJSON *start; /* run_start record */
-    cJSON *end;   /* run_end record or NULL */
-    cJSON *steps; /* object: id -> {status, attempts, duration_ms, error, execs[]} */
-    cJSON *order; /* array of step ids */
+    cJSON *start;  /* run_start record */
+    cJSON *end;    /* run_end record or NULL */
+    cJSON *steps;  /* object: id -> {status, attempts, duration_ms, error, execs[]} */
+    cJSON *order;  /* array of step ids */
     cJSON *events; /* interrupts */
     int records;
 } summary;
@@ -189,7 +190,8 @@ static int collect(const cJSON *rec, uint64_t offset, void *ud) {
             set_field(e, "attempts", cJSON_CreateNumber(num(rec, "attempt")));
             set_field(e, "started", cJSON_CreateString(str(rec, "ts") ? str(rec, "ts") : ""));
         } else if (strcmp(type, "step_end") == 0) {
-            set_field(e, "status", cJSON_CreateString(str(rec, "status") ? str(rec, "status") : "?"));
+            set_field(e, "status",
+                      cJSON_CreateString(str(rec, "status") ? str(rec, "status") : "?"));
             set_field(e, "duration_ms", cJSON_CreateNumber(num(rec, "duration_ms")));
             const cJSON *err = cJSON_GetObjectItemCaseSensitive(rec, "error");
             if (err) set_field(e, "error", cJSON_Duplicate(err, 1));
@@ -197,20 +199,21 @@ static int collect(const cJSON *rec, uint64_t offset, void *ud) {
             if (res) set_field(e, "result", cJSON_Duplicate(res, 1));
         } else if (strcmp(type, "step_skipped") == 0) {
             set_field(e, "status", cJSON_CreateString("skipped"));
-            set_field(e, "reason", cJSON_CreateString(str(rec, "reason") ? str(rec, "reason") : ""));
+            set_field(e, "reason",
+                      cJSON_CreateString(str(rec, "reason") ? str(rec, "reason") : ""));
         } else if (strcmp(type, "exec_start") == 0 || strcmp(type, "exec_error") == 0) {
             cJSON *x = cJSON_CreateObject();
             cJSON_AddNumberToObject(x, "attempt", num(rec, "attempt"));
             cJSON_AddNumberToObject(x, "n", num(rec, "n"));
-            cJSON_AddItemToObject(x, "argv",
-                                  cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(rec, "argv"), 1));
+            cJSON_AddItemToObject(
+                x, "argv", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(rec, "argv"), 1));
             if (str(rec, "error")) cJSON_AddStringToObject(x, "error", str(rec, "error"));
             cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(e, "execs"), x);
         } else if (strcmp(type, "exec_end") == 0) {
             cJSON *execs = cJSON_GetObjectItemCaseSensitive(e, "execs");
             cJSON *x = cJSON_GetArrayItem(execs, cJSON_GetArraySize(execs) - 1);
             if (!x) return 0;
-            static const char *const keep[] = {"pid",    "code",     "signal", "timed_out",
+            static const char *const keep[] = {"pid",    "code",        "signal", "timed_out",
                                                "killed", "duration_ms", "stdout", "stderr"};
             for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
                 const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec, keep[i]);
@@ -258,12 +261,13 @@ static void run_name(const char *dir, char *out, size_t len) {
 
 static void counts_text(const summary *s, char *out, size_t len) {
     out[0] = '\0';
-    const char *names[] = {"ok", "failed", "timed_out", "cancelled", "skipped", "running",
-                           "pending"};
+    const char *names[] = {"ok",      "failed",  "timed_out", "cancelled",
+                           "skipped", "running", "pending"};
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
         int n = 0;
         const cJSON *e;
-        cJSON_ArrayForEach(e, s->steps) if (str(e, "status") && strcmp(str(e, "status"), names[k]) == 0) n++;
+        cJSON_ArrayForEach(e, s->steps) if (str(e, "status") &&
+                                            strcmp(str(e, "status"), names[k]) == 0) n++;
         if (!n) continue;
         size_t used = strlen(out);
         snprintf(out + used, len - used, "%s%d %s", used ? ", " : "", n, names[k]);
@@ -335,7 +339,8 @@ static void print_stream(const char *label, const cJSON *st) {
     const char *path = str(st, "path");
     const char *sha = str(st, "sha256");
     printf("         %s: %s (%.0f bytes%s, sha256 %.16s...)\n", label, path ? path : "(not stored)",
-           size, cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(st, "truncated")) ? ", truncated" : "",
+           size,
+           cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(st, "truncated")) ? ", truncated" : "",
            sha ? sha : "?");
 }
 
@@ -395,10 +400,11 @@ int bh_cmd_show(int argc, char **argv, const bh_cli *g) {
             printf("  runbook  %s (%s)\n           %s sha256 %s\n", str(rb, "id"), str(rb, "title"),
                    str(rb, "path"), str(rb, "sha256"));
         if (s.start) {
-            char *params = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(s.start, "params"));
-            printf("  params   %s\n  operator %s on %s, mode %s\n  started  %s\n", params ? params : "{}",
-                   str(s.start, "operator"), str(s.start, "host"), str(s.start, "mode"),
-                   str(s.start, "ts"));
+            char *params =
+                cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(s.start, "params"));
+            printf("  params   %s\n  operator %s on %s, mode %s\n  started  %s\n",
+                   params ? params : "{}", str(s.start, "operator"), str(s.start, "host"),
+                   str(s.start, "mode"), str(s.start, "ts"));
             free(params);
         }
         if (s.end) {
@@ -408,7 +414,8 @@ int bh_cmd_show(int argc, char **argv, const bh_cli *g) {
         }
         const cJSON *ev;
         cJSON_ArrayForEach(ev, s.events)
-            printf("  interrupted by %s at %s (%s)\n", str(ev, "signal"), str(ev, "ts"), str(ev, "action"));
+            printf("  interrupted by %s at %s (%s)\n", str(ev, "signal"), str(ev, "ts"),
+                   str(ev, "action"));
         printf("  folder   %s\n\nsteps\n", dir);
         const cJSON *id;
         cJSON_ArrayForEach(id, s.order) {
@@ -429,7 +436,9 @@ int bh_cmd_show(int argc, char **argv, const bh_cli *g) {
                     printf("  -> %s\n", str(x, "error"));
                 else if (str(x, "signal"))
                     printf("  -> %s%s\n", str(x, "signal"),
-                           cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "timed_out")) ? " (timed out)" : "");
+                           cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "timed_out"))
+                               ? " (timed out)"
+                               : "");
                 else if (cJSON_GetObjectItemCaseSensitive(x, "code"))
                     printf("  -> exit %.0f\n", num(x, "code"));
                 else
@@ -439,7 +448,8 @@ int bh_cmd_show(int argc, char **argv, const bh_cli *g) {
             }
         }
         if (chk.intact)
-            printf("\njournal intact: %llu records, head %s\n", (unsigned long long)chk.records, chk.head);
+            printf("\njournal intact: %llu records, head %s\n", (unsigned long long)chk.records,
+                   chk.head);
         else
             printf("\nJOURNAL BROKEN at seq %lld (byte offset %llu): %s\n", (long long)chk.bad_seq,
                    (unsigned long long)chk.bad_offset, chk.message);

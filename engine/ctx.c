@@ -17,9 +17,8 @@ extern char **environ;
 /* Variables a child inherits from the engine; everything else it gets from
  * the step's own env. An engine started from a responder's shell carries
  * tokens and agent sockets that a runbook's commands have no business with. */
-static const char *const ENV_ALLOWED[] = {"PATH",   "HOME", "LANG",   "LC_ALL", "LC_CTYPE",
-                                          "TZ",     "USER", "LOGNAME", "TMPDIR", "TERM",
-                                          NULL};
+static const char *const ENV_ALLOWED[] = {"PATH", "HOME",    "LANG",   "LC_ALL", "LC_CTYPE", "TZ",
+                                          "USER", "LOGNAME", "TMPDIR", "TERM",   NULL};
 
 struct bh_ctx_handle {
     bh_attempt *a;
@@ -32,8 +31,10 @@ static bh_attempt **extra(lua_State *L) {
 /* The attempt behind a ctx primitive, checked for misuse. */
 static bh_attempt *attempt_of(lua_State *L, const char *what) {
     struct bh_ctx_handle *h = lua_touserdata(L, lua_upvalueindex(1));
-    if (!h || !h->a)
+    if (!h || !h->a) {
         luaL_error(L, "ctx.%s: this ctx belongs to a step that has already ended", what);
+        return NULL; /* not reached: luaL_error does not return */
+    }
     if (h->a->co != L)
         luaL_error(L,
                    "ctx.%s must be called from the step's own body, not from a coroutine it "
@@ -118,8 +119,8 @@ static char **build_env(lua_State *L, int opts) {
     if (opts && lua_getfield(L, opts, "env") == LUA_TTABLE) {
         lua_pushnil(L);
         while (lua_next(L, -2)) {
-            if (lua_type(L, -2) == LUA_TSTRING && (lua_type(L, -1) == LUA_TSTRING ||
-                                                   lua_type(L, -1) == LUA_TNUMBER)) {
+            if (lua_type(L, -2) == LUA_TSTRING &&
+                (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER)) {
                 const char *k = lua_tostring(L, -2);
                 char *kv = bh_util_asprintf("%s=%s", k, lua_tostring(L, -1));
                 size_t klen = strlen(k);
@@ -149,7 +150,8 @@ static char **build_env(lua_State *L, int opts) {
 
 static void free_strv(char **v) {
     if (!v) return;
-    for (char **p = v; *p; p++) free(*p);
+    for (char **p = v; *p; p++)
+        free(*p);
     free(v);
 }
 
@@ -174,10 +176,10 @@ static void check_exec_options(lua_State *L, int opts, const char *what) {
         if (lua_type(L, -1) == LUA_TSTRING) {
             const char *k = lua_tostring(L, -1);
             int known = 0;
-            for (int i = 0; EXEC_OPTIONS[i]; i++) known |= strcmp(k, EXEC_OPTIONS[i]) == 0;
+            for (int i = 0; EXEC_OPTIONS[i]; i++)
+                known |= strcmp(k, EXEC_OPTIONS[i]) == 0;
             if (!known)
-                luaL_error(L, "%s: unknown option '%s' (env, cwd, stdin, timeout, check)", what,
-                           k);
+                luaL_error(L, "%s: unknown option '%s' (env, cwd, stdin, timeout, check)", what, k);
         }
     }
     int t = lua_getfield(L, opts, "env");
@@ -274,9 +276,11 @@ static void exec_done(const bh_exec_result *res, void *ud) {
 /* The last non-empty line of s, at most 200 bytes, for error messages. */
 static void last_line(const char *s, char *out, size_t outlen) {
     size_t n = strlen(s);
-    while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ')) n--;
+    while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' '))
+        n--;
     size_t start = n;
-    while (start && s[start - 1] != '\n') start--;
+    while (start && s[start - 1] != '\n')
+        start--;
     size_t len = n - start;
     if (len >= outlen) len = outlen - 1;
     memcpy(out, s + start, len);
@@ -313,8 +317,7 @@ static int exec_k(lua_State *L, int status, lua_KContext kctx) {
         lua_pushnil(L);
     } else if (lua_getfield(L, res, "signal") == LUA_TSTRING) {
         code = "exec_signaled";
-        snprintf(msg, sizeof msg, "'%s' was killed by %s", what ? what : "?",
-                 lua_tostring(L, -1));
+        snprintf(msg, sizeof msg, "'%s' was killed by %s", what ? what : "?", lua_tostring(L, -1));
         lua_setfield(L, -2, "signal");
         lua_pushnil(L);
     } else {
@@ -347,10 +350,9 @@ static int start_exec(lua_State *L, bh_attempt *a, char **argv, int opts, int sh
         if (lua_getfield(L, opts, "check") != LUA_TNIL) p->check = lua_toboolean(L, -1);
         lua_pop(L, 1);
         int t = lua_getfield(L, opts, "timeout");
-        if (t != LUA_TNIL &&
-            (bh_util_parse_duration(lua_tostring(L, -1) ? lua_tostring(L, -1) : "", &timeout) !=
-                 0 ||
-             timeout <= 0)) {
+        if (t != LUA_TNIL && (bh_util_parse_duration(lua_tostring(L, -1) ? lua_tostring(L, -1) : "",
+                                                     &timeout) != 0 ||
+                              timeout <= 0)) {
             lua_pop(L, 1);
             free_strv(argv);
             p->req.argv = NULL;
@@ -382,7 +384,8 @@ static int start_exec(lua_State *L, bh_attempt *a, char **argv, int opts, int sh
     p->what = bh_util_xstrdup(shell ? "sh" : argv[0]);
 
     cJSON *argj = cJSON_CreateArray();
-    for (char **v = argv; *v; v++) cJSON_AddItemToArray(argj, cJSON_CreateString(*v));
+    for (char **v = argv; *v; v++)
+        cJSON_AddItemToArray(argj, cJSON_CreateString(*v));
     int err = run->fx->exec(run->fx, &p->req, exec_done, a, &p->op);
     if (err < 0) {
         cJSON *rec = bh_run_record("exec_error", a);
@@ -422,8 +425,8 @@ static int l_exec(lua_State *L) {
     for (lua_Integer i = 1; i <= n; i++) {
         int t = lua_rawgeti(L, 1, i);
         if (t != LUA_TSTRING && t != LUA_TNUMBER)
-            return luaL_error(L, "ctx.exec: argument %d is a %s; arguments must be strings",
-                              (int)i, lua_typename(L, t));
+            return luaL_error(L, "ctx.exec: argument %d is a %s; arguments must be strings", (int)i,
+                              lua_typename(L, t));
         lua_pop(L, 1);
     }
     char **argv = bh_util_xcalloc((size_t)n + 1, sizeof *argv);

@@ -28,20 +28,20 @@ typedef struct {
     const char *cwd;        /* NULL: the engine's */
     const char *stdin_data; /* NULL: /dev/null */
     size_t stdin_len;
-    double timeout_ms;    /* <= 0: none (the caller may still cancel) */
-    double kill_grace_ms; /* between SIGTERM and SIGKILL */
-    size_t capture_max;   /* bytes of each stream kept in memory */
-    size_t file_max;      /* bytes of each stream written to its file */
+    double timeout_ms;       /* <= 0: none (the caller may still cancel) */
+    double kill_grace_ms;    /* between SIGTERM and SIGKILL */
+    size_t capture_max;      /* bytes of each stream kept in memory */
+    size_t file_max;         /* bytes of each stream written to its file */
     const char *out_path[2]; /* files for stdout, stderr; NULL: not written */
 } bh_exec_req;
 
 typedef struct {
-    char *data;      /* first capture_max bytes, NUL-terminated, never NULL */
-    size_t len;      /* bytes in data */
-    uint64_t total;  /* bytes the child wrote to the stream */
-    uint64_t stored; /* bytes written to the file */
-    int truncated;   /* total > capture_max or > file_max */
-    int file_error;  /* negative errno if writing the file failed, else 0 */
+    char *data;                         /* first capture_max bytes, NUL-terminated, never NULL */
+    size_t len;                         /* bytes in data */
+    uint64_t total;                     /* bytes the child wrote to the stream */
+    uint64_t stored;                    /* bytes written to the file */
+    int truncated;                      /* total > capture_max or > file_max */
+    int file_error;                     /* negative errno if writing the file failed, else 0 */
     char sha256[BH_SHA256_HEX_LEN + 1]; /* of the stored bytes */
 } bh_exec_stream;
 
@@ -65,8 +65,7 @@ typedef void (*bh_exec_cb)(const bh_exec_result *res, void *ud);
 
 /* Spawn. Returns 0 (cb will be called exactly once) or a negative uv error
  * (nothing is left running, cb is never called). */
-int bh_exec_start(uv_loop_t *loop, const bh_exec_req *req, bh_exec_cb cb, void *ud,
-                  bh_exec **out);
+int bh_exec_start(uv_loop_t *loop, const bh_exec_req *req, bh_exec_cb cb, void *ud, bh_exec **out);
 /* SIGTERM to the group and SIGKILL after the grace period; hard: SIGKILL
  * now. Safe to call more than once and after the child exited. */
 void bh_exec_cancel(bh_exec *ex, int hard);

@@ -217,8 +217,8 @@ static lua_Integer array_length(lua_State *L, int idx) {
     return n == max ? n : -1;
 }
 
-static cJSON *table_to_json(lua_State *L, int idx, int depth, char *path, size_t pathlen,
-                            char *why, size_t whylen) {
+static cJSON *table_to_json(lua_State *L, int idx, int depth, char *path, size_t pathlen, char *why,
+                            size_t whylen) {
     bh_luax_checkstack(L, 4);
     lua_Integer n = array_length(L, idx);
     size_t saved;

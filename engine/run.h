@@ -39,10 +39,10 @@ typedef enum { BH_WAIT_NONE, BH_WAIT_EXEC, BH_WAIT_SLEEP } bh_wait_kind;
 typedef struct {
     bh_exec_req req;
     bh_fx_op *op;
-    int n;        /* 1-based count within the attempt */
-    int check;    /* raise on failure */
-    int shell;    /* ctx.sh */
-    char *what;   /* argv[0] or "sh", for messages */
+    int n;      /* 1-based count within the attempt */
+    int check;  /* raise on failure */
+    int shell;  /* ctx.sh */
+    char *what; /* argv[0] or "sh", for messages */
 } bh_pending_exec;
 
 struct bh_attempt {

@@ -15,9 +15,8 @@
 static char STOP_LOADING;
 
 static const char *const SEVERITIES[] = {"low", "medium", "high", "critical", NULL};
-static const char *const RUNBOOK_FIELDS[] = {"id",      "title",   "severity",   "owner",
-                                             "description", "timeout", "kill_grace", "params",
-                                             NULL};
+static const char *const RUNBOOK_FIELDS[] = {
+    "id", "title", "severity", "owner", "description", "timeout", "kill_grace", "params", NULL};
 static const char *const PARAM_FIELDS[] = {"type", "required", "default", "doc", NULL};
 static const char *const STEP_FIELDS[] = {"run", "doc", "timeout", NULL};
 
@@ -115,8 +114,8 @@ static char *opt_string(lua_State *L, bh_runbook *rb, int idx, const char *field
 }
 
 /* An optional duration field ("30s", "5m", or seconds). Returns 1 if set. */
-static int opt_duration(lua_State *L, bh_runbook *rb, int idx, const char *field,
-                        const char *what, const char *file, int line, double *ms) {
+static int opt_duration(lua_State *L, bh_runbook *rb, int idx, const char *field, const char *what,
+                        const char *file, int line, double *ms) {
     int t = lua_getfield(L, idx, field);
     int set = 0;
     if (t == LUA_TSTRING || t == LUA_TNUMBER) {
@@ -189,8 +188,8 @@ static void push_param_table(lua_State *L, bh_runbook *rb) {
 
 /* --- runbook { ... } --------------------------------------------------- */
 
-static void declare_param(lua_State *L, bh_runbook *rb, const char *name, int idx,
-                          const char *file, int line) {
+static void declare_param(lua_State *L, bh_runbook *rb, const char *name, int idx, const char *file,
+                          int line) {
     char what[128];
     snprintf(what, sizeof what, "parameter '%s'", name);
     bh_param_spec *p = &rb->params[rb->nparams];
@@ -333,8 +332,9 @@ static int l_runbook(lua_State *L) {
 
     static const bh_params_input none = {0};
     size_t before = bh_diag_errors(&rb->diags);
-    rb->param_values = bh_params_resolve(rb->params, rb->nparams, rb->opts_params ? rb->opts_params : &none,
-                                         rb->placeholders, file, line, &rb->diags);
+    rb->param_values =
+        bh_params_resolve(rb->params, rb->nparams, rb->opts_params ? rb->opts_params : &none,
+                          rb->placeholders, file, line, &rb->diags);
     rb->param_errors = (int)(bh_diag_errors(&rb->diags) - before);
     if (rb->param_errors) {
         rb->stopped = 1;
@@ -412,8 +412,8 @@ static int l_step_body(lua_State *L) {
     }
     const bh_step *dup = find_step(rb, id);
     if (dup) {
-        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
-                    "%s declared twice (first at line %d)", what, dup->line);
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line, "%s declared twice (first at line %d)",
+                    what, dup->line);
         return 0;
     }
     check_fields(L, rb, 1, STEP_FIELDS, what, file, line);
@@ -480,7 +480,8 @@ static int print_at_load(lua_State *L) {
     char file[256];
     int line = caller_where(L, file, sizeof file);
     fprintf(stderr, "%s:%d: print:", file, line);
-    for (int i = 1; i <= lua_gettop(L); i++) fprintf(stderr, " %s", luaL_tolstring(L, i, NULL));
+    for (int i = 1; i <= lua_gettop(L); i++)
+        fprintf(stderr, " %s", luaL_tolstring(L, i, NULL));
     fputc('\n', stderr);
     return 0;
 }
@@ -618,7 +619,8 @@ void bh_runbook_free(bh_runbook *rb) {
         free(rb->steps[i].file);
     }
     free(rb->steps);
-    for (size_t i = 0; i < rb->nphases; i++) free(rb->phases[i]);
+    for (size_t i = 0; i < rb->nphases; i++)
+        free(rb->phases[i]);
     free(rb->phases);
     for (size_t i = 0; i < rb->nparams; i++) {
         free(rb->params[i].name);

@@ -25,8 +25,8 @@
 typedef struct {
     char *id;
     char *phase;
-    char *doc;     /* may be NULL */
-    char *file;    /* where it is declared */
+    char *doc;  /* may be NULL */
+    char *file; /* where it is declared */
     int line;
     double timeout_ms; /* the step's own or the runbook's default */
     int timeout_set;   /* the step gave its own */

@@ -4,10 +4,9 @@
 #include <lualib.h>
 
 static const char *const BASE_ALLOWED[] = {
-    "assert", "error",    "ipairs",   "next",         "pairs",        "pcall",
-    "xpcall", "select",   "tonumber", "tostring",     "type",         "rawequal",
-    "rawlen", "rawget",   "rawset",   "setmetatable", "getmetatable", "_VERSION",
-    NULL,
+    "assert", "error",        "ipairs",       "next",     "pairs",    "pcall",  "xpcall",
+    "select", "tonumber",     "tostring",     "type",     "rawequal", "rawlen", "rawget",
+    "rawset", "setmetatable", "getmetatable", "_VERSION", NULL,
 };
 
 static const char *const LIBS_COPIED[] = {"string", "table", "math", "utf8", "coroutine", NULL};
@@ -71,8 +70,7 @@ void bh_sandbox_new_env(lua_State *L) {
     lua_pop(L, 1); /* the real globals */
 }
 
-int bh_sandbox_load(lua_State *L, const char *buf, size_t len, const char *chunkname,
-                    int env_idx) {
+int bh_sandbox_load(lua_State *L, const char *buf, size_t len, const char *chunkname, int env_idx) {
     env_idx = lua_absindex(L, env_idx);
     /* Mode "t": precompiled chunks can crash the VM, so text only. */
     int st = luaL_loadbufferx(L, buf, len, chunkname, "t");

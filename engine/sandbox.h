@@ -21,7 +21,6 @@ void bh_sandbox_new_env(lua_State *L);
 /* Load a runbook's text (never bytecode) as a function whose _ENV is the
  * table at env_idx. chunkname is used in messages (e.g. "@runbook.lua").
  * Returns the lua status; on error the message is on the stack. */
-int bh_sandbox_load(lua_State *L, const char *buf, size_t len, const char *chunkname,
-                    int env_idx);
+int bh_sandbox_load(lua_State *L, const char *buf, size_t len, const char *chunkname, int env_idx);
 
 #endif

@@ -38,8 +38,8 @@ void bh_run_append(bh_run *run, cJSON *rec) {
         int err = bh_journal_append(run->journal, rec);
         if (err) {
             run->io_error = err;
-            fprintf(stderr, "bulkhead: cannot write the journal of run %s: %s; stopping\n",
-                    run->id, bh_util_strerror(err));
+            fprintf(stderr, "bulkhead: cannot write the journal of run %s: %s; stopping\n", run->id,
+                    bh_util_strerror(err));
             stop_run(run);
         }
     }
@@ -98,8 +98,8 @@ static void finish_attempt(bh_attempt *a, bh_step_status status, cJSON *result,
     pump(run);
 }
 
-static void fail_with(bh_attempt *a, bh_step_status status, const char *code, const char *fmt,
-                      ...) __attribute__((format(printf, 4, 5)));
+static void fail_with(bh_attempt *a, bh_step_status status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 static void fail_with(bh_attempt *a, bh_step_status status, const char *code, const char *fmt,
                       ...) {
     char msg[512];
@@ -121,8 +121,8 @@ static void end_abandoned(bh_attempt *a) {
         fail_with(a, BH_STEP_TIMED_OUT, "step_timeout", "step '%s' exceeded its timeout of %s",
                   a->step->id, t);
     else
-        fail_with(a, BH_STEP_CANCELLED, "cancelled", "step '%s' was cancelled by %s",
-                  a->step->id, a->run->interrupt_signal == SIGTERM ? "SIGTERM" : "SIGINT");
+        fail_with(a, BH_STEP_CANCELLED, "cancelled", "step '%s' was cancelled by %s", a->step->id,
+                  a->run->interrupt_signal == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
 void bh_sched_abandon(bh_attempt *a) {
@@ -178,8 +178,8 @@ void bh_sched_resume(bh_attempt *a, int nargs) {
             if (!result) {
                 lua_pop(co, nres);
                 fail_with(a, BH_STEP_FAILED, "bad_result",
-                          "step '%s' returned something the journal cannot hold: %s",
-                          a->step->id, why);
+                          "step '%s' returned something the journal cannot hold: %s", a->step->id,
+                          why);
                 return;
             }
             lua_rawgeti(co, LUA_REGISTRYINDEX, run->results_ref);
@@ -420,7 +420,8 @@ static void write_run_end(bh_run *run) {
     cJSON_AddNumberToObject(rec, "duration_ms", ms);
     cJSON *counts = cJSON_AddObjectToObject(rec, "counts");
     size_t n[BH_STEP_NSTATES] = {0};
-    for (size_t i = 0; i < run->rb->nsteps; i++) n[run->status[i]]++;
+    for (size_t i = 0; i < run->rb->nsteps; i++)
+        n[run->status[i]]++;
     char summary[256] = "";
     for (int s = 0; s < BH_STEP_NSTATES; s++) {
         if (!n[s]) continue;

@@ -11,12 +11,7 @@
 
 #include "run.h"
 
-typedef enum {
-    BH_RUN_OK = 0,
-    BH_RUN_FAILED,
-    BH_RUN_INTERRUPTED,
-    BH_RUN_IO_ERROR
-} bh_run_outcome;
+typedef enum { BH_RUN_OK = 0, BH_RUN_FAILED, BH_RUN_INTERRUPTED, BH_RUN_IO_ERROR } bh_run_outcome;
 
 /* Creates the run folder and journal, runs every step, writes run_end.
  * *run_id (malloc'd) names the run when the folder was created. *sig is the

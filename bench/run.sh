@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Per-step overhead of `bulkhead run` against a plain bash loop running the
+# same 1,000 /bin/true commands, measured in the same run (the machines are
+# shared and noisy: only medians and ratios measured together mean much).
+# Also: peak RSS of the run, and the time `plan` takes on the same runbook.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BULKHEAD:-build/bulkhead}
+N=${BENCH_STEPS:-1000}
+REPS=${BENCH_REPS:-5}
+OUT=bench/out
+rm -rf "$OUT" && mkdir -p "$OUT"
+RB="$OUT/steps-$N.lua"
+{
+    echo 'runbook { id = "bench", title = "1000 sequential /bin/true steps", timeout = "30s" }'
+    for i in $(seq 1 "$N"); do
+        echo "step \"s$i\" { run = function(ctx) ctx.exec { \"/bin/true\" } end }"
+    done
+} >"$RB"
+
+now_ms() { date +%s%N | awk '{ printf "%.3f", $1 / 1e6 }'; }
+median() { sort -n | awk '{ a[NR] = $1 } END { m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; printf "%.3f", m }'; }
+
+: >"$OUT/bash.ms"; : >"$OUT/run.ms"; : >"$OUT/plan.ms"; : >"$OUT/rss.kb"
+for r in $(seq 1 "$REPS"); do
+    t0=$(now_ms)
+    for ((i = 0; i < N; i++)); do /bin/true; done
+    t1=$(now_ms)
+    echo "$t1 - $t0" | bc -l >>"$OUT/bash.ms"
+
+    state="$OUT/state-$r"
+    t0=$(now_ms)
+    /usr/bin/time -f %M -o "$OUT/rss.$r" "$BIN" --state-dir "$state" run --plain "$RB" >/dev/null
+    t1=$(now_ms)
+    echo "$t1 - $t0" | bc -l >>"$OUT/run.ms"
+    cat "$OUT/rss.$r" >>"$OUT/rss.kb"
+    "$BIN" --state-dir "$state" verify last >/dev/null
+    rm -rf "$state"
+
+    t0=$(now_ms)
+    "$BIN" plan "$RB" >/dev/null
+    t1=$(now_ms)
+    echo "$t1 - $t0" | bc -l >>"$OUT/plan.ms"
+done
+
+bash_ms=$(median <"$OUT/bash.ms")
+run_ms=$(median <"$OUT/run.ms")
+plan_ms=$(median <"$OUT/plan.ms")
+rss_kb=$(sort -n "$OUT/rss.kb" | tail -1)
+per_bash=$(echo "$bash_ms / $N" | bc -l)
+per_run=$(echo "$run_ms / $N" | bc -l)
+ratio=$(echo "$run_ms / $bash_ms" | bc -l)
+printf 'bench: %d sequential /bin/true steps, median of %d runs\n' "$N" "$REPS"
+printf '  bash loop        %8.1f ms  (%.3f ms/step)\n' "$bash_ms" "$per_bash"
+printf '  bulkhead run     %8.1f ms  (%.3f ms/step, journal fsync per step)\n' "$run_ms" "$per_run"
+printf '  ratio            %8.2fx  (target <= 2x)\n' "$ratio"
+printf '  peak RSS         %8.1f MB  (target < 16 MB)\n' "$(echo "$rss_kb / 1024" | bc -l)"
+printf '  plan             %8.1f ms  (target < 20 ms)\n' "$plan_ms"
+fail=0
+awk -v r="$ratio" 'BEGIN { exit !(r > 2) }' && { echo "  OVER TARGET: ratio"; fail=1; }
+[ "$rss_kb" -ge 16384 ] && { echo "  OVER TARGET: peak RSS"; fail=1; }
+awk -v p="$plan_ms" 'BEGIN { exit !(p >= 20) }' && { echo "  OVER TARGET: plan"; fail=1; }
+exit $fail

@@ -1,0 +1,81 @@
+# Helpers sourced by every tests/e2e/test_*.sh file.
+# Environment from tests/run.sh: BULKHEAD (binary), WORK (fresh temp dir).
+: "${BULKHEAD:?BULKHEAD must be set}"
+: "${WORK:=$(mktemp -d)}"
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+FIXTURES="$ROOT/tests/fixtures"
+STATE="$WORK/state"
+_T=""        # current test name
+_TFAIL=""    # first failure reason of the current test
+
+_t_finish() {
+    [ -n "$_T" ] || return 0
+    if [ -n "$_TFAIL" ]; then echo "FAIL $_T: $_TFAIL"; else echo "ok $_T"; fi
+    _T=""; _TFAIL=""
+}
+trap _t_finish EXIT
+
+# t NAME: begin a test (ends the previous one).
+t() { _t_finish; _T="$1"; _TFAIL=""; }
+
+# fail REASON: record a failure of the current test (first reason wins).
+fail() { [ -n "$_TFAIL" ] || _TFAIL="$*"; return 1; }
+
+# bh ARGS...: run the binary against this test's state dir.
+bh() { "$BULKHEAD" --state-dir "$STATE" "$@"; }
+
+assert_eq() { # EXPECTED ACTUAL [WHAT]
+    [ "$1" = "$2" ] || fail "${3:-value}: expected '$1', got '$2'"
+}
+assert_ne() { [ "$1" != "$2" ] || fail "${3:-value}: did not expect '$1'"; }
+assert_contains() { # HAYSTACK NEEDLE [WHAT]
+    case "$1" in *"$2"*) return 0 ;; esac
+    fail "${3:-output} does not contain '$2': $(printf %s "$1" | head -c 400 | tr '\n' '|')"
+}
+assert_not_contains() {
+    case "$1" in *"$2"*) fail "${3:-output} unexpectedly contains '$2'" ;; esac
+    return 0
+}
+assert_file() { [ -e "$1" ] || fail "missing file $1"; }
+assert_no_file() { [ ! -e "$1" ] || fail "file should not exist: $1"; }
+
+# assert_exit CODE CMD...: run CMD, capture stdout/stderr in $OUT/$ERR, check the exit code.
+assert_exit() {
+    local want=$1; shift
+    "$@" >"$WORK/.out" 2>"$WORK/.err"; RC=$?
+    OUT=$(cat "$WORK/.out"); ERR=$(cat "$WORK/.err")
+    [ "$RC" = "$want" ] || fail "exit of '$*': expected $want, got $RC; stderr: $(head -c 400 "$WORK/.err" | tr '\n' '|')"
+}
+
+# assert_jq FILE FILTER EXPECTED: jq -r output of FILTER (slurped when file is jsonl) equals EXPECTED.
+jqs() { jq -rs "$2" "$1" 2>&1; }
+assert_jq() {
+    local got; got=$(jqs "$1" "$2")
+    [ "$got" = "$3" ] || fail "jq '$2': expected '$3', got '$(printf %s "$got" | head -c 300 | tr '\n' '|')'"
+}
+
+# Journal of the last run in STATE.
+last_run_dir() { ls -d "$STATE"/runs/*/ 2>/dev/null | sort | tail -n1 | sed 's:/$::'; }
+journal() { echo "$(last_run_dir)/journal.jsonl"; }
+
+# line_sha FILE K: sha256 of line K without its newline.
+line_sha() { sed -n "${2}p" "$1" | tr -d '\n' | sha256sum | cut -d' ' -f1; }
+
+# pid_dead PID: true if gone or zombie.
+pid_dead() {
+    [ -e "/proc/$1" ] || return 0
+    local st; st=$(awk '/^State:/{print $2}' "/proc/$1/status" 2>/dev/null)
+    [ -z "$st" ] || [ "$st" = Z ]
+}
+# wait_dead PID [TENTHS]: poll up to 2s.
+wait_dead() {
+    local i
+    for i in $(seq 1 "${2:-20}"); do pid_dead "$1" && return 0; sleep 0.1; done
+    pid_dead "$1"
+}
+# wait_for CMD... : poll up to 10s.
+wait_for() {
+    local i
+    for i in $(seq 1 100); do "$@" && return 0; sleep 0.1; done
+    return 1
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Whole-suite runner (make check): cmocka unit binaries, then tests/e2e/test_*.sh.
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+export BULKHEAD="$ROOT/build/asan/bulkhead"
+PASSED=0; FAILED=0
+
+if [ ! -x "$BULKHEAD" ]; then
+    echo "FAIL build: $BULKHEAD missing (make asan)"; FAILED=$((FAILED+1))
+fi
+
+LOGDIR=$(mktemp -d)
+trap 'rm -rf "$LOGDIR"' EXIT
+
+# Unit tests.
+for bin in "$ROOT"/build/asan/test_*; do
+    [ -x "$bin" ] || continue
+    name=$(basename "$bin")
+    log="$LOGDIR/$name.log"
+    (cd "$ROOT" && timeout 120 "$bin") >"$log" 2>&1; rc=$?
+    p=$(sed -n 's/^\[  PASSED  \] \([0-9][0-9]*\) test(s)\..*/\1/p' "$log" | tail -n1)
+    f=$(sed -n 's/^\[  FAILED  \] \([0-9][0-9]*\) test(s).*/\1/p' "$log" | tail -n1)
+    if [ -z "$p" ] && [ -z "$f" ]; then
+        echo "FAIL $name: exit $rc, no cmocka summary: $(tail -n3 "$log" | tr '\n' '|')"
+        FAILED=$((FAILED+1)); continue
+    fi
+    p=${p:-0}; f=${f:-0}
+    # Individual failed tests.
+    grep '^\[  FAILED  \] [A-Za-z_]' "$log" | sed 's/^\[  FAILED  \] /FAIL '"$name"': /' | sort -u
+    if [ "$f" = 0 ] && [ "$rc" != 0 ]; then
+        echo "FAIL $name: exit $rc after $p passed: $(tail -n3 "$log" | tr '\n' '|')"; f=1
+    fi
+    echo "ok $name ($p passed, $f failed)"
+    PASSED=$((PASSED+p)); FAILED=$((FAILED+f))
+done
+
+# End-to-end tests.
+for file in "$ROOT"/tests/e2e/test_*.sh; do
+    [ -f "$file" ] || continue
+    name=$(basename "$file" .sh)
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/bulkhead-e2e.XXXXXX")
+    out="$LOGDIR/$name.out"
+    (cd "$WORK" && WORK="$WORK" timeout 150 bash "$file") >"$out" 2>"$LOGDIR/$name.err"; rc=$?
+    grep -E '^(ok|FAIL) ' "$out"
+    p=$(grep -c '^ok ' "$out"); f=$(grep -c '^FAIL ' "$out")
+    if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+        echo "FAIL $name: exited $rc: $(tail -n3 "$LOGDIR/$name.err" | tr '\n' '|')"; f=1
+    fi
+    PASSED=$((PASSED+p)); FAILED=$((FAILED+f))
+    rm -rf "$WORK"
+done
+
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -gt 0 ] && exit 1
+exit 0
