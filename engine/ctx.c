@@ -406,6 +406,7 @@ static int start_exec(lua_State *L, bh_attempt *a, char **argv, int opts, int sh
     cJSON *rec = bh_run_record("exec_start", a);
     cJSON_AddNumberToObject(rec, "n", p->n);
     cJSON_AddItemToObject(rec, "argv", argj);
+    cJSON_AddNumberToObject(rec, "pid", (double)run->fx->pid(run->fx, p->op));
     if (p->req.cwd) cJSON_AddStringToObject(rec, "cwd", p->req.cwd);
     cJSON_AddBoolToObject(rec, "shell", shell);
     if (timeout > 0) cJSON_AddNumberToObject(rec, "timeout_ms", timeout);

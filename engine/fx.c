@@ -16,6 +16,11 @@ static void real_cancel(bh_fx *fx, bh_fx_op *op, int hard) {
     if (op != NULL) bh_exec_cancel((bh_exec *)op, hard);
 }
 
+static int64_t real_pid(bh_fx *fx, const bh_fx_op *op) {
+    (void)fx;
+    return op != NULL ? bh_exec_pid((const bh_exec *)op) : 0;
+}
+
 static void real_destroy(bh_fx *fx) {
     free(fx);
 }
@@ -26,6 +31,7 @@ bh_fx *bh_fx_real(uv_loop_t *loop) {
     fx->exec = real_exec;
     fx->cancel = real_cancel;
     fx->destroy = real_destroy;
+    fx->pid = real_pid;
     fx->loop = loop;
     return fx;
 }

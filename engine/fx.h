@@ -23,6 +23,8 @@ struct bh_fx {
     const char *mode; /* "real", later "dry-run", "drill" */
     int (*exec)(bh_fx *fx, const bh_exec_req *req, bh_exec_cb cb, void *ud, bh_fx_op **op);
     void (*cancel)(bh_fx *fx, bh_fx_op *op, int hard);
+    /* Process id of a started exec, for the record (0 when none is real). */
+    int64_t (*pid)(bh_fx *fx, const bh_fx_op *op);
     void (*destroy)(bh_fx *fx);
     uv_loop_t *loop;
 };

@@ -480,8 +480,11 @@ static int print_at_load(lua_State *L) {
     char file[256];
     int line = caller_where(L, file, sizeof file);
     fprintf(stderr, "%s:%d: print:", file, line);
-    for (int i = 1; i <= lua_gettop(L); i++)
+    int n = lua_gettop(L); /* luaL_tolstring pushes: count first */
+    for (int i = 1; i <= n; i++) {
         fprintf(stderr, " %s", luaL_tolstring(L, i, NULL));
+        lua_pop(L, 1);
+    }
     fputc('\n', stderr);
     return 0;
 }

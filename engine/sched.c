@@ -334,10 +334,12 @@ static char *make_run_id(const bh_runbook *rb) {
     struct tm tm;
     gmtime_r(&secs, &tm);
     char stamp[32];
-    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%S", &tm);
     unsigned char rnd[3];
     randombytes_buf(rnd, sizeof rnd);
-    return bh_util_asprintf("%s-%s-%02x%02x%02x", stamp, rb->id, rnd[0], rnd[1], rnd[2]);
+    /* Milliseconds in the id so that ids sort by start time ("last"). */
+    return bh_util_asprintf("%s.%03dZ-%s-%02x%02x%02x", stamp, (int)(now % 1000), rb->id, rnd[0],
+                            rnd[1], rnd[2]);
 }
 
 static int create_run_dir(bh_run *run) {

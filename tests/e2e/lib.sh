@@ -55,8 +55,9 @@ assert_jq() {
 }
 
 # Journal of the last run in STATE.
-last_run_dir() { ls -d "$STATE"/runs/*/ 2>/dev/null | sort | tail -n1 | sed 's:/$::'; }
-journal() { echo "$(last_run_dir)/journal.jsonl"; }
+# (newest journal by mtime: run ids sort by second, then by runbook id)
+journal() { ls -t "$STATE"/runs/*/journal.jsonl 2>/dev/null | head -n1; }
+last_run_dir() { dirname "$(journal)"; }
 
 # line_sha FILE K: sha256 of line K without its newline.
 line_sha() { sed -n "${2}p" "$1" | tr -d '\n' | sha256sum | cut -d' ' -f1; }

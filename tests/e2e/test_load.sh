@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+. "$(dirname "$0")/lib.sh"
+
+no_runs() { [ -z "$(ls -A "$STATE/runs" 2>/dev/null)" ] || fail "a run folder was created: $(ls "$STATE/runs")"; }
+
+t syntax_error_check_and_run
+printf 'runbook { id = "syn", title = "Syntax" }\nstep "a" {\n  run = function(ctx) return 1 +\nend }\n' >"$WORK/syn.lua"
+assert_exit 3 bh check "$WORK/syn.lua"
+assert_contains "$ERR" "syn.lua:4:" "stderr of check"
+assert_exit 3 bh run "$WORK/syn.lua"
+assert_contains "$ERR" "syn.lua:4:" "stderr of run"
+no_runs
+
+t load_time_runtime_error
+printf 'runbook { id = "rt", title = "Runtime" }\nlocal x = 1\nerror("boom")\nstep "a" { run = function(ctx) end }\n' >"$WORK/rt.lua"
+assert_exit 3 bh run "$WORK/rt.lua"
+assert_contains "$ERR" "rt.lua:3:" "stderr"
+assert_contains "$ERR" "boom" "stderr"
+assert_contains "$ERR" "stack traceback" "stderr"
+no_runs
+assert_exit 3 bh check "$WORK/rt.lua"
+assert_contains "$ERR" "rt.lua:3:" "stderr of check"
+
+t unknown_step_field_and_multiple_problems
+cat >"$WORK/uf.lua" <<'LUA'
+runbook { id = "uf", title = "Unknown field" }
+step "a" { timout = "1s", run = function(ctx) end }
+step "b" { run = 5 }
+step "a" { run = function(ctx) end }
+LUA
+assert_exit 3 bh check "$WORK/uf.lua"
+assert_contains "$ERR" "uf.lua:2:" "stderr"
+assert_contains "$ERR" "timout" "stderr"
+assert_contains "$ERR" "uf.lua:3:" "stderr (second problem)"
+assert_contains "$ERR" "uf.lua:4:" "stderr (third problem)"
+
+t load_has_no_side_effects
+MARK="$WORK/touched"
+cat >"$WORK/se.lua" <<LUA
+runbook { id = "se", title = "Side effects" }
+ctx.exec { "touch", "$MARK" }
+step "a" { run = function(ctx) end }
+LUA
+assert_exit 3 bh run "$WORK/se.lua"
+assert_no_file "$MARK"
+assert_contains "$ERR" "only available inside a step" "stderr"
+no_runs
+
+t sandbox_globals_absent
+assert_exit 0 bh run "$FIXTURES/sandbox.lua"
+assert_jq "$(journal)" '.[]|select(.type=="step_end")|.result' "true"
+
+t sandbox_io_open_at_load_fails
+printf 'runbook { id = "sb", title = "SB" }\nio.open("%s/x", "w")\n' "$WORK" >"$WORK/sb.lua"
+assert_exit 3 bh check "$WORK/sb.lua"
+assert_contains "$ERR" "sb.lua:2:" "stderr"
+assert_no_file "$WORK/x"

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+. "$(dirname "$0")/lib.sh"
+
+t step_timeout_kills_group
+PF="$WORK/bg.pid"
+cat >"$WORK/to.lua" <<LUA
+runbook { id = "to", title = "Timeout", kill_grace = "500ms" }
+step "slow" {
+  timeout = "1s",
+  run = function(ctx) ctx.sh("sleep 30 & echo \$! > $PF; sleep 30") end,
+}
+step "after" { run = function(ctx) return 1 end }
+LUA
+start=$(date +%s%N)
+assert_exit 1 bh run "$WORK/to.lua"
+el=$(( ($(date +%s%N) - start) / 1000000 ))
+[ "$el" -lt 10000 ] || fail "run took ${el}ms"
+J=$(journal)
+assert_jq "$J" '.[]|select(.type=="step_end" and .step=="slow")|.status+":"+.error.code' "timed_out:step_timeout"
+assert_jq "$J" '.[-1].type' "run_end"
+shpid=$(jqs "$J" '.[]|select(.type=="exec_end")|.pid')
+bgpid=$(cat "$PF" 2>/dev/null)
+[ -n "$bgpid" ] || fail "no background pid recorded"
+[ -n "$shpid" ] && [ "$shpid" != null ] || fail "no exec_end pid"
+[ -n "$bgpid" ] && { wait_dead "$bgpid" || fail "background sleep $bgpid still alive"; }
+[ -n "$shpid" ] && [ "$shpid" != null ] && { wait_dead "$shpid" || fail "sh $shpid still alive"; }
+
+t sigterm_ignoring_child_killed
+cat >"$WORK/ign.lua" <<'LUA'
+runbook { id = "ign", title = "Ignores TERM", kill_grace = "500ms" }
+step "stubborn" {
+  timeout = "1s",
+  run = function(ctx) ctx.sh("trap '' TERM; sleep 30") end,
+}
+LUA
+start=$(date +%s%N)
+assert_exit 1 bh run "$WORK/ign.lua"
+el=$(( ($(date +%s%N) - start) / 1000000 ))
+[ "$el" -lt 10000 ] || fail "run took ${el}ms"
+J=$(journal)
+assert_jq "$J" '.[]|select(.type=="exec_end")|.killed' "true"
+assert_jq "$J" '.[]|select(.type=="step_end")|.status' "timed_out"
+p=$(jqs "$J" '.[]|select(.type=="exec_end")|.pid')
+wait_dead "$p" || fail "child $p still alive"
+
+t lua_infinite_loop_timeout
+cat >"$WORK/loop.lua" <<'LUA'
+runbook { id = "loop", title = "Loop" }
+step "spin" {
+  timeout = "500ms",
+  run = function(ctx) while true do pcall(function() while true do end end) end end,
+}
+step "next" { run = function(ctx) return 1 end }
+LUA
+start=$(date +%s%N)
+assert_exit 1 bh run "$WORK/loop.lua"
+el=$(( ($(date +%s%N) - start) / 1000000 ))
+[ "$el" -lt 10000 ] || fail "run took ${el}ms"
+J=$(journal)
+assert_jq "$J" '.[]|select(.type=="step_end" and .step=="spin")|.status+":"+.error.code' "timed_out:step_timeout"
+assert_jq "$J" '.[-1].type+":"+.[-1].status' "run_end:failed"
