@@ -54,6 +54,7 @@ struct bh_attempt {
     int co_ref;
     struct bh_ctx_handle *handle; /* cleared when the attempt ends */
     uint64_t started_ns, deadline_ns;
+    double timeout_ms; /* in force for this attempt (step, runbook or --timeout) */
     uv_timer_t *timer; /* the step's timeout */
     bh_wait_kind waiting;
     bh_pending_exec exec;

@@ -116,7 +116,7 @@ static void fail_with(bh_attempt *a, bh_step_status status, const char *code, co
 
 static void end_abandoned(bh_attempt *a) {
     char t[32];
-    bh_util_format_duration(a->step->timeout_ms, t, sizeof t);
+    bh_util_format_duration(a->timeout_ms, t, sizeof t);
     if (a->timed_out)
         fail_with(a, BH_STEP_TIMED_OUT, "step_timeout", "step '%s' exceeded its timeout of %s",
                   a->step->id, t);
@@ -224,6 +224,7 @@ static void start_attempt(bh_run *run, size_t index) {
     a->step = s;
     a->number = 1;
     double timeout = step_timeout_ms(run, s);
+    a->timeout_ms = timeout;
     cJSON *rec = bh_run_record("step_start", a);
     cJSON_AddStringToObject(rec, "phase", s->phase);
     cJSON_AddNumberToObject(rec, "timeout_ms", timeout);

@@ -59,3 +59,13 @@ el=$(( ($(date +%s%N) - start) / 1000000 ))
 J=$(journal)
 assert_jq "$J" '.[]|select(.type=="step_end" and .step=="spin")|.status+":"+.error.code' "timed_out:step_timeout"
 assert_jq "$J" '.[-1].type+":"+.[-1].status' "run_end:failed"
+
+t cli_timeout_applies_and_is_named
+cat >"$WORK/clitmo.lua" <<'LUA'
+runbook { id = "clitmo", title = "CLI timeout", kill_grace = "200ms" }
+step "wait" { run = function(ctx) ctx.exec { "sleep", "30" } end }
+LUA
+assert_exit 1 bh run --plain --timeout 1s "$WORK/clitmo.lua"
+assert_jq "$(journal)" '[.[] | select(.type == "step_start")][0].timeout_ms' 1000
+assert_jq "$(journal)" '[.[] | select(.type == "step_end")][0].status' timed_out
+assert_jq "$(journal)" '[.[] | select(.type == "step_end")][0].error.message' "step 'wait' exceeded its timeout of 1.0s"
