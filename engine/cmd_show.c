@@ -344,29 +344,40 @@ static void print_stream(const char *label, const cJSON *st) {
            sha ? sha : "?");
 }
 
-int bh_cmd_show(int argc, char **argv, const bh_cli *g) {
-    int json = 0;
+/* Parse `CMD RUN [--json]` (json NULL: no --json option) and find the run.
+ * *dir is NULL when the command is done: help printed or an error; the exit
+ * code is returned then. */
+static int run_arg(int argc, char **argv, const bh_cli *g, const char *cmd, const char *help,
+                   int *json, char **dir) {
     const char *which = NULL;
+    *dir = NULL;
     for (int i = 1; i < argc; i++) {
         if (bh_cmd_is_help(argv[i])) {
-            fputs(SHOW_HELP, stdout);
+            fputs(help, stdout);
             return BH_EXIT_OK;
-        } else if (strcmp(argv[i], "--json") == 0) {
-            json = 1;
+        } else if (json && strcmp(argv[i], "--json") == 0) {
+            *json = 1;
         } else if (argv[i][0] == '-') {
-            return bh_cmd_usage_error("show", "unknown option '%s'", argv[i]);
+            return bh_cmd_usage_error(cmd, "unknown option '%s'", argv[i]);
         } else if (which) {
-            return bh_cmd_usage_error("show", "one run at a time");
+            return bh_cmd_usage_error(cmd, "one run at a time");
         } else {
             which = argv[i];
         }
     }
-    if (!which) return bh_cmd_usage_error("show", "which run? (an id, a prefix, or 'last')");
-    char *dir = bh_cmd_find_run(g, which);
-    if (!dir) return BH_EXIT_IO;
+    if (!which) return bh_cmd_usage_error(cmd, "which run? (an id, a prefix, or 'last')");
+    *dir = bh_cmd_find_run(g, which);
+    return *dir ? BH_EXIT_OK : BH_EXIT_IO;
+}
+
+int bh_cmd_show(int argc, char **argv, const bh_cli *g) {
+    int json = 0;
+    char *dir;
+    int rc = run_arg(argc, argv, g, "show", SHOW_HELP, &json, &dir);
+    if (!dir) return rc;
     summary s;
     bh_journal_check chk;
-    int rc = summarize(dir, &s, &chk);
+    rc = summarize(dir, &s, &chk);
     if (rc) {
         free(dir);
         summary_free(&s);
@@ -460,26 +471,12 @@ int bh_cmd_show(int argc, char **argv, const bh_cli *g) {
 }
 
 int bh_cmd_verify(int argc, char **argv, const bh_cli *g) {
-    const char *which = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (bh_cmd_is_help(argv[i])) {
-            fputs(VERIFY_HELP, stdout);
-            return BH_EXIT_OK;
-        } else if (argv[i][0] == '-') {
-            return bh_cmd_usage_error("verify", "unknown option '%s'", argv[i]);
-        } else if (which) {
-            return bh_cmd_usage_error("verify", "one run at a time");
-        } else {
-            which = argv[i];
-        }
-    }
-    if (!which) return bh_cmd_usage_error("verify", "which run? (an id, a prefix, or 'last')");
-    char *dir = bh_cmd_find_run(g, which);
-    if (!dir) return BH_EXIT_IO;
+    char *dir;
+    int rc = run_arg(argc, argv, g, "verify", VERIFY_HELP, NULL, &dir);
+    if (!dir) return rc;
     char *path = journal_path(dir);
     bh_journal_check chk;
     int err = bh_journal_verify(path, &chk);
-    int rc;
     if (err) {
         fprintf(stderr, "bulkhead verify: cannot read %s: %s\n", path, bh_util_strerror(err));
         rc = BH_EXIT_IO;

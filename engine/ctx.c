@@ -100,20 +100,25 @@ void bh_ctx_install_print(bh_run *run) {
 
 /* --- exec and sh ------------------------------------------------------- */
 
+/* Append s to a NULL-terminated list, keeping room for the terminator. */
+static char **strv_push(char **v, size_t *n, size_t *cap, char *s) {
+    if (*n + 1 >= *cap) {
+        *cap *= 2;
+        v = realloc(v, *cap * sizeof *v);
+        if (!v) abort();
+    }
+    v[(*n)++] = s;
+    return v;
+}
+
 static char **build_env(lua_State *L, int opts) {
     size_t cap = 16, n = 0;
     char **env = bh_util_xcalloc(cap, sizeof *env);
     for (char **e = environ; *e; e++) {
         for (int i = 0; ENV_ALLOWED[i]; i++) {
             size_t k = strlen(ENV_ALLOWED[i]);
-            if (strncmp(*e, ENV_ALLOWED[i], k) == 0 && (*e)[k] == '=') {
-                if (n + 1 >= cap) {
-                    cap *= 2;
-                    env = realloc(env, cap * sizeof *env);
-                    if (!env) abort();
-                }
-                env[n++] = bh_util_xstrdup(*e);
-            }
+            if (strncmp(*e, ENV_ALLOWED[i], k) == 0 && (*e)[k] == '=')
+                env = strv_push(env, &n, &cap, bh_util_xstrdup(*e));
         }
     }
     if (opts && lua_getfield(L, opts, "env") == LUA_TTABLE) {
@@ -132,12 +137,7 @@ static char **build_env(lua_State *L, int opts) {
                     free(env[i]);
                     env[i] = kv;
                 } else {
-                    if (n + 1 >= cap) {
-                        cap *= 2;
-                        env = realloc(env, cap * sizeof *env);
-                        if (!env) abort();
-                    }
-                    env[n++] = kv;
+                    env = strv_push(env, &n, &cap, kv);
                 }
             }
             lua_pop(L, 1);
