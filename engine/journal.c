@@ -126,8 +126,15 @@ int bh_journal_append(bh_journal *j, const cJSON *rec) {
     /* One write(2) for the whole line: with O_APPEND the line lands
      * contiguously, and a crash leaves at worst one torn last line, which
      * verify reports as such. */
+    off_t before = lseek(j->fd, 0, SEEK_END);
     int rc = bh_util_write_all(j->fd, line, len + 1);
     if (rc < 0) {
+        /* A part of the line may have landed (a full disk): cut it off so
+         * the journal stays a verifiable run of whole records. If even that
+         * fails, verify reports the torn last line. */
+        if (before >= 0 && ftruncate(j->fd, before) != 0) {
+            /* nothing more to do: the error below stops the run */
+        }
         free(line);
         return fail(j, rc);
     }

@@ -5,7 +5,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export BULKHEAD="$ROOT/build/asan/bulkhead"
-PASSED=0; FAILED=0
+PASSED=0; FAILED=0; SKIPPED=0
 
 if [ ! -x "$BULKHEAD" ]; then
     echo "FAIL build: $BULKHEAD missing (make asan)"; FAILED=$((FAILED+1))
@@ -43,8 +43,9 @@ for file in "$ROOT"/tests/e2e/test_*.sh; do
     WORK=$(mktemp -d "${TMPDIR:-/tmp}/bulkhead-e2e.XXXXXX")
     out="$LOGDIR/$name.out"
     (cd "$WORK" && WORK="$WORK" timeout 150 bash "$file") >"$out" 2>"$LOGDIR/$name.err"; rc=$?
-    grep -E '^(ok|FAIL) ' "$out"
+    grep -E '^(ok|FAIL|SKIP) ' "$out"
     p=$(grep -c '^ok ' "$out"); f=$(grep -c '^FAIL ' "$out")
+    SKIPPED=$((SKIPPED + $(grep -c '^SKIP ' "$out")))
     if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
         echo "FAIL $name: exited $rc: $(tail -n3 "$LOGDIR/$name.err" | tr '\n' '|')"; f=1
     fi
@@ -52,6 +53,6 @@ for file in "$ROOT"/tests/e2e/test_*.sh; do
     rm -rf "$WORK"
 done
 
-echo "$PASSED passed, $FAILED failed"
+echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
 [ "$FAILED" -gt 0 ] && exit 1
 exit 0

@@ -10,9 +10,13 @@ _TFAIL=""    # first failure reason of the current test
 
 _t_finish() {
     [ -n "$_T" ] || return 0
-    if [ -n "$_TFAIL" ]; then echo "FAIL $_T: $_TFAIL"; else echo "ok $_T"; fi
-    _T=""; _TFAIL=""
+    if [ -n "$_TSKIP" ]; then echo "SKIP $_T: $_TSKIP"
+    elif [ -n "$_TFAIL" ]; then echo "FAIL $_T: $_TFAIL"; else echo "ok $_T"; fi
+    _T=""; _TFAIL=""; _TSKIP=""
 }
+
+# skip REASON: the current test cannot run on this machine; said, not counted as passed.
+skip() { _TSKIP="$*"; }
 trap _t_finish EXIT
 
 # t NAME: begin a test (ends the previous one).
