@@ -42,6 +42,10 @@ static bh_attempt *attempt_of(lua_State *L, const char *what) {
                    what);
     if (!lua_isyieldable(L))
         luaL_error(L, "ctx.%s cannot wait here (inside a metamethod or an iterator?)", what);
+    /* Timed out or cancelled while the body ran Lua code: act no more. The
+     * yield (waiting on nothing) hands the attempt back to the scheduler,
+     * which ends it. */
+    if (h->a->timed_out || h->a->cancelled) lua_yield(L, 0);
     return h->a;
 }
 
@@ -85,6 +89,14 @@ static int l_print(lua_State *L) {
         bh_ctx_log(a, text);
     else
         bh_console_notice(run->console, text);
+    free(text);
+    return 0;
+}
+
+/* After the run (finalizers during lua_close): the run is gone, use stderr. */
+static int l_print_after_run(lua_State *L) {
+    char *text = join_args(L, 1, "\t");
+    fprintf(stderr, "print: %s\n", text);
     free(text);
     return 0;
 }
@@ -398,6 +410,7 @@ static int start_exec(lua_State *L, bh_attempt *a, char **argv, int opts, int sh
         free(p->what);
         p->what = NULL;
         pending_free(p);
+        lua_newtable(L); /* the error object; not the caller's argv or opts table */
         return bh_luax_raise(L, "spawn_failed", "%s", msg);
     }
     /* Waiting before the record: if writing it fails, stopping the run
@@ -467,7 +480,10 @@ static void sleep_fired(uv_timer_t *t) {
     uv_close((uv_handle_t *)t, sleep_closed);
     a->sleep_timer = NULL;
     a->waiting = BH_WAIT_NONE;
-    bh_sched_resume(a, 0);
+    if (a->timed_out || a->cancelled)
+        bh_sched_abandon(a);
+    else
+        bh_sched_resume(a, 0);
 }
 
 static int l_sleep(lua_State *L) {
@@ -500,10 +516,19 @@ void bh_ctx_push(bh_attempt *a) {
     lua_State *co = a->co;
     bh_run *run = a->run;
     *extra(co) = a;
+    /* Coroutines the body creates copy the main thread's extra space (and
+     * the deadline hook from their creator): point it at this attempt so
+     * their loops are bounded too. One step runs at a time for now; with
+     * concurrent steps this needs a per-coroutine lookup instead. */
+    *extra(run->L) = a;
     lua_createtable(co, 0, 12);
     struct bh_ctx_handle *h = lua_newuserdatauv(co, sizeof *h, 0);
     h->a = a;
     a->handle = h;
+    /* Anchored in the registry: the body may drop ctx and the GC must not
+     * free the handle before bh_ctx_release clears it. */
+    lua_pushvalue(co, -1);
+    a->handle_ref = luaL_ref(co, LUA_REGISTRYINDEX);
     static const struct {
         const char *name;
         lua_CFunction fn;
@@ -529,9 +554,21 @@ void bh_ctx_push(bh_attempt *a) {
 }
 
 void bh_ctx_release(bh_attempt *a) {
-    if (a->handle) a->handle->a = NULL;
+    if (a->handle) {
+        a->handle->a = NULL;
+        luaL_unref(a->run->L, LUA_REGISTRYINDEX, a->handle_ref);
+    }
     a->handle = NULL;
     if (a->co) *extra(a->co) = NULL;
+    *extra(a->run->L) = NULL;
+}
+
+void bh_ctx_uninstall_print(bh_run *run) {
+    lua_State *L = run->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, run->rb->env_ref);
+    lua_pushcfunction(L, l_print_after_run);
+    lua_setfield(L, -2, "print");
+    lua_pop(L, 1);
 }
 
 static void deadline_hook(lua_State *L, lua_Debug *ar) {
@@ -545,7 +582,7 @@ static void deadline_hook(lua_State *L, lua_Debug *ar) {
      * coroutine is never resumed. Where yielding is impossible (inside a
      * metamethod called from C) an error is the best there is, and the
      * hook raises it again every HOOK_EVERY instructions. */
-    if (lua_isyieldable(L)) {
+    if (L == a->co && lua_isyieldable(L)) {
         /* In a hook lua_yield returns; the yield happens when the hook does. */
         lua_yield(L, 0);
         return;

@@ -16,8 +16,10 @@
 void bh_ctx_push(bh_attempt *a);
 /* Detach the attempt from its ctx: later use of that ctx raises an error. */
 void bh_ctx_release(bh_attempt *a);
-/* Replace the runbook's load-time `print` with one that logs. */
+/* Replace the runbook's load-time `print` with one that logs, and back with
+ * one that writes to stderr once the run is over (the run is gone then). */
 void bh_ctx_install_print(bh_run *run);
+void bh_ctx_uninstall_print(bh_run *run);
 /* Log a line for the attempt: journal and console. */
 void bh_ctx_log(bh_attempt *a, const char *text);
 /* Count hook: raises once the step's deadline has passed, so a Lua loop

@@ -87,20 +87,27 @@ static void innermost_lua_frame(lua_State *L, int level, bh_luax_error *err) {
 /* Fill code and message from an error value at idx of L. */
 static void describe_value(lua_State *L, int idx, bh_luax_error *err) {
     idx = lua_absindex(L, idx);
+    /* Raw reads only: this runs outside any protected call (on a dead
+     * coroutine, or inside a message handler), and a runbook's metamethod
+     * that raises here would abort the engine. */
     if (lua_istable(L, idx)) {
-        lua_getfield(L, idx, "code");
-        if (lua_type(L, -1) == LUA_TSTRING) err->code = bh_util_xstrdup(lua_tostring(L, -1));
+        lua_pushliteral(L, "code");
+        if (lua_rawget(L, idx) == LUA_TSTRING) err->code = bh_util_xstrdup(lua_tostring(L, -1));
         lua_pop(L, 1);
-        lua_getfield(L, idx, "message");
-        if (lua_type(L, -1) == LUA_TSTRING) err->message = bh_util_xstrdup(lua_tostring(L, -1));
+        lua_pushliteral(L, "message");
+        if (lua_rawget(L, idx) == LUA_TSTRING) err->message = bh_util_xstrdup(lua_tostring(L, -1));
         lua_pop(L, 1);
     }
     if (!err->message) {
-        /* luaL_tolstring uses __tostring where there is one, and never fails
-         * on plain values. */
-        const char *s = luaL_tolstring(L, idx, NULL);
-        err->message = bh_util_xstrdup(s ? s : "(error object is not a string)");
-        lua_pop(L, 1);
+        int t = lua_type(L, idx);
+        if (t == LUA_TSTRING || t == LUA_TNUMBER) {
+            lua_pushvalue(L, idx); /* lua_tostring converts numbers in place */
+            err->message = bh_util_xstrdup(lua_tostring(L, -1));
+            lua_pop(L, 1);
+        } else {
+            err->message = bh_util_asprintf("(error object is a %s without a message field)",
+                                            lua_typename(L, t));
+        }
     }
     if (!err->code) err->code = bh_util_xstrdup("lua_error");
 }

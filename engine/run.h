@@ -53,6 +53,7 @@ struct bh_attempt {
     lua_State *co;
     int co_ref;
     struct bh_ctx_handle *handle; /* cleared when the attempt ends */
+    int handle_ref;               /* registry anchor of the handle */
     uint64_t started_ns, deadline_ns;
     double timeout_ms; /* in force for this attempt (step, runbook or --timeout) */
     uv_timer_t *timer; /* the step's timeout */

@@ -560,6 +560,9 @@ bh_runbook_status bh_runbook_load(const bh_runbook_opts *opts, bh_runbook **out)
 
     lua_State *L = lua_newstate(rb_alloc, rb);
     if (!L) abort();
+    /* Threads copy the main thread's extra space (where ctx keeps the
+     * current attempt): it must start out NULL, not as garbage. */
+    *(void **)lua_getextraspace(L) = NULL;
     rb->L = L;
     luaL_openlibs(L);
     bh_sandbox_harden(L);

@@ -120,9 +120,12 @@ static void end_abandoned(bh_attempt *a) {
     if (a->timed_out)
         fail_with(a, BH_STEP_TIMED_OUT, "step_timeout", "step '%s' exceeded its timeout of %s",
                   a->step->id, t);
-    else
+    else if (a->run->interrupt_signal)
         fail_with(a, BH_STEP_CANCELLED, "cancelled", "step '%s' was cancelled by %s", a->step->id,
                   a->run->interrupt_signal == SIGTERM ? "SIGTERM" : "SIGINT");
+    else
+        fail_with(a, BH_STEP_CANCELLED, "cancelled",
+                  "step '%s' was cancelled: the journal could not be written", a->step->id);
 }
 
 void bh_sched_abandon(bh_attempt *a) {
@@ -147,7 +150,9 @@ static void interrupt_attempt(bh_attempt *a, int hard) {
 
 static void step_timeout(uv_timer_t *t) {
     bh_attempt *a = t->data;
-    if (a->timed_out || a->cancelled) return;
+    if (a->cancelled) return;
+    /* timed_out may already be set by the deadline hook's error (which the
+     * body can catch): stop what the body waits on all the same. */
     a->timed_out = 1;
     interrupt_attempt(a, 0);
 }
@@ -160,7 +165,7 @@ void bh_sched_resume(bh_attempt *a, int nargs) {
     if (st == LUA_YIELD) {
         if (a->waiting != BH_WAIT_NONE) return;
         lua_pop(co, nres);
-        if (a->timed_out) { /* the deadline hook yielded */
+        if (a->timed_out || a->cancelled) { /* the deadline hook or attempt_of yielded */
             end_abandoned(a);
             return;
         }
@@ -182,12 +187,21 @@ void bh_sched_resume(bh_attempt *a, int nargs) {
                           why);
                 return;
             }
+            bh_luax_checkstack(co, 3);
             lua_rawgeti(co, LUA_REGISTRYINDEX, run->results_ref);
-            lua_pushvalue(co, -nres - 1);
-            lua_setfield(co, -2, a->step->id);
+            lua_pushstring(co, a->step->id);
+            lua_pushvalue(co, -nres - 2);
+            lua_rawset(co, -3); /* raw: a runbook's __newindex must not run here */
             lua_pop(co, 1);
         }
         lua_pop(co, nres);
+        if (a->timed_out) {
+            /* The deadline passed in code that could not yield, and the body
+             * caught the error: still a timeout. */
+            cJSON_Delete(result);
+            end_abandoned(a);
+            return;
+        }
         finish_attempt(a, BH_STEP_OK, result, NULL);
         return;
     }
@@ -231,6 +245,7 @@ static void start_attempt(bh_run *run, size_t index) {
     bh_run_append(run, rec);
     /* Write-ahead: this sync also covers the previous step's end record. */
     if (sync_journal(run) != 0) {
+        run->next_step = index; /* recorded as skipped with the rest */
         free(a);
         return;
     }
@@ -484,6 +499,8 @@ bh_run_outcome bh_sched_run(bh_runbook *rb, const bh_run_opts *opts, char **run_
     pump(run);
     uv_run(&loop, UV_RUN_DEFAULT);
     write_run_end(run);
+    bh_ctx_uninstall_print(run);
+    luaL_unref(run->L, LUA_REGISTRYINDEX, run->results_ref);
     int err = bh_journal_close(run->journal);
     if (err && !run->io_error) run->io_error = err;
     run->journal = NULL;

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Runbook code that misbehaves in odd ways must not crash the engine, escape
+# its timeout, or leave a step's end out of the journal. (Found in review;
+# each crashed or hung the engine before it was fixed.)
+. "$(dirname "$0")/lib.sh"
+
+rb() { # NAME BODY...: write a runbook to $WORK/NAME.lua
+    local name=$1; shift
+    printf 'runbook { id = "%s", title = "robustness" }\n%s\n' "$name" "$*" >"$WORK/$name.lua"
+}
+end_of() { jqs "$(journal)" "[.[] | select(.type == \"step_end\" and .step == \"$1\")][0].$2"; }
+
+t loop_in_nested_coroutine_times_out
+rb nested 'step "spin" { timeout = "1s", run = function(ctx) coroutine.wrap(function() while true do end end)() end }'
+assert_exit 1 bh run --plain "$WORK/nested.lua"
+assert_eq timed_out "$(end_of spin status)" "status"
+
+t timeout_caught_in_unyieldable_code_is_still_a_timeout
+rb sortok 'step "s" { timeout = "1s", run = function(ctx)
+  pcall(table.sort, {3,2,1,4,5,6,7}, function(a, b) while true do end end)
+  ctx.exec { "sleep", "20" }
+  return "done"
+end }'
+start=$(date +%s)
+assert_exit 1 bh run --plain "$WORK/sortok.lua"
+assert_eq timed_out "$(end_of s status)" "status"
+[ $(($(date +%s) - start)) -lt 10 ] || fail "the exec after the timeout was not stopped"
+
+t ctx_dropped_and_collected
+rb gc 'step "s" { run = function(ctx) ctx = nil; local t = {} for i = 1, 200000 do t[i] = {} end return 1 end }'
+assert_exit 0 bh run --plain "$WORK/gc.lua"
+
+t error_object_whose_tostring_raises
+rb errobj 'step "s" { run = function(ctx) error(setmetatable({}, { __tostring = function() error("boom") end })) end }
+step "after" { run = function(ctx) return 1 end }'
+assert_exit 1 bh run --plain "$WORK/errobj.lua"
+assert_eq failed "$(end_of s status)" "status"
+assert_contains "$(end_of s error.message)" "without a message field" "error message"
+assert_jq "$(journal)" '.[-1].type' run_end
+
+t results_table_with_hostile_newindex
+rb res 'step "a" { run = function(ctx) setmetatable(ctx.results, { __newindex = function() error("nope") end }) return 1 end }
+step "b" { run = function(ctx) return ctx.results.a + 1 end }'
+assert_exit 0 bh run --plain "$WORK/res.lua"
+assert_eq 2 "$(end_of b result)" "result of b"
+
+t spawn_failure_leaves_argv_table_alone
+rb spawn 'step "s" { run = function(ctx)
+  local cmd = { "/nonexistent/prog" }
+  local ok, e = pcall(ctx.exec, cmd)
+  assert(not ok and e.code == "spawn_failed" and not rawequal(e, cmd) and cmd.message == nil)
+  cmd[1] = "true"
+  ctx.exec(cmd)
+  return "reused"
+end }'
+assert_exit 0 bh run --plain "$WORK/spawn.lua"
+assert_eq reused "$(end_of s result)" "result"
+
+t finalizer_prints_after_the_run
+rb gcp 'step "s" { run = function(ctx) keep = setmetatable({}, { __gc = function() print("bye") end }) return 1 end }'
+assert_exit 0 bh run --plain "$WORK/gcp.lua"
+assert_contains "$ERR" "print: bye" "stderr"
