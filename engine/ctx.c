@@ -302,9 +302,11 @@ static void last_line(const char *s, char *out, size_t outlen) {
 /* Continuation of exec/sh after the resume: the result table is on top. */
 static int exec_k(lua_State *L, int status, lua_KContext kctx) {
     bh_attempt *a = *extra(L);
+    if (!a) /* a coroutine saved by the body and resumed after its step ended */
+        return luaL_error(L, "ctx.exec: this step has already ended");
     int check = (int)kctx;
-    char *what = a && a->exec.what ? a->exec.what : NULL;
-    if (a) a->exec.what = NULL;
+    char *what = a->exec.what;
+    a->exec.what = NULL;
     lua_getfield(L, -1, "ok");
     int ok = lua_toboolean(L, -1);
     lua_pop(L, 1);

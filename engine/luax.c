@@ -11,6 +11,7 @@
 
 #define ERROR_MT "bulkhead.error"
 #define JSON_MAX_DEPTH 64
+#define JSON_MAX_NODES 1000000
 
 static char *dup_or_null(const char *s) {
     return s ? bh_util_xstrdup(s) : NULL;
@@ -193,6 +194,10 @@ void bh_luax_checkstack(lua_State *L, int n) {
 static cJSON *to_json(lua_State *L, int idx, int depth, char *path, size_t pathlen, char *why,
                       size_t whylen);
 
+/* Values converted by the current bh_luax_to_json call (the engine is
+ * single-threaded and the conversion never re-enters itself). */
+static int json_nodes;
+
 static void path_push(char *path, size_t pathlen, size_t *saved, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static void path_push(char *path, size_t pathlen, size_t *saved, const char *fmt, ...) {
@@ -272,6 +277,13 @@ static cJSON *table_to_json(lua_State *L, int idx, int depth, char *path, size_t
 
 static cJSON *to_json(lua_State *L, int idx, int depth, char *path, size_t pathlen, char *why,
                       size_t whylen) {
+    /* Shared subtables are converted once per reference: without a cap a
+     * small table can stand for billions of nodes. */
+    if (++json_nodes > JSON_MAX_NODES) {
+        snprintf(why, whylen, "more than %d values (shared subtables repeated?) at %s",
+                 JSON_MAX_NODES, path[0] ? path : "the top level");
+        return NULL;
+    }
     if (depth > JSON_MAX_DEPTH) {
         snprintf(why, whylen, "nesting deeper than %d (a cycle?) at %s", JSON_MAX_DEPTH,
                  path[0] ? path : "the top level");
@@ -303,6 +315,7 @@ static cJSON *to_json(lua_State *L, int idx, int depth, char *path, size_t pathl
 }
 
 cJSON *bh_luax_to_json(lua_State *L, int idx, char *why, size_t whylen) {
+    json_nodes = 0;
     char path[256] = "";
     why[0] = '\0';
     return to_json(L, lua_absindex(L, idx), 0, path, sizeof path, why, whylen);

@@ -60,3 +60,14 @@ t finalizer_prints_after_the_run
 rb gcp 'step "s" { run = function(ctx) keep = setmetatable({}, { __gc = function() print("bye") end }) return 1 end }'
 assert_exit 0 bh run --plain "$WORK/gcp.lua"
 assert_contains "$ERR" "print: bye" "stderr"
+
+t result_with_shared_subtables_is_refused
+rb shared 'step "s" { run = function(ctx)
+  local x = {}
+  for i = 1, 40 do x = { a = x, b = x } end
+  return x
+end }'
+start=$(date +%s)
+assert_exit 1 bh run --plain "$WORK/shared.lua"
+assert_eq bad_result "$(end_of s error.code)" "error code"
+[ $(($(date +%s) - start)) -lt 20 ] || fail "took too long"
