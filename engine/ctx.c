@@ -228,6 +228,44 @@ static const char *signal_name(int sig) {
     return buf;
 }
 
+typedef struct {
+    bh_attempt *a;
+    const bh_exec_result *res;
+} push_result;
+
+/* The table exec and sh return, pushed on the step's coroutine (protected). */
+static int push_exec_result(lua_State *L) {
+    push_result *pr = lua_touserdata(L, 1);
+    const bh_exec_result *res = pr->res;
+    lua_State *co = pr->a->co;
+    lua_createtable(co, 0, 12);
+    int ok = !res->term_signal && res->exit_code == 0 && !res->timed_out;
+    lua_pushboolean(co, ok);
+    lua_setfield(co, -2, "ok");
+    if (res->term_signal) {
+        lua_pushstring(co, signal_name(res->term_signal));
+        lua_setfield(co, -2, "signal");
+    } else {
+        lua_pushinteger(co, (lua_Integer)res->exit_code);
+        lua_setfield(co, -2, "code");
+    }
+    lua_pushboolean(co, res->timed_out);
+    lua_setfield(co, -2, "timed_out");
+    lua_pushlstring(co, res->out[0].data, res->out[0].len);
+    lua_setfield(co, -2, "stdout");
+    lua_pushlstring(co, res->out[1].data, res->out[1].len);
+    lua_setfield(co, -2, "stderr");
+    lua_pushboolean(co, res->out[0].truncated);
+    lua_setfield(co, -2, "stdout_truncated");
+    lua_pushboolean(co, res->out[1].truncated);
+    lua_setfield(co, -2, "stderr_truncated");
+    lua_pushinteger(co, (lua_Integer)res->pid);
+    lua_setfield(co, -2, "pid");
+    lua_pushnumber(co, res->duration_ms);
+    lua_setfield(co, -2, "duration_ms");
+    return 0;
+}
+
 static void exec_done(const bh_exec_result *res, void *ud) {
     bh_attempt *a = ud;
     bh_run *run = a->run;
@@ -256,32 +294,13 @@ static void exec_done(const bh_exec_result *res, void *ud) {
         bh_sched_abandon(a);
         return;
     }
-    lua_State *co = a->co;
-    lua_createtable(co, 0, 12);
-    int ok = !res->term_signal && res->exit_code == 0 && !res->timed_out;
-    lua_pushboolean(co, ok);
-    lua_setfield(co, -2, "ok");
-    if (res->term_signal) {
-        lua_pushstring(co, signal_name(res->term_signal));
-        lua_setfield(co, -2, "signal");
-    } else {
-        lua_pushinteger(co, (lua_Integer)res->exit_code);
-        lua_setfield(co, -2, "code");
+    push_result pr = {.a = a, .res = res};
+    if (bh_run_protected(run, push_exec_result, &pr) != LUA_OK) {
+        bh_sched_fail(a, "memory",
+                      "the command finished but its result could not be handed to the step: "
+                      "the runbook's Lua memory is exhausted");
+        return;
     }
-    lua_pushboolean(co, res->timed_out);
-    lua_setfield(co, -2, "timed_out");
-    lua_pushlstring(co, res->out[0].data, res->out[0].len);
-    lua_setfield(co, -2, "stdout");
-    lua_pushlstring(co, res->out[1].data, res->out[1].len);
-    lua_setfield(co, -2, "stderr");
-    lua_pushboolean(co, res->out[0].truncated);
-    lua_setfield(co, -2, "stdout_truncated");
-    lua_pushboolean(co, res->out[1].truncated);
-    lua_setfield(co, -2, "stderr_truncated");
-    lua_pushinteger(co, (lua_Integer)res->pid);
-    lua_setfield(co, -2, "pid");
-    lua_pushnumber(co, res->duration_ms);
-    lua_setfield(co, -2, "duration_ms");
     bh_sched_resume(a, 1);
 }
 

@@ -96,5 +96,10 @@ struct bh_run {
 void bh_run_append(bh_run *run, cJSON *rec);
 /* A new record object with its "type" first, ready for fields. */
 cJSON *bh_run_record(const char *type, const bh_attempt *a);
+/* Call fn(L) with ud as a light userdata at index 1, protected, on the
+ * run's main thread. Lua work the engine does outside a step body (making
+ * coroutines, result tables) can run out of Lua memory; unprotected that
+ * would abort the engine. Returns the lua status (the error is dropped). */
+int bh_run_protected(bh_run *run, lua_CFunction fn, void *ud);
 
 #endif

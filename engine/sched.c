@@ -33,6 +33,17 @@ cJSON *bh_run_record(const char *type, const bh_attempt *a) {
 
 static void stop_run(bh_run *run);
 
+int bh_run_protected(bh_run *run, lua_CFunction fn, void *ud) {
+    lua_State *L = run->L;
+    lua_pushcfunction(L, fn); /* light C functions and pointers allocate nothing */
+    lua_pushlightuserdata(L, ud);
+    int st = lua_pcall(L, 1, 0, 0);
+    if (st != LUA_OK) lua_pop(L, 1);
+    return st;
+}
+
+#define OUT_OF_MEMORY "the runbook's Lua memory is exhausted"
+
 void bh_run_append(bh_run *run, cJSON *rec) {
     if (!run->io_error) {
         int err = bh_journal_append(run->journal, rec);
@@ -90,7 +101,7 @@ static void finish_attempt(bh_attempt *a, bh_step_status status, cJSON *result,
     run->status[a->index] = status;
     if (status != BH_STEP_OK) run->failed = 1;
     bh_ctx_release(a);
-    lua_sethook(a->co, NULL, 0, 0);
+    if (a->co) lua_sethook(a->co, NULL, 0, 0);
     luaL_unref(run->L, LUA_REGISTRYINDEX, a->co_ref);
     free(a->exec.what);
     run->current = NULL;
@@ -130,6 +141,43 @@ static void end_abandoned(bh_attempt *a) {
 
 void bh_sched_abandon(bh_attempt *a) {
     end_abandoned(a);
+}
+
+void bh_sched_fail(bh_attempt *a, const char *code, const char *message) {
+    fail_with(a, BH_STEP_FAILED, code, "%s", message);
+}
+
+/* Convert a finished body's first return value and keep it in results. */
+typedef struct {
+    bh_attempt *a;
+    int nres;
+    cJSON *result;
+    char why[256];
+} stored_result;
+
+static int store_result(lua_State *L) {
+    stored_result *r = lua_touserdata(L, 1);
+    lua_State *co = r->a->co;
+    r->result = bh_luax_to_json(co, -r->nres, r->why, sizeof r->why);
+    if (!r->result) return 0;
+    bh_luax_checkstack(co, 3);
+    lua_rawgeti(co, LUA_REGISTRYINDEX, r->a->run->results_ref);
+    lua_pushstring(co, r->a->step->id);
+    lua_pushvalue(co, -r->nres - 2);
+    lua_rawset(co, -3); /* raw: a runbook's __newindex must not run here */
+    lua_pop(co, 1);
+    return 0;
+}
+
+typedef struct {
+    lua_State *co;
+    bh_luax_error *err;
+} described_error;
+
+static int describe_error(lua_State *L) {
+    described_error *d = lua_touserdata(L, 1);
+    bh_luax_error_from_thread(d->co, d->err);
+    return 0;
 }
 
 /* Stop what the attempt waits on. With an exec the attempt ends when the
@@ -178,23 +226,23 @@ void bh_sched_resume(bh_attempt *a, int nargs) {
     if (st == LUA_OK) {
         cJSON *result = NULL;
         if (nres > 0) {
-            char why[256];
-            result = bh_luax_to_json(co, -nres, why, sizeof why);
-            if (!result) {
-                lua_pop(co, nres);
-                fail_with(a, BH_STEP_FAILED, "bad_result",
-                          "step '%s' returned something the journal cannot hold: %s", a->step->id,
-                          why);
+            stored_result r = {.a = a, .nres = nres};
+            if (bh_run_protected(run, store_result, &r) != LUA_OK) {
+                cJSON_Delete(r.result);
+                fail_with(a, BH_STEP_FAILED, "memory",
+                          "step '%s' finished but its result could not be kept: " OUT_OF_MEMORY,
+                          a->step->id);
                 return;
             }
-            bh_luax_checkstack(co, 3);
-            lua_rawgeti(co, LUA_REGISTRYINDEX, run->results_ref);
-            lua_pushstring(co, a->step->id);
-            lua_pushvalue(co, -nres - 2);
-            lua_rawset(co, -3); /* raw: a runbook's __newindex must not run here */
-            lua_pop(co, 1);
+            lua_pop(co, nres);
+            if (!r.result) {
+                fail_with(a, BH_STEP_FAILED, "bad_result",
+                          "step '%s' returned something the journal cannot hold: %s", a->step->id,
+                          r.why);
+                return;
+            }
+            result = r.result;
         }
-        lua_pop(co, nres);
         if (a->timed_out) {
             /* The deadline passed in code that could not yield, and the body
              * caught the error: still a timeout. */
@@ -205,8 +253,14 @@ void bh_sched_resume(bh_attempt *a, int nargs) {
         finish_attempt(a, BH_STEP_OK, result, NULL);
         return;
     }
-    bh_luax_error e;
-    bh_luax_error_from_thread(co, &e);
+    bh_luax_error e = {0};
+    described_error d = {.co = co, .err = &e};
+    if (bh_run_protected(run, describe_error, &d) != LUA_OK) {
+        bh_luax_error_free(&e);
+        e.code = bh_util_xstrdup(st == LUA_ERRMEM ? "memory" : "lua_error");
+        e.message = bh_util_xstrdup("the step failed, and describing the error failed "
+                                    "too: " OUT_OF_MEMORY);
+    }
     bh_step_status status = BH_STEP_FAILED;
     if (a->timed_out) {
         status = BH_STEP_TIMED_OUT;
@@ -223,6 +277,17 @@ static double step_timeout_ms(const bh_run *run, const bh_step *s) {
     if (!s->timeout_set && run->opts->timeout_override_ms > 0)
         return run->opts->timeout_override_ms;
     return s->timeout_ms;
+}
+
+/* The attempt's coroutine, its hook, its body and its ctx (protected). */
+static int setup_attempt(lua_State *L) {
+    bh_attempt *a = lua_touserdata(L, 1);
+    a->co = lua_newthread(L);
+    a->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    bh_ctx_set_deadline_hook(a);
+    lua_rawgeti(a->co, LUA_REGISTRYINDEX, a->step->run_ref);
+    bh_ctx_push(a);
+    return 0;
 }
 
 static void start_attempt(bh_run *run, size_t index) {
@@ -253,17 +318,18 @@ static void start_attempt(bh_run *run, size_t index) {
     run->current = a;
     bh_console_step_start(run->console, index, run->rb->nsteps, s->id);
 
-    a->co = lua_newthread(run->L);
-    a->co_ref = luaL_ref(run->L, LUA_REGISTRYINDEX);
+    a->co_ref = LUA_NOREF;
     a->started_ns = uv_hrtime();
     a->deadline_ns = a->started_ns + (uint64_t)(timeout * 1e6);
     a->timer = bh_util_xmalloc(sizeof *a->timer);
     uv_timer_init(run->loop, a->timer);
     a->timer->data = a;
     uv_timer_start(a->timer, step_timeout, (uint64_t)timeout, 0);
-    bh_ctx_set_deadline_hook(a);
-    lua_rawgeti(a->co, LUA_REGISTRYINDEX, s->run_ref);
-    bh_ctx_push(a);
+    if (bh_run_protected(run, setup_attempt, a) != LUA_OK) {
+        if (a->co_ref == LUA_NOREF) a->co = NULL; /* not anchored: not ours to touch */
+        fail_with(a, BH_STEP_FAILED, "memory", "step '%s' could not start: " OUT_OF_MEMORY, s->id);
+        return;
+    }
     bh_sched_resume(a, 1);
 }
 

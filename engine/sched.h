@@ -24,5 +24,7 @@ void bh_sched_resume(bh_attempt *a, int nargs);
 /* Used by ctx.c: the primitive the attempt waited on has finished, but the
  * attempt was timed out or cancelled meanwhile: end it. */
 void bh_sched_abandon(bh_attempt *a);
+/* Used by ctx.c: end a suspended attempt as failed without resuming it. */
+void bh_sched_fail(bh_attempt *a, const char *code, const char *message);
 
 #endif

@@ -71,3 +71,16 @@ start=$(date +%s)
 assert_exit 1 bh run --plain "$WORK/shared.lua"
 assert_eq bad_result "$(end_of s error.code)" "error code"
 [ $(($(date +%s) - start)) -lt 20 ] || fail "took too long"
+
+t lua_memory_exhausted_between_steps
+rb mem 'step "fill" { run = function(ctx)
+  -- fill the Lua memory cap and keep it full (globals outlive the step)
+  keep = {}; kept_ctx = ctx
+  pcall(function() local i = 0 while true do i = i + 1; keep[i] = {} end end)
+  return #keep
+end }
+step "next" { run = function(ctx) return 1 end }'
+assert_exit 1 bh run --plain "$WORK/mem.lua"
+assert_eq memory "$(end_of next error.code)" "error code of the step that could not start"
+assert_jq "$(journal)" '.[-1].status' failed
+assert_exit 0 bh verify last
