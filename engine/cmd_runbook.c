@@ -173,6 +173,13 @@ static void print_plan(const bh_runbook *rb) {
             char t[32];
             bh_util_format_duration(s->timeout_ms, t, sizeof t);
             printf("  %2zu. %-28s timeout %-6s %s:%d\n", ++n, s->id, t, s->file, s->line);
+            if (s->retries || s->on_failure_continue) {
+                char b[32];
+                bh_util_format_duration(s->backoff_ms, b, sizeof b);
+                printf("      ");
+                if (s->retries) printf("retries %d (backoff from %s)  ", s->retries, b);
+                printf("on failure %s\n", s->on_failure_continue ? "continue" : "abort");
+            }
             if (s->doc) printf("      %s\n", s->doc);
         }
     }

@@ -89,6 +89,10 @@ struct bh_run {
     int failed, stopping, interrupt_signal, hard_kill, done;
     int io_error; /* first journal error, negative errno */
     uv_signal_t *sig[2];
+    uv_timer_t *retry_timer; /* backoff before the next attempt of retry_index */
+    size_t retry_index;
+    int retry_number;
+    int continued; /* failures let through by on_failure = "continue" */
 };
 
 /* Append a record to the run's journal; a failure stops the run (it is

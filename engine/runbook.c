@@ -18,7 +18,8 @@ static const char *const SEVERITIES[] = {"low", "medium", "high", "critical", NU
 static const char *const RUNBOOK_FIELDS[] = {
     "id", "title", "severity", "owner", "description", "timeout", "kill_grace", "params", NULL};
 static const char *const PARAM_FIELDS[] = {"type", "required", "default", "doc", NULL};
-static const char *const STEP_FIELDS[] = {"run", "doc", "timeout", NULL};
+static const char *const STEP_FIELDS[] = {"run",     "doc",        "timeout", "retries",
+                                          "backoff", "on_failure", NULL};
 
 /* --- the Lua allocator: caps what a runbook can make the engine hold --- */
 
@@ -436,6 +437,31 @@ static int l_step_body(lua_State *L) {
     s->run_ref = LUA_NOREF;
     s->doc = opt_string(L, rb, 1, "doc", what, file, line);
     s->timeout_set = opt_duration(L, rb, 1, "timeout", what, file, line, &s->timeout_ms);
+    s->backoff_ms = BH_DEFAULT_BACKOFF_MS;
+    opt_duration(L, rb, 1, "backoff", what, file, line, &s->backoff_ms);
+    int rt = lua_getfield(L, 1, "retries");
+    if (rt != LUA_TNIL) {
+        int isint = 0;
+        lua_Integer n = lua_tointegerx(L, -1, &isint);
+        if (rt != LUA_TNUMBER || !isint || n < 0 || n > BH_MAX_RETRIES)
+            bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                        "%s: 'retries' must be a whole number from 0 to %d", what, BH_MAX_RETRIES);
+        else
+            s->retries = (int)n;
+    }
+    lua_pop(L, 1);
+    char *policy = opt_string(L, rb, 1, "on_failure", what, file, line);
+    if (policy && strcmp(policy, "continue") == 0)
+        s->on_failure_continue = 1;
+    else if (policy && strcmp(policy, "rollback") == 0)
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                    "%s: on_failure = \"rollback\" needs undo, which this version does not "
+                    "have yet; use \"abort\" or \"continue\"",
+                    what);
+    else if (policy && strcmp(policy, "abort") != 0)
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                    "%s: on_failure must be \"abort\" or \"continue\", not \"%s\"", what, policy);
+    free(policy);
     if (!s->timeout_set) s->timeout_ms = rb->timeout_ms;
     int t = lua_getfield(L, 1, "run");
     if (t == LUA_TFUNCTION) {
@@ -690,6 +716,10 @@ cJSON *bh_runbook_plan_json(const bh_runbook *rb) {
             cJSON_AddStringToObject(so, "id", s->id);
             add_opt_string(so, "doc", s->doc);
             cJSON_AddNumberToObject(so, "timeout_ms", s->timeout_ms);
+            cJSON_AddNumberToObject(so, "retries", s->retries);
+            if (s->retries) cJSON_AddNumberToObject(so, "backoff_ms", s->backoff_ms);
+            cJSON_AddStringToObject(so, "on_failure",
+                                    s->on_failure_continue ? "continue" : "abort");
             cJSON_AddStringToObject(so, "file", s->file);
             cJSON_AddNumberToObject(so, "line", s->line);
             cJSON_AddItemToArray(steps, so);

@@ -20,6 +20,9 @@
 
 #define BH_DEFAULT_STEP_TIMEOUT_MS (5.0 * 60 * 1000)
 #define BH_DEFAULT_KILL_GRACE_MS 5000.0
+#define BH_DEFAULT_BACKOFF_MS 1000.0
+#define BH_MAX_BACKOFF_MS (5.0 * 60 * 1000)
+#define BH_MAX_RETRIES 100
 #define BH_LUA_MEMORY_LIMIT ((size_t)256 << 20)
 
 typedef struct {
@@ -28,9 +31,12 @@ typedef struct {
     char *doc;  /* may be NULL */
     char *file; /* where it is declared */
     int line;
-    double timeout_ms; /* the step's own or the runbook's default */
-    int timeout_set;   /* the step gave its own */
-    int run_ref;       /* registry reference to the body, LUA_NOREF if none */
+    double timeout_ms;       /* the step's own or the runbook's default */
+    int timeout_set;         /* the step gave its own */
+    int run_ref;             /* registry reference to the body, LUA_NOREF if none */
+    int retries;             /* further attempts after a failure or timeout */
+    double backoff_ms;       /* delay before the first retry; doubles, with jitter */
+    int on_failure_continue; /* on_failure = "continue": the run goes on */
 } bh_step;
 
 typedef struct {

@@ -73,6 +73,48 @@ static void pump(bh_run *run);
 
 /* --- ending an attempt ------------------------------------------------- */
 
+static void start_attempt(bh_run *run, size_t index, int number);
+static void timer_closed(uv_handle_t *h);
+
+static void retry_fired(uv_timer_t *t) {
+    bh_run *run = t->data;
+    uv_close((uv_handle_t *)t, timer_closed);
+    run->retry_timer = NULL;
+    start_attempt(run, run->retry_index, run->retry_number);
+    pump(run);
+}
+
+/* Exponential backoff with jitter: base * 2^(k-1), capped, then scaled by
+ * a random factor in [0.5, 1) so that many runs retrying the same service
+ * do not hit it in step. */
+static double backoff_delay(const bh_step *s, int retry) {
+    double d = s->backoff_ms;
+    for (int k = 1; k < retry && d < BH_MAX_BACKOFF_MS; k++)
+        d *= 2;
+    if (d > BH_MAX_BACKOFF_MS) d = BH_MAX_BACKOFF_MS;
+    return d * (0.5 + (double)randombytes_uniform(1000) / 2000.0);
+}
+
+static void schedule_retry(bh_run *run, size_t index, int number) {
+    const bh_step *s = &run->rb->steps[index];
+    double delay = backoff_delay(s, number - 1);
+    cJSON *rec = bh_run_record("retry", NULL);
+    cJSON_AddStringToObject(rec, "step", s->id);
+    cJSON_AddNumberToObject(rec, "attempt", number);
+    cJSON_AddNumberToObject(rec, "delay_ms", delay);
+    bh_run_append(run, rec);
+    char d[32], msg[128];
+    bh_util_format_duration(delay, d, sizeof d);
+    snprintf(msg, sizeof msg, "%s: attempt %d of %d in %s", s->id, number, s->retries + 1, d);
+    bh_console_notice(run->console, msg);
+    run->retry_index = index;
+    run->retry_number = number;
+    run->retry_timer = bh_util_xmalloc(sizeof *run->retry_timer);
+    uv_timer_init(run->loop, run->retry_timer);
+    run->retry_timer->data = run;
+    uv_timer_start(run->retry_timer, retry_fired, (uint64_t)delay, 0);
+}
+
 static void timer_closed(uv_handle_t *h) {
     free(h);
 }
@@ -95,11 +137,30 @@ static void finish_attempt(bh_attempt *a, bh_step_status status, cJSON *result,
         cJSON_AddItemToObject(rec, "error", bh_luax_error_json(err));
         snprintf(detail, sizeof detail, "%s", err->message ? err->message : "");
     }
+    /* What happens next is part of the record: an auditor reading a failed
+     * attempt should not have to infer whether the run retried it. */
+    const bh_step *s = a->step;
+    const char *next = NULL;
+    if (status != BH_STEP_OK) {
+        int stoppable = status == BH_STEP_CANCELLED || run->stopping || run->io_error;
+        if (!stoppable && a->number <= s->retries)
+            next = "retry";
+        else if (!stoppable && s->on_failure_continue)
+            next = "continue";
+        else
+            next = "abort";
+        cJSON_AddStringToObject(rec, "next", next);
+    }
     bh_run_append(run, rec);
-    bh_console_step_end(run->console, a->step->id, bh_step_status_name(status), ms, detail);
+    bh_console_step_end(run->console, s->id, bh_step_status_name(status), ms, detail);
 
     run->status[a->index] = status;
-    if (status != BH_STEP_OK) run->failed = 1;
+    if (next && strcmp(next, "retry") == 0)
+        schedule_retry(run, a->index, a->number + 1);
+    else if (next && strcmp(next, "continue") == 0)
+        run->continued++;
+    else if (next)
+        run->failed = 1;
     bh_ctx_release(a);
     if (a->co) lua_sethook(a->co, NULL, 0, 0);
     luaL_unref(run->L, LUA_REGISTRYINDEX, a->co_ref);
@@ -290,7 +351,7 @@ static int setup_attempt(lua_State *L) {
     return 0;
 }
 
-static void start_attempt(bh_run *run, size_t index) {
+static void start_attempt(bh_run *run, size_t index, int number) {
     const bh_step *s = &run->rb->steps[index];
     if (!run->last_phase || strcmp(run->last_phase, s->phase) != 0) {
         free(run->last_phase);
@@ -301,7 +362,7 @@ static void start_attempt(bh_run *run, size_t index) {
     a->run = run;
     a->index = index;
     a->step = s;
-    a->number = 1;
+    a->number = number;
     double timeout = step_timeout_ms(run, s);
     a->timeout_ms = timeout;
     cJSON *rec = bh_run_record("step_start", a);
@@ -364,7 +425,7 @@ static void finish_run(bh_run *run) {
 /* Start the next step, or end the run. Loops rather than recursing when a
  * step finishes without waiting on the loop. */
 static void pump(bh_run *run) {
-    while (!run->current && !run->done) {
+    while (!run->current && !run->retry_timer && !run->done) {
         if (run->io_error) {
             skip_rest(run, "the journal could not be written");
             finish_run(run);
@@ -377,13 +438,20 @@ static void pump(bh_run *run) {
         } else if (run->next_step >= run->rb->nsteps) {
             finish_run(run);
         } else {
-            start_attempt(run, run->next_step++);
+            start_attempt(run, run->next_step++, 1);
         }
     }
 }
 
 static void stop_run(bh_run *run) {
     run->stopping = 1;
+    if (run->retry_timer) { /* waiting to retry: do not */
+        uv_timer_stop(run->retry_timer);
+        uv_close((uv_handle_t *)run->retry_timer, timer_closed);
+        run->retry_timer = NULL;
+        pump(run);
+        return;
+    }
     if (run->current && !run->current->cancelled && !run->current->timed_out) {
         run->current->cancelled = 1;
         interrupt_attempt(run->current, 0);
