@@ -92,7 +92,8 @@ struct bh_run {
     uv_timer_t *retry_timer; /* backoff before the next attempt of retry_index */
     size_t retry_index;
     int retry_number;
-    int continued; /* failures let through by on_failure = "continue" */
+    int continued;   /* failures let through by on_failure = "continue" */
+    int wrapper_ref; /* registry: the Lua function every attempt runs */
 };
 
 /* Append a record to the run's journal; a failure stops the run (it is

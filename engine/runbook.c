@@ -19,7 +19,7 @@ static const char *const RUNBOOK_FIELDS[] = {
     "id", "title", "severity", "owner", "description", "timeout", "kill_grace", "params", NULL};
 static const char *const PARAM_FIELDS[] = {"type", "required", "default", "doc", NULL};
 static const char *const STEP_FIELDS[] = {"run",     "doc",        "timeout", "retries",
-                                          "backoff", "on_failure", NULL};
+                                          "backoff", "on_failure", "when",    NULL};
 
 /* --- the Lua allocator: caps what a runbook can make the engine hold --- */
 
@@ -437,6 +437,19 @@ static int l_step_body(lua_State *L) {
     s->run_ref = LUA_NOREF;
     s->doc = opt_string(L, rb, 1, "doc", what, file, line);
     s->timeout_set = opt_duration(L, rb, 1, "timeout", what, file, line, &s->timeout_ms);
+    s->when_ref = LUA_NOREF;
+    int wt = lua_getfield(L, 1, "when");
+    if (wt == LUA_TFUNCTION) {
+        s->when_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    } else {
+        if (wt == LUA_TBOOLEAN)
+            s->when_false = !lua_toboolean(L, -1);
+        else if (wt != LUA_TNIL)
+            bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                        "%s: 'when' must be a boolean or a function(ctx) returning one, not a %s",
+                        what, lua_typename(L, wt));
+        lua_pop(L, 1);
+    }
     s->backoff_ms = BH_DEFAULT_BACKOFF_MS;
     opt_duration(L, rb, 1, "backoff", what, file, line, &s->backoff_ms);
     int rt = lua_getfield(L, 1, "retries");
@@ -717,6 +730,8 @@ cJSON *bh_runbook_plan_json(const bh_runbook *rb) {
             add_opt_string(so, "doc", s->doc);
             cJSON_AddNumberToObject(so, "timeout_ms", s->timeout_ms);
             cJSON_AddNumberToObject(so, "retries", s->retries);
+            if (s->when_false || s->when_ref != LUA_NOREF)
+                cJSON_AddStringToObject(so, "when", s->when_false ? "false" : "function");
             if (s->retries) cJSON_AddNumberToObject(so, "backoff_ms", s->backoff_ms);
             cJSON_AddStringToObject(so, "on_failure",
                                     s->on_failure_continue ? "continue" : "abort");

@@ -37,6 +37,8 @@ typedef struct {
     int retries;             /* further attempts after a failure or timeout */
     double backoff_ms;       /* delay before the first retry; doubles, with jitter */
     int on_failure_continue; /* on_failure = "continue": the run goes on */
+    int when_ref;            /* when = function(ctx): registry ref, else LUA_NOREF */
+    int when_false;          /* when = false: never runs */
 } bh_step;
 
 typedef struct {

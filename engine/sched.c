@@ -33,6 +33,9 @@ cJSON *bh_run_record(const char *type, const bh_attempt *a) {
 
 static void stop_run(bh_run *run);
 
+/* Returned by the step wrapper when the step's `when` said no. */
+static char WHEN_FALSE;
+
 int bh_run_protected(bh_run *run, lua_CFunction fn, void *ud) {
     lua_State *L = run->L;
     lua_pushcfunction(L, fn); /* light C functions and pointers allocate nothing */
@@ -141,7 +144,9 @@ static void finish_attempt(bh_attempt *a, bh_step_status status, cJSON *result,
      * attempt should not have to infer whether the run retried it. */
     const bh_step *s = a->step;
     const char *next = NULL;
-    if (status != BH_STEP_OK) {
+    if (status == BH_STEP_SKIPPED) {
+        cJSON_AddStringToObject(rec, "reason", "when: the condition is false");
+    } else if (status != BH_STEP_OK) {
         int stoppable = status == BH_STEP_CANCELLED || run->stopping || run->io_error;
         if (!stoppable && a->number <= s->retries)
             next = "retry";
@@ -286,6 +291,11 @@ void bh_sched_resume(bh_attempt *a, int nargs) {
     }
     if (st == LUA_OK) {
         cJSON *result = NULL;
+        if (nres == 1 && lua_touserdata(co, -1) == &WHEN_FALSE && !a->timed_out) {
+            lua_pop(co, 1);
+            finish_attempt(a, BH_STEP_SKIPPED, NULL, NULL);
+            return;
+        }
         if (nres > 0) {
             stored_result r = {.a = a, .nres = nres};
             if (bh_run_protected(run, store_result, &r) != LUA_OK) {
@@ -340,19 +350,53 @@ static double step_timeout_ms(const bh_run *run, const bh_step *s) {
     return s->timeout_ms;
 }
 
+/* Every attempt runs this in its coroutine: the condition first, then the
+ * body. Written in Lua so that both may wait on primitives (a yield from a
+ * C caller would need a continuation); compiled by the host, outside the
+ * runbook's sandbox. */
+static const char STEP_WRAPPER[] = "local run, when, ctx, skip = ...\n"
+                                   "if when and not when(ctx) then return skip end\n"
+                                   "return run(ctx)\n";
+
+static int wrapper_ref(bh_run *run) {
+    if (run->wrapper_ref == LUA_NOREF) {
+        if (luaL_loadbufferx(run->L, STEP_WRAPPER, sizeof STEP_WRAPPER - 1, "=bulkhead step",
+                             "t") != LUA_OK)
+            lua_error(run->L); /* out of memory: caught by bh_run_protected */
+        run->wrapper_ref = luaL_ref(run->L, LUA_REGISTRYINDEX);
+    }
+    return run->wrapper_ref;
+}
+
 /* The attempt's coroutine, its hook, its body and its ctx (protected). */
 static int setup_attempt(lua_State *L) {
     bh_attempt *a = lua_touserdata(L, 1);
+    int wrapper = wrapper_ref(a->run);
     a->co = lua_newthread(L);
     a->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     bh_ctx_set_deadline_hook(a);
+    lua_rawgeti(a->co, LUA_REGISTRYINDEX, wrapper);
     lua_rawgeti(a->co, LUA_REGISTRYINDEX, a->step->run_ref);
+    if (a->step->when_ref != LUA_NOREF)
+        lua_rawgeti(a->co, LUA_REGISTRYINDEX, a->step->when_ref);
+    else
+        lua_pushnil(a->co);
     bh_ctx_push(a);
+    lua_pushlightuserdata(a->co, &WHEN_FALSE);
     return 0;
 }
 
 static void start_attempt(bh_run *run, size_t index, int number) {
     const bh_step *s = &run->rb->steps[index];
+    if (s->when_false) {
+        run->status[index] = BH_STEP_SKIPPED;
+        cJSON *rec = bh_run_record("step_skipped", NULL);
+        cJSON_AddStringToObject(rec, "step", s->id);
+        cJSON_AddStringToObject(rec, "reason", "when = false");
+        bh_run_append(run, rec);
+        bh_console_step_skipped(run->console, s->id, "when = false");
+        return;
+    }
     if (!run->last_phase || strcmp(run->last_phase, s->phase) != 0) {
         free(run->last_phase);
         run->last_phase = bh_util_xstrdup(s->phase);
@@ -391,7 +435,7 @@ static void start_attempt(bh_run *run, size_t index, int number) {
         fail_with(a, BH_STEP_FAILED, "memory", "step '%s' could not start: " OUT_OF_MEMORY, s->id);
         return;
     }
-    bh_sched_resume(a, 1);
+    bh_sched_resume(a, 4);
 }
 
 static void skip_rest(bh_run *run, const char *reason) {
@@ -608,6 +652,7 @@ bh_run_outcome bh_sched_run(bh_runbook *rb, const bh_run_opts *opts, char **run_
     run->console = bh_console_new(&loop, opts->console_mode, stdout);
     run->id = make_run_id(rb);
     run->status = bh_util_xcalloc(rb->nsteps ? rb->nsteps : 1, sizeof *run->status);
+    run->wrapper_ref = LUA_NOREF;
     run->started_ns = uv_hrtime();
 
     bh_run_outcome outcome;
@@ -635,6 +680,7 @@ bh_run_outcome bh_sched_run(bh_runbook *rb, const bh_run_opts *opts, char **run_
     write_run_end(run);
     bh_ctx_uninstall_print(run);
     luaL_unref(run->L, LUA_REGISTRYINDEX, run->results_ref);
+    luaL_unref(run->L, LUA_REGISTRYINDEX, run->wrapper_ref);
     int err = bh_journal_close(run->journal);
     if (err && !run->io_error) run->io_error = err;
     run->journal = NULL;
