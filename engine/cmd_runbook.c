@@ -24,12 +24,16 @@ static const char PLAN_HELP[] =
     "exit: 0 ok, 2 usage, 3 runbook error, 4 parameter error\n";
 
 static const char CHECK_HELP[] =
-    "usage: bulkhead check RUNBOOK... [-p NAME=VALUE]... [--params FILE.json]\n"
+    "usage: bulkhead check RUNBOOK... [--strict] [-p NAME=VALUE]... [--params FILE.json]\n"
     "\n"
     "Load and validate each runbook and report every problem with file:line:\n"
     "syntax and load-time errors (with a traceback), unknown or mistyped fields,\n"
     "duplicate steps, bad durations and parameter declarations. Required\n"
     "parameters without a value get typed stand-ins, so no values are needed.\n"
+    "Warnings: parameters without a doc string, steps without an explicit\n"
+    "timeout when the runbook sets no default.\n"
+    "\n"
+    "  --strict   fail (exit 3) on warnings too\n"
     "\n"
     "exit: 0 all valid, 2 usage, 3 a runbook has errors, 4 a given value is wrong\n";
 
@@ -60,7 +64,7 @@ typedef struct {
     const char **paths;
     size_t npaths;
     bh_params_input params;
-    int json, plain;
+    int json, plain, strict;
     double timeout_ms;
     const char *operator_name;
 } opts;
@@ -96,6 +100,8 @@ static int parse(int argc, char **argv, opts *o, const char *help, int allow_run
             }
         } else if (strcmp(a, "--json") == 0) {
             o->json = 1;
+        } else if (strcmp(o->cmd, "check") == 0 && strcmp(a, "--strict") == 0) {
+            o->strict = 1;
         } else if (allow_run_opts && strcmp(a, "--plain") == 0) {
             o->plain = 1;
         } else if (allow_run_opts && strcmp(a, "--timeout") == 0) {
@@ -233,6 +239,11 @@ int bh_cmd_check(int argc, char **argv, const bh_cli *g) {
                    warnings ? ", with warnings" : "");
         else
             printf("%s: %zu error%s\n", o.paths[i], errors, errors == 1 ? "" : "s");
+        if (rc == BH_EXIT_OK && o.strict && warnings) {
+            printf("%s: failed --strict: %zu warning%s\n", o.paths[i], warnings,
+                   warnings == 1 ? "" : "s");
+            rc = BH_EXIT_RUNBOOK;
+        }
         /* Parameter errors are the caller's to fix; a broken runbook wins. */
         if (rc == BH_EXIT_RUNBOOK || (rc != BH_EXIT_OK && worst == BH_EXIT_OK)) worst = rc;
         bh_runbook_free(rb);

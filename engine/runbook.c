@@ -283,7 +283,7 @@ static int l_runbook(lua_State *L) {
                     "runbook: severity '%s' is not one of low, medium, high, critical",
                     rb->severity);
     if (!rb->severity) rb->severity = bh_util_xstrdup("medium");
-    opt_duration(L, rb, 1, "timeout", "runbook", file, line, &rb->timeout_ms);
+    rb->timeout_set = opt_duration(L, rb, 1, "timeout", "runbook", file, line, &rb->timeout_ms);
     opt_duration(L, rb, 1, "kill_grace", "runbook", file, line, &rb->kill_grace_ms);
 
     int t = lua_getfield(L, 1, "params");
@@ -561,6 +561,24 @@ static void install_declarations(lua_State *L, bh_runbook *rb, int env) {
     lua_setfield(L, env, "param");
 }
 
+/* Warnings for what loads fine but will hurt on the day: `check` shows
+ * them, `check --strict` fails on them. */
+static void lint(bh_runbook *rb) {
+    for (size_t i = 0; i < rb->nparams; i++)
+        if (!rb->params[i].doc || !rb->params[i].doc[0])
+            bh_diag_add(&rb->diags, BH_DIAG_WARNING, rb->path, rb->decl_line,
+                        "parameter '%s' has no doc string: the responder filling it in at 3am "
+                        "needs one",
+                        rb->params[i].name);
+    if (rb->timeout_set) return;
+    for (size_t i = 0; i < rb->nsteps; i++)
+        if (!rb->steps[i].timeout_set)
+            bh_diag_add(&rb->diags, BH_DIAG_WARNING, rb->steps[i].file, rb->steps[i].line,
+                        "step '%s' has no explicit timeout and the runbook sets no default: "
+                        "the engine's 5m applies",
+                        rb->steps[i].id);
+}
+
 /* "file:12: message" -> file, 12, "message" when the prefix names file. */
 static int split_location(const char *msg, const char *file, const char **rest) {
     size_t n = strlen(file);
@@ -647,6 +665,8 @@ bh_runbook_status bh_runbook_load(const bh_runbook_opts *opts, bh_runbook **out)
         else if (rb->nsteps == 0)
             bh_diag_add(&rb->diags, BH_DIAG_ERROR, opts->path, rb->decl_line,
                         "the runbook declares no steps");
+        else
+            lint(rb);
     }
     lua_settop(L, 0);
     if (rb->param_errors > 0 && bh_diag_errors(&rb->diags) == (size_t)rb->param_errors)

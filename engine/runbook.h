@@ -48,6 +48,7 @@ typedef struct {
     char *id, *title, *severity, *owner, *description;
     int decl_line; /* line of runbook{...} */
     double timeout_ms, kill_grace_ms;
+    int timeout_set; /* runbook{ timeout = ... } given */
     bh_param_spec *params;
     size_t nparams;
     cJSON *param_values; /* resolved, name -> value */

@@ -55,3 +55,23 @@ printf 'runbook { id = "sb", title = "SB" }\nio.open("%s/x", "w")\n' "$WORK" >"$
 assert_exit 3 bh check "$WORK/sb.lua"
 assert_contains "$ERR" "sb.lua:2:" "stderr"
 assert_no_file "$WORK/x"
+
+t check_warns_and_strict_fails
+cat >"$WORK/lintme.lua" <<'LUA'
+runbook { id = "lintme", title = "Lint",
+          params = { host = { type = "string", default = "web1" } } }
+step "a" { run = function(ctx) end }
+step "b" { timeout = "10s", run = function(ctx) end }
+LUA
+assert_exit 0 bh check "$WORK/lintme.lua"
+assert_contains "$ERR" "lintme.lua:1: warning: parameter 'host' has no doc string"
+assert_contains "$ERR" "lintme.lua:3: warning: step 'a' has no explicit timeout"
+assert_not_contains "$ERR" "step 'b'"
+assert_contains "$OUT" "with warnings"
+assert_exit 3 bh check --strict "$WORK/lintme.lua"
+assert_contains "$OUT" "failed --strict: 2 warnings"
+
+t shipped_runbooks_pass_strict_check
+for f in "$ROOT"/examples/*/*.lua; do
+    assert_exit 0 bh check --strict "$f"
+done
