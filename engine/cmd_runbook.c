@@ -187,6 +187,12 @@ static void print_plan(const bh_runbook *rb) {
                 printf("on failure %s\n", s->on_failure_continue ? "continue" : "abort");
             }
             if (s->doc) printf("      %s\n", s->doc);
+            if (s->nafter) {
+                printf("      after");
+                for (size_t k = 0; k < s->nafter; k++)
+                    printf("%s %s", k ? "," : "", s->after[k]);
+                putchar('\n');
+            }
         }
     }
 }

@@ -84,6 +84,7 @@ struct bh_run {
     size_t next_step;
     bh_attempt *current;
     bh_step_status *status; /* per step */
+    unsigned char *blocked; /* per step: skipped because a dependency failed */
     int results_ref;        /* registry: step id -> result */
     char *last_phase;
     int failed, stopping, interrupt_signal, hard_kill, done;

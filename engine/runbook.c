@@ -18,8 +18,8 @@ static const char *const SEVERITIES[] = {"low", "medium", "high", "critical", NU
 static const char *const RUNBOOK_FIELDS[] = {
     "id", "title", "severity", "owner", "description", "timeout", "kill_grace", "params", NULL};
 static const char *const PARAM_FIELDS[] = {"type", "required", "default", "doc", NULL};
-static const char *const STEP_FIELDS[] = {"run",     "doc",        "timeout", "retries",
-                                          "backoff", "on_failure", "when",    NULL};
+static const char *const STEP_FIELDS[] = {"run",        "doc",  "timeout", "retries", "backoff",
+                                          "on_failure", "when", "after",   NULL};
 
 /* --- the Lua allocator: caps what a runbook can make the engine hold --- */
 
@@ -437,6 +437,27 @@ static int l_step_body(lua_State *L) {
     s->run_ref = LUA_NOREF;
     s->doc = opt_string(L, rb, 1, "doc", what, file, line);
     s->timeout_set = opt_duration(L, rb, 1, "timeout", what, file, line, &s->timeout_ms);
+    int at = lua_getfield(L, 1, "after");
+    if (at == LUA_TSTRING) {
+        s->after = bh_util_xcalloc(1, sizeof *s->after);
+        s->after[s->nafter++] = bh_util_xstrdup(lua_tostring(L, -1));
+    } else if (at == LUA_TTABLE) {
+        size_t n = lua_rawlen(L, -1);
+        s->after = bh_util_xcalloc(n ? n : 1, sizeof *s->after);
+        for (size_t k = 1; k <= n; k++) {
+            if (lua_rawgeti(L, -1, (lua_Integer)k) == LUA_TSTRING)
+                s->after[s->nafter++] = bh_util_xstrdup(lua_tostring(L, -1));
+            else
+                bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                            "%s: 'after' entries must be step ids (strings)", what);
+            lua_pop(L, 1);
+        }
+    } else if (at != LUA_TNIL) {
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                    "%s: 'after' must be a step id or a list of them, not a %s", what,
+                    lua_typename(L, at));
+    }
+    lua_pop(L, 1);
     s->when_ref = LUA_NOREF;
     int wt = lua_getfield(L, 1, "when");
     if (wt == LUA_TFUNCTION) {
@@ -561,6 +582,89 @@ static void install_declarations(lua_State *L, bh_runbook *rb, int env) {
     lua_setfield(L, env, "param");
 }
 
+/* Depth-first search for a cycle through step i; marks: 0 new, 1 on the
+ * current path, 2 done. Reports the first cycle found. */
+static int find_cycle(bh_runbook *rb, size_t i, unsigned char *mark, size_t *path, size_t depth) {
+    mark[i] = 1;
+    path[depth] = i;
+    for (size_t k = 0; k < rb->steps[i].nafter; k++) {
+        size_t d = rb->steps[i].deps[k];
+        if (mark[d] == 1) {
+            char text[512] = "";
+            size_t start = depth;
+            while (path[start] != d)
+                start--;
+            for (size_t p = start; p <= depth; p++) {
+                size_t used = strlen(text);
+                snprintf(text + used, sizeof text - used, "%s -> ", rb->steps[path[p]].id);
+            }
+            size_t used = strlen(text);
+            snprintf(text + used, sizeof text - used, "%s", rb->steps[d].id);
+            bh_diag_add(&rb->diags, BH_DIAG_ERROR, rb->steps[d].file, rb->steps[d].line,
+                        "dependency cycle: %s (each waits for the next through 'after')", text);
+            return 1;
+        }
+        if (mark[d] == 0 && find_cycle(rb, d, mark, path, depth + 1)) return 1;
+    }
+    mark[i] = 2;
+    return 0;
+}
+
+/* Resolve `after` names, refuse unknown names and cycles, and fix the run
+ * order: a step runs once everything it waits for has, and otherwise in
+ * declaration order. Returns 0 when the order is set. */
+static int resolve_order(bh_runbook *rb) {
+    int bad = 0;
+    for (size_t i = 0; i < rb->nsteps; i++) {
+        bh_step *s = &rb->steps[i];
+        s->deps = bh_util_xcalloc(s->nafter ? s->nafter : 1, sizeof *s->deps);
+        for (size_t k = 0; k < s->nafter; k++) {
+            const bh_step *d = find_step(rb, s->after[k]);
+            if (!d) {
+                bh_diag_add(&rb->diags, BH_DIAG_ERROR, s->file, s->line,
+                            "step '%s': 'after' names '%s', which is not a step of this "
+                            "runbook",
+                            s->id, s->after[k]);
+                bad = 1;
+            } else if (d == s) {
+                bh_diag_add(&rb->diags, BH_DIAG_ERROR, s->file, s->line,
+                            "step '%s' cannot wait for itself", s->id);
+                bad = 1;
+            } else {
+                s->deps[k] = (size_t)(d - rb->steps);
+            }
+        }
+    }
+    if (bad) return -1;
+    unsigned char *mark = bh_util_xcalloc(rb->nsteps, 1);
+    size_t *path = bh_util_xcalloc(rb->nsteps, sizeof *path);
+    for (size_t i = 0; i < rb->nsteps && !bad; i++)
+        if (mark[i] == 0) bad = find_cycle(rb, i, mark, path, 0);
+    free(path);
+    if (bad) {
+        free(mark);
+        return -1;
+    }
+    /* Kahn's algorithm, always taking the earliest declared ready step. */
+    rb->order = bh_util_xcalloc(rb->nsteps, sizeof *rb->order);
+    memset(mark, 0, rb->nsteps);
+    for (size_t n = 0; n < rb->nsteps; n++) {
+        for (size_t i = 0; i < rb->nsteps; i++) {
+            if (mark[i]) continue;
+            int ready = 1;
+            for (size_t k = 0; k < rb->steps[i].nafter; k++)
+                ready &= mark[rb->steps[i].deps[k]];
+            if (ready) {
+                mark[i] = 1;
+                rb->order[n] = i;
+                break;
+            }
+        }
+    }
+    free(mark);
+    return 0;
+}
+
 /* Warnings for what loads fine but will hurt on the day: `check` shows
  * them, `check --strict` fails on them. */
 static void lint(bh_runbook *rb) {
@@ -665,7 +769,7 @@ bh_runbook_status bh_runbook_load(const bh_runbook_opts *opts, bh_runbook **out)
         else if (rb->nsteps == 0)
             bh_diag_add(&rb->diags, BH_DIAG_ERROR, opts->path, rb->decl_line,
                         "the runbook declares no steps");
-        else
+        else if (resolve_order(rb) == 0)
             lint(rb);
     }
     lua_settop(L, 0);
@@ -682,7 +786,12 @@ void bh_runbook_free(bh_runbook *rb) {
         free(rb->steps[i].phase);
         free(rb->steps[i].doc);
         free(rb->steps[i].file);
+        for (size_t k = 0; k < rb->steps[i].nafter; k++)
+            free(rb->steps[i].after[k]);
+        free(rb->steps[i].after);
+        free(rb->steps[i].deps);
     }
+    free(rb->order);
     free(rb->steps);
     for (size_t i = 0; i < rb->nphases; i++)
         free(rb->phases[i]);
@@ -750,6 +859,9 @@ cJSON *bh_runbook_plan_json(const bh_runbook *rb) {
             add_opt_string(so, "doc", s->doc);
             cJSON_AddNumberToObject(so, "timeout_ms", s->timeout_ms);
             cJSON_AddNumberToObject(so, "retries", s->retries);
+            cJSON *after = cJSON_AddArrayToObject(so, "after");
+            for (size_t k = 0; k < s->nafter; k++)
+                cJSON_AddItemToArray(after, cJSON_CreateString(s->after[k]));
             if (s->when_false || s->when_ref != LUA_NOREF)
                 cJSON_AddStringToObject(so, "when", s->when_false ? "false" : "function");
             if (s->retries) cJSON_AddNumberToObject(so, "backoff_ms", s->backoff_ms);

@@ -39,6 +39,9 @@ typedef struct {
     int on_failure_continue; /* on_failure = "continue": the run goes on */
     int when_ref;            /* when = function(ctx): registry ref, else LUA_NOREF */
     int when_false;          /* when = false: never runs */
+    char **after;            /* ids this step waits for */
+    size_t nafter;
+    size_t *deps; /* the same as step indices, once resolved */
 } bh_step;
 
 typedef struct {
@@ -56,6 +59,8 @@ typedef struct {
     size_t nphases;
     bh_step *steps;
     size_t nsteps, capsteps;
+    size_t *order; /* step indices in the order they run: dependencies first,
+                      otherwise declaration order */
     bh_diag_list diags;
     char *traceback; /* of the Lua error that stopped loading, if any */
     int param_errors;

@@ -415,7 +415,6 @@ static void start_attempt(bh_run *run, size_t index, int number) {
     bh_run_append(run, rec);
     /* Write-ahead: this sync also covers the previous step's end record. */
     if (sync_journal(run) != 0) {
-        run->next_step = index; /* recorded as skipped with the rest */
         free(a);
         return;
     }
@@ -439,7 +438,8 @@ static void start_attempt(bh_run *run, size_t index, int number) {
 }
 
 static void skip_rest(bh_run *run, const char *reason) {
-    for (size_t i = run->next_step; i < run->rb->nsteps; i++) {
+    for (size_t p = 0; p < run->rb->nsteps; p++) {
+        size_t i = run->rb->order[p];
         if (run->status[i] != BH_STEP_PENDING) continue;
         run->status[i] = BH_STEP_SKIPPED;
         cJSON *rec = bh_run_record("step_skipped", NULL);
@@ -466,6 +466,28 @@ static void finish_run(bh_run *run) {
     }
 }
 
+/* A step whose dependencies did not all succeed is skipped (and so are the
+ * steps waiting for it); one skipped by its own `when` counts as done. */
+static void start_or_block(bh_run *run, size_t index) {
+    const bh_step *s = &run->rb->steps[index];
+    for (size_t k = 0; k < s->nafter; k++) {
+        size_t d = s->deps[k];
+        bh_step_status st = run->status[d];
+        if (st == BH_STEP_OK || (st == BH_STEP_SKIPPED && !run->blocked[d])) continue;
+        run->status[index] = BH_STEP_SKIPPED;
+        run->blocked[index] = 1;
+        char reason[300];
+        snprintf(reason, sizeof reason, "after: '%s' did not succeed", run->rb->steps[d].id);
+        cJSON *rec = bh_run_record("step_skipped", NULL);
+        cJSON_AddStringToObject(rec, "step", s->id);
+        cJSON_AddStringToObject(rec, "reason", reason);
+        bh_run_append(run, rec);
+        bh_console_step_skipped(run->console, s->id, reason);
+        return;
+    }
+    start_attempt(run, index, 1);
+}
+
 /* Start the next step, or end the run. Loops rather than recursing when a
  * step finishes without waiting on the loop. */
 static void pump(bh_run *run) {
@@ -482,7 +504,7 @@ static void pump(bh_run *run) {
         } else if (run->next_step >= run->rb->nsteps) {
             finish_run(run);
         } else {
-            start_attempt(run, run->next_step++, 1);
+            start_or_block(run, run->rb->order[run->next_step++]);
         }
     }
 }
@@ -653,6 +675,7 @@ bh_run_outcome bh_sched_run(bh_runbook *rb, const bh_run_opts *opts, char **run_
     run->id = make_run_id(rb);
     run->status = bh_util_xcalloc(rb->nsteps ? rb->nsteps : 1, sizeof *run->status);
     run->wrapper_ref = LUA_NOREF;
+    run->blocked = bh_util_xcalloc(rb->nsteps ? rb->nsteps : 1, 1);
     run->started_ns = uv_hrtime();
 
     bh_run_outcome outcome;
@@ -706,6 +729,7 @@ out:
     }
     free(run->last_phase);
     free(run->status);
+    free(run->blocked);
     free(run->id);
     free(run->dir);
     return outcome;
