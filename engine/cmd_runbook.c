@@ -4,13 +4,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <lauxlib.h>
+
 #include "cmd.h"
 #include "runbook.h"
 #include "sched.h"
 #include "util.h"
 
 static const char PLAN_HELP[] =
-    "usage: bulkhead plan RUNBOOK [-p NAME=VALUE]... [--params FILE.json] [--json]\n"
+    "usage: bulkhead plan RUNBOOK [-p NAME=VALUE]... [--params FILE.json] [--json|--dot]\n"
     "\n"
     "Load the runbook, resolve its parameters and print its steps in order,\n"
     "by phase. Nothing runs: loading a runbook has no side effects.\n"
@@ -20,6 +22,9 @@ static const char PLAN_HELP[] =
     "                          or a JSON array, maps as a JSON object\n"
     "  --params FILE.json      a JSON object of parameter values (-p wins)\n"
     "  --json                  the plan as one JSON document\n"
+    "  --dot                   the step graph for Graphviz (dot -Tsvg): a box per\n"
+    "                          step in phase clusters, solid edges for 'after',\n"
+    "                          dotted edges for the order steps run in\n"
     "\n"
     "exit: 0 ok, 2 usage, 3 runbook error, 4 parameter error\n";
 
@@ -64,7 +69,7 @@ typedef struct {
     const char **paths;
     size_t npaths;
     bh_params_input params;
-    int json, plain, strict;
+    int json, plain, strict, dot;
     double timeout_ms;
     const char *operator_name;
 } opts;
@@ -100,6 +105,8 @@ static int parse(int argc, char **argv, opts *o, const char *help, int allow_run
             }
         } else if (strcmp(a, "--json") == 0) {
             o->json = 1;
+        } else if (strcmp(o->cmd, "plan") == 0 && strcmp(a, "--dot") == 0) {
+            o->dot = 1;
         } else if (strcmp(o->cmd, "check") == 0 && strcmp(a, "--strict") == 0) {
             o->strict = 1;
         } else if (allow_run_opts && strcmp(a, "--plain") == 0) {
@@ -197,6 +204,62 @@ static void print_plan(const bh_runbook *rb) {
     }
 }
 
+/* Graphviz strings: quotes and backslashes escaped. */
+static void dot_string(const char *s) {
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') putchar('\\');
+        putchar(*s == '\n' ? ' ' : *s);
+    }
+    putchar('"');
+}
+
+static void print_dot(const bh_runbook *rb) {
+    printf("digraph ");
+    dot_string(rb->id);
+    printf(" {\n  rankdir=TB;\n  node [shape=box, fontname=\"sans-serif\"];\n  label=");
+    dot_string(rb->title);
+    printf(";\n");
+    for (size_t i = 0; i < rb->nphases; i++) {
+        printf("  subgraph \"cluster_%zu\" {\n    label=", i);
+        dot_string(rb->phases[i]);
+        printf(";\n");
+        for (size_t j = 0; j < rb->nsteps; j++) {
+            const bh_step *s = &rb->steps[j];
+            if (strcmp(s->phase, rb->phases[i]) != 0) continue;
+            printf("    ");
+            dot_string(s->id);
+            char t[32];
+            bh_util_format_duration(s->timeout_ms, t, sizeof t);
+            char label[512];
+            snprintf(label, sizeof label, "%s (%s%s%s)", s->id, t, s->retries ? ", retries" : "",
+                     s->on_failure_continue ? ", continue" : "");
+            printf(" [label=");
+            dot_string(label);
+            printf("%s];\n", s->when_ref != LUA_NOREF || s->when_false ? ", style=dashed" : "");
+        }
+        printf("  }\n");
+    }
+    for (size_t j = 0; j < rb->nsteps; j++) {
+        const bh_step *s = &rb->steps[j];
+        for (size_t k = 0; k < s->nafter; k++) {
+            printf("  ");
+            dot_string(s->after[k]);
+            printf(" -> ");
+            dot_string(s->id);
+            printf(";\n");
+        }
+    }
+    for (size_t p = 1; rb->order && p < rb->nsteps; p++) {
+        printf("  ");
+        dot_string(rb->steps[rb->order[p - 1]].id);
+        printf(" -> ");
+        dot_string(rb->steps[rb->order[p]].id);
+        printf(" [style=dotted, arrowhead=none];\n");
+    }
+    printf("}\n");
+}
+
 int bh_cmd_plan(int argc, char **argv, const bh_cli *g) {
     (void)g;
     opts o = {.cmd = "plan"};
@@ -210,7 +273,9 @@ int bh_cmd_plan(int argc, char **argv, const bh_cli *g) {
     bh_runbook *rb;
     rc = load(o.paths[0], &o, 0, &rb);
     if (rc == BH_EXIT_OK) {
-        if (o.json) {
+        if (o.dot) {
+            print_dot(rb);
+        } else if (o.json) {
             cJSON *plan = bh_runbook_plan_json(rb);
             char *s = cJSON_Print(plan);
             puts(s);

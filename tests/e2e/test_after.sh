@@ -50,3 +50,11 @@ assert_eq "after: 'restore-db' did not succeed" "$(skip_reason check-db)" "direc
 assert_eq "after: 'check-db' did not succeed" "$(skip_reason open-db)" "transitive dependent"
 assert_jq "$(journal)" '[.[] | select(.type == "step_end" and .step == "after-optional")][0].result' ran
 assert_jq "$(journal)" '[.[] | select(.type == "step_end" and .step == "independent")][0].result' ran
+
+t plan_dot_shows_the_graph
+assert_exit 0 bh plan --dot "$WORK/order.lua"
+assert_contains "$OUT" 'digraph "order" {'
+assert_contains "$OUT" '"isolate" -> "notify";' "after edge"
+assert_contains "$OUT" '"evidence" -> "isolate";' "after edge"
+assert_contains "$OUT" '"evidence" -> "isolate" [style=dotted' "run-order edge"
+assert_eq "$(printf %s "$OUT" | grep -c '{')" "$(printf %s "$OUT" | grep -c '}')" "balanced braces"
