@@ -74,6 +74,17 @@ static int sync_journal(bh_run *run) {
 
 static void pump(bh_run *run);
 
+/* A step that will not run: its status, the record and the console line. */
+static void record_skipped(bh_run *run, size_t index, const char *reason) {
+    const char *id = run->rb->steps[index].id;
+    run->status[index] = BH_STEP_SKIPPED;
+    cJSON *rec = bh_run_record("step_skipped", NULL);
+    cJSON_AddStringToObject(rec, "step", id);
+    cJSON_AddStringToObject(rec, "reason", reason);
+    bh_run_append(run, rec);
+    bh_console_step_skipped(run->console, id, reason);
+}
+
 /* --- ending an attempt ------------------------------------------------- */
 
 static void start_attempt(bh_run *run, size_t index, int number);
@@ -389,12 +400,7 @@ static int setup_attempt(lua_State *L) {
 static void start_attempt(bh_run *run, size_t index, int number) {
     const bh_step *s = &run->rb->steps[index];
     if (s->when_false) {
-        run->status[index] = BH_STEP_SKIPPED;
-        cJSON *rec = bh_run_record("step_skipped", NULL);
-        cJSON_AddStringToObject(rec, "step", s->id);
-        cJSON_AddStringToObject(rec, "reason", "when = false");
-        bh_run_append(run, rec);
-        bh_console_step_skipped(run->console, s->id, "when = false");
+        record_skipped(run, index, "when = false");
         return;
     }
     if (!run->last_phase || strcmp(run->last_phase, s->phase) != 0) {
@@ -440,13 +446,7 @@ static void start_attempt(bh_run *run, size_t index, int number) {
 static void skip_rest(bh_run *run, const char *reason) {
     for (size_t p = 0; p < run->rb->nsteps; p++) {
         size_t i = run->rb->order[p];
-        if (run->status[i] != BH_STEP_PENDING) continue;
-        run->status[i] = BH_STEP_SKIPPED;
-        cJSON *rec = bh_run_record("step_skipped", NULL);
-        cJSON_AddStringToObject(rec, "step", run->rb->steps[i].id);
-        cJSON_AddStringToObject(rec, "reason", reason);
-        bh_run_append(run, rec);
-        bh_console_step_skipped(run->console, run->rb->steps[i].id, reason);
+        if (run->status[i] == BH_STEP_PENDING) record_skipped(run, i, reason);
     }
     run->next_step = run->rb->nsteps;
 }
@@ -474,15 +474,10 @@ static void start_or_block(bh_run *run, size_t index) {
         size_t d = s->deps[k];
         bh_step_status st = run->status[d];
         if (st == BH_STEP_OK || (st == BH_STEP_SKIPPED && !run->blocked[d])) continue;
-        run->status[index] = BH_STEP_SKIPPED;
         run->blocked[index] = 1;
         char reason[300];
         snprintf(reason, sizeof reason, "after: '%s' did not succeed", run->rb->steps[d].id);
-        cJSON *rec = bh_run_record("step_skipped", NULL);
-        cJSON_AddStringToObject(rec, "step", s->id);
-        cJSON_AddStringToObject(rec, "reason", reason);
-        bh_run_append(run, rec);
-        bh_console_step_skipped(run->console, s->id, reason);
+        record_skipped(run, index, reason);
         return;
     }
     start_attempt(run, index, 1);
