@@ -225,6 +225,8 @@ step "engage-partners" {
 step "inform-staff" {
   doc = "Tell staff by mail (still running) what is down and what still works",
   timeout = "10s",
+  retries = 2, backoff = "200ms",  -- a mail hiccup is worth a second try ...
+  on_failure = "continue",         -- ... but must not hold up eradication
   run = function(ctx)
     expect_state(ctx, "mail", "running")
     notify(ctx, "staff", "Web services down, mail and meetings available",
@@ -287,6 +289,7 @@ step "verify-evidence" {
 step "wipe-compromised" {
   doc = "Wipe the compromised web hosts' data, only after evidence was verified",
   timeout = "20s",
+  after = { "preserve-evidence", "verify-evidence" },  -- evidence before wipe, always
   run = function(ctx)
     assert(ctx.results["verify-evidence"], "refusing to wipe: evidence not verified")
     for _, n in ipairs(param.web_hosts) do
