@@ -186,6 +186,11 @@ static int collect(const cJSON *rec, uint64_t offset, void *ud) {
     } else if (step) {
         cJSON *e = step_entry(s, step);
         if (strcmp(type, "step_start") == 0) {
+            /* A new attempt: what an earlier one ended with is history
+             * (its exec lines stay, marked with their attempt). */
+            cJSON_DeleteItemFromObjectCaseSensitive(e, "error");
+            cJSON_DeleteItemFromObjectCaseSensitive(e, "result");
+            cJSON_DeleteItemFromObjectCaseSensitive(e, "duration_ms");
             set_field(e, "status", cJSON_CreateString("running"));
             set_field(e, "attempts", cJSON_CreateNumber(num(rec, "attempt")));
             set_field(e, "started", cJSON_CreateString(str(rec, "ts") ? str(rec, "ts") : ""));
@@ -434,14 +439,21 @@ int bh_cmd_show(int argc, char **argv, const bh_cli *g) {
             char el[32] = "";
             if (cJSON_GetObjectItemCaseSensitive(e, "duration_ms"))
                 bh_util_format_duration(num(e, "duration_ms"), el, sizeof el);
-            printf("  %-28s %-10s %s\n", id->valuestring, str(e, "status"), el);
+            int attempts = (int)num(e, "attempts");
+            const char *status = str(e, "status");
+            printf("  %-28s %-10s %s", id->valuestring, status ? status : "?", el);
+            if (attempts > 1) printf("  (%d attempts)", attempts);
+            putchar('\n');
             const cJSON *err = cJSON_GetObjectItemCaseSensitive(e, "error");
             if (err) printf("       error: %s (%s)\n", str(err, "message"), str(err, "code"));
             if (str(e, "reason")) printf("       reason: %s\n", str(e, "reason"));
             const cJSON *x;
             cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(e, "execs")) {
                 char *args = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(x, "argv"));
-                printf("       $ %s", args ? args : "?");
+                if (attempts > 1)
+                    printf("       #%.0f $ %s", num(x, "attempt"), args ? args : "?");
+                else
+                    printf("       $ %s", args ? args : "?");
                 free(args);
                 if (str(x, "error"))
                     printf("  -> %s\n", str(x, "error"));

@@ -82,3 +82,12 @@ assert_exit 0 bh plan "$WORK/cont.lua"
 assert_contains "$OUT" "on failure continue" "plan"
 assert_exit 0 bh plan "$WORK/flaky.lua" -p dir=x --json
 assert_eq 3 "$(printf %s "$OUT" | jq '.phases[0].steps[0].retries')" "plan --json retries"
+
+t show_reports_the_last_attempt
+mkdir -p "$WORK/c4"
+assert_exit 0 bh run --plain "$WORK/flaky.lua" -p dir="$WORK/c4"
+assert_exit 0 bh show last
+assert_contains "$OUT" "(3 attempts)" "show"
+assert_not_contains "$OUT" "error:" "show of a step that succeeded in the end"
+assert_exit 0 bh show last --json
+assert_eq "ok|null|3" "$(printf %s "$OUT" | jq -r '.steps[0] | "\(.status)|\(.error)|\(.attempts)"')" "show --json"
