@@ -202,6 +202,7 @@ static int collect(const cJSON *rec, uint64_t offset, void *ud) {
             if (err) set_field(e, "error", cJSON_Duplicate(err, 1));
             const cJSON *res = cJSON_GetObjectItemCaseSensitive(rec, "result");
             if (res) set_field(e, "result", cJSON_Duplicate(res, 1));
+            if (str(rec, "reason")) set_field(e, "reason", cJSON_CreateString(str(rec, "reason")));
         } else if (strcmp(type, "step_skipped") == 0) {
             set_field(e, "status", cJSON_CreateString("skipped"));
             set_field(e, "reason",

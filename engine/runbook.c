@@ -423,6 +423,13 @@ static int l_step_body(lua_State *L) {
         rb->phases[rb->nphases++] = bh_util_xstrdup("main");
         rb->current_phase = bh_util_xstrdup("main");
     }
+    if (rb->nsteps >= BH_MAX_STEPS) {
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                    "%s: a runbook may declare at most %d steps", what, BH_MAX_STEPS);
+        rb->stopped = 1;
+        lua_pushlightuserdata(L, &STOP_LOADING);
+        return lua_error(L);
+    }
     if (rb->nsteps == rb->capsteps) {
         rb->capsteps = rb->capsteps ? rb->capsteps * 2 : 16;
         rb->steps = realloc(rb->steps, rb->capsteps * sizeof *rb->steps);

@@ -23,6 +23,9 @@
 #define BH_DEFAULT_BACKOFF_MS 1000.0
 #define BH_MAX_BACKOFF_MS (5.0 * 60 * 1000)
 #define BH_MAX_RETRIES 100
+/* Dependency checks recurse once per step of a chain: keep the C stack and
+ * the quadratic ordering well inside their limits. */
+#define BH_MAX_STEPS 10000
 #define BH_LUA_MEMORY_LIMIT ((size_t)256 << 20)
 
 typedef struct {

@@ -157,6 +157,7 @@ static void finish_attempt(bh_attempt *a, bh_step_status status, cJSON *result,
     const char *next = NULL;
     if (status == BH_STEP_SKIPPED) {
         cJSON_AddStringToObject(rec, "reason", "when: the condition is false");
+        snprintf(detail, sizeof detail, "when: the condition is false");
     } else if (status != BH_STEP_OK) {
         int stoppable = status == BH_STEP_CANCELLED || run->stopping || run->io_error;
         if (!stoppable && a->number <= s->retries)
@@ -388,7 +389,9 @@ static int setup_attempt(lua_State *L) {
     bh_ctx_set_deadline_hook(a);
     lua_rawgeti(a->co, LUA_REGISTRYINDEX, wrapper);
     lua_rawgeti(a->co, LUA_REGISTRYINDEX, a->step->run_ref);
-    if (a->step->when_ref != LUA_NOREF)
+    /* The condition decides whether the step runs at all, so only the first
+     * attempt asks it: a retry after a failure is not a new decision. */
+    if (a->step->when_ref != LUA_NOREF && a->number == 1)
         lua_rawgeti(a->co, LUA_REGISTRYINDEX, a->step->when_ref);
     else
         lua_pushnil(a->co);

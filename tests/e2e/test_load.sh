@@ -75,3 +75,8 @@ t shipped_runbooks_pass_strict_check
 for f in "$ROOT"/examples/*/*.lua; do
     assert_exit 0 bh check --strict "$f"
 done
+
+t too_many_steps_is_a_load_error
+printf 'runbook { id = "big", title = "big", timeout = "1s" }\nfor i = 1, 10001 do step ("s" .. i) { run = function() end } end\n' >"$WORK/big.lua"
+assert_exit 3 bh check "$WORK/big.lua"
+assert_contains "$ERR" "big.lua:2: error: step 's10001': a runbook may declare at most 10000 steps"

@@ -48,3 +48,21 @@ t when_of_wrong_type_is_a_load_error
 printf 'runbook { id = "w", title = "w" }\nstep "a" { when = "yes", run = function(ctx) end }\n' >"$WORK/wt.lua"
 assert_exit 3 bh check "$WORK/wt.lua"
 assert_contains "$ERR" "wt.lua:2: error: step 'a': 'when' must be a boolean or a function"
+
+t when_is_asked_once_not_on_retries
+cat >"$WORK/whenretry.lua" <<'LUA'
+runbook { id = "wr", title = "when and retries", timeout = "10s" }
+step "g" { retries = 2, backoff = "10ms",
+           when = function(ctx) return ctx.attempt == 1 end,
+           run = function(ctx) error("still broken") end }
+step "h" { after = "g", run = function(ctx) return "ran" end }
+LUA
+assert_exit 1 bh run --plain "$WORK/whenretry.lua"
+assert_jq "$(journal)" '[.[] | select(.type == "step_end" and .step == "g") | .status] | join(",")' "failed,failed,failed"
+assert_jq "$(journal)" '[.[] | select(.type == "step_end" and .step == "h")] | length' 0
+
+t when_skip_reason_is_shown
+assert_exit 0 bh run --plain "$WORK/when.lua"
+assert_contains "$OUT" "when: the condition is false" "console"
+assert_exit 0 bh show last
+assert_contains "$OUT" "reason: when: the condition is false" "show"
