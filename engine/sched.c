@@ -509,7 +509,11 @@ static void pump(bh_run *run) {
 
 static void stop_run(bh_run *run) {
     run->stopping = 1;
-    if (run->retry_timer) { /* waiting to retry: do not */
+    if (run->retry_timer) { /* waiting to retry: do not, and say so */
+        cJSON *rec = bh_run_record("retry_cancelled", NULL);
+        cJSON_AddStringToObject(rec, "step", run->rb->steps[run->retry_index].id);
+        cJSON_AddNumberToObject(rec, "attempt", run->retry_number);
+        bh_run_append(run, rec);
         uv_timer_stop(run->retry_timer);
         uv_close((uv_handle_t *)run->retry_timer, timer_closed);
         run->retry_timer = NULL;

@@ -74,6 +74,7 @@ kill -INT "$pid"
 wait "$pid"; rc=$?
 assert_eq 130 "$rc" "exit code"
 assert_eq 1 "$(cat "$WORK/c3/n")" "attempts made"
+assert_jq "$(journal)" '[.[] | select(.type == "retry_cancelled")][0].attempt' 2
 assert_jq "$(journal)" '.[-1].status' interrupted
 assert_jq "$(journal)" '[.[] | select(.type == "step_skipped")][0].step' after
 
