@@ -360,6 +360,15 @@ static void check_pending_step(bh_runbook *rb, const char *file) {
     rb->pending_step = NULL;
 }
 
+/* Add a phase; the steps declared from now on belong to it. */
+static void open_phase(bh_runbook *rb, const char *name) {
+    rb->phases = realloc(rb->phases, (rb->nphases + 1) * sizeof *rb->phases);
+    if (!rb->phases) abort();
+    rb->phases[rb->nphases++] = bh_util_xstrdup(name);
+    free(rb->current_phase);
+    rb->current_phase = bh_util_xstrdup(name);
+}
+
 static int l_phase(lua_State *L) {
     bh_runbook *rb = upvalue_rb(L);
     char file[256];
@@ -378,11 +387,7 @@ static int l_phase(lua_State *L) {
             return 0;
         }
     }
-    rb->phases = realloc(rb->phases, (rb->nphases + 1) * sizeof *rb->phases);
-    if (!rb->phases) abort();
-    rb->phases[rb->nphases++] = bh_util_xstrdup(name);
-    free(rb->current_phase);
-    rb->current_phase = bh_util_xstrdup(name);
+    open_phase(rb, name);
     return 0;
 }
 
@@ -418,11 +423,7 @@ static int l_step_body(lua_State *L) {
         return 0;
     }
     check_fields(L, rb, 1, STEP_FIELDS, what, file, line);
-    if (rb->nphases == 0) {
-        rb->phases = bh_util_xmalloc(sizeof *rb->phases);
-        rb->phases[rb->nphases++] = bh_util_xstrdup("main");
-        rb->current_phase = bh_util_xstrdup("main");
-    }
+    if (rb->nphases == 0) open_phase(rb, "main");
     if (rb->nsteps >= BH_MAX_STEPS) {
         bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
                     "%s: a runbook may declare at most %d steps", what, BH_MAX_STEPS);

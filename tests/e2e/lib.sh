@@ -62,6 +62,8 @@ assert_jq() {
 # (newest journal by mtime: run ids sort by second, then by runbook id)
 journal() { ls -t "$STATE"/runs/*/journal.jsonl 2>/dev/null | head -n1; }
 last_run_dir() { dirname "$(journal)"; }
+# end_of STEP FIELD: FIELD of STEP's first step_end record in the last run's journal.
+end_of() { jqs "$(journal)" "[.[] | select(.type == \"step_end\" and .step == \"$1\")][0].$2"; }
 
 # line_sha FILE K: sha256 of line K without its newline.
 line_sha() { sed -n "${2}p" "$1" | tr -d '\n' | sha256sum | cut -d' ' -f1; }

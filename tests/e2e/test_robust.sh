@@ -8,7 +8,6 @@ rb() { # NAME BODY...: write a runbook to $WORK/NAME.lua
     local name=$1; shift
     printf 'runbook { id = "%s", title = "robustness" }\n%s\n' "$name" "$*" >"$WORK/$name.lua"
 }
-end_of() { jqs "$(journal)" "[.[] | select(.type == \"step_end\" and .step == \"$1\")][0].$2"; }
 
 t loop_in_nested_coroutine_times_out
 rb nested 'step "spin" { timeout = "1s", run = function(ctx) coroutine.wrap(function() while true do end end)() end }'

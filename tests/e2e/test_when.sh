@@ -2,7 +2,6 @@
 # `when`: a condition on a step, from parameters or earlier results.
 . "$(dirname "$0")/lib.sh"
 
-end_of() { jqs "$(journal)" "[.[] | select(.type == \"step_end\" and .step == \"$1\")][0].$2"; }
 
 cat >"$WORK/when.lua" <<'LUA'
 runbook { id = "when", title = "Conditions",
