@@ -245,13 +245,17 @@ static int summarize(const char *dir, summary *s, bh_journal_check *chk) {
     s->order = cJSON_CreateArray();
     s->events = cJSON_CreateArray();
     char *path = journal_path(dir);
-    int err = bh_journal_verify(path, chk);
-    if (err) {
-        fprintf(stderr, "bulkhead: cannot read %s: %s\n", path, bh_util_strerror(err));
+    /* Read once: the chain check and the summary look at the same bytes. */
+    size_t len;
+    char *buf = bh_util_read_file(path, &len);
+    if (!buf) {
+        fprintf(stderr, "bulkhead: cannot read %s: %s\n", path, strerror(errno));
         free(path);
         return BH_EXIT_IO;
     }
-    bh_journal_each(path, collect, s);
+    bh_journal_verify_buf(buf, len, chk);
+    bh_journal_each_buf(buf, len, collect, s);
+    free(buf);
     free(path);
     return 0;
 }

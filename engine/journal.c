@@ -343,6 +343,12 @@ int bh_journal_each(const char *path, bh_journal_each_fn fn, void *ud) {
     size_t len;
     char *buf = bh_util_read_file(path, &len);
     if (!buf) return errno ? -errno : -EIO;
+    int rc = bh_journal_each_buf(buf, len, fn, ud);
+    free(buf);
+    return rc;
+}
+
+int bh_journal_each_buf(const char *buf, size_t len, bh_journal_each_fn fn, void *ud) {
     int rc = 0;
     size_t off = 0;
     while (off < len) {
@@ -361,6 +367,5 @@ int bh_journal_each(const char *path, bh_journal_each_fn fn, void *ud) {
         if (rc != 0) break;
         off += llen + 1;
     }
-    free(buf);
     return rc;
 }

@@ -75,5 +75,7 @@ int bh_journal_verify(const char *path, bh_journal_check *out);
  * (that value is returned). Does not check the chain. */
 typedef int (*bh_journal_each_fn)(const cJSON *rec, uint64_t offset, void *ud);
 int bh_journal_each(const char *path, bh_journal_each_fn fn, void *ud);
+/* The same over a journal already in memory. */
+int bh_journal_each_buf(const char *buf, size_t len, bh_journal_each_fn fn, void *ud);
 
 #endif
