@@ -26,6 +26,10 @@ int bh_cmd_run(int argc, char **argv, const bh_cli *g);
 int bh_cmd_runs(int argc, char **argv, const bh_cli *g);
 int bh_cmd_show(int argc, char **argv, const bh_cli *g);
 int bh_cmd_verify(int argc, char **argv, const bh_cli *g);
+int bh_cmd_approve(int argc, char **argv, const bh_cli *g);
+int bh_cmd_deny(int argc, char **argv, const bh_cli *g);
+int bh_cmd_done(int argc, char **argv, const bh_cli *g);
+int bh_cmd_undo(int argc, char **argv, const bh_cli *g);
 
 /* Shared by the commands: is argv[i] "-h"/"--help"? */
 int bh_cmd_is_help(const char *arg);

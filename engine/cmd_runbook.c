@@ -57,6 +57,19 @@ static const char RUN_HELP[] =
     "                          (runbook default, else 5m), e.g. 30s, 10m\n"
     "  --operator NAME         who runs it, for the record (default\n"
     "                          $BULKHEAD_OPERATOR, else the login name)\n"
+    "  --concurrency N         at most N attempts in flight at once, for every\n"
+    "                          step (default: the number of cores; without this\n"
+    "                          flag a step's own 'concurrency' may go above it)\n"
+    "  --approve STEP          approve STEP up front (repeatable), recorded as\n"
+    "                          given by the operator with the flag\n"
+    "  --yes                   approve every step that asks, up front\n"
+    "  --no-prompt             never ask on the terminal; wait for\n"
+    "                          `bulkhead approve/deny/done` from elsewhere\n"
+    "\n"
+    "Approvals and manual tasks: the run waits, asks on the terminal (when\n"
+    "stdin is one) and listens for `bulkhead approve|deny|done RUN STEP` from\n"
+    "another terminal. An approval not given in time is a denial unless the\n"
+    "step says on_approval_timeout = \"approve\".\n"
     "\n"
     "Ctrl-C or SIGTERM: nothing new starts, running children get SIGTERM and\n"
     "SIGKILL after the grace period; a second Ctrl-C kills them at once.\n"
@@ -72,6 +85,9 @@ typedef struct {
     int json, plain, strict, dot;
     double timeout_ms;
     const char *operator_name;
+    int concurrency, yes, no_prompt;
+    const char **approve; /* NULL-terminated */
+    size_t napprove;
 } opts;
 
 /* Parse the options shared by plan, check and run. Returns -1 when done
@@ -88,7 +104,8 @@ static int parse(int argc, char **argv, opts *o, const char *help, int allow_run
             return -1;
         }
         if (strcmp(a, "-p") == 0 || strcmp(a, "--param") == 0 || strcmp(a, "--params") == 0 ||
-            strcmp(a, "--timeout") == 0 || strcmp(a, "--operator") == 0) {
+            strcmp(a, "--timeout") == 0 || strcmp(a, "--operator") == 0 ||
+            (allow_run_opts && (strcmp(a, "--concurrency") == 0 || strcmp(a, "--approve") == 0))) {
             if (i + 1 >= argc) return bh_cmd_usage_error(o->cmd, "%s needs a value", a);
             val = argv[++i];
         } else if (strncmp(a, "-p", 2) == 0 && a[2] != '\0' && a[2] != '-') {
@@ -117,6 +134,21 @@ static int parse(int argc, char **argv, opts *o, const char *help, int allow_run
                                           val);
         } else if (allow_run_opts && strcmp(a, "--operator") == 0) {
             o->operator_name = val;
+        } else if (allow_run_opts && strcmp(a, "--concurrency") == 0) {
+            char *end;
+            long n = strtol(val, &end, 10);
+            if (*end || end == val || n < 1 || n > BH_MAX_CONCURRENCY)
+                return bh_cmd_usage_error(o->cmd, "--concurrency: '%s' is not a number from 1 to %d",
+                                          val, BH_MAX_CONCURRENCY);
+            o->concurrency = (int)n;
+        } else if (allow_run_opts && strcmp(a, "--approve") == 0) {
+            if (!o->approve) o->approve = calloc((size_t)argc + 1, sizeof *o->approve);
+            if (!o->approve) abort();
+            o->approve[o->napprove++] = val;
+        } else if (allow_run_opts && strcmp(a, "--yes") == 0) {
+            o->yes = 1;
+        } else if (allow_run_opts && strcmp(a, "--no-prompt") == 0) {
+            o->no_prompt = 1;
         } else if (a[0] == '-' && a[1] != '\0') {
             return bh_cmd_usage_error(o->cmd, "unknown option '%s'", a);
         } else {
@@ -129,6 +161,7 @@ static int parse(int argc, char **argv, opts *o, const char *help, int allow_run
 
 static void opts_free(opts *o) {
     free(o->paths);
+    free(o->approve);
     bh_params_input_free(&o->params);
 }
 
@@ -156,6 +189,53 @@ static void print_value(const cJSON *v) {
     char *s = cJSON_PrintUnformatted(v);
     fputs(s ? s : "?", stdout);
     free(s);
+}
+
+static void print_semantics(const bh_runbook *rb, const bh_step *s) {
+    const bh_unit *u = rb->units ? &rb->units[s->unit] : NULL;
+    if (u && u->parallel) {
+        printf("      runs alongside:");
+        for (size_t m = 0, shown = 0; m < u->nsteps && shown < 6; m++) {
+            if (u->steps[m] == (size_t)(s - rb->steps)) continue;
+            printf(" %s", rb->steps[u->steps[m]].id);
+            shown++;
+        }
+        if (u->nsteps > 7) printf(" ...");
+        if (u->concurrency) printf("  (at most %d at once)", u->concurrency);
+        putchar('\n');
+    }
+    if (s->each_ref != LUA_NOREF) {
+        printf("      each: ");
+        if (s->each_fn) {
+            printf("items from a function, evaluated when the step starts");
+        } else {
+            lua_rawgeti(rb->L, LUA_REGISTRYINDEX, s->each_ref);
+            printf("%zu items", (size_t)lua_rawlen(rb->L, -1));
+            lua_pop(rb->L, 1);
+        }
+        if (s->concurrency) printf(", at most %d at once", s->concurrency);
+        putchar('\n');
+    }
+    if (s->approve)
+        printf("      approve (%d approver%s): %s\n", s->approvers, s->approvers > 1 ? "s" : "",
+               s->approve);
+    if (s->manual) {
+        printf("      manual task:\n");
+        for (size_t k = 0; k < s->nchecklist; k++)
+            printf("        [ ] %s\n", s->checklist[k]);
+    }
+    if (s->verify_ref != LUA_NOREF) {
+        char t[32];
+        bh_util_format_duration(s->verify_timeout_ms, t, sizeof t);
+        printf("      verify: health gate, up to %s\n", t);
+    }
+    if (s->every_ms > 0) {
+        char t[32];
+        bh_util_format_duration(s->every_ms, t, sizeof t);
+        printf("      every %s while the run lives\n", t);
+    }
+    if (s->undo_ref != LUA_NOREF) printf("      undo: yes\n");
+    if (s->destructive) printf("      destructive\n");
 }
 
 static void print_plan(const bh_runbook *rb) {
@@ -186,13 +266,14 @@ static void print_plan(const bh_runbook *rb) {
             char t[32];
             bh_util_format_duration(s->timeout_ms, t, sizeof t);
             printf("  %2zu. %-28s timeout %-6s %s:%d\n", ++n, s->id, t, s->file, s->line);
-            if (s->retries || s->on_failure_continue) {
+            if (s->retries || s->on_failure != BH_FAIL_ABORT) {
                 char b[32];
                 bh_util_format_duration(s->backoff_ms, b, sizeof b);
                 printf("      ");
                 if (s->retries) printf("retries %d (backoff from %s)  ", s->retries, b);
-                printf("on failure %s\n", s->on_failure_continue ? "continue" : "abort");
+                printf("on failure %s\n", bh_runbook_policy_name(s->on_failure));
             }
+            print_semantics(rb, s);
             if (s->doc) printf("      %s\n", s->doc);
             if (s->nafter) {
                 printf("      after");
@@ -232,11 +313,16 @@ static void print_dot(const bh_runbook *rb) {
             char t[32];
             bh_util_format_duration(s->timeout_ms, t, sizeof t);
             char label[512];
-            snprintf(label, sizeof label, "%s (%s%s%s)", s->id, t, s->retries ? ", retries" : "",
-                     s->on_failure_continue ? ", continue" : "");
+            snprintf(label, sizeof label, "%s (%s%s%s%s%s%s%s)", s->id, t,
+                     s->retries ? ", retries" : "",
+                     s->on_failure != BH_FAIL_ABORT ? ", " : "",
+                     s->on_failure != BH_FAIL_ABORT ? bh_runbook_policy_name(s->on_failure) : "",
+                     s->each_ref != LUA_NOREF ? ", each" : "", s->approve ? ", approve" : "",
+                     s->undo_ref != LUA_NOREF ? ", undo" : "");
             printf(" [label=");
             dot_string(label);
-            printf("%s];\n", s->when_ref != LUA_NOREF || s->when_false ? ", style=dashed" : "");
+            printf("%s%s];\n", s->when_ref != LUA_NOREF || s->when_false ? ", style=dashed" : "",
+                   s->manual ? ", shape=note" : s->approve ? ", shape=octagon" : "");
         }
         printf("  }\n");
     }
@@ -250,7 +336,10 @@ static void print_dot(const bh_runbook *rb) {
             printf(";\n");
         }
     }
+    /* One unit after another: dotted edges where the order passes from a
+     * unit to the next (steps of one parallel unit get none between them). */
     for (size_t p = 1; rb->order && p < rb->nsteps; p++) {
+        if (rb->steps[rb->order[p - 1]].unit == rb->steps[rb->order[p]].unit) continue;
         printf("  ");
         dot_string(rb->steps[rb->order[p - 1]].id);
         printf(" -> ");
@@ -346,7 +435,23 @@ int bh_cmd_run(int argc, char **argv, const bh_cli *g) {
         .console_mode = o.json                                ? BH_CONSOLE_JSON
                         : (!o.plain && isatty(STDOUT_FILENO)) ? BH_CONSOLE_TTY
                                                               : BH_CONSOLE_PLAIN,
+        .concurrency = o.concurrency,
+        .yes = o.yes,
+        .approve = o.approve,
+        .prompt = !o.no_prompt && !o.json && isatty(STDIN_FILENO),
     };
+    for (size_t k = 0; k < o.napprove; k++) {
+        int known = 0;
+        for (size_t i = 0; i < rb->nsteps; i++)
+            known |= strcmp(rb->steps[i].id, o.approve[k]) == 0;
+        if (!known) {
+            bh_runbook_free(rb);
+            rc = bh_cmd_usage_error("run", "--approve %s: the runbook has no such step",
+                                    o.approve[k]);
+            opts_free(&o);
+            return rc;
+        }
+    }
     char *run_id;
     int sig;
     bh_run_outcome out = bh_sched_run(rb, &ro, &run_id, &sig);

@@ -12,8 +12,8 @@ struct bh_console {
     FILE *out;
     uv_timer_t timer;
     int timer_on;
-    char *step; /* the step shown on the live line */
-    size_t index, total;
+    char *step; /* the step shown on the live line: the latest started */
+    size_t running; /* attempts in flight */
     uint64_t step_started;
 };
 
@@ -44,15 +44,18 @@ static int human(const bh_console *c) {
 }
 
 static void clear_live(bh_console *c) {
-    if (c->mode == BH_CONSOLE_TTY && c->step) fputs("\r\033[K", c->out);
+    if (c->mode == BH_CONSOLE_TTY && c->running) fputs("\r\033[K", c->out);
 }
 
 static void draw_live(bh_console *c) {
-    if (c->mode != BH_CONSOLE_TTY || !c->step) return;
+    if (c->mode != BH_CONSOLE_TTY || !c->running || !c->step) return;
     char el[32];
     bh_util_format_duration((double)(uv_hrtime() - c->step_started) / 1e6, el, sizeof el);
-    fprintf(c->out, "\r\033[K  \033[36m…\033[0m [%zu/%zu] %s  running %s", c->index + 1, c->total,
-            c->step, el);
+    if (c->running > 1)
+        fprintf(c->out, "\r\033[K  \033[36m…\033[0m %zu running, latest %s  %s", c->running,
+                c->step, el);
+    else
+        fprintf(c->out, "\r\033[K  \033[36m…\033[0m %s  running %s", c->step, el);
     fflush(c->out);
 }
 
@@ -72,14 +75,14 @@ void bh_console_phase(bh_console *c, const char *phase) {
     if (!human(c)) return;
     clear_live(c);
     fprintf(c->out, "phase %s\n", phase);
+    draw_live(c);
     fflush(c->out);
 }
 
-void bh_console_step_start(bh_console *c, size_t index, size_t total, const char *id) {
+void bh_console_step_start(bh_console *c, const char *label) {
     free(c->step);
-    c->step = bh_util_xstrdup(id);
-    c->index = index;
-    c->total = total;
+    c->step = bh_util_xstrdup(label);
+    c->running++;
     c->step_started = uv_hrtime();
     if (c->mode == BH_CONSOLE_TTY) {
         draw_live(c);
@@ -96,22 +99,24 @@ static const char *mark(const bh_console *c, const char *status) {
 
 void bh_console_step_end(bh_console *c, const char *id, const char *status, double ms,
                          const char *detail) {
-    uv_timer_stop(&c->timer);
+    if (c->running) c->running--;
+    if (!c->running) uv_timer_stop(&c->timer);
     if (human(c)) {
         clear_live(c);
         char el[32];
         bh_util_format_duration(ms, el, sizeof el);
         fprintf(c->out, "  %s %s  %s %s\n", mark(c, status), id, status, el);
         if (detail && *detail) fprintf(c->out, "      %s\n", detail);
+        draw_live(c);
         fflush(c->out);
     }
-    free(c->step);
-    c->step = NULL;
 }
 
 void bh_console_step_skipped(bh_console *c, const char *id, const char *reason) {
     if (!human(c)) return;
+    clear_live(c);
     fprintf(c->out, "  %s %s  skipped (%s)\n", mark(c, "skipped"), id, reason);
+    draw_live(c);
     fflush(c->out);
 }
 

@@ -22,7 +22,8 @@ void bh_console_close(bh_console *c);
 void bh_console_run_start(bh_console *c, const char *run_id, const char *title, const char *dir,
                           size_t nsteps, const char *mode);
 void bh_console_phase(bh_console *c, const char *phase);
-void bh_console_step_start(bh_console *c, size_t index, size_t total, const char *id);
+/* An attempt started; label names it ("isolate[web-2]"). */
+void bh_console_step_start(bh_console *c, const char *label);
 void bh_console_step_end(bh_console *c, const char *id, const char *status, double ms,
                          const char *detail);
 void bh_console_step_skipped(bh_console *c, const char *id, const char *reason);

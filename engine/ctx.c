@@ -24,8 +24,28 @@ struct bh_ctx_handle {
     bh_attempt *a;
 };
 
-static bh_attempt **extra(lua_State *L) {
-    return (bh_attempt **)lua_getextraspace(L);
+/* A thread's extra space holds the serial number of the attempt it works
+ * for (0: none). A number, not a pointer: a coroutine the body made can
+ * outlive its attempt, and must then find nothing rather than freed memory. */
+static uint64_t *extra(lua_State *L) {
+    return (uint64_t *)lua_getextraspace(L);
+}
+
+/* The attempt the running Lua code works for, if it is still in flight. */
+static bh_attempt *current_attempt(lua_State *L) {
+    void *ud;
+    lua_getallocf(L, &ud);
+    bh_run *run = ((bh_runbook *)ud)->host;
+    uint64_t serial = *extra(L);
+    return run && serial ? bh_run_attempt(run, serial) : NULL;
+}
+
+void bh_ctx_enter(bh_attempt *a) {
+    *extra(a->run->L) = a->serial;
+}
+
+void bh_ctx_leave(bh_attempt *a) {
+    *extra(a->run->L) = 0;
 }
 
 /* The attempt behind a ctx primitive, checked for misuse. */
@@ -84,7 +104,7 @@ static int l_log(lua_State *L) {
 static int l_print(lua_State *L) {
     bh_run *run = lua_touserdata(L, lua_upvalueindex(1));
     char *text = join_args(L, 1, "\t");
-    bh_attempt *a = *extra(L);
+    bh_attempt *a = current_attempt(L);
     if (a && a->run == run)
         bh_ctx_log(a, text);
     else
@@ -320,7 +340,7 @@ static void last_line(const char *s, char *out, size_t outlen) {
 
 /* Continuation of exec/sh after the resume: the result table is on top. */
 static int exec_k(lua_State *L, int status, lua_KContext kctx) {
-    bh_attempt *a = *extra(L);
+    bh_attempt *a = current_attempt(L);
     if (!a) /* a coroutine saved by the body and resumed after its step ended */
         return luaL_error(L, "ctx.exec: this step has already ended");
     int check = (int)kctx;
@@ -411,8 +431,15 @@ static int start_exec(lua_State *L, bh_attempt *a, char **argv, int opts, int sh
     p->req.kill_grace_ms = run->rb->kill_grace_ms;
     p->req.capture_max = CAPTURE_MAX;
     p->req.file_max = FILE_MAX;
+    /* out/STEP[.iITEM|.rREP][.undo].ATTEMPT.N.stdout: one name per command. */
+    char tag[48] = "";
+    if (a->step->each_ref != LUA_NOREF)
+        snprintf(tag, sizeof tag, ".i%zu", a->item + 1);
+    else if (a->step->every_ms > 0)
+        snprintf(tag, sizeof tag, ".r%zu", a->item + 1);
+    if (a->kind == BH_RUN_UNDO) strcat(tag, ".undo");
     for (int i = 0; i < 2; i++)
-        p->req.out_path[i] = bh_util_asprintf("%s/out/%s.%d.%d.%s", run->dir, a->step->id,
+        p->req.out_path[i] = bh_util_asprintf("%s/out/%s%s.%d.%d.%s", run->dir, a->step->id, tag,
                                               a->number, p->n, i ? "stderr" : "stdout");
     p->what = bh_util_xstrdup(shell ? "sh" : argv[0]);
 
@@ -536,12 +563,10 @@ void bh_ctx_stop_sleep(bh_attempt *a) {
 void bh_ctx_push(bh_attempt *a) {
     lua_State *co = a->co;
     bh_run *run = a->run;
-    *extra(co) = a;
     /* Coroutines the body creates copy the main thread's extra space (and
-     * the deadline hook from their creator): point it at this attempt so
-     * their loops are bounded too. One step runs at a time for now; with
-     * concurrent steps this needs a per-coroutine lookup instead. */
-    *extra(run->L) = a;
+     * the deadline hook from their creator); bh_ctx_enter points it at the
+     * attempt being resumed, so their loops are bounded too. */
+    *extra(co) = a->serial;
     lua_createtable(co, 0, 12);
     struct bh_ctx_handle *h = lua_newuserdatauv(co, sizeof *h, 0);
     h->a = a;
@@ -572,6 +597,66 @@ void bh_ctx_push(bh_attempt *a) {
     lua_setfield(co, -2, "attempt");
     lua_pushstring(co, run->id);
     lua_setfield(co, -2, "run_id");
+    if (a->step->each_ref != LUA_NOREF) {
+        lua_pushinteger(co, (lua_Integer)a->item + 1);
+        lua_setfield(co, -2, "index");
+    }
+    if (a->step->every_ms > 0) {
+        lua_pushinteger(co, (lua_Integer)a->item + 1);
+        lua_setfield(co, -2, "rep");
+    }
+    lua_pushboolean(co, a->kind == BH_RUN_UNDO);
+    lua_setfield(co, -2, "undoing");
+}
+
+/* gate(n, ok, healthy, why): the step wrapper's health check bookkeeping.
+ * Records try n; true when healthy; raises verify_failed once another try
+ * would end past the gate's deadline. */
+static int l_gate(lua_State *L) {
+    struct bh_ctx_handle *h = lua_touserdata(L, lua_upvalueindex(1));
+    bh_attempt *a = h->a;
+    if (!a) return luaL_error(L, "verify: this step has already ended");
+    lua_Integer n = luaL_checkinteger(L, 1);
+    int ok = lua_toboolean(L, 2);
+    int healthy = ok && lua_toboolean(L, 3);
+    uint64_t now = uv_hrtime();
+    if (n == 1) a->verify_started_ns = now;
+    char why[300] = "";
+    if (!ok)
+        snprintf(why, sizeof why, "%s", luaL_tolstring(L, 3, NULL));
+    else if (!healthy && lua_type(L, 4) == LUA_TSTRING)
+        snprintf(why, sizeof why, "%s", lua_tostring(L, 4));
+    else if (!healthy)
+        snprintf(why, sizeof why, "verify returned %s", luaL_tolstring(L, 3, NULL));
+    cJSON *rec = bh_run_record("verify", a);
+    cJSON_AddNumberToObject(rec, "try", (double)n);
+    cJSON_AddBoolToObject(rec, "healthy", healthy);
+    if (!healthy) cJSON_AddStringToObject(rec, "message", why);
+    bh_run_append(a->run, rec);
+    if (healthy) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    char line[400];
+    snprintf(line, sizeof line, "verify try %lld: not healthy: %s", (long long)n, why);
+    bh_console_log(a->run->console, a->label, line);
+    double elapsed = (double)(now - a->verify_started_ns) / 1e6;
+    if (elapsed + a->step->verify_interval_ms > a->step->verify_timeout_ms) {
+        char t[32];
+        bh_util_format_duration(a->step->verify_timeout_ms, t, sizeof t);
+        lua_newtable(L);
+        return bh_luax_raise(L, "verify_failed",
+                             "health gate of step '%s' still failing after %lld tries (limit "
+                             "%s): %s",
+                             a->label, (long long)n, t, why);
+    }
+    lua_pushboolean(L, 0);
+    return 1;
+}
+
+void bh_ctx_push_gate(bh_attempt *a) {
+    lua_rawgeti(a->co, LUA_REGISTRYINDEX, a->handle_ref);
+    lua_pushcclosure(a->co, l_gate, 1);
 }
 
 void bh_ctx_release(bh_attempt *a) {
@@ -580,8 +665,7 @@ void bh_ctx_release(bh_attempt *a) {
         luaL_unref(a->run->L, LUA_REGISTRYINDEX, a->handle_ref);
     }
     a->handle = NULL;
-    if (a->co) *extra(a->co) = NULL;
-    *extra(a->run->L) = NULL;
+    if (a->co) *extra(a->co) = 0;
 }
 
 void bh_ctx_uninstall_print(bh_run *run) {
@@ -594,7 +678,7 @@ void bh_ctx_uninstall_print(bh_run *run) {
 
 static void deadline_hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
-    bh_attempt *a = *extra(L);
+    bh_attempt *a = current_attempt(L);
     if (!a || uv_hrtime() < a->deadline_ns) return;
     a->timed_out = 1;
     /* A yield, not an error: pcall inside the body cannot catch a yield, so

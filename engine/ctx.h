@@ -26,6 +26,13 @@ void bh_ctx_log(bh_attempt *a, const char *text);
  * that never yields still ends at its timeout. */
 void bh_ctx_set_deadline_hook(bh_attempt *a);
 
+/* The attempt is being resumed / was: coroutines its body creates meanwhile
+ * belong to it (their loops are bounded by its deadline). */
+void bh_ctx_enter(bh_attempt *a);
+void bh_ctx_leave(bh_attempt *a);
+/* Push the health gate's bookkeeping function (see the step wrapper). */
+void bh_ctx_push_gate(bh_attempt *a);
+
 /* Stop a pending ctx.sleep early (timeout, Ctrl-C); the body is not resumed. */
 void bh_ctx_stop_sleep(bh_attempt *a);
 

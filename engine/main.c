@@ -18,6 +18,9 @@ static const char USAGE[] =
     "  runs              list the runs in the state directory\n"
     "  show RUN          one run's steps, outcomes, durations and output files\n"
     "  verify RUN        recheck a run journal's hash chain\n"
+    "  approve RUN STEP  approve a step a running engine waits on (deny: refuse it)\n"
+    "  done RUN STEP     mark a manual task of a running engine done (or --failed)\n"
+    "  undo RUN          undo the completed steps of a finished run, newest first\n"
     "\n"
     "options:\n"
     "  --state-dir DIR   where runs are kept (default $BULKHEAD_STATE_DIR, else ./.bulkhead)\n"
@@ -61,6 +64,8 @@ int main(int argc, char **argv) {
     } cmds[] = {
         {"plan", bh_cmd_plan}, {"check", bh_cmd_check}, {"run", bh_cmd_run},
         {"runs", bh_cmd_runs}, {"show", bh_cmd_show},   {"verify", bh_cmd_verify},
+        {"approve", bh_cmd_approve}, {"deny", bh_cmd_deny}, {"done", bh_cmd_done},
+        {"undo", bh_cmd_undo},
     };
     const char *name = argv[i];
     if (strcmp(name, "help") == 0) {

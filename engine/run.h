@@ -24,6 +24,7 @@ typedef enum {
     BH_STEP_TIMED_OUT,
     BH_STEP_SKIPPED,
     BH_STEP_CANCELLED,
+    BH_STEP_UNDONE,
     BH_STEP_NSTATES
 } bh_step_status;
 
@@ -31,9 +32,14 @@ const char *bh_step_status_name(bh_step_status s);
 
 typedef struct bh_run bh_run;
 typedef struct bh_attempt bh_attempt;
+typedef struct bh_control bh_control;
 
-/* The primitive a suspended step is waiting on. */
-typedef enum { BH_WAIT_NONE, BH_WAIT_EXEC, BH_WAIT_SLEEP } bh_wait_kind;
+/* What a suspended attempt is waiting on. */
+typedef enum { BH_WAIT_NONE, BH_WAIT_EXEC, BH_WAIT_SLEEP, BH_WAIT_PERSON } bh_wait_kind;
+
+/* What an attempt runs: the step's body (with its condition and health
+ * gate), a manual task, or the step's undo. */
+typedef enum { BH_RUN_BODY, BH_RUN_MANUAL, BH_RUN_UNDO } bh_attempt_kind;
 
 /* An exec in flight: the request's memory lives until the callback. */
 typedef struct {
@@ -47,8 +53,12 @@ typedef struct {
 
 struct bh_attempt {
     bh_run *run;
+    bh_attempt *next, *prev; /* the run's attempts in flight */
+    uint64_t serial;         /* names the attempt to coroutines made by its body */
+    bh_attempt_kind kind;
     size_t index; /* of the step in the runbook */
     const bh_step *step;
+    size_t item; /* 0-based: fan-out item, or cadence repetition */
     int number;
     lua_State *co;
     int co_ref;
@@ -56,19 +66,57 @@ struct bh_attempt {
     int handle_ref;               /* registry anchor of the handle */
     uint64_t started_ns, deadline_ns;
     double timeout_ms; /* in force for this attempt (step, runbook or --timeout) */
-    uv_timer_t *timer; /* the step's timeout */
+    uv_timer_t *timer; /* the attempt's timeout */
     bh_wait_kind waiting;
     bh_pending_exec exec;
     uv_timer_t *sleep_timer;
     int execs;
     int timed_out, cancelled;
+    uint64_t verify_started_ns; /* first health check */
+    char label[160]; /* step id, with [item] for a fan-out: for people */
 };
+
+/* A failed attempt waiting out its backoff before the next one. */
+typedef struct bh_retry {
+    bh_run *run;
+    struct bh_retry *next;
+    uv_timer_t timer;
+    size_t index, item;
+    int number;
+} bh_retry;
+
+/* Where a step is, beyond its status: instances, approvals, cadence. */
+typedef struct {
+    size_t nitems;     /* instances to run: fan-out items, else 1 */
+    int items_ref;     /* registry: the fan-out list, once evaluated */
+    size_t next_item;  /* next instance to start */
+    size_t running;    /* attempts in flight or waiting to retry */
+    size_t ok, failed, skipped, timed_out, cancelled;
+    int began;         /* its turn came: approvals asked or instances started */
+    int awaiting;      /* waiting for approvals */
+    int approved;      /* approvals given (or none needed) */
+    char **approvers;  /* distinct names that approved */
+    int napprovers;
+    uv_timer_t *approval_timer;
+    uv_timer_t *cadence_timer; /* every: the next repetition */
+    int reps;                  /* repetitions started */
+    int failure_code_denied;   /* failed because approval was denied */
+} bh_step_rt;
+
+/* An instance that completed, for undo in reverse completion order. */
+typedef struct {
+    size_t index, item;
+} bh_done;
 
 typedef struct {
     const char *state_dir;
     const char *operator_name;
     double timeout_override_ms; /* 0: none */
     bh_console_mode console_mode;
+    int concurrency;      /* --concurrency; 0: the default */
+    int yes;              /* --yes: approve every step up front */
+    const char **approve; /* --approve STEP, NULL-terminated */
+    int prompt;           /* ask approvals and manual tasks on the terminal */
 } bh_run_opts;
 
 struct bh_run {
@@ -78,23 +126,41 @@ struct bh_run {
     bh_fx *fx;
     bh_journal *journal;
     bh_console *console;
+    bh_control *control;
+    struct bh_gate *gate; /* the terminal prompt, when there is one */
     const bh_run_opts *opts;
+    const char *operator_name;
     char *id, *dir;
     uint64_t started_ns;
-    size_t next_step;
-    bh_attempt *current;
+    uint64_t next_serial;
+    size_t unit; /* the unit now running (rb->units) */
+    bh_attempt *attempts; /* in flight */
+    size_t running;       /* attempts in flight */
+    bh_retry *retries;    /* waiting out a backoff */
     bh_step_status *status; /* per step */
+    bh_step_rt *rt;         /* per step */
     unsigned char *blocked; /* per step: skipped because a dependency failed */
+    bh_done *done_list;     /* completed instances, in completion order */
+    size_t ndone, capdone;
     int results_ref;        /* registry: step id -> result */
     char *last_phase;
+    int cap;       /* attempts in flight at most (steps with their own cap may go above,
+                      unless the operator set --concurrency) */
+    int cap_hard;  /* --concurrency given: nothing goes above it */
     int failed, stopping, interrupt_signal, hard_kill, done;
+    int rollback;   /* a failed step asked for rollback */
+    int undoing;    /* running undos (rollback or `bulkhead undo`) */
+    size_t undo_pos; /* next entry of done_list to undo, counting down */
+    size_t undone, undo_failed;
+    int undo_only; /* this engine was started by `bulkhead undo` */
     int io_error; /* first journal error, negative errno */
     uv_signal_t *sig[2];
-    uv_timer_t *retry_timer; /* backoff before the next attempt of retry_index */
-    size_t retry_index;
-    int retry_number;
     int continued;   /* failures let through by on_failure = "continue" */
     int wrapper_ref; /* registry: the Lua function every attempt runs */
+    int undo_wrapper_ref;
+    size_t *unit_running; /* attempts in flight per unit */
+    int pumping, repump;  /* pump() is running: a nested call only asks again */
+    void (*on_io_error)(bh_run *run); /* the scheduler stops the run */
 };
 
 /* Append a record to the run's journal; a failure stops the run (it is
@@ -107,5 +173,18 @@ cJSON *bh_run_record(const char *type, const bh_attempt *a);
  * coroutines, result tables) can run out of Lua memory; unprotected that
  * would abort the engine. Returns the lua status (the error is dropped). */
 int bh_run_protected(bh_run *run, lua_CFunction fn, void *ud);
+/* The attempt in flight with this serial number, or NULL once it ended. */
+bh_attempt *bh_run_attempt(bh_run *run, uint64_t serial);
+/* fdatasync the journal; a failure stops the run like a failed append. */
+int bh_run_sync(bh_run *run);
+/* Who is running this: --operator, $BULKHEAD_OPERATOR, the login name. */
+const char *bh_run_operator(const char *given);
+/* A new run id: UTC start time to the millisecond, runbook id, random. */
+char *bh_run_make_id(const char *runbook_id);
+/* The run folder (0700) with out/ and a new journal; reports errors. */
+int bh_run_create_dir(bh_run *run);
+void bh_run_write_start(bh_run *run);
+/* Step statuses counted into counts (JSON) and summary (text). */
+void bh_run_counts(const bh_run *run, cJSON *counts, char *summary, size_t len);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "graph.h"
 #include "luax.h"
 #include "sandbox.h"
 #include "util.h"
@@ -15,11 +16,16 @@
 static char STOP_LOADING;
 
 static const char *const SEVERITIES[] = {"low", "medium", "high", "critical", NULL};
-static const char *const RUNBOOK_FIELDS[] = {
-    "id", "title", "severity", "owner", "description", "timeout", "kill_grace", "params", NULL};
+static const char *const RUNBOOK_FIELDS[] = {"id",      "title",      "severity", "owner",
+                                             "description", "timeout", "kill_grace", "params",
+                                             "schedule",    NULL};
 static const char *const PARAM_FIELDS[] = {"type", "required", "default", "doc", NULL};
-static const char *const STEP_FIELDS[] = {"run",        "doc",  "timeout", "retries", "backoff",
-                                          "on_failure", "when", "after",   NULL};
+static const char *const STEP_FIELDS[] = {
+    "run",        "doc",       "timeout",    "retries",        "backoff",
+    "on_failure", "when",      "after",      "each",           "concurrency",
+    "undo",       "approve",   "approvers",  "approve_timeout", "on_approval_timeout",
+    "manual",     "verify",    "verify_timeout", "verify_interval", "every",
+    "destructive", "idempotent", NULL};
 
 /* --- the Lua allocator: caps what a runbook can make the engine hold --- */
 
@@ -285,6 +291,15 @@ static int l_runbook(lua_State *L) {
     if (!rb->severity) rb->severity = bh_util_xstrdup("medium");
     rb->timeout_set = opt_duration(L, rb, 1, "timeout", "runbook", file, line, &rb->timeout_ms);
     opt_duration(L, rb, 1, "kill_grace", "runbook", file, line, &rb->kill_grace_ms);
+    char *schedule = opt_string(L, rb, 1, "schedule", "runbook", file, line);
+    if (schedule && strcmp(schedule, "graph") == 0)
+        rb->graph = 1;
+    else if (schedule && strcmp(schedule, "sequence") != 0)
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                    "runbook: schedule must be \"sequence\" (one step at a time, the default) "
+                    "or \"graph\" (every step as soon as its 'after' steps are done), not \"%s\"",
+                    schedule);
+    free(schedule);
 
     int t = lua_getfield(L, 1, "params");
     if (t == LUA_TTABLE) {
@@ -391,6 +406,144 @@ static int l_phase(lua_State *L) {
     return 0;
 }
 
+/* An optional whole number in [lo, hi]; returns def when absent. */
+static int opt_count(lua_State *L, bh_runbook *rb, int idx, const char *field, const char *what,
+                     const char *file, int line, int lo, int hi, int def) {
+    int out = def;
+    int t = lua_getfield(L, idx, field);
+    if (t != LUA_TNIL) {
+        int isint = 0;
+        lua_Integer n = lua_tointegerx(L, -1, &isint);
+        if (t != LUA_TNUMBER || !isint || n < lo || n > hi)
+            bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                        "%s: '%s' must be a whole number from %d to %d", what, field, lo, hi);
+        else
+            out = (int)n;
+    }
+    lua_pop(L, 1);
+    return out;
+}
+
+static int opt_bool(lua_State *L, bh_runbook *rb, int idx, const char *field, const char *what,
+                    const char *file, int line) {
+    int t = lua_getfield(L, idx, field);
+    int v = lua_toboolean(L, -1);
+    if (t != LUA_TNIL && t != LUA_TBOOLEAN)
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line, "%s: '%s' must be true or false", what,
+                    field);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* An optional function field: a registry reference, or LUA_NOREF. */
+static int opt_function(lua_State *L, bh_runbook *rb, int idx, const char *field,
+                        const char *what, const char *file, int line, const char *shape) {
+    int t = lua_getfield(L, idx, field);
+    if (t == LUA_TFUNCTION) return luaL_ref(L, LUA_REGISTRYINDEX);
+    if (t != LUA_TNIL)
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line, "%s: '%s' must be %s, not a %s", what,
+                    field, shape, lua_typename(L, t));
+    lua_pop(L, 1);
+    return LUA_NOREF;
+}
+
+/* each, concurrency, undo, approvals, manual, verify, every and the
+ * declared nature of the step. */
+static void parse_semantics(lua_State *L, bh_runbook *rb, bh_step *s, const char *what,
+                            const char *file, int line) {
+    s->each_ref = LUA_NOREF;
+    int t = lua_getfield(L, 1, "each");
+    if (t == LUA_TTABLE || t == LUA_TFUNCTION) {
+        s->each_fn = t == LUA_TFUNCTION;
+        s->each_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    } else {
+        if (t != LUA_TNIL)
+            bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                        "%s: 'each' must be a list (such as param.hosts) or a function(ctx) "
+                        "returning one, not a %s",
+                        what, lua_typename(L, t));
+        lua_pop(L, 1);
+    }
+    s->concurrency =
+        opt_count(L, rb, 1, "concurrency", what, file, line, 1, BH_MAX_CONCURRENCY, 0);
+    if (s->concurrency && s->each_ref == LUA_NOREF)
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                    "%s: 'concurrency' caps a fan-out: it needs 'each'", what);
+    lua_getfield(L, 1, "undo");
+    s->no_undo = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (!s->no_undo)
+        s->undo_ref = opt_function(L, rb, 1, "undo", what, file, line,
+                                   "a function(ctx, item, result), or false when there is "
+                                   "nothing to undo");
+    s->approve = opt_string(L, rb, 1, "approve", what, file, line);
+    if (s->approve && !s->approve[0])
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                    "%s: 'approve' must say why the step is risky; it is what the approver reads",
+                    what);
+    s->approvers = opt_count(L, rb, 1, "approvers", what, file, line, 1, 10, 1);
+    s->approve_timeout_ms = BH_DEFAULT_APPROVE_TIMEOUT_MS;
+    int at_set =
+        opt_duration(L, rb, 1, "approve_timeout", what, file, line, &s->approve_timeout_ms);
+    char *on_to = opt_string(L, rb, 1, "on_approval_timeout", what, file, line);
+    if (on_to && strcmp(on_to, "approve") == 0)
+        s->approve_on_timeout = 1;
+    else if (on_to && strcmp(on_to, "deny") != 0)
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                    "%s: on_approval_timeout must be \"deny\" (the default) or \"approve\"", what);
+    free(on_to);
+    lua_getfield(L, 1, "approvers");
+    int approvers_given = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+    if (!s->approve && (approvers_given || at_set || on_to))
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                    "%s: approvers, approve_timeout and on_approval_timeout need "
+                    "approve = \"why this is risky\"",
+                    what);
+
+    t = lua_getfield(L, 1, "manual");
+    if (t == LUA_TSTRING || t == LUA_TTABLE) {
+        s->manual = 1;
+        size_t n = t == LUA_TSTRING ? 1 : lua_rawlen(L, -1);
+        s->checklist = bh_util_xcalloc(n ? n : 1, sizeof *s->checklist);
+        if (t == LUA_TSTRING)
+            s->checklist[s->nchecklist++] = bh_util_xstrdup(lua_tostring(L, -1));
+        for (size_t k = 1; t == LUA_TTABLE && k <= n; k++) {
+            if (lua_rawgeti(L, -1, (lua_Integer)k) == LUA_TSTRING)
+                s->checklist[s->nchecklist++] = bh_util_xstrdup(lua_tostring(L, -1));
+            else
+                bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                            "%s: 'manual' checklist items must be strings", what);
+            lua_pop(L, 1);
+        }
+        if (s->nchecklist == 0)
+            bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                        "%s: 'manual' needs at least one checklist item", what);
+    } else if (t != LUA_TNIL) {
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                    "%s: 'manual' must be a checklist (a list of strings) or one string", what);
+    }
+    lua_pop(L, 1);
+    s->verify_ref = opt_function(L, rb, 1, "verify", what, file, line,
+                                 "a function(ctx, result) returning true when healthy");
+    s->verify_timeout_ms = BH_DEFAULT_VERIFY_TIMEOUT_MS;
+    s->verify_interval_ms = BH_DEFAULT_VERIFY_INTERVAL_MS;
+    int vt = opt_duration(L, rb, 1, "verify_timeout", what, file, line, &s->verify_timeout_ms);
+    int vi = opt_duration(L, rb, 1, "verify_interval", what, file, line, &s->verify_interval_ms);
+    if ((vt || vi) && s->verify_ref == LUA_NOREF)
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                    "%s: verify_timeout and verify_interval need a 'verify' function", what);
+    opt_duration(L, rb, 1, "every", what, file, line, &s->every_ms);
+    if (s->every_ms > 0 && s->each_ref != LUA_NOREF)
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                    "%s: a step cannot both repeat ('every') and fan out ('each')", what);
+    if (s->manual && (s->each_ref != LUA_NOREF || s->every_ms > 0 || s->verify_ref != LUA_NOREF))
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                    "%s: a manual task cannot have each, every or verify", what);
+    s->destructive = opt_bool(L, rb, 1, "destructive", what, file, line);
+    s->idempotent = opt_bool(L, rb, 1, "idempotent", what, file, line);
+}
+
 /* --- step "id" { ... } ------------------------------------------------- */
 
 static bh_step *find_step(bh_runbook *rb, const char *id) {
@@ -434,8 +587,10 @@ static int l_step_body(lua_State *L) {
     if (rb->nsteps == rb->capsteps) {
         rb->capsteps = rb->capsteps ? rb->capsteps * 2 : 16;
         rb->steps = realloc(rb->steps, rb->capsteps * sizeof *rb->steps);
-        if (!rb->steps) abort();
+        rb->group_of = realloc(rb->group_of, rb->capsteps * sizeof *rb->group_of);
+        if (!rb->steps || !rb->group_of) abort();
     }
+    rb->group_of[rb->nsteps] = 0;
     bh_step *s = &rb->steps[rb->nsteps++];
     memset(s, 0, sizeof(*s));
     s->id = bh_util_xstrdup(id);
@@ -494,27 +649,33 @@ static int l_step_body(lua_State *L) {
     lua_pop(L, 1);
     char *policy = opt_string(L, rb, 1, "on_failure", what, file, line);
     if (policy && strcmp(policy, "continue") == 0)
-        s->on_failure_continue = 1;
+        s->on_failure = BH_FAIL_CONTINUE;
     else if (policy && strcmp(policy, "rollback") == 0)
-        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
-                    "%s: on_failure = \"rollback\" needs undo, which this version does not "
-                    "have yet; use \"abort\" or \"continue\"",
-                    what);
+        s->on_failure = BH_FAIL_ROLLBACK;
     else if (policy && strcmp(policy, "abort") != 0)
         bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
-                    "%s: on_failure must be \"abort\" or \"continue\", not \"%s\"", what, policy);
+                    "%s: on_failure must be \"abort\", \"continue\" or \"rollback\", not \"%s\"",
+                    what, policy);
     free(policy);
+    parse_semantics(L, rb, s, what, file, line);
     if (!s->timeout_set) s->timeout_ms = rb->timeout_ms;
     int t = lua_getfield(L, 1, "run");
     if (t == LUA_TFUNCTION) {
         s->run_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        if (s->manual)
+            bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                        "%s: a manual task has no 'run' function: a person does the work and "
+                        "marks it done",
+                        what);
     } else {
-        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
-                    "%s: 'run' must be a function(ctx) ... end%s%s", what,
-                    t == LUA_TNIL ? "" : ", not a ", t == LUA_TNIL ? "" : lua_typename(L, t));
+        if (!s->manual || t != LUA_TNIL)
+            bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                        "%s: 'run' must be a function(ctx) ... end%s%s", what,
+                        t == LUA_TNIL ? "" : ", not a ", t == LUA_TNIL ? "" : lua_typename(L, t));
         lua_pop(L, 1);
     }
-    return 0;
+    lua_pushstring(L, id); /* so that parallel { step "a" {...}, ... } gets the ids */
+    return 1;
 }
 
 static int l_step(lua_State *L) {
@@ -535,6 +696,60 @@ static int l_step(lua_State *L) {
     lua_pushstring(L, id);
     lua_pushcclosure(L, l_step_body, 2);
     return 1;
+}
+
+
+/* --- parallel { step "a" {...}, step "b" {...}, concurrency = N } ------ */
+
+static int l_parallel(lua_State *L) {
+    bh_runbook *rb = upvalue_rb(L);
+    char file[256];
+    int line = caller_where(L, file, sizeof file);
+    check_pending_step(rb, file);
+    if (!lua_istable(L, 1)) {
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                    "parallel: expected a table of steps, as in parallel { step \"a\" {...}, "
+                    "step \"b\" {...} }");
+        return 0;
+    }
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "concurrency") != 0)
+            bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                        "parallel: unknown field '%s' (known: concurrency, and the steps)",
+                        lua_tostring(L, -1));
+    }
+    int cap = opt_count(L, rb, 1, "concurrency", "parallel", file, line, 1, BH_MAX_CONCURRENCY, 0);
+    int g = ++rb->ngroups;
+    rb->group_cap = realloc(rb->group_cap, ((size_t)g + 1) * sizeof *rb->group_cap);
+    if (!rb->group_cap) abort();
+    rb->group_cap[g] = cap;
+    size_t n = lua_rawlen(L, 1);
+    for (size_t k = 1; k <= n; k++) {
+        const char *id = lua_rawgeti(L, 1, (lua_Integer)k) == LUA_TSTRING ? lua_tostring(L, -1)
+                                                                          : NULL;
+        bh_step *st = id ? find_step(rb, id) : NULL;
+        if (!st) {
+            bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                        "parallel: item %zu is not a step declared in place (write "
+                        "step \"id\" { ... } inside the braces)",
+                        k);
+        } else {
+            size_t i = (size_t)(st - rb->steps);
+            if (rb->group_of[i])
+                bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                            "parallel: step '%s' is already in a parallel group", id);
+            else
+                rb->group_of[i] = g;
+        }
+        lua_pop(L, 1);
+    }
+    if (n < 2)
+        bh_diag_add(&rb->diags, BH_DIAG_WARNING, file, line,
+                    "parallel: a group of %zu step%s runs nothing in parallel", n,
+                    n == 1 ? "" : "s");
+    return 0;
 }
 
 /* --- load-time stand-ins ---------------------------------------------- */
@@ -565,6 +780,9 @@ static void install_declarations(lua_State *L, bh_runbook *rb, int env) {
     lua_pushcclosure(L, l_step, 1);
     lua_setfield(L, env, "step");
     lua_pushlightuserdata(L, rb);
+    lua_pushcclosure(L, l_parallel, 1);
+    lua_setfield(L, env, "parallel");
+    lua_pushlightuserdata(L, rb);
     lua_pushvalue(L, env);
     lua_pushcclosure(L, l_runbook, 2);
     lua_setfield(L, env, "runbook");
@@ -590,91 +808,12 @@ static void install_declarations(lua_State *L, bh_runbook *rb, int env) {
     lua_setfield(L, env, "param");
 }
 
-/* Depth-first search for a cycle through step i; marks: 0 new, 1 on the
- * current path, 2 done. Reports the first cycle found. */
-static int find_cycle(bh_runbook *rb, size_t i, unsigned char *mark, size_t *path, size_t depth) {
-    mark[i] = 1;
-    path[depth] = i;
-    for (size_t k = 0; k < rb->steps[i].nafter; k++) {
-        size_t d = rb->steps[i].deps[k];
-        if (mark[d] == 1) {
-            char text[512] = "";
-            size_t start = depth;
-            while (path[start] != d)
-                start--;
-            for (size_t p = start; p <= depth; p++) {
-                size_t used = strlen(text);
-                snprintf(text + used, sizeof text - used, "%s -> ", rb->steps[path[p]].id);
-            }
-            size_t used = strlen(text);
-            snprintf(text + used, sizeof text - used, "%s", rb->steps[d].id);
-            bh_diag_add(&rb->diags, BH_DIAG_ERROR, rb->steps[d].file, rb->steps[d].line,
-                        "dependency cycle: %s (each waits for the next through 'after')", text);
-            return 1;
-        }
-        if (mark[d] == 0 && find_cycle(rb, d, mark, path, depth + 1)) return 1;
-    }
-    mark[i] = 2;
-    return 0;
-}
-
-/* Resolve `after` names, refuse unknown names and cycles, and fix the run
- * order: a step runs once everything it waits for has, and otherwise in
- * declaration order. Returns 0 when the order is set. */
-static int resolve_order(bh_runbook *rb) {
-    int bad = 0;
-    for (size_t i = 0; i < rb->nsteps; i++) {
-        bh_step *s = &rb->steps[i];
-        s->deps = bh_util_xcalloc(s->nafter ? s->nafter : 1, sizeof *s->deps);
-        for (size_t k = 0; k < s->nafter; k++) {
-            const bh_step *d = find_step(rb, s->after[k]);
-            if (!d) {
-                bh_diag_add(&rb->diags, BH_DIAG_ERROR, s->file, s->line,
-                            "step '%s': 'after' names '%s', which is not a step of this "
-                            "runbook",
-                            s->id, s->after[k]);
-                bad = 1;
-            } else if (d == s) {
-                bh_diag_add(&rb->diags, BH_DIAG_ERROR, s->file, s->line,
-                            "step '%s' cannot wait for itself", s->id);
-                bad = 1;
-            } else {
-                s->deps[k] = (size_t)(d - rb->steps);
-            }
-        }
-    }
-    if (bad) return -1;
-    unsigned char *mark = bh_util_xcalloc(rb->nsteps, 1);
-    size_t *path = bh_util_xcalloc(rb->nsteps, sizeof *path);
-    for (size_t i = 0; i < rb->nsteps && !bad; i++)
-        if (mark[i] == 0) bad = find_cycle(rb, i, mark, path, 0);
-    free(path);
-    if (bad) {
-        free(mark);
-        return -1;
-    }
-    /* Kahn's algorithm, always taking the earliest declared ready step. */
-    rb->order = bh_util_xcalloc(rb->nsteps, sizeof *rb->order);
-    memset(mark, 0, rb->nsteps);
-    for (size_t n = 0; n < rb->nsteps; n++) {
-        for (size_t i = 0; i < rb->nsteps; i++) {
-            if (mark[i]) continue;
-            int ready = 1;
-            for (size_t k = 0; k < rb->steps[i].nafter; k++)
-                ready &= mark[rb->steps[i].deps[k]];
-            if (ready) {
-                mark[i] = 1;
-                rb->order[n] = i;
-                break;
-            }
-        }
-    }
-    free(mark);
-    return 0;
-}
-
 /* Warnings for what loads fine but will hurt on the day: `check` shows
  * them, `check --strict` fails on them. */
+static int containment_phase(const char *phase) {
+    return strncmp(phase, "contain", 7) == 0 || strncmp(phase, "isolat", 6) == 0;
+}
+
 static void lint(bh_runbook *rb) {
     for (size_t i = 0; i < rb->nparams; i++)
         if (!rb->params[i].doc || !rb->params[i].doc[0])
@@ -682,13 +821,32 @@ static void lint(bh_runbook *rb) {
                         "parameter '%s' has no doc string: the responder filling it in at 3am "
                         "needs one",
                         rb->params[i].name);
-    if (rb->timeout_set) return;
-    for (size_t i = 0; i < rb->nsteps; i++)
-        if (!rb->steps[i].timeout_set)
-            bh_diag_add(&rb->diags, BH_DIAG_WARNING, rb->steps[i].file, rb->steps[i].line,
+    for (size_t i = 0; i < rb->nsteps; i++) {
+        const bh_step *s = &rb->steps[i];
+        if (s->destructive && !s->approve)
+            bh_diag_add(&rb->diags, BH_DIAG_WARNING, s->file, s->line,
+                        "step '%s' is marked destructive but asks no approval: add approve = "
+                        "\"why this is risky\"",
+                        s->id);
+        if (containment_phase(s->phase) && s->undo_ref == LUA_NOREF && !s->no_undo && !s->manual)
+            bh_diag_add(&rb->diags, BH_DIAG_WARNING, s->file, s->line,
+                        "step '%s' contains (phase '%s') but has no undo: at the all-clear "
+                        "nobody can lift it with `bulkhead undo` (undo = false if it changes nothing)",
+                        s->id, s->phase);
+        if (s->when_false)
+            bh_diag_add(&rb->diags, BH_DIAG_WARNING, s->file, s->line,
+                        "step '%s' can never run: its condition is when = false", s->id);
+        if (s->manual && !s->timeout_set)
+            bh_diag_add(&rb->diags, BH_DIAG_WARNING, s->file, s->line,
+                        "manual task '%s' has no explicit timeout: say how long a person may "
+                        "take before the run stops waiting",
+                        s->id);
+        else if (!s->timeout_set && !rb->timeout_set)
+            bh_diag_add(&rb->diags, BH_DIAG_WARNING, s->file, s->line,
                         "step '%s' has no explicit timeout and the runbook sets no default: "
                         "the engine's 5m applies",
-                        rb->steps[i].id);
+                        s->id);
+    }
 }
 
 /* "file:12: message" -> file, 12, "message" when the prefix names file. */
@@ -777,7 +935,7 @@ bh_runbook_status bh_runbook_load(const bh_runbook_opts *opts, bh_runbook **out)
         else if (rb->nsteps == 0)
             bh_diag_add(&rb->diags, BH_DIAG_ERROR, opts->path, rb->decl_line,
                         "the runbook declares no steps");
-        else if (resolve_order(rb) == 0)
+        else if (bh_graph_resolve(rb) == 0)
             lint(rb);
     }
     lua_settop(L, 0);
@@ -798,8 +956,14 @@ void bh_runbook_free(bh_runbook *rb) {
             free(rb->steps[i].after[k]);
         free(rb->steps[i].after);
         free(rb->steps[i].deps);
+        free(rb->steps[i].approve);
+        for (size_t k = 0; k < rb->steps[i].nchecklist; k++)
+            free(rb->steps[i].checklist[k]);
+        free(rb->steps[i].checklist);
     }
-    free(rb->order);
+    bh_graph_free(rb);
+    free(rb->group_of);
+    free(rb->group_cap);
     free(rb->steps);
     for (size_t i = 0; i < rb->nphases; i++)
         free(rb->phases[i]);
@@ -825,6 +989,10 @@ void bh_runbook_free(bh_runbook *rb) {
     free(rb);
 }
 
+const char *bh_runbook_policy_name(bh_fail_policy p) {
+    return p == BH_FAIL_CONTINUE ? "continue" : p == BH_FAIL_ROLLBACK ? "rollback" : "abort";
+}
+
 static void add_opt_string(cJSON *o, const char *k, const char *v) {
     if (v) cJSON_AddStringToObject(o, k, v);
 }
@@ -840,6 +1008,7 @@ cJSON *bh_runbook_plan_json(const bh_runbook *rb) {
     add_opt_string(meta, "path", rb->path);
     add_opt_string(meta, "sha256", rb->sha256);
     cJSON_AddNumberToObject(meta, "timeout_ms", rb->timeout_ms);
+    cJSON_AddStringToObject(meta, "schedule", rb->graph ? "graph" : "sequence");
     cJSON *params = cJSON_AddArrayToObject(plan, "params");
     for (size_t i = 0; i < rb->nparams; i++) {
         const bh_param_spec *p = &rb->params[i];
@@ -873,8 +1042,40 @@ cJSON *bh_runbook_plan_json(const bh_runbook *rb) {
             if (s->when_false || s->when_ref != LUA_NOREF)
                 cJSON_AddStringToObject(so, "when", s->when_false ? "false" : "function");
             if (s->retries) cJSON_AddNumberToObject(so, "backoff_ms", s->backoff_ms);
-            cJSON_AddStringToObject(so, "on_failure",
-                                    s->on_failure_continue ? "continue" : "abort");
+            cJSON_AddStringToObject(so, "on_failure", bh_runbook_policy_name(s->on_failure));
+            if (s->each_ref != LUA_NOREF) {
+                cJSON *each = cJSON_AddObjectToObject(so, "each");
+                cJSON_AddStringToObject(each, "items", s->each_fn ? "function" : "list");
+                if (!s->each_fn) {
+                    lua_rawgeti(rb->L, LUA_REGISTRYINDEX, s->each_ref);
+                    cJSON_AddNumberToObject(each, "count", (double)lua_rawlen(rb->L, -1));
+                    lua_pop(rb->L, 1);
+                }
+                if (s->concurrency) cJSON_AddNumberToObject(each, "concurrency", s->concurrency);
+            }
+            if (rb->units && rb->units[s->unit].parallel)
+                cJSON_AddNumberToObject(so, "parallel_unit", (double)s->unit);
+            if (s->approve) {
+                cJSON *ap = cJSON_AddObjectToObject(so, "approve");
+                cJSON_AddStringToObject(ap, "reason", s->approve);
+                cJSON_AddNumberToObject(ap, "approvers", s->approvers);
+                cJSON_AddNumberToObject(ap, "timeout_ms", s->approve_timeout_ms);
+                cJSON_AddStringToObject(ap, "on_timeout", s->approve_on_timeout ? "approve" : "deny");
+            }
+            if (s->manual) {
+                cJSON *m = cJSON_AddArrayToObject(so, "manual");
+                for (size_t k = 0; k < s->nchecklist; k++)
+                    cJSON_AddItemToArray(m, cJSON_CreateString(s->checklist[k]));
+            }
+            cJSON_AddBoolToObject(so, "undo", s->undo_ref != LUA_NOREF);
+            if (s->verify_ref != LUA_NOREF) {
+                cJSON *v = cJSON_AddObjectToObject(so, "verify");
+                cJSON_AddNumberToObject(v, "timeout_ms", s->verify_timeout_ms);
+                cJSON_AddNumberToObject(v, "interval_ms", s->verify_interval_ms);
+            }
+            if (s->every_ms > 0) cJSON_AddNumberToObject(so, "every_ms", s->every_ms);
+            if (s->destructive) cJSON_AddBoolToObject(so, "destructive", 1);
+            if (s->idempotent) cJSON_AddBoolToObject(so, "idempotent", 1);
             cJSON_AddStringToObject(so, "file", s->file);
             cJSON_AddNumberToObject(so, "line", s->line);
             cJSON_AddItemToArray(steps, so);

@@ -23,10 +23,17 @@
 #define BH_DEFAULT_BACKOFF_MS 1000.0
 #define BH_MAX_BACKOFF_MS (5.0 * 60 * 1000)
 #define BH_MAX_RETRIES 100
+#define BH_MAX_CONCURRENCY 1024
+#define BH_DEFAULT_APPROVE_TIMEOUT_MS (30.0 * 60 * 1000)
+#define BH_DEFAULT_VERIFY_TIMEOUT_MS (60.0 * 1000)
+#define BH_DEFAULT_VERIFY_INTERVAL_MS 2000.0
 /* Dependency checks recurse once per step of a chain: keep the C stack and
  * the quadratic ordering well inside their limits. */
 #define BH_MAX_STEPS 10000
 #define BH_LUA_MEMORY_LIMIT ((size_t)256 << 20)
+
+/* What a failure does once a step's retries are used up. */
+typedef enum { BH_FAIL_ABORT, BH_FAIL_CONTINUE, BH_FAIL_ROLLBACK } bh_fail_policy;
 
 typedef struct {
     char *id;
@@ -39,13 +46,45 @@ typedef struct {
     int run_ref;             /* registry reference to the body, LUA_NOREF if none */
     int retries;             /* further attempts after a failure or timeout */
     double backoff_ms;       /* delay before the first retry; doubles, with jitter */
-    int on_failure_continue; /* on_failure = "continue": the run goes on */
+    bh_fail_policy on_failure;
     int when_ref;            /* when = function(ctx): registry ref, else LUA_NOREF */
     int when_false;          /* when = false: never runs */
     char **after;            /* ids this step waits for */
     size_t nafter;
     size_t *deps; /* the same as step indices, once resolved */
+    /* fan-out: one instance per item of a list */
+    int each_ref;    /* registry: the list, or a function returning it; LUA_NOREF */
+    int each_fn;     /* each_ref is a function(ctx) evaluated when the step starts */
+    int concurrency; /* at most this many instances at once (0: the run's cap) */
+    size_t unit;     /* index into bh_runbook.units */
+    int undo_ref;    /* undo = function(ctx, item): registry ref or LUA_NOREF */
+    int no_undo;     /* undo = false: declared to change nothing that needs undoing */
+    /* approval before the step starts */
+    char *approve;             /* why it is risky; NULL: no approval needed */
+    int approvers;             /* distinct people who must approve (default 1) */
+    double approve_timeout_ms; /* waiting longer is a denial ... */
+    int approve_on_timeout;    /* ... unless this is set (on_approval_timeout = "approve") */
+    /* a task for a person: no body, done when the operator says so */
+    char **checklist;
+    size_t nchecklist;
+    int manual;
+    /* health gate after the body */
+    int verify_ref;
+    double verify_timeout_ms, verify_interval_ms;
+    double every_ms; /* cadence: repeat while the run lives (0: once) */
+    int destructive; /* declared to change things in a way that hurts */
+    int idempotent;  /* safe to run again after an unknown outcome */
 } bh_step;
+
+/* A unit is what runs as a whole before the next unit starts: one step, a
+ * parallel{} group, or (schedule = "graph") every step of the runbook.
+ * Inside a unit steps start as soon as their `after` steps are done. */
+typedef struct {
+    size_t *steps; /* in order */
+    size_t nsteps;
+    int concurrency; /* the group's cap (0: none beyond the run's) */
+    int parallel;    /* more than one step may run at once */
+} bh_unit;
 
 typedef struct {
     lua_State *L;
@@ -63,13 +102,20 @@ typedef struct {
     bh_step *steps;
     size_t nsteps, capsteps;
     size_t *order; /* step indices in the order they run: dependencies first,
-                      otherwise declaration order */
+                      otherwise declaration order; units are contiguous */
+    bh_unit *units; /* in the order they run */
+    size_t nunits;
+    int graph;      /* schedule = "graph": one unit, ordered by `after` alone */
+    int *group_of;  /* loader: parallel{} group number of each step, 0 if none */
+    int *group_cap; /* loader: concurrency of each group (index: group number) */
+    int ngroups;
     bh_diag_list diags;
     char *traceback; /* of the Lua error that stopped loading, if any */
     int param_errors;
     int params_ref; /* registry reference to the `param` table */
     int env_ref;    /* registry reference to the runbook's _ENV */
     size_t mem_used, mem_limit;
+    void *host; /* the run using this state, for Lua hooks (sched.c sets it) */
     /* loader state */
     const bh_params_input *opts_params;
     int placeholders;
@@ -98,5 +144,6 @@ void bh_runbook_free(bh_runbook *rb);
 /* The plan as JSON: runbook metadata, parameters with values, phases with
  * their steps. */
 cJSON *bh_runbook_plan_json(const bh_runbook *rb);
+const char *bh_runbook_policy_name(bh_fail_policy p);
 
 #endif

@@ -2,77 +2,27 @@
 
 #include <errno.h>
 #include <lauxlib.h>
-#include <pwd.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sodium.h>
 #include <unistd.h>
 
 #include "ctx.h"
+#include "gate.h"
+#include "undo.h"
 #include "util.h"
 
-static const char *const STATUS_NAMES[BH_STEP_NSTATES] = {
-    "pending", "running", "ok", "failed", "timed_out", "skipped", "cancelled",
-};
-
-const char *bh_step_status_name(bh_step_status s) {
-    return s < BH_STEP_NSTATES ? STATUS_NAMES[s] : "?";
-}
-
-cJSON *bh_run_record(const char *type, const bh_attempt *a) {
-    cJSON *rec = cJSON_CreateObject();
-    cJSON_AddStringToObject(rec, "type", type);
-    if (a) {
-        cJSON_AddStringToObject(rec, "step", a->step->id);
-        cJSON_AddNumberToObject(rec, "attempt", a->number);
-    }
-    return rec;
-}
-
-static void stop_run(bh_run *run);
+#define OUT_OF_MEMORY "the runbook's Lua memory is exhausted"
 
 /* Returned by the step wrapper when the step's `when` said no. */
 static char WHEN_FALSE;
 
-int bh_run_protected(bh_run *run, lua_CFunction fn, void *ud) {
-    lua_State *L = run->L;
-    lua_pushcfunction(L, fn); /* light C functions and pointers allocate nothing */
-    lua_pushlightuserdata(L, ud);
-    int st = lua_pcall(L, 1, 0, 0);
-    if (st != LUA_OK) lua_pop(L, 1);
-    return st;
+static void stop_run(bh_run *run);
+
+static int final_status(bh_step_status st) {
+    return st != BH_STEP_PENDING && st != BH_STEP_RUNNING;
 }
-
-#define OUT_OF_MEMORY "the runbook's Lua memory is exhausted"
-
-void bh_run_append(bh_run *run, cJSON *rec) {
-    if (!run->io_error) {
-        int err = bh_journal_append(run->journal, rec);
-        if (err) {
-            run->io_error = err;
-            fprintf(stderr, "bulkhead: cannot write the journal of run %s: %s; stopping\n", run->id,
-                    bh_util_strerror(err));
-            stop_run(run);
-        }
-    }
-    cJSON_Delete(rec);
-}
-
-static int sync_journal(bh_run *run) {
-    if (run->io_error) return run->io_error;
-    int err = bh_journal_sync(run->journal);
-    if (err) {
-        run->io_error = err;
-        fprintf(stderr, "bulkhead: cannot sync the journal of run %s: %s; stopping\n", run->id,
-                bh_util_strerror(err));
-        stop_run(run);
-    }
-    return err;
-}
-
-static void pump(bh_run *run);
 
 /* A step that will not run: its status, the record and the console line. */
 static void record_skipped(bh_run *run, size_t index, const char *reason) {
@@ -85,17 +35,119 @@ static void record_skipped(bh_run *run, size_t index, const char *reason) {
     bh_console_step_skipped(run->console, id, reason);
 }
 
+/* --- the end of a step ------------------------------------------------- */
+
+/* The step's failure policy takes effect: the run goes on, stops, or stops
+ * and rolls back. A cancelled step (Ctrl-C, broken journal) always stops. */
+static void apply_policy(bh_run *run, size_t index, bh_step_status status) {
+    const bh_step *s = &run->rb->steps[index];
+    if (status == BH_STEP_OK || status == BH_STEP_SKIPPED) return;
+    if (status != BH_STEP_CANCELLED && !run->stopping && !run->io_error &&
+        s->on_failure == BH_FAIL_CONTINUE) {
+        run->continued++;
+        return;
+    }
+    run->failed = 1;
+    if (s->on_failure == BH_FAIL_ROLLBACK && !run->io_error) run->rollback = 1;
+}
+
+static const char *policy_next(const bh_run *run, const bh_step *s, bh_step_status status) {
+    int stoppable = status == BH_STEP_CANCELLED || run->stopping || run->io_error;
+    if (stoppable || s->on_failure == BH_FAIL_ABORT) return "abort";
+    return bh_runbook_policy_name(s->on_failure);
+}
+
+/* A step whose instances have all ended (and whose cadence has stopped)
+ * gets its final status. A fan-out or cadence also gets a step_done
+ * record summing up its instances; a single attempt's step_end says it. */
+static void maybe_end_step(bh_run *run, size_t index) {
+    bh_step_rt *rt = &run->rt[index];
+    const bh_step *s = &run->rb->steps[index];
+    if (final_status(run->status[index]) || !rt->began || rt->awaiting) return;
+    if (rt->next_item < rt->nitems || rt->running > 0 || rt->cadence_timer) return;
+    bh_step_status st;
+    if (rt->cancelled)
+        st = BH_STEP_CANCELLED;
+    else if (rt->failed)
+        st = BH_STEP_FAILED;
+    else if (rt->timed_out)
+        st = BH_STEP_TIMED_OUT;
+    else if (rt->nitems > 0 && rt->skipped == rt->nitems && s->every_ms <= 0)
+        st = BH_STEP_SKIPPED;
+    else
+        st = BH_STEP_OK;
+    run->status[index] = st;
+    if (s->each_ref != LUA_NOREF || s->every_ms > 0) {
+        cJSON *rec = bh_run_record("step_done", NULL);
+        cJSON_AddStringToObject(rec, "step", s->id);
+        cJSON_AddStringToObject(rec, "status", bh_step_status_name(st));
+        cJSON_AddNumberToObject(rec, s->every_ms > 0 ? "reps" : "items",
+                                (double)(s->every_ms > 0 ? (size_t)rt->reps : rt->nitems));
+        cJSON_AddNumberToObject(rec, "ok", (double)rt->ok);
+        cJSON_AddNumberToObject(rec, "failed",
+                                (double)(rt->failed + rt->timed_out + rt->cancelled));
+        cJSON_AddNumberToObject(rec, "skipped", (double)rt->skipped);
+        if (st != BH_STEP_OK && st != BH_STEP_SKIPPED)
+            cJSON_AddStringToObject(rec, "next", policy_next(run, s, st));
+        bh_run_append(run, rec);
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s: %s (%zu ok, %zu failed, %zu skipped of %zu)", s->id,
+                 bh_step_status_name(st), rt->ok, rt->failed + rt->timed_out + rt->cancelled,
+                 rt->skipped, s->every_ms > 0 ? (size_t)rt->reps : rt->nitems);
+        bh_console_notice(run->console, msg);
+    }
+    apply_policy(run, index, st);
+}
+
+/* End a step that never got to run an attempt: a denied approval, items
+ * that could not be listed, a stop while it waited. */
+void bh_sched_end_step(bh_run *run, size_t index, bh_step_status status, const char *code,
+                       const char *message) {
+    const bh_step *s = &run->rb->steps[index];
+    bh_step_rt *rt = &run->rt[index];
+    rt->awaiting = 0;
+    rt->began = 1;
+    run->status[index] = status;
+    cJSON *rec = bh_run_record("step_end", NULL);
+    cJSON_AddStringToObject(rec, "step", s->id);
+    cJSON_AddNumberToObject(rec, "attempt", 0);
+    cJSON_AddStringToObject(rec, "status", bh_step_status_name(status));
+    cJSON_AddNumberToObject(rec, "duration_ms", 0);
+    cJSON *e = cJSON_AddObjectToObject(rec, "error");
+    cJSON_AddStringToObject(e, "code", code);
+    cJSON_AddStringToObject(e, "message", message);
+    cJSON_AddStringToObject(rec, "next", policy_next(run, s, status));
+    bh_run_append(run, rec);
+    bh_console_step_end(run->console, s->id, bh_step_status_name(status), 0, message);
+    apply_policy(run, index, status);
+    bh_sched_pump(run);
+}
+
 /* --- ending an attempt ------------------------------------------------- */
 
-static void start_attempt(bh_run *run, size_t index, int number);
-static void timer_closed(uv_handle_t *h);
+static void start_attempt(bh_run *run, size_t index, size_t item, int number);
+
+static void retry_closed(uv_handle_t *h) {
+    free(h->data);
+}
+
+static void unlink_retry(bh_run *run, bh_retry *r) {
+    for (bh_retry **p = &run->retries; *p; p = &(*p)->next) {
+        if (*p == r) {
+            *p = r->next;
+            return;
+        }
+    }
+}
 
 static void retry_fired(uv_timer_t *t) {
-    bh_run *run = t->data;
-    uv_close((uv_handle_t *)t, timer_closed);
-    run->retry_timer = NULL;
-    start_attempt(run, run->retry_index, run->retry_number);
-    pump(run);
+    bh_retry *r = t->data;
+    bh_run *run = r->run;
+    unlink_retry(run, r);
+    run->rt[r->index].running--;
+    start_attempt(run, r->index, r->item, r->number);
+    uv_close((uv_handle_t *)t, retry_closed);
+    bh_sched_pump(run);
 }
 
 /* Exponential backoff with jitter: base * 2^(k-1), capped, then scaled by
@@ -109,28 +161,57 @@ static double backoff_delay(const bh_step *s, int retry) {
     return d * (0.5 + (double)randombytes_uniform(1000) / 2000.0);
 }
 
-static void schedule_retry(bh_run *run, size_t index, int number) {
-    const bh_step *s = &run->rb->steps[index];
+static void schedule_retry(bh_attempt *a) {
+    bh_run *run = a->run;
+    const bh_step *s = a->step;
+    int number = a->number + 1;
     double delay = backoff_delay(s, number - 1);
     cJSON *rec = bh_run_record("retry", NULL);
     cJSON_AddStringToObject(rec, "step", s->id);
+    if (s->each_ref != LUA_NOREF) cJSON_AddNumberToObject(rec, "item", (double)a->item + 1);
     cJSON_AddNumberToObject(rec, "attempt", number);
     cJSON_AddNumberToObject(rec, "delay_ms", delay);
     bh_run_append(run, rec);
-    char d[32], msg[128];
+    char d[32], msg[256];
     bh_util_format_duration(delay, d, sizeof d);
-    snprintf(msg, sizeof msg, "%s: attempt %d of %d in %s", s->id, number, s->retries + 1, d);
+    snprintf(msg, sizeof msg, "%s: attempt %d of %d in %s", a->label, number, s->retries + 1, d);
     bh_console_notice(run->console, msg);
-    run->retry_index = index;
-    run->retry_number = number;
-    run->retry_timer = bh_util_xmalloc(sizeof *run->retry_timer);
-    uv_timer_init(run->loop, run->retry_timer);
-    run->retry_timer->data = run;
-    uv_timer_start(run->retry_timer, retry_fired, (uint64_t)delay, 0);
+    bh_retry *r = bh_util_xcalloc(1, sizeof *r);
+    r->run = run;
+    r->index = a->index;
+    r->item = a->item;
+    r->number = number;
+    r->next = run->retries;
+    run->retries = r;
+    run->rt[a->index].running++; /* the instance is not over */
+    uv_timer_init(run->loop, &r->timer);
+    r->timer.data = r;
+    uv_timer_start(&r->timer, retry_fired, (uint64_t)delay, 0);
 }
 
 static void timer_closed(uv_handle_t *h) {
     free(h);
+}
+
+static void unlink_attempt(bh_run *run, bh_attempt *a) {
+    if (a->prev)
+        a->prev->next = a->next;
+    else
+        run->attempts = a->next;
+    if (a->next) a->next->prev = a->prev;
+    run->running--;
+    run->unit_running[a->step->unit]--;
+}
+
+static void remember_done(bh_run *run, size_t index, size_t item) {
+    if (run->ndone == run->capdone) {
+        run->capdone = run->capdone ? run->capdone * 2 : 64;
+        run->done_list = realloc(run->done_list, run->capdone * sizeof *run->done_list);
+        if (!run->done_list) abort();
+    }
+    run->done_list[run->ndone].index = index;
+    run->done_list[run->ndone].item = item;
+    run->ndone++;
 }
 
 static void finish_attempt(bh_attempt *a, bh_step_status status, cJSON *result,
@@ -141,8 +222,12 @@ static void finish_attempt(bh_attempt *a, bh_step_status status, cJSON *result,
         uv_close((uv_handle_t *)a->timer, timer_closed);
         a->timer = NULL;
     }
+    bh_gate_forget(a);
     double ms = (double)(uv_hrtime() - a->started_ns) / 1e6;
-    cJSON *rec = bh_run_record("step_end", a);
+    const bh_step *s = a->step;
+    bh_step_rt *rt = &run->rt[a->index];
+    int undo = a->kind == BH_RUN_UNDO;
+    cJSON *rec = bh_run_record(undo ? "undo_end" : "step_end", a);
     cJSON_AddStringToObject(rec, "status", bh_step_status_name(status));
     cJSON_AddNumberToObject(rec, "duration_ms", ms);
     if (result) cJSON_AddItemToObject(rec, "result", result);
@@ -153,38 +238,53 @@ static void finish_attempt(bh_attempt *a, bh_step_status status, cJSON *result,
     }
     /* What happens next is part of the record: an auditor reading a failed
      * attempt should not have to infer whether the run retried it. */
-    const bh_step *s = a->step;
     const char *next = NULL;
     if (status == BH_STEP_SKIPPED) {
         cJSON_AddStringToObject(rec, "reason", "when: the condition is false");
         snprintf(detail, sizeof detail, "when: the condition is false");
-    } else if (status != BH_STEP_OK) {
+    } else if (status != BH_STEP_OK && !undo) {
         int stoppable = status == BH_STEP_CANCELLED || run->stopping || run->io_error;
-        if (!stoppable && a->number <= s->retries)
-            next = "retry";
-        else if (!stoppable && s->on_failure_continue)
-            next = "continue";
-        else
-            next = "abort";
+        next = !stoppable && a->number <= s->retries ? "retry" : policy_next(run, s, status);
         cJSON_AddStringToObject(rec, "next", next);
     }
     bh_run_append(run, rec);
-    bh_console_step_end(run->console, s->id, bh_step_status_name(status), ms, detail);
+    char label[200];
+    snprintf(label, sizeof label, "%s%s", undo ? "undo " : "", a->label);
+    bh_console_step_end(run->console, label, bh_step_status_name(status), ms, detail);
 
-    run->status[a->index] = status;
-    if (next && strcmp(next, "retry") == 0)
-        schedule_retry(run, a->index, a->number + 1);
-    else if (next && strcmp(next, "continue") == 0)
-        run->continued++;
-    else if (next)
-        run->failed = 1;
+    unlink_attempt(run, a);
+    rt->running--;
+    if (undo) {
+        bh_undo_ended(run, a, status);
+    } else if (next && strcmp(next, "retry") == 0) {
+        schedule_retry(a);
+    } else {
+        switch (status) {
+        case BH_STEP_OK:
+            rt->ok++;
+            remember_done(run, a->index, a->item);
+            break;
+        case BH_STEP_SKIPPED:
+            rt->skipped++;
+            break;
+        case BH_STEP_TIMED_OUT:
+            rt->timed_out++;
+            break;
+        case BH_STEP_CANCELLED:
+            rt->cancelled++;
+            break;
+        default:
+            rt->failed++;
+            break;
+        }
+        maybe_end_step(run, a->index);
+    }
     bh_ctx_release(a);
     if (a->co) lua_sethook(a->co, NULL, 0, 0);
     luaL_unref(run->L, LUA_REGISTRYINDEX, a->co_ref);
     free(a->exec.what);
-    run->current = NULL;
     free(a);
-    pump(run);
+    bh_sched_pump(run);
 }
 
 static void fail_with(bh_attempt *a, bh_step_status status, const char *code, const char *fmt, ...)
@@ -208,13 +308,16 @@ static void end_abandoned(bh_attempt *a) {
     bh_util_format_duration(a->timeout_ms, t, sizeof t);
     if (a->timed_out)
         fail_with(a, BH_STEP_TIMED_OUT, "step_timeout", "step '%s' exceeded its timeout of %s",
-                  a->step->id, t);
+                  a->label, t);
     else if (a->run->interrupt_signal)
-        fail_with(a, BH_STEP_CANCELLED, "cancelled", "step '%s' was cancelled by %s", a->step->id,
+        fail_with(a, BH_STEP_CANCELLED, "cancelled", "step '%s' was cancelled by %s", a->label,
                   a->run->interrupt_signal == SIGTERM ? "SIGTERM" : "SIGINT");
-    else
+    else if (a->run->io_error)
         fail_with(a, BH_STEP_CANCELLED, "cancelled",
-                  "step '%s' was cancelled: the journal could not be written", a->step->id);
+                  "step '%s' was cancelled: the journal could not be written", a->label);
+    else
+        fail_with(a, BH_STEP_CANCELLED, "cancelled", "step '%s' was cancelled: the run stopped",
+                  a->label);
 }
 
 void bh_sched_abandon(bh_attempt *a) {
@@ -225,7 +328,18 @@ void bh_sched_fail(bh_attempt *a, const char *code, const char *message) {
     fail_with(a, BH_STEP_FAILED, code, "%s", message);
 }
 
-/* Convert a finished body's first return value and keep it in results. */
+void bh_sched_finish(bh_attempt *a, int ok, cJSON *result, const char *code,
+                     const char *message) {
+    if (ok) {
+        finish_attempt(a, BH_STEP_OK, result, NULL);
+        return;
+    }
+    cJSON_Delete(result);
+    fail_with(a, BH_STEP_FAILED, code, "%s", message);
+}
+
+/* Convert a finished body's first return value and keep it in results:
+ * results[id] for a step, results[id][n] for item n of a fan-out. */
 typedef struct {
     bh_attempt *a;
     int nres;
@@ -235,12 +349,25 @@ typedef struct {
 
 static int store_result(lua_State *L) {
     stored_result *r = lua_touserdata(L, 1);
-    lua_State *co = r->a->co;
+    bh_attempt *a = r->a;
+    lua_State *co = a->co;
     r->result = bh_luax_to_json(co, -r->nres, r->why, sizeof r->why);
-    if (!r->result) return 0;
-    bh_luax_checkstack(co, 3);
-    lua_rawgeti(co, LUA_REGISTRYINDEX, r->a->run->results_ref);
-    lua_pushstring(co, r->a->step->id);
+    if (!r->result || a->kind == BH_RUN_UNDO) return 0;
+    bh_luax_checkstack(co, 4);
+    lua_rawgeti(co, LUA_REGISTRYINDEX, a->run->results_ref);
+    if (a->step->each_ref != LUA_NOREF) {
+        if (lua_getfield(co, -1, a->step->id) != LUA_TTABLE) { /* results is raw: no metatable */
+            lua_pop(co, 1);
+            lua_newtable(co);
+            lua_pushvalue(co, -1);
+            lua_setfield(co, -3, a->step->id);
+        }
+        lua_pushvalue(co, -r->nres - 2);
+        lua_rawseti(co, -2, (lua_Integer)a->item + 1);
+        lua_pop(co, 2);
+        return 0;
+    }
+    lua_pushstring(co, a->step->id);
     lua_pushvalue(co, -r->nres - 2);
     lua_rawset(co, -3); /* raw: a runbook's __newindex must not run here */
     lua_pop(co, 1);
@@ -259,7 +386,8 @@ static int describe_error(lua_State *L) {
 }
 
 /* Stop what the attempt waits on. With an exec the attempt ends when the
- * children are gone (exec_done calls bh_sched_abandon); a sleep ends now. */
+ * children are gone (exec_done calls bh_sched_abandon); a sleep or a
+ * person's answer ends now. */
 static void interrupt_attempt(bh_attempt *a, int hard) {
     switch (a->waiting) {
     case BH_WAIT_EXEC:
@@ -267,6 +395,10 @@ static void interrupt_attempt(bh_attempt *a, int hard) {
         break;
     case BH_WAIT_SLEEP:
         bh_ctx_stop_sleep(a);
+        end_abandoned(a);
+        break;
+    case BH_WAIT_PERSON:
+        a->waiting = BH_WAIT_NONE;
         end_abandoned(a);
         break;
     case BH_WAIT_NONE:
@@ -287,7 +419,11 @@ void bh_sched_resume(bh_attempt *a, int nargs) {
     bh_run *run = a->run;
     lua_State *co = a->co;
     int nres = 0;
+    /* Coroutines the body makes copy the main thread's extra space: while
+     * this attempt runs, it names this attempt (ctx.c). */
+    bh_ctx_enter(a);
     int st = lua_resume(co, run->L, nargs, &nres);
+    bh_ctx_leave(a);
     if (st == LUA_YIELD) {
         if (a->waiting != BH_WAIT_NONE) return;
         lua_pop(co, nres);
@@ -298,7 +434,7 @@ void bh_sched_resume(bh_attempt *a, int nargs) {
         fail_with(a, BH_STEP_FAILED, "bad_yield",
                   "step '%s' yielded outside a bulkhead primitive (coroutine.yield in the "
                   "body?)",
-                  a->step->id);
+                  a->label);
         return;
     }
     if (st == LUA_OK) {
@@ -314,13 +450,13 @@ void bh_sched_resume(bh_attempt *a, int nargs) {
                 cJSON_Delete(r.result);
                 fail_with(a, BH_STEP_FAILED, "memory",
                           "step '%s' finished but its result could not be kept: " OUT_OF_MEMORY,
-                          a->step->id);
+                          a->label);
                 return;
             }
             lua_pop(co, nres);
             if (!r.result) {
                 fail_with(a, BH_STEP_FAILED, "bad_result",
-                          "step '%s' returned something the journal cannot hold: %s", a->step->id,
+                          "step '%s' returned something the journal cannot hold: %s", a->label,
                           r.why);
                 return;
             }
@@ -354,7 +490,7 @@ void bh_sched_resume(bh_attempt *a, int nargs) {
     bh_luax_error_free(&e);
 }
 
-/* --- starting steps ---------------------------------------------------- */
+/* --- starting attempts ------------------------------------------------- */
 
 static double step_timeout_ms(const bh_run *run, const bh_step *s) {
     if (!s->timeout_set && run->opts->timeout_override_ms > 0)
@@ -362,96 +498,513 @@ static double step_timeout_ms(const bh_run *run, const bh_step *s) {
     return s->timeout_ms;
 }
 
-/* Every attempt runs this in its coroutine: the condition first, then the
- * body. Written in Lua so that both may wait on primitives (a yield from a
- * C caller would need a continuation); compiled by the host, outside the
- * runbook's sandbox. */
-static const char STEP_WRAPPER[] = "local run, when, ctx, skip = ...\n"
-                                   "if when and not when(ctx) then return skip end\n"
-                                   "return run(ctx)\n";
+/* Every attempt runs this in its coroutine: the condition, the body, then
+ * the health gate until it passes or gives up. Written in Lua so that all
+ * three may wait on primitives (a yield from a C caller would need a
+ * continuation); compiled by the host, outside the runbook's sandbox. The
+ * gate (C) records each check and raises once its deadline has passed. */
+static const char STEP_WRAPPER[] =
+    "local run, when, ctx, skip, item, verify, gate, interval = ...\n"
+    "if when and not when(ctx, item) then return skip end\n"
+    "local r = run(ctx, item)\n"
+    "if verify then\n"
+    "  local n = 0\n"
+    "  while true do\n"
+    "    n = n + 1\n"
+    "    local ok, healthy, why = pcall(verify, ctx, r, item)\n"
+    "    if gate(n, ok, healthy, why) then break end\n"
+    "    ctx.sleep(interval)\n"
+    "  end\n"
+    "end\n"
+    "return r\n";
 
-static int wrapper_ref(bh_run *run) {
-    if (run->wrapper_ref == LUA_NOREF) {
-        if (luaL_loadbufferx(run->L, STEP_WRAPPER, sizeof STEP_WRAPPER - 1, "=bulkhead step",
-                             "t") != LUA_OK)
+static const char UNDO_WRAPPER[] = "local undo, ctx, item, result = ...\n"
+                                   "return undo(ctx, item, result)\n";
+
+static int compiled(bh_run *run, int *ref, const char *code, size_t len, const char *name) {
+    if (*ref == LUA_NOREF) {
+        if (luaL_loadbufferx(run->L, code, len, name, "t") != LUA_OK)
             lua_error(run->L); /* out of memory: caught by bh_run_protected */
-        run->wrapper_ref = luaL_ref(run->L, LUA_REGISTRYINDEX);
+        *ref = luaL_ref(run->L, LUA_REGISTRYINDEX);
     }
-    return run->wrapper_ref;
+    return *ref;
 }
 
-/* The attempt's coroutine, its hook, its body and its ctx (protected). */
+static void push_item(bh_attempt *a) {
+    const bh_step_rt *rt = &a->run->rt[a->index];
+    if (a->step->each_ref != LUA_NOREF && rt->items_ref != LUA_NOREF) {
+        lua_rawgeti(a->co, LUA_REGISTRYINDEX, rt->items_ref);
+        lua_rawgeti(a->co, -1, (lua_Integer)a->item + 1);
+        lua_remove(a->co, -2);
+    } else {
+        lua_pushnil(a->co);
+    }
+}
+
+/* The attempt's coroutine, its hook and the wrapper's arguments
+ * (protected: any of it can run out of Lua memory). */
 static int setup_attempt(lua_State *L) {
     bh_attempt *a = lua_touserdata(L, 1);
-    int wrapper = wrapper_ref(a->run);
+    bh_run *run = a->run;
+    int undo = a->kind == BH_RUN_UNDO;
+    int wrapper = undo ? compiled(run, &run->undo_wrapper_ref, UNDO_WRAPPER,
+                                  sizeof UNDO_WRAPPER - 1, "=bulkhead undo")
+                       : compiled(run, &run->wrapper_ref, STEP_WRAPPER, sizeof STEP_WRAPPER - 1,
+                                  "=bulkhead step");
     a->co = lua_newthread(L);
     a->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     bh_ctx_set_deadline_hook(a);
-    lua_rawgeti(a->co, LUA_REGISTRYINDEX, wrapper);
-    lua_rawgeti(a->co, LUA_REGISTRYINDEX, a->step->run_ref);
+    lua_State *co = a->co;
+    lua_rawgeti(co, LUA_REGISTRYINDEX, wrapper);
+    if (undo) {
+        lua_rawgeti(co, LUA_REGISTRYINDEX, a->step->undo_ref);
+        bh_ctx_push(a);
+        push_item(a);
+        bh_undo_push_result(a); /* ctx.result too */
+        return 0;
+    }
+    lua_rawgeti(co, LUA_REGISTRYINDEX, a->step->run_ref);
     /* The condition decides whether the step runs at all, so only the first
      * attempt asks it: a retry after a failure is not a new decision. */
     if (a->step->when_ref != LUA_NOREF && a->number == 1)
-        lua_rawgeti(a->co, LUA_REGISTRYINDEX, a->step->when_ref);
+        lua_rawgeti(co, LUA_REGISTRYINDEX, a->step->when_ref);
     else
-        lua_pushnil(a->co);
+        lua_pushnil(co);
     bh_ctx_push(a);
-    lua_pushlightuserdata(a->co, &WHEN_FALSE);
+    lua_pushlightuserdata(co, &WHEN_FALSE);
+    push_item(a);
+    if (a->step->verify_ref != LUA_NOREF) {
+        lua_rawgeti(co, LUA_REGISTRYINDEX, a->step->verify_ref);
+        bh_ctx_push_gate(a);
+        lua_pushnumber(co, a->step->verify_interval_ms / 1000.0);
+    } else {
+        lua_pushnil(co);
+        lua_pushnil(co);
+        lua_pushnil(co);
+    }
     return 0;
 }
 
-static void start_attempt(bh_run *run, size_t index, int number) {
-    const bh_step *s = &run->rb->steps[index];
-    if (s->when_false) {
-        record_skipped(run, index, "when = false");
+/* "isolate[web-2]": the step, and the item of a fan-out, for people. */
+static void make_label(bh_attempt *a) {
+    const bh_step *s = a->step;
+    if (s->each_ref == LUA_NOREF) {
+        if (s->every_ms > 0)
+            snprintf(a->label, sizeof a->label, "%s#%zu", s->id, a->item + 1);
+        else
+            snprintf(a->label, sizeof a->label, "%s", s->id);
         return;
     }
-    if (!run->last_phase || strcmp(run->last_phase, s->phase) != 0) {
+    char key[64];
+    bh_sched_item_key(a->run, a->index, a->item, key, sizeof key);
+    snprintf(a->label, sizeof a->label, "%s[%s]", s->id, key);
+}
+
+void bh_sched_item_key(bh_run *run, size_t index, size_t item, char *out, size_t len) {
+    lua_State *L = run->L;
+    snprintf(out, len, "%zu", item + 1);
+    int items = run->rt[index].items_ref;
+    if (items == LUA_NOREF) return;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, items);
+    int t = lua_rawgeti(L, -1, (lua_Integer)item + 1);
+    if (t == LUA_TTABLE) { /* a host record: its name */
+        static const char *const names[] = {"name", "host", "id", NULL};
+        for (int k = 0; names[k]; k++) {
+            lua_pushstring(L, names[k]);
+            if (lua_rawget(L, -2) == LUA_TSTRING) {
+                snprintf(out, len, "%s", lua_tostring(L, -1));
+                lua_pop(L, 1);
+                break;
+            }
+            lua_pop(L, 1);
+        }
+    } else if (t == LUA_TSTRING || t == LUA_TNUMBER) {
+        snprintf(out, len, "%s", lua_tostring(L, -1));
+    }
+    lua_pop(L, 2);
+}
+
+static void add_item_fields(bh_run *run, bh_attempt *a, cJSON *rec) {
+    if (a->step->each_ref == LUA_NOREF || run->rt[a->index].items_ref == LUA_NOREF) return;
+    char key[64];
+    bh_sched_item_key(run, a->index, a->item, key, sizeof key);
+    cJSON_AddStringToObject(rec, "key", key);
+    lua_State *L = run->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, run->rt[a->index].items_ref);
+    lua_rawgeti(L, -1, (lua_Integer)a->item + 1);
+    char why[128];
+    cJSON *v = bh_luax_to_json(L, -1, why, sizeof why);
+    lua_pop(L, 2);
+    if (v) cJSON_AddItemToObject(rec, "value", v);
+}
+
+static bh_attempt *new_attempt(bh_run *run, size_t index, size_t item, int number,
+                               bh_attempt_kind kind) {
+    const bh_step *s = &run->rb->steps[index];
+    bh_attempt *a = bh_util_xcalloc(1, sizeof *a);
+    a->run = run;
+    a->serial = ++run->next_serial;
+    a->kind = kind;
+    a->index = index;
+    a->step = s;
+    a->item = item;
+    a->number = number;
+    a->co_ref = LUA_NOREF;
+    a->handle_ref = LUA_NOREF;
+    a->timeout_ms = step_timeout_ms(run, s);
+    make_label(a);
+    return a;
+}
+
+/* Put a new attempt in flight: its timer, its place in the run's lists. */
+static void launch(bh_run *run, bh_attempt *a) {
+    a->next = run->attempts;
+    if (run->attempts) run->attempts->prev = a;
+    run->attempts = a;
+    run->running++;
+    run->unit_running[a->step->unit]++;
+    run->rt[a->index].running++;
+    a->started_ns = uv_hrtime();
+    a->deadline_ns = a->started_ns + (uint64_t)(a->timeout_ms * 1e6);
+    a->timer = bh_util_xmalloc(sizeof *a->timer);
+    uv_timer_init(run->loop, a->timer);
+    a->timer->data = a;
+    uv_timer_start(a->timer, step_timeout, (uint64_t)a->timeout_ms, 0);
+}
+
+/* Run the attempt's Lua: set it up, then resume it with its arguments. */
+static void run_lua(bh_run *run, bh_attempt *a, int nargs) {
+    if (bh_run_protected(run, setup_attempt, a) != LUA_OK) {
+        if (a->co_ref == LUA_NOREF) a->co = NULL; /* not anchored: not ours to touch */
+        fail_with(a, BH_STEP_FAILED, "memory", "step '%s' could not start: " OUT_OF_MEMORY,
+                  a->label);
+        return;
+    }
+    bh_sched_resume(a, nargs);
+}
+
+static void start_attempt(bh_run *run, size_t index, size_t item, int number) {
+    const bh_step *s = &run->rb->steps[index];
+    /* A cadence's later repetitions do not move the run to their phase. */
+    if ((s->every_ms <= 0 || item == 0) &&
+        (!run->last_phase || strcmp(run->last_phase, s->phase) != 0)) {
         free(run->last_phase);
         run->last_phase = bh_util_xstrdup(s->phase);
         bh_console_phase(run->console, s->phase);
     }
-    bh_attempt *a = bh_util_xcalloc(1, sizeof *a);
-    a->run = run;
-    a->index = index;
-    a->step = s;
-    a->number = number;
-    double timeout = step_timeout_ms(run, s);
-    a->timeout_ms = timeout;
+    bh_attempt *a = new_attempt(run, index, item, number, s->manual ? BH_RUN_MANUAL : BH_RUN_BODY);
     cJSON *rec = bh_run_record("step_start", a);
     cJSON_AddStringToObject(rec, "phase", s->phase);
-    cJSON_AddNumberToObject(rec, "timeout_ms", timeout);
+    cJSON_AddNumberToObject(rec, "timeout_ms", a->timeout_ms);
+    add_item_fields(run, a, rec);
     bh_run_append(run, rec);
     /* Write-ahead: this sync also covers the previous step's end record. */
-    if (sync_journal(run) != 0) {
+    if (bh_run_sync(run) != 0) {
         free(a);
+        run->rt[index].cancelled++;
+        maybe_end_step(run, index);
         return;
     }
+    if (s->every_ms > 0 && number == 1) run->rt[index].reps++;
     run->status[index] = BH_STEP_RUNNING;
-    run->current = a;
-    bh_console_step_start(run->console, index, run->rb->nsteps, s->id);
-
-    a->co_ref = LUA_NOREF;
-    a->started_ns = uv_hrtime();
-    a->deadline_ns = a->started_ns + (uint64_t)(timeout * 1e6);
-    a->timer = bh_util_xmalloc(sizeof *a->timer);
-    uv_timer_init(run->loop, a->timer);
-    a->timer->data = a;
-    uv_timer_start(a->timer, step_timeout, (uint64_t)timeout, 0);
-    if (bh_run_protected(run, setup_attempt, a) != LUA_OK) {
-        if (a->co_ref == LUA_NOREF) a->co = NULL; /* not anchored: not ours to touch */
-        fail_with(a, BH_STEP_FAILED, "memory", "step '%s' could not start: " OUT_OF_MEMORY, s->id);
+    bh_console_step_start(run->console, a->label);
+    launch(run, a);
+    if (a->kind == BH_RUN_MANUAL) {
+        bh_gate_manual(a);
         return;
     }
-    bh_sched_resume(a, 4);
+    run_lua(run, a, 8);
+}
+
+bh_attempt *bh_sched_start_undo(bh_run *run, size_t index, size_t item) {
+    const bh_step *s = &run->rb->steps[index];
+    bh_attempt *a = new_attempt(run, index, item, 1, BH_RUN_UNDO);
+    cJSON *rec = bh_run_record("undo_start", a);
+    bh_run_append(run, rec);
+    if (bh_run_sync(run) != 0) {
+        free(a);
+        return NULL;
+    }
+    char label[200];
+    snprintf(label, sizeof label, "undo %s", a->label);
+    bh_console_step_start(run->console, label);
+    launch(run, a);
+    (void)s;
+    run_lua(run, a, 4);
+    return a;
+}
+
+static void cadence_start(bh_run *run, size_t index);
+
+/* --- beginning a step -------------------------------------------------- */
+
+/* each = function(ctx) ...: what it gets, and the list it returns. */
+typedef struct {
+    bh_run *run;
+    size_t index;
+    char why[256];
+} listed_items;
+
+static int list_items(lua_State *L) {
+    listed_items *li = lua_touserdata(L, 1);
+    bh_run *run = li->run;
+    const bh_step *s = &run->rb->steps[li->index];
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->each_ref);
+    if (s->each_fn) {
+        lua_createtable(L, 0, 3); /* what it may look at: no primitives */
+        lua_rawgeti(L, LUA_REGISTRYINDEX, run->rb->params_ref);
+        lua_setfield(L, -2, "params");
+        lua_rawgeti(L, LUA_REGISTRYINDEX, run->results_ref);
+        lua_setfield(L, -2, "results");
+        lua_pushstring(L, run->id);
+        lua_setfield(L, -2, "run_id");
+        lua_call(L, 1, 1);
+    }
+    if (!lua_istable(L, -1)) {
+        snprintf(li->why, sizeof li->why, "'each' gave a %s, not a list", luaL_typename(L, -1));
+        return 0;
+    }
+    run->rt[li->index].nitems = (size_t)lua_rawlen(L, -1);
+    run->rt[li->index].items_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+}
+
+/* Its turn came and any approval is given: list the items, start the
+ * cadence, and let the pump start its instances. */
+static void step_go(bh_run *run, size_t index) {
+    const bh_step *s = &run->rb->steps[index];
+    bh_step_rt *rt = &run->rt[index];
+    rt->nitems = 1;
+    if (s->each_ref != LUA_NOREF) {
+        listed_items li = {.run = run, .index = index};
+        bh_luax_error err = {0};
+        (void)err;
+        lua_State *L = run->L;
+        lua_pushcfunction(L, list_items);
+        lua_pushlightuserdata(L, &li);
+        int st = bh_luax_pcall(L, 1, 0, &err);
+        if (st != LUA_OK || li.why[0]) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "step '%s': the items of 'each' could not be listed: %s",
+                     s->id, st != LUA_OK ? (err.message ? err.message : "?") : li.why);
+            bh_luax_error_free(&err);
+            bh_sched_end_step(run, index, BH_STEP_FAILED, "bad_items", msg);
+            return;
+        }
+        bh_luax_error_free(&err);
+        cJSON *rec = bh_run_record("fanout", NULL);
+        cJSON_AddStringToObject(rec, "step", s->id);
+        cJSON_AddNumberToObject(rec, "items", (double)rt->nitems);
+        cJSON_AddNumberToObject(rec, "concurrency", s->concurrency);
+        bh_run_append(run, rec);
+        if (rt->nitems == 0) {
+            run->status[index] = BH_STEP_RUNNING;
+            maybe_end_step(run, index);
+        }
+    }
+    if (s->every_ms > 0) cadence_start(run, index);
+}
+
+static void begin_step(bh_run *run, size_t index) {
+    const bh_step *s = &run->rb->steps[index];
+    bh_step_rt *rt = &run->rt[index];
+    rt->began = 1;
+    if (s->when_false) {
+        record_skipped(run, index, "when = false");
+        return;
+    }
+    if (s->approve && !rt->approved) {
+        bh_gate_ask(run, index); /* may approve at once (--yes), or wait */
+        if (rt->awaiting || final_status(run->status[index])) return;
+    }
+    step_go(run, index);
+}
+
+void bh_sched_approved(bh_run *run, size_t index) {
+    bh_step_rt *rt = &run->rt[index];
+    rt->awaiting = 0;
+    rt->approved = 1;
+    step_go(run, index);
+    bh_sched_pump(run);
+}
+
+/* --- cadences ---------------------------------------------------------- */
+
+typedef struct {
+    bh_run *run;
+    size_t index;
+} cadence;
+
+static void cadence_fired(uv_timer_t *t) {
+    bh_run *run = ((cadence *)t->data)->run;
+    size_t index = ((cadence *)t->data)->index;
+    bh_step_rt *rt = &run->rt[index];
+    if (rt->running > 0) {
+        cJSON *rec = bh_run_record("cadence_skipped", NULL);
+        cJSON_AddStringToObject(rec, "step", run->rb->steps[index].id);
+        cJSON_AddNumberToObject(rec, "rep", rt->reps + 1);
+        cJSON_AddStringToObject(rec, "reason", "the previous repetition is still running");
+        bh_run_append(run, rec);
+        return;
+    }
+    rt->nitems++;
+    bh_sched_pump(run);
+}
+
+static void cadence_closed(uv_handle_t *h) {
+    free(h->data);
+    free(h);
+}
+
+static void cadence_start(bh_run *run, size_t index) {
+    bh_step_rt *rt = &run->rt[index];
+    cadence *c = bh_util_xcalloc(1, sizeof *c);
+    c->run = run;
+    c->index = index;
+    rt->cadence_timer = bh_util_xmalloc(sizeof *rt->cadence_timer);
+    uv_timer_init(run->loop, rt->cadence_timer);
+    rt->cadence_timer->data = c;
+    uint64_t every = (uint64_t)run->rb->steps[index].every_ms;
+    uv_timer_start(rt->cadence_timer, cadence_fired, every, every);
+}
+
+static void stop_cadences(bh_run *run) {
+    for (size_t i = 0; i < run->rb->nsteps; i++) {
+        bh_step_rt *rt = &run->rt[i];
+        if (!rt->cadence_timer) continue;
+        uv_timer_stop(rt->cadence_timer);
+        uv_close((uv_handle_t *)rt->cadence_timer, cadence_closed);
+        rt->cadence_timer = NULL;
+        rt->nitems = rt->next_item; /* no repetition that has not started */
+        maybe_end_step(run, i);
+    }
+}
+
+/* --- the pump ---------------------------------------------------------- */
+
+static const char *halt_reason(const bh_run *run) {
+    if (run->io_error) return "the journal could not be written";
+    if (run->stopping) return "the run was interrupted";
+    return "an earlier step failed";
+}
+
+/* May another attempt of step index start now? */
+static int can_start(const bh_run *run, const bh_unit *u, size_t index) {
+    const bh_step *s = &run->rb->steps[index];
+    const bh_step_rt *rt = &run->rt[index];
+    int limit = run->cap;
+    if (!run->cap_hard && s->concurrency > limit) limit = s->concurrency;
+    if (run->running >= (size_t)limit) return 0;
+    if (s->concurrency && rt->running >= (size_t)s->concurrency) return 0;
+    if (s->each_ref == LUA_NOREF && rt->running > 0) return 0;
+    if (u->concurrency && run->unit_running[s->unit] >= (size_t)u->concurrency) return 0;
+    if (!u->parallel) {
+        /* One step at a time: only this step's own fan-out may overlap. */
+        for (size_t m = 0; m < u->nsteps; m++)
+            if (u->steps[m] != index && run->rt[u->steps[m]].running > 0) return 0;
+    }
+    return 1;
+}
+
+/* Is every step this one waits for done? Sets *blocked_by when one did
+ * not succeed (a step skipped by its own `when` counts as done). */
+static int deps_done(const bh_run *run, size_t index, size_t *blocked_by) {
+    const bh_step *s = &run->rb->steps[index];
+    *blocked_by = (size_t)-1;
+    for (size_t k = 0; k < s->nafter; k++) {
+        size_t d = s->deps[k];
+        bh_step_status st = run->status[d];
+        if (!final_status(st)) return 0;
+        if (st == BH_STEP_OK || (st == BH_STEP_SKIPPED && !run->blocked[d])) continue;
+        *blocked_by = d;
+    }
+    return 1;
+}
+
+/* Start what can start in the current unit. Returns 1 when the unit is
+ * over: every step has ended, or is a cadence that has begun. */
+static int advance_unit(bh_run *run) {
+    const bh_unit *u = &run->rb->units[run->unit];
+    int over;
+    for (size_t m = 0; m < u->nsteps && !run->failed && !run->stopping && !run->io_error; m++) {
+        size_t i = u->steps[m];
+        const bh_step *s = &run->rb->steps[i];
+        bh_step_rt *rt = &run->rt[i];
+        if (final_status(run->status[i])) continue;
+        if (s->every_ms > 0 && rt->began) {
+            while (rt->next_item < rt->nitems && can_start(run, u, i))
+                start_attempt(run, i, rt->next_item++, 1);
+            continue;
+        }
+        if (!rt->began) {
+            /* In a sequential unit (one step) its turn is now; in a parallel
+             * one, when what it waits for is done. */
+            size_t blocked_by;
+            if (!deps_done(run, i, &blocked_by)) continue;
+            if (blocked_by != (size_t)-1) {
+                run->blocked[i] = 1;
+                char reason[300];
+                snprintf(reason, sizeof reason, "after: '%s' did not succeed",
+                         run->rb->steps[blocked_by].id);
+                rt->began = 1;
+                record_skipped(run, i, reason);
+                continue;
+            }
+            if (!can_start(run, u, i)) continue;
+            begin_step(run, i);
+            if (final_status(run->status[i]) || rt->awaiting) continue;
+        }
+        if (rt->awaiting) continue;
+        while (rt->next_item < rt->nitems && can_start(run, u, i) && !run->failed &&
+               !run->stopping && !run->io_error)
+            start_attempt(run, i, rt->next_item++, 1);
+    }
+    if (run->failed || run->stopping || run->io_error) return 0;
+    over = 1; /* steps may have ended above without waiting on the loop */
+    for (size_t m = 0; m < u->nsteps && over; m++) {
+        size_t i = u->steps[m];
+        if (!final_status(run->status[i]) &&
+            !(run->rb->steps[i].every_ms > 0 && run->rt[i].began))
+            over = 0;
+    }
+    return over;
+}
+
+/* Repetitions of cadences that are due, wherever their unit was. */
+static void start_due_reps(bh_run *run) {
+    for (size_t i = 0; i < run->rb->nsteps; i++) {
+        bh_step_rt *rt = &run->rt[i];
+        if (!rt->cadence_timer) continue;
+        const bh_unit *u = &run->rb->units[run->rb->steps[i].unit];
+        while (rt->next_item < rt->nitems && can_start(run, u, i))
+            start_attempt(run, i, rt->next_item++, 1);
+    }
+}
+
+/* The run is stopping: fan-out items not started will not be. */
+static void halt_fanouts(bh_run *run) {
+    for (size_t i = 0; i < run->rb->nsteps; i++) {
+        bh_step_rt *rt = &run->rt[i];
+        if (final_status(run->status[i]) || !rt->began || rt->next_item >= rt->nitems) continue;
+        size_t left = rt->nitems - rt->next_item;
+        cJSON *rec = bh_run_record("fanout_stopped", NULL);
+        cJSON_AddStringToObject(rec, "step", run->rb->steps[i].id);
+        cJSON_AddNumberToObject(rec, "not_started", (double)left);
+        cJSON_AddStringToObject(rec, "reason", halt_reason(run));
+        bh_run_append(run, rec);
+        rt->cancelled += left;
+        rt->nitems = rt->next_item;
+        maybe_end_step(run, i);
+    }
 }
 
 static void skip_rest(bh_run *run, const char *reason) {
     for (size_t p = 0; p < run->rb->nsteps; p++) {
         size_t i = run->rb->order[p];
-        if (run->status[i] == BH_STEP_PENDING) record_skipped(run, i, reason);
+        if (run->status[i] == BH_STEP_PENDING && !run->rt[i].began)
+            record_skipped(run, i, reason);
     }
-    run->next_step = run->rb->nsteps;
+    run->unit = run->rb->nunits;
 }
 
 static void close_signal(uv_handle_t *h) {
@@ -467,63 +1020,99 @@ static void finish_run(bh_run *run) {
             run->sig[i] = NULL;
         }
     }
+    bh_control_stop(run->control);
+    run->control = NULL;
+    bh_gate_close(run);
 }
 
-/* A step whose dependencies did not all succeed is skipped (and so are the
- * steps waiting for it); one skipped by its own `when` counts as done. */
-static void start_or_block(bh_run *run, size_t index) {
-    const bh_step *s = &run->rb->steps[index];
-    for (size_t k = 0; k < s->nafter; k++) {
-        size_t d = s->deps[k];
-        bh_step_status st = run->status[d];
-        if (st == BH_STEP_OK || (st == BH_STEP_SKIPPED && !run->blocked[d])) continue;
-        run->blocked[index] = 1;
-        char reason[300];
-        snprintf(reason, sizeof reason, "after: '%s' did not succeed", run->rb->steps[d].id);
-        record_skipped(run, index, reason);
+
+static void pump_once(bh_run *run) {
+    while (!run->done) {
+        if (run->undoing) {
+            if (bh_undo_next(run)) return; /* an undo is running */
+            finish_run(run);
+            return;
+        }
+        if (run->io_error || run->stopping || run->failed) {
+            bh_gate_cancel_all(run, halt_reason(run));
+            stop_cadences(run);
+            halt_fanouts(run);
+            if (run->running || run->retries) return; /* wait for what is in flight */
+            skip_rest(run, halt_reason(run));
+            if (run->rollback && !run->stopping && !run->io_error) {
+                bh_undo_begin_rollback(run);
+                continue;
+            }
+            finish_run(run);
+            return;
+        }
+        start_due_reps(run);
+        if (run->unit < run->rb->nunits) {
+            if (!advance_unit(run)) return;
+            run->unit++;
+            continue;
+        }
+        stop_cadences(run);
+        if (run->running || run->retries) return;
+        finish_run(run);
         return;
     }
-    start_attempt(run, index, 1);
 }
 
-/* Start the next step, or end the run. Loops rather than recursing when a
- * step finishes without waiting on the loop. */
-static void pump(bh_run *run) {
-    while (!run->current && !run->retry_timer && !run->done) {
-        if (run->io_error) {
-            skip_rest(run, "the journal could not be written");
-            finish_run(run);
-        } else if (run->stopping) {
-            skip_rest(run, "the run was interrupted");
-            finish_run(run);
-        } else if (run->failed) {
-            skip_rest(run, "an earlier step failed");
-            finish_run(run);
-        } else if (run->next_step >= run->rb->nsteps) {
-            finish_run(run);
-        } else {
-            start_or_block(run, run->rb->order[run->next_step++]);
-        }
+/* Start what can start, or end the run. A call made while the pump runs
+ * (an attempt that ends without waiting on the loop) only asks for another
+ * round, so long chains of such steps loop instead of recursing. */
+void bh_sched_pump(bh_run *run) {
+    if (run->pumping) {
+        run->repump = 1;
+        return;
     }
+    run->pumping = 1;
+    do {
+        run->repump = 0;
+        pump_once(run);
+    } while (run->repump && !run->done);
+    run->pumping = 0;
 }
 
 static void stop_run(bh_run *run) {
     run->stopping = 1;
-    if (run->retry_timer) { /* waiting to retry: do not, and say so */
+    while (run->retries) { /* waiting to retry: do not, and say so */
+        bh_retry *r = run->retries;
+        run->retries = r->next;
         cJSON *rec = bh_run_record("retry_cancelled", NULL);
-        cJSON_AddStringToObject(rec, "step", run->rb->steps[run->retry_index].id);
-        cJSON_AddNumberToObject(rec, "attempt", run->retry_number);
+        cJSON_AddStringToObject(rec, "step", run->rb->steps[r->index].id);
+        cJSON_AddNumberToObject(rec, "attempt", r->number);
         bh_run_append(run, rec);
-        uv_timer_stop(run->retry_timer);
-        uv_close((uv_handle_t *)run->retry_timer, timer_closed);
-        run->retry_timer = NULL;
-        pump(run);
-        return;
+        bh_step_rt *rt = &run->rt[r->index];
+        rt->running--;
+        rt->cancelled++;
+        uv_timer_stop(&r->timer);
+        uv_close((uv_handle_t *)&r->timer, retry_closed);
+        maybe_end_step(run, r->index);
     }
-    if (run->current && !run->current->cancelled && !run->current->timed_out) {
-        run->current->cancelled = 1;
-        interrupt_attempt(run->current, 0);
+    /* Interrupting may end an attempt at once (and free it): collect the
+     * serials first, then look each one up again. */
+    size_t n = 0;
+    for (bh_attempt *a = run->attempts; a; a = a->next)
+        n++;
+    uint64_t *serials = bh_util_xcalloc(n ? n : 1, sizeof *serials);
+    n = 0;
+    for (bh_attempt *a = run->attempts; a; a = a->next)
+        serials[n++] = a->serial;
+    for (size_t k = 0; k < n; k++) {
+        bh_attempt *a = bh_run_attempt(run, serials[k]);
+        if (a && !a->cancelled && !a->timed_out) {
+            a->cancelled = 1;
+            interrupt_attempt(a, 0);
+        }
     }
+    free(serials);
+    bh_sched_pump(run);
+}
+
+static void on_io_error(bh_run *run) {
+    stop_run(run);
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
@@ -535,123 +1124,51 @@ static void on_signal(uv_signal_t *h, int signum) {
     bh_run_append(run, rec);
     if (!hard) {
         run->interrupt_signal = signum;
-        bh_console_notice(run->console,
-                          "interrupted: stopping the running step (again to kill at once)");
+        bh_console_notice(run->console, run->running > 1
+                                            ? "interrupted: stopping the running steps (again "
+                                              "to kill at once)"
+                                            : "interrupted: stopping (again to kill at once)");
         stop_run(run);
-    } else if (run->current) {
-        run->hard_kill = 1;
-        interrupt_attempt(run->current, 1);
+        return;
     }
+    run->hard_kill = 1;
+    for (bh_attempt *a = run->attempts; a; a = a->next)
+        if (a->waiting == BH_WAIT_EXEC) run->fx->cancel(run->fx, a->exec.op, 1);
 }
 
-/* --- the run folder ---------------------------------------------------- */
-
-static char *make_run_id(const bh_runbook *rb) {
-    int64_t now = bh_util_now_ms();
-    time_t secs = (time_t)(now / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    char stamp[32];
-    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%S", &tm);
-    unsigned char rnd[3];
-    randombytes_buf(rnd, sizeof rnd);
-    /* Milliseconds in the id so that ids sort by start time ("last"). */
-    return bh_util_asprintf("%s.%03dZ-%s-%02x%02x%02x", stamp, (int)(now % 1000), rb->id, rnd[0],
-                            rnd[1], rnd[2]);
-}
-
-static int create_run_dir(bh_run *run) {
-    char *runs = bh_util_asprintf("%s/runs", run->opts->state_dir);
-    int err = bh_util_mkdir_p(runs);
-    if (err == 0) {
-        run->dir = bh_util_asprintf("%s/%s", runs, run->id);
-        if (mkdir(run->dir, 0700) != 0) err = -errno;
-    }
-    if (err == 0) err = bh_util_fsync_dir(runs);
-    if (err == 0) {
-        char *out = bh_util_asprintf("%s/out", run->dir);
-        if (mkdir(out, 0700) != 0) err = -errno;
-        free(out);
-    }
-    if (err == 0) {
-        char *path = bh_util_asprintf("%s/journal.jsonl", run->dir);
-        err = bh_journal_create(path, &run->journal);
-        free(path);
-    }
-    if (err)
-        fprintf(stderr, "bulkhead: cannot create the run folder under %s: %s\n", runs,
-                bh_util_strerror(err));
-    free(runs);
-    return err;
-}
+/* --- the run ----------------------------------------------------------- */
 
 static void journal_to_console(const char *line, size_t len, void *ud) {
     bh_console_record(ud, line, len);
 }
 
-static const char *operator_name(const bh_run_opts *opts) {
-    if (opts->operator_name) return opts->operator_name;
-    const char *env = getenv("BULKHEAD_OPERATOR");
-    if (env && *env) return env;
-    struct passwd *pw = getpwuid(geteuid());
-    return pw ? pw->pw_name : "unknown";
-}
-
-static void write_run_start(bh_run *run) {
-    const bh_runbook *rb = run->rb;
-    cJSON *rec = bh_run_record("run_start", NULL);
-    cJSON_AddStringToObject(rec, "run_id", run->id);
-    cJSON *r = cJSON_AddObjectToObject(rec, "runbook");
-    cJSON_AddStringToObject(r, "path", rb->path);
-    char *abs = realpath(rb->path, NULL);
-    if (abs) cJSON_AddStringToObject(r, "realpath", abs);
-    free(abs);
-    cJSON_AddStringToObject(r, "sha256", rb->sha256);
-    cJSON_AddStringToObject(r, "id", rb->id);
-    cJSON_AddStringToObject(r, "title", rb->title);
-    cJSON_AddStringToObject(r, "severity", rb->severity);
-    if (rb->owner) cJSON_AddStringToObject(r, "owner", rb->owner);
-    cJSON_AddItemToObject(rec, "params", cJSON_Duplicate(rb->param_values, 1));
-    cJSON_AddStringToObject(rec, "operator", operator_name(run->opts));
-    char host[256] = "";
-    gethostname(host, sizeof host - 1);
-    cJSON_AddStringToObject(rec, "host", host);
-    cJSON_AddNumberToObject(rec, "pid", getpid());
-    cJSON *eng = cJSON_AddObjectToObject(rec, "engine");
-    cJSON_AddStringToObject(eng, "name", "bulkhead");
-    cJSON_AddStringToObject(eng, "version", BH_VERSION);
-    cJSON_AddStringToObject(rec, "mode", run->fx->mode);
-    cJSON *steps = cJSON_AddArrayToObject(rec, "steps");
-    for (size_t i = 0; i < rb->nsteps; i++)
-        cJSON_AddItemToArray(steps, cJSON_CreateString(rb->steps[i].id));
-    bh_run_append(run, rec);
-}
-
 static const char *run_status(const bh_run *run) {
     if (run->io_error) return "error";
     if (run->interrupt_signal) return "interrupted";
+    if (run->undo_only) return run->undo_failed ? "failed" : "ok";
+    if (run->undoing) return run->undo_failed ? "rollback_failed" : "rolled_back";
     return run->failed ? "failed" : "ok";
 }
 
 static void write_run_end(bh_run *run) {
     double ms = (double)(uv_hrtime() - run->started_ns) / 1e6;
-    cJSON *rec = bh_run_record("run_end", NULL);
+    cJSON *rec = bh_run_record(run->undo_only ? "undo_finish" : "run_end", NULL);
     cJSON_AddStringToObject(rec, "status", run_status(run));
     cJSON_AddNumberToObject(rec, "duration_ms", ms);
-    cJSON *counts = cJSON_AddObjectToObject(rec, "counts");
-    size_t n[BH_STEP_NSTATES] = {0};
-    for (size_t i = 0; i < run->rb->nsteps; i++)
-        n[run->status[i]]++;
     char summary[256] = "";
-    for (int s = 0; s < BH_STEP_NSTATES; s++) {
-        if (!n[s]) continue;
-        cJSON_AddNumberToObject(counts, STATUS_NAMES[s], (double)n[s]);
+    if (!run->undo_only) {
+        cJSON *counts = cJSON_AddObjectToObject(rec, "counts");
+        bh_run_counts(run, counts, summary, sizeof summary);
+    }
+    if (run->undoing || run->undo_only) {
+        cJSON_AddNumberToObject(rec, "undone", (double)run->undone);
+        cJSON_AddNumberToObject(rec, "undo_failed", (double)run->undo_failed);
         size_t used = strlen(summary);
-        snprintf(summary + used, sizeof summary - used, "%s%zu %s", used ? ", " : "", n[s],
-                 STATUS_NAMES[s]);
+        snprintf(summary + used, sizeof summary - used, "%s%zu undone, %zu undo failed",
+                 used ? "; " : "", run->undone, run->undo_failed);
     }
     bh_run_append(run, rec);
-    sync_journal(run);
+    bh_run_sync(run);
     bh_console_run_end(run->console, run->id, run_status(run), ms, summary);
 }
 
@@ -660,79 +1177,122 @@ static void close_walk(uv_handle_t *h, void *arg) {
     if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
-bh_run_outcome bh_sched_run(bh_runbook *rb, const bh_run_opts *opts, char **run_id, int *sig) {
-    bh_run run_s;
-    bh_run *run = &run_s;
+static int default_cap(void) {
+    unsigned n = uv_available_parallelism();
+    return n < 2 ? 2 : (int)n;
+}
+
+void bh_sched_init(bh_run *run, bh_runbook *rb, const bh_run_opts *opts, uv_loop_t *loop) {
     memset(run, 0, sizeof *run);
-    *run_id = NULL;
-    *sig = 0;
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    run->loop = &loop;
+    run->loop = loop;
     run->rb = rb;
     run->L = rb->L;
+    rb->host = run;
     run->opts = opts;
-    run->fx = bh_fx_real(&loop);
-    run->console = bh_console_new(&loop, opts->console_mode, stdout);
-    run->id = make_run_id(rb);
-    run->status = bh_util_xcalloc(rb->nsteps ? rb->nsteps : 1, sizeof *run->status);
+    run->operator_name = bh_run_operator(opts->operator_name);
+    run->fx = bh_fx_real(loop);
+    run->console = bh_console_new(loop, opts->console_mode, stdout);
+    size_t n = rb->nsteps ? rb->nsteps : 1;
+    run->status = bh_util_xcalloc(n, sizeof *run->status);
+    run->rt = bh_util_xcalloc(n, sizeof *run->rt);
+    for (size_t i = 0; i < rb->nsteps; i++)
+        run->rt[i].items_ref = LUA_NOREF;
+    run->blocked = bh_util_xcalloc(n, 1);
+    run->unit_running = bh_util_xcalloc(rb->nunits ? rb->nunits : 1, sizeof *run->unit_running);
     run->wrapper_ref = LUA_NOREF;
-    run->blocked = bh_util_xcalloc(rb->nsteps ? rb->nsteps : 1, 1);
+    run->undo_wrapper_ref = LUA_NOREF;
+    run->results_ref = LUA_NOREF;
     run->started_ns = uv_hrtime();
+    run->cap = opts->concurrency > 0 ? opts->concurrency : default_cap();
+    run->cap_hard = opts->concurrency > 0;
+    run->on_io_error = on_io_error;
+}
 
-    bh_run_outcome outcome;
-    if (create_run_dir(run) != 0) {
-        outcome = BH_RUN_IO_ERROR;
-        goto out;
-    }
-    *run_id = bh_util_xstrdup(run->id);
+void bh_sched_listen(bh_run *run) {
     bh_journal_set_listener(run->journal, journal_to_console, run->console);
     lua_newtable(run->L);
     run->results_ref = luaL_ref(run->L, LUA_REGISTRYINDEX);
     bh_ctx_install_print(run);
-
-    write_run_start(run);
-    bh_console_run_start(run->console, run->id, rb->title, run->dir, rb->nsteps, run->fx->mode);
     int signums[2] = {SIGINT, SIGTERM};
     for (int i = 0; i < 2; i++) {
         run->sig[i] = bh_util_xmalloc(sizeof *run->sig[i]);
-        uv_signal_init(&loop, run->sig[i]);
+        uv_signal_init(run->loop, run->sig[i]);
         run->sig[i]->data = run;
         uv_signal_start(run->sig[i], on_signal, signums[i]);
     }
-    pump(run);
-    uv_run(&loop, UV_RUN_DEFAULT);
+    int err = bh_control_start(run->loop, run->dir, bh_gate_control, run, &run->control);
+    if (err)
+        fprintf(stderr,
+                "bulkhead: cannot listen on the control socket in %s: %s (approve, deny and "
+                "done from another terminal will not reach this run)\n",
+                run->dir, bh_util_strerror(err));
+}
+
+bh_run_outcome bh_sched_finish_run(bh_run *run) {
+    uv_run(run->loop, UV_RUN_DEFAULT);
     write_run_end(run);
     bh_ctx_uninstall_print(run);
     luaL_unref(run->L, LUA_REGISTRYINDEX, run->results_ref);
     luaL_unref(run->L, LUA_REGISTRYINDEX, run->wrapper_ref);
+    luaL_unref(run->L, LUA_REGISTRYINDEX, run->undo_wrapper_ref);
+    for (size_t i = 0; i < run->rb->nsteps; i++)
+        luaL_unref(run->L, LUA_REGISTRYINDEX, run->rt[i].items_ref);
     int err = bh_journal_close(run->journal);
     if (err && !run->io_error) run->io_error = err;
     run->journal = NULL;
-    if (run->io_error)
-        outcome = BH_RUN_IO_ERROR;
-    else if (run->interrupt_signal)
-        outcome = BH_RUN_INTERRUPTED;
-    else
-        outcome = run->failed ? BH_RUN_FAILED : BH_RUN_OK;
-    *sig = run->interrupt_signal;
-out:
+    if (run->io_error) return BH_RUN_IO_ERROR;
+    if (run->interrupt_signal) return BH_RUN_INTERRUPTED;
+    if (run->undo_only) return run->undo_failed ? BH_RUN_FAILED : BH_RUN_OK;
+    return run->failed ? BH_RUN_FAILED : BH_RUN_OK;
+}
+
+void bh_sched_cleanup(bh_run *run) {
+    uv_loop_t *loop = run->loop;
     if (run->journal) bh_journal_close(run->journal);
+    bh_control_stop(run->control);
     bh_console_close(run->console);
     run->fx->destroy(run->fx);
-    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_run(loop, UV_RUN_DEFAULT);
     /* Anything still open is a bug; close it so the loop can be freed, and
      * say so rather than leak quietly. */
-    if (uv_loop_close(&loop) != 0) {
+    if (uv_loop_close(loop) != 0) {
         fprintf(stderr, "bulkhead: internal: handles left open at exit\n");
-        uv_walk(&loop, close_walk, NULL);
-        uv_run(&loop, UV_RUN_DEFAULT);
-        uv_loop_close(&loop);
+        uv_walk(loop, close_walk, NULL);
+        uv_run(loop, UV_RUN_DEFAULT);
+        uv_loop_close(loop);
     }
+    bh_gate_free_all(run);
+    run->rb->host = NULL;
     free(run->last_phase);
     free(run->status);
+    free(run->rt);
     free(run->blocked);
+    free(run->unit_running);
+    free(run->done_list);
     free(run->id);
     free(run->dir);
+}
+
+bh_run_outcome bh_sched_run(bh_runbook *rb, const bh_run_opts *opts, char **run_id, int *sig) {
+    bh_run run_s;
+    bh_run *run = &run_s;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    bh_sched_init(run, rb, opts, &loop);
+    *run_id = NULL;
+    *sig = 0;
+    run->id = bh_run_make_id(rb->id);
+    bh_run_outcome outcome = BH_RUN_IO_ERROR;
+    if (bh_run_create_dir(run) == 0) {
+        *run_id = bh_util_xstrdup(run->id);
+        bh_sched_listen(run);
+        bh_run_write_start(run);
+        bh_console_run_start(run->console, run->id, rb->title, run->dir, rb->nsteps,
+                             run->fx->mode);
+        bh_sched_pump(run);
+        outcome = bh_sched_finish_run(run);
+        *sig = run->interrupt_signal;
+    }
+    bh_sched_cleanup(run);
     return outcome;
 }

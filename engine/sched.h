@@ -1,11 +1,14 @@
 /* sched: runs a loaded runbook's steps on a libuv loop.
  *
- * Steps run one at a time in declaration order, each attempt in its own
- * coroutine. Write-ahead: a step's start record is synced before its body
- * runs; its end record is synced (together with the next start) before the
- * next step begins. A failed step stops the run and the steps not reached
- * are recorded as skipped. SIGINT/SIGTERM start nothing new, terminate the
- * running children (a second signal kills them) and record the interruption. */
+ * Units (graph.h) run one after another; inside a parallel unit a step
+ * starts once the steps it waits for are done, within the concurrency caps
+ * (the run's, the group's, the step's own for a fan-out). Each attempt runs
+ * in its own coroutine. Write-ahead: an attempt's start record is synced
+ * before its body runs. A failed step applies its policy once its retries
+ * are used up: abort (start nothing new, let what runs finish, skip the
+ * rest), continue, or rollback (abort, then undo completed steps in reverse
+ * completion order, undo.c). SIGINT/SIGTERM start nothing new, terminate
+ * the running children (a second signal kills them) and record it. */
 #ifndef BH_SCHED_H
 #define BH_SCHED_H
 
@@ -18,6 +21,16 @@ typedef enum { BH_RUN_OK = 0, BH_RUN_FAILED, BH_RUN_INTERRUPTED, BH_RUN_IO_ERROR
  * signal that interrupted the run, if any. */
 bh_run_outcome bh_sched_run(bh_runbook *rb, const bh_run_opts *opts, char **run_id, int *sig);
 
+/* The pieces of bh_sched_run, for engines that work on an existing run
+ * (undo.c): init, then a journal and dir of the caller's, listen (signals,
+ * control socket), pump, finish_run (runs the loop, writes the end record),
+ * cleanup (closes everything, uv_loop_close). */
+void bh_sched_init(bh_run *run, bh_runbook *rb, const bh_run_opts *opts, uv_loop_t *loop);
+void bh_sched_listen(bh_run *run);
+void bh_sched_pump(bh_run *run);
+bh_run_outcome bh_sched_finish_run(bh_run *run);
+void bh_sched_cleanup(bh_run *run);
+
 /* Used by ctx.c: resume a suspended attempt with nargs values pushed on its
  * coroutine, and handle what the body does next. */
 void bh_sched_resume(bh_attempt *a, int nargs);
@@ -26,5 +39,18 @@ void bh_sched_resume(bh_attempt *a, int nargs);
 void bh_sched_abandon(bh_attempt *a);
 /* Used by ctx.c: end a suspended attempt as failed without resuming it. */
 void bh_sched_fail(bh_attempt *a, const char *code, const char *message);
+/* Used by gate.c: end an attempt that is not Lua's (a manual task). */
+void bh_sched_finish(bh_attempt *a, int ok, cJSON *result, const char *code,
+                     const char *message);
+/* Used by gate.c: the step's approvals are complete, it may start. */
+void bh_sched_approved(bh_run *run, size_t index);
+/* End a step that never ran an attempt (denied, cancelled while waiting,
+ * items not listable): a step_end with attempt 0, and the step's policy. */
+void bh_sched_end_step(bh_run *run, size_t index, bh_step_status status, const char *code,
+                       const char *message);
+/* Used by undo.c: start the undo of one completed instance. */
+bh_attempt *bh_sched_start_undo(bh_run *run, size_t index, size_t item);
+/* A short name for item `item` of a fan-out, for people and records. */
+void bh_sched_item_key(bh_run *run, size_t index, size_t item, char *out, size_t len);
 
 #endif

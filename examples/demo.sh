@@ -35,8 +35,8 @@ step() { printf '\n---- %s\n' "$*"; }
 step "$BIN plan $RUNBOOK -p workdir=$WORKDIR"
 "$BIN" --state-dir "$STATE" plan "$RUNBOOK" -p "workdir=$WORKDIR" || exit $?
 
-step "$BIN run $RUNBOOK -p workdir=$WORKDIR"
-"$BIN" --state-dir "$STATE" run "$RUNBOOK" -p "workdir=$WORKDIR" --operator demo
+step "$BIN run $RUNBOOK -p workdir=$WORKDIR --approve isolate-web"
+"$BIN" --state-dir "$STATE" run "$RUNBOOK" -p "workdir=$WORKDIR" --operator demo --approve isolate-web
 rc=$?
 
 step "$BIN show last"

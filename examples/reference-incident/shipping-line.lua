@@ -119,6 +119,15 @@ step "suspend-ebooking" {
     end
     return param.booking_sites
   end,
+  -- at the all-clear (`bulkhead undo RUN`): the sites come back
+  undo = function(ctx, _, sites)
+    for _, h in ipairs(sites or param.booking_sites) do
+      put(ctx, host(h, "firewall.rules"), "allow all\n")
+      put(ctx, host(h, "state"), "running\n")
+      append(ctx, host(h, "service.log"), now() .. " reconnected at the all-clear\n")
+      ctx.log("reconnected " .. h)
+    end
+  end,
 }
 
 step "keep-mail-and-edi" {
@@ -136,6 +145,12 @@ step "keep-mail-and-edi" {
       kept[h] = ports
     end
     return kept
+  end,
+  undo = function(ctx)
+    for _, h in ipairs(param.keep_running) do
+      put(ctx, host(h, "firewall.rules"), "allow all\n")
+      ctx.log(h .. ": port restrictions lifted")
+    end
   end,
 }
 

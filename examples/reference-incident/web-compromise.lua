@@ -143,33 +143,47 @@ step "inventory" {
 ------------------------------------------------------------------------------
 phase "contain"
 
-step "isolate-web" {
-  doc = "Isolate the compromised web hosts: state isolated, firewall denies everything",
-  timeout = "15s",
-  run = function(ctx)
-    for _, n in ipairs(param.web_hosts) do
+-- The two containment actions do not depend on each other: run them side by
+-- side. Isolation fans out over the web hosts, asks a person first (it takes
+-- the public website offline), and can be lifted with `bulkhead undo`.
+parallel {
+  step "isolate-web" {
+    doc = "Isolate each compromised web host: state isolated, firewall denies everything",
+    timeout = "15s",
+    each = param.web_hosts, concurrency = 4,
+    approve = "Takes the public website offline", approve_timeout = "15m",
+    destructive = true,
+    run = function(ctx, n)
       put(ctx, host(n, "firewall.rules"), "deny all\n")
       set_state(ctx, n, "isolated")
       ctx.log("isolated " .. n)
-    end
-    return param.web_hosts
-  end,
-}
+      return n
+    end,
+    undo = function(ctx, n)   -- lift the isolation (all-clear, or after a drill)
+      put(ctx, host(n, "firewall.rules"), "allow https\n")
+      set_state(ctx, n, "running")
+      ctx.log("released " .. n)
+    end,
+  },
 
-step "shut-key-systems" {
-  doc = "Stop the key systems (priority services and internal systems) to stop the damage spreading",
-  timeout = "15s",
-  run = function(ctx)
-    local stopped = {}
-    for _, l in ipairs { param.priority, param.key_systems } do
-      for _, n in ipairs(l) do stopped[#stopped + 1] = n end
-    end
-    for _, n in ipairs(stopped) do
-      set_state(ctx, n, "stopped")
-      ctx.log("stopped " .. n)
-    end
-    return stopped
-  end,
+  step "shut-key-systems" {
+    doc = "Stop the key systems (priority services and internal systems) to stop the damage spreading",
+    timeout = "15s",
+    run = function(ctx)
+      local stopped = {}
+      for _, l in ipairs { param.priority, param.key_systems } do
+        for _, n in ipairs(l) do stopped[#stopped + 1] = n end
+      end
+      for _, n in ipairs(stopped) do
+        set_state(ctx, n, "stopped")
+        ctx.log("stopped " .. n)
+      end
+      return stopped
+    end,
+    undo = function(ctx, _, stopped)
+      for _, n in ipairs(stopped or {}) do set_state(ctx, n, "running") end
+    end,
+  },
 }
 
 step "keep-comms-up" {
@@ -189,9 +203,14 @@ step "keep-comms-up" {
     end
     return kept
   end,
+  undo = function(ctx)
+    for _, n in ipairs(param.keep_running) do put(ctx, host(n, "firewall.rules"), "allow all\n") end
+  end,
 }
 
 step "verify-containment" {
+  after = { "isolate-web", "shut-key-systems", "keep-comms-up" },
+  undo = false,  -- reads only
   doc = "Read back every state: web isolated, key systems stopped, comms running",
   timeout = "10s",
   run = function(ctx)
@@ -219,6 +238,21 @@ step "engage-partners" {
       ctx.log("engaged " .. p)
     end
     return param.partners
+  end,
+}
+
+-- Partners were promised regular updates: repeat while the run lives (a
+-- real incident would say every = "30m"; the stand-in run lasts seconds).
+step "status-updates" {
+  doc = "Regular status update to the partners for as long as the run lives",
+  timeout = "10s",
+  every = "1s",
+  on_failure = "continue",
+  run = function(ctx)
+    for _, p in ipairs(param.partners) do
+      notify(ctx, p, "Status update " .. ctx.rep, "Response under way; next update soon.")
+    end
+    return ctx.rep
   end,
 }
 
@@ -331,11 +365,15 @@ for i, svc in ipairs(param.priority) do
       ctx.exec { "cp", "-R", W .. "/backup-site/" .. svc .. "/data", host(svc, "data") }
       ctx.exec { "test", "-s", host(svc, "data/content.txt") }
       set_state(ctx, svc, "running")
-      ctx.sleep(param.settle)
-      expect_state(ctx, svc, "running")
-      ctx.log(svc .. " restored and healthy")
-      return { service = svc, order = i, state = "running" }
+      ctx.log(svc .. " restored")
+      return { service = svc, order = i }
     end,
+    -- the health gate: retried until healthy or 10s, then the step fails
+    -- and the run stops before the next service
+    verify = function(ctx)
+      return state_of(ctx, svc) == "running", svc .. " is not running"
+    end,
+    verify_timeout = "10s", verify_interval = param.settle,
   }
 end
 

@@ -78,8 +78,8 @@ rb mem 'step "fill" { run = function(ctx)
   pcall(function() local i = 0 while true do i = i + 1; keep[i] = {} end end)
   return #keep
 end }
-step "next" { run = function(ctx) return 1 end }'
+step "next" { run = function(ctx) local t = {} for i = 1, 1e6 do t[i] = { i } end return #t end }'
 assert_exit 1 bh run --plain "$WORK/mem.lua"
-assert_eq memory "$(end_of next error.code)" "error code of the step that could not start"
+assert_eq memory "$(end_of next error.code)" "error code of the step that ran out of memory"
 assert_jq "$(journal)" '.[-1].status' failed
 assert_exit 0 bh verify last

@@ -1,0 +1,256 @@
+#include "control.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#define SOCK_NAME "control.sock"
+#define MAX_REQUEST 65536
+
+struct bh_control {
+    uv_pipe_t server;
+    int dirfd;
+    bh_control_handler fn;
+    void *ud;
+};
+
+typedef struct {
+    uv_pipe_t pipe;
+    bh_control *ctl;
+    bh_control_peer peer;
+    char *buf;
+    size_t len;
+    int answered;
+} conn;
+
+/* The socket's address, through the folder's descriptor (see control.h). */
+static void sock_addr(int dirfd, struct sockaddr_un *a) {
+    memset(a, 0, sizeof *a);
+    a->sun_family = AF_UNIX;
+    snprintf(a->sun_path, sizeof a->sun_path, "/proc/self/fd/%d/" SOCK_NAME, dirfd);
+}
+
+static void conn_closed(uv_handle_t *h) {
+    conn *c = h->data;
+    free(c->buf);
+    free(c);
+}
+
+static void write_done(uv_write_t *w, int status) {
+    (void)status;
+    conn *c = w->data;
+    free(w);
+    uv_close((uv_handle_t *)&c->pipe, conn_closed);
+}
+
+static void answer(conn *c, cJSON *reply) {
+    c->answered = 1;
+    char *text = cJSON_PrintUnformatted(reply);
+    cJSON_Delete(reply);
+    size_t n = strlen(text);
+    /* The write request and its buffer in one allocation. */
+    uv_write_t *w = bh_util_xmalloc(sizeof *w + n + 1);
+    char *copy = (char *)(w + 1);
+    memcpy(copy, text, n);
+    copy[n] = '\n';
+    free(text);
+    w->data = c;
+    uv_buf_t b = uv_buf_init(copy, (unsigned)(n + 1));
+    if (uv_write(w, (uv_stream_t *)&c->pipe, &b, 1, write_done) != 0) {
+        free(w);
+        uv_close((uv_handle_t *)&c->pipe, conn_closed);
+    }
+}
+
+static cJSON *error_reply(const char *msg) {
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddBoolToObject(r, "ok", 0);
+    cJSON_AddStringToObject(r, "error", msg);
+    return r;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+    (void)h;
+    buf->base = bh_util_xmalloc(suggested);
+    buf->len = suggested;
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+    conn *c = s->data;
+    if (n > 0 && !c->answered) {
+        if (c->len + (size_t)n > MAX_REQUEST) {
+            uv_read_stop(s);
+            answer(c, error_reply("request too long"));
+            free(buf->base);
+            return;
+        }
+        c->buf = realloc(c->buf, c->len + (size_t)n + 1);
+        if (!c->buf) abort();
+        memcpy(c->buf + c->len, buf->base, (size_t)n);
+        c->len += (size_t)n;
+        c->buf[c->len] = '\0';
+    }
+    free(buf->base);
+    if (c->answered) return;
+    char *nl = c->buf ? memchr(c->buf, '\n', c->len) : NULL;
+    if (nl || n < 0) {
+        uv_read_stop(s);
+        if (!c->buf) {
+            uv_close((uv_handle_t *)&c->pipe, conn_closed);
+            return;
+        }
+        if (nl) *nl = '\0';
+        cJSON *req = cJSON_Parse(c->buf);
+        if (!req || !cJSON_IsObject(req))
+            answer(c, error_reply("the request is not a JSON object"));
+        else
+            answer(c, c->ctl->fn(req, &c->peer, c->ctl->ud));
+        cJSON_Delete(req);
+    }
+}
+
+static void on_connection(uv_stream_t *server, int status) {
+    bh_control *ctl = server->data;
+    if (status < 0) return;
+    conn *c = bh_util_xcalloc(1, sizeof *c);
+    c->ctl = ctl;
+    uv_pipe_init(server->loop, &c->pipe, 0);
+    c->pipe.data = c;
+    if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0) {
+        uv_close((uv_handle_t *)&c->pipe, conn_closed);
+        return;
+    }
+    uv_os_fd_t fd;
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (uv_fileno((uv_handle_t *)&c->pipe, &fd) == 0 &&
+        getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+        c->peer.uid = cred.uid;
+        c->peer.pid = cred.pid;
+    }
+    uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+}
+
+int bh_control_start(uv_loop_t *loop, const char *dir, bh_control_handler fn, void *ud,
+                     bh_control **out) {
+    *out = NULL;
+    int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) return -errno;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        int err = -errno;
+        close(dirfd);
+        return err;
+    }
+    struct sockaddr_un a;
+    sock_addr(dirfd, &a);
+    unlinkat(dirfd, SOCK_NAME, 0); /* a stale socket of an engine that died */
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        fchmodat(dirfd, SOCK_NAME, 0600, 0) != 0 || listen(fd, 16) != 0) {
+        int err = -errno;
+        close(fd);
+        unlinkat(dirfd, SOCK_NAME, 0);
+        close(dirfd);
+        return err;
+    }
+    bh_control *c = bh_util_xcalloc(1, sizeof *c);
+    c->dirfd = dirfd;
+    c->fn = fn;
+    c->ud = ud;
+    uv_pipe_init(loop, &c->server, 0);
+    c->server.data = c;
+    int err = uv_pipe_open(&c->server, fd);
+    if (err == 0) err = uv_listen((uv_stream_t *)&c->server, 16, on_connection);
+    if (err != 0) {
+        bh_control_stop(c);
+        return err;
+    }
+    *out = c;
+    return 0;
+}
+
+static void server_closed(uv_handle_t *h) {
+    bh_control *c = h->data;
+    close(c->dirfd);
+    free(c);
+}
+
+void bh_control_stop(bh_control *c) {
+    if (!c) return;
+    unlinkat(c->dirfd, SOCK_NAME, 0);
+    uv_close((uv_handle_t *)&c->server, server_closed);
+}
+
+/* Wait for fd to be ready for events, within the deadline. */
+static int wait_fd(int fd, short events, uint64_t deadline_ms) {
+    for (;;) {
+        int64_t left = (int64_t)deadline_ms - bh_util_now_ms();
+        if (left <= 0) return -ETIMEDOUT;
+        struct pollfd p = {.fd = fd, .events = events};
+        int r = poll(&p, 1, (int)left);
+        if (r > 0) return 0;
+        if (r < 0 && errno != EINTR) return -errno;
+    }
+}
+
+int bh_control_call(const char *dir, const cJSON *req, int timeout_ms, cJSON **reply) {
+    *reply = NULL;
+    int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) return -errno;
+    struct sockaddr_un a;
+    sock_addr(dirfd, &a);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int err = 0;
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) err = -errno;
+    close(dirfd);
+    char *text = NULL;
+    size_t len = 0;
+    uint64_t deadline = (uint64_t)bh_util_now_ms() + (uint64_t)timeout_ms;
+    if (err == 0) {
+        char *line = cJSON_PrintUnformatted(req);
+        size_t n = strlen(line);
+        line = realloc(line, n + 2);
+        if (!line) abort();
+        line[n] = '\n';
+        size_t off = 0;
+        while (err == 0 && off < n + 1) {
+            ssize_t w = write(fd, line + off, n + 1 - off);
+            if (w < 0 && errno != EINTR)
+                err = -errno;
+            else if (w > 0)
+                off += (size_t)w;
+        }
+        free(line);
+    }
+    while (err == 0) {
+        err = wait_fd(fd, POLLIN, deadline);
+        if (err) break;
+        char chunk[4096];
+        ssize_t r = read(fd, chunk, sizeof chunk);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) err = -errno;
+        if (r <= 0) break;
+        text = realloc(text, len + (size_t)r + 1);
+        if (!text) abort();
+        memcpy(text + len, chunk, (size_t)r);
+        len += (size_t)r;
+        text[len] = '\0';
+        if (memchr(text, '\n', len)) break;
+    }
+    if (fd >= 0) close(fd);
+    if (err == 0) {
+        *reply = text ? cJSON_Parse(text) : NULL;
+        if (!*reply) err = -EPROTO;
+    }
+    free(text);
+    return err;
+}

@@ -1,0 +1,418 @@
+#include "gate.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched.h"
+#include "util.h"
+
+/* The terminal prompt: one question at a time, answered by a line. */
+struct bh_gate {
+    uv_tty_t tty;
+    int reading;
+    char line[1024];
+    size_t len;
+    uint64_t asked;  /* what the question on screen is about: ... */
+    int asked_kind;  /* 0 none, 1 approval of step `asked`, 2 manual attempt serial `asked` */
+};
+
+static void approval_timer_closed(uv_handle_t *h) {
+    free(h);
+}
+
+static void stop_approval_timer(bh_step_rt *rt) {
+    if (!rt->approval_timer) return;
+    uv_timer_stop(rt->approval_timer);
+    uv_close((uv_handle_t *)rt->approval_timer, approval_timer_closed);
+    rt->approval_timer = NULL;
+}
+
+static void record_decision(bh_run *run, size_t index, const char *decision, const char *by,
+                            const char *reason, const char *how, const bh_control_peer *peer) {
+    const bh_step *s = &run->rb->steps[index];
+    cJSON *rec = bh_run_record("approval", NULL);
+    cJSON_AddStringToObject(rec, "step", s->id);
+    cJSON_AddStringToObject(rec, "decision", decision);
+    cJSON_AddStringToObject(rec, "by", by);
+    cJSON_AddStringToObject(rec, "reason", reason ? reason : "");
+    cJSON_AddStringToObject(rec, "how", how);
+    if (peer) {
+        cJSON_AddNumberToObject(rec, "uid", (double)peer->uid);
+        cJSON_AddNumberToObject(rec, "pid", (double)peer->pid);
+    }
+    cJSON_AddNumberToObject(rec, "approvals", run->rt[index].napprovers);
+    cJSON_AddNumberToObject(rec, "needed", s->approvers);
+    bh_run_append(run, rec);
+    char msg[600];
+    snprintf(msg, sizeof msg, "%s: %s by %s (%s%s%s)", s->id,
+             strcmp(decision, "approve") == 0 ? "approved" : "denied", by, how,
+             reason && *reason ? ": " : "", reason ? reason : "");
+    bh_console_notice(run->console, msg);
+}
+
+static void prompt_next(bh_run *run);
+
+/* A decision on step index. Returns NULL, or why it cannot be taken. */
+static const char *decide(bh_run *run, size_t index, int approve, const char *by,
+                          const char *reason, const char *how, const bh_control_peer *peer) {
+    bh_step_rt *rt = &run->rt[index];
+    const bh_step *s = &run->rb->steps[index];
+    if (approve) {
+        for (int k = 0; k < rt->napprovers; k++)
+            if (strcmp(rt->approvers[k], by) == 0)
+                return "already approved by this person: this step needs approvals from "
+                       "different people";
+        rt->approvers = realloc(rt->approvers, ((size_t)rt->napprovers + 1) * sizeof(char *));
+        if (!rt->approvers) abort();
+        rt->approvers[rt->napprovers++] = bh_util_xstrdup(by);
+    }
+    record_decision(run, index, approve ? "approve" : "deny", by, reason, how, peer);
+    if (!approve) {
+        stop_approval_timer(rt);
+        char msg[600];
+        snprintf(msg, sizeof msg, "approval for step '%s' was denied by %s (%s)%s%s", s->id, by,
+                 how, reason && *reason ? ": " : "", reason ? reason : "");
+        bh_sched_end_step(run, index, BH_STEP_FAILED, "denied", msg);
+    } else if (rt->napprovers >= s->approvers) {
+        stop_approval_timer(rt);
+        bh_sched_approved(run, index);
+    } else {
+        char msg[300];
+        snprintf(msg, sizeof msg, "%s: %d of %d approvals; another person must approve",
+                 s->id, rt->napprovers, s->approvers);
+        bh_console_notice(run->console, msg);
+    }
+    if (run->gate && run->gate->asked_kind == 1 && run->gate->asked == index && !rt->awaiting)
+        run->gate->asked_kind = 0;
+    prompt_next(run);
+    return NULL;
+}
+
+static void approval_timed_out(uv_timer_t *t) {
+    bh_run *run = t->data;
+    size_t index = (size_t)-1;
+    for (size_t i = 0; i < run->rb->nsteps; i++)
+        if (run->rt[i].approval_timer == t) index = i;
+    if (index == (size_t)-1) return;
+    const bh_step *s = &run->rb->steps[index];
+    char t_text[32], why[128];
+    bh_util_format_duration(s->approve_timeout_ms, t_text, sizeof t_text);
+    snprintf(why, sizeof why, "no decision within %s", t_text);
+    stop_approval_timer(&run->rt[index]);
+    if (s->approve_on_timeout) {
+        /* The runbook said so: approvals still missing are waived. */
+        run->rt[index].napprovers = s->approvers;
+        record_decision(run, index, "approve", "timeout", why, "timeout", NULL);
+        bh_sched_approved(run, index);
+    } else {
+        decide(run, index, 0, "timeout", why, "timeout", NULL);
+    }
+}
+
+static int flagged(const bh_run *run, const char *id) {
+    if (run->opts->yes) return 1;
+    for (const char **p = run->opts->approve; p && *p; p++)
+        if (strcmp(*p, id) == 0) return 1;
+    return 0;
+}
+
+void bh_gate_ask(bh_run *run, size_t index) {
+    const bh_step *s = &run->rb->steps[index];
+    bh_step_rt *rt = &run->rt[index];
+    rt->awaiting = 1;
+    cJSON *rec = bh_run_record("approval_wait", NULL);
+    cJSON_AddStringToObject(rec, "step", s->id);
+    cJSON_AddStringToObject(rec, "reason", s->approve);
+    cJSON_AddNumberToObject(rec, "needed", s->approvers);
+    cJSON_AddNumberToObject(rec, "timeout_ms", s->approve_timeout_ms);
+    cJSON_AddStringToObject(rec, "on_timeout", s->approve_on_timeout ? "approve" : "deny");
+    bh_run_append(run, rec);
+    if (flagged(run, s->id)) {
+        decide(run, index, 1, run->operator_name,
+               run->opts->yes ? "--yes given when the run started"
+                              : "--approve given when the run started",
+               "flag", NULL);
+        if (!rt->awaiting) return;
+    }
+    char t[32], msg[1024];
+    bh_util_format_duration(s->approve_timeout_ms, t, sizeof t);
+    snprintf(msg, sizeof msg,
+             "approval needed for '%s': %s\n"
+             "      approve: bulkhead approve %s %s --as NAME --reason TEXT\n"
+             "      deny:    bulkhead deny %s %s --as NAME --reason TEXT\n"
+             "      (%d approver%s; no decision within %s counts as %s)",
+             s->id, s->approve, run->id, s->id, run->id, s->id, s->approvers,
+             s->approvers > 1 ? "s, all different" : "", t,
+             s->approve_on_timeout ? "approval" : "a denial");
+    bh_console_notice(run->console, msg);
+    rt->approval_timer = bh_util_xmalloc(sizeof *rt->approval_timer);
+    uv_timer_init(run->loop, rt->approval_timer);
+    rt->approval_timer->data = run;
+    uv_timer_start(rt->approval_timer, approval_timed_out, (uint64_t)s->approve_timeout_ms, 0);
+    prompt_next(run);
+}
+
+/* --- manual tasks ------------------------------------------------------ */
+
+void bh_gate_manual(bh_attempt *a) {
+    bh_run *run = a->run;
+    a->waiting = BH_WAIT_PERSON;
+    char msg[2048];
+    size_t used = (size_t)snprintf(msg, sizeof msg, "manual task '%s':", a->step->id);
+    for (size_t k = 0; k < a->step->nchecklist && used < sizeof msg; k++)
+        used += (size_t)snprintf(msg + used, sizeof msg - used, "\n      [ ] %s",
+                                 a->step->checklist[k]);
+    if (used < sizeof msg)
+        snprintf(msg + used, sizeof msg - used,
+                 "\n      when done: bulkhead done %s %s --note TEXT (--failed if it could not "
+                 "be done)",
+                 run->id, a->step->id);
+    bh_console_notice(run->console, msg);
+    prompt_next(run);
+}
+
+static void finish_manual(bh_attempt *a, int ok, const char *by, const char *note,
+                          const char *how, const bh_control_peer *peer) {
+    bh_run *run = a->run;
+    cJSON *rec = bh_run_record("manual", a);
+    cJSON_AddStringToObject(rec, "outcome", ok ? "done" : "failed");
+    cJSON_AddStringToObject(rec, "by", by);
+    cJSON_AddStringToObject(rec, "note", note ? note : "");
+    cJSON_AddStringToObject(rec, "how", how);
+    if (peer) {
+        cJSON_AddNumberToObject(rec, "uid", (double)peer->uid);
+        cJSON_AddNumberToObject(rec, "pid", (double)peer->pid);
+    }
+    bh_run_append(run, rec);
+    a->waiting = BH_WAIT_NONE;
+    cJSON *result = cJSON_CreateObject();
+    cJSON_AddStringToObject(result, "by", by);
+    cJSON_AddStringToObject(result, "note", note ? note : "");
+    char msg[600];
+    snprintf(msg, sizeof msg, "manual task '%s' marked failed by %s: %s", a->step->id, by,
+             note ? note : "");
+    bh_sched_finish(a, ok, result, "manual_failed", msg);
+}
+
+static bh_attempt *manual_waiting(bh_run *run, const char *id) {
+    for (bh_attempt *a = run->attempts; a; a = a->next)
+        if (a->kind == BH_RUN_MANUAL && a->waiting == BH_WAIT_PERSON &&
+            (!id || strcmp(a->step->id, id) == 0))
+            return a;
+    return NULL;
+}
+
+void bh_gate_forget(bh_attempt *a) {
+    bh_run *run = a->run;
+    if (run->gate && run->gate->asked_kind == 2 && run->gate->asked == a->serial) {
+        run->gate->asked_kind = 0;
+        /* Asked from elsewhere (the socket, a timeout): the next question. */
+        prompt_next(run);
+    }
+}
+
+void bh_gate_cancel_all(bh_run *run, const char *reason) {
+    for (size_t i = 0; i < run->rb->nsteps; i++) {
+        bh_step_rt *rt = &run->rt[i];
+        if (!rt->awaiting) continue;
+        stop_approval_timer(rt);
+        char msg[400];
+        snprintf(msg, sizeof msg, "step '%s' was waiting for approval when %s",
+                 run->rb->steps[i].id, reason);
+        bh_sched_end_step(run, i, BH_STEP_CANCELLED, "cancelled", msg);
+    }
+}
+
+void bh_gate_free_all(bh_run *run) {
+    for (size_t i = 0; i < run->rb->nsteps; i++) {
+        bh_step_rt *rt = &run->rt[i];
+        for (int k = 0; k < rt->napprovers; k++)
+            free(rt->approvers[k]);
+        free(rt->approvers);
+        rt->approvers = NULL;
+        rt->napprovers = 0;
+    }
+}
+
+/* --- the control socket ------------------------------------------------ */
+
+static cJSON *reply(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static cJSON *reply(int ok, const char *fmt, ...) {
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddBoolToObject(r, "ok", ok);
+    cJSON_AddStringToObject(r, ok ? "message" : "error", msg);
+    return r;
+}
+
+static const char *str_field(const cJSON *req, const char *name) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, name);
+    return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
+}
+
+static cJSON *status_reply(bh_run *run) {
+    cJSON *r = reply(1, "run %s", run->id);
+    cJSON *ap = cJSON_AddArrayToObject(r, "awaiting_approval");
+    for (size_t i = 0; i < run->rb->nsteps; i++)
+        if (run->rt[i].awaiting)
+            cJSON_AddItemToArray(ap, cJSON_CreateString(run->rb->steps[i].id));
+    cJSON *man = cJSON_AddArrayToObject(r, "manual");
+    for (bh_attempt *a = run->attempts; a; a = a->next)
+        if (a->kind == BH_RUN_MANUAL && a->waiting == BH_WAIT_PERSON)
+            cJSON_AddItemToArray(man, cJSON_CreateString(a->step->id));
+    cJSON *running = cJSON_AddArrayToObject(r, "running");
+    for (bh_attempt *a = run->attempts; a; a = a->next)
+        cJSON_AddItemToArray(running, cJSON_CreateString(a->label));
+    return r;
+}
+
+cJSON *bh_gate_control(const cJSON *req, const bh_control_peer *peer, void *ud) {
+    bh_run *run = ud;
+    const char *op = str_field(req, "op");
+    if (!op) return reply(0, "the request has no \"op\"");
+    if (strcmp(op, "status") == 0) return status_reply(run);
+    const char *step = str_field(req, "step");
+    const char *by = str_field(req, "as");
+    const char *why = str_field(req, "reason");
+    if (!step) return reply(0, "name the step");
+    if (!by) return reply(0, "say who you are (--as NAME)");
+    if (run->done || run->stopping) return reply(0, "run %s is stopping", run->id);
+    if (strcmp(op, "approve") == 0 || strcmp(op, "deny") == 0) {
+        if (!why) return reply(0, "give a reason (--reason TEXT): it goes in the record");
+        size_t index = (size_t)-1;
+        for (size_t i = 0; i < run->rb->nsteps; i++)
+            if (strcmp(run->rb->steps[i].id, step) == 0) index = i;
+        if (index == (size_t)-1) return reply(0, "run %s has no step '%s'", run->id, step);
+        if (!run->rt[index].awaiting)
+            return reply(0, "step '%s' is not waiting for approval (status %s)", step,
+                         bh_step_status_name(run->status[index]));
+        int approve = strcmp(op, "approve") == 0;
+        const char *err = decide(run, index, approve, by, why, "socket", peer);
+        if (err) return reply(0, "%s", err);
+        return reply(1, "%s: %s by %s", step, approve ? "approved" : "denied", by);
+    }
+    if (strcmp(op, "done") == 0 || strcmp(op, "fail") == 0) {
+        bh_attempt *a = manual_waiting(run, step);
+        if (!a) return reply(0, "step '%s' is not a manual task waiting for a person", step);
+        int ok = strcmp(op, "done") == 0;
+        finish_manual(a, ok, by, str_field(req, "note"), "socket", peer);
+        return reply(1, "%s: marked %s by %s", step, ok ? "done" : "failed", by);
+    }
+    return reply(0, "unknown op '%s' (approve, deny, done, fail, status)", op);
+}
+
+/* --- the terminal prompt ----------------------------------------------- */
+
+static void on_tty_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+    (void)h;
+    buf->base = bh_util_xmalloc(suggested);
+    buf->len = suggested;
+}
+
+static void answer_line(bh_run *run, char *line) {
+    struct bh_gate *g = run->gate;
+    while (*line == ' ')
+        line++;
+    char *rest = line;
+    while (*rest && *rest != ' ')
+        rest++;
+    if (*rest) *rest++ = '\0';
+    while (*rest == ' ')
+        rest++;
+    int yes = strcmp(line, "y") == 0 || strcmp(line, "yes") == 0;
+    int no = strcmp(line, "n") == 0 || strcmp(line, "no") == 0;
+    int kind = g->asked_kind;
+    uint64_t asked = g->asked;
+    if (!yes && !no) {
+        bh_console_notice(run->console, "answer yes or no, optionally followed by a reason");
+        g->asked_kind = 0;
+        prompt_next(run);
+        return;
+    }
+    g->asked_kind = 0;
+    if (kind == 1) {
+        const char *err = decide(run, (size_t)asked, yes, run->operator_name,
+                                 *rest ? rest : "answered at the terminal", "prompt", NULL);
+        if (err) bh_console_notice(run->console, err);
+    } else if (kind == 2) {
+        bh_attempt *a = bh_run_attempt(run, asked);
+        if (a && a->waiting == BH_WAIT_PERSON)
+            finish_manual(a, yes, run->operator_name, rest, "prompt", NULL);
+    }
+    prompt_next(run);
+}
+
+static void on_tty_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+    bh_run *run = s->data;
+    struct bh_gate *g = run->gate;
+    for (ssize_t i = 0; i < n; i++) {
+        char c = buf->base[i];
+        if (c == '\n') {
+            g->line[g->len] = '\0';
+            g->len = 0;
+            if (g->asked_kind) answer_line(run, g->line);
+        } else if (g->len + 1 < sizeof g->line) {
+            g->line[g->len++] = c;
+        }
+    }
+    free(buf->base);
+    if (n < 0) { /* end of input: no more answers from here */
+        uv_read_stop(s);
+        g->reading = 0;
+    }
+}
+
+/* Ask the next open question at the terminal, if there is one. */
+static void prompt_next(bh_run *run) {
+    if (!run->opts->prompt || run->done) return;
+    if (!run->gate) {
+        run->gate = bh_util_xcalloc(1, sizeof *run->gate);
+        if (uv_tty_init(run->loop, &run->gate->tty, 0, 1) != 0) {
+            free(run->gate);
+            run->gate = NULL;
+            return;
+        }
+        run->gate->tty.data = run;
+    }
+    struct bh_gate *g = run->gate;
+    if (g->asked_kind) return;
+    char q[600] = "";
+    for (size_t i = 0; i < run->rb->nsteps && !g->asked_kind; i++) {
+        if (!run->rt[i].awaiting) continue;
+        g->asked_kind = 1;
+        g->asked = i;
+        snprintf(q, sizeof q, "approve '%s' (%s)? [yes/no, then an optional reason] ",
+                 run->rb->steps[i].id, run->rb->steps[i].approve);
+    }
+    bh_attempt *a = g->asked_kind ? NULL : manual_waiting(run, NULL);
+    if (a) {
+        g->asked_kind = 2;
+        g->asked = a->serial;
+        snprintf(q, sizeof q, "is manual task '%s' done? [yes/no, then a note] ", a->step->id);
+    }
+    if (!g->asked_kind) {
+        if (g->reading) uv_read_stop((uv_stream_t *)&g->tty);
+        g->reading = 0;
+        return;
+    }
+    bh_console_notice(run->console, q);
+    if (!g->reading &&
+        uv_read_start((uv_stream_t *)&g->tty, on_tty_alloc, on_tty_read) == 0)
+        g->reading = 1;
+}
+
+static void tty_closed(uv_handle_t *h) {
+    free(h); /* the tty is the first member of struct bh_gate */
+}
+
+void bh_gate_close(bh_run *run) {
+    if (!run->gate) return;
+    uv_read_stop((uv_stream_t *)&run->gate->tty);
+    uv_tty_reset_mode();
+    uv_close((uv_handle_t *)&run->gate->tty, tty_closed);
+    run->gate = NULL;
+}

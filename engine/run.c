@@ -1,0 +1,166 @@
+#include "run.h"
+
+#include <errno.h>
+#include <lauxlib.h>
+#include <pwd.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util.h"
+
+static const char *const STATUS_NAMES[BH_STEP_NSTATES] = {
+    "pending", "running", "ok", "failed", "timed_out", "skipped", "cancelled", "undone",
+};
+
+const char *bh_step_status_name(bh_step_status s) {
+    return s < BH_STEP_NSTATES ? STATUS_NAMES[s] : "?";
+}
+
+cJSON *bh_run_record(const char *type, const bh_attempt *a) {
+    cJSON *rec = cJSON_CreateObject();
+    cJSON_AddStringToObject(rec, "type", type);
+    if (a) {
+        cJSON_AddStringToObject(rec, "step", a->step->id);
+        if (a->run->rt[a->index].nitems > 1 || a->step->each_ref != LUA_NOREF)
+            cJSON_AddNumberToObject(rec, "item", (double)a->item + 1);
+        if (a->step->every_ms > 0) cJSON_AddNumberToObject(rec, "rep", (double)a->item + 1);
+        cJSON_AddNumberToObject(rec, "attempt", a->number);
+    }
+    return rec;
+}
+
+int bh_run_protected(bh_run *run, lua_CFunction fn, void *ud) {
+    lua_State *L = run->L;
+    lua_pushcfunction(L, fn); /* light C functions and pointers allocate nothing */
+    lua_pushlightuserdata(L, ud);
+    int st = lua_pcall(L, 1, 0, 0);
+    if (st != LUA_OK) lua_pop(L, 1);
+    return st;
+}
+
+bh_attempt *bh_run_attempt(bh_run *run, uint64_t serial) {
+    for (bh_attempt *a = run->attempts; a; a = a->next)
+        if (a->serial == serial) return a;
+    return NULL;
+}
+
+void bh_run_append(bh_run *run, cJSON *rec) {
+    if (!run->io_error) {
+        int err = bh_journal_append(run->journal, rec);
+        if (err) {
+            run->io_error = err;
+            fprintf(stderr, "bulkhead: cannot write the journal of run %s: %s; stopping\n", run->id,
+                    bh_util_strerror(err));
+            if (run->on_io_error) run->on_io_error(run);
+        }
+    }
+    cJSON_Delete(rec);
+}
+
+int bh_run_sync(bh_run *run) {
+    if (run->io_error) return run->io_error;
+    int err = bh_journal_sync(run->journal);
+    if (err) {
+        run->io_error = err;
+        fprintf(stderr, "bulkhead: cannot sync the journal of run %s: %s; stopping\n", run->id,
+                bh_util_strerror(err));
+        if (run->on_io_error) run->on_io_error(run);
+    }
+    return err;
+}
+
+const char *bh_run_operator(const char *given) {
+    if (given) return given;
+    const char *env = getenv("BULKHEAD_OPERATOR");
+    if (env && *env) return env;
+    struct passwd *pw = getpwuid(geteuid());
+    return pw ? pw->pw_name : "unknown";
+}
+
+char *bh_run_make_id(const char *runbook_id) {
+    int64_t now = bh_util_now_ms();
+    time_t secs = (time_t)(now / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%S", &tm);
+    unsigned char rnd[3];
+    randombytes_buf(rnd, sizeof rnd);
+    /* Milliseconds in the id so that ids sort by start time ("last"). */
+    return bh_util_asprintf("%s.%03dZ-%s-%02x%02x%02x", stamp, (int)(now % 1000), runbook_id,
+                            rnd[0], rnd[1], rnd[2]);
+}
+
+int bh_run_create_dir(bh_run *run) {
+    char *runs = bh_util_asprintf("%s/runs", run->opts->state_dir);
+    int err = bh_util_mkdir_p(runs);
+    if (err == 0) {
+        run->dir = bh_util_asprintf("%s/%s", runs, run->id);
+        if (mkdir(run->dir, 0700) != 0) err = -errno;
+    }
+    if (err == 0) err = bh_util_fsync_dir(runs);
+    if (err == 0) {
+        char *out = bh_util_asprintf("%s/out", run->dir);
+        if (mkdir(out, 0700) != 0) err = -errno;
+        free(out);
+    }
+    if (err == 0) {
+        char *path = bh_util_asprintf("%s/journal.jsonl", run->dir);
+        err = bh_journal_create(path, &run->journal);
+        free(path);
+    }
+    if (err)
+        fprintf(stderr, "bulkhead: cannot create the run folder under %s: %s\n", runs,
+                bh_util_strerror(err));
+    free(runs);
+    return err;
+}
+
+void bh_run_write_start(bh_run *run) {
+    const bh_runbook *rb = run->rb;
+    cJSON *rec = bh_run_record("run_start", NULL);
+    cJSON_AddStringToObject(rec, "run_id", run->id);
+    cJSON *r = cJSON_AddObjectToObject(rec, "runbook");
+    cJSON_AddStringToObject(r, "path", rb->path);
+    char *abs = realpath(rb->path, NULL);
+    if (abs) cJSON_AddStringToObject(r, "realpath", abs);
+    free(abs);
+    cJSON_AddStringToObject(r, "sha256", rb->sha256);
+    cJSON_AddStringToObject(r, "id", rb->id);
+    cJSON_AddStringToObject(r, "title", rb->title);
+    cJSON_AddStringToObject(r, "severity", rb->severity);
+    if (rb->owner) cJSON_AddStringToObject(r, "owner", rb->owner);
+    cJSON_AddItemToObject(rec, "params", cJSON_Duplicate(rb->param_values, 1));
+    cJSON_AddStringToObject(rec, "operator", run->operator_name);
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    cJSON_AddStringToObject(rec, "host", host);
+    cJSON_AddNumberToObject(rec, "pid", getpid());
+    cJSON *eng = cJSON_AddObjectToObject(rec, "engine");
+    cJSON_AddStringToObject(eng, "name", "bulkhead");
+    cJSON_AddStringToObject(eng, "version", BH_VERSION);
+    cJSON_AddStringToObject(rec, "mode", run->fx->mode);
+    cJSON_AddNumberToObject(rec, "concurrency", run->cap);
+    cJSON_AddBoolToObject(rec, "concurrency_hard", run->cap_hard);
+    cJSON *steps = cJSON_AddArrayToObject(rec, "steps");
+    for (size_t i = 0; i < rb->nsteps; i++)
+        cJSON_AddItemToArray(steps, cJSON_CreateString(rb->steps[i].id));
+    bh_run_append(run, rec);
+}
+
+/* "failed, 3 ok, 1 skipped": counts of step statuses, into rec and text. */
+void bh_run_counts(const bh_run *run, cJSON *counts, char *summary, size_t len) {
+    size_t n[BH_STEP_NSTATES] = {0};
+    for (size_t i = 0; i < run->rb->nsteps; i++)
+        n[run->status[i]]++;
+    summary[0] = '\0';
+    for (int s = 0; s < BH_STEP_NSTATES; s++) {
+        if (!n[s]) continue;
+        cJSON_AddNumberToObject(counts, STATUS_NAMES[s], (double)n[s]);
+        size_t used = strlen(summary);
+        snprintf(summary + used, len - used, "%s%zu %s", used ? ", " : "", n[s], STATUS_NAMES[s]);
+    }
+}

@@ -1,0 +1,40 @@
+/* undo: putting things back.
+ *
+ * Two ways in. Rollback: a step with on_failure = "rollback" failed; once
+ * nothing is in flight, the undo of every completed instance runs, one at a
+ * time, in reverse completion order. `bulkhead undo RUN [--step STEP]`:
+ * the same for a finished run (lift containment at the all-clear, or after
+ * a drill), appended to that run's journal. Completions and results come
+ * from the journal, the runbook is loaded again (it must be the same file,
+ * by SHA-256) with the run's parameters.
+ *
+ * An instance whose undo_end says ok is never undone again, so an
+ * interrupted `undo` can simply be run again. An undo cut off without an
+ * undo_end (the engine died) has an unknown outcome: it runs again only if
+ * the step is idempotent or with --retry-unknown. A failed undo is recorded
+ * and the others still run. */
+#ifndef BH_UNDO_H
+#define BH_UNDO_H
+
+#include "run.h"
+#include "sched.h"
+
+/* Used by sched.c. */
+void bh_undo_begin_rollback(bh_run *run);
+/* Start the next undo if none is running. Returns 1 while undos remain. */
+int bh_undo_next(bh_run *run);
+void bh_undo_ended(bh_run *run, bh_attempt *a, bh_step_status status);
+/* Push the instance's recorded result (and set ctx.result). */
+void bh_undo_push_result(bh_attempt *a);
+
+typedef struct {
+    const char *run_dir;
+    const char *step;     /* only this step's instances, or NULL */
+    int retry_unknown;    /* also undo instances whose earlier undo was cut off */
+    const bh_run_opts *run_opts;
+} bh_undo_opts;
+
+/* Exit-code style outcome; messages go to stderr. */
+int bh_undo_run(const bh_undo_opts *opts);
+
+#endif
