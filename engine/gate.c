@@ -101,7 +101,6 @@ static void approval_timed_out(uv_timer_t *t) {
     stop_approval_timer(&run->rt[index]);
     if (s->approve_on_timeout) {
         /* The runbook said so: approvals still missing are waived. */
-        run->rt[index].napprovers = s->approvers;
         record_decision(run, index, "approve", "timeout", why, "timeout", NULL);
         bh_sched_approved(run, index);
     } else {

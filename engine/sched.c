@@ -328,8 +328,30 @@ void bh_sched_fail(bh_attempt *a, const char *code, const char *message) {
     fail_with(a, BH_STEP_FAILED, code, "%s", message);
 }
 
+typedef struct {
+    bh_attempt *a;
+    const cJSON *v;
+} json_result;
+
+static int store_json_result(lua_State *L) {
+    json_result *jr = lua_touserdata(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, jr->a->run->results_ref);
+    lua_pushstring(L, jr->a->step->id);
+    bh_luax_push_json(L, jr->v);
+    lua_rawset(L, -3); /* raw: a runbook's __newindex must not run here */
+    return 0;
+}
+
 void bh_sched_finish(bh_attempt *a, int ok, cJSON *result, const char *code,
                      const char *message) {
+    json_result jr = {.a = a, .v = result};
+    if (ok && result && bh_run_protected(a->run, store_json_result, &jr) != LUA_OK) {
+        cJSON_Delete(result);
+        fail_with(a, BH_STEP_FAILED, "memory",
+                  "step '%s' finished but its result could not be kept: " OUT_OF_MEMORY,
+                  a->label);
+        return;
+    }
     if (ok) {
         finish_attempt(a, BH_STEP_OK, result, NULL);
         return;
@@ -356,11 +378,13 @@ static int store_result(lua_State *L) {
     bh_luax_checkstack(co, 4);
     lua_rawgeti(co, LUA_REGISTRYINDEX, a->run->results_ref);
     if (a->step->each_ref != LUA_NOREF) {
-        if (lua_getfield(co, -1, a->step->id) != LUA_TTABLE) { /* results is raw: no metatable */
+        lua_pushstring(co, a->step->id);
+        if (lua_rawget(co, -2) != LUA_TTABLE) {
             lua_pop(co, 1);
             lua_newtable(co);
-            lua_pushvalue(co, -1);
-            lua_setfield(co, -3, a->step->id);
+            lua_pushstring(co, a->step->id);
+            lua_pushvalue(co, -2);
+            lua_rawset(co, -4);
         }
         lua_pushvalue(co, -r->nres - 2);
         lua_rawseti(co, -2, (lua_Integer)a->item + 1);
