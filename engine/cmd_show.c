@@ -203,6 +203,28 @@ static int collect(const cJSON *rec, uint64_t offset, void *ud) {
             const cJSON *res = cJSON_GetObjectItemCaseSensitive(rec, "result");
             if (res) set_field(e, "result", cJSON_Duplicate(res, 1));
             if (str(rec, "reason")) set_field(e, "reason", cJSON_CreateString(str(rec, "reason")));
+        } else if (strcmp(type, "step_done") == 0) {
+            /* A fan-out or cadence: the sum of its instances wins over the
+             * last instance's step_end. */
+            set_field(e, "status",
+                      cJSON_CreateString(str(rec, "status") ? str(rec, "status") : "?"));
+            char text[96];
+            snprintf(text, sizeof text, "%g ok, %g failed, %g skipped", num(rec, "ok"),
+                     num(rec, "failed"), num(rec, "skipped"));
+            set_field(e, "instances", cJSON_CreateString(text));
+        } else if (strcmp(type, "undo_end") == 0) {
+            int ok = str(rec, "status") && strcmp(str(rec, "status"), "ok") == 0;
+            if (ok) set_field(e, "status", cJSON_CreateString("undone"));
+            set_field(e, "undo", cJSON_CreateString(ok ? "ok" : "failed"));
+        } else if (strcmp(type, "approval") == 0) {
+            cJSON *list = cJSON_GetObjectItemCaseSensitive(e, "approvals");
+            if (!list) list = cJSON_AddArrayToObject(e, "approvals");
+            char text[400];
+            snprintf(text, sizeof text, "%s by %s (%s): %s",
+                     str(rec, "decision") ? str(rec, "decision") : "?",
+                     str(rec, "by") ? str(rec, "by") : "?", str(rec, "how") ? str(rec, "how") : "?",
+                     str(rec, "reason") ? str(rec, "reason") : "");
+            cJSON_AddItemToArray(list, cJSON_CreateString(text));
         } else if (strcmp(type, "step_skipped") == 0) {
             set_field(e, "status", cJSON_CreateString("skipped"));
             set_field(e, "reason",
@@ -452,6 +474,12 @@ int bh_cmd_show(int argc, char **argv, const bh_cli *g) {
             const cJSON *err = cJSON_GetObjectItemCaseSensitive(e, "error");
             if (err) printf("       error: %s (%s)\n", str(err, "message"), str(err, "code"));
             if (str(e, "reason")) printf("       reason: %s\n", str(e, "reason"));
+            if (str(e, "instances")) printf("       fan-out: %s\n", str(e, "instances"));
+            const cJSON *ap;
+            cJSON_ArrayForEach(ap, cJSON_GetObjectItemCaseSensitive(e, "approvals"))
+                printf("       approval: %s\n", ap->valuestring);
+            if (str(e, "undo") && strcmp(str(e, "undo"), "ok") != 0)
+                printf("       undo: FAILED (see the journal's undo_end)\n");
             const cJSON *x;
             cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(e, "execs")) {
                 char *args = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(x, "argv"));

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Undo: rollback after a failure, `bulkhead undo` after a finished run,
+# resuming an interrupted undo without undoing anything twice.
+. "$(dirname "$0")/lib.sh"
+
+undos() { jqs "$(journal)" '[.[] | select(.type == "undo_end") | "\(.step)\(if .item then "[\(.item)]" else "" end):\(.status)"] | join(",")'; }
+
+cat >"$WORK/undo.lua" <<'LUA'
+runbook { id = "undo", title = "Undo", timeout = "30s",
+          params = { dir = { type = "string", required = true, doc = "where markers go" },
+                     fail = { type = "boolean", default = false, doc = "make 'restore' fail" } } }
+local function mark(ctx, text) ctx.exec { "tee", "-a", param.dir .. "/log", stdin = text .. "\n" } end
+step "a" { run = function(ctx) mark(ctx, "do a") return "a-token" end,
+           undo = function(ctx, _, result) mark(ctx, "undo a " .. result .. " " .. ctx.result) end }
+step "b" { each = { "h1", "h2" }, concurrency = 1,
+           run = function(ctx, h) mark(ctx, "do b " .. h) return h end,
+           undo = function(ctx, h) mark(ctx, "undo b " .. h) end }
+step "c" { run = function(ctx) mark(ctx, "do c") end }  -- nothing to undo
+step "restore" {
+  on_failure = "rollback",
+  run = function(ctx) if param.fail then error("restore failed") end mark(ctx, "do restore") end,
+  undo = function(ctx) mark(ctx, "undo restore") end,
+}
+LUA
+
+t rollback_undoes_in_reverse_completion_order
+mkdir -p "$WORK/r1"
+assert_exit 1 bh run --plain "$WORK/undo.lua" -p dir="$WORK/r1" -p fail=true
+assert_eq "$(printf 'do a\ndo b h1\ndo b h2\ndo c\nundo b h2\nundo b h1\nundo a a-token a-token')" "$(cat "$WORK/r1/log")" "effects"
+assert_eq "b[2]:ok,b[1]:ok,a:ok" "$(undos)" "undo records"
+assert_jq "$(journal)" '.[-1] | "\(.type) \(.status) \(.undone)"' "run_end rolled_back 3"
+assert_eq rollback "$(end_of restore next)" "the failure says what happens next"
+assert_exit 0 bh show last
+assert_contains "$OUT" "undone" "show"
+assert_exit 0 bh verify last
+
+t undo_after_finished_run
+mkdir -p "$WORK/r2"
+assert_exit 0 bh run --plain "$WORK/undo.lua" -p dir="$WORK/r2"
+id=$(jqs "$(journal)" '.[0].run_id')
+assert_exit 0 bh undo "$id" --step b
+assert_eq "$(printf 'undo b h2\nundo b h1')" "$(grep undo "$WORK/r2/log")" "only b"
+assert_exit 0 bh undo "$id"
+assert_eq "$(printf 'undo b h2\nundo b h1\nundo restore\nundo a a-token a-token')" "$(grep undo "$WORK/r2/log")" "the rest, never b twice"
+assert_exit 0 bh undo "$id"
+assert_contains "$OUT" "nothing to undo"
+assert_exit 0 bh verify "$id"
+assert_jq "$(journal)" '[.[] | select(.type == "undo_begin")] | length' 3
+
+t interrupted_undo_resumes
+cat >"$WORK/slowundo.lua" <<'LUA'
+runbook { id = "slowundo", title = "Slow undo", timeout = "30s",
+          params = { dir = { type = "string", required = true, doc = "markers" } } }
+local function mark(ctx, text) ctx.exec { "tee", "-a", param.dir .. "/log", stdin = text .. "\n" } end
+step "first" { run = function(ctx) end, undo = function(ctx) mark(ctx, "undo first") end }
+step "second" { run = function(ctx) end,
+  undo = function(ctx)
+    ctx.sh('[ ! -e "$D/slow" ] || sleep 20', { env = { D = param.dir } })  -- slow while the file exists
+    mark(ctx, "undo second")
+  end }
+LUA
+mkdir -p "$WORK/r3"
+assert_exit 0 bh run --plain "$WORK/slowundo.lua" -p dir="$WORK/r3"
+touch "$WORK/r3/slow"
+"$BULKHEAD" --state-dir "$STATE" undo last >"$WORK/u.out" 2>&1 &
+pid=$!
+wait_for grep -q '"type":"exec_start"' "$(journal)"
+kill -INT $pid; wait $pid; rc=$?
+assert_eq 130 "$rc" "interrupted undo"
+assert_eq "second:cancelled" "$(undos)"
+rm "$WORK/r3/slow"
+assert_exit 0 bh undo last
+assert_eq "$(printf 'undo second\nundo first')" "$(cat "$WORK/r3/log")" "each undone once, in order"
+assert_exit 0 bh undo last
+assert_contains "$OUT" "nothing to undo"
+assert_exit 0 bh verify last
+
+t undo_cut_off_by_a_crash_is_not_repeated_blindly
+mkdir -p "$WORK/r4"
+assert_exit 0 bh run --plain "$WORK/slowundo.lua" -p dir="$WORK/r4"
+touch "$WORK/r4/slow"
+"$BULKHEAD" --state-dir "$STATE" undo last >"$WORK/u.out" 2>&1 &
+pid=$!
+wait_for grep -q '"type":"exec_start"' "$(journal)"
+kill -KILL $pid; wait $pid 2>/dev/null
+pkill -f "sleep 20" 2>/dev/null
+rm "$WORK/r4/slow"
+assert_exit 0 bh undo last
+assert_contains "$ERR" "outcome is unknown; not repeating them (use --retry-unknown"
+assert_eq "undo first" "$(cat "$WORK/r4/log")" "only the undo that was never started"
+assert_exit 0 bh undo last --retry-unknown
+assert_eq "$(printf 'undo first\nundo second')" "$(cat "$WORK/r4/log")" "the unknown one, when asked"
+
+t undo_refuses_bad_requests
+assert_exit 2 bh undo last --step nothing-here
+assert_contains "$ERR" "the runbook has no step 'nothing-here'"
+assert_exit 2 bh undo
+assert_contains "$ERR" "which run?"
+assert_exit 6 bh undo no-such-run
