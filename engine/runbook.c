@@ -472,6 +472,7 @@ static void parse_semantics(lua_State *L, bh_runbook *rb, bh_step *s, const char
     lua_getfield(L, 1, "undo");
     s->no_undo = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
     lua_pop(L, 1);
+    s->undo_ref = LUA_NOREF;
     if (!s->no_undo)
         s->undo_ref = opt_function(L, rb, 1, "undo", what, file, line,
                                    "a function(ctx, item, result), or false when there is "
