@@ -69,8 +69,9 @@ static int call(const char *cmd, const char *dir, cJSON *req) {
     int err = bh_control_call(dir, req, 10000, &reply);
     cJSON_Delete(req);
     if (err == -ENOENT || err == -ECONNREFUSED) {
-        fprintf(stderr, "bulkhead %s: no engine is running %s (no one listens on its control "
-                        "socket)\n",
+        fprintf(stderr,
+                "bulkhead %s: no engine is running %s (no one listens on its control "
+                "socket)\n",
                 cmd, dir);
         return BH_EXIT_IO;
     }
@@ -80,12 +81,14 @@ static int call(const char *cmd, const char *dir, cJSON *req) {
         return BH_EXIT_IO;
     }
     const cJSON *ok = cJSON_GetObjectItemCaseSensitive(reply, "ok");
-    const cJSON *msg = cJSON_GetObjectItemCaseSensitive(reply, cJSON_IsTrue(ok) ? "message" : "error");
+    const cJSON *msg =
+        cJSON_GetObjectItemCaseSensitive(reply, cJSON_IsTrue(ok) ? "message" : "error");
     int rc = cJSON_IsTrue(ok) ? BH_EXIT_OK : BH_EXIT_FAILED;
     if (rc == BH_EXIT_OK)
         printf("%s\n", cJSON_IsString(msg) ? msg->valuestring : "ok");
     else
-        fprintf(stderr, "bulkhead %s: %s\n", cmd, cJSON_IsString(msg) ? msg->valuestring : "refused");
+        fprintf(stderr, "bulkhead %s: %s\n", cmd,
+                cJSON_IsString(msg) ? msg->valuestring : "refused");
     cJSON_Delete(reply);
     return rc;
 }

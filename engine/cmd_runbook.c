@@ -134,14 +134,15 @@ static int parse(int argc, char **argv, opts *o, const char *help, int allow_run
                                           val);
         } else if (allow_run_opts && strcmp(a, "--operator") == 0) {
             o->operator_name = val;
-        } else if (allow_run_opts && strcmp(a, "--concurrency") == 0) {
+        } else if (allow_run_opts && val && strcmp(a, "--concurrency") == 0) {
             char *end;
             long n = strtol(val, &end, 10);
             if (*end || end == val || n < 1 || n > BH_MAX_CONCURRENCY)
-                return bh_cmd_usage_error(o->cmd, "--concurrency: '%s' is not a number from 1 to %d",
-                                          val, BH_MAX_CONCURRENCY);
+                return bh_cmd_usage_error(o->cmd,
+                                          "--concurrency: '%s' is not a number from 1 to %d", val,
+                                          BH_MAX_CONCURRENCY);
             o->concurrency = (int)n;
-        } else if (allow_run_opts && strcmp(a, "--approve") == 0) {
+        } else if (allow_run_opts && val && strcmp(a, "--approve") == 0) {
             if (!o->approve) o->approve = calloc((size_t)argc + 1, sizeof *o->approve);
             if (!o->approve) abort();
             o->approve[o->napprove++] = val;
@@ -314,15 +315,16 @@ static void print_dot(const bh_runbook *rb) {
             bh_util_format_duration(s->timeout_ms, t, sizeof t);
             char label[512];
             snprintf(label, sizeof label, "%s (%s%s%s%s%s%s%s)", s->id, t,
-                     s->retries ? ", retries" : "",
-                     s->on_failure != BH_FAIL_ABORT ? ", " : "",
+                     s->retries ? ", retries" : "", s->on_failure != BH_FAIL_ABORT ? ", " : "",
                      s->on_failure != BH_FAIL_ABORT ? bh_runbook_policy_name(s->on_failure) : "",
                      s->each_ref != LUA_NOREF ? ", each" : "", s->approve ? ", approve" : "",
                      s->undo_ref != LUA_NOREF ? ", undo" : "");
             printf(" [label=");
             dot_string(label);
             printf("%s%s];\n", s->when_ref != LUA_NOREF || s->when_false ? ", style=dashed" : "",
-                   s->manual ? ", shape=note" : s->approve ? ", shape=octagon" : "");
+                   s->manual    ? ", shape=note"
+                   : s->approve ? ", shape=octagon"
+                                : "");
         }
         printf("  }\n");
     }

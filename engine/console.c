@@ -12,7 +12,7 @@ struct bh_console {
     FILE *out;
     uv_timer_t timer;
     int timer_on;
-    char *step; /* the step shown on the live line: the latest started */
+    char *step;     /* the step shown on the live line: the latest started */
     size_t running; /* attempts in flight */
     uint64_t step_started;
 };

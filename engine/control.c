@@ -60,7 +60,7 @@ static void answer(conn *c, cJSON *reply) {
     /* The write request and its buffer in one allocation. */
     uv_write_t *w = bh_util_xmalloc(sizeof *w + n + 1);
     char *copy = (char *)(w + 1);
-    memcpy(copy, text, n);
+    memcpy(copy, text, n + 1); /* with its NUL, replaced by the newline */
     copy[n] = '\n';
     free(text);
     w->data = c;

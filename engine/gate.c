@@ -12,8 +12,8 @@ struct bh_gate {
     int reading;
     char line[1024];
     size_t len;
-    uint64_t asked;  /* what the question on screen is about: ... */
-    int asked_kind;  /* 0 none, 1 approval of step `asked`, 2 manual attempt serial `asked` */
+    uint64_t asked; /* what the question on screen is about: ... */
+    int asked_kind; /* 0 none, 1 approval of step `asked`, 2 manual attempt serial `asked` */
 };
 
 static void approval_timer_closed(uv_handle_t *h) {
@@ -78,8 +78,8 @@ static const char *decide(bh_run *run, size_t index, int approve, const char *by
         bh_sched_approved(run, index);
     } else {
         char msg[300];
-        snprintf(msg, sizeof msg, "%s: %d of %d approvals; another person must approve",
-                 s->id, rt->napprovers, s->approvers);
+        snprintf(msg, sizeof msg, "%s: %d of %d approvals; another person must approve", s->id,
+                 rt->napprovers, s->approvers);
         bh_console_notice(run->console, msg);
     }
     if (run->gate && run->gate->asked_kind == 1 && run->gate->asked == index && !rt->awaiting)
@@ -170,8 +170,8 @@ void bh_gate_manual(bh_attempt *a) {
     prompt_next(run);
 }
 
-static void finish_manual(bh_attempt *a, int ok, const char *by, const char *note,
-                          const char *how, const bh_control_peer *peer) {
+static void finish_manual(bh_attempt *a, int ok, const char *by, const char *note, const char *how,
+                          const bh_control_peer *peer) {
     bh_run *run = a->run;
     cJSON *rec = bh_run_record("manual", a);
     cJSON_AddStringToObject(rec, "outcome", ok ? "done" : "failed");
@@ -257,8 +257,7 @@ static cJSON *status_reply(bh_run *run) {
     cJSON *r = reply(1, "run %s", run->id);
     cJSON *ap = cJSON_AddArrayToObject(r, "awaiting_approval");
     for (size_t i = 0; i < run->rb->nsteps; i++)
-        if (run->rt[i].awaiting)
-            cJSON_AddItemToArray(ap, cJSON_CreateString(run->rb->steps[i].id));
+        if (run->rt[i].awaiting) cJSON_AddItemToArray(ap, cJSON_CreateString(run->rb->steps[i].id));
     cJSON *man = cJSON_AddArrayToObject(r, "manual");
     for (bh_attempt *a = run->attempts; a; a = a->next)
         if (a->kind == BH_RUN_MANUAL && a->waiting == BH_WAIT_PERSON)
@@ -399,8 +398,7 @@ static void prompt_next(bh_run *run) {
         return;
     }
     bh_console_notice(run->console, q);
-    if (!g->reading &&
-        uv_read_start((uv_stream_t *)&g->tty, on_tty_alloc, on_tty_read) == 0)
+    if (!g->reading && uv_read_start((uv_stream_t *)&g->tty, on_tty_alloc, on_tty_read) == 0)
         g->reading = 1;
 }
 

@@ -62,9 +62,9 @@ int main(int argc, char **argv) {
         const char *name;
         int (*fn)(int, char **, const bh_cli *);
     } cmds[] = {
-        {"plan", bh_cmd_plan}, {"check", bh_cmd_check}, {"run", bh_cmd_run},
-        {"runs", bh_cmd_runs}, {"show", bh_cmd_show},   {"verify", bh_cmd_verify},
-        {"approve", bh_cmd_approve}, {"deny", bh_cmd_deny}, {"done", bh_cmd_done},
+        {"plan", bh_cmd_plan},       {"check", bh_cmd_check}, {"run", bh_cmd_run},
+        {"runs", bh_cmd_runs},       {"show", bh_cmd_show},   {"verify", bh_cmd_verify},
+        {"approve", bh_cmd_approve}, {"deny", bh_cmd_deny},   {"done", bh_cmd_done},
         {"undo", bh_cmd_undo},
     };
     const char *name = argv[i];

@@ -73,7 +73,7 @@ struct bh_attempt {
     int execs;
     int timed_out, cancelled;
     uint64_t verify_started_ns; /* first health check */
-    char label[160]; /* step id, with [item] for a fan-out: for people */
+    char label[160];            /* step id, with [item] for a fan-out: for people */
 };
 
 /* A failed attempt waiting out its backoff before the next one. */
@@ -87,15 +87,15 @@ typedef struct bh_retry {
 
 /* Where a step is, beyond its status: instances, approvals, cadence. */
 typedef struct {
-    size_t nitems;     /* instances to run: fan-out items, else 1 */
-    int items_ref;     /* registry: the fan-out list, once evaluated */
-    size_t next_item;  /* next instance to start */
-    size_t running;    /* attempts in flight or waiting to retry */
+    size_t nitems;    /* instances to run: fan-out items, else 1 */
+    int items_ref;    /* registry: the fan-out list, once evaluated */
+    size_t next_item; /* next instance to start */
+    size_t running;   /* attempts in flight or waiting to retry */
     size_t ok, failed, skipped, timed_out, cancelled;
-    int began;         /* its turn came: approvals asked or instances started */
-    int awaiting;      /* waiting for approvals */
-    int approved;      /* approvals given (or none needed) */
-    char **approvers;  /* distinct names that approved */
+    int began;        /* its turn came: approvals asked or instances started */
+    int awaiting;     /* waiting for approvals */
+    int approved;     /* approvals given (or none needed) */
+    char **approvers; /* distinct names that approved */
     int napprovers;
     uv_timer_t *approval_timer;
     uv_timer_t *cadence_timer; /* every: the next repetition */
@@ -133,33 +133,33 @@ struct bh_run {
     char *id, *dir;
     uint64_t started_ns;
     uint64_t next_serial;
-    size_t unit; /* the unit now running (rb->units) */
-    bh_attempt *attempts; /* in flight */
-    size_t running;       /* attempts in flight */
-    bh_retry *retries;    /* waiting out a backoff */
+    size_t unit;            /* the unit now running (rb->units) */
+    bh_attempt *attempts;   /* in flight */
+    size_t running;         /* attempts in flight */
+    bh_retry *retries;      /* waiting out a backoff */
     bh_step_status *status; /* per step */
     bh_step_rt *rt;         /* per step */
     unsigned char *blocked; /* per step: skipped because a dependency failed */
     bh_done *done_list;     /* completed instances, in completion order */
     size_t ndone, capdone;
-    int results_ref;        /* registry: step id -> result */
+    int results_ref; /* registry: step id -> result */
     char *last_phase;
-    int cap;       /* attempts in flight at most (steps with their own cap may go above,
-                      unless the operator set --concurrency) */
-    int cap_hard;  /* --concurrency given: nothing goes above it */
+    int cap;      /* attempts in flight at most (steps with their own cap may go above,
+                     unless the operator set --concurrency) */
+    int cap_hard; /* --concurrency given: nothing goes above it */
     int failed, stopping, interrupt_signal, hard_kill, done;
-    int rollback;   /* a failed step asked for rollback */
-    int undoing;    /* running undos (rollback or `bulkhead undo`) */
+    int rollback;    /* a failed step asked for rollback */
+    int undoing;     /* running undos (rollback or `bulkhead undo`) */
     size_t undo_pos; /* next entry of done_list to undo, counting down */
     size_t undone, undo_failed;
     int undo_only; /* this engine was started by `bulkhead undo` */
-    int io_error; /* first journal error, negative errno */
+    int io_error;  /* first journal error, negative errno */
     uv_signal_t *sig[2];
     int continued;   /* failures let through by on_failure = "continue" */
     int wrapper_ref; /* registry: the Lua function every attempt runs */
     int undo_wrapper_ref;
-    size_t *unit_running; /* attempts in flight per unit */
-    int pumping, repump;  /* pump() is running: a nested call only asks again */
+    size_t *unit_running;             /* attempts in flight per unit */
+    int pumping, repump;              /* pump() is running: a nested call only asks again */
     void (*on_io_error)(bh_run *run); /* the scheduler stops the run */
 };
 

@@ -16,16 +16,33 @@
 static char STOP_LOADING;
 
 static const char *const SEVERITIES[] = {"low", "medium", "high", "critical", NULL};
-static const char *const RUNBOOK_FIELDS[] = {"id",      "title",      "severity", "owner",
+static const char *const RUNBOOK_FIELDS[] = {"id",          "title",   "severity",   "owner",
                                              "description", "timeout", "kill_grace", "params",
                                              "schedule",    NULL};
 static const char *const PARAM_FIELDS[] = {"type", "required", "default", "doc", NULL};
-static const char *const STEP_FIELDS[] = {
-    "run",        "doc",       "timeout",    "retries",        "backoff",
-    "on_failure", "when",      "after",      "each",           "concurrency",
-    "undo",       "approve",   "approvers",  "approve_timeout", "on_approval_timeout",
-    "manual",     "verify",    "verify_timeout", "verify_interval", "every",
-    "destructive", "idempotent", NULL};
+static const char *const STEP_FIELDS[] = {"run",
+                                          "doc",
+                                          "timeout",
+                                          "retries",
+                                          "backoff",
+                                          "on_failure",
+                                          "when",
+                                          "after",
+                                          "each",
+                                          "concurrency",
+                                          "undo",
+                                          "approve",
+                                          "approvers",
+                                          "approve_timeout",
+                                          "on_approval_timeout",
+                                          "manual",
+                                          "verify",
+                                          "verify_timeout",
+                                          "verify_interval",
+                                          "every",
+                                          "destructive",
+                                          "idempotent",
+                                          NULL};
 
 /* --- the Lua allocator: caps what a runbook can make the engine hold --- */
 
@@ -436,8 +453,8 @@ static int opt_bool(lua_State *L, bh_runbook *rb, int idx, const char *field, co
 }
 
 /* An optional function field: a registry reference, or LUA_NOREF. */
-static int opt_function(lua_State *L, bh_runbook *rb, int idx, const char *field,
-                        const char *what, const char *file, int line, const char *shape) {
+static int opt_function(lua_State *L, bh_runbook *rb, int idx, const char *field, const char *what,
+                        const char *file, int line, const char *shape) {
     int t = lua_getfield(L, idx, field);
     if (t == LUA_TFUNCTION) return luaL_ref(L, LUA_REGISTRYINDEX);
     if (t != LUA_TNIL)
@@ -464,8 +481,7 @@ static void parse_semantics(lua_State *L, bh_runbook *rb, bh_step *s, const char
                         what, lua_typename(L, t));
         lua_pop(L, 1);
     }
-    s->concurrency =
-        opt_count(L, rb, 1, "concurrency", what, file, line, 1, BH_MAX_CONCURRENCY, 0);
+    s->concurrency = opt_count(L, rb, 1, "concurrency", what, file, line, 1, BH_MAX_CONCURRENCY, 0);
     if (s->concurrency && s->each_ref == LUA_NOREF)
         bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
                     "%s: 'concurrency' caps a fan-out: it needs 'each'", what);
@@ -507,8 +523,7 @@ static void parse_semantics(lua_State *L, bh_runbook *rb, bh_step *s, const char
         s->manual = 1;
         size_t n = t == LUA_TSTRING ? 1 : lua_rawlen(L, -1);
         s->checklist = bh_util_xcalloc(n ? n : 1, sizeof *s->checklist);
-        if (t == LUA_TSTRING)
-            s->checklist[s->nchecklist++] = bh_util_xstrdup(lua_tostring(L, -1));
+        if (t == LUA_TSTRING) s->checklist[s->nchecklist++] = bh_util_xstrdup(lua_tostring(L, -1));
         for (size_t k = 1; t == LUA_TTABLE && k <= n; k++) {
             if (lua_rawgeti(L, -1, (lua_Integer)k) == LUA_TSTRING)
                 s->checklist[s->nchecklist++] = bh_util_xstrdup(lua_tostring(L, -1));
@@ -699,7 +714,6 @@ static int l_step(lua_State *L) {
     return 1;
 }
 
-
 /* --- parallel { step "a" {...}, step "b" {...}, concurrency = N } ------ */
 
 static int l_parallel(lua_State *L) {
@@ -728,8 +742,8 @@ static int l_parallel(lua_State *L) {
     rb->group_cap[g] = cap;
     size_t n = lua_rawlen(L, 1);
     for (size_t k = 1; k <= n; k++) {
-        const char *id = lua_rawgeti(L, 1, (lua_Integer)k) == LUA_TSTRING ? lua_tostring(L, -1)
-                                                                          : NULL;
+        const char *id =
+            lua_rawgeti(L, 1, (lua_Integer)k) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
         bh_step *st = id ? find_step(rb, id) : NULL;
         if (!st) {
             bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
@@ -830,10 +844,11 @@ static void lint(bh_runbook *rb) {
                         "\"why this is risky\"",
                         s->id);
         if (containment_phase(s->phase) && s->undo_ref == LUA_NOREF && !s->no_undo && !s->manual)
-            bh_diag_add(&rb->diags, BH_DIAG_WARNING, s->file, s->line,
-                        "step '%s' contains (phase '%s') but has no undo: at the all-clear "
-                        "nobody can lift it with `bulkhead undo` (undo = false if it changes nothing)",
-                        s->id, s->phase);
+            bh_diag_add(
+                &rb->diags, BH_DIAG_WARNING, s->file, s->line,
+                "step '%s' contains (phase '%s') but has no undo: at the all-clear "
+                "nobody can lift it with `bulkhead undo` (undo = false if it changes nothing)",
+                s->id, s->phase);
         if (s->when_false)
             bh_diag_add(&rb->diags, BH_DIAG_WARNING, s->file, s->line,
                         "step '%s' can never run: its condition is when = false", s->id);
@@ -1061,7 +1076,8 @@ cJSON *bh_runbook_plan_json(const bh_runbook *rb) {
                 cJSON_AddStringToObject(ap, "reason", s->approve);
                 cJSON_AddNumberToObject(ap, "approvers", s->approvers);
                 cJSON_AddNumberToObject(ap, "timeout_ms", s->approve_timeout_ms);
-                cJSON_AddStringToObject(ap, "on_timeout", s->approve_on_timeout ? "approve" : "deny");
+                cJSON_AddStringToObject(ap, "on_timeout",
+                                        s->approve_on_timeout ? "approve" : "deny");
             }
             if (s->manual) {
                 cJSON *m = cJSON_AddArrayToObject(so, "manual");

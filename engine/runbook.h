@@ -41,15 +41,15 @@ typedef struct {
     char *doc;  /* may be NULL */
     char *file; /* where it is declared */
     int line;
-    double timeout_ms;       /* the step's own or the runbook's default */
-    int timeout_set;         /* the step gave its own */
-    int run_ref;             /* registry reference to the body, LUA_NOREF if none */
-    int retries;             /* further attempts after a failure or timeout */
-    double backoff_ms;       /* delay before the first retry; doubles, with jitter */
+    double timeout_ms; /* the step's own or the runbook's default */
+    int timeout_set;   /* the step gave its own */
+    int run_ref;       /* registry reference to the body, LUA_NOREF if none */
+    int retries;       /* further attempts after a failure or timeout */
+    double backoff_ms; /* delay before the first retry; doubles, with jitter */
     bh_fail_policy on_failure;
-    int when_ref;            /* when = function(ctx): registry ref, else LUA_NOREF */
-    int when_false;          /* when = false: never runs */
-    char **after;            /* ids this step waits for */
+    int when_ref;   /* when = function(ctx): registry ref, else LUA_NOREF */
+    int when_false; /* when = false: never runs */
+    char **after;   /* ids this step waits for */
     size_t nafter;
     size_t *deps; /* the same as step indices, once resolved */
     /* fan-out: one instance per item of a list */
@@ -101,8 +101,8 @@ typedef struct {
     size_t nphases;
     bh_step *steps;
     size_t nsteps, capsteps;
-    size_t *order; /* step indices in the order they run: dependencies first,
-                      otherwise declaration order; units are contiguous */
+    size_t *order;  /* step indices in the order they run: dependencies first,
+                       otherwise declaration order; units are contiguous */
     bh_unit *units; /* in the order they run */
     size_t nunits;
     int graph;      /* schedule = "graph": one unit, ordered by `after` alone */

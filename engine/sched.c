@@ -342,14 +342,12 @@ static int store_json_result(lua_State *L) {
     return 0;
 }
 
-void bh_sched_finish(bh_attempt *a, int ok, cJSON *result, const char *code,
-                     const char *message) {
+void bh_sched_finish(bh_attempt *a, int ok, cJSON *result, const char *code, const char *message) {
     json_result jr = {.a = a, .v = result};
     if (ok && result && bh_run_protected(a->run, store_json_result, &jr) != LUA_OK) {
         cJSON_Delete(result);
         fail_with(a, BH_STEP_FAILED, "memory",
-                  "step '%s' finished but its result could not be kept: " OUT_OF_MEMORY,
-                  a->label);
+                  "step '%s' finished but its result could not be kept: " OUT_OF_MEMORY, a->label);
         return;
     }
     if (ok) {
@@ -740,22 +738,20 @@ static void start_attempt(bh_run *run, size_t index, size_t item, int number) {
     run_lua(run, a, 8);
 }
 
-bh_attempt *bh_sched_start_undo(bh_run *run, size_t index, size_t item) {
-    const bh_step *s = &run->rb->steps[index];
+int bh_sched_start_undo(bh_run *run, size_t index, size_t item) {
     bh_attempt *a = new_attempt(run, index, item, 1, BH_RUN_UNDO);
     cJSON *rec = bh_run_record("undo_start", a);
     bh_run_append(run, rec);
     if (bh_run_sync(run) != 0) {
         free(a);
-        return NULL;
+        return 0;
     }
     char label[200];
     snprintf(label, sizeof label, "undo %s", a->label);
     bh_console_step_start(run->console, label);
     launch(run, a);
-    (void)s;
-    run_lua(run, a, 4);
-    return a;
+    run_lua(run, a, 4); /* may end (and free) the attempt at once */
+    return 1;
 }
 
 static void cadence_start(bh_run *run, size_t index);
@@ -987,8 +983,7 @@ static int advance_unit(bh_run *run) {
     over = 1; /* steps may have ended above without waiting on the loop */
     for (size_t m = 0; m < u->nsteps && over; m++) {
         size_t i = u->steps[m];
-        if (!final_status(run->status[i]) &&
-            !(run->rb->steps[i].every_ms > 0 && run->rt[i].began))
+        if (!final_status(run->status[i]) && !(run->rb->steps[i].every_ms > 0 && run->rt[i].began))
             over = 0;
     }
     return over;
@@ -1025,8 +1020,7 @@ static void halt_fanouts(bh_run *run) {
 static void skip_rest(bh_run *run, const char *reason) {
     for (size_t p = 0; p < run->rb->nsteps; p++) {
         size_t i = run->rb->order[p];
-        if (run->status[i] == BH_STEP_PENDING && !run->rt[i].began)
-            record_skipped(run, i, reason);
+        if (run->status[i] == BH_STEP_PENDING && !run->rt[i].began) record_skipped(run, i, reason);
     }
     run->unit = run->rb->nunits;
 }
@@ -1048,7 +1042,6 @@ static void finish_run(bh_run *run) {
     run->control = NULL;
     bh_gate_close(run);
 }
-
 
 static void pump_once(bh_run *run) {
     while (!run->done) {
@@ -1311,8 +1304,7 @@ bh_run_outcome bh_sched_run(bh_runbook *rb, const bh_run_opts *opts, char **run_
         *run_id = bh_util_xstrdup(run->id);
         bh_sched_listen(run);
         bh_run_write_start(run);
-        bh_console_run_start(run->console, run->id, rb->title, run->dir, rb->nsteps,
-                             run->fx->mode);
+        bh_console_run_start(run->console, run->id, rb->title, run->dir, rb->nsteps, run->fx->mode);
         bh_sched_pump(run);
         outcome = bh_sched_finish_run(run);
         *sig = run->interrupt_signal;

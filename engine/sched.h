@@ -40,16 +40,16 @@ void bh_sched_abandon(bh_attempt *a);
 /* Used by ctx.c: end a suspended attempt as failed without resuming it. */
 void bh_sched_fail(bh_attempt *a, const char *code, const char *message);
 /* Used by gate.c: end an attempt that is not Lua's (a manual task). */
-void bh_sched_finish(bh_attempt *a, int ok, cJSON *result, const char *code,
-                     const char *message);
+void bh_sched_finish(bh_attempt *a, int ok, cJSON *result, const char *code, const char *message);
 /* Used by gate.c: the step's approvals are complete, it may start. */
 void bh_sched_approved(bh_run *run, size_t index);
 /* End a step that never ran an attempt (denied, cancelled while waiting,
  * items not listable): a step_end with attempt 0, and the step's policy. */
 void bh_sched_end_step(bh_run *run, size_t index, bh_step_status status, const char *code,
                        const char *message);
-/* Used by undo.c: start the undo of one completed instance. */
-bh_attempt *bh_sched_start_undo(bh_run *run, size_t index, size_t item);
+/* Used by undo.c: start the undo of one completed instance. Returns 0 when
+ * it could not start (the journal failed). */
+int bh_sched_start_undo(bh_run *run, size_t index, size_t item);
 /* A short name for item `item` of a fan-out, for people and records. */
 void bh_sched_item_key(bh_run *run, size_t index, size_t item, char *out, size_t len);
 

@@ -66,9 +66,9 @@ void bh_undo_push_result(bh_attempt *a) {
 
 /* What the journal says about a run, for undo. */
 typedef struct {
-    const cJSON *start;  /* run_start (in doc) */
-    cJSON *doc;          /* array of every record */
-    int ended;           /* a run_end is there */
+    const cJSON *start; /* run_start (in doc) */
+    cJSON *doc;         /* array of every record */
+    int ended;          /* a run_end is there */
 } run_facts;
 
 static int collect(const cJSON *rec, uint64_t offset, void *ud) {

@@ -29,8 +29,8 @@ void bh_undo_push_result(bh_attempt *a);
 
 typedef struct {
     const char *run_dir;
-    const char *step;     /* only this step's instances, or NULL */
-    int retry_unknown;    /* also undo instances whose earlier undo was cut off */
+    const char *step;  /* only this step's instances, or NULL */
+    int retry_unknown; /* also undo instances whose earlier undo was cut off */
     const bh_run_opts *run_opts;
 } bh_undo_opts;
 
