@@ -26,7 +26,7 @@ cat <<BANNER
  Hosts are folders with state files, "isolation" writes firewall-rule files,
  notifications go to outbox/*.txt. No real systems are touched.
  Run records go to $STATE.
- (A drill mode that injects faults into these stand-ins is planned.)
+ The run approves isolate-web up front (--approve) so the demo never waits.
 ==============================================================================
 BANNER
 
