@@ -18,10 +18,19 @@ RB="$OUT/steps-$N.lua"
     done
 } >"$RB"
 
+# The same N commands as a fan-out, 8 in flight, against xargs -P8.
+FAN="$OUT/fanout-$N.lua"
+cat >"$FAN" <<LUA
+runbook { id = "benchfan", title = "fan-out of $N /bin/true, 8 at once", timeout = "30s" }
+local items = {} for i = 1, $N do items[i] = i end
+step "fan" { each = items, concurrency = 8, run = function(ctx, i) ctx.exec { "/bin/true" } end }
+LUA
+
 now_ms() { date +%s%N | awk '{ printf "%.3f", $1 / 1e6 }'; }
 median() { sort -n | awk '{ a[NR] = $1 } END { m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; printf "%.3f", m }'; }
 
 : >"$OUT/bash.ms"; : >"$OUT/run.ms"; : >"$OUT/plan.ms"; : >"$OUT/rss.kb"
+: >"$OUT/xargs.ms"; : >"$OUT/fan.ms"
 for r in $(seq 1 "$REPS"); do
     t0=$(now_ms)
     for ((i = 0; i < N; i++)); do /bin/true; done
@@ -38,6 +47,16 @@ for r in $(seq 1 "$REPS"); do
     rm -rf "$state"
 
     t0=$(now_ms)
+    seq 1 "$N" | xargs -P8 -n1 /bin/true
+    t1=$(now_ms)
+    echo "$t1 - $t0" | bc -l >>"$OUT/xargs.ms"
+    t0=$(now_ms)
+    "$BIN" --state-dir "$state" run --plain "$FAN" >/dev/null
+    t1=$(now_ms)
+    echo "$t1 - $t0" | bc -l >>"$OUT/fan.ms"
+    rm -rf "$state"
+
+    t0=$(now_ms)
     "$BIN" plan "$RB" >/dev/null
     t1=$(now_ms)
     echo "$t1 - $t0" | bc -l >>"$OUT/plan.ms"
@@ -47,6 +66,9 @@ bash_ms=$(median <"$OUT/bash.ms")
 run_ms=$(median <"$OUT/run.ms")
 plan_ms=$(median <"$OUT/plan.ms")
 rss_kb=$(sort -n "$OUT/rss.kb" | tail -1)
+xargs_ms=$(median <"$OUT/xargs.ms")
+fan_ms=$(median <"$OUT/fan.ms")
+fan_ratio=$(echo "$fan_ms / $xargs_ms" | bc -l)
 per_bash=$(echo "$bash_ms / $N" | bc -l)
 per_run=$(echo "$run_ms / $N" | bc -l)
 ratio=$(echo "$run_ms / $bash_ms" | bc -l)
@@ -56,8 +78,11 @@ printf '  bulkhead run     %8.1f ms  (%.3f ms/step, journal fsync per step)\n' "
 printf '  ratio            %8.2fx  (target <= 2x)\n' "$ratio"
 printf '  peak RSS         %8.1f MB  (target < 16 MB)\n' "$(echo "$rss_kb / 1024" | bc -l)"
 printf '  plan             %8.1f ms  (target < 20 ms)\n' "$plan_ms"
+printf '  xargs -P8        %8.1f ms  (%.3f ms/command)\n' "$xargs_ms" "$(echo "$xargs_ms / $N" | bc -l)"
+printf '  each, 8 at once  %8.1f ms  (%.3f ms/item; %.2fx xargs -P8, target <= 3x)\n' "$fan_ms" "$(echo "$fan_ms / $N" | bc -l)" "$fan_ratio"
 fail=0
 awk -v r="$ratio" 'BEGIN { exit !(r > 2) }' && { echo "  OVER TARGET: ratio"; fail=1; }
 [ "$rss_kb" -ge 16384 ] && { echo "  OVER TARGET: peak RSS"; fail=1; }
 awk -v p="$plan_ms" 'BEGIN { exit !(p >= 20) }' && { echo "  OVER TARGET: plan"; fail=1; }
+awk -v r="$fan_ratio" 'BEGIN { exit !(r > 3) }' && { echo "  OVER TARGET: fan-out"; fail=1; }
 exit $fail

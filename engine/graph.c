@@ -76,8 +76,7 @@ static int resolve_names(bh_runbook *rb) {
  * taking the earliest declared ready step; deps outside `member` count as
  * done. Writes the order to out. */
 static void order_members(const bh_runbook *rb, const size_t *members, size_t n,
-                          const unsigned char *member, size_t *out) {
-    unsigned char *placed = bh_util_xcalloc(rb->nsteps, 1);
+                          const unsigned char *member, unsigned char *placed, size_t *out) {
     for (size_t k = 0; k < n; k++) {
         for (size_t m = 0; m < n; m++) {
             size_t i = members[m];
@@ -93,15 +92,20 @@ static void order_members(const bh_runbook *rb, const size_t *members, size_t n,
             }
         }
     }
-    free(placed);
 }
 
 static void build_units(bh_runbook *rb, size_t *unit_of, size_t nunits) {
     rb->units = bh_util_xcalloc(nunits, sizeof *rb->units);
     rb->nunits = nunits;
+    /* Sized exactly: a runbook of 10,000 one-step units must stay small. */
+    for (size_t i = 0; i < rb->nsteps; i++)
+        rb->units[unit_of[i]].nsteps++;
+    for (size_t u = 0; u < nunits; u++) {
+        rb->units[u].steps = bh_util_xcalloc(rb->units[u].nsteps, sizeof *rb->units[u].steps);
+        rb->units[u].nsteps = 0;
+    }
     for (size_t i = 0; i < rb->nsteps; i++) {
         bh_unit *u = &rb->units[unit_of[i]];
-        if (!u->steps) u->steps = bh_util_xcalloc(rb->nsteps, sizeof *u->steps);
         u->steps[u->nsteps++] = i;
     }
 }
@@ -113,9 +117,12 @@ static int order_units(bh_runbook *rb, const size_t *unit_of) {
     unsigned char *placed = bh_util_xcalloc(n, 1);
     size_t *seq = bh_util_xcalloc(n, sizeof *seq);
     int bad = 0;
+    size_t first = 0; /* every unit before it is placed: scans start here */
     for (size_t k = 0; k < n && !bad; k++) {
         size_t pick = (size_t)-1;
-        for (size_t u = 0; u < n && pick == (size_t)-1; u++) {
+        while (first < n && placed[first])
+            first++;
+        for (size_t u = first; u < n && pick == (size_t)-1; u++) {
             if (placed[u]) continue;
             int ready = 1;
             const bh_unit *un = &rb->units[u];
@@ -133,12 +140,12 @@ static int order_units(bh_runbook *rb, const size_t *unit_of) {
              * waits for the group while the group waits for that step. */
             for (size_t u = 0; u < n; u++) {
                 if (placed[u] || rb->units[u].nsteps < 2) continue;
-                const bh_step *first = &rb->steps[rb->units[u].steps[0]];
-                bh_diag_add(&rb->diags, BH_DIAG_ERROR, first->file, first->line,
+                const bh_step *head = &rb->steps[rb->units[u].steps[0]];
+                bh_diag_add(&rb->diags, BH_DIAG_ERROR, head->file, head->line,
                             "the parallel group starting with step '%s' waits, through "
                             "'after', for a step that itself waits for the group: move that "
                             "step into the group or drop one of the waits",
-                            first->id);
+                            head->id);
                 break;
             }
             bad = 1;
@@ -203,13 +210,14 @@ int bh_graph_resolve(bh_runbook *rb) {
 
     /* The run order: unit after unit, dependencies first inside each. */
     unsigned char *member = bh_util_xcalloc(rb->nsteps, 1);
+    unsigned char *placed = bh_util_xcalloc(rb->nsteps, 1);
     rb->order = bh_util_xcalloc(rb->nsteps, sizeof *rb->order);
     size_t at = 0;
     for (size_t u = 0; u < rb->nunits; u++) {
         bh_unit *un = &rb->units[u];
         for (size_t m = 0; m < un->nsteps; m++)
             member[un->steps[m]] = 1;
-        order_members(rb, un->steps, un->nsteps, member, rb->order + at);
+        order_members(rb, un->steps, un->nsteps, member, placed, rb->order + at);
         memcpy(un->steps, rb->order + at, un->nsteps * sizeof *un->steps);
         for (size_t m = 0; m < un->nsteps; m++) {
             member[un->steps[m]] = 0;
@@ -218,6 +226,7 @@ int bh_graph_resolve(bh_runbook *rb) {
         at += un->nsteps;
     }
     free(member);
+    free(placed);
     return 0;
 }
 
