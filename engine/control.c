@@ -16,21 +16,27 @@
 #define SOCK_NAME "control.sock"
 #define MAX_REQUEST 65536
 
+typedef struct conn conn;
+
 struct bh_control {
     uv_pipe_t server;
     int dirfd;
+    conn *conns; /* open connections: closed with the server */
+    int handles; /* server + connections not yet closed */
+    int stopped;
     bh_control_handler fn;
     void *ud;
 };
 
-typedef struct {
+struct conn {
     uv_pipe_t pipe;
+    conn *next, *prev;
     bh_control *ctl;
     bh_control_peer peer;
     char *buf;
     size_t len;
     int answered;
-} conn;
+};
 
 /* The socket's address, through the folder's descriptor (see control.h). */
 static void sock_addr(int dirfd, struct sockaddr_un *a) {
@@ -39,21 +45,44 @@ static void sock_addr(int dirfd, struct sockaddr_un *a) {
     snprintf(a->sun_path, sizeof a->sun_path, "/proc/self/fd/%d/" SOCK_NAME, dirfd);
 }
 
+static void release(bh_control *ctl) {
+    if (--ctl->handles == 0) {
+        close(ctl->dirfd);
+        free(ctl);
+    }
+}
+
 static void conn_closed(uv_handle_t *h) {
     conn *c = h->data;
+    bh_control *ctl = c->ctl;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        ctl->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
     free(c->buf);
     free(c);
+    release(ctl);
+}
+
+/* Every way a connection ends (answered, refused, the engine stopping). */
+static void close_conn(conn *c) {
+    if (!uv_is_closing((uv_handle_t *)&c->pipe)) uv_close((uv_handle_t *)&c->pipe, conn_closed);
 }
 
 static void write_done(uv_write_t *w, int status) {
     (void)status;
     conn *c = w->data;
     free(w);
-    uv_close((uv_handle_t *)&c->pipe, conn_closed);
+    close_conn(c);
 }
 
 static void answer(conn *c, cJSON *reply) {
     c->answered = 1;
+    if (uv_is_closing((uv_handle_t *)&c->pipe)) {
+        cJSON_Delete(reply);
+        return;
+    }
     char *text = cJSON_PrintUnformatted(reply);
     cJSON_Delete(reply);
     size_t n = strlen(text);
@@ -67,7 +96,7 @@ static void answer(conn *c, cJSON *reply) {
     uv_buf_t b = uv_buf_init(copy, (unsigned)(n + 1));
     if (uv_write(w, (uv_stream_t *)&c->pipe, &b, 1, write_done) != 0) {
         free(w);
-        uv_close((uv_handle_t *)&c->pipe, conn_closed);
+        close_conn(c);
     }
 }
 
@@ -86,6 +115,10 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     conn *c = s->data;
+    if (c->ctl->stopped) {
+        free(buf->base);
+        return;
+    }
     if (n > 0 && !c->answered) {
         if (c->len + (size_t)n > MAX_REQUEST) {
             uv_read_stop(s);
@@ -105,28 +138,36 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     if (nl || n < 0) {
         uv_read_stop(s);
         if (!c->buf) {
-            uv_close((uv_handle_t *)&c->pipe, conn_closed);
+            close_conn(c);
             return;
         }
         if (nl) *nl = '\0';
         cJSON *req = cJSON_Parse(c->buf);
         if (!req || !cJSON_IsObject(req))
             answer(c, error_reply("the request is not a JSON object"));
-        else
+        else {
+            /* The handler may end the run, which stops the server: this
+             * connection is answered, not dropped. */
+            c->answered = 1;
             answer(c, c->ctl->fn(req, &c->peer, c->ctl->ud));
+        }
         cJSON_Delete(req);
     }
 }
 
 static void on_connection(uv_stream_t *server, int status) {
     bh_control *ctl = server->data;
-    if (status < 0) return;
+    if (status < 0 || ctl->stopped) return;
     conn *c = bh_util_xcalloc(1, sizeof *c);
     c->ctl = ctl;
+    c->next = ctl->conns;
+    if (ctl->conns) ctl->conns->prev = c;
+    ctl->conns = c;
+    ctl->handles++;
     uv_pipe_init(server->loop, &c->pipe, 0);
     c->pipe.data = c;
     if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0) {
-        uv_close((uv_handle_t *)&c->pipe, conn_closed);
+        close_conn(c);
         return;
     }
     uv_os_fd_t fd;
@@ -166,6 +207,7 @@ int bh_control_start(uv_loop_t *loop, const char *dir, bh_control_handler fn, vo
     c->dirfd = dirfd;
     c->fn = fn;
     c->ud = ud;
+    c->handles = 1;
     uv_pipe_init(loop, &c->server, 0);
     c->server.data = c;
     int err = uv_pipe_open(&c->server, fd);
@@ -179,14 +221,17 @@ int bh_control_start(uv_loop_t *loop, const char *dir, bh_control_handler fn, vo
 }
 
 static void server_closed(uv_handle_t *h) {
-    bh_control *c = h->data;
-    close(c->dirfd);
-    free(c);
+    release(h->data);
 }
 
 void bh_control_stop(bh_control *c) {
     if (!c) return;
+    c->stopped = 1;
     unlinkat(c->dirfd, SOCK_NAME, 0);
+    /* A client still connected must not keep the run alive, nor reach a
+     * handler whose run is gone. */
+    for (conn *k = c->conns; k; k = k->next)
+        if (!k->answered) close_conn(k); /* an answer being written closes itself */
     uv_close((uv_handle_t *)&c->server, server_closed);
 }
 

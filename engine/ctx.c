@@ -679,6 +679,15 @@ void bh_ctx_uninstall_print(bh_run *run) {
 static void deadline_hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
     bh_attempt *a = current_attempt(L);
+    if (!a) {
+        /* A coroutine whose own step has ended, resumed by another step's
+         * body: that step's deadline holds (the main thread names it). */
+        void *ud;
+        lua_getallocf(L, &ud);
+        bh_run *run = ((bh_runbook *)ud)->host;
+        uint64_t serial = run ? *extra(run->L) : 0;
+        a = serial ? bh_run_attempt(run, serial) : NULL;
+    }
     if (!a || uv_hrtime() < a->deadline_ns) return;
     a->timed_out = 1;
     /* A yield, not an error: pcall inside the body cannot catch a yield, so

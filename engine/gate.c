@@ -57,6 +57,7 @@ static const char *decide(bh_run *run, size_t index, int approve, const char *by
                           const char *reason, const char *how, const bh_control_peer *peer) {
     bh_step_rt *rt = &run->rt[index];
     const bh_step *s = &run->rb->steps[index];
+    if (!rt->awaiting) return "this step is no longer waiting for approval";
     if (approve) {
         for (int k = 0; k < rt->napprovers; k++)
             if (strcmp(rt->approvers[k], by) == 0)
@@ -88,6 +89,13 @@ static const char *decide(bh_run *run, size_t index, int approve, const char *by
     return NULL;
 }
 
+/* The step is no longer asked about: a question about it on the terminal
+ * is stale. */
+static void forget_question(bh_run *run, size_t index) {
+    if (run->gate && run->gate->asked_kind == 1 && run->gate->asked == index)
+        run->gate->asked_kind = 0;
+}
+
 static void approval_timed_out(uv_timer_t *t) {
     bh_run *run = t->data;
     size_t index = (size_t)-1;
@@ -102,7 +110,9 @@ static void approval_timed_out(uv_timer_t *t) {
     if (s->approve_on_timeout) {
         /* The runbook said so: approvals still missing are waived. */
         record_decision(run, index, "approve", "timeout", why, "timeout", NULL);
+        forget_question(run, index);
         bh_sched_approved(run, index);
+        prompt_next(run);
     } else {
         decide(run, index, 0, "timeout", why, "timeout", NULL);
     }
@@ -215,6 +225,7 @@ void bh_gate_cancel_all(bh_run *run, const char *reason) {
         bh_step_rt *rt = &run->rt[i];
         if (!rt->awaiting) continue;
         stop_approval_timer(rt);
+        forget_question(run, i);
         char msg[400];
         snprintf(msg, sizeof msg, "step '%s' was waiting for approval when %s",
                  run->rb->steps[i].id, reason);

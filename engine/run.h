@@ -83,6 +83,7 @@ typedef struct bh_retry {
     uv_timer_t timer;
     size_t index, item;
     int number;
+    int due; /* the backoff is over: starts when the caps allow */
 } bh_retry;
 
 /* Where a step is, beyond its status: instances, approvals, cadence. */
@@ -100,7 +101,10 @@ typedef struct {
     uv_timer_t *approval_timer;
     uv_timer_t *cadence_timer; /* every: the next repetition */
     int reps;                  /* repetitions started */
-    int failure_code_denied;   /* failed because approval was denied */
+    int went;                  /* step_go ran: items listed, cadence started */
+    int halted;                /* the run stopped before every item started */
+    size_t not_started;        /* items the halt left out */
+    int undo_failed;           /* an undo of one of its instances failed */
 } bh_step_rt;
 
 /* An instance that completed, for undo in reverse completion order. */

@@ -64,9 +64,9 @@ static void maybe_end_step(bh_run *run, size_t index) {
     bh_step_rt *rt = &run->rt[index];
     const bh_step *s = &run->rb->steps[index];
     if (final_status(run->status[index]) || !rt->began || rt->awaiting) return;
-    if (rt->next_item < rt->nitems || rt->running > 0 || rt->cadence_timer) return;
+    if ((rt->next_item < rt->nitems && !rt->halted) || rt->running > 0 || rt->cadence_timer) return;
     bh_step_status st;
-    if (rt->cancelled)
+    if (rt->cancelled || rt->not_started)
         st = BH_STEP_CANCELLED;
     else if (rt->failed)
         st = BH_STEP_FAILED;
@@ -87,6 +87,7 @@ static void maybe_end_step(bh_run *run, size_t index) {
         cJSON_AddNumberToObject(rec, "failed",
                                 (double)(rt->failed + rt->timed_out + rt->cancelled));
         cJSON_AddNumberToObject(rec, "skipped", (double)rt->skipped);
+        if (rt->not_started) cJSON_AddNumberToObject(rec, "not_started", (double)rt->not_started);
         if (st != BH_STEP_OK && st != BH_STEP_SKIPPED)
             cJSON_AddStringToObject(rec, "next", policy_next(run, s, st));
         bh_run_append(run, rec);
@@ -126,6 +127,7 @@ void bh_sched_end_step(bh_run *run, size_t index, bh_step_status status, const c
 /* --- ending an attempt ------------------------------------------------- */
 
 static void start_attempt(bh_run *run, size_t index, size_t item, int number);
+static int can_start(const bh_run *run, const bh_unit *u, size_t index);
 
 static void retry_closed(uv_handle_t *h) {
     free(h->data);
@@ -142,12 +144,30 @@ static void unlink_retry(bh_run *run, bh_retry *r) {
 
 static void retry_fired(uv_timer_t *t) {
     bh_retry *r = t->data;
-    bh_run *run = r->run;
+    r->due = 1; /* the pump starts it within the caps */
+    bh_sched_pump(r->run);
+}
+
+static void drop_retry(bh_run *run, bh_retry *r) {
     unlink_retry(run, r);
     run->rt[r->index].running--;
-    start_attempt(run, r->index, r->item, r->number);
-    uv_close((uv_handle_t *)t, retry_closed);
-    bh_sched_pump(run);
+    uv_timer_stop(&r->timer);
+    uv_close((uv_handle_t *)&r->timer, retry_closed);
+}
+
+/* The run stops: retries not started will not be, and the record says so. */
+static void cancel_retries(bh_run *run) {
+    while (run->retries) {
+        bh_retry *r = run->retries;
+        cJSON *rec = bh_run_record("retry_cancelled", NULL);
+        cJSON_AddStringToObject(rec, "step", run->rb->steps[r->index].id);
+        cJSON_AddNumberToObject(rec, "attempt", r->number);
+        bh_run_append(run, rec);
+        size_t index = r->index;
+        drop_retry(run, r);
+        run->rt[index].cancelled++;
+        maybe_end_step(run, index);
+    }
 }
 
 /* Exponential backoff with jitter: base * 2^(k-1), capped, then scaled by
@@ -243,7 +263,8 @@ static void finish_attempt(bh_attempt *a, bh_step_status status, cJSON *result,
         cJSON_AddStringToObject(rec, "reason", "when: the condition is false");
         snprintf(detail, sizeof detail, "when: the condition is false");
     } else if (status != BH_STEP_OK && !undo) {
-        int stoppable = status == BH_STEP_CANCELLED || run->stopping || run->io_error;
+        int stoppable =
+            status == BH_STEP_CANCELLED || run->stopping || run->io_error || run->failed;
         next = !stoppable && a->number <= s->retries ? "retry" : policy_next(run, s, status);
         cJSON_AddStringToObject(rec, "next", next);
     }
@@ -794,6 +815,8 @@ static int list_items(lua_State *L) {
 static void step_go(bh_run *run, size_t index) {
     const bh_step *s = &run->rb->steps[index];
     bh_step_rt *rt = &run->rt[index];
+    if (rt->went) return; /* once: a second listing or cadence timer would leak */
+    rt->went = 1;
     rt->nitems = 1;
     if (s->each_ref != LUA_NOREF) {
         listed_items li = {.run = run, .index = index};
@@ -834,8 +857,8 @@ static void begin_step(bh_run *run, size_t index) {
         return;
     }
     if (s->approve && !rt->approved) {
-        bh_gate_ask(run, index); /* may approve at once (--yes), or wait */
-        if (rt->awaiting || final_status(run->status[index])) return;
+        bh_gate_ask(run, index); /* may approve at once (--yes): then step_go ran */
+        return;
     }
     step_go(run, index);
 }
@@ -951,7 +974,7 @@ static int advance_unit(bh_run *run) {
         const bh_step *s = &run->rb->steps[i];
         bh_step_rt *rt = &run->rt[i];
         if (final_status(run->status[i])) continue;
-        if (s->every_ms > 0 && rt->began) {
+        if (s->every_ms > 0 && rt->began && !rt->awaiting) {
             while (rt->next_item < rt->nitems && can_start(run, u, i))
                 start_attempt(run, i, rt->next_item++, 1);
             continue;
@@ -983,10 +1006,31 @@ static int advance_unit(bh_run *run) {
     over = 1; /* steps may have ended above without waiting on the loop */
     for (size_t m = 0; m < u->nsteps && over; m++) {
         size_t i = u->steps[m];
-        if (!final_status(run->status[i]) && !(run->rb->steps[i].every_ms > 0 && run->rt[i].began))
+        if (!final_status(run->status[i]) &&
+            !(run->rb->steps[i].every_ms > 0 && run->rt[i].began && !run->rt[i].awaiting))
             over = 0;
     }
     return over;
+}
+
+/* Retries whose backoff is over, as the caps allow. Starting one can end
+ * it at once and queue another retry: rescan after each start. */
+static void start_due_retries(bh_run *run) {
+    for (;;) {
+        bh_retry *pick = NULL;
+        for (bh_retry *r = run->retries; r && !pick; r = r->next) {
+            if (!r->due) continue;
+            bh_step_rt *rt = &run->rt[r->index];
+            rt->running--; /* the waiting retry is the instance itself */
+            if (can_start(run, &run->rb->units[run->rb->steps[r->index].unit], r->index)) pick = r;
+            rt->running++;
+        }
+        if (!pick) return;
+        size_t index = pick->index, item = pick->item;
+        int number = pick->number;
+        drop_retry(run, pick);
+        start_attempt(run, index, item, number);
+    }
 }
 
 /* Repetitions of cadences that are due, wherever their unit was. */
@@ -1000,19 +1044,28 @@ static void start_due_reps(bh_run *run) {
     }
 }
 
-/* The run is stopping: fan-out items not started will not be. */
+/* The run is stopping: items not started will not be. A step none of
+ * whose instances started ends as cancelled with a step_end of its own. */
 static void halt_fanouts(bh_run *run) {
     for (size_t i = 0; i < run->rb->nsteps; i++) {
         bh_step_rt *rt = &run->rt[i];
-        if (final_status(run->status[i]) || !rt->began || rt->next_item >= rt->nitems) continue;
-        size_t left = rt->nitems - rt->next_item;
+        if (final_status(run->status[i]) || !rt->began || rt->awaiting || rt->halted ||
+            rt->next_item >= rt->nitems)
+            continue;
+        if (rt->next_item == 0 && rt->running == 0) {
+            char msg[300];
+            snprintf(msg, sizeof msg, "step '%s' did not start: %s", run->rb->steps[i].id,
+                     halt_reason(run));
+            bh_sched_end_step(run, i, BH_STEP_CANCELLED, "cancelled", msg);
+            continue;
+        }
+        rt->halted = 1;
+        rt->not_started = rt->nitems - rt->next_item;
         cJSON *rec = bh_run_record("fanout_stopped", NULL);
         cJSON_AddStringToObject(rec, "step", run->rb->steps[i].id);
-        cJSON_AddNumberToObject(rec, "not_started", (double)left);
+        cJSON_AddNumberToObject(rec, "not_started", (double)rt->not_started);
         cJSON_AddStringToObject(rec, "reason", halt_reason(run));
         bh_run_append(run, rec);
-        rt->cancelled += left;
-        rt->nitems = rt->next_item;
         maybe_end_step(run, i);
     }
 }
@@ -1053,6 +1106,7 @@ static void pump_once(bh_run *run) {
         if (run->io_error || run->stopping || run->failed) {
             bh_gate_cancel_all(run, halt_reason(run));
             stop_cadences(run);
+            cancel_retries(run);
             halt_fanouts(run);
             if (run->running || run->retries) return; /* wait for what is in flight */
             skip_rest(run, halt_reason(run));
@@ -1063,6 +1117,7 @@ static void pump_once(bh_run *run) {
             finish_run(run);
             return;
         }
+        start_due_retries(run);
         start_due_reps(run);
         if (run->unit < run->rb->nunits) {
             if (!advance_unit(run)) return;
@@ -1094,20 +1149,7 @@ void bh_sched_pump(bh_run *run) {
 
 static void stop_run(bh_run *run) {
     run->stopping = 1;
-    while (run->retries) { /* waiting to retry: do not, and say so */
-        bh_retry *r = run->retries;
-        run->retries = r->next;
-        cJSON *rec = bh_run_record("retry_cancelled", NULL);
-        cJSON_AddStringToObject(rec, "step", run->rb->steps[r->index].id);
-        cJSON_AddNumberToObject(rec, "attempt", r->number);
-        bh_run_append(run, rec);
-        bh_step_rt *rt = &run->rt[r->index];
-        rt->running--;
-        rt->cancelled++;
-        uv_timer_stop(&r->timer);
-        uv_close((uv_handle_t *)&r->timer, retry_closed);
-        maybe_end_step(run, r->index);
-    }
+    cancel_retries(run); /* waiting to retry: do not, and say so */
     /* Interrupting may end an attempt at once (and free it): collect the
      * serials first, then look each one up again. */
     size_t n = 0;

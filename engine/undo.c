@@ -35,11 +35,15 @@ int bh_undo_next(bh_run *run) {
 }
 
 void bh_undo_ended(bh_run *run, bh_attempt *a, bh_step_status status) {
+    bh_step_rt *rt = &run->rt[a->index];
     if (status == BH_STEP_OK) {
         run->undone++;
-        run->status[a->index] = BH_STEP_UNDONE;
+        /* undone only if every instance's undo went well */
+        if (!rt->undo_failed) run->status[a->index] = BH_STEP_UNDONE;
     } else {
         run->undo_failed++;
+        rt->undo_failed = 1;
+        if (run->status[a->index] == BH_STEP_UNDONE) run->status[a->index] = BH_STEP_OK;
     }
 }
 

@@ -133,3 +133,41 @@ if ! command -v script >/dev/null; then skip "script(1) not installed"; else
     assert_eq "approve:gina:prompt" "$(decisions)"
     assert_jq "$(journal)" '[.[] | select(.type == "approval")][0].reason' "the IC said so"
 fi
+
+t yes_with_a_cadence_and_a_fanout_starts_each_once
+cat >"$WORK/yescad.lua" <<'LUA'
+runbook { id = "yescad", title = "Yes cadence", timeout = "30s" }
+step "upd" { every = "200ms", approve = "risky", run = function(ctx) return ctx.rep end }
+step "fan" { each = { 1, 2 }, approve = "risky", run = function(ctx, i) return i end }
+step "work" { run = function(ctx) ctx.sleep("500ms") return 1 end }
+LUA
+assert_exit 0 timeout 20 "$BULKHEAD" --state-dir "$STATE" run --plain --yes "$WORK/yescad.lua"
+assert_jq "$(journal)" '[.[] | select(.type == "fanout")] | length' 1
+reps=$(jqs "$(journal)" '[.[] | select(.type == "step_start" and .step == "upd")] | length')
+[ "$reps" -ge 2 ] && [ "$reps" -le 5 ] || fail "cadence ran $reps times in ~0.5s at 200ms"
+
+t a_client_holding_the_socket_does_not_hold_the_run
+cat >"$WORK/slow.lua" <<'LUA'
+runbook { id = "slow", title = "Slow", timeout = "30s" }
+step "s" { run = function(ctx) ctx.sleep("500ms") end }
+LUA
+rm -rf "$STATE"
+start_bg "$WORK/slow.lua"
+wait_for sh -c "ls $STATE/runs/*/control.sock >/dev/null 2>&1"
+python3 - "$(last_run_dir)" <<'PY' &
+import os, socket, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+s = socket.socket(socket.AF_UNIX)
+s.connect("/proc/self/fd/%d/control.sock" % fd)
+s.send(b'{"op":"sta')          # half a request, then silence
+time.sleep(3)
+try:
+    s.send(b'tus"}\n'); s.recv(100)
+except OSError:
+    pass
+PY
+py=$!
+finish_bg
+assert_eq 0 "$BGRC" "run exit"
+assert_jq "$(journal)" '.[-1].type' run_end
+wait $py

@@ -138,3 +138,36 @@ wait $pid; rc=$?
 assert_eq 130 "$rc" "exit"
 assert_jq "$(journal)" '[.[] | select(.type == "step_end" and .step == "fan") | .status] | join(",")' "cancelled,cancelled,cancelled"
 assert_exit 0 bh verify last
+
+t abort_cancels_pending_retries
+cat >"$WORK/retryabort.lua" <<'LUA'
+runbook { id = "retryabort", title = "Retry abort", timeout = "30s" }
+parallel {
+  step "b" { retries = 3, backoff = "300ms", run = function(ctx) ctx.sleep("50ms") error("flaky") end },
+  step "a" { run = function(ctx) ctx.sleep("100ms") error("fatal") end },
+}
+LUA
+assert_exit 1 bh run --plain "$WORK/retryabort.lua"
+assert_jq "$(journal)" '[.[] | select(.type == "step_start" and .step == "b")] | length' 1
+assert_jq "$(journal)" '[.[] | select(.type == "retry_cancelled")][0].step' b
+
+t halted_fanout_counts_what_never_started
+cat >"$WORK/halt.lua" <<'LUA'
+runbook { id = "halt", title = "Halt", timeout = "30s" }
+parallel {
+  step "iso" { each = { 1, 2, 3, 4, 5 }, concurrency = 1, run = function(ctx, i) ctx.sleep("200ms") end },
+  step "bad" { run = function(ctx) ctx.sleep("300ms") error("boom") end },
+}
+LUA
+assert_exit 1 bh run --plain "$WORK/halt.lua"
+assert_jq "$(journal)" '[.[] | select(.type == "step_done")][0] | "\(.status) \(.items) \(.ok) \(.failed) \(.not_started)"' "cancelled 5 2 0 3"
+
+t saved_coroutine_loop_is_bounded_by_the_step_that_resumes_it
+cat >"$WORK/co.lua" <<'LUA'
+runbook { id = "co", title = "Saved coroutine", timeout = "5s" }
+local saved
+step "a" { run = function(ctx) saved = coroutine.wrap(function() coroutine.yield(1) while true do end end); saved() return 1 end }
+step "b" { timeout = "500ms", run = function(ctx) saved() return 2 end }
+LUA
+assert_exit 1 timeout 20 "$BULKHEAD" --state-dir "$STATE" run --plain "$WORK/co.lua"
+assert_eq timed_out "$(end_of b status)"
