@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char zero_hash[BH_SHA256_HEX_LEN + 1] =
@@ -80,6 +81,35 @@ int bh_journal_open_append(const char *path, bh_journal **out) {
     if (fd < 0) return -errno;
     *out = journal_new(fd, chk.records, chk.head);
     return 0;
+}
+
+int bh_journal_recover_tail(const char *path, uint64_t *cut, uint64_t *offset) {
+    *cut = 0;
+    *offset = 0;
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    struct stat st;
+    int err = fstat(fd, &st) == 0 ? 0 : -errno;
+    off_t size = err ? 0 : st.st_size;
+    /* Walk back from the end to the last '\n': what follows it is a record
+     * whose write never completed (the engine died inside write(2)). */
+    off_t end = size;
+    char c = '\n';
+    while (!err && end > 0) {
+        if (pread(fd, &c, 1, end - 1) != 1) {
+            err = errno ? -errno : -EIO;
+            break;
+        }
+        if (c == '\n') break;
+        end--;
+    }
+    if (!err && end < size) {
+        if (ftruncate(fd, end) != 0 || fsync(fd) != 0) err = -errno;
+        *cut = (uint64_t)(size - end);
+        *offset = (uint64_t)end;
+    }
+    close(fd);
+    return err;
 }
 
 void bh_journal_set_listener(bh_journal *j, bh_journal_listener fn, void *ud) {

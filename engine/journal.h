@@ -33,6 +33,12 @@ int bh_journal_create(const char *path, bh_journal **out);
  * not end in a complete record, or if its chain does not verify (the whole
  * file is checked with bh_journal_verify_buf). */
 int bh_journal_open_append(const char *path, bh_journal **out);
+/* Cut a torn last line (bytes after the last '\n', left by an engine that
+ * died inside a write) off the file and fsync it. *cut is how many bytes
+ * went (0: the file ended cleanly), *offset where they started. A line
+ * that ends in '\n' but does not parse is not touched: that is corruption,
+ * which bh_journal_open_append refuses. */
+int bh_journal_recover_tail(const char *path, uint64_t *cut, uint64_t *offset);
 void bh_journal_set_listener(bh_journal *j, bh_journal_listener fn, void *ud);
 
 /* Append one record. rec must be a JSON object whose first field is "type"

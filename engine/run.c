@@ -6,6 +6,8 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -163,4 +165,32 @@ void bh_run_counts(const bh_run *run, cJSON *counts, char *summary, size_t len) 
         size_t used = strlen(summary);
         snprintf(summary + used, len - used, "%s%zu %s", used ? ", " : "", n[s], STATUS_NAMES[s]);
     }
+}
+
+int bh_run_lock(const char *dir, int *fd_out, long *holder) {
+    *fd_out = -1;
+    *holder = 0;
+    char *path = bh_util_asprintf("%s/lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    free(path);
+    if (fd < 0) return -errno;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int err = -errno;
+        char text[32] = "";
+        ssize_t n = pread(fd, text, sizeof text - 1, 0);
+        if (n > 0) *holder = strtol(text, NULL, 10);
+        close(fd);
+        return err == -EWOULDBLOCK ? -EBUSY : err;
+    }
+    /* Who holds it, for the error the next one gets (the lock is the
+     * flock, not this text). */
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    *fd_out = fd;
+    return 0;
 }

@@ -157,6 +157,7 @@ struct bh_run {
     size_t undo_pos; /* next entry of done_list to undo, counting down */
     size_t undone, undo_failed;
     int undo_only; /* this engine was started by `bulkhead undo` */
+    int lock_fd;   /* RUNDIR/lock, held for the engine's life */
     int io_error;  /* first journal error, negative errno */
     uv_signal_t *sig[2];
     int continued;   /* failures let through by on_failure = "continue" */
@@ -188,6 +189,10 @@ char *bh_run_make_id(const char *runbook_id);
 /* The run folder (0700) with out/ and a new journal; reports errors. */
 int bh_run_create_dir(bh_run *run);
 void bh_run_write_start(bh_run *run);
+/* One engine per run: an exclusive flock on RUNDIR/lock, held (through
+ * the returned descriptor, close-on-exec) until the engine exits. -EBUSY
+ * when another engine holds it; *holder is then its pid if known. */
+int bh_run_lock(const char *dir, int *fd, long *holder);
 /* Step statuses counted into counts (JSON) and summary (text). */
 void bh_run_counts(const bh_run *run, cJSON *counts, char *summary, size_t len);
 

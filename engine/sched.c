@@ -1265,6 +1265,7 @@ void bh_sched_init(bh_run *run, bh_runbook *rb, const bh_run_opts *opts, uv_loop
     run->cap = opts->concurrency > 0 ? opts->concurrency : default_cap();
     run->cap_hard = opts->concurrency > 0;
     run->on_io_error = on_io_error;
+    run->lock_fd = -1;
 }
 
 void bh_sched_listen(bh_run *run) {
@@ -1321,6 +1322,7 @@ void bh_sched_cleanup(bh_run *run) {
         uv_loop_close(loop);
     }
     bh_gate_free_all(run);
+    if (run->lock_fd >= 0) close(run->lock_fd);
     run->rb->host = NULL;
     free(run->last_phase);
     free(run->status);
@@ -1342,7 +1344,8 @@ bh_run_outcome bh_sched_run(bh_runbook *rb, const bh_run_opts *opts, char **run_
     *sig = 0;
     run->id = bh_run_make_id(rb->id);
     bh_run_outcome outcome = BH_RUN_IO_ERROR;
-    if (bh_run_create_dir(run) == 0) {
+    long holder;
+    if (bh_run_create_dir(run) == 0 && bh_run_lock(run->dir, &run->lock_fd, &holder) == 0) {
         *run_id = bh_util_xstrdup(run->id);
         bh_sched_listen(run);
         bh_run_write_start(run);

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "control.h"
 #include "util.h"
@@ -219,18 +220,36 @@ static int load_runbook(const cJSON *start, bh_runbook **rb) {
 }
 
 int bh_undo_run(const bh_undo_opts *uo) {
+    /* One engine per run; only then is a torn last record (an engine that
+     * died inside a write) safe to cut off: nobody is writing it. */
+    int lock_fd;
+    long holder = 0;
+    int err = bh_run_lock(uo->run_dir, &lock_fd, &holder);
+    if (err) {
+        if (err == -EBUSY)
+            fprintf(stderr, "bulkhead undo: %s is in use by another engine (pid %ld)\n",
+                    uo->run_dir, holder);
+        else
+            fprintf(stderr, "bulkhead undo: cannot lock %s: %s\n", uo->run_dir,
+                    bh_util_strerror(err));
+        return err == -EBUSY ? 1 : 6;
+    }
     char *jpath = bh_util_asprintf("%s/journal.jsonl", uo->run_dir);
+    uint64_t cut = 0, cut_at = 0;
     bh_journal_check chk;
-    int err = bh_journal_verify(jpath, &chk);
+    err = bh_journal_recover_tail(jpath, &cut, &cut_at);
+    if (!err) err = bh_journal_verify(jpath, &chk);
     if (err) {
         fprintf(stderr, "bulkhead undo: cannot read %s: %s\n", jpath, bh_util_strerror(err));
         free(jpath);
+        close(lock_fd);
         return 6;
     }
     if (!chk.intact) {
         fprintf(stderr, "bulkhead undo: %s is damaged: %s; refusing to act on it\n", jpath,
                 chk.message);
         free(jpath);
+        close(lock_fd);
         return 5;
     }
     run_facts facts = {.doc = cJSON_CreateArray()};
@@ -261,6 +280,7 @@ int bh_undo_run(const bh_undo_opts *uo) {
         bh_runbook_free(rb);
         cJSON_Delete(facts.doc);
         free(jpath);
+        close(lock_fd);
         return rc;
     }
 
@@ -300,12 +320,23 @@ int bh_undo_run(const bh_undo_opts *uo) {
     run->dir = bh_util_xstrdup(uo->run_dir);
     run->undo_only = 1;
     run->undoing = 1;
+    run->lock_fd = lock_fd;
     err = bh_journal_open_append(jpath, &run->journal);
     if (err) {
         fprintf(stderr, "bulkhead undo: cannot append to %s: %s\n", jpath, bh_util_strerror(err));
         rc = err == -EBADMSG ? 5 : 6;
     } else {
         bh_sched_listen(run);
+        if (cut > 0) {
+            cJSON *rr = bh_run_record("journal_recovered", NULL);
+            cJSON_AddNumberToObject(rr, "cut_bytes", (double)cut);
+            cJSON_AddNumberToObject(rr, "offset", (double)cut_at);
+            bh_run_append(run, rr);
+            fprintf(stderr,
+                    "bulkhead undo: cut a torn last record (%llu bytes at offset %llu) off the "
+                    "journal; recorded\n",
+                    (unsigned long long)cut, (unsigned long long)cut_at);
+        }
         fill_ctx fc = {.run = run, .facts = &facts};
         if (bh_run_protected(run, fill_lua, &fc) != LUA_OK) {
             fprintf(stderr, "bulkhead undo: the recorded results do not fit in the runbook's "

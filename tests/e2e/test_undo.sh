@@ -97,3 +97,32 @@ assert_contains "$ERR" "the runbook has no step 'nothing-here'"
 assert_exit 2 bh undo
 assert_contains "$ERR" "which run?"
 assert_exit 6 bh undo no-such-run
+
+t one_engine_per_run
+mkdir -p "$WORK/r5"
+assert_exit 0 bh run --plain "$WORK/slowundo.lua" -p dir="$WORK/r5"
+touch "$WORK/r5/slow"
+"$BULKHEAD" --state-dir "$STATE" undo last >"$WORK/u.out" 2>&1 &
+pid=$!
+wait_for grep -q '"type":"exec_start"' "$(journal)"
+assert_exit 1 bh undo last
+assert_contains "$ERR" "is in use by another engine (pid $pid)"
+kill -INT $pid; wait $pid
+rm "$WORK/r5/slow"
+
+t torn_last_record_is_cut_and_recorded
+printf '{"seq":999,"ts":"2026-11-2' >>"$(journal)"
+assert_exit 5 bh verify last
+assert_exit 0 bh undo last
+assert_contains "$ERR" "cut a torn last record (26 bytes"
+assert_jq "$(journal)" '[.[] | select(.type == "journal_recovered")][0].cut_bytes' 26
+assert_exit 0 bh verify last
+assert_eq "$(printf 'undo second\nundo first')" "$(cat "$WORK/r5/log")" "the undo went on after the cut"
+
+t corrupt_line_is_refused_with_its_offset
+lines=$(wc -l <"$(journal)")
+sed -i '3s/"type"/"tyqe"/' "$(journal)"
+assert_exit 5 bh undo last
+assert_contains "$ERR" "is damaged"
+assert_contains "$ERR" "seq 2 at byte"
+assert_eq "$lines" "$(wc -l <"$(journal)")" "nothing appended to a damaged journal"

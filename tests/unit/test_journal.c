@@ -303,6 +303,42 @@ static void test_open_append_refuses_broken(void **state) {
     assert_int_equal(bh_journal_open_append(f->path, &j), -EBADMSG);
 }
 
+static void test_recover_tail(void **state) {
+    fixture *f = *state;
+    uint64_t cut = 1, off = 1;
+    /* A clean journal loses nothing. */
+    write_journal(f->path, 3);
+    size_t before;
+    free(slurp(f->path, &before));
+    assert_int_equal(bh_journal_recover_tail(f->path, &cut, &off), 0);
+    assert_int_equal(cut, 0);
+
+    /* A torn last line is cut off exactly, and appending then continues. */
+    int fd = open(f->path, O_WRONLY | O_APPEND);
+    assert_true(fd >= 0);
+    assert_int_equal(bh_util_write_all(fd, "{\"seq\":3,\"ts\"", 13), 0);
+    close(fd);
+    assert_int_equal(bh_journal_recover_tail(f->path, &cut, &off), 0);
+    assert_int_equal(cut, 13);
+    assert_int_equal(off, before);
+    size_t after;
+    free(slurp(f->path, &after));
+    assert_int_equal(after, before);
+    bh_journal *j = NULL;
+    assert_int_equal(bh_journal_open_append(f->path, &j), 0);
+    assert_int_equal(bh_journal_next_seq(j), 3);
+    assert_int_equal(bh_journal_close(j), 0);
+
+    /* A malformed line that does end in '\n' is corruption: left alone,
+     * and open_append refuses it. */
+    fd = open(f->path, O_WRONLY | O_APPEND);
+    assert_int_equal(bh_util_write_all(fd, "garbage\n", 8), 0);
+    close(fd);
+    assert_int_equal(bh_journal_recover_tail(f->path, &cut, &off), 0);
+    assert_int_equal(cut, 0);
+    assert_int_equal(bh_journal_open_append(f->path, &j), -EBADMSG);
+}
+
 /* ---- tampering, on buffers ---- */
 
 #define N_RECORDS 6
@@ -564,6 +600,7 @@ int main(void) {
         T(test_rejected_shapes),
         T(test_open_append_continues_chain),
         T(test_open_append_refuses_broken),
+        T(test_recover_tail),
         T(test_intact_and_empty),
         T(test_tamper_value),
         T(test_tamper_first_and_penultimate),
