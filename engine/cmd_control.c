@@ -8,6 +8,7 @@
 #include "cmd.h"
 #include "control.h"
 #include "run.h"
+#include "sign.h"
 #include "undo.h"
 #include "util.h"
 
@@ -58,6 +59,8 @@ static const char UNDO_HELP[] =
     "  --step STEP       only this step's instances\n"
     "  --retry-unknown   also repeat undos whose earlier outcome is unknown\n"
     "  --operator NAME   who, for the record\n"
+    "  --sign-key FILE   sign checkpoints of what is appended (default\n"
+    "                    $BULKHEAD_SIGN_KEY)\n"
     "  --json, --plain   as for `run`\n"
     "\n"
     "exit: 0 every undo ok, 1 an undo failed or the run is not finished,\n"
@@ -153,7 +156,7 @@ int bh_cmd_done(int argc, char **argv, const bh_cli *g) {
 }
 
 int bh_cmd_undo(int argc, char **argv, const bh_cli *g) {
-    const char *run = NULL, *step = NULL, *operator_name = NULL;
+    const char *run = NULL, *step = NULL, *operator_name = NULL, *key = NULL;
     int retry_unknown = 0, json = 0, plain = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -161,10 +164,13 @@ int bh_cmd_undo(int argc, char **argv, const bh_cli *g) {
             fputs(UNDO_HELP, stdout);
             return BH_EXIT_OK;
         }
-        if (strcmp(a, "--step") == 0 || strcmp(a, "--operator") == 0) {
+        if (strcmp(a, "--step") == 0 || strcmp(a, "--operator") == 0 ||
+            strcmp(a, "--sign-key") == 0) {
             if (i + 1 >= argc) return bh_cmd_usage_error("undo", "%s needs a value", a);
             if (strcmp(a, "--step") == 0)
                 step = argv[++i];
+            else if (strcmp(a, "--sign-key") == 0)
+                key = argv[++i];
             else
                 operator_name = argv[++i];
         } else if (strcmp(a, "--retry-unknown") == 0) {
@@ -182,9 +188,23 @@ int bh_cmd_undo(int argc, char **argv, const bh_cli *g) {
         }
     }
     if (!run) return bh_cmd_usage_error("undo", "which run? give its id, a prefix or 'last'");
+    if (!key) key = getenv("BULKHEAD_SIGN_KEY");
+    bh_signer *signer = NULL;
+    if (key && *key) {
+        char err[400];
+        signer = bh_sign_load(key, err, sizeof err);
+        if (!signer) {
+            fprintf(stderr, "bulkhead undo: %s\n", err);
+            return BH_EXIT_USAGE;
+        }
+    }
     char *dir = bh_cmd_find_run(g, run);
-    if (!dir) return BH_EXIT_IO;
+    if (!dir) {
+        bh_sign_free(signer);
+        return BH_EXIT_IO;
+    }
     bh_run_opts ro = {
+        .signer = signer,
         .state_dir = g->state_dir,
         .operator_name = operator_name,
         .console_mode = json                                ? BH_CONSOLE_JSON
@@ -194,6 +214,7 @@ int bh_cmd_undo(int argc, char **argv, const bh_cli *g) {
     bh_undo_opts uo = {
         .run_dir = dir, .step = step, .retry_unknown = retry_unknown, .run_opts = &ro};
     int rc = bh_undo_run(&uo);
+    bh_sign_free(signer);
     free(dir);
     return rc;
 }

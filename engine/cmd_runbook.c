@@ -9,6 +9,7 @@
 #include "cmd.h"
 #include "runbook.h"
 #include "sched.h"
+#include "sign.h"
 #include "util.h"
 
 static const char PLAN_HELP[] =
@@ -73,6 +74,10 @@ static const char RUN_HELP[] =
     "  --yes                   approve every step that asks, up front\n"
     "  --no-prompt             never ask on the terminal; wait for\n"
     "                          `bulkhead approve/deny/done` from elsewhere\n"
+    "  --sign-key FILE         sign checkpoints of the journal with this key\n"
+    "                          (`bulkhead keygen`; default $BULKHEAD_SIGN_KEY)\n"
+    "  --checkpoint-every N    records between signed checkpoints (default 100;\n"
+    "                          one is always written after run_end)\n"
     "\n"
     "Approvals and manual tasks: the run waits, asks on the terminal (when\n"
     "stdin is one) and listens for `bulkhead approve|deny|done RUN STEP` from\n"
@@ -93,7 +98,8 @@ typedef struct {
     int json, plain, strict, dot;
     double timeout_ms;
     const char *operator_name;
-    int concurrency, yes, no_prompt;
+    int concurrency, yes, no_prompt, checkpoint_every;
+    const char *sign_key;
     const char **approve; /* NULL-terminated */
     size_t napprove;
 } opts;
@@ -113,7 +119,9 @@ static int parse(int argc, char **argv, opts *o, const char *help, int allow_run
         }
         if (strcmp(a, "-p") == 0 || strcmp(a, "--param") == 0 || strcmp(a, "--params") == 0 ||
             strcmp(a, "--timeout") == 0 || strcmp(a, "--operator") == 0 ||
-            (allow_run_opts && (strcmp(a, "--concurrency") == 0 || strcmp(a, "--approve") == 0))) {
+            (allow_run_opts &&
+             (strcmp(a, "--concurrency") == 0 || strcmp(a, "--approve") == 0 ||
+              strcmp(a, "--sign-key") == 0 || strcmp(a, "--checkpoint-every") == 0))) {
             if (i + 1 >= argc) return bh_cmd_usage_error(o->cmd, "%s needs a value", a);
             val = argv[++i];
         } else if (strncmp(a, "-p", 2) == 0 && a[2] != '\0' && a[2] != '-') {
@@ -154,6 +162,14 @@ static int parse(int argc, char **argv, opts *o, const char *help, int allow_run
             if (!o->approve) o->approve = calloc((size_t)argc + 1, sizeof *o->approve);
             if (!o->approve) abort();
             o->approve[o->napprove++] = val;
+        } else if (allow_run_opts && val && strcmp(a, "--sign-key") == 0) {
+            o->sign_key = val;
+        } else if (allow_run_opts && val && strcmp(a, "--checkpoint-every") == 0) {
+            char *end;
+            long n = strtol(val, &end, 10);
+            if (*end || end == val || n < 1 || n > 1000000)
+                return bh_cmd_usage_error(o->cmd, "--checkpoint-every: '%s' is not a count", val);
+            o->checkpoint_every = (int)n;
         } else if (allow_run_opts && strcmp(a, "--yes") == 0) {
             o->yes = 1;
         } else if (allow_run_opts && strcmp(a, "--no-prompt") == 0) {
@@ -450,11 +466,24 @@ int bh_cmd_run(int argc, char **argv, const bh_cli *g) {
         .approve = o.approve,
         .prompt = !o.no_prompt && !o.json && isatty(STDIN_FILENO),
     };
+    const char *key = o.sign_key ? o.sign_key : getenv("BULKHEAD_SIGN_KEY");
+    if (key && *key) {
+        char err[400];
+        ro.signer = bh_sign_load(key, err, sizeof err);
+        ro.checkpoint_every = o.checkpoint_every;
+        if (!ro.signer) {
+            fprintf(stderr, "bulkhead run: %s\n", err);
+            bh_runbook_free(rb);
+            opts_free(&o);
+            return BH_EXIT_USAGE;
+        }
+    }
     for (size_t k = 0; k < o.napprove; k++) {
         int known = 0;
         for (size_t i = 0; i < rb->nsteps; i++)
             known |= strcmp(rb->steps[i].id, o.approve[k]) == 0;
         if (!known) {
+            bh_sign_free(ro.signer);
             bh_runbook_free(rb);
             rc = bh_cmd_usage_error("run", "--approve %s: the runbook has no such step",
                                     o.approve[k]);
@@ -465,6 +494,7 @@ int bh_cmd_run(int argc, char **argv, const bh_cli *g) {
     char *run_id;
     int sig;
     bh_run_outcome out = bh_sched_run(rb, &ro, &run_id, &sig);
+    bh_sign_free(ro.signer);
     free(run_id);
     bh_runbook_free(rb);
     opts_free(&o);

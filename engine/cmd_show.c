@@ -25,16 +25,6 @@ static const char SHOW_HELP[] =
     "captured output lives (with size and SHA-256), and the journal's head hash.\n"
     "RUN is a run id, a unique prefix, 'last', or a run folder or journal path.\n";
 
-static const char VERIFY_HELP[] =
-    "usage: bulkhead verify RUN\n"
-    "\n"
-    "Recheck the journal: every line is a record, seq runs without gaps, and\n"
-    "each record's prev is the SHA-256 of the line before it. Prints the head\n"
-    "hash when intact; otherwise names the first broken record and its byte\n"
-    "offset.\n"
-    "\n"
-    "exit: 0 intact, 5 broken, 6 cannot read, 2 usage\n";
-
 static char *journal_path(const char *dir) {
     return bh_util_asprintf("%s/journal.jsonl", dir);
 }
@@ -513,28 +503,4 @@ int bh_cmd_show(int argc, char **argv, const bh_cli *g) {
     summary_free(&s);
     free(dir);
     return BH_EXIT_OK;
-}
-
-int bh_cmd_verify(int argc, char **argv, const bh_cli *g) {
-    char *dir;
-    int rc = run_arg(argc, argv, g, "verify", VERIFY_HELP, NULL, &dir);
-    if (!dir) return rc;
-    char *path = journal_path(dir);
-    bh_journal_check chk;
-    int err = bh_journal_verify(path, &chk);
-    if (err) {
-        fprintf(stderr, "bulkhead verify: cannot read %s: %s\n", path, bh_util_strerror(err));
-        rc = BH_EXIT_IO;
-    } else if (chk.intact) {
-        printf("%s: intact, %llu records\nhead %s\n", path, (unsigned long long)chk.records,
-               chk.head);
-        rc = BH_EXIT_OK;
-    } else {
-        printf("%s: BROKEN at seq %lld (byte offset %llu): %s\n", path, (long long)chk.bad_seq,
-               (unsigned long long)chk.bad_offset, chk.message);
-        rc = BH_EXIT_BROKEN;
-    }
-    free(path);
-    free(dir);
-    return rc;
 }

@@ -17,10 +17,11 @@ static const char USAGE[] =
     "  run RUNBOOK       execute a runbook, recording every step in a journal\n"
     "  runs              list the runs in the state directory\n"
     "  show RUN          one run's steps, outcomes, durations and output files\n"
-    "  verify RUN        recheck a run journal's hash chain\n"
+    "  verify RUN        recheck a run journal's hash chain (and signatures, --key)\n"
     "  approve RUN STEP  approve a step a running engine waits on (deny: refuse it)\n"
     "  done RUN STEP     mark a manual task of a running engine done (or --failed)\n"
     "  undo RUN          undo the completed steps of a finished run, newest first\n"
+    "  keygen            make an Ed25519 key pair for signed journal checkpoints\n"
     "\n"
     "options:\n"
     "  --state-dir DIR   where runs are kept (default $BULKHEAD_STATE_DIR, else ./.bulkhead)\n"
@@ -62,10 +63,10 @@ int main(int argc, char **argv) {
         const char *name;
         int (*fn)(int, char **, const bh_cli *);
     } cmds[] = {
-        {"plan", bh_cmd_plan},       {"check", bh_cmd_check}, {"run", bh_cmd_run},
-        {"runs", bh_cmd_runs},       {"show", bh_cmd_show},   {"verify", bh_cmd_verify},
-        {"approve", bh_cmd_approve}, {"deny", bh_cmd_deny},   {"done", bh_cmd_done},
-        {"undo", bh_cmd_undo},
+        {"plan", bh_cmd_plan},       {"check", bh_cmd_check},   {"run", bh_cmd_run},
+        {"runs", bh_cmd_runs},       {"show", bh_cmd_show},     {"verify", bh_cmd_verify},
+        {"approve", bh_cmd_approve}, {"deny", bh_cmd_deny},     {"done", bh_cmd_done},
+        {"undo", bh_cmd_undo},       {"keygen", bh_cmd_keygen},
     };
     const char *name = argv[i];
     if (strcmp(name, "help") == 0) {

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "sign.h"
 #include "util.h"
 
 static const char *const STATUS_NAMES[BH_STEP_NSTATES] = {
@@ -49,6 +50,8 @@ bh_attempt *bh_run_attempt(bh_run *run, uint64_t serial) {
     return NULL;
 }
 
+#define DEFAULT_CHECKPOINT_EVERY 100
+
 void bh_run_append(bh_run *run, cJSON *rec) {
     if (!run->io_error) {
         int err = bh_journal_append(run->journal, rec);
@@ -60,6 +63,21 @@ void bh_run_append(bh_run *run, cJSON *rec) {
         }
     }
     cJSON_Delete(rec);
+    int every =
+        run->opts->checkpoint_every > 0 ? run->opts->checkpoint_every : DEFAULT_CHECKPOINT_EVERY;
+    if (run->opts->signer && !run->checkpointing && ++run->since_checkpoint >= every)
+        bh_run_checkpoint(run);
+}
+
+void bh_run_checkpoint(bh_run *run) {
+    if (!run->opts->signer || run->io_error || bh_journal_next_seq(run->journal) == 0) return;
+    run->checkpointing = 1;
+    cJSON *rec = bh_run_record("checkpoint", NULL);
+    bh_sign_checkpoint(run->opts->signer, run->id, bh_journal_next_seq(run->journal) - 1,
+                       bh_journal_head(run->journal), rec);
+    bh_run_append(run, rec);
+    run->since_checkpoint = 0;
+    run->checkpointing = 0;
 }
 
 int bh_run_sync(bh_run *run) {

@@ -117,10 +117,12 @@ typedef struct {
     const char *operator_name;
     double timeout_override_ms; /* 0: none */
     bh_console_mode console_mode;
-    int concurrency;      /* --concurrency; 0: the default */
-    int yes;              /* --yes: approve every step up front */
-    const char **approve; /* --approve STEP, NULL-terminated */
-    int prompt;           /* ask approvals and manual tasks on the terminal */
+    int concurrency;          /* --concurrency; 0: the default */
+    int yes;                  /* --yes: approve every step up front */
+    const char **approve;     /* --approve STEP, NULL-terminated */
+    int prompt;               /* ask approvals and manual tasks on the terminal */
+    struct bh_signer *signer; /* sign checkpoints (sign.h), or NULL */
+    int checkpoint_every;     /* records between checkpoints (0: the default) */
 } bh_run_opts;
 
 struct bh_run {
@@ -158,7 +160,8 @@ struct bh_run {
     size_t undone, undo_failed;
     int undo_only; /* this engine was started by `bulkhead undo` */
     int lock_fd;   /* RUNDIR/lock, held for the engine's life */
-    int io_error;  /* first journal error, negative errno */
+    int since_checkpoint, checkpointing;
+    int io_error; /* first journal error, negative errno */
     uv_signal_t *sig[2];
     int continued;   /* failures let through by on_failure = "continue" */
     int wrapper_ref; /* registry: the Lua function every attempt runs */
@@ -180,6 +183,8 @@ cJSON *bh_run_record(const char *type, const bh_attempt *a);
 int bh_run_protected(bh_run *run, lua_CFunction fn, void *ud);
 /* The attempt in flight with this serial number, or NULL once it ended. */
 bh_attempt *bh_run_attempt(bh_run *run, uint64_t serial);
+/* A signed checkpoint over the journal so far (when a key is set). */
+void bh_run_checkpoint(bh_run *run);
 /* fdatasync the journal; a failure stops the run like a failed append. */
 int bh_run_sync(bh_run *run);
 /* Who is running this: --operator, $BULKHEAD_OPERATOR, the login name. */

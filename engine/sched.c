@@ -1227,6 +1227,7 @@ static void write_run_end(bh_run *run) {
                  used ? "; " : "", run->undone, run->undo_failed);
     }
     bh_run_append(run, rec);
+    bh_run_checkpoint(run); /* the end of the record, signed */
     bh_run_sync(run);
     bh_console_run_end(run->console, run->id, run_status(run), ms, summary);
 }
