@@ -46,8 +46,51 @@ static void copy_table_into(lua_State *L, int src, int dst, const char *const *o
     }
 }
 
+/* Names a runbook cannot have, and what to do instead: touching one gives
+ * this message rather than "attempt to call a nil value". */
+static const struct {
+    const char *name, *why;
+    int table; /* a library: indexing it explains, too */
+} FORBIDDEN[] = {
+    {"io", "files are reached through programs run with ctx.exec", 1},
+    {"debug", "it can break the sandbox and the engine", 1},
+    {"package", "runbooks cannot load modules", 1},
+    {"require", "runbooks cannot load modules; plugins come with the engine", 0},
+    {"load", "runbooks cannot compile code at run time", 0},
+    {"loadstring", "runbooks cannot compile code at run time", 0},
+    {"dofile", "runbooks cannot run other files", 0},
+    {"loadfile", "runbooks cannot run other files", 0},
+    {"collectgarbage", "memory is the engine's to manage", 0},
+};
+
+static int explain(lua_State *L) {
+    return luaL_error(L, "%s is not available in a runbook: %s",
+                      lua_tostring(L, lua_upvalueindex(1)), lua_tostring(L, lua_upvalueindex(2)));
+}
+
+static void push_explainer(lua_State *L, const char *name, const char *why) {
+    lua_pushstring(L, name);
+    lua_pushstring(L, why);
+    lua_pushcclosure(L, explain, 2);
+}
+
+/* A table whose every read and write raises the explanation. */
+static void push_explaining_table(lua_State *L, const char *name, const char *why) {
+    lua_newtable(L);
+    lua_newtable(L);
+    push_explainer(L, name, why);
+    lua_setfield(L, -2, "__index");
+    push_explainer(L, name, why);
+    lua_setfield(L, -2, "__newindex");
+    push_explainer(L, name, why);
+    lua_setfield(L, -2, "__call");
+    lua_pushliteral(L, "protected");
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);
+}
+
 void bh_sandbox_new_env(lua_State *L) {
-    luaL_checkstack(L, 8, "sandbox");
+    luaL_checkstack(L, 12, "sandbox");
     lua_newtable(L);
     int env = lua_gettop(L);
     lua_pushglobaltable(L);
@@ -63,8 +106,26 @@ void bh_sandbox_new_env(lua_State *L) {
     lua_getfield(L, g, "os");
     lua_newtable(L);
     copy_table_into(L, lua_gettop(L) - 1, lua_gettop(L), OS_ALLOWED);
+    /* os.execute, os.remove, os.exit, ...: explained, not nil */
+    lua_newtable(L);
+    push_explainer(L, "this os function",
+                   "only os.time, os.clock, os.date and os.difftime are; run programs with "
+                   "ctx.exec");
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, -2);
     lua_setfield(L, env, "os");
     lua_pop(L, 1);
+    lua_getfield(L, env, "string");
+    push_explainer(L, "string.dump", "precompiled code is refused");
+    lua_setfield(L, -2, "dump");
+    lua_pop(L, 1);
+    for (size_t i = 0; i < sizeof FORBIDDEN / sizeof FORBIDDEN[0]; i++) {
+        if (FORBIDDEN[i].table)
+            push_explaining_table(L, FORBIDDEN[i].name, FORBIDDEN[i].why);
+        else
+            push_explainer(L, FORBIDDEN[i].name, FORBIDDEN[i].why);
+        lua_setfield(L, env, FORBIDDEN[i].name);
+    }
     lua_pushvalue(L, env);
     lua_setfield(L, env, "_G");
     lua_pop(L, 1); /* the real globals */

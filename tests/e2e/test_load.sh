@@ -46,10 +46,6 @@ assert_no_file "$MARK"
 assert_contains "$ERR" "only available inside a step" "stderr"
 no_runs
 
-t sandbox_globals_absent
-assert_exit 0 bh run "$FIXTURES/sandbox.lua"
-assert_jq "$(journal)" '.[]|select(.type=="step_end")|.result' "true"
-
 t sandbox_io_open_at_load_fails
 printf 'runbook { id = "sb", title = "SB" }\nio.open("%s/x", "w")\n' "$WORK" >"$WORK/sb.lua"
 assert_exit 3 bh check "$WORK/sb.lua"
