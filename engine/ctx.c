@@ -65,7 +65,7 @@ static bh_attempt *attempt_of(lua_State *L, const char *what) {
     /* Timed out or cancelled while the body ran Lua code: act no more. The
      * yield (waiting on nothing) hands the attempt back to the scheduler,
      * which ends it. */
-    if (h->a->timed_out || h->a->cancelled) lua_yield(L, 0);
+    if (h->a->timed_out || h->a->cancelled || h->a->over_budget) lua_yield(L, 0);
     return h->a;
 }
 
@@ -310,7 +310,7 @@ static void exec_done(const bh_exec_result *res, void *ud) {
     pending_free(p);
     a->waiting = BH_WAIT_NONE;
 
-    if (a->timed_out || a->cancelled) {
+    if (a->timed_out || a->cancelled || a->over_budget) {
         bh_sched_abandon(a);
         return;
     }
@@ -528,7 +528,7 @@ static void sleep_fired(uv_timer_t *t) {
     uv_close((uv_handle_t *)t, sleep_closed);
     a->sleep_timer = NULL;
     a->waiting = BH_WAIT_NONE;
-    if (a->timed_out || a->cancelled)
+    if (a->timed_out || a->cancelled || a->over_budget)
         bh_sched_abandon(a);
     else
         bh_sched_resume(a, 0);
@@ -688,8 +688,14 @@ static void deadline_hook(lua_State *L, lua_Debug *ar) {
         uint64_t serial = run ? *extra(run->L) : 0;
         a = serial ? bh_run_attempt(run, serial) : NULL;
     }
-    if (!a || uv_hrtime() < a->deadline_ns) return;
-    a->timed_out = 1;
+    if (!a) return;
+    a->instructions += HOOK_EVERY;
+    int over = a->instructions > a->step->max_instructions;
+    if (!over && uv_hrtime() < a->deadline_ns) return;
+    if (over)
+        a->over_budget = 1;
+    else
+        a->timed_out = 1;
     /* A yield, not an error: pcall inside the body cannot catch a yield, so
      * `while true do pcall(...) end` still stops. The scheduler sees the
      * yield with nothing waited on and ends the attempt as timed out; the
@@ -701,7 +707,8 @@ static void deadline_hook(lua_State *L, lua_Debug *ar) {
         lua_yield(L, 0);
         return;
     }
-    luaL_error(L, "step '%s' exceeded its timeout while running Lua code", a->step->id);
+    luaL_error(L, "step '%s' exceeded its %s while running Lua code", a->step->id,
+               over ? "instruction budget" : "timeout");
 }
 
 void bh_ctx_set_deadline_hook(bh_attempt *a) {

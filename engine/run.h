@@ -72,6 +72,8 @@ struct bh_attempt {
     uv_timer_t *sleep_timer;
     int execs;
     int timed_out, cancelled;
+    int over_budget;            /* ran more Lua instructions than allowed */
+    double instructions;        /* counted by the hook, HOOK_EVERY at a time */
     uint64_t verify_started_ns; /* first health check */
     char label[160];            /* step id, with [item] for a fan-out: for people */
 };

@@ -16,9 +16,9 @@
 static char STOP_LOADING;
 
 static const char *const SEVERITIES[] = {"low", "medium", "high", "critical", NULL};
-static const char *const RUNBOOK_FIELDS[] = {"id",          "title",   "severity",   "owner",
-                                             "description", "timeout", "kill_grace", "params",
-                                             "schedule",    NULL};
+static const char *const RUNBOOK_FIELDS[] = {
+    "id",     "title",    "severity",         "owner", "description", "timeout", "kill_grace",
+    "params", "schedule", "max_instructions", NULL};
 static const char *const PARAM_FIELDS[] = {"type", "required", "default", "doc", NULL};
 static const char *const STEP_FIELDS[] = {"run",
                                           "doc",
@@ -42,6 +42,7 @@ static const char *const STEP_FIELDS[] = {"run",
                                           "every",
                                           "destructive",
                                           "idempotent",
+                                          "max_instructions",
                                           NULL};
 
 /* --- the Lua allocator: caps what a runbook can make the engine hold --- */
@@ -161,6 +162,21 @@ static int opt_duration(lua_State *L, bh_runbook *rb, int idx, const char *field
     }
     lua_pop(L, 1);
     return set;
+}
+
+/* max_instructions: a whole number of Lua instructions, at least 1000. */
+static void opt_budget(lua_State *L, bh_runbook *rb, int idx, const char *what, const char *file,
+                       int line, double *out) {
+    int t = lua_getfield(L, idx, "max_instructions");
+    if (t != LUA_TNIL) {
+        double v = lua_tonumber(L, -1);
+        if (t != LUA_TNUMBER || v < 1000 || v > 1e15)
+            bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                        "%s: 'max_instructions' must be a number from 1000 to 1e15", what);
+        else
+            *out = v;
+    }
+    lua_pop(L, 1);
 }
 
 /* --- param: the resolved parameters, strict about names ---------------- */
@@ -317,6 +333,7 @@ static int l_runbook(lua_State *L) {
                     "or \"graph\" (every step as soon as its 'after' steps are done), not \"%s\"",
                     schedule);
     free(schedule);
+    opt_budget(L, rb, 1, "runbook", file, line, &rb->max_instructions);
 
     int t = lua_getfield(L, 1, "params");
     if (t == LUA_TTABLE) {
@@ -556,6 +573,8 @@ static void parse_semantics(lua_State *L, bh_runbook *rb, bh_step *s, const char
     if (s->manual && (s->each_ref != LUA_NOREF || s->every_ms > 0 || s->verify_ref != LUA_NOREF))
         bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
                     "%s: a manual task cannot have each, every or verify", what);
+    s->max_instructions = rb->max_instructions;
+    opt_budget(L, rb, 1, what, file, line, &s->max_instructions);
     s->destructive = opt_bool(L, rb, 1, "destructive", what, file, line);
     s->idempotent = opt_bool(L, rb, 1, "idempotent", what, file, line);
 }
@@ -889,6 +908,7 @@ bh_runbook_status bh_runbook_load(const bh_runbook_opts *opts, bh_runbook **out)
     rb->params_ref = LUA_NOREF;
     rb->env_ref = LUA_NOREF;
     rb->mem_limit = BH_LUA_MEMORY_LIMIT;
+    rb->max_instructions = BH_DEFAULT_MAX_INSTRUCTIONS;
 
     size_t len;
     char *text = bh_util_read_file(opts->path, &len);

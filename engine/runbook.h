@@ -24,6 +24,9 @@
 #define BH_MAX_BACKOFF_MS (5.0 * 60 * 1000)
 #define BH_MAX_RETRIES 100
 #define BH_MAX_CONCURRENCY 1024
+/* Lua instructions one attempt may run (about 10 s of pure Lua): steps
+ * orchestrate, they do not compute. */
+#define BH_DEFAULT_MAX_INSTRUCTIONS 1e9
 #define BH_DEFAULT_APPROVE_TIMEOUT_MS (30.0 * 60 * 1000)
 #define BH_DEFAULT_VERIFY_TIMEOUT_MS (60.0 * 1000)
 #define BH_DEFAULT_VERIFY_INTERVAL_MS 2000.0
@@ -71,9 +74,10 @@ typedef struct {
     /* health gate after the body */
     int verify_ref;
     double verify_timeout_ms, verify_interval_ms;
-    double every_ms; /* cadence: repeat while the run lives (0: once) */
-    int destructive; /* declared to change things in a way that hurts */
-    int idempotent;  /* safe to run again after an unknown outcome */
+    double every_ms;         /* cadence: repeat while the run lives (0: once) */
+    int destructive;         /* declared to change things in a way that hurts */
+    int idempotent;          /* safe to run again after an unknown outcome */
+    double max_instructions; /* Lua instruction budget of one attempt */
 } bh_step;
 
 /* A unit is what runs as a whole before the next unit starts: one step, a
@@ -93,7 +97,8 @@ typedef struct {
     char *id, *title, *severity, *owner, *description;
     int decl_line; /* line of runbook{...} */
     double timeout_ms, kill_grace_ms;
-    int timeout_set; /* runbook{ timeout = ... } given */
+    int timeout_set;         /* runbook{ timeout = ... } given */
+    double max_instructions; /* default budget of every step */
     bh_param_spec *params;
     size_t nparams;
     cJSON *param_values; /* resolved, name -> value */

@@ -303,6 +303,9 @@ static void finish_attempt(bh_attempt *a, bh_step_status status, cJSON *result,
     bh_ctx_release(a);
     if (a->co) lua_sethook(a->co, NULL, 0, 0);
     luaL_unref(run->L, LUA_REGISTRYINDEX, a->co_ref);
+    /* What a step that ran out of memory held is garbage now: give it back
+     * before the next step needs it. */
+    if (err && err->code && strcmp(err->code, "memory") == 0) lua_gc(run->L, LUA_GCCOLLECT);
     free(a->exec.what);
     free(a);
     bh_sched_pump(run);
@@ -327,7 +330,11 @@ static void fail_with(bh_attempt *a, bh_step_status status, const char *code, co
 static void end_abandoned(bh_attempt *a) {
     char t[32];
     bh_util_format_duration(a->timeout_ms, t, sizeof t);
-    if (a->timed_out)
+    if (a->over_budget)
+        fail_with(a, BH_STEP_FAILED, "instruction_budget",
+                  "step '%s' ran more than %.0f Lua instructions (max_instructions)", a->label,
+                  a->step->max_instructions);
+    else if (a->timed_out)
         fail_with(a, BH_STEP_TIMED_OUT, "step_timeout", "step '%s' exceeded its timeout of %s",
                   a->label, t);
     else if (a->run->interrupt_signal)
@@ -470,7 +477,7 @@ void bh_sched_resume(bh_attempt *a, int nargs) {
     if (st == LUA_YIELD) {
         if (a->waiting != BH_WAIT_NONE) return;
         lua_pop(co, nres);
-        if (a->timed_out || a->cancelled) { /* the deadline hook or attempt_of yielded */
+        if (a->timed_out || a->cancelled || a->over_budget) { /* the hook or attempt_of yielded */
             end_abandoned(a);
             return;
         }
@@ -505,7 +512,7 @@ void bh_sched_resume(bh_attempt *a, int nargs) {
             }
             result = r.result;
         }
-        if (a->timed_out) {
+        if (a->timed_out || a->over_budget) {
             /* The deadline passed in code that could not yield, and the body
              * caught the error: still a timeout. */
             cJSON_Delete(result);
@@ -517,14 +524,24 @@ void bh_sched_resume(bh_attempt *a, int nargs) {
     }
     bh_luax_error e = {0};
     described_error d = {.co = co, .err = &e};
-    if (bh_run_protected(run, describe_error, &d) != LUA_OK) {
+    if (st == LUA_ERRMEM) {
+        /* Describing it (a traceback) would need the memory that ran out. */
+        e.code = bh_util_xstrdup("memory");
+        char msg[300];
+        snprintf(msg, sizeof msg, "step '%s' exhausted the runbook's Lua memory (%zu MiB)",
+                 a->label, run->rb->mem_limit >> 20);
+        e.message = bh_util_xstrdup(msg);
+    } else if (bh_run_protected(run, describe_error, &d) != LUA_OK) {
         bh_luax_error_free(&e);
         e.code = bh_util_xstrdup(st == LUA_ERRMEM ? "memory" : "lua_error");
         e.message = bh_util_xstrdup("the step failed, and describing the error failed "
                                     "too: " OUT_OF_MEMORY);
     }
     bh_step_status status = BH_STEP_FAILED;
-    if (a->timed_out) {
+    if (a->over_budget) {
+        free(e.code);
+        e.code = bh_util_xstrdup("instruction_budget");
+    } else if (a->timed_out) {
         status = BH_STEP_TIMED_OUT;
         free(e.code);
         e.code = bh_util_xstrdup("step_timeout");

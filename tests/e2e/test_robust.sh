@@ -83,3 +83,30 @@ assert_exit 1 bh run --plain "$WORK/mem.lua"
 assert_eq memory "$(end_of next error.code)" "error code of the step that ran out of memory"
 assert_jq "$(journal)" '.[-1].status' failed
 assert_exit 0 bh verify last
+
+t runaway_lua_is_each_step_failure_and_the_engine_survives
+cat >"$WORK/lim.lua" <<'LUA'
+runbook { id = "lim", title = "Limits", timeout = "20s" }
+step "spin" { max_instructions = 1e6, on_failure = "continue",
+              run = function(ctx) while true do pcall(function() end) end end }
+step "grow" { on_failure = "continue",
+              run = function(ctx) local t, i = {}, 0 while true do i = i + 1 t[i] = { i } end end }
+step "rep" { on_failure = "continue", run = function(ctx) return #string.rep("x", 1e12) end }
+step "double" { on_failure = "continue",
+                run = function(ctx) local s = "x" for i = 1, 64 do s = s .. s end return #s end }
+step "forever" { timeout = "300ms", on_failure = "continue", run = function(ctx) while true do end end }
+step "fine" { run = function(ctx) return "alive" end }
+LUA
+assert_exit 0 bh run --plain "$WORK/lim.lua"
+assert_eq instruction_budget "$(end_of spin error.code)" "spin"
+assert_contains "$(end_of spin error.message)" "ran more than 1000000 Lua instructions"
+assert_eq memory "$(end_of grow error.code)" "grow"
+assert_eq failed "$(end_of rep status)" "string.rep bomb"
+assert_eq memory "$(end_of double error.code)" "doubling bomb"
+assert_eq step_timeout "$(end_of forever error.code)" "wall clock"
+assert_eq alive "$(end_of fine result)" "the engine went on"
+
+t instruction_budget_is_a_load_checked_field
+printf 'runbook { id = "b", title = "B", max_instructions = 10 }\nstep "s" { run = function(ctx) end }\n' >"$WORK/badbudget.lua"
+assert_exit 3 bh check "$WORK/badbudget.lua"
+assert_contains "$ERR" "'max_instructions' must be a number from 1000"
