@@ -303,6 +303,7 @@ static void exec_done(const bh_exec_result *res, void *ud) {
     cJSON_AddBoolToObject(rec, "cancelled", res->cancelled);
     cJSON_AddBoolToObject(rec, "killed", res->killed);
     cJSON_AddBoolToObject(rec, "swept", res->swept);
+    if (res->escaped) cJSON_AddNumberToObject(rec, "escaped_killed", res->escaped);
     cJSON_AddNumberToObject(rec, "duration_ms", res->duration_ms);
     cJSON_AddItemToObject(rec, "stdout", stream_json(&res->out[0], p->req.out_path[0], run->dir));
     cJSON_AddItemToObject(rec, "stderr", stream_json(&res->out[1], p->req.out_path[1], run->dir));

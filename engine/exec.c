@@ -15,6 +15,8 @@
 #include "exec.h"
 
 #include <dirent.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -84,6 +86,8 @@ struct bh_exec {
     int group_gone; /* observed empty after the leader exit: never signal it again */
 
     char rbuf[BH_EXEC_READ_BUF];
+    bh_exec *live_next; /* live_execs */
+    pid_t proc_pid;
 };
 
 static void exec_free(bh_exec *ex) {
@@ -95,10 +99,25 @@ static void exec_free(bh_exec *ex) {
     free(ex);
 }
 
+/* Execs whose child may still be running: their processes are not strays. */
+static bh_exec *live_execs;
+
+static void live_remove(bh_exec *ex) {
+    for (bh_exec **p = &live_execs; *p; p = &(*p)->live_next)
+        if (*p == ex) {
+            *p = ex->live_next;
+            return;
+        }
+}
+
+static int sweep_escaped(void);
+
 static void on_handle_closed(uv_handle_t *h) {
     bh_exec *ex = h->data;
     if (--ex->handles_open > 0) return;
+    live_remove(ex);
     if (!ex->spawn_failed) {
+        ex->result.escaped = sweep_escaped();
         ex->result.duration_ms = (double)(uv_hrtime() - ex->start_ns) / 1e6;
         ex->cb(&ex->result, ex->ud);
     }
@@ -108,7 +127,8 @@ static void on_handle_closed(uv_handle_t *h) {
 /* ---- the process group ---------------------------------------------- */
 
 /* Parse /proc/PID/stat: state, pgrp and num_threads. Returns 0 on success. */
-static int read_proc_stat(const char *pid, char *state, long *pgrp, long *threads) {
+static int read_proc_stat_full(const char *pid, char *state, long *ppid, long *pgrp,
+                               long *threads) {
     char path[64];
     char buf[1024];
     snprintf(path, sizeof path, "/proc/%s/stat", pid);
@@ -133,9 +153,73 @@ static int read_proc_stat(const char *pid, char *state, long *pgrp, long *thread
         if (end == p) return -1;
         p = end;
     }
+    *ppid = field[0];
     *pgrp = field[1];
     *threads = field[15];
     return 0;
+}
+
+static int read_proc_stat(const char *pid, char *state, long *pgrp, long *threads) {
+    long ppid;
+    return read_proc_stat_full(pid, state, &ppid, pgrp, threads);
+}
+
+/* ---- descendants that left their group -------------------------------- */
+
+void bh_exec_prepare_engine(void) {
+    /* Orphaned descendants (a daemon that called setsid and left its
+     * group) are reparented to us instead of init, so a step's end can find
+     * and stop them. */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    /* Descriptors the engine inherited (from a shell, a CI runner, an agent)
+     * must not reach the commands a runbook runs: only 0-2 are theirs. Ours
+     * are all opened close-on-exec. */
+    DIR *d = opendir("/proc/self/fd");
+    if (d == NULL) return;
+    int self = dirfd(d);
+    const struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        char *end;
+        long fd = strtol(de->d_name, &end, 10);
+        if (*end || end == de->d_name || fd <= 2 || fd == self) continue;
+        int flags = fcntl((int)fd, F_GETFD);
+        if (flags >= 0) fcntl((int)fd, F_SETFD, flags | FD_CLOEXEC);
+    }
+    closedir(d);
+}
+
+static int belongs_to_live_exec(long pid, long pgrp) {
+    for (bh_exec *e = live_execs; e; e = e->live_next)
+        if ((long)e->proc_pid == pid || (long)e->pgid == pgrp) return 1;
+    return 0;
+}
+
+/* SIGKILL every child of ours that no running exec accounts for (they
+ * escaped their process group, and were reparented to us as subreaper),
+ * and reap them: libuv only reaps the children it spawned. Returns how
+ * many were killed. */
+static int sweep_escaped(void) {
+    DIR *d = opendir("/proc");
+    if (d == NULL) return 0;
+    long self = (long)getpid();
+    pid_t found[256];
+    int n = 0, killed = 0;
+    const struct dirent *de;
+    while ((de = readdir(d)) != NULL && n < 256) {
+        if (de->d_name[0] < '1' || de->d_name[0] > '9') continue;
+        char state;
+        long ppid, pgrp, threads;
+        if (read_proc_stat_full(de->d_name, &state, &ppid, &pgrp, &threads) != 0) continue;
+        long pid = strtol(de->d_name, NULL, 10);
+        if (ppid != self || pid <= 1 || belongs_to_live_exec(pid, pgrp)) continue;
+        if (state != 'Z' && kill((pid_t)pid, SIGKILL) == 0) killed++;
+        found[n++] = (pid_t)pid;
+    }
+    closedir(d);
+    for (int i = 0; i < n; i++) /* a SIGKILLed process dies at once; wait at most 1 s */
+        for (int k = 0; k < 100 && waitpid(found[i], NULL, WNOHANG) == 0; k++)
+            usleep(10000);
+    return killed;
 }
 
 /* 1 if a process that is not a zombie belongs to the group, 0 if none, -1
@@ -537,6 +621,9 @@ int bh_exec_start(uv_loop_t *loop, const bh_exec_req *req, bh_exec_cb cb, void *
 
     ex->result.pid = ex->proc.pid;
     ex->pgid = ex->proc.pid; /* setsid: pgid == pid */
+    ex->proc_pid = ex->proc.pid;
+    ex->live_next = live_execs;
+    live_execs = ex;
     uv_timer_t *timers[3] = {&ex->timeout_timer, &ex->grace_timer, &ex->drain_timer};
     for (int i = 0; i < 3; i++) {
         uv_timer_init(loop, timers[i]);

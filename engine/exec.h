@@ -53,6 +53,7 @@ typedef struct {
     int cancelled;     /* bh_exec_cancel was called */
     int killed;        /* SIGKILL was needed after the grace period */
     int swept;         /* other members of its group outlived it and were signalled */
+    int escaped;       /* descendants that left the group, killed at the end (subreaper) */
     double duration_ms;
     bh_exec_stream out[2]; /* stdout, stderr */
 } bh_exec_result;
@@ -69,6 +70,11 @@ int bh_exec_start(uv_loop_t *loop, const bh_exec_req *req, bh_exec_cb cb, void *
 /* SIGTERM to the group and SIGKILL after the grace period; hard: SIGKILL
  * now. Safe to call more than once and after the child exited. */
 void bh_exec_cancel(bh_exec *ex, int hard);
+/* Call once before the first exec: make this process the child subreaper
+ * (descendants that leave their process group are reparented here and
+ * swept when an exec ends), and mark every inherited descriptor above 2
+ * close-on-exec so children get only stdin, stdout and stderr. */
+void bh_exec_prepare_engine(void);
 /* Process id of the child. */
 int64_t bh_exec_pid(const bh_exec *ex);
 

@@ -1284,6 +1284,7 @@ void bh_sched_init(bh_run *run, bh_runbook *rb, const bh_run_opts *opts, uv_loop
     run->cap_hard = opts->concurrency > 0;
     run->on_io_error = on_io_error;
     run->lock_fd = -1;
+    bh_exec_prepare_engine();
 }
 
 void bh_sched_listen(bh_run *run) {

@@ -101,3 +101,25 @@ assert_exit 0 bh run --timeout 42s "$WORK/tmo.lua"
 J=$(journal)
 assert_jq "$J" '.[]|select(.type=="step_start" and .step=="dflt")|.timeout_ms' "42000"
 assert_jq "$J" '.[]|select(.type=="step_start" and .step=="own")|.timeout_ms' "10000"
+
+t child_inherits_only_stdio
+cat >"$WORK/fds.lua" <<'LUA'
+runbook { id = "fds", title = "fds", timeout = "10s" }
+step "fds" { run = function(ctx) return (ctx.sh('ls /proc/$$/fd | sort -n | tr "\\n" " "').stdout) end }
+LUA
+assert_exit 0 bh run --plain "$WORK/fds.lua"
+assert_eq "0 1 2 " "$(end_of fds result)" "descriptors of the child (journal, lock, socket, loop stay in the engine)"
+
+t descendant_that_leaves_its_group_is_swept
+cat >"$WORK/escape.lua" <<'LUA'
+runbook { id = "escape", title = "escape", timeout = "10s" }
+step "daemon" { run = function(ctx)
+  -- setsid: a new session and group, out of reach of the group kill
+  return tonumber(ctx.sh('setsid sleep 300 >/dev/null 2>&1 & echo $!; sleep 0.3').stdout)
+end }
+LUA
+assert_exit 0 bh run --plain "$WORK/escape.lua"
+pid=$(end_of daemon result)
+assert_ne "" "$pid"
+wait_dead "$pid" || fail "escaped process $pid still alive"
+assert_jq "$(journal)" '[.[] | select(.type == "exec_end")][0].escaped_killed' 1
