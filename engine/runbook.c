@@ -786,6 +786,24 @@ static int l_parallel(lua_State *L) {
     return 0;
 }
 
+/* Count hook while the file runs: loading only declares, so a budget of
+ * BH_LOAD_MAX_INSTRUCTIONS is generous and still ends `while true do end`. */
+_Static_assert(BH_LOAD_MAX_INSTRUCTIONS == 1e8, "the message below says 100 million");
+static void load_budget_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    void *ud;
+    lua_getallocf(L, &ud);
+    bh_runbook *rb = ud;
+    rb->load_instructions += 1000;
+    if (rb->load_instructions > BH_LOAD_MAX_INSTRUCTIONS) {
+        /* From now on at every instruction: a pcall that catches this
+         * error returns into code that raises it again at once. */
+        lua_sethook(L, load_budget_hook, LUA_MASKCOUNT, 1);
+        luaL_error(L, "loading the runbook ran more than 100 million Lua instructions (an "
+                      "endless loop at load time?)");
+    }
+}
+
 /* --- load-time stand-ins ---------------------------------------------- */
 
 static int ctx_at_load(lua_State *L) {
@@ -952,7 +970,11 @@ bh_runbook_status bh_runbook_load(const bh_runbook_opts *opts, bh_runbook **out)
     lua_remove(L, env);
 
     bh_luax_error err;
+    /* Loading must end: `check` of a hostile or broken file cannot hang. */
+    rb->load_instructions = 0;
+    lua_sethook(L, load_budget_hook, LUA_MASKCOUNT, 1000);
     st = bh_luax_pcall(L, 0, 0, &err);
+    lua_sethook(L, NULL, 0, 0);
     if (st != LUA_OK) {
         /* After STOP_LOADING the problems are already in the diagnostics. */
         if (!rb->stopped) {

@@ -27,6 +27,7 @@
 /* Lua instructions one attempt may run (about 10 s of pure Lua): steps
  * orchestrate, they do not compute. */
 #define BH_DEFAULT_MAX_INSTRUCTIONS 1e9
+#define BH_LOAD_MAX_INSTRUCTIONS 1e8
 #define BH_DEFAULT_APPROVE_TIMEOUT_MS (30.0 * 60 * 1000)
 #define BH_DEFAULT_VERIFY_TIMEOUT_MS (60.0 * 1000)
 #define BH_DEFAULT_VERIFY_INTERVAL_MS 2000.0
@@ -121,6 +122,7 @@ typedef struct {
     int env_ref;    /* registry reference to the runbook's _ENV */
     size_t mem_used, mem_limit;
     void *host; /* the run using this state, for Lua hooks (sched.c sets it) */
+    double load_instructions;
     /* loader state */
     const bh_params_input *opts_params;
     int placeholders;

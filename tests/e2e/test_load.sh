@@ -76,3 +76,8 @@ t too_many_steps_is_a_load_error
 printf 'runbook { id = "big", title = "big", timeout = "1s" }\nfor i = 1, 10001 do step ("s" .. i) { run = function() end } end\n' >"$WORK/big.lua"
 assert_exit 3 bh check "$WORK/big.lua"
 assert_contains "$ERR" "big.lua:2: error: step 's10001': a runbook may declare at most 10000 steps"
+
+t endless_loop_at_load_time_is_an_error
+printf 'runbook { id = "h", title = "h" }\nwhile true do pcall(function() while true do end end) end\n' >"$WORK/hang.lua"
+assert_exit 3 timeout 30 "$BULKHEAD" check "$WORK/hang.lua"
+assert_contains "$ERR" "hang.lua:2: error: loading the runbook ran more than 100 million Lua instructions"
