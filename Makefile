@@ -4,6 +4,7 @@
 #   make check    install missing Debian packages, build with ASan+UBSan, run every test
 #   make bench    per-step overhead against a bash loop
 #   make lint     cppcheck + clang-tidy + clang-format check
+#   make fuzz     libFuzzer targets (clang), FUZZ_SECONDS each (default 60)
 #   make install  PREFIX=/usr/local DESTDIR=
 
 PREFIX  ?= /usr/local
@@ -36,13 +37,23 @@ SAN_OBJS := $(SRCS:engine/%.c=build/asan/obj/%.o)
 SAN_LIB_OBJS := $(LIB_SRCS:engine/%.c=build/asan/obj/%.o)
 UNIT_SRCS  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=build/asan/%)
+FUZZ_TARGETS := journal params runbook
+REPLAY_BINS  := $(FUZZ_TARGETS:%=build/asan/replay_%)
+FUZZ_SECONDS ?= 60
+# libFuzzer needs clang; only `make fuzz` does (make check replays with gcc).
+FUZZ_CC    ?= clang
+FUZZ_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+              -fno-sanitize-recover=undefined
+FUZZ_OBJS  := $(LIB_SRCS:engine/%.c=build/fuzz/obj/%.o)
 
 DEB_PKGS := pkg-config gcc make liblua5.4-dev libuv1-dev libcjson-dev libcurl4-openssl-dev \
             libsodium-dev libcmocka-dev jq
 # Only the benchmark needs these: GNU time for peak RSS, bc for arithmetic.
 BENCH_PKGS := time bc
+# Only `make fuzz` needs clang (libFuzzer ships with it).
+FUZZ_PKGS := clang
 
-.PHONY: all deps demo check test unit e2e bench lint format install uninstall clean asan
+.PHONY: all deps demo check test unit e2e bench lint format install uninstall clean asan fuzz
 
 all: build/bulkhead
 
@@ -61,10 +72,33 @@ build/asan/obj/%.o: engine/%.c $(wildcard engine/*.h) | build/asan/obj
 build/asan/test_%: tests/unit/test_%.c $(SAN_LIB_OBJS) | build/asan
 	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -iquote engine -o $@ $< $(SAN_LIB_OBJS) $(PKG_LIBS) $(CMOCKA_LIBS) -lm
 
-build/obj build/asan build/asan/obj:
+build/asan/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(SAN_LIB_OBJS) | build/asan
+	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -iquote engine -o $@ $< tests/fuzz/replay.c $(SAN_LIB_OBJS) $(PKG_LIBS) -lm
+
+build/fuzz/obj/%.o: engine/%.c $(wildcard engine/*.h) | build/fuzz/obj
+	$(FUZZ_CC) $(BASE_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS) | build/fuzz
+	$(FUZZ_CC) $(BASE_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -iquote engine -o $@ $< $(FUZZ_OBJS) $(PKG_LIBS) -lm
+
+build/obj build/asan build/asan/obj build/fuzz build/fuzz/obj:
 	mkdir -p $@
 
-asan: build/asan/bulkhead $(UNIT_BINS)
+asan: build/asan/bulkhead $(UNIT_BINS) $(REPLAY_BINS)
+
+# Each target for FUZZ_SECONDS from the saved corpus (new inputs go to
+# build/fuzz/corpus, not the repository); a crash is written to
+# tests/fuzz/crashes/TARGET/, where `make check` replays it from then on.
+fuzz: deps
+	@sh tools/deps.sh $(FUZZ_PKGS)
+	@$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build/fuzz/corpus/$$t tests/fuzz/crashes/$$t; \
+	  echo "fuzz $$t for $(FUZZ_SECONDS)s"; \
+	  ASAN_OPTIONS=detect_leaks=1 build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+	    -rss_limit_mb=4096 -timeout=30 -artifact_prefix=tests/fuzz/crashes/$$t/ \
+	    build/fuzz/corpus/$$t tests/fuzz/corpus/$$t; \
+	done
 
 # Installs only what is missing; sudo only when not root and only if needed.
 deps:
@@ -92,10 +126,10 @@ lint: build/bulkhead
 	  --inline-suppr --suppress=missingIncludeSystem --suppress=missingInclude --std=c11 -D_GNU_SOURCE \
 	  -DBH_VERSION='"lint"' -I engine --include=/usr/include/cjson/cJSON.h engine
 	clang-tidy --quiet $(SRCS) -- $(BASE_CFLAGS) 2>&1 | { ! grep -E "(warning|error):"; }
-	clang-format --dry-run --Werror engine/*.c engine/*.h tests/unit/*.c
+	clang-format --dry-run --Werror engine/*.c engine/*.h tests/unit/*.c tests/fuzz/*.c
 
 format:
-	clang-format -i engine/*.c engine/*.h tests/unit/*.c
+	clang-format -i engine/*.c engine/*.h tests/unit/*.c tests/fuzz/*.c
 
 install: build/bulkhead
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/examples

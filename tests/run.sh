@@ -36,6 +36,20 @@ for bin in "$ROOT"/build/asan/test_*; do
     PASSED=$((PASSED+p)); FAILED=$((FAILED+f))
 done
 
+# Fuzz corpus and every crash found so far, replayed under ASan/UBSan.
+for bin in "$ROOT"/build/asan/replay_*; do
+    [ -x "$bin" ] || continue
+    t=${bin##*/replay_}
+    log="$LOGDIR/replay_$t.log"
+    (cd "$ROOT" && timeout 300 "$bin" tests/fuzz/corpus/"$t" tests/fuzz/crashes/"$t") >"$log" 2>&1; rc=$?
+    if [ "$rc" = 0 ]; then
+        echo "ok fuzz_replay_$t ($(grep -o '^[0-9]* inputs' "$log"))"; PASSED=$((PASSED+1))
+    else
+        echo "FAIL fuzz_replay_$t: exit $rc: $(grep '^replay: ' "$log" | tail -n1) $(grep -m1 -E 'ERROR|runtime error' "$log")"
+        FAILED=$((FAILED+1))
+    fi
+done
+
 # End-to-end tests.
 for file in "$ROOT"/tests/e2e/test_*.sh; do
     [ -f "$file" ] || continue
