@@ -86,10 +86,12 @@ static int check_record(const cJSON *rec, uint64_t offset, void *ud) {
     const cJSON *cov = cJSON_GetObjectItemCaseSensitive(rec, "covers_seq");
     const cJSON *head = cJSON_GetObjectItemCaseSensitive(rec, "head");
     size_t k = cJSON_IsNumber(cov) ? (size_t)cov->valuedouble : (size_t)-1;
-    if (!cJSON_IsNumber(seq) || k >= st->nlines || k >= (size_t)seq->valuedouble ||
+    /* The engine writes a checkpoint right after the record it covers; one
+     * anywhere else could be a copy vouching for records it never saw. */
+    if (!cJSON_IsNumber(seq) || k >= st->nlines || k + 1 != (size_t)seq->valuedouble ||
         !cJSON_IsString(head) || strcmp(head->valuestring, st->hash[k]) != 0) {
         snprintf(st->why, sizeof st->why,
-                 "checkpoint at seq %.0f does not name the hash of the record it covers",
+                 "checkpoint at seq %.0f does not cover the record just before it",
                  cJSON_IsNumber(seq) ? seq->valuedouble : -1.0);
         st->bad = 1;
     } else if (!bh_sign_check(st->pk, st->run_id, rec, err, sizeof err)) {
@@ -162,6 +164,13 @@ int bh_cmd_verify(int argc, char **argv, const bh_cli *g) {
         off += n + 1;
     }
     bh_journal_each_buf(buf, len, check_record, &st);
+    /* The journal must be this run's: its run_start names the folder. */
+    const char *base = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
+    if (keypath && strcmp(st.run_id, base) != 0) {
+        printf("the journal's run_start names run '%s', not this run folder '%s'\n", st.run_id,
+               base);
+        rc = BH_EXIT_BROKEN;
+    }
     if (expect && !st.expect_found) {
         printf("expected head %s is not the hash of any record here: the journal was cut "
                "short or is not the one quoted\n",

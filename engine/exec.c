@@ -117,7 +117,9 @@ static void on_handle_closed(uv_handle_t *h) {
     if (--ex->handles_open > 0) return;
     live_remove(ex);
     if (!ex->spawn_failed) {
-        ex->result.escaped = sweep_escaped();
+        /* Only once nothing else runs: a daemon that a running exec's
+         * command started is that step's business until it ends. */
+        if (!live_execs) ex->result.escaped = sweep_escaped();
         ex->result.duration_ms = (double)(uv_hrtime() - ex->start_ns) / 1e6;
         ex->cb(&ex->result, ex->ud);
     }
@@ -166,11 +168,27 @@ static int read_proc_stat(const char *pid, char *state, long *pgrp, long *thread
 
 /* ---- descendants that left their group -------------------------------- */
 
+/* Children the engine had before its first exec (an entrypoint's sidecar):
+ * not ours to sweep. */
+static pid_t preexisting[64];
+static int npreexisting;
+
 void bh_exec_prepare_engine(void) {
     /* Orphaned descendants (a daemon that called setsid and left its
      * group) are reparented to us instead of init, so a step's end can find
      * and stop them. */
     prctl(PR_SET_CHILD_SUBREAPER, 1);
+    DIR *pd = opendir("/proc");
+    const struct dirent *pe;
+    long me = (long)getpid();
+    while (pd && (pe = readdir(pd)) != NULL && npreexisting < 64) {
+        char st;
+        long ppid, pgrp, threads;
+        if (pe->d_name[0] < '1' || pe->d_name[0] > '9') continue;
+        if (read_proc_stat_full(pe->d_name, &st, &ppid, &pgrp, &threads) == 0 && ppid == me)
+            preexisting[npreexisting++] = (pid_t)strtol(pe->d_name, NULL, 10);
+    }
+    if (pd) closedir(pd);
     /* Descriptors the engine inherited (from a shell, a CI runner, an agent)
      * must not reach the commands a runbook runs: only 0-2 are theirs. Ours
      * are all opened close-on-exec. */
@@ -186,6 +204,12 @@ void bh_exec_prepare_engine(void) {
         if (flags >= 0) fcntl((int)fd, F_SETFD, flags | FD_CLOEXEC);
     }
     closedir(d);
+}
+
+static int preexisting_child(long pid) {
+    for (int i = 0; i < npreexisting; i++)
+        if ((long)preexisting[i] == pid) return 1;
+    return 0;
 }
 
 static int belongs_to_live_exec(long pid, long pgrp) {
@@ -211,14 +235,16 @@ static int sweep_escaped(void) {
         long ppid, pgrp, threads;
         if (read_proc_stat_full(de->d_name, &state, &ppid, &pgrp, &threads) != 0) continue;
         long pid = strtol(de->d_name, NULL, 10);
-        if (ppid != self || pid <= 1 || belongs_to_live_exec(pid, pgrp)) continue;
+        if (ppid != self || pid <= 1 || belongs_to_live_exec(pid, pgrp) || preexisting_child(pid))
+            continue;
         if (state != 'Z' && kill((pid_t)pid, SIGKILL) == 0) killed++;
         found[n++] = (pid_t)pid;
     }
     closedir(d);
-    for (int i = 0; i < n; i++) /* a SIGKILLed process dies at once; wait at most 1 s */
-        for (int k = 0; k < 100 && waitpid(found[i], NULL, WNOHANG) == 0; k++)
-            usleep(10000);
+    /* Reap without waiting: a killed process not dead yet is reaped as a
+     * zombie by a later sweep; the loop never blocks here. */
+    for (int i = 0; i < n; i++)
+        waitpid(found[i], NULL, WNOHANG);
     return killed;
 }
 

@@ -237,8 +237,16 @@ int bh_undo_run(const bh_undo_opts *uo) {
     char *jpath = bh_util_asprintf("%s/journal.jsonl", uo->run_dir);
     uint64_t cut = 0, cut_at = 0;
     bh_journal_check chk;
-    err = bh_journal_recover_tail(jpath, &cut, &cut_at);
-    if (!err) err = bh_journal_verify(jpath, &chk);
+    /* Judge the journal as it will be once a torn last record is cut, but
+     * cut nothing until undo is sure to append (and record the cut). */
+    size_t len = 0;
+    char *buf = bh_util_read_file(jpath, &len);
+    err = buf ? 0 : (errno ? -errno : -EIO);
+    size_t whole = len;
+    memset(&chk, 0, sizeof chk);
+    while (buf && len > 0 && buf[len - 1] != '\n')
+        len--;
+    if (buf) bh_journal_verify_buf(buf, len, &chk);
     if (err) {
         fprintf(stderr, "bulkhead undo: cannot read %s: %s\n", jpath, bh_util_strerror(err));
         free(jpath);
@@ -248,12 +256,14 @@ int bh_undo_run(const bh_undo_opts *uo) {
     if (!chk.intact) {
         fprintf(stderr, "bulkhead undo: %s is damaged: %s; refusing to act on it\n", jpath,
                 chk.message);
+        free(buf);
         free(jpath);
         close(lock_fd);
         return 5;
     }
     run_facts facts = {.doc = cJSON_CreateArray()};
-    bh_journal_each(jpath, collect, &facts);
+    bh_journal_each_buf(buf, len, collect, &facts);
+    free(buf);
     int rc = 0;
     bh_runbook *rb = NULL;
     if (!facts.start) {
@@ -321,7 +331,8 @@ int bh_undo_run(const bh_undo_opts *uo) {
     run->undo_only = 1;
     run->undoing = 1;
     run->lock_fd = lock_fd;
-    err = bh_journal_open_append(jpath, &run->journal);
+    err = whole > len ? bh_journal_recover_tail(jpath, &cut, &cut_at) : 0;
+    if (!err) err = bh_journal_open_append(jpath, &run->journal);
     if (err) {
         fprintf(stderr, "bulkhead undo: cannot append to %s: %s\n", jpath, bh_util_strerror(err));
         rc = err == -EBADMSG ? 5 : 6;

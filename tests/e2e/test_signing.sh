@@ -12,8 +12,9 @@ rechain() {
 import hashlib, json, sys
 lines = open(sys.argv[1], "rb").read().split(b"\n")[:-1]
 out, prev = [], "0" * 64
-for l in lines:
+for i, l in enumerate(lines):
     r = json.loads(l)
+    r["seq"] = i
     r["prev"] = prev
     b = json.dumps(r, separators=(",", ":")).encode()
     out.append(b)
@@ -76,3 +77,21 @@ assert_contains "$ERR" "readable by group or others (mode 644)"
 printf 'junk\n' >"$WORK/junk.key"; chmod 600 "$WORK/junk.key"
 assert_exit 2 bh run --plain --sign-key "$WORK/junk.key" "$WORK/sig.lua"
 assert_contains "$ERR" "is not a bulkhead secret key"
+
+t moved_checkpoint_and_swapped_journal_are_caught
+assert_exit 0 bh run --plain --sign-key "$WORK/k.key" --checkpoint-every 5 "$WORK/sig.lua"
+J=$(journal)
+first_cp=$(grep -m1 '"type":"checkpoint"' "$J")
+grep -v '"type":"checkpoint"' "$J" >"$WORK/t"
+printf '%s\n' "$first_cp" >>"$WORK/t"
+cp "$WORK/t" "$J"
+rechain "$J"
+assert_exit 5 bh verify last --key "$WORK/k.pub"
+assert_contains "$OUT" "does not cover the record just before it"
+assert_exit 0 bh run --plain --sign-key "$WORK/k.key" "$WORK/sig.lua"
+A=$(journal)
+assert_exit 0 bh run --plain --sign-key "$WORK/k.key" "$WORK/sig.lua"
+B=$(journal)
+cp "$A" "$B"
+assert_exit 5 bh verify last --key "$WORK/k.pub"
+assert_contains "$OUT" "not this run folder"

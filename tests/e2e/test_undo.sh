@@ -126,3 +126,17 @@ assert_exit 5 bh undo last
 assert_contains "$ERR" "is damaged"
 assert_contains "$ERR" "seq 2 at byte"
 assert_eq "$lines" "$(wc -l <"$(journal)")" "nothing appended to a damaged journal"
+
+t refused_undo_cuts_nothing
+mkdir -p "$WORK/r6"
+cat >"$WORK/unfinished.lua" <<'LUA'
+runbook { id = "unf", title = "unf", timeout = "5s" }
+step "a" { run = function(ctx) end, undo = function(ctx) end }
+LUA
+assert_exit 0 bh run --plain "$WORK/unfinished.lua"
+J=$(journal)
+head -n 3 "$J" >"$WORK/t" && cp "$WORK/t" "$J"
+printf '{"seq":3,"ts":"x' >>"$J"
+size=$(stat -c %s "$J")
+assert_exit 1 bh undo last
+assert_eq "$size" "$(stat -c %s "$J")" "a refused undo leaves the journal as it was"
