@@ -27,19 +27,25 @@ static void stop_approval_timer(bh_step_rt *rt) {
     rt->approval_timer = NULL;
 }
 
+/* Who decided and how, on every record of a person's decision; the
+ * caller's uid and pid when it came through the socket. */
+static void add_person(cJSON *rec, const char *by, const char *how, const bh_control_peer *peer) {
+    cJSON_AddStringToObject(rec, "by", by);
+    cJSON_AddStringToObject(rec, "how", how);
+    if (peer) {
+        cJSON_AddNumberToObject(rec, "uid", (double)peer->uid);
+        cJSON_AddNumberToObject(rec, "pid", (double)peer->pid);
+    }
+}
+
 static void record_decision(bh_run *run, size_t index, const char *decision, const char *by,
                             const char *reason, const char *how, const bh_control_peer *peer) {
     const bh_step *s = &run->rb->steps[index];
     cJSON *rec = bh_run_record("approval", NULL);
     cJSON_AddStringToObject(rec, "step", s->id);
     cJSON_AddStringToObject(rec, "decision", decision);
-    cJSON_AddStringToObject(rec, "by", by);
+    add_person(rec, by, how, peer);
     cJSON_AddStringToObject(rec, "reason", reason ? reason : "");
-    cJSON_AddStringToObject(rec, "how", how);
-    if (peer) {
-        cJSON_AddNumberToObject(rec, "uid", (double)peer->uid);
-        cJSON_AddNumberToObject(rec, "pid", (double)peer->pid);
-    }
     cJSON_AddNumberToObject(rec, "approvals", run->rt[index].napprovers);
     cJSON_AddNumberToObject(rec, "needed", s->approvers);
     bh_run_append(run, rec);
@@ -185,13 +191,8 @@ static void finish_manual(bh_attempt *a, int ok, const char *by, const char *not
     bh_run *run = a->run;
     cJSON *rec = bh_run_record("manual", a);
     cJSON_AddStringToObject(rec, "outcome", ok ? "done" : "failed");
-    cJSON_AddStringToObject(rec, "by", by);
+    add_person(rec, by, how, peer);
     cJSON_AddStringToObject(rec, "note", note ? note : "");
-    cJSON_AddStringToObject(rec, "how", how);
-    if (peer) {
-        cJSON_AddNumberToObject(rec, "uid", (double)peer->uid);
-        cJSON_AddNumberToObject(rec, "pid", (double)peer->pid);
-    }
     bh_run_append(run, rec);
     a->waiting = BH_WAIT_NONE;
     cJSON *result = cJSON_CreateObject();
