@@ -1,6 +1,14 @@
 #!/usr/bin/env bash
 # Whole-suite runner (make check): cmocka unit binaries, then tests/e2e/test_*.sh.
+# With arguments, only the unit binaries and e2e files whose names contain one
+# of them (tests/run.sh exec undo), for a loop while developing.
 set -u
+FILTER=("$@")
+wanted() {
+    [ ${#FILTER[@]} = 0 ] && return 0
+    local f; for f in "${FILTER[@]}"; do case "$1" in *"$f"*) return 0 ;; esac; done
+    return 1
+}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
@@ -18,6 +26,7 @@ trap 'rm -rf "$LOGDIR"' EXIT
 for bin in "$ROOT"/build/asan/test_*; do
     [ -x "$bin" ] || continue
     name=$(basename "$bin")
+    wanted "$name" || continue
     log="$LOGDIR/$name.log"
     (cd "$ROOT" && timeout 120 "$bin") >"$log" 2>&1; rc=$?
     p=$(sed -n 's/^\[  PASSED  \] \([0-9][0-9]*\) test(s)\..*/\1/p' "$log" | tail -n1)
@@ -40,6 +49,7 @@ done
 for bin in "$ROOT"/build/asan/replay_*; do
     [ -x "$bin" ] || continue
     t=${bin##*/replay_}
+    wanted "fuzz_replay_$t" || continue
     log="$LOGDIR/replay_$t.log"
     (cd "$ROOT" && timeout 300 "$bin" tests/fuzz/corpus/"$t" tests/fuzz/crashes/"$t") >"$log" 2>&1; rc=$?
     if [ "$rc" = 0 ]; then
@@ -54,6 +64,7 @@ done
 for file in "$ROOT"/tests/e2e/test_*.sh; do
     [ -f "$file" ] || continue
     name=$(basename "$file" .sh)
+    wanted "$name" || continue
     WORK=$(mktemp -d "${TMPDIR:-/tmp}/bulkhead-e2e.XXXXXX")
     out="$LOGDIR/$name.out"
     (cd "$WORK" && WORK="$WORK" timeout 150 bash "$file") >"$out" 2>"$LOGDIR/$name.err"; rc=$?
