@@ -145,22 +145,12 @@ static void set_field(cJSON *o, const char *k, cJSON *v) {
         cJSON_AddItemToObject(o, k, v);
 }
 
-static const char *str(const cJSON *o, const char *k) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static double num(const cJSON *o, const char *k) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
-
 static int collect(const cJSON *rec, uint64_t offset, void *ud) {
     (void)offset;
     summary *s = ud;
     s->records++;
-    const char *type = str(rec, "type");
-    const char *step = str(rec, "step");
+    const char *type = bh_journal_str(rec, "type");
+    const char *step = bh_journal_str(rec, "step");
     if (!type) return 0;
     if (strcmp(type, "run_start") == 0) {
         cJSON_Delete(s->start);
@@ -182,28 +172,35 @@ static int collect(const cJSON *rec, uint64_t offset, void *ud) {
             cJSON_DeleteItemFromObjectCaseSensitive(e, "result");
             cJSON_DeleteItemFromObjectCaseSensitive(e, "duration_ms");
             set_field(e, "status", cJSON_CreateString("running"));
-            set_field(e, "attempts", cJSON_CreateNumber(num(rec, "attempt")));
-            set_field(e, "started", cJSON_CreateString(str(rec, "ts") ? str(rec, "ts") : ""));
+            set_field(e, "attempts", cJSON_CreateNumber(bh_journal_num(rec, "attempt", 0)));
+            set_field(
+                e, "started",
+                cJSON_CreateString(bh_journal_str(rec, "ts") ? bh_journal_str(rec, "ts") : ""));
         } else if (strcmp(type, "step_end") == 0) {
             set_field(e, "status",
-                      cJSON_CreateString(str(rec, "status") ? str(rec, "status") : "?"));
-            set_field(e, "duration_ms", cJSON_CreateNumber(num(rec, "duration_ms")));
+                      cJSON_CreateString(
+                          bh_journal_str(rec, "status") ? bh_journal_str(rec, "status") : "?"));
+            set_field(e, "duration_ms", cJSON_CreateNumber(bh_journal_num(rec, "duration_ms", 0)));
             const cJSON *err = cJSON_GetObjectItemCaseSensitive(rec, "error");
             if (err) set_field(e, "error", cJSON_Duplicate(err, 1));
             const cJSON *res = cJSON_GetObjectItemCaseSensitive(rec, "result");
             if (res) set_field(e, "result", cJSON_Duplicate(res, 1));
-            if (str(rec, "reason")) set_field(e, "reason", cJSON_CreateString(str(rec, "reason")));
+            if (bh_journal_str(rec, "reason"))
+                set_field(e, "reason", cJSON_CreateString(bh_journal_str(rec, "reason")));
         } else if (strcmp(type, "step_done") == 0) {
             /* A fan-out or cadence: the sum of its instances wins over the
              * last instance's step_end. */
             set_field(e, "status",
-                      cJSON_CreateString(str(rec, "status") ? str(rec, "status") : "?"));
+                      cJSON_CreateString(
+                          bh_journal_str(rec, "status") ? bh_journal_str(rec, "status") : "?"));
             char text[96];
-            snprintf(text, sizeof text, "%g ok, %g failed, %g skipped", num(rec, "ok"),
-                     num(rec, "failed"), num(rec, "skipped"));
+            snprintf(text, sizeof text, "%g ok, %g failed, %g skipped",
+                     bh_journal_num(rec, "ok", 0), bh_journal_num(rec, "failed", 0),
+                     bh_journal_num(rec, "skipped", 0));
             set_field(e, "instances", cJSON_CreateString(text));
         } else if (strcmp(type, "undo_end") == 0) {
-            int ok = str(rec, "status") && strcmp(str(rec, "status"), "ok") == 0;
+            int ok =
+                bh_journal_str(rec, "status") && strcmp(bh_journal_str(rec, "status"), "ok") == 0;
             if (ok) set_field(e, "status", cJSON_CreateString("undone"));
             set_field(e, "undo", cJSON_CreateString(ok ? "ok" : "failed"));
         } else if (strcmp(type, "approval") == 0) {
@@ -211,21 +208,24 @@ static int collect(const cJSON *rec, uint64_t offset, void *ud) {
             if (!list) list = cJSON_AddArrayToObject(e, "approvals");
             char text[400];
             snprintf(text, sizeof text, "%s by %s (%s): %s",
-                     str(rec, "decision") ? str(rec, "decision") : "?",
-                     str(rec, "by") ? str(rec, "by") : "?", str(rec, "how") ? str(rec, "how") : "?",
-                     str(rec, "reason") ? str(rec, "reason") : "");
+                     bh_journal_str(rec, "decision") ? bh_journal_str(rec, "decision") : "?",
+                     bh_journal_str(rec, "by") ? bh_journal_str(rec, "by") : "?",
+                     bh_journal_str(rec, "how") ? bh_journal_str(rec, "how") : "?",
+                     bh_journal_str(rec, "reason") ? bh_journal_str(rec, "reason") : "");
             cJSON_AddItemToArray(list, cJSON_CreateString(text));
         } else if (strcmp(type, "step_skipped") == 0) {
             set_field(e, "status", cJSON_CreateString("skipped"));
             set_field(e, "reason",
-                      cJSON_CreateString(str(rec, "reason") ? str(rec, "reason") : ""));
+                      cJSON_CreateString(
+                          bh_journal_str(rec, "reason") ? bh_journal_str(rec, "reason") : ""));
         } else if (strcmp(type, "exec_start") == 0 || strcmp(type, "exec_error") == 0) {
             cJSON *x = cJSON_CreateObject();
-            cJSON_AddNumberToObject(x, "attempt", num(rec, "attempt"));
-            cJSON_AddNumberToObject(x, "n", num(rec, "n"));
+            cJSON_AddNumberToObject(x, "attempt", bh_journal_num(rec, "attempt", 0));
+            cJSON_AddNumberToObject(x, "n", bh_journal_num(rec, "n", 0));
             cJSON_AddItemToObject(
                 x, "argv", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(rec, "argv"), 1));
-            if (str(rec, "error")) cJSON_AddStringToObject(x, "error", str(rec, "error"));
+            if (bh_journal_str(rec, "error"))
+                cJSON_AddStringToObject(x, "error", bh_journal_str(rec, "error"));
             cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(e, "execs"), x);
         } else if (strcmp(type, "exec_end") == 0) {
             cJSON *execs = cJSON_GetObjectItemCaseSensitive(e, "execs");
@@ -273,7 +273,8 @@ static int summarize(const char *dir, summary *s, bh_journal_check *chk) {
 }
 
 static const char *run_status(const summary *s) {
-    return s->end && str(s->end, "status") ? str(s->end, "status") : "incomplete";
+    return s->end && bh_journal_str(s->end, "status") ? bh_journal_str(s->end, "status")
+                                                      : "incomplete";
 }
 
 static void run_name(const char *dir, char *out, size_t len) {
@@ -288,8 +289,8 @@ static void counts_text(const summary *s, char *out, size_t len) {
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
         int n = 0;
         const cJSON *e;
-        cJSON_ArrayForEach(e, s->steps) if (str(e, "status") &&
-                                            strcmp(str(e, "status"), names[k]) == 0) n++;
+        cJSON_ArrayForEach(e, s->steps) if (bh_journal_str(e, "status") &&
+                                            strcmp(bh_journal_str(e, "status"), names[k]) == 0) n++;
         if (!n) continue;
         size_t used = strlen(out);
         snprintf(out + used, len - used, "%s%d %s", used ? ", " : "", n, names[k]);
@@ -325,18 +326,21 @@ int bh_cmd_runs(int argc, char **argv, const bh_cli *g) {
                 cJSON *o = cJSON_CreateObject();
                 cJSON_AddStringToObject(o, "id", names[i]);
                 cJSON_AddStringToObject(o, "dir", dir);
-                if (str(rb, "id")) cJSON_AddStringToObject(o, "runbook", str(rb, "id"));
+                if (bh_journal_str(rb, "id"))
+                    cJSON_AddStringToObject(o, "runbook", bh_journal_str(rb, "id"));
                 cJSON_AddStringToObject(o, "status", run_status(&s));
-                if (str(s.start, "mode")) cJSON_AddStringToObject(o, "mode", str(s.start, "mode"));
-                if (str(s.start, "operator"))
-                    cJSON_AddStringToObject(o, "operator", str(s.start, "operator"));
-                if (str(s.start, "ts")) cJSON_AddStringToObject(o, "started", str(s.start, "ts"));
+                if (bh_journal_str(s.start, "mode"))
+                    cJSON_AddStringToObject(o, "mode", bh_journal_str(s.start, "mode"));
+                if (bh_journal_str(s.start, "operator"))
+                    cJSON_AddStringToObject(o, "operator", bh_journal_str(s.start, "operator"));
+                if (bh_journal_str(s.start, "ts"))
+                    cJSON_AddStringToObject(o, "started", bh_journal_str(s.start, "ts"));
                 cJSON_AddBoolToObject(o, "intact", chk.intact);
                 cJSON_AddItemToArray(arr, o);
             } else {
                 printf("%-48s %-11s %-9s %s  (%s)%s\n", names[i], run_status(&s),
-                       str(s.start, "mode") ? str(s.start, "mode") : "?",
-                       str(s.start, "ts") ? str(s.start, "ts") : "?", counts,
+                       bh_journal_str(s.start, "mode") ? bh_journal_str(s.start, "mode") : "?",
+                       bh_journal_str(s.start, "ts") ? bh_journal_str(s.start, "ts") : "?", counts,
                        chk.intact ? "" : "  JOURNAL BROKEN");
             }
         }
@@ -356,10 +360,10 @@ int bh_cmd_runs(int argc, char **argv, const bh_cli *g) {
 
 static void print_stream(const char *label, const cJSON *st) {
     if (!st) return;
-    double size = num(st, "size");
+    double size = bh_journal_num(st, "size", 0);
     if (size == 0) return;
-    const char *path = str(st, "path");
-    const char *sha = str(st, "sha256");
+    const char *path = bh_journal_str(st, "path");
+    const char *sha = bh_journal_str(st, "sha256");
     printf("         %s: %s (%.0f bytes%s, sha256 %.16s...)\n", label, path ? path : "(not stored)",
            size,
            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(st, "truncated")) ? ", truncated" : "",
@@ -430,63 +434,69 @@ int bh_cmd_show(int argc, char **argv, const bh_cli *g) {
         const cJSON *rb = cJSON_GetObjectItemCaseSensitive(s.start, "runbook");
         printf("run %s: %s\n", name, run_status(&s));
         if (rb)
-            printf("  runbook  %s (%s)\n           %s sha256 %s\n", str(rb, "id"), str(rb, "title"),
-                   str(rb, "path"), str(rb, "sha256"));
+            printf("  runbook  %s (%s)\n           %s sha256 %s\n", bh_journal_str(rb, "id"),
+                   bh_journal_str(rb, "title"), bh_journal_str(rb, "path"),
+                   bh_journal_str(rb, "sha256"));
         if (s.start) {
             char *params =
                 cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(s.start, "params"));
             printf("  params   %s\n  operator %s on %s, mode %s\n  started  %s\n",
-                   params ? params : "{}", str(s.start, "operator"), str(s.start, "host"),
-                   str(s.start, "mode"), str(s.start, "ts"));
+                   params ? params : "{}", bh_journal_str(s.start, "operator"),
+                   bh_journal_str(s.start, "host"), bh_journal_str(s.start, "mode"),
+                   bh_journal_str(s.start, "ts"));
             free(params);
         }
         if (s.end) {
             char el[32];
-            bh_util_format_duration(num(s.end, "duration_ms"), el, sizeof el);
-            printf("  ended    %s after %s\n", str(s.end, "ts"), el);
+            bh_util_format_duration(bh_journal_num(s.end, "duration_ms", 0), el, sizeof el);
+            printf("  ended    %s after %s\n", bh_journal_str(s.end, "ts"), el);
         }
         const cJSON *ev;
         cJSON_ArrayForEach(ev, s.events)
-            printf("  interrupted by %s at %s (%s)\n", str(ev, "signal"), str(ev, "ts"),
-                   str(ev, "action"));
+            printf("  interrupted by %s at %s (%s)\n", bh_journal_str(ev, "signal"),
+                   bh_journal_str(ev, "ts"), bh_journal_str(ev, "action"));
         printf("  folder   %s\n\nsteps\n", dir);
         const cJSON *id;
         cJSON_ArrayForEach(id, s.order) {
             const cJSON *e = cJSON_GetObjectItemCaseSensitive(s.steps, id->valuestring);
             char el[32] = "";
             if (cJSON_GetObjectItemCaseSensitive(e, "duration_ms"))
-                bh_util_format_duration(num(e, "duration_ms"), el, sizeof el);
-            int attempts = (int)num(e, "attempts");
-            const char *status = str(e, "status");
+                bh_util_format_duration(bh_journal_num(e, "duration_ms", 0), el, sizeof el);
+            int attempts = (int)bh_journal_num(e, "attempts", 0);
+            const char *status = bh_journal_str(e, "status");
             printf("  %-28s %-10s %s", id->valuestring, status ? status : "?", el);
             if (attempts > 1) printf("  (%d attempts)", attempts);
             putchar('\n');
             const cJSON *err = cJSON_GetObjectItemCaseSensitive(e, "error");
-            if (err) printf("       error: %s (%s)\n", str(err, "message"), str(err, "code"));
-            if (str(e, "reason")) printf("       reason: %s\n", str(e, "reason"));
-            if (str(e, "instances")) printf("       fan-out: %s\n", str(e, "instances"));
+            if (err)
+                printf("       error: %s (%s)\n", bh_journal_str(err, "message"),
+                       bh_journal_str(err, "code"));
+            if (bh_journal_str(e, "reason"))
+                printf("       reason: %s\n", bh_journal_str(e, "reason"));
+            if (bh_journal_str(e, "instances"))
+                printf("       fan-out: %s\n", bh_journal_str(e, "instances"));
             const cJSON *ap;
             cJSON_ArrayForEach(ap, cJSON_GetObjectItemCaseSensitive(e, "approvals"))
                 printf("       approval: %s\n", ap->valuestring);
-            if (str(e, "undo") && strcmp(str(e, "undo"), "ok") != 0)
+            if (bh_journal_str(e, "undo") && strcmp(bh_journal_str(e, "undo"), "ok") != 0)
                 printf("       undo: FAILED (see the journal's undo_end)\n");
             const cJSON *x;
             cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(e, "execs")) {
                 char *args = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(x, "argv"));
                 if (attempts > 1)
-                    printf("       #%.0f $ %s", num(x, "attempt"), args ? args : "?");
+                    printf("       #%.0f $ %s", bh_journal_num(x, "attempt", 0), args ? args : "?");
                 else
                     printf("       $ %s", args ? args : "?");
                 free(args);
-                if (str(x, "error"))
-                    printf("  -> %s\n", str(x, "error"));
-                else if (str(x, "signal"))
-                    printf("  -> %s%s\n", str(x, "signal"),
+                if (bh_journal_str(x, "error"))
+                    printf("  -> %s\n", bh_journal_str(x, "error"));
+                else if (bh_journal_str(x, "signal"))
+                    printf("  -> %s%s\n", bh_journal_str(x, "signal"),
                            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "timed_out"))
                                ? " (timed out)"
                                : "");
                 else if (cJSON_GetObjectItemCaseSensitive(x, "code"))
-                    printf("  -> exit %.0f\n", num(x, "code"));
+                    printf("  -> exit %.0f\n", bh_journal_num(x, "code", 0));
                 else
                     printf("  -> (no end recorded)\n");
                 print_stream("stdout", cJSON_GetObjectItemCaseSensitive(x, "stdout"));

@@ -399,3 +399,13 @@ int bh_journal_each_buf(const char *buf, size_t len, bh_journal_each_fn fn, void
     }
     return rc;
 }
+
+const char *bh_journal_str(const cJSON *rec, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+double bh_journal_num(const cJSON *rec, const char *key, double def) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : def;
+}

@@ -84,4 +84,9 @@ int bh_journal_each(const char *path, bh_journal_each_fn fn, void *ud);
 /* The same over a journal already in memory. */
 int bh_journal_each_buf(const char *buf, size_t len, bh_journal_each_fn fn, void *ud);
 
+/* Fields of a record read back: the string at key (NULL when absent or not
+ * a string), the number at key (def when absent or not a number). */
+const char *bh_journal_str(const cJSON *rec, const char *key);
+double bh_journal_num(const cJSON *rec, const char *key, double def);
+
 #endif

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "control.h"
+#include "replay.h"
 #include "util.h"
 
 /* --- inside a run ------------------------------------------------------ */
@@ -69,41 +69,6 @@ void bh_undo_push_result(bh_attempt *a) {
 
 /* --- bulkhead undo RUN ------------------------------------------------- */
 
-/* What the journal says about a run, for undo. */
-typedef struct {
-    const cJSON *start; /* run_start (in doc) */
-    cJSON *doc;         /* array of every record */
-    int ended;          /* a run_end is there */
-} run_facts;
-
-static int collect(const cJSON *rec, uint64_t offset, void *ud) {
-    (void)offset;
-    run_facts *f = ud;
-    cJSON *copy = cJSON_Duplicate(rec, 1);
-    cJSON_AddItemToArray(f->doc, copy);
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(rec, "type");
-    if (!cJSON_IsString(t)) return 0;
-    if (strcmp(t->valuestring, "run_start") == 0) f->start = copy;
-    if (strcmp(t->valuestring, "run_end") == 0) f->ended = 1;
-    return 0;
-}
-
-static const char *jstr(const cJSON *o, const char *k) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static double jnum(const cJSON *o, const char *k, double def) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : def;
-}
-
-static size_t step_index(const bh_runbook *rb, const char *id) {
-    for (size_t i = 0; id && i < rb->nsteps; i++)
-        if (strcmp(rb->steps[i].id, id) == 0) return i;
-    return (size_t)-1;
-}
-
 /* An (index, item) state while reading the journal. */
 enum { DONE_OK = 1, UNDONE = 2, UNDO_OPEN = 4 };
 
@@ -121,191 +86,20 @@ static inst *find_inst(inst **v, size_t *n, size_t index, size_t item) {
     return &(*v)[(*n)++];
 }
 
-typedef struct {
-    bh_run *run;
-    run_facts *facts;
-} fill_ctx;
-
-/* Results and fan-out items as the run saw them, back into Lua
- * (protected: it allocates). */
-static int fill_lua(lua_State *L) {
-    fill_ctx *fc = lua_touserdata(L, 1);
-    bh_run *run = fc->run;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, run->results_ref);
-    int results = lua_gettop(L);
-    const cJSON *rec;
-    cJSON_ArrayForEach(rec, fc->facts->doc) {
-        const char *type = jstr(rec, "type");
-        size_t i = step_index(run->rb, jstr(rec, "step"));
-        if (!type || i == (size_t)-1) continue;
-        const bh_step *s = &run->rb->steps[i];
-        size_t item = (size_t)jnum(rec, "item", 1) - 1;
-        if (strcmp(type, "step_start") == 0 && s->each_ref != LUA_NOREF) {
-            const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec, "value");
-            if (run->rt[i].items_ref == LUA_NOREF) {
-                lua_newtable(L);
-                run->rt[i].items_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-            }
-            lua_rawgeti(L, LUA_REGISTRYINDEX, run->rt[i].items_ref);
-            if (v)
-                bh_luax_push_json(L, v);
-            else
-                lua_pushstring(L, jstr(rec, "key") ? jstr(rec, "key") : "?");
-            lua_rawseti(L, -2, (lua_Integer)item + 1);
-            lua_pop(L, 1);
-        } else if (strcmp(type, "step_end") == 0 && jstr(rec, "status") &&
-                   strcmp(jstr(rec, "status"), "ok") == 0) {
-            const cJSON *r = cJSON_GetObjectItemCaseSensitive(rec, "result");
-            if (s->each_ref != LUA_NOREF) {
-                if (lua_getfield(L, results, s->id) != LUA_TTABLE) {
-                    lua_pop(L, 1);
-                    lua_newtable(L);
-                    lua_pushvalue(L, -1);
-                    lua_setfield(L, results, s->id);
-                }
-                if (r) {
-                    bh_luax_push_json(L, r);
-                    lua_rawseti(L, -2, (lua_Integer)item + 1);
-                }
-                lua_pop(L, 1);
-            } else if (r) {
-                bh_luax_push_json(L, r);
-                lua_setfield(L, results, s->id);
-            }
-        }
-    }
-    return 0;
-}
-
-/* Is an engine still running this run? Its control socket answers. */
-static int engine_alive(const char *dir) {
-    cJSON *req = cJSON_CreateObject();
-    cJSON_AddStringToObject(req, "op", "status");
-    cJSON *reply = NULL;
-    int err = bh_control_call(dir, req, 2000, &reply);
-    cJSON_Delete(req);
-    cJSON_Delete(reply);
-    return err == 0;
-}
-
-static int load_runbook(const cJSON *start, bh_runbook **rb) {
-    const cJSON *r = cJSON_GetObjectItemCaseSensitive(start, "runbook");
-    const char *path = jstr(r, "realpath") ? jstr(r, "realpath") : jstr(r, "path");
-    const char *sha = jstr(r, "sha256");
-    if (!path || !sha) {
-        fprintf(stderr, "bulkhead undo: the run's start record does not name its runbook\n");
-        return 5;
-    }
-    bh_params_input in;
-    bh_params_input_init(&in);
-    const cJSON *params = cJSON_GetObjectItemCaseSensitive(start, "params");
-    in.file = params ? cJSON_Duplicate(params, 1) : cJSON_CreateObject();
-    bh_runbook_opts o = {.path = path, .params = &in};
-    bh_runbook_status st = bh_runbook_load(&o, rb);
-    bh_params_input_free(&in);
-    if (st != BH_RUNBOOK_OK) {
-        bh_diag_print(&(*rb)->diags, stderr);
-        fprintf(stderr, "bulkhead undo: cannot load the runbook %s again\n", path);
-        return st == BH_RUNBOOK_UNREADABLE ? 6 : 3;
-    }
-    if (strcmp((*rb)->sha256, sha) != 0) {
-        fprintf(stderr,
-                "bulkhead undo: %s has changed since the run (sha256 then %.12s…, now %.12s…): "
-                "undo runs the undo functions of the runbook that ran; restore that version "
-                "first\n",
-                path, sha, (*rb)->sha256);
-        return 3;
-    }
-    return 0;
-}
-
-int bh_undo_run(const bh_undo_opts *uo) {
-    /* One engine per run; only then is a torn last record (an engine that
-     * died inside a write) safe to cut off: nobody is writing it. */
-    int lock_fd;
-    long holder = 0;
-    int err = bh_run_lock(uo->run_dir, &lock_fd, &holder);
-    if (err) {
-        if (err == -EBUSY)
-            fprintf(stderr, "bulkhead undo: %s is in use by another engine (pid %ld)\n",
-                    uo->run_dir, holder);
-        else
-            fprintf(stderr, "bulkhead undo: cannot lock %s: %s\n", uo->run_dir,
-                    bh_util_strerror(err));
-        return err == -EBUSY ? 1 : 6;
-    }
-    char *jpath = bh_util_asprintf("%s/journal.jsonl", uo->run_dir);
-    uint64_t cut = 0, cut_at = 0;
-    bh_journal_check chk;
-    /* Judge the journal as it will be once a torn last record is cut, but
-     * cut nothing until undo is sure to append (and record the cut). */
-    size_t len = 0;
-    char *buf = bh_util_read_file(jpath, &len);
-    err = buf ? 0 : (errno ? -errno : -EIO);
-    size_t whole = len;
-    memset(&chk, 0, sizeof chk);
-    while (buf && len > 0 && buf[len - 1] != '\n')
-        len--;
-    if (buf) bh_journal_verify_buf(buf, len, &chk);
-    if (err) {
-        fprintf(stderr, "bulkhead undo: cannot read %s: %s\n", jpath, bh_util_strerror(err));
-        free(jpath);
-        close(lock_fd);
-        return 6;
-    }
-    if (!chk.intact) {
-        fprintf(stderr, "bulkhead undo: %s is damaged: %s; refusing to act on it\n", jpath,
-                chk.message);
-        free(buf);
-        free(jpath);
-        close(lock_fd);
-        return 5;
-    }
-    run_facts facts = {.doc = cJSON_CreateArray()};
-    bh_journal_each_buf(buf, len, collect, &facts);
-    free(buf);
-    int rc = 0;
-    bh_runbook *rb = NULL;
-    if (!facts.start) {
-        fprintf(stderr, "bulkhead undo: %s has no run_start record\n", jpath);
-        rc = 5;
-    } else if (!facts.ended || engine_alive(uo->run_dir)) {
-        fprintf(stderr,
-                "bulkhead undo: run %s is %s; undo works on a finished run (stop it first, or "
-                "let it finish)\n",
-                jstr(facts.start, "run_id"),
-                engine_alive(uo->run_dir) ? "still running" : "not finished (no run_end)");
-        rc = 1;
-    } else {
-        rc = load_runbook(facts.start, &rb);
-    }
-    if (rc == 0 && uo->step && step_index(rb, uo->step) == (size_t)-1) {
-        fprintf(stderr, "bulkhead undo: the runbook has no step '%s'\n", uo->step);
-        rc = 2;
-    } else if (rc == 0 && uo->step && rb->steps[step_index(rb, uo->step)].undo_ref == LUA_NOREF) {
-        fprintf(stderr, "bulkhead undo: step '%s' has no undo\n", uo->step);
-        rc = 1;
-    }
-    if (rc != 0) {
-        bh_runbook_free(rb);
-        cJSON_Delete(facts.doc);
-        free(jpath);
-        close(lock_fd);
-        return rc;
-    }
-
-    /* What completed, in order, and what was undone already. */
+void bh_undo_plan(const bh_runbook *rb, const cJSON *doc, const char *only_step, int retry_unknown,
+                  bh_run *run, cJSON *unknown_skipped, size_t history[2]) {
     inst *v = NULL;
     size_t nv = 0;
     size_t *order = NULL;
     size_t norder = 0;
+    history[0] = history[1] = 0;
     const cJSON *rec;
-    cJSON_ArrayForEach(rec, facts.doc) {
-        const char *type = jstr(rec, "type");
-        size_t i = step_index(rb, jstr(rec, "step"));
+    cJSON_ArrayForEach(rec, doc) {
+        const char *type = bh_journal_str(rec, "type");
+        size_t i = bh_replay_step_index(rb, bh_journal_str(rec, "step"));
         if (!type || i == (size_t)-1) continue;
-        size_t item = (size_t)jnum(rec, "item", 1) - 1;
-        const char *status = jstr(rec, "status") ? jstr(rec, "status") : "";
+        size_t item = bh_replay_item(rec);
+        const char *status = bh_journal_str(rec, "status") ? bh_journal_str(rec, "status") : "";
         if (strcmp(type, "step_end") == 0 && strcmp(status, "ok") == 0) {
             inst *x = find_inst(&v, &nv, i, item);
             x->state |= DONE_OK;
@@ -317,66 +111,85 @@ int bh_undo_run(const bh_undo_opts *uo) {
         } else if (strcmp(type, "undo_end") == 0) {
             inst *x = find_inst(&v, &nv, i, item);
             x->state &= ~UNDO_OPEN;
-            if (strcmp(status, "ok") == 0) x->state |= UNDONE;
+            if (strcmp(status, "ok") == 0) {
+                x->state |= UNDONE;
+                history[0]++;
+            } else {
+                history[1]++;
+                run->rt[i].undo_failed = 1;
+            }
         }
+    }
+    /* Instances to undo, in completion order; undone in reverse. */
+    for (size_t k = 0; k < norder; k++) {
+        const inst *x = &v[order[k]];
+        const bh_step *s = &rb->steps[x->index];
+        if (s->undo_ref == LUA_NOREF || (x->state & UNDONE)) continue;
+        if (only_step && strcmp(s->id, only_step) != 0) continue;
+        if ((x->state & UNDO_OPEN) && !s->idempotent && !retry_unknown) {
+            char key[80];
+            snprintf(key, sizeof key, "%s#%zu", s->id, x->item + 1);
+            cJSON_AddItemToArray(unknown_skipped, cJSON_CreateString(key));
+            continue;
+        }
+        if (run->ndone == run->capdone) {
+            run->capdone = run->capdone ? run->capdone * 2 : 64;
+            run->done_list = realloc(run->done_list, run->capdone * sizeof *run->done_list);
+            if (!run->done_list) abort();
+        }
+        run->done_list[run->ndone].index = x->index;
+        run->done_list[run->ndone].item = x->item;
+        run->ndone++;
+    }
+    run->undo_pos = run->ndone;
+    free(v);
+    free(order);
+}
+
+int bh_undo_run(const bh_undo_opts *uo) {
+    bh_replay r;
+    int rc = bh_replay_open(&r, "undo", uo->run_dir);
+    if (rc == 0 && (!r.end || bh_replay_engine_alive(&r))) {
+        int alive = bh_replay_engine_alive(&r);
+        fprintf(stderr, "bulkhead undo: run %s is %s; undo works on a finished run (%s)\n",
+                bh_journal_str(r.start, "run_id"),
+                alive ? "still running" : "not finished (no run_end)",
+                alive ? "stop it first, or let it finish" : "resume it first: bulkhead resume RUN");
+        rc = 1;
+    }
+    if (rc == 0) rc = bh_replay_load(&r, NULL);
+    const bh_runbook *rb = r.rb;
+    size_t only = rc == 0 && uo->step ? bh_replay_step_index(rb, uo->step) : 0;
+    if (rc == 0 && only == (size_t)-1) {
+        fprintf(stderr, "bulkhead undo: the runbook has no step '%s'\n", uo->step);
+        rc = 2;
+    } else if (rc == 0 && uo->step && rb->steps[only].undo_ref == LUA_NOREF) {
+        fprintf(stderr, "bulkhead undo: step '%s' has no undo\n", uo->step);
+        rc = 1;
+    }
+    if (rc != 0) {
+        bh_replay_close(&r);
+        return rc;
     }
 
     uv_loop_t loop;
     uv_loop_init(&loop);
     bh_run run_s;
     bh_run *run = &run_s;
-    bh_sched_init(run, rb, uo->run_opts, &loop);
-    run->id = bh_util_xstrdup(jstr(facts.start, "run_id") ? jstr(facts.start, "run_id") : "?");
+    bh_sched_init(run, r.rb, uo->run_opts, &loop);
+    const char *id = bh_journal_str(r.start, "run_id");
+    run->id = bh_util_xstrdup(id ? id : "?");
     run->dir = bh_util_xstrdup(uo->run_dir);
     run->undo_only = 1;
     run->undoing = 1;
-    run->lock_fd = lock_fd;
-    err = whole > len ? bh_journal_recover_tail(jpath, &cut, &cut_at) : 0;
-    if (!err) err = bh_journal_open_append(jpath, &run->journal);
-    if (err) {
-        fprintf(stderr, "bulkhead undo: cannot append to %s: %s\n", jpath, bh_util_strerror(err));
-        rc = err == -EBADMSG ? 5 : 6;
-    } else {
+    rc = bh_replay_attach(&r, run);
+    if (rc == 0) {
         bh_sched_listen(run);
-        if (cut > 0) {
-            cJSON *rr = bh_run_record("journal_recovered", NULL);
-            cJSON_AddNumberToObject(rr, "cut_bytes", (double)cut);
-            cJSON_AddNumberToObject(rr, "offset", (double)cut_at);
-            bh_run_append(run, rr);
-            fprintf(stderr,
-                    "bulkhead undo: cut a torn last record (%llu bytes at offset %llu) off the "
-                    "journal; recorded\n",
-                    (unsigned long long)cut, (unsigned long long)cut_at);
-        }
-        fill_ctx fc = {.run = run, .facts = &facts};
-        if (bh_run_protected(run, fill_lua, &fc) != LUA_OK) {
-            fprintf(stderr, "bulkhead undo: the recorded results do not fit in the runbook's "
-                            "Lua memory\n");
-            rc = 1;
-        }
+        bh_replay_record_cut(&r, run);
+        rc = bh_replay_fill(&r, run);
         cJSON *skipped = cJSON_CreateArray();
-        /* Instances to undo, in completion order; undone in reverse. */
-        for (size_t k = 0; k < norder && rc == 0; k++) {
-            const inst *x = &v[order[k]];
-            const bh_step *s = &rb->steps[x->index];
-            if (s->undo_ref == LUA_NOREF || (x->state & UNDONE)) continue;
-            if (uo->step && strcmp(s->id, uo->step) != 0) continue;
-            if ((x->state & UNDO_OPEN) && !s->idempotent && !uo->retry_unknown) {
-                char key[80];
-                snprintf(key, sizeof key, "%s#%zu", s->id, x->item + 1);
-                cJSON_AddItemToArray(skipped, cJSON_CreateString(key));
-                continue;
-            }
-            if (run->ndone == run->capdone) {
-                run->capdone = run->capdone ? run->capdone * 2 : 64;
-                run->done_list = realloc(run->done_list, run->capdone * sizeof *run->done_list);
-                if (!run->done_list) abort();
-            }
-            run->done_list[run->ndone].index = x->index;
-            run->done_list[run->ndone].item = x->item;
-            run->ndone++;
-        }
-        run->undo_pos = run->ndone;
+        size_t history[2]; /* this command counts its own undos only */
+        bh_undo_plan(r.rb, r.doc, uo->step, uo->retry_unknown, run, skipped, history);
         cJSON *begin = bh_run_record("undo_begin", NULL);
         cJSON_AddStringToObject(begin, "operator", run->operator_name);
         if (uo->step) cJSON_AddStringToObject(begin, "only_step", uo->step);
@@ -391,7 +204,7 @@ int bh_undo_run(const bh_undo_opts *uo) {
             cJSON_Delete(skipped);
         }
         bh_run_append(run, begin);
-        bh_console_run_start(run->console, run->id, rb->title, run->dir, run->ndone, "undo");
+        bh_console_run_start(run->console, run->id, r.rb->title, run->dir, run->ndone, "undo");
         if (run->ndone == 0) bh_console_notice(run->console, "nothing to undo");
         if (rc != 0) run->ndone = run->undo_pos = 0;
         bh_sched_pump(run);
@@ -404,10 +217,6 @@ int bh_undo_run(const bh_undo_opts *uo) {
         }
     }
     bh_sched_cleanup(run);
-    free(v);
-    free(order);
-    bh_runbook_free(rb);
-    cJSON_Delete(facts.doc);
-    free(jpath);
+    bh_replay_close(&r);
     return rc;
 }

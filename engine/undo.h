@@ -34,6 +34,14 @@ typedef struct {
     const bh_run_opts *run_opts;
 } bh_undo_opts;
 
+/* From a journal's records (doc): the completed instances not yet undone
+ * into run->done_list (completion order; undo_pos at its end), only those
+ * of only_step if given. An undo cut off without its undo_end is left out
+ * (its key "STEP#N" added to unknown_skipped) unless the step is
+ * idempotent or retry_unknown. history: undos that ended ok / not ok. */
+void bh_undo_plan(const bh_runbook *rb, const cJSON *doc, const char *only_step, int retry_unknown,
+                  bh_run *run, cJSON *unknown_skipped, size_t history[2]);
+
 /* Exit-code style outcome; messages go to stderr. */
 int bh_undo_run(const bh_undo_opts *opts);
 

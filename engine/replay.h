@@ -1,0 +1,64 @@
+/* replay: a run read back from its journal, for the engines that work on
+ * an existing run (`bulkhead undo`, `bulkhead resume`).
+ *
+ * The order matters and is the same for both:
+ *   open      take the run's lock, read the journal, check its chain as it
+ *             will be once a torn last record is cut (nothing is cut yet),
+ *             collect every record;
+ *   load      load the runbook that ran, from where it ran, with the run's
+ *             parameters; refuse when its SHA-256 changed;
+ *   fill      put recorded results and fan-out items back into Lua;
+ *   attach    only once the engine is sure to append: cut the torn tail,
+ *             open the journal for appending; after bh_sched_listen,
+ *             record_cut says what was cut.
+ * A refusal at any point before attach leaves the journal byte for byte as
+ * it was. Messages go to stderr as "bulkhead CMD: ..."; functions return 0
+ * or the exit code to use. */
+#ifndef BH_REPLAY_H
+#define BH_REPLAY_H
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+
+#include "run.h"
+#include "runbook.h"
+
+typedef struct {
+    const char *cmd;         /* "undo", "resume": for messages */
+    char *dir;               /* the run folder */
+    char *jpath;             /* its journal */
+    int lock_fd;             /* held from open until handed to the run (or close) */
+    cJSON *doc;              /* every record, in order */
+    const cJSON *start;      /* run_start (in doc) */
+    const cJSON *end;        /* the last run_end (in doc), or NULL */
+    const cJSON *undo_begin; /* the last undo_begin, or NULL */
+    int undo_finished;       /* an undo_finish follows it */
+    size_t whole, len;       /* bytes in the file; up to its last '\n' */
+    uint64_t cut, cut_at;    /* torn tail cut off by attach */
+    bh_runbook *rb;
+} bh_replay;
+
+int bh_replay_open(bh_replay *r, const char *cmd, const char *dir);
+/* Is an engine answering on the run's control socket? */
+int bh_replay_engine_alive(const bh_replay *r);
+/* extra: parameter values to use instead of the recorded ones (secrets,
+ * which the journal holds masked), or NULL. */
+int bh_replay_load(bh_replay *r, const cJSON *extra);
+/* Recorded results into results[id] (results[id][n] for a fan-out) and
+ * the items of fan-outs into run->rt[i].items_ref, from their step_start
+ * records. Call after bh_sched_init. */
+int bh_replay_fill(bh_replay *r, bh_run *run);
+/* Hand the lock to run, cut the torn tail, open the journal for appending
+ * into run->journal. */
+int bh_replay_attach(bh_replay *r, bh_run *run);
+/* A journal_recovered record if attach cut a torn tail. */
+void bh_replay_record_cut(bh_replay *r, bh_run *run);
+/* Frees what open and load made (not the runbook when taken: r->rb = NULL). */
+void bh_replay_close(bh_replay *r);
+
+/* The index of step id in rb, or (size_t)-1. */
+size_t bh_replay_step_index(const bh_runbook *rb, const char *id);
+/* The 0-based item (fan-out) or repetition (cadence) a record is about. */
+size_t bh_replay_item(const cJSON *rec);
+
+#endif
