@@ -9,6 +9,8 @@
 #include "control.h"
 #include "run.h"
 #include "sign.h"
+#include "resume.h"
+#include "runbook.h"
 #include "undo.h"
 #include "util.h"
 
@@ -66,6 +68,40 @@ static const char UNDO_HELP[] =
     "exit: 0 every undo ok, 1 an undo failed or the run is not finished,\n"
     "2 usage, 3 runbook missing or changed, 5 journal broken, 6 I/O or no such\n"
     "run, 130/143 interrupted\n";
+
+static const char RESUME_HELP[] =
+    "usage: bulkhead resume RUN [--retry-unknown[=STEP,...]] [--skip-unknown[=STEP,...]]\n"
+    "                       [options as for run]\n"
+    "\n"
+    "Go on with a run whose engine died (killed, crashed, host rebooted) or was\n"
+    "interrupted (Ctrl-C, SIGTERM, a journal write error), appending to its\n"
+    "journal. The runbook is loaded again from where it ran with the run's\n"
+    "parameters and must be the same file (SHA-256). Completed steps never run\n"
+    "again, and their recorded results are what later steps see. A torn last\n"
+    "record is cut off and the cut recorded; any other damage is refused.\n"
+    "Commands the dead engine left running are stopped first.\n"
+    "\n"
+    "A step attempt that was running when the engine stopped has an unknown\n"
+    "outcome. It runs again by itself only if the step is idempotent (a manual\n"
+    "task is asked again; a cadence just goes on). Otherwise you decide:\n"
+    "  --retry-unknown[=STEP,...]  run it again (every such step, or these)\n"
+    "  --skip-unknown[=STEP,...]   do not repeat it: it ends 'unknown' and the\n"
+    "                              run goes on\n"
+    "or, on a terminal, answer retry/skip for each. Without a decision resume\n"
+    "refuses (exit 2) and changes nothing.\n"
+    "\n"
+    "  --operator NAME        who resumes it, for the record\n"
+    "  --approve STEP, --yes  approvals up front, as for run\n"
+    "  --no-prompt            never ask on the terminal\n"
+    "  --concurrency N        cap (default: what the run had)\n"
+    "  --timeout DURATION     default step timeout (default: what the run had)\n"
+    "  --sign-key FILE        sign checkpoints (default $BULKHEAD_SIGN_KEY)\n"
+    "  --checkpoint-every N   records between signed checkpoints\n"
+    "  --json, --plain        as for run\n"
+    "\n"
+    "exit: as for run (0 ok, 1 a step failed or the run cannot be resumed,\n"
+    "2 usage or a decision is needed, 3 runbook missing or changed, 5 journal\n"
+    "broken, 6 I/O or no such run, 130/143 interrupted)\n";
 
 static int call(const char *cmd, const char *dir, cJSON *req) {
     cJSON *reply = NULL;
@@ -153,6 +189,160 @@ int bh_cmd_deny(int argc, char **argv, const bh_cli *g) {
 
 int bh_cmd_done(int argc, char **argv, const bh_cli *g) {
     return person_command(argc, argv, g, "done", DONE_HELP);
+}
+
+/* "a,b,c" appended to a NULL-terminated list. */
+static const char **add_steps(const char **list, size_t *n, char *csv) {
+    for (char *save = NULL, *t = strtok_r(csv, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        list = realloc(list, (*n + 2) * sizeof *list);
+        if (!list) abort();
+        list[(*n)++] = t;
+        list[*n] = NULL;
+    }
+    return list;
+}
+
+int bh_cmd_resume(int argc, char **argv, const bh_cli *g) {
+    const char *run = NULL, *operator_name = NULL, *key = NULL;
+    const char **approve = bh_util_xcalloc((size_t)argc + 1, sizeof *approve);
+    const char **retry = NULL, **skip = NULL;
+    size_t napprove = 0, nretry = 0, nskip = 0;
+    int retry_all = 0, skip_all = 0, json = 0, plain = 0, yes = 0, no_prompt = 0;
+    int concurrency = 0, every = 0;
+    double timeout_ms = 0;
+    int rc = -1;
+    char *dup = NULL; /* strtok_r works on copies */
+    char **copies = bh_util_xcalloc((size_t)argc + 1, sizeof *copies);
+    size_t ncopies = 0;
+    for (int i = 1; i < argc && rc < 0; i++) {
+        const char *a = argv[i];
+        const char *val = NULL;
+        if (bh_cmd_is_help(a)) {
+            fputs(RESUME_HELP, stdout);
+            rc = BH_EXIT_OK;
+            break;
+        }
+        if (strcmp(a, "--operator") == 0 || strcmp(a, "--sign-key") == 0 ||
+            strcmp(a, "--approve") == 0 || strcmp(a, "--concurrency") == 0 ||
+            strcmp(a, "--timeout") == 0 || strcmp(a, "--checkpoint-every") == 0) {
+            if (i + 1 >= argc) {
+                rc = bh_cmd_usage_error("resume", "%s needs a value", a);
+                break;
+            }
+            val = argv[++i];
+        }
+        char *end = NULL;
+        if (strcmp(a, "--operator") == 0) {
+            operator_name = val;
+        } else if (strcmp(a, "--sign-key") == 0) {
+            key = val;
+        } else if (strcmp(a, "--approve") == 0) {
+            approve[napprove++] = val;
+        } else if (strcmp(a, "--concurrency") == 0) {
+            long n = strtol(val, &end, 10);
+            if (*end || end == val || n < 1 || n > BH_MAX_CONCURRENCY)
+                rc =
+                    bh_cmd_usage_error("resume", "--concurrency: '%s' is not a number from 1 to %d",
+                                       val, BH_MAX_CONCURRENCY);
+            concurrency = (int)n;
+        } else if (strcmp(a, "--checkpoint-every") == 0) {
+            long n = strtol(val, &end, 10);
+            if (*end || end == val || n < 1 || n > 1000000)
+                rc = bh_cmd_usage_error("resume", "--checkpoint-every: '%s' is not a count", val);
+            every = (int)n;
+        } else if (strcmp(a, "--timeout") == 0) {
+            if (bh_util_parse_duration(val, &timeout_ms) != 0 || timeout_ms <= 0)
+                rc = bh_cmd_usage_error("resume", "--timeout: '%s' is not a duration (e.g. 30s)",
+                                        val);
+        } else if (strcmp(a, "--retry-unknown") == 0) {
+            retry_all = 1;
+        } else if (strcmp(a, "--skip-unknown") == 0) {
+            skip_all = 1;
+        } else if (strncmp(a, "--retry-unknown=", 16) == 0 ||
+                   strncmp(a, "--skip-unknown=", 15) == 0) {
+            int is_retry = a[2] == 'r';
+            dup = copies[ncopies++] = bh_util_xstrdup(strchr(a, '=') + 1);
+            if (is_retry)
+                retry = add_steps(retry, &nretry, dup);
+            else
+                skip = add_steps(skip, &nskip, dup);
+        } else if (strcmp(a, "--json") == 0) {
+            json = 1;
+        } else if (strcmp(a, "--plain") == 0) {
+            plain = 1;
+        } else if (strcmp(a, "--yes") == 0) {
+            yes = 1;
+        } else if (strcmp(a, "--no-prompt") == 0) {
+            no_prompt = 1;
+        } else if (a[0] == '-' && a[1]) {
+            rc = bh_cmd_usage_error("resume", "unknown option '%s'", a);
+        } else if (!run) {
+            run = a;
+        } else {
+            rc = bh_cmd_usage_error("resume", "one run at a time");
+        }
+    }
+    if (rc < 0 && !run)
+        rc = bh_cmd_usage_error("resume", "which run? give its id, a prefix or 'last'");
+    if (rc < 0 && retry_all && skip_all)
+        rc = bh_cmd_usage_error("resume", "--retry-unknown and --skip-unknown for every step "
+                                          "contradict each other; name the steps (=STEP,...)");
+    for (size_t k = 0; rc < 0 && k < nretry; k++)
+        for (size_t m = 0; m < nskip; m++)
+            if (strcmp(retry[k], skip[m]) == 0) {
+                rc =
+                    bh_cmd_usage_error("resume", "step '%s' is both retried and skipped", retry[k]);
+                break;
+            }
+    bh_signer *signer = NULL;
+    if (rc < 0) {
+        if (!key) key = getenv("BULKHEAD_SIGN_KEY");
+        if (key && *key) {
+            char err[400];
+            signer = bh_sign_load(key, err, sizeof err);
+            if (!signer) {
+                fprintf(stderr, "bulkhead resume: %s\n", err);
+                rc = BH_EXIT_USAGE;
+            }
+        }
+    }
+    char *dir = rc < 0 ? bh_cmd_find_run(g, run) : NULL;
+    if (rc < 0 && !dir) rc = BH_EXIT_IO;
+    if (rc < 0) {
+        bh_run_opts ro = {
+            .signer = signer,
+            .checkpoint_every = every,
+            .state_dir = g->state_dir,
+            .operator_name = operator_name,
+            .timeout_override_ms = timeout_ms,
+            .concurrency = concurrency,
+            .yes = yes,
+            .approve = approve,
+            .prompt = !no_prompt && !json && isatty(STDIN_FILENO),
+            .console_mode = json                                ? BH_CONSOLE_JSON
+                            : (!plain && isatty(STDOUT_FILENO)) ? BH_CONSOLE_TTY
+                                                                : BH_CONSOLE_PLAIN,
+        };
+        bh_resume_opts o = {
+            .run_dir = dir,
+            .run_opts = &ro,
+            .retry_all = retry_all,
+            .skip_all = skip_all,
+            .retry_steps = retry,
+            .skip_steps = skip,
+            .ask = ro.prompt,
+        };
+        rc = bh_resume_run(&o);
+    }
+    free(dir);
+    bh_sign_free(signer);
+    for (size_t k = 0; k < ncopies; k++)
+        free(copies[k]);
+    free(copies);
+    free(retry);
+    free(skip);
+    free(approve);
+    return rc;
 }
 
 int bh_cmd_undo(int argc, char **argv, const bh_cli *g) {

@@ -143,7 +143,7 @@ static char **strv_push(char **v, size_t *n, size_t *cap, char *s) {
     return v;
 }
 
-static char **build_env(lua_State *L, int opts) {
+static char **build_env(lua_State *L, int opts, const char *run_id) {
     size_t cap = 16, n = 0;
     char **env = bh_util_xcalloc(cap, sizeof *env);
     for (char **e = environ; *e; e++) {
@@ -176,6 +176,17 @@ static char **build_env(lua_State *L, int opts) {
         }
     }
     if (opts) lua_pop(L, 1);
+    /* Last, so a step's env cannot hide it: `bulkhead resume` finds the
+     * commands a dead engine left running by it. */
+    for (size_t i = 0; i < n; i++) {
+        if (strncmp(env[i], "BULKHEAD_RUN_ID=", 16) == 0) {
+            free(env[i]);
+            env[i] = env[n - 1];
+            env[--n] = NULL;
+            break;
+        }
+    }
+    env = strv_push(env, &n, &cap, bh_util_asprintf("BULKHEAD_RUN_ID=%s", run_id));
     env[n] = NULL;
     return env;
 }
@@ -427,7 +438,7 @@ static int start_exec(lua_State *L, bh_attempt *a, char **argv, int opts, int sh
         }
         lua_pop(L, 1);
     }
-    p->req.env = build_env(L, opts);
+    p->req.env = build_env(L, opts, run->id);
     p->req.timeout_ms = timeout;
     p->req.kill_grace_ms = run->rb->kill_grace_ms;
     p->req.capture_max = CAPTURE_MAX;

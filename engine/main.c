@@ -20,6 +20,7 @@ static const char USAGE[] =
     "  verify RUN        recheck a run journal's hash chain (and signatures, --key)\n"
     "  approve RUN STEP  approve a step a running engine waits on (deny: refuse it)\n"
     "  done RUN STEP     mark a manual task of a running engine done (or --failed)\n"
+    "  resume RUN        go on with a run whose engine died or was interrupted\n"
     "  undo RUN          undo the completed steps of a finished run, newest first\n"
     "  keygen            make an Ed25519 key pair for signed journal checkpoints\n"
     "\n"
@@ -66,7 +67,7 @@ int main(int argc, char **argv) {
         {"plan", bh_cmd_plan},       {"check", bh_cmd_check},   {"run", bh_cmd_run},
         {"runs", bh_cmd_runs},       {"show", bh_cmd_show},     {"verify", bh_cmd_verify},
         {"approve", bh_cmd_approve}, {"deny", bh_cmd_deny},     {"done", bh_cmd_done},
-        {"undo", bh_cmd_undo},       {"keygen", bh_cmd_keygen},
+        {"undo", bh_cmd_undo},       {"keygen", bh_cmd_keygen}, {"resume", bh_cmd_resume},
     };
     const char *name = argv[i];
     if (strcmp(name, "help") == 0) {

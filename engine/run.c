@@ -15,7 +15,7 @@
 #include "util.h"
 
 static const char *const STATUS_NAMES[BH_STEP_NSTATES] = {
-    "pending", "running", "ok", "failed", "timed_out", "skipped", "cancelled", "undone",
+    "pending", "running", "ok", "failed", "timed_out", "skipped", "cancelled", "undone", "unknown",
 };
 
 const char *bh_step_status_name(bh_step_status s) {
@@ -165,10 +165,23 @@ void bh_run_write_start(bh_run *run) {
     cJSON_AddStringToObject(rec, "mode", run->fx->mode);
     cJSON_AddNumberToObject(rec, "concurrency", run->cap);
     cJSON_AddBoolToObject(rec, "concurrency_hard", run->cap_hard);
+    if (run->opts->timeout_override_ms > 0)
+        cJSON_AddNumberToObject(rec, "timeout_override_ms", run->opts->timeout_override_ms);
     cJSON *steps = cJSON_AddArrayToObject(rec, "steps");
     for (size_t i = 0; i < rb->nsteps; i++)
         cJSON_AddItemToArray(steps, cJSON_CreateString(rb->steps[i].id));
     bh_run_append(run, rec);
+}
+
+void bh_run_remember_done(bh_run *run, size_t index, size_t item) {
+    if (run->ndone == run->capdone) {
+        run->capdone = run->capdone ? run->capdone * 2 : 64;
+        run->done_list = realloc(run->done_list, run->capdone * sizeof *run->done_list);
+        if (!run->done_list) abort();
+    }
+    run->done_list[run->ndone].index = index;
+    run->done_list[run->ndone].item = item;
+    run->ndone++;
 }
 
 /* "failed, 3 ok, 1 skipped": counts of step statuses, into rec and text. */

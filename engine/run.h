@@ -25,6 +25,7 @@ typedef enum {
     BH_STEP_SKIPPED,
     BH_STEP_CANCELLED,
     BH_STEP_UNDONE,
+    BH_STEP_UNKNOWN, /* in flight when an engine died; the operator chose not to repeat it */
     BH_STEP_NSTATES
 } bh_step_status;
 
@@ -73,6 +74,7 @@ struct bh_attempt {
     int execs;
     int timed_out, cancelled;
     int over_budget;            /* ran more Lua instructions than allowed */
+    int ask_when;               /* ask the step's `when` although this is not attempt 1 */
     double instructions;        /* counted by the hook, HOOK_EVERY at a time */
     uint64_t verify_started_ns; /* first health check */
     char label[160];            /* step id, with [item] for a fan-out: for people */
@@ -85,7 +87,8 @@ typedef struct bh_retry {
     uv_timer_t timer;
     size_t index, item;
     int number;
-    int due; /* the backoff is over: starts when the caps allow */
+    int due;      /* the backoff is over: starts when the caps allow */
+    int ask_when; /* see bh_attempt */
 } bh_retry;
 
 /* Where a step is, beyond its status: instances, approvals, cadence. */
@@ -95,6 +98,7 @@ typedef struct {
     size_t next_item; /* next instance to start */
     size_t running;   /* attempts in flight or waiting to retry */
     size_t ok, failed, skipped, timed_out, cancelled;
+    size_t unknown;   /* instances whose outcome is unknown and that were not repeated */
     int began;        /* its turn came: approvals asked or instances started */
     int awaiting;     /* waiting for approvals */
     int approved;     /* approvals given (or none needed) */
@@ -140,6 +144,7 @@ struct bh_run {
     const char *operator_name;
     char *id, *dir;
     uint64_t started_ns;
+    double earlier_ms; /* resumed: from the run's start to this engine's */
     uint64_t next_serial;
     size_t unit;            /* the unit now running (rb->units) */
     bh_attempt *attempts;   /* in flight */
@@ -200,6 +205,8 @@ void bh_run_write_start(bh_run *run);
  * the returned descriptor, close-on-exec) until the engine exits. -EBUSY
  * when another engine holds it; *holder is then its pid if known. */
 int bh_run_lock(const char *dir, int *fd, long *holder);
+/* Add a completed instance to run->done_list (undo order comes from it). */
+void bh_run_remember_done(bh_run *run, size_t index, size_t item);
 /* Step statuses counted into counts (JSON) and summary (text). */
 void bh_run_counts(const bh_run *run, cJSON *counts, char *summary, size_t len);
 

@@ -24,12 +24,15 @@ static int final_status(bh_step_status st) {
     return st != BH_STEP_PENDING && st != BH_STEP_RUNNING;
 }
 
-/* A step that will not run: its status, the record and the console line. */
-static void record_skipped(bh_run *run, size_t index, const char *reason) {
+/* A step that will not run: its status, the record and the console line.
+ * cause is "when" (when = false), "after" (a dependency did not succeed) or
+ * "halt" (the run stopped before its turn: a resumed run runs it). */
+static void record_skipped(bh_run *run, size_t index, const char *cause, const char *reason) {
     const char *id = run->rb->steps[index].id;
     run->status[index] = BH_STEP_SKIPPED;
     cJSON *rec = bh_run_record("step_skipped", NULL);
     cJSON_AddStringToObject(rec, "step", id);
+    cJSON_AddStringToObject(rec, "cause", cause);
     cJSON_AddStringToObject(rec, "reason", reason);
     bh_run_append(run, rec);
     bh_console_step_skipped(run->console, id, reason);
@@ -41,7 +44,8 @@ static void record_skipped(bh_run *run, size_t index, const char *reason) {
  * and rolls back. A cancelled step (Ctrl-C, broken journal) always stops. */
 static void apply_policy(bh_run *run, size_t index, bh_step_status status) {
     const bh_step *s = &run->rb->steps[index];
-    if (status == BH_STEP_OK || status == BH_STEP_SKIPPED) return;
+    /* unknown: the operator chose to go on without repeating it (resume) */
+    if (status == BH_STEP_OK || status == BH_STEP_SKIPPED || status == BH_STEP_UNKNOWN) return;
     if (status != BH_STEP_CANCELLED && !run->stopping && !run->io_error &&
         s->on_failure == BH_FAIL_CONTINUE) {
         run->continued++;
@@ -72,6 +76,8 @@ static void maybe_end_step(bh_run *run, size_t index) {
         st = BH_STEP_FAILED;
     else if (rt->timed_out)
         st = BH_STEP_TIMED_OUT;
+    else if (rt->unknown && s->every_ms <= 0) /* a cadence's next repetition stood in */
+        st = BH_STEP_UNKNOWN;
     else if (rt->nitems > 0 && rt->skipped == rt->nitems && s->every_ms <= 0)
         st = BH_STEP_SKIPPED;
     else
@@ -87,8 +93,9 @@ static void maybe_end_step(bh_run *run, size_t index) {
         cJSON_AddNumberToObject(rec, "failed",
                                 (double)(rt->failed + rt->timed_out + rt->cancelled));
         cJSON_AddNumberToObject(rec, "skipped", (double)rt->skipped);
+        if (rt->unknown) cJSON_AddNumberToObject(rec, "unknown", (double)rt->unknown);
         if (rt->not_started) cJSON_AddNumberToObject(rec, "not_started", (double)rt->not_started);
-        if (st != BH_STEP_OK && st != BH_STEP_SKIPPED)
+        if (st != BH_STEP_OK && st != BH_STEP_SKIPPED && st != BH_STEP_UNKNOWN)
             cJSON_AddStringToObject(rec, "next", policy_next(run, s, st));
         bh_run_append(run, rec);
         char msg[256];
@@ -126,7 +133,7 @@ void bh_sched_end_step(bh_run *run, size_t index, bh_step_status status, const c
 
 /* --- ending an attempt ------------------------------------------------- */
 
-static void start_attempt(bh_run *run, size_t index, size_t item, int number);
+static void start_attempt(bh_run *run, size_t index, size_t item, int number, int ask_when);
 static int can_start(const bh_run *run, const bh_unit *u, size_t index);
 
 static void retry_closed(uv_handle_t *h) {
@@ -160,7 +167,9 @@ static void cancel_retries(bh_run *run) {
     while (run->retries) {
         bh_retry *r = run->retries;
         cJSON *rec = bh_run_record("retry_cancelled", NULL);
-        cJSON_AddStringToObject(rec, "step", run->rb->steps[r->index].id);
+        const bh_step *s = &run->rb->steps[r->index];
+        cJSON_AddStringToObject(rec, "step", s->id);
+        if (s->each_ref != LUA_NOREF) cJSON_AddNumberToObject(rec, "item", (double)r->item + 1);
         cJSON_AddNumberToObject(rec, "attempt", r->number);
         bh_run_append(run, rec);
         size_t index = r->index;
@@ -223,17 +232,6 @@ static void unlink_attempt(bh_run *run, bh_attempt *a) {
     run->unit_running[a->step->unit]--;
 }
 
-static void remember_done(bh_run *run, size_t index, size_t item) {
-    if (run->ndone == run->capdone) {
-        run->capdone = run->capdone ? run->capdone * 2 : 64;
-        run->done_list = realloc(run->done_list, run->capdone * sizeof *run->done_list);
-        if (!run->done_list) abort();
-    }
-    run->done_list[run->ndone].index = index;
-    run->done_list[run->ndone].item = item;
-    run->ndone++;
-}
-
 static void finish_attempt(bh_attempt *a, bh_step_status status, cJSON *result,
                            bh_luax_error *err) {
     bh_run *run = a->run;
@@ -283,7 +281,7 @@ static void finish_attempt(bh_attempt *a, bh_step_status status, cJSON *result,
         switch (status) {
         case BH_STEP_OK:
             rt->ok++;
-            remember_done(run, a->index, a->item);
+            bh_run_remember_done(run, a->index, a->item);
             break;
         case BH_STEP_SKIPPED:
             rt->skipped++;
@@ -626,7 +624,7 @@ static int setup_attempt(lua_State *L) {
     lua_rawgeti(co, LUA_REGISTRYINDEX, a->step->run_ref);
     /* The condition decides whether the step runs at all, so only the first
      * attempt asks it: a retry after a failure is not a new decision. */
-    if (a->step->when_ref != LUA_NOREF && a->number == 1)
+    if (a->step->when_ref != LUA_NOREF && (a->number == 1 || a->ask_when))
         lua_rawgeti(co, LUA_REGISTRYINDEX, a->step->when_ref);
     else
         lua_pushnil(co);
@@ -743,7 +741,7 @@ static void run_lua(bh_run *run, bh_attempt *a, int nargs) {
     bh_sched_resume(a, nargs);
 }
 
-static void start_attempt(bh_run *run, size_t index, size_t item, int number) {
+static void start_attempt(bh_run *run, size_t index, size_t item, int number, int ask_when) {
     const bh_step *s = &run->rb->steps[index];
     /* A cadence's later repetitions do not move the run to their phase. */
     if ((s->every_ms <= 0 || item == 0) &&
@@ -753,6 +751,7 @@ static void start_attempt(bh_run *run, size_t index, size_t item, int number) {
         bh_console_phase(run->console, s->phase);
     }
     bh_attempt *a = new_attempt(run, index, item, number, s->manual ? BH_RUN_MANUAL : BH_RUN_BODY);
+    a->ask_when = ask_when;
     cJSON *rec = bh_run_record("step_start", a);
     cJSON_AddStringToObject(rec, "phase", s->phase);
     cJSON_AddNumberToObject(rec, "timeout_ms", a->timeout_ms);
@@ -870,7 +869,7 @@ static void begin_step(bh_run *run, size_t index) {
     bh_step_rt *rt = &run->rt[index];
     rt->began = 1;
     if (s->when_false) {
-        record_skipped(run, index, "when = false");
+        record_skipped(run, index, "when", "when = false");
         return;
     }
     if (s->approve && !rt->approved) {
@@ -975,7 +974,9 @@ static int deps_done(const bh_run *run, size_t index, size_t *blocked_by) {
         size_t d = s->deps[k];
         bh_step_status st = run->status[d];
         if (!final_status(st)) return 0;
-        if (st == BH_STEP_OK || (st == BH_STEP_SKIPPED && !run->blocked[d])) continue;
+        if (st == BH_STEP_OK || st == BH_STEP_UNKNOWN ||
+            (st == BH_STEP_SKIPPED && !run->blocked[d]))
+            continue;
         *blocked_by = d;
     }
     return 1;
@@ -993,7 +994,7 @@ static int advance_unit(bh_run *run) {
         if (final_status(run->status[i])) continue;
         if (s->every_ms > 0 && rt->began && !rt->awaiting) {
             while (rt->next_item < rt->nitems && can_start(run, u, i))
-                start_attempt(run, i, rt->next_item++, 1);
+                start_attempt(run, i, rt->next_item++, 1, 0);
             continue;
         }
         if (!rt->began) {
@@ -1007,7 +1008,7 @@ static int advance_unit(bh_run *run) {
                 snprintf(reason, sizeof reason, "after: '%s' did not succeed",
                          run->rb->steps[blocked_by].id);
                 rt->began = 1;
-                record_skipped(run, i, reason);
+                record_skipped(run, i, "after", reason);
                 continue;
             }
             if (!can_start(run, u, i)) continue;
@@ -1017,7 +1018,7 @@ static int advance_unit(bh_run *run) {
         if (rt->awaiting) continue;
         while (rt->next_item < rt->nitems && can_start(run, u, i) && !run->failed &&
                !run->stopping && !run->io_error)
-            start_attempt(run, i, rt->next_item++, 1);
+            start_attempt(run, i, rt->next_item++, 1, 0);
     }
     if (run->failed || run->stopping || run->io_error) return 0;
     over = 1; /* steps may have ended above without waiting on the loop */
@@ -1044,9 +1045,9 @@ static void start_due_retries(bh_run *run) {
         }
         if (!pick) return;
         size_t index = pick->index, item = pick->item;
-        int number = pick->number;
+        int number = pick->number, ask_when = pick->ask_when;
         drop_retry(run, pick);
-        start_attempt(run, index, item, number);
+        start_attempt(run, index, item, number, ask_when);
     }
 }
 
@@ -1057,7 +1058,7 @@ static void start_due_reps(bh_run *run) {
         if (!rt->cadence_timer) continue;
         const bh_unit *u = &run->rb->units[run->rb->steps[i].unit];
         while (rt->next_item < rt->nitems && can_start(run, u, i))
-            start_attempt(run, i, rt->next_item++, 1);
+            start_attempt(run, i, rt->next_item++, 1, 0);
     }
 }
 
@@ -1090,7 +1091,8 @@ static void halt_fanouts(bh_run *run) {
 static void skip_rest(bh_run *run, const char *reason) {
     for (size_t p = 0; p < run->rb->nsteps; p++) {
         size_t i = run->rb->order[p];
-        if (run->status[i] == BH_STEP_PENDING && !run->rt[i].began) record_skipped(run, i, reason);
+        if (run->status[i] == BH_STEP_PENDING && !run->rt[i].began)
+            record_skipped(run, i, "halt", reason);
     }
     run->unit = run->rb->nunits;
 }
@@ -1212,6 +1214,159 @@ static void on_signal(uv_signal_t *h, int signum) {
         if (a->waiting == BH_WAIT_EXEC) run->fx->cancel(run->fx, a->exec.op, 1);
 }
 
+/* --- resume ------------------------------------------------------------ */
+
+typedef struct {
+    bh_run *run;
+    size_t index, recorded, started;
+    int old_ref;
+    char *why;
+    size_t whylen;
+} relisted;
+
+/* Protected: converting items to JSON allocates. */
+static int compare_items(lua_State *L) {
+    relisted *rl = lua_touserdata(L, 1);
+    bh_run *run = rl->run;
+    const bh_step *s = &run->rb->steps[rl->index];
+    size_t n = run->rt[rl->index].nitems;
+    if (n != rl->recorded) {
+        snprintf(rl->why, rl->whylen,
+                 "step '%s' had %zu items when it started, now 'each' gives %zu", s->id,
+                 rl->recorded, n);
+        return 0;
+    }
+    for (size_t k = 0; k < rl->started; k++) {
+        char w1[64], w2[64];
+        lua_rawgeti(L, LUA_REGISTRYINDEX, rl->old_ref);
+        lua_rawgeti(L, -1, (lua_Integer)k + 1);
+        cJSON *was = bh_luax_to_json(L, -1, w1, sizeof w1);
+        lua_pop(L, 2);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, run->rt[rl->index].items_ref);
+        lua_rawgeti(L, -1, (lua_Integer)k + 1);
+        cJSON *now = bh_luax_to_json(L, -1, w2, sizeof w2);
+        lua_pop(L, 2);
+        int same = was && now && cJSON_Compare(was, now, 1);
+        cJSON_Delete(was);
+        cJSON_Delete(now);
+        if (!same) {
+            snprintf(rl->why, rl->whylen,
+                     "item %zu of step '%s' is not the one the run started (its 'each' gives a "
+                     "different list now)",
+                     k + 1, s->id);
+            return 0;
+        }
+    }
+    return 0;
+}
+
+int bh_sched_relist(bh_run *run, size_t index, size_t recorded, size_t started, char *why,
+                    size_t whylen) {
+    bh_step_rt *rt = &run->rt[index];
+    relisted rl = {.run = run,
+                   .index = index,
+                   .recorded = recorded,
+                   .started = started,
+                   .old_ref = rt->items_ref,
+                   .why = why,
+                   .whylen = whylen};
+    why[0] = '\0';
+    listed_items li = {.run = run, .index = index};
+    bh_luax_error err = {0};
+    lua_State *L = run->L;
+    lua_pushcfunction(L, list_items);
+    lua_pushlightuserdata(L, &li);
+    int st = bh_luax_pcall(L, 1, 0, &err);
+    if (st != LUA_OK || li.why[0]) {
+        snprintf(why, whylen, "the items of step '%s' cannot be listed again: %s",
+                 run->rb->steps[index].id,
+                 st != LUA_OK ? (err.message ? err.message : "?") : li.why);
+        bh_luax_error_free(&err);
+        rt->items_ref = rl.old_ref;
+        return -1;
+    }
+    bh_luax_error_free(&err);
+    if (rl.old_ref != LUA_NOREF) {
+        if (bh_run_protected(run, compare_items, &rl) != LUA_OK)
+            snprintf(why, whylen, "comparing the items of step '%s': " OUT_OF_MEMORY,
+                     run->rb->steps[index].id);
+        luaL_unref(L, LUA_REGISTRYINDEX, rl.old_ref);
+    }
+    return why[0] ? -1 : 0;
+}
+
+void bh_sched_restore(bh_run *run, const bh_restored_step *steps) {
+    for (size_t i = 0; i < run->rb->nsteps; i++) {
+        const bh_restored_step *p = &steps[i];
+        const bh_step *s = &run->rb->steps[i];
+        bh_step_rt *rt = &run->rt[i];
+        if (p->skipped) {
+            rt->began = 1;
+            run->status[i] = BH_STEP_SKIPPED;
+            run->blocked[i] = (unsigned char)p->blocked;
+            continue;
+        }
+        if (p->failed_early) {
+            rt->began = rt->went = 1;
+            run->status[i] = BH_STEP_FAILED;
+            apply_policy(run, i, BH_STEP_FAILED);
+            continue;
+        }
+        /* Not begun, or waiting for approvals that were not all given: its
+         * turn comes again (and the approval is asked again). */
+        if (!p->began || (s->approve && !p->approved)) continue;
+        rt->began = 1;
+        rt->approved = 1;
+        rt->ok = p->ok;
+        rt->failed = p->failed;
+        rt->skipped = p->skipped_items;
+        rt->timed_out = p->timed_out;
+        rt->unknown = p->unknown;
+        rt->next_item = p->started;
+        if (s->every_ms > 0) {
+            rt->went = 1;
+            rt->reps = (int)p->started;
+            rt->nitems = p->started;
+            cadence_start(run, i);
+        } else if (s->each_ref != LUA_NOREF) {
+            if (!p->listed) {
+                step_go(run, i); /* approved, not yet listed */
+            } else {
+                rt->went = 1; /* bh_sched_relist listed them */
+            }
+        } else {
+            rt->went = 1;
+            rt->nitems = 1;
+        }
+        for (size_t k = 0; k < p->nreruns; k++) {
+            bh_retry *r = bh_util_xcalloc(1, sizeof *r);
+            r->run = run;
+            r->index = i;
+            r->item = p->reruns[k].item;
+            r->number = p->reruns[k].number;
+            r->ask_when = p->reruns[k].ask_when;
+            r->due = 1;
+            r->next = run->retries;
+            run->retries = r;
+            rt->running++;
+            uv_timer_init(run->loop, &r->timer);
+            r->timer.data = r;
+        }
+        if (p->done && strcmp(p->done, "cancelled") != 0 && rt->running == 0 &&
+            rt->next_item >= rt->nitems && s->every_ms <= 0) {
+            /* Its step_done is written: take its word, do not write another. */
+            bh_step_status st = BH_STEP_OK;
+            for (int k = 0; k < BH_STEP_NSTATES; k++)
+                if (strcmp(p->done, bh_step_status_name((bh_step_status)k)) == 0)
+                    st = (bh_step_status)k;
+            run->status[i] = st;
+            apply_policy(run, i, st);
+            continue;
+        }
+        maybe_end_step(run, i);
+    }
+}
+
 /* --- the run ----------------------------------------------------------- */
 
 static void journal_to_console(const char *line, size_t len, void *ud) {
@@ -1227,7 +1382,7 @@ static const char *run_status(const bh_run *run) {
 }
 
 static void write_run_end(bh_run *run) {
-    double ms = (double)(uv_hrtime() - run->started_ns) / 1e6;
+    double ms = (double)(uv_hrtime() - run->started_ns) / 1e6 + run->earlier_ms;
     cJSON *rec = bh_run_record(run->undo_only ? "undo_finish" : "run_end", NULL);
     cJSON_AddStringToObject(rec, "status", run_status(run));
     cJSON_AddNumberToObject(rec, "duration_ms", ms);
@@ -1284,13 +1439,13 @@ void bh_sched_init(bh_run *run, bh_runbook *rb, const bh_run_opts *opts, uv_loop
     run->cap_hard = opts->concurrency > 0;
     run->on_io_error = on_io_error;
     run->lock_fd = -1;
+    lua_newtable(run->L);
+    run->results_ref = luaL_ref(run->L, LUA_REGISTRYINDEX);
     bh_exec_prepare_engine();
 }
 
 void bh_sched_listen(bh_run *run) {
     bh_journal_set_listener(run->journal, journal_to_console, run->console);
-    lua_newtable(run->L);
-    run->results_ref = luaL_ref(run->L, LUA_REGISTRYINDEX);
     bh_ctx_install_print(run);
     int signums[2] = {SIGINT, SIGTERM};
     for (int i = 0; i < 2; i++) {

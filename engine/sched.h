@@ -50,6 +50,45 @@ void bh_sched_end_step(bh_run *run, size_t index, bh_step_status status, const c
 /* Used by undo.c: start the undo of one completed instance. Returns 0 when
  * it could not start (the journal failed). */
 int bh_sched_start_undo(bh_run *run, size_t index, size_t item);
+/* --- resume (resume.c) ---------------------------------------------------
+ * What the journal says of each step, put back into a fresh bh_run so that
+ * the pump goes on where the dead engine stopped. */
+
+/* An instance to start again when the caps allow: a retry that was due, an
+ * unknown outcome the operator (or idempotence) said to repeat, a manual
+ * task to ask again. */
+typedef struct {
+    size_t item;  /* 0-based */
+    int number;   /* the attempt it starts as */
+    int ask_when; /* no earlier attempt of it had an outcome: ask `when` */
+} bh_rerun;
+
+typedef struct {
+    int began;        /* its turn had come */
+    int approved;     /* the approvals it needs were given */
+    int skipped;      /* a step_skipped record (when = false, or after): final */
+    int blocked;      /* ... because a step it waits for did not succeed */
+    int failed_early; /* a step_end of attempt 0 (denied, bad_items): final, failed */
+    const char *done; /* status of its step_done record, if any */
+    int listed;       /* fan-out: its items were listed (a fanout record) */
+    size_t nitems;    /* ... how many */
+    size_t started;   /* instances started; the next new one is this */
+    size_t ok, failed, skipped_items, timed_out, unknown;
+    bh_rerun *reruns;
+    size_t nreruns;
+} bh_restored_step;
+
+/* List a fan-out's items again (they may depend on restored results) and
+ * compare them with the items the run recorded (run->rt[index].items_ref
+ * as bh_replay_fill left it): same count, same values for every started
+ * item. Writes nothing. Returns 0, or -1 with why. */
+int bh_sched_relist(bh_run *run, size_t index, size_t recorded, size_t started, char *why,
+                    size_t whylen);
+/* Put the steps' state back (after the resume records are written): final
+ * statuses and their policies, counters, cadences restarted, reruns queued.
+ * Steps whose turn had not come are left to the pump. */
+void bh_sched_restore(bh_run *run, const bh_restored_step *steps);
+
 /* A short name for item `item` of a fan-out, for people and records. */
 void bh_sched_item_key(bh_run *run, size_t index, size_t item, char *out, size_t len);
 

@@ -132,14 +132,7 @@ void bh_undo_plan(const bh_runbook *rb, const cJSON *doc, const char *only_step,
             cJSON_AddItemToArray(unknown_skipped, cJSON_CreateString(key));
             continue;
         }
-        if (run->ndone == run->capdone) {
-            run->capdone = run->capdone ? run->capdone * 2 : 64;
-            run->done_list = realloc(run->done_list, run->capdone * sizeof *run->done_list);
-            if (!run->done_list) abort();
-        }
-        run->done_list[run->ndone].index = x->index;
-        run->done_list[run->ndone].item = x->item;
-        run->ndone++;
+        bh_run_remember_done(run, x->index, x->item);
     }
     run->undo_pos = run->ndone;
     free(v);

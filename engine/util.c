@@ -38,6 +38,23 @@ void bh_util_iso8601(int64_t epoch_ms, char out[32]) {
     snprintf(out, 32, "%s.%03dZ", date, (int)ms);
 }
 
+int bh_util_parse_iso8601(const char *text, int64_t *epoch_ms) {
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    int ms = 0, used = 0;
+    if (!text ||
+        sscanf(text, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms, &used) != 7 ||
+        used != 24 || text[used] != '\0')
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1) return -1;
+    *epoch_ms = (int64_t)t * 1000 + ms;
+    return 0;
+}
+
 void bh_util_digest_hex(const unsigned char digest[32], char out[BH_SHA256_HEX_LEN + 1]) {
     static const char hex[] = "0123456789abcdef";
     for (size_t i = 0; i < 32; i++) {

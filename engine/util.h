@@ -17,6 +17,8 @@ int64_t bh_util_now_ms(void);
 
 /* "2026-11-23T09:24:25.123Z" into out (at least 25 bytes). */
 void bh_util_iso8601(int64_t epoch_ms, char out[32]);
+/* The reverse, for exactly that form. Returns 0, or -1 when text is not it. */
+int bh_util_parse_iso8601(const char *text, int64_t *epoch_ms);
 
 /* Lower-case hex SHA-256 of len bytes, NUL-terminated into out. */
 void bh_util_sha256_hex(const void *data, size_t len, char out[BH_SHA256_HEX_LEN + 1]);

@@ -1,0 +1,625 @@
+#include "resume.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <lauxlib.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "replay.h"
+#include "sched.h"
+#include "undo.h"
+#include "util.h"
+
+#define S bh_journal_str
+#define N bh_journal_num
+
+/* --- what the journal says, per instance and per step ------------------ */
+
+typedef struct {
+    int attempt;      /* the last attempt started */
+    int open;         /* started, and no end recorded */
+    int outcome_seen; /* an attempt of it ended with a known outcome */
+    int retry_number; /* a retry of this number was scheduled, not started */
+    const char *end;  /* status of the last end of an attempt */
+} inst_facts;
+
+typedef struct {
+    inst_facts *v;
+    size_t n, cap;
+    bh_restored_step r;
+    int approvals_needed;
+} step_facts;
+
+/* What the operator (or the step's nature) decides for an unknown outcome. */
+typedef struct {
+    size_t index, item;
+    int attempt;
+    int open;        /* no step_end yet: resume writes one */
+    int ask_when;    /* no attempt of it had an outcome */
+    const char *was; /* "in_flight" or "cancelled" */
+    const char *decision, *how;
+} unknown_inst;
+
+typedef struct {
+    step_facts *steps;
+    unknown_inst *unknown;
+    size_t nunknown;
+    int rolling_back; /* a rollback_start is recorded */
+    int run_failed;   /* a step's failure already stopped the run */
+    int open_undos;   /* undos cut off, of steps that are not idempotent */
+} facts;
+
+static inst_facts *instance(step_facts *f, size_t item) {
+    if (item >= 1000000) item = 999999; /* a forged item number must not allocate the world */
+    while (f->n <= item) {
+        if (f->n == f->cap) {
+            f->cap = f->cap ? f->cap * 2 : 4;
+            f->v = realloc(f->v, f->cap * sizeof *f->v);
+            if (!f->v) abort();
+        }
+        memset(&f->v[f->n++], 0, sizeof *f->v);
+    }
+    return &f->v[item];
+}
+
+static int is(const char *a, const char *b) {
+    return a && strcmp(a, b) == 0;
+}
+
+/* Read the records in order: the state each step and instance was left in. */
+static void read_facts(const bh_runbook *rb, const cJSON *doc, facts *fx, bh_run *run) {
+    const cJSON *rec;
+    cJSON_ArrayForEach(rec, doc) {
+        const char *type = S(rec, "type");
+        if (is(type, "rollback_start")) fx->rolling_back = 1;
+        size_t i = bh_replay_step_index(rb, S(rec, "step"));
+        if (!type || i == (size_t)-1) continue;
+        step_facts *f = &fx->steps[i];
+        size_t item = bh_replay_item(rec);
+        int attempt = (int)N(rec, "attempt", 0);
+        if (is(type, "step_start")) {
+            inst_facts *x = instance(f, item);
+            x->attempt = attempt;
+            x->open = 1;
+            x->end = NULL;
+            x->retry_number = 0;
+            f->r.began = 1;
+            if (item + 1 > f->r.started) f->r.started = item + 1;
+        } else if (is(type, "step_end") && attempt == 0) {
+            const cJSON *e = cJSON_GetObjectItemCaseSensitive(rec, "error");
+            if (is(S(rec, "status"), "cancelled")) {
+                f->r.began = 0; /* stopped before it started: its turn comes again */
+            } else {
+                f->r.failed_early = 1;
+                (void)e;
+            }
+        } else if (is(type, "step_end")) {
+            inst_facts *x = instance(f, item);
+            const char *st = S(rec, "status");
+            x->open = 0;
+            x->end = st;
+            if (!is(st, "cancelled") && !is(st, "unknown")) x->outcome_seen = 1;
+            if (is(st, "ok")) bh_run_remember_done(run, i, item);
+        } else if (is(type, "retry") || is(type, "retry_cancelled")) {
+            instance(f, item)->retry_number = attempt;
+        } else if (is(type, "step_skipped")) {
+            const char *cause = S(rec, "cause");
+            const char *reason = S(rec, "reason") ? S(rec, "reason") : "";
+            if (!cause) /* written before records said why */
+                cause = strncmp(reason, "after:", 6) == 0 ? "after"
+                        : is(reason, "when = false")      ? "when"
+                                                          : "halt";
+            if (!is(cause, "halt")) {
+                f->r.skipped = 1;
+                f->r.blocked = is(cause, "after");
+            }
+        } else if (is(type, "fanout")) {
+            f->r.listed = 1;
+            f->r.began = 1;
+            f->r.nitems = (size_t)N(rec, "items", 0);
+        } else if (is(type, "approval_wait")) {
+            f->r.began = 1;
+            f->r.approved = 0;
+        } else if (is(type, "approval")) {
+            if (is(S(rec, "decision"), "approve") && N(rec, "approvals", 0) >= N(rec, "needed", 1))
+                f->r.approved = 1;
+        } else if (is(type, "step_done")) {
+            f->r.done = S(rec, "status");
+        } else if (is(type, "unknown_outcome") && is(S(rec, "decision"), "skip")) {
+            instance(f, item)->end = "unknown";
+        } else if (is(type, "undo_start")) {
+            if (!rb->steps[i].idempotent) fx->open_undos++;
+        } else if (is(type, "undo_end")) {
+            if (!rb->steps[i].idempotent) fx->open_undos--;
+        }
+    }
+}
+
+/* From the facts: counters, reruns and the unknown outcomes to decide. */
+static void judge(const bh_runbook *rb, facts *fx) {
+    for (size_t i = 0; i < rb->nsteps; i++) {
+        step_facts *f = &fx->steps[i];
+        const bh_step *s = &rb->steps[i];
+        if (f->r.skipped || f->r.failed_early) {
+            if (f->r.failed_early && s->on_failure != BH_FAIL_CONTINUE) fx->run_failed = 1;
+            continue;
+        }
+        if (!f->r.began) continue;
+        f->r.reruns = bh_util_xcalloc(f->n ? f->n : 1, sizeof *f->r.reruns);
+        for (size_t k = 0; k < f->n && k < f->r.started; k++) {
+            inst_facts *x = &f->v[k];
+            int unknown = x->open || is(x->end, "cancelled");
+            if (!unknown && (is(x->end, "failed") || is(x->end, "timed_out"))) {
+                int next = x->retry_number > x->attempt ? x->retry_number : 0;
+                if (!next && x->attempt <= s->retries) next = x->attempt + 1;
+                if (next) { /* it was waiting for its retry, or would have been */
+                    f->r.reruns[f->r.nreruns++] = (bh_rerun){k, next, 0};
+                    continue;
+                }
+                if (is(x->end, "failed"))
+                    f->r.failed++;
+                else
+                    f->r.timed_out++;
+                if (s->each_ref == LUA_NOREF && s->every_ms <= 0 &&
+                    s->on_failure != BH_FAIL_CONTINUE)
+                    fx->run_failed = 1;
+                continue;
+            }
+            if (!unknown) {
+                if (is(x->end, "ok")) f->r.ok++;
+                if (is(x->end, "skipped")) f->r.skipped_items++;
+                if (is(x->end, "unknown")) f->r.unknown++;
+                continue;
+            }
+            fx->unknown = realloc(fx->unknown, (fx->nunknown + 1) * sizeof *fx->unknown);
+            if (!fx->unknown) abort();
+            fx->unknown[fx->nunknown++] = (unknown_inst){
+                .index = i,
+                .item = k,
+                .attempt = x->attempt,
+                .open = x->open,
+                .ask_when = !x->outcome_seen,
+                .was = x->open ? "in_flight" : "cancelled",
+            };
+        }
+        if (fx->rolling_back) {
+            /* A rollback starts nothing new: a retry that was due is a failure. */
+            f->r.failed += f->r.nreruns;
+            f->r.nreruns = 0;
+        }
+        if (f->r.done && !is(f->r.done, "cancelled") && s->every_ms <= 0 &&
+            (is(f->r.done, "failed") || is(f->r.done, "timed_out")) &&
+            s->on_failure != BH_FAIL_CONTINUE)
+            fx->run_failed = 1;
+    }
+}
+
+/* --- decisions ---------------------------------------------------------- */
+
+static int listed(const char **steps, const char *id) {
+    for (size_t k = 0; steps && steps[k]; k++)
+        if (strcmp(steps[k], id) == 0) return 1;
+    return 0;
+}
+
+static void label_of(bh_run *run, const unknown_inst *u, char *out, size_t len) {
+    const bh_step *s = &run->rb->steps[u->index];
+    if (s->each_ref != LUA_NOREF) {
+        char key[64];
+        bh_sched_item_key(run, u->index, u->item, key, sizeof key);
+        snprintf(out, len, "%s[%s]", s->id, key);
+    } else {
+        snprintf(out, len, "%s", s->id);
+    }
+}
+
+/* Read "retry" or "skip" from the terminal. 1 retry, 0 skip, -1 no answer. */
+static int ask_operator(const char *what) {
+    for (;;) {
+        fprintf(stderr,
+                "%s\n  retry: run it again   skip: do not repeat it, go on\n  retry or skip? ",
+                what);
+        fflush(stderr);
+        char line[128];
+        if (!fgets(line, sizeof line, stdin)) {
+            fputc('\n', stderr);
+            return -1;
+        }
+        char *p = line;
+        while (isspace((unsigned char)*p))
+            p++;
+        size_t n = strlen(p);
+        while (n && isspace((unsigned char)p[n - 1]))
+            p[--n] = '\0';
+        if (strcmp(p, "retry") == 0 || strcmp(p, "r") == 0) return 1;
+        if (strcmp(p, "skip") == 0 || strcmp(p, "s") == 0) return 0;
+        fprintf(stderr, "  please answer retry or skip\n");
+    }
+}
+
+/* Decide every unknown outcome. Returns 0, or an exit code after saying
+ * what is missing (nothing has been written yet). */
+static int decide(bh_run *run, facts *fx, const bh_resume_opts *o, int *retry_undos) {
+    const bh_runbook *rb = run->rb;
+    size_t undecided = 0;
+    for (size_t k = 0; k < fx->nunknown; k++) {
+        unknown_inst *u = &fx->unknown[k];
+        const bh_step *s = &rb->steps[u->index];
+        if (fx->run_failed || fx->rolling_back) {
+            u->decision = "skip";
+            u->how = "run_failed"; /* nothing new starts in a failed run */
+        } else if (s->every_ms > 0) {
+            u->decision = "skip";
+            u->how = "cadence";
+        } else if (s->manual) {
+            u->decision = "retry";
+            u->how = "manual";
+        } else if (s->idempotent) {
+            u->decision = "retry";
+            u->how = "idempotent";
+        } else if (listed(o->retry_steps, s->id) ||
+                   (o->retry_all && !listed(o->skip_steps, s->id))) {
+            u->decision = "retry";
+            u->how = "flag";
+        } else if (listed(o->skip_steps, s->id) || o->skip_all) {
+            u->decision = "skip";
+            u->how = "flag";
+        } else {
+            undecided++;
+        }
+    }
+    int undos_undecided = fx->rolling_back && fx->open_undos > 0 && !o->retry_all && !o->skip_all;
+    *retry_undos = o->retry_all;
+    if (!undecided && !undos_undecided) return 0;
+    if (!o->ask) {
+        fprintf(stderr,
+                "bulkhead resume: the outcome of %zu step attempt(s) is unknown (the engine "
+                "stopped while they ran) and nothing says whether to repeat them:\n",
+                undecided + (size_t)(undos_undecided ? fx->open_undos : 0));
+        for (size_t k = 0; k < fx->nunknown; k++) {
+            const unknown_inst *u = &fx->unknown[k];
+            if (u->decision) continue;
+            char label[200];
+            label_of(run, u, label, sizeof label);
+            fprintf(stderr, "  %s, attempt %d (%s)\n", label, u->attempt,
+                    strcmp(u->was, "in_flight") == 0 ? "was running" : "was cancelled");
+        }
+        if (undos_undecided) fprintf(stderr, "  %d undo(s) of the rollback\n", fx->open_undos);
+        fprintf(stderr,
+                "Check what they did, then resume with --retry-unknown (run them again) or "
+                "--skip-unknown (do not, go on), either for all or as =STEP,STEP; or resume on a "
+                "terminal to be asked one by one. Nothing was changed.\n");
+        return 2;
+    }
+    for (size_t k = 0; k < fx->nunknown; k++) {
+        unknown_inst *u = &fx->unknown[k];
+        if (u->decision) continue;
+        char label[200], what[400];
+        label_of(run, u, label, sizeof label);
+        snprintf(what, sizeof what,
+                 "step %s, attempt %d, %s when the engine stopped: its outcome is unknown.", label,
+                 u->attempt, strcmp(u->was, "in_flight") == 0 ? "was running" : "was cancelled");
+        int a = ask_operator(what);
+        if (a < 0) {
+            fprintf(stderr, "bulkhead resume: no answer; nothing was changed\n");
+            return 2;
+        }
+        u->decision = a ? "retry" : "skip";
+        u->how = "prompt";
+    }
+    if (undos_undecided) {
+        char what[200];
+        snprintf(what, sizeof what, "%d undo(s) of the rollback were cut off: outcome unknown.",
+                 fx->open_undos);
+        int a = ask_operator(what);
+        if (a < 0) {
+            fprintf(stderr, "bulkhead resume: no answer; nothing was changed\n");
+            return 2;
+        }
+        *retry_undos = a;
+    }
+    return 0;
+}
+
+/* --- commands a dead engine left running ------------------------------- */
+
+static int alive(pid_t pid) {
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the state follows the command name */
+    return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
+/* Does the process carry BULKHEAD_RUN_ID=<id> in its environment? */
+static int carries(pid_t pid, const char *needle, size_t nlen) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
+    size_t len;
+    char *env = bh_util_read_file(path, &len);
+    if (!env) return 0;
+    int found = 0;
+    for (size_t off = 0; off < len && !found;) {
+        size_t l = strnlen(env + off, len - off);
+        found = l == nlen && memcmp(env + off, needle, nlen) == 0;
+        off += l + 1;
+    }
+    free(env);
+    return found;
+}
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* SIGTERM, then SIGKILL after grace_ms, to every process of this run left
+ * behind; recorded into out. */
+static void stop_leftovers(const char *run_id, double grace_ms, cJSON *out) {
+    char *needle = bh_util_asprintf("BULKHEAD_RUN_ID=%s", run_id);
+    size_t nlen = strlen(needle);
+    pid_t self = getpid(), parent = getppid();
+    pid_t *pids = NULL;
+    size_t n = 0;
+    DIR *d = opendir("/proc");
+    const struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char *end;
+        long pid = strtol(e->d_name, &end, 10);
+        /* Never anything at or below 1, nor this engine or its caller. */
+        if (*end || pid <= 1 || pid == self || pid == parent) continue;
+        if (!carries((pid_t)pid, needle, nlen) || !alive((pid_t)pid)) continue;
+        pids = realloc(pids, (n + 1) * sizeof *pids);
+        if (!pids) abort();
+        pids[n++] = (pid_t)pid;
+    }
+    if (d) closedir(d);
+    free(needle);
+    for (size_t k = 0; k < n; k++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "pid", pids[k]);
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/comm", (int)pids[k]);
+        size_t len;
+        char *comm = bh_util_read_file(path, &len);
+        if (comm) {
+            comm[strcspn(comm, "\n")] = '\0';
+            cJSON_AddStringToObject(o, "comm", comm);
+            free(comm);
+        }
+        kill(pids[k], SIGTERM);
+        cJSON_AddItemToArray(out, o);
+    }
+    for (long waited = 0; n && waited < (long)grace_ms; waited += 50) {
+        size_t left = 0;
+        for (size_t k = 0; k < n; k++)
+            left += alive(pids[k]);
+        if (!left) break;
+        sleep_ms(50);
+    }
+    size_t k = 0;
+    const cJSON *o;
+    cJSON_ArrayForEach(o, out) {
+        int killed = alive(pids[k]);
+        if (killed) kill(pids[k], SIGKILL);
+        cJSON_AddStringToObject((cJSON *)o, "signal", killed ? "SIGKILL" : "SIGTERM");
+        k++;
+    }
+    free(pids);
+}
+
+/* --- the records resume writes ----------------------------------------- */
+
+static void add_instance(cJSON *rec, const bh_step *s, size_t item, int attempt) {
+    cJSON_AddStringToObject(rec, "step", s->id);
+    if (s->each_ref != LUA_NOREF) cJSON_AddNumberToObject(rec, "item", (double)item + 1);
+    if (s->every_ms > 0) cJSON_AddNumberToObject(rec, "rep", (double)item + 1);
+    cJSON_AddNumberToObject(rec, "attempt", attempt);
+}
+
+static void write_decisions(bh_run *run, facts *fx) {
+    for (size_t k = 0; k < fx->nunknown; k++) {
+        const unknown_inst *u = &fx->unknown[k];
+        const bh_step *s = &run->rb->steps[u->index];
+        int retry = strcmp(u->decision, "retry") == 0;
+        cJSON *rec = bh_run_record("unknown_outcome", NULL);
+        add_instance(rec, s, u->item, u->attempt);
+        cJSON_AddStringToObject(rec, "was", u->was);
+        cJSON_AddStringToObject(rec, "decision", u->decision);
+        cJSON_AddStringToObject(rec, "how", u->how);
+        cJSON_AddStringToObject(rec, "by", run->operator_name);
+        bh_run_append(run, rec);
+        if (u->open) { /* every step_start gets its step_end */
+            rec = bh_run_record("step_end", NULL);
+            add_instance(rec, s, u->item, u->attempt);
+            cJSON_AddStringToObject(rec, "status", "unknown");
+            cJSON_AddNumberToObject(rec, "duration_ms", 0);
+            cJSON *e = cJSON_AddObjectToObject(rec, "error");
+            cJSON_AddStringToObject(e, "code", "unknown_outcome");
+            cJSON_AddStringToObject(e, "message",
+                                    "the engine stopped while this attempt ran; its outcome is "
+                                    "unknown");
+            cJSON_AddStringToObject(rec, "next", retry ? "retry" : "continue");
+            bh_run_append(run, rec);
+        }
+        char label[200], msg[300];
+        label_of(run, u, label, sizeof label);
+        snprintf(msg, sizeof msg, "%s: outcome of attempt %d unknown: %s (%s)", label, u->attempt,
+                 retry ? "running it again" : "not repeated", u->how);
+        bh_console_notice(run->console, msg);
+        step_facts *f = &fx->steps[u->index];
+        if (retry)
+            f->r.reruns[f->r.nreruns++] = (bh_rerun){u->item, u->attempt + 1, u->ask_when};
+        else
+            f->r.unknown++;
+    }
+}
+
+static void write_resumed(bh_run *run, const bh_replay *r, cJSON *leftovers, cJSON *undos_skipped) {
+    cJSON *rec = bh_run_record("run_resumed", NULL);
+    cJSON_AddStringToObject(rec, "operator", run->operator_name);
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    cJSON_AddStringToObject(rec, "host", host);
+    cJSON_AddNumberToObject(rec, "pid", getpid());
+    cJSON *eng = cJSON_AddObjectToObject(rec, "engine");
+    cJSON_AddStringToObject(eng, "name", "bulkhead");
+    cJSON_AddStringToObject(eng, "version", BH_VERSION);
+    cJSON_AddStringToObject(rec, "previous",
+                            r->end && S(r->end, "status") ? S(r->end, "status") : "died");
+    cJSON_AddNumberToObject(rec, "concurrency", run->cap);
+    cJSON_AddBoolToObject(rec, "concurrency_hard", run->cap_hard);
+    int stopped = cJSON_GetArraySize(leftovers);
+    cJSON_AddItemToObject(rec, "leftovers_stopped", leftovers);
+    if (undos_skipped) cJSON_AddItemToObject(rec, "unknown_undos_skipped", undos_skipped);
+    bh_run_append(run, rec); /* frees rec and what it holds */
+    if (stopped > 0) {
+        char msg[200];
+        snprintf(msg, sizeof msg,
+                 "stopped %d command(s) the previous engine left running (listed in the "
+                 "journal)",
+                 stopped);
+        bh_console_notice(run->console, msg);
+    }
+}
+
+/* --- the command -------------------------------------------------------- */
+
+static int resumable(const bh_replay *r) {
+    const char *id = S(r->start, "run_id") ? S(r->start, "run_id") : "?";
+    if (r->undo_begin) {
+        fprintf(stderr,
+                "bulkhead resume: run %s was undone after it stopped (bulkhead undo%s); start a "
+                "new run instead\n",
+                id,
+                r->undo_finished ? "" : ", interrupted: run `bulkhead undo` again to finish it");
+        return 1;
+    }
+    const char *st = r->end ? S(r->end, "status") : NULL;
+    if (r->end && !is(st, "interrupted") && !is(st, "error")) {
+        fprintf(stderr, "bulkhead resume: run %s has finished (%s); there is nothing to resume\n",
+                id, st ? st : "?");
+        return 1;
+    }
+    return 0;
+}
+
+static int check_flag_steps(const bh_runbook *rb, const char **steps, const char *flag) {
+    for (size_t k = 0; steps && steps[k]; k++) {
+        if (bh_replay_step_index(rb, steps[k]) == (size_t)-1) {
+            fprintf(stderr, "bulkhead resume: %s=%s: the runbook has no such step\n", flag,
+                    steps[k]);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+static void free_facts(facts *fx, size_t nsteps) {
+    for (size_t i = 0; fx->steps && i < nsteps; i++) {
+        free(fx->steps[i].v);
+        free(fx->steps[i].r.reruns);
+    }
+    free(fx->steps);
+    free(fx->unknown);
+}
+
+int bh_resume_run(const bh_resume_opts *o) {
+    bh_replay r;
+    int rc = bh_replay_open(&r, "resume", o->run_dir);
+    if (rc == 0) rc = resumable(&r);
+    if (rc == 0) rc = bh_replay_load(&r, o->param_values);
+    if (rc == 0) rc = check_flag_steps(r.rb, o->retry_steps, "--retry-unknown");
+    if (rc == 0) rc = check_flag_steps(r.rb, o->skip_steps, "--skip-unknown");
+    if (rc != 0) {
+        bh_replay_close(&r);
+        return rc;
+    }
+    bh_runbook *rb = r.rb;
+    /* What the run was started with, unless the operator says otherwise. */
+    bh_run_opts ro = *o->run_opts;
+    if (ro.concurrency == 0 &&
+        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r.start, "concurrency_hard")))
+        ro.concurrency = (int)N(r.start, "concurrency", 0);
+    if (ro.timeout_override_ms <= 0) ro.timeout_override_ms = N(r.start, "timeout_override_ms", 0);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    bh_run run_s;
+    bh_run *run = &run_s;
+    bh_sched_init(run, rb, &ro, &loop);
+    run->id = bh_util_xstrdup(S(r.start, "run_id") ? S(r.start, "run_id") : "?");
+    /* run_end's duration is the run's, from its start, time spent dead included. */
+    int64_t started_ms;
+    if (bh_util_parse_iso8601(S(r.start, "ts"), &started_ms) == 0 && started_ms <= bh_util_now_ms())
+        run->earlier_ms = (double)(bh_util_now_ms() - started_ms);
+    run->dir = bh_util_xstrdup(o->run_dir);
+    facts fx = {.steps = bh_util_xcalloc(rb->nsteps ? rb->nsteps : 1, sizeof *fx.steps)};
+    rc = bh_replay_fill(&r, run);
+    if (rc == 0) {
+        read_facts(rb, r.doc, &fx, run);
+        judge(rb, &fx);
+    }
+    /* The items of a fan-out that had begun must be the ones it started. */
+    for (size_t i = 0; rc == 0 && i < rb->nsteps; i++) {
+        const bh_restored_step *p = &fx.steps[i].r;
+        if (rb->steps[i].each_ref == LUA_NOREF || !p->listed || p->skipped || p->failed_early)
+            continue;
+        char why[400];
+        if (bh_sched_relist(run, i, p->nitems, p->started, why, sizeof why) != 0) {
+            fprintf(stderr, "bulkhead resume: %s; refusing to go on with other items\n", why);
+            rc = 3;
+        }
+    }
+    int retry_undos = 0;
+    if (rc == 0) rc = decide(run, &fx, o, &retry_undos);
+    if (rc == 0) rc = bh_replay_attach(&r, run);
+    if (rc == 0) {
+        bh_sched_listen(run);
+        bh_console_run_start(run->console, run->id, rb->title, run->dir, rb->nsteps, "resumed");
+        bh_replay_record_cut(&r, run);
+        cJSON *leftovers = cJSON_CreateArray();
+        stop_leftovers(run->id, rb->kill_grace_ms, leftovers);
+        cJSON *undos_skipped = NULL;
+        if (fx.rolling_back) {
+            /* Go on undoing: what completed and is not undone yet. */
+            size_t history[2];
+            run->ndone = 0;
+            undos_skipped = cJSON_CreateArray();
+            bh_undo_plan(rb, r.doc, NULL, retry_undos, run, undos_skipped, history);
+            run->undone = history[0];
+            run->undo_failed = history[1];
+        }
+        write_resumed(run, &r, leftovers, undos_skipped);
+        write_decisions(run, &fx);
+        bh_restored_step *restored = bh_util_xcalloc(rb->nsteps ? rb->nsteps : 1, sizeof *restored);
+        for (size_t i = 0; i < rb->nsteps; i++)
+            restored[i] = fx.steps[i].r;
+        bh_sched_restore(run, restored);
+        free(restored);
+        if (fx.rolling_back) {
+            run->failed = run->rollback = run->undoing = 1;
+            run->undo_pos = run->ndone;
+        }
+        bh_sched_pump(run);
+        bh_run_outcome out = bh_sched_finish_run(run);
+        rc = out == BH_RUN_OK            ? 0
+             : out == BH_RUN_FAILED      ? 1
+             : out == BH_RUN_INTERRUPTED ? 128 + run->interrupt_signal
+                                         : 6;
+    }
+    bh_sched_cleanup(run);
+    free_facts(&fx, rb->nsteps);
+    bh_replay_close(&r);
+    return rc;
+}
