@@ -688,7 +688,7 @@ void bh_ctx_uninstall_print(bh_run *run) {
     lua_pop(L, 1);
 }
 
-static void deadline_hook(lua_State *L, lua_Debug *ar) {
+void bh_ctx_deadline_hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
     bh_attempt *a = current_attempt(L);
     if (!a) {
@@ -724,5 +724,5 @@ static void deadline_hook(lua_State *L, lua_Debug *ar) {
 }
 
 void bh_ctx_set_deadline_hook(bh_attempt *a) {
-    lua_sethook(a->co, deadline_hook, LUA_MASKCOUNT, HOOK_EVERY);
+    lua_sethook(a->co, bh_ctx_deadline_hook, LUA_MASKCOUNT, HOOK_EVERY);
 }

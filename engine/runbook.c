@@ -790,10 +790,16 @@ static int l_parallel(lua_State *L) {
  * BH_LOAD_MAX_INSTRUCTIONS is generous and still ends `while true do end`. */
 /* BH_LOAD_MAX_INSTRUCTIONS is 1e8: the message below says "100 million". */
 static void load_budget_hook(lua_State *L, lua_Debug *ar) {
-    (void)ar;
     void *ud;
     lua_getallocf(L, &ud);
     bh_runbook *rb = ud;
+    if (!rb->loading) {
+        /* A coroutine created at load time, resumed by a step later: from
+         * now on the step's deadline and budget hold in it. */
+        lua_sethook(L, rb->run_hook, rb->run_hook ? LUA_MASKCOUNT : 0, rb->run_hook ? 1000 : 0);
+        if (rb->run_hook) rb->run_hook(L, ar);
+        return;
+    }
     rb->load_instructions += 1000;
     if (rb->load_instructions > BH_LOAD_MAX_INSTRUCTIONS) {
         /* From now on at every instruction: a pcall that catches this
@@ -973,7 +979,9 @@ bh_runbook_status bh_runbook_load(const bh_runbook_opts *opts, bh_runbook **out)
     /* Loading must end: `check` of a hostile or broken file cannot hang. */
     rb->load_instructions = 0;
     lua_sethook(L, load_budget_hook, LUA_MASKCOUNT, 1000);
+    rb->loading = 1;
     st = bh_luax_pcall(L, 0, 0, &err);
+    rb->loading = 0;
     lua_sethook(L, NULL, 0, 0);
     if (st != LUA_OK) {
         /* After STOP_LOADING the problems are already in the diagnostics. */

@@ -123,6 +123,10 @@ typedef struct {
     size_t mem_used, mem_limit;
     void *host; /* the run using this state, for Lua hooks (sched.c sets it) */
     double load_instructions;
+    int loading; /* the file is running (the load-time hook counts) */
+    /* Hook for threads made while loading and run later by a step (they
+     * inherited the load-time hook): the scheduler's deadline hook. */
+    lua_Hook run_hook;
     /* loader state */
     const bh_params_input *opts_params;
     int placeholders;

@@ -1420,6 +1420,7 @@ void bh_sched_init(bh_run *run, bh_runbook *rb, const bh_run_opts *opts, uv_loop
     run->rb = rb;
     run->L = rb->L;
     rb->host = run;
+    rb->run_hook = bh_ctx_deadline_hook;
     run->opts = opts;
     run->operator_name = bh_run_operator(opts->operator_name);
     run->fx = bh_fx_real(loop);

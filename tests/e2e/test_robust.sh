@@ -110,3 +110,17 @@ t instruction_budget_is_a_load_checked_field
 printf 'runbook { id = "b", title = "B", max_instructions = 10 }\nstep "s" { run = function(ctx) end }\n' >"$WORK/badbudget.lua"
 assert_exit 3 bh check "$WORK/badbudget.lua"
 assert_contains "$ERR" "'max_instructions' must be a number from 1000"
+
+t coroutine_made_at_load_time_obeys_the_step_deadline
+cat >"$WORK/loadco.lua" <<'LUA'
+runbook { id = "loadco", title = "Load-time coroutine", timeout = "30s" }
+local spin = coroutine.create(function() local n = 0 while true do n = n + 1 end end)
+local count = coroutine.wrap(function() for i = 1, 3 do coroutine.yield(i) end end)
+step "counts" { run = function(ctx) return count() + count() end }
+step "spins" { timeout = "500ms", on_failure = "continue", run = function(ctx) coroutine.resume(spin) end }
+step "after" { run = function(ctx) return "alive" end }
+LUA
+assert_exit 0 bh run --plain "$WORK/loadco.lua"
+assert_eq 3 "$(end_of counts result)" "a load-time coroutine works in a step"
+assert_eq step_timeout "$(end_of spins error.code)" "its loop ends at the step's timeout"
+assert_eq alive "$(end_of after result)"
