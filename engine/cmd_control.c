@@ -63,6 +63,8 @@ static const char UNDO_HELP[] =
     "  --operator NAME   who, for the record\n"
     "  --sign-key FILE   sign checkpoints of what is appended (default\n"
     "                    $BULKHEAD_SIGN_KEY)\n"
+    "  --secrets FILE    where the runbook's secret() looks (default\n"
+    "                    $BULKHEAD_SECRETS, then the environment)\n"
     "  --json, --plain   as for `run`\n"
     "\n"
     "exit: 0 every undo ok, 1 an undo failed or the run is not finished,\n"
@@ -97,6 +99,8 @@ static const char RESUME_HELP[] =
     "  --timeout DURATION     default step timeout (default: what the run had)\n"
     "  --sign-key FILE        sign checkpoints (default $BULKHEAD_SIGN_KEY)\n"
     "  --checkpoint-every N   records between signed checkpoints\n"
+    "  --secrets FILE         where secret() looks again (default $BULKHEAD_SECRETS,\n"
+    "                         then the environment): the journal holds no secret\n"
     "  --json, --plain        as for run\n"
     "\n"
     "exit: as for run (0 ok, 1 a step failed or the run cannot be resumed,\n"
@@ -191,6 +195,16 @@ int bh_cmd_done(int argc, char **argv, const bh_cli *g) {
     return person_command(argc, argv, g, "done", DONE_HELP);
 }
 
+/* --secrets FILE, else $BULKHEAD_SECRETS, else the environment only.
+ * NULL after printing why when the file cannot be used. */
+static bh_secrets *open_secrets(const char *cmd, const char *file) {
+    if (!file) file = getenv("BULKHEAD_SECRETS");
+    char err[512];
+    bh_secrets *s = bh_secrets_open(file, err, sizeof err);
+    if (!s) fprintf(stderr, "bulkhead %s: %s\n", cmd, err);
+    return s;
+}
+
 /* "a,b,c" appended to a NULL-terminated list. */
 static const char **add_steps(const char **list, size_t *n, char *csv) {
     for (char *save = NULL, *t = strtok_r(csv, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
@@ -203,7 +217,7 @@ static const char **add_steps(const char **list, size_t *n, char *csv) {
 }
 
 int bh_cmd_resume(int argc, char **argv, const bh_cli *g) {
-    const char *run = NULL, *operator_name = NULL, *key = NULL;
+    const char *run = NULL, *operator_name = NULL, *key = NULL, *secrets_file = NULL;
     const char **approve = bh_util_xcalloc((size_t)argc + 1, sizeof *approve);
     const char **retry = NULL, **skip = NULL;
     size_t napprove = 0, nretry = 0, nskip = 0;
@@ -224,7 +238,8 @@ int bh_cmd_resume(int argc, char **argv, const bh_cli *g) {
         }
         if (strcmp(a, "--operator") == 0 || strcmp(a, "--sign-key") == 0 ||
             strcmp(a, "--approve") == 0 || strcmp(a, "--concurrency") == 0 ||
-            strcmp(a, "--timeout") == 0 || strcmp(a, "--checkpoint-every") == 0) {
+            strcmp(a, "--timeout") == 0 || strcmp(a, "--checkpoint-every") == 0 ||
+            strcmp(a, "--secrets") == 0) {
             if (i + 1 >= argc) {
                 rc = bh_cmd_usage_error("resume", "%s needs a value", a);
                 break;
@@ -232,25 +247,27 @@ int bh_cmd_resume(int argc, char **argv, const bh_cli *g) {
             val = argv[++i];
         }
         char *end = NULL;
-        if (strcmp(a, "--operator") == 0) {
+        if (val && strcmp(a, "--operator") == 0) {
             operator_name = val;
-        } else if (strcmp(a, "--sign-key") == 0) {
+        } else if (val && strcmp(a, "--secrets") == 0) {
+            secrets_file = val;
+        } else if (val && strcmp(a, "--sign-key") == 0) {
             key = val;
-        } else if (strcmp(a, "--approve") == 0) {
+        } else if (val && strcmp(a, "--approve") == 0) {
             approve[napprove++] = val;
-        } else if (strcmp(a, "--concurrency") == 0) {
+        } else if (val && strcmp(a, "--concurrency") == 0) {
             long n = strtol(val, &end, 10);
             if (*end || end == val || n < 1 || n > BH_MAX_CONCURRENCY)
                 rc =
                     bh_cmd_usage_error("resume", "--concurrency: '%s' is not a number from 1 to %d",
                                        val, BH_MAX_CONCURRENCY);
             concurrency = (int)n;
-        } else if (strcmp(a, "--checkpoint-every") == 0) {
+        } else if (val && strcmp(a, "--checkpoint-every") == 0) {
             long n = strtol(val, &end, 10);
             if (*end || end == val || n < 1 || n > 1000000)
                 rc = bh_cmd_usage_error("resume", "--checkpoint-every: '%s' is not a count", val);
             every = (int)n;
-        } else if (strcmp(a, "--timeout") == 0) {
+        } else if (val && strcmp(a, "--timeout") == 0) {
             if (bh_util_parse_duration(val, &timeout_ms) != 0 || timeout_ms <= 0)
                 rc = bh_cmd_usage_error("resume", "--timeout: '%s' is not a duration (e.g. 30s)",
                                         val);
@@ -308,6 +325,8 @@ int bh_cmd_resume(int argc, char **argv, const bh_cli *g) {
     }
     char *dir = rc < 0 ? bh_cmd_find_run(g, run) : NULL;
     if (rc < 0 && !dir) rc = BH_EXIT_IO;
+    bh_secrets *secrets = rc < 0 ? open_secrets("resume", secrets_file) : NULL;
+    if (rc < 0 && !secrets) rc = BH_EXIT_PARAMS;
     if (rc < 0) {
         bh_run_opts ro = {
             .signer = signer,
@@ -331,9 +350,11 @@ int bh_cmd_resume(int argc, char **argv, const bh_cli *g) {
             .retry_steps = retry,
             .skip_steps = skip,
             .ask = ro.prompt,
+            .secrets = secrets,
         };
         rc = bh_resume_run(&o);
     }
+    bh_secrets_free(secrets);
     free(dir);
     bh_sign_free(signer);
     for (size_t k = 0; k < ncopies; k++)
@@ -347,6 +368,7 @@ int bh_cmd_resume(int argc, char **argv, const bh_cli *g) {
 
 int bh_cmd_undo(int argc, char **argv, const bh_cli *g) {
     const char *run = NULL, *step = NULL, *operator_name = NULL, *key = NULL;
+    const char *secrets_file = NULL;
     int retry_unknown = 0, json = 0, plain = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -355,10 +377,12 @@ int bh_cmd_undo(int argc, char **argv, const bh_cli *g) {
             return BH_EXIT_OK;
         }
         if (strcmp(a, "--step") == 0 || strcmp(a, "--operator") == 0 ||
-            strcmp(a, "--sign-key") == 0) {
+            strcmp(a, "--sign-key") == 0 || strcmp(a, "--secrets") == 0) {
             if (i + 1 >= argc) return bh_cmd_usage_error("undo", "%s needs a value", a);
             if (strcmp(a, "--step") == 0)
                 step = argv[++i];
+            else if (strcmp(a, "--secrets") == 0)
+                secrets_file = argv[++i];
             else if (strcmp(a, "--sign-key") == 0)
                 key = argv[++i];
             else
@@ -401,9 +425,19 @@ int bh_cmd_undo(int argc, char **argv, const bh_cli *g) {
                         : (!plain && isatty(STDOUT_FILENO)) ? BH_CONSOLE_TTY
                                                             : BH_CONSOLE_PLAIN,
     };
-    bh_undo_opts uo = {
-        .run_dir = dir, .step = step, .retry_unknown = retry_unknown, .run_opts = &ro};
+    bh_secrets *secrets = open_secrets("undo", secrets_file);
+    if (!secrets) {
+        bh_sign_free(signer);
+        free(dir);
+        return BH_EXIT_PARAMS;
+    }
+    bh_undo_opts uo = {.run_dir = dir,
+                       .step = step,
+                       .retry_unknown = retry_unknown,
+                       .run_opts = &ro,
+                       .secrets = secrets};
     int rc = bh_undo_run(&uo);
+    bh_secrets_free(secrets);
     bh_sign_free(signer);
     free(dir);
     return rc;

@@ -78,6 +78,10 @@ static const char RUN_HELP[] =
     "                          (`bulkhead keygen`; default $BULKHEAD_SIGN_KEY)\n"
     "  --checkpoint-every N    records between signed checkpoints (default 100;\n"
     "                          one is always written after run_end)\n"
+    "  --secrets FILE          where secret(\"NAME\") looks first: NAME=value lines,\n"
+    "                          mode 0600 (default $BULKHEAD_SECRETS); then the\n"
+    "                          environment. Secret values are masked in the\n"
+    "                          journal, the console and captured output\n"
     "\n"
     "Approvals and manual tasks: the run waits, asks on the terminal (when\n"
     "stdin is one) and listens for `bulkhead approve|deny|done RUN STEP` from\n"
@@ -99,7 +103,7 @@ typedef struct {
     double timeout_ms;
     const char *operator_name;
     int concurrency, yes, no_prompt, checkpoint_every;
-    const char *sign_key;
+    const char *sign_key, *secrets_file;
     const char **approve; /* NULL-terminated */
     size_t napprove;
 } opts;
@@ -121,7 +125,8 @@ static int parse(int argc, char **argv, opts *o, const char *help, int allow_run
             strcmp(a, "--timeout") == 0 || strcmp(a, "--operator") == 0 ||
             (allow_run_opts &&
              (strcmp(a, "--concurrency") == 0 || strcmp(a, "--approve") == 0 ||
-              strcmp(a, "--sign-key") == 0 || strcmp(a, "--checkpoint-every") == 0))) {
+              strcmp(a, "--sign-key") == 0 || strcmp(a, "--checkpoint-every") == 0 ||
+              strcmp(a, "--secrets") == 0))) {
             if (i + 1 >= argc) return bh_cmd_usage_error(o->cmd, "%s needs a value", a);
             val = argv[++i];
         } else if (strncmp(a, "-p", 2) == 0 && a[2] != '\0' && a[2] != '-') {
@@ -162,6 +167,8 @@ static int parse(int argc, char **argv, opts *o, const char *help, int allow_run
             if (!o->approve) o->approve = calloc((size_t)argc + 1, sizeof *o->approve);
             if (!o->approve) abort();
             o->approve[o->napprove++] = val;
+        } else if (allow_run_opts && val && strcmp(a, "--secrets") == 0) {
+            o->secrets_file = val;
         } else if (allow_run_opts && val && strcmp(a, "--sign-key") == 0) {
             o->sign_key = val;
         } else if (allow_run_opts && val && strcmp(a, "--checkpoint-every") == 0) {
@@ -201,9 +208,14 @@ static int load_status_exit(bh_runbook_status st) {
     }
 }
 
-/* Load one runbook and print its problems. */
-static int load(const char *path, const opts *o, int placeholders, bh_runbook **rb) {
-    bh_runbook_opts ro = {.path = path, .params = &o->params, .placeholders = placeholders};
+/* Load one runbook and print its problems. secrets NULL: stand-ins. */
+static int load(const char *path, const opts *o, int placeholders, const bh_secrets *secrets,
+                bh_runbook **rb) {
+    bh_runbook_opts ro = {.path = path,
+                          .params = &o->params,
+                          .placeholders = placeholders,
+                          .secrets = secrets,
+                          .secret_standins = secrets == NULL};
     bh_runbook_status st = bh_runbook_load(&ro, rb);
     bh_diag_print(&(*rb)->diags, stderr);
     if ((*rb)->traceback) fprintf(stderr, "%s\n", (*rb)->traceback);
@@ -386,7 +398,7 @@ int bh_cmd_plan(int argc, char **argv, const bh_cli *g) {
         return rc < 0 ? BH_EXIT_OK : rc;
     }
     bh_runbook *rb;
-    rc = load(o.paths[0], &o, 0, &rb);
+    rc = load(o.paths[0], &o, 0, NULL, &rb);
     if (rc == BH_EXIT_OK) {
         if (o.dot) {
             print_dot(rb);
@@ -417,7 +429,7 @@ int bh_cmd_check(int argc, char **argv, const bh_cli *g) {
     int worst = BH_EXIT_OK;
     for (size_t i = 0; i < o.npaths; i++) {
         bh_runbook *rb;
-        rc = load(o.paths[i], &o, 1, &rb);
+        rc = load(o.paths[i], &o, 1, NULL, &rb);
         size_t errors = bh_diag_errors(&rb->diags);
         size_t warnings = rb->diags.count - errors;
         if (rc == BH_EXIT_OK)
@@ -447,10 +459,19 @@ int bh_cmd_run(int argc, char **argv, const bh_cli *g) {
         opts_free(&o);
         return rc < 0 ? BH_EXIT_OK : rc;
     }
+    const char *sfile = o.secrets_file ? o.secrets_file : getenv("BULKHEAD_SECRETS");
+    char serr[512];
+    bh_secrets *secrets = bh_secrets_open(sfile, serr, sizeof serr);
+    if (!secrets) {
+        fprintf(stderr, "bulkhead run: %s\n", serr);
+        opts_free(&o);
+        return BH_EXIT_PARAMS;
+    }
     bh_runbook *rb;
-    rc = load(o.paths[0], &o, 0, &rb);
+    rc = load(o.paths[0], &o, 0, secrets, &rb);
     if (rc != BH_EXIT_OK) {
         bh_runbook_free(rb);
+        bh_secrets_free(secrets);
         opts_free(&o);
         return rc;
     }
@@ -474,6 +495,7 @@ int bh_cmd_run(int argc, char **argv, const bh_cli *g) {
         if (!ro.signer) {
             fprintf(stderr, "bulkhead run: %s\n", err);
             bh_runbook_free(rb);
+            bh_secrets_free(secrets);
             opts_free(&o);
             return BH_EXIT_USAGE;
         }
@@ -485,6 +507,7 @@ int bh_cmd_run(int argc, char **argv, const bh_cli *g) {
         if (!known) {
             bh_sign_free(ro.signer);
             bh_runbook_free(rb);
+            bh_secrets_free(secrets);
             rc = bh_cmd_usage_error("run", "--approve %s: the runbook has no such step",
                                     o.approve[k]);
             opts_free(&o);
@@ -497,6 +520,7 @@ int bh_cmd_run(int argc, char **argv, const bh_cli *g) {
     bh_sign_free(ro.signer);
     free(run_id);
     bh_runbook_free(rb);
+    bh_secrets_free(secrets);
     opts_free(&o);
     switch (out) {
     case BH_RUN_OK:

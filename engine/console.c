@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdarg.h>
+
 #include "util.h"
 
 #define REDRAW_MS 200
@@ -15,7 +17,35 @@ struct bh_console {
     char *step;     /* the step shown on the live line: the latest started */
     size_t running; /* attempts in flight */
     uint64_t step_started;
+    const bh_redact *redact; /* secrets masked in everything shown */
 };
+
+/* Every line a person sees goes through here: formatted, then masked. */
+static void say(bh_console *c, FILE *out, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void say(bh_console *c, FILE *out, const char *fmt, ...) {
+    char stack[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(stack, sizeof stack, fmt, ap);
+    va_end(ap);
+    char *text = stack;
+    if (n < 0) return;
+    if ((size_t)n >= sizeof stack) {
+        text = bh_util_xmalloc((size_t)n + 1);
+        va_start(ap, fmt);
+        vsnprintf(text, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    char *masked = bh_redact_text(c->redact, text, (size_t)n, NULL);
+    fputs(masked ? masked : text, out);
+    free(masked);
+    if (text != stack) free(text);
+}
+
+void bh_console_set_redact(bh_console *c, const bh_redact *r) {
+    c->redact = r;
+}
 
 bh_console *bh_console_new(uv_loop_t *loop, bh_console_mode mode, FILE *out) {
     bh_console *c = bh_util_xcalloc(1, sizeof *c);
@@ -52,10 +82,10 @@ static void draw_live(bh_console *c) {
     char el[32];
     bh_util_format_duration((double)(uv_hrtime() - c->step_started) / 1e6, el, sizeof el);
     if (c->running > 1)
-        fprintf(c->out, "\r\033[K  \033[36m…\033[0m %zu running, latest %s  %s", c->running,
-                c->step, el);
+        say(c, c->out, "\r\033[K  \033[36m…\033[0m %zu running, latest %s  %s", c->running, c->step,
+            el);
     else
-        fprintf(c->out, "\r\033[K  \033[36m…\033[0m %s  running %s", c->step, el);
+        say(c, c->out, "\r\033[K  \033[36m…\033[0m %s  running %s", c->step, el);
     fflush(c->out);
 }
 
@@ -66,15 +96,15 @@ static void redraw(uv_timer_t *t) {
 void bh_console_run_start(bh_console *c, const char *run_id, const char *title, const char *dir,
                           size_t nsteps, const char *mode) {
     if (!human(c)) return;
-    fprintf(c->out, "run %s: %s (%zu steps, %s)\n  journal: %s/journal.jsonl\n", run_id, title,
-            nsteps, mode, dir);
+    say(c, c->out, "run %s: %s (%zu steps, %s)\n  journal: %s/journal.jsonl\n", run_id, title,
+        nsteps, mode, dir);
     fflush(c->out);
 }
 
 void bh_console_phase(bh_console *c, const char *phase) {
     if (!human(c)) return;
     clear_live(c);
-    fprintf(c->out, "phase %s\n", phase);
+    say(c, c->out, "phase %s\n", phase);
     draw_live(c);
     fflush(c->out);
 }
@@ -105,8 +135,8 @@ void bh_console_step_end(bh_console *c, const char *id, const char *status, doub
         clear_live(c);
         char el[32];
         bh_util_format_duration(ms, el, sizeof el);
-        fprintf(c->out, "  %s %s  %s %s\n", mark(c, status), id, status, el);
-        if (detail && *detail) fprintf(c->out, "      %s\n", detail);
+        say(c, c->out, "  %s %s  %s %s\n", mark(c, status), id, status, el);
+        if (detail && *detail) say(c, c->out, "      %s\n", detail);
         draw_live(c);
         fflush(c->out);
     }
@@ -115,7 +145,7 @@ void bh_console_step_end(bh_console *c, const char *id, const char *status, doub
 void bh_console_step_skipped(bh_console *c, const char *id, const char *reason) {
     if (!human(c)) return;
     clear_live(c);
-    fprintf(c->out, "  %s %s  skipped (%s)\n", mark(c, "skipped"), id, reason);
+    say(c, c->out, "  %s %s  skipped (%s)\n", mark(c, "skipped"), id, reason);
     draw_live(c);
     fflush(c->out);
 }
@@ -123,18 +153,18 @@ void bh_console_step_skipped(bh_console *c, const char *id, const char *reason) 
 void bh_console_log(bh_console *c, const char *step, const char *text) {
     if (!human(c)) return;
     clear_live(c);
-    fprintf(c->out, "    %s | %s\n", step, text);
+    say(c, c->out, "    %s | %s\n", step, text);
     draw_live(c);
     fflush(c->out);
 }
 
 void bh_console_notice(bh_console *c, const char *text) {
     if (!human(c)) {
-        fprintf(stderr, "bulkhead: %s\n", text);
+        say(c, stderr, "bulkhead: %s\n", text);
         return;
     }
     clear_live(c);
-    fprintf(c->out, "  ! %s\n", text);
+    say(c, c->out, "  ! %s\n", text);
     draw_live(c);
     fflush(c->out);
 }
@@ -144,7 +174,7 @@ void bh_console_run_end(bh_console *c, const char *run_id, const char *status, d
     if (!human(c)) return;
     char el[32];
     bh_util_format_duration(ms, el, sizeof el);
-    fprintf(c->out, "run %s %s in %s: %s\n", run_id, status, el, counts);
+    say(c, c->out, "run %s %s in %s: %s\n", run_id, status, el, counts);
     fflush(c->out);
 }
 

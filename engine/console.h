@@ -11,11 +11,15 @@
 #include <stdio.h>
 #include <uv.h>
 
+#include "redact.h"
+
 typedef enum { BH_CONSOLE_TTY, BH_CONSOLE_PLAIN, BH_CONSOLE_JSON } bh_console_mode;
 
 typedef struct bh_console bh_console;
 
 bh_console *bh_console_new(uv_loop_t *loop, bh_console_mode mode, FILE *out);
+/* Mask these secrets in everything shown (also on stderr). */
+void bh_console_set_redact(bh_console *c, const bh_redact *r);
 /* Stops the redraw timer; the console is freed from its close callback. */
 void bh_console_close(bh_console *c);
 

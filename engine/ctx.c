@@ -116,7 +116,11 @@ static int l_print(lua_State *L) {
 /* After the run (finalizers during lua_close): the run is gone, use stderr. */
 static int l_print_after_run(lua_State *L) {
     char *text = join_args(L, 1, "\t");
-    fprintf(stderr, "print: %s\n", text);
+    void *ud;
+    lua_getallocf(L, &ud);
+    char *masked;
+    fprintf(stderr, "print: %s\n", bh_redact_str(((bh_runbook *)ud)->redact, text, &masked));
+    free(masked);
     free(text);
     return 0;
 }
@@ -441,6 +445,7 @@ static int start_exec(lua_State *L, bh_attempt *a, char **argv, int opts, int sh
     p->req.env = build_env(L, opts, run->id);
     p->req.timeout_ms = timeout;
     p->req.kill_grace_ms = run->rb->kill_grace_ms;
+    p->req.redact = run->rb->redact;
     p->req.capture_max = CAPTURE_MAX;
     p->req.file_max = FILE_MAX;
     /* out/STEP[.iITEM|.rREP][.undo].ATTEMPT.N.stdout: one name per command. */

@@ -14,6 +14,8 @@
  * A counter of initialised-but-not-yet-closed handles decides that moment. */
 #include "exec.h"
 
+#include "redact.h"
+
 #include <dirent.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -45,6 +47,9 @@ typedef struct {
     char *path;
     size_t cap; /* bytes allocated for result.out[i].data */
     crypto_hash_sha256_state sha;
+    bh_redact_stream *mask; /* secrets masked before anything is kept, or NULL */
+    struct bh_exec *owner;
+    int index;
 } bh_exec_sink;
 
 struct bh_exec {
@@ -92,6 +97,9 @@ struct bh_exec {
 
 static void exec_free(bh_exec *ex) {
     for (int i = 0; i < 2; i++) {
+        bh_redact_stream *m = ex->sink[i].mask; /* spawn failed: nothing was read */
+        ex->sink[i].mask = NULL;
+        if (m) bh_redact_stream_end(m);
         free(ex->result.out[i].data);
         free(ex->sink[i].path);
     }
@@ -309,9 +317,16 @@ static void sink_finish(bh_exec *ex, int i) {
 
 static void maybe_finish(bh_exec *ex);
 
+static void end_mask(bh_exec_sink *k) {
+    bh_redact_stream *m = k->mask;
+    k->mask = NULL;
+    bh_redact_stream_end(m); /* what it held back goes out now */
+}
+
 static void sink_close(bh_exec *ex, int i) {
     bh_exec_sink *k = &ex->sink[i];
     if (!k->open) return;
+    end_mask(k);
     k->open = 0;
     ex->pipes_open--;
     sink_finish(ex, i);
@@ -380,6 +395,11 @@ static void sink_feed(bh_exec *ex, int i, const char *buf, size_t n) {
     if (s->total > ex->capture_max || s->total > ex->file_max) s->truncated = 1;
 }
 
+static void masked_out(const char *buf, size_t n, void *ud) {
+    bh_exec_sink *k = ud;
+    sink_feed(k->owner, k->index, buf, n);
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     (void)suggested;
     bh_exec *ex = h->data;
@@ -393,7 +413,10 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     bh_exec *ex = st->data;
     int i = st == (uv_stream_t *)&ex->sink[0].pipe ? 0 : 1;
     if (nread > 0) {
-        sink_feed(ex, i, buf->base, (size_t)nread);
+        if (ex->sink[i].mask)
+            bh_redact_stream_feed(ex->sink[i].mask, buf->base, (size_t)nread);
+        else
+            sink_feed(ex, i, buf->base, (size_t)nread);
         return;
     }
     if (nread == 0) return; /* EAGAIN */
@@ -584,6 +607,10 @@ int bh_exec_start(uv_loop_t *loop, const bh_exec_req *req, bh_exec_cb cb, void *
         k->fd = -1;
         k->path = req->out_path[i] ? bh_util_xstrdup(req->out_path[i]) : NULL;
         k->cap = 1;
+        k->owner = ex;
+        k->index = i;
+        if (bh_redact_count(req->redact) > 0)
+            k->mask = bh_redact_stream_new(req->redact, masked_out, k);
         crypto_hash_sha256_init(&k->sha);
         ex->result.out[i].data = bh_util_xcalloc(1, 1);
         uv_pipe_init(loop, &k->pipe, 0);

@@ -28,11 +28,12 @@ typedef struct {
     const char *cwd;        /* NULL: the engine's */
     const char *stdin_data; /* NULL: /dev/null */
     size_t stdin_len;
-    double timeout_ms;       /* <= 0: none (the caller may still cancel) */
-    double kill_grace_ms;    /* between SIGTERM and SIGKILL */
-    size_t capture_max;      /* bytes of each stream kept in memory */
-    size_t file_max;         /* bytes of each stream written to its file */
-    const char *out_path[2]; /* files for stdout, stderr; NULL: not written */
+    double timeout_ms;              /* <= 0: none (the caller may still cancel) */
+    double kill_grace_ms;           /* between SIGTERM and SIGKILL */
+    size_t capture_max;             /* bytes of each stream kept in memory */
+    size_t file_max;                /* bytes of each stream written to its file */
+    const char *out_path[2];        /* files for stdout, stderr; NULL: not written */
+    const struct bh_redact *redact; /* secrets masked in what is captured, or NULL */
 } bh_exec_req;
 
 typedef struct {

@@ -100,7 +100,7 @@ int bh_replay_engine_alive(const bh_replay *r) {
     return err == 0;
 }
 
-int bh_replay_load(bh_replay *r, const cJSON *extra) {
+int bh_replay_load(bh_replay *r) {
     const cJSON *rbj = cJSON_GetObjectItemCaseSensitive(r->start, "runbook");
     const char *path = S(rbj, "realpath") ? S(rbj, "realpath") : S(rbj, "path");
     const char *sha = S(rbj, "sha256");
@@ -109,18 +109,16 @@ int bh_replay_load(bh_replay *r, const cJSON *extra) {
     bh_params_input_init(&in);
     const cJSON *params = cJSON_GetObjectItemCaseSensitive(r->start, "params");
     in.file = params ? cJSON_Duplicate(params, 1) : cJSON_CreateObject();
-    const cJSON *v;
-    cJSON_ArrayForEach(v, extra) {
-        cJSON_DeleteItemFromObjectCaseSensitive(in.file, v->string);
-        cJSON_AddItemToObject(in.file, v->string, cJSON_Duplicate(v, 1));
-    }
-    bh_runbook_opts o = {.path = path, .params = &in};
+    bh_runbook_opts o = {.path = path, .params = &in, .secrets = r->secrets};
     bh_runbook_status st = bh_runbook_load(&o, &r->rb);
     bh_params_input_free(&in);
     if (st != BH_RUNBOOK_OK) {
         bh_diag_print(&r->rb->diags, stderr);
-        return fail(r, st == BH_RUNBOOK_UNREADABLE ? 6 : 3, "cannot load the runbook %s again",
-                    path);
+        return fail(r,
+                    st == BH_RUNBOOK_UNREADABLE   ? 6
+                    : st == BH_RUNBOOK_BAD_PARAMS ? 4
+                                                  : 3,
+                    "cannot load the runbook %s again", path);
     }
     if (strcmp(r->rb->sha256, sha) != 0)
         return fail(r, 3,

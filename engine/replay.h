@@ -36,14 +36,15 @@ typedef struct {
     size_t whole, len;       /* bytes in the file; up to its last '\n' */
     uint64_t cut, cut_at;    /* torn tail cut off by attach */
     bh_runbook *rb;
+    const bh_secrets *secrets; /* where the reloaded runbook's secret() looks */
 } bh_replay;
 
 int bh_replay_open(bh_replay *r, const char *cmd, const char *dir);
 /* Is an engine answering on the run's control socket? */
 int bh_replay_engine_alive(const bh_replay *r);
-/* extra: parameter values to use instead of the recorded ones (secrets,
- * which the journal holds masked), or NULL. */
-int bh_replay_load(bh_replay *r, const cJSON *extra);
+/* Secrets are read again from their source (r->secrets, the environment):
+ * the journal holds none. */
+int bh_replay_load(bh_replay *r);
 /* Recorded results into results[id] (results[id][n] for a fan-out) and
  * the items of fan-outs into run->rt[i].items_ref, from their step_start
  * records. Call after bh_sched_init. */

@@ -408,13 +408,11 @@ static void stop_leftovers(const char *run_id, double grace_ms, cJSON *out) {
         if (!left) break;
         sleep_ms(50);
     }
-    size_t k = 0;
-    const cJSON *o;
-    cJSON_ArrayForEach(o, out) {
+    for (size_t k = 0; k < n; k++) {
         int killed = alive(pids[k]);
         if (killed) kill(pids[k], SIGKILL);
-        cJSON_AddStringToObject((cJSON *)o, "signal", killed ? "SIGKILL" : "SIGTERM");
-        k++;
+        cJSON_AddStringToObject(cJSON_GetArrayItem(out, (int)k), "signal",
+                                killed ? "SIGKILL" : "SIGTERM");
     }
     free(pids);
 }
@@ -539,7 +537,8 @@ int bh_resume_run(const bh_resume_opts *o) {
     bh_replay r;
     int rc = bh_replay_open(&r, "resume", o->run_dir);
     if (rc == 0) rc = resumable(&r);
-    if (rc == 0) rc = bh_replay_load(&r, o->param_values);
+    r.secrets = o->secrets;
+    if (rc == 0) rc = bh_replay_load(&r);
     if (rc == 0) rc = check_flag_steps(r.rb, o->retry_steps, "--retry-unknown");
     if (rc == 0) rc = check_flag_steps(r.rb, o->skip_steps, "--skip-unknown");
     if (rc != 0) {

@@ -27,6 +27,7 @@
 #define BH_RESUME_H
 
 #include "run.h"
+#include "secrets.h"
 
 typedef struct {
     const char *run_dir;
@@ -35,7 +36,7 @@ typedef struct {
     const char **retry_steps;  /* --retry-unknown=STEP,...: NULL-terminated, or NULL */
     const char **skip_steps;   /* --skip-unknown=STEP,... */
     int ask;                   /* stdin is a terminal: ask about the rest */
-    const cJSON *param_values; /* replace recorded parameter values (secrets), or NULL */
+    const bh_secrets *secrets; /* where secret() looks again */
 } bh_resume_opts;
 
 /* Exit-code style outcome, as `run` (docs/cli.md); messages go to stderr. */

@@ -53,6 +53,8 @@ bh_attempt *bh_run_attempt(bh_run *run, uint64_t serial) {
 #define DEFAULT_CHECKPOINT_EVERY 100
 
 void bh_run_append(bh_run *run, cJSON *rec) {
+    /* Secrets never reach the journal, in any form (redact.h). */
+    bh_redact_json(run->rb->redact, rec);
     if (!run->io_error) {
         int err = bh_journal_append(run->journal, rec);
         if (err) {
@@ -154,6 +156,8 @@ void bh_run_write_start(bh_run *run) {
     cJSON_AddStringToObject(r, "severity", rb->severity);
     if (rb->owner) cJSON_AddStringToObject(r, "owner", rb->owner);
     cJSON_AddItemToObject(rec, "params", cJSON_Duplicate(rb->param_values, 1));
+    /* Which secrets it resolved and where from; never their values. */
+    cJSON_AddItemToObject(rec, "secrets", cJSON_Duplicate(rb->secrets_used, 1));
     cJSON_AddStringToObject(rec, "operator", run->operator_name);
     char host[256] = "";
     gethostname(host, sizeof host - 1);

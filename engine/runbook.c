@@ -830,7 +830,56 @@ static int print_at_load(lua_State *L) {
     return 0;
 }
 
+/* secret("NAME"): the value from the secrets file or the environment,
+ * registered for masking before the runbook sees it. */
+static int l_secret(lua_State *L) {
+    bh_runbook *rb = lua_touserdata(L, lua_upvalueindex(1));
+    const char *name = luaL_checkstring(L, 1);
+    if (!bh_secrets_name_ok(name))
+        return luaL_error(L, "secret: '%s' is not a secret name (letters, digits and _)", name);
+    if (rb->secret_standins) {
+        lua_pushfstring(L, "<secret:%s>", name);
+        return 1;
+    }
+    const char *value, *source;
+    size_t len;
+    if (bh_secrets_get(rb->secrets, name, &value, &len, &source) != 0) {
+        if (rb->loading) rb->param_errors++; /* like a missing parameter: exit 4 */
+        lua_newtable(L);
+        return bh_luax_raise(L, "secret_missing",
+                             "secret '%s' is not set: put it in the environment (%s=...) or in "
+                             "the secrets file (--secrets FILE, mode 0600)",
+                             name, name);
+    }
+    const cJSON *u;
+    int known = 0;
+    cJSON_ArrayForEach(u, rb->secrets_used) {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(u, "name");
+        known |= cJSON_IsString(n) && strcmp(n->valuestring, name) == 0;
+    }
+    if (!known) {
+        if (bh_redact_add(rb->redact, name, value, len) != 0) {
+            if (rb->loading) rb->param_errors++;
+            lua_newtable(L);
+            return bh_luax_raise(L, "secret_too_short",
+                                 "secret '%s' is shorter than %d bytes: too short to be masked "
+                                 "reliably in what the run writes",
+                                 name, BH_REDACT_MIN_SECRET);
+        }
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", name);
+        cJSON_AddStringToObject(o, "source", source);
+        cJSON_AddItemToArray(rb->secrets_used, o);
+        if (!rb->loading && rb->on_secret && rb->host) rb->on_secret(rb->host, name, source);
+    }
+    lua_pushlstring(L, value, len);
+    return 1;
+}
+
 static void install_declarations(lua_State *L, bh_runbook *rb, int env) {
+    lua_pushlightuserdata(L, rb);
+    lua_pushcclosure(L, l_secret, 1);
+    lua_setfield(L, env, "secret");
     lua_pushlightuserdata(L, rb);
     lua_pushcclosure(L, l_phase, 1);
     lua_setfield(L, env, "phase");
@@ -933,6 +982,10 @@ bh_runbook_status bh_runbook_load(const bh_runbook_opts *opts, bh_runbook **out)
     rb->env_ref = LUA_NOREF;
     rb->mem_limit = BH_LUA_MEMORY_LIMIT;
     rb->max_instructions = BH_DEFAULT_MAX_INSTRUCTIONS;
+    rb->secrets = opts->secrets;
+    rb->secret_standins = opts->secret_standins;
+    rb->redact = bh_redact_new();
+    rb->secrets_used = cJSON_CreateArray();
 
     size_t len;
     char *text = bh_util_read_file(opts->path, &len);
@@ -1005,6 +1058,22 @@ bh_runbook_status bh_runbook_load(const bh_runbook_opts *opts, bh_runbook **out)
             lint(rb);
     }
     lua_settop(L, 0);
+    /* What loading reports must not show a secret it resolved either. */
+    for (size_t i = 0; i < rb->diags.count; i++) {
+        char *m = bh_redact_text(rb->redact, rb->diags.items[i].message,
+                                 strlen(rb->diags.items[i].message), NULL);
+        if (m) {
+            free(rb->diags.items[i].message);
+            rb->diags.items[i].message = m;
+        }
+    }
+    if (rb->traceback) {
+        char *m = bh_redact_text(rb->redact, rb->traceback, strlen(rb->traceback), NULL);
+        if (m) {
+            free(rb->traceback);
+            rb->traceback = m;
+        }
+    }
     if (rb->param_errors > 0 && bh_diag_errors(&rb->diags) == (size_t)rb->param_errors)
         return BH_RUNBOOK_BAD_PARAMS;
     return bh_diag_errors(&rb->diags) ? BH_RUNBOOK_INVALID : BH_RUNBOOK_OK;
@@ -1013,6 +1082,8 @@ bh_runbook_status bh_runbook_load(const bh_runbook_opts *opts, bh_runbook **out)
 void bh_runbook_free(bh_runbook *rb) {
     if (!rb) return;
     if (rb->L) lua_close(rb->L);
+    bh_redact_free(rb->redact);
+    cJSON_Delete(rb->secrets_used);
     for (size_t i = 0; i < rb->nsteps; i++) {
         free(rb->steps[i].id);
         free(rb->steps[i].phase);

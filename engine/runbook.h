@@ -17,6 +17,8 @@
 
 #include "diag.h"
 #include "params.h"
+#include "redact.h"
+#include "secrets.h"
 
 #define BH_DEFAULT_STEP_TIMEOUT_MS (5.0 * 60 * 1000)
 #define BH_DEFAULT_KILL_GRACE_MS 5000.0
@@ -96,9 +98,9 @@ typedef struct {
     char *path;   /* as given */
     char *sha256; /* of the file's exact bytes */
     char *id, *title, *severity, *owner, *description;
-    int decl_line; /* line of runbook{...} */
+    int decl_line;   /* line of runbook{...} */
+    int timeout_set; /* runbook{ timeout = ... } given */
     double timeout_ms, kill_grace_ms;
-    int timeout_set;         /* runbook{ timeout = ... } given */
     double max_instructions; /* default budget of every step */
     bh_param_spec *params;
     size_t nparams;
@@ -111,25 +113,32 @@ typedef struct {
                        otherwise declaration order; units are contiguous */
     bh_unit *units; /* in the order they run */
     size_t nunits;
-    int graph;      /* schedule = "graph": one unit, ordered by `after` alone */
+    int graph; /* schedule = "graph": one unit, ordered by `after` alone */
+    int ngroups;
     int *group_of;  /* loader: parallel{} group number of each step, 0 if none */
     int *group_cap; /* loader: concurrency of each group (index: group number) */
-    int ngroups;
     bh_diag_list diags;
     char *traceback; /* of the Lua error that stopped loading, if any */
     int param_errors;
     int params_ref; /* registry reference to the `param` table */
     int env_ref;    /* registry reference to the runbook's _ENV */
+    int loading;    /* the file is running (the load-time hook counts) */
     size_t mem_used, mem_limit;
     void *host; /* the run using this state, for Lua hooks (sched.c sets it) */
     double load_instructions;
-    int loading; /* the file is running (the load-time hook counts) */
     /* Hook for threads made while loading and run later by a step (they
      * inherited the load-time hook): the scheduler's deadline hook. */
     lua_Hook run_hook;
+    /* secrets (secret("NAME")): where values come from, what must be masked */
+    const bh_secrets *secrets;
+    bh_redact *redact;   /* every secret resolved so far, masked in all output */
+    cJSON *secrets_used; /* [{name, source}], in the order first resolved */
+    /* Called when a step resolves a secret not seen before (sched records it). */
+    void (*on_secret)(void *host, const char *name, const char *source);
+    int secret_standins; /* plan, check: no values, stand-ins "<secret:NAME>" */
     /* loader state */
-    const bh_params_input *opts_params;
     int placeholders;
+    const bh_params_input *opts_params;
     char *pending_step; /* step "id" seen, its { ... } not yet */
     int pending_line;
     int stopped; /* loading was stopped on purpose after reported problems */
@@ -140,6 +149,8 @@ typedef struct {
     const char *path;
     const bh_params_input *params; /* may be NULL: no values given */
     int placeholders;              /* `check`: stand-ins for missing required params */
+    const bh_secrets *secrets;     /* where secret("NAME") looks; NULL: the environment */
+    int secret_standins;           /* plan/check: secret() gives "<secret:NAME>" */
 } bh_runbook_opts;
 
 typedef enum {

@@ -1414,6 +1414,15 @@ static int default_cap(void) {
     return n < 2 ? 2 : (int)n;
 }
 
+/* A step resolved a secret the run had not used before: name and source. */
+static void record_secret(void *host, const char *name, const char *source) {
+    bh_run *run = host;
+    cJSON *rec = bh_run_record("secret", NULL);
+    cJSON_AddStringToObject(rec, "name", name);
+    cJSON_AddStringToObject(rec, "source", source);
+    bh_run_append(run, rec);
+}
+
 void bh_sched_init(bh_run *run, bh_runbook *rb, const bh_run_opts *opts, uv_loop_t *loop) {
     memset(run, 0, sizeof *run);
     run->loop = loop;
@@ -1421,10 +1430,12 @@ void bh_sched_init(bh_run *run, bh_runbook *rb, const bh_run_opts *opts, uv_loop
     run->L = rb->L;
     rb->host = run;
     rb->run_hook = bh_ctx_deadline_hook;
+    rb->on_secret = record_secret;
     run->opts = opts;
     run->operator_name = bh_run_operator(opts->operator_name);
     run->fx = bh_fx_real(loop);
     run->console = bh_console_new(loop, opts->console_mode, stdout);
+    bh_console_set_redact(run->console, rb->redact);
     size_t n = rb->nsteps ? rb->nsteps : 1;
     run->status = bh_util_xcalloc(n, sizeof *run->status);
     run->rt = bh_util_xcalloc(n, sizeof *run->rt);

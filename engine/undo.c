@@ -150,7 +150,8 @@ int bh_undo_run(const bh_undo_opts *uo) {
                 alive ? "stop it first, or let it finish" : "resume it first: bulkhead resume RUN");
         rc = 1;
     }
-    if (rc == 0) rc = bh_replay_load(&r, NULL);
+    r.secrets = uo->secrets;
+    if (rc == 0) rc = bh_replay_load(&r);
     const bh_runbook *rb = r.rb;
     size_t only = rc == 0 && uo->step ? bh_replay_step_index(rb, uo->step) : 0;
     if (rc == 0 && only == (size_t)-1) {

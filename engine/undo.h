@@ -32,6 +32,7 @@ typedef struct {
     const char *step;  /* only this step's instances, or NULL */
     int retry_unknown; /* also undo instances whose earlier undo was cut off */
     const bh_run_opts *run_opts;
+    const bh_secrets *secrets; /* where the runbook's secret() looks */
 } bh_undo_opts;
 
 /* From a journal's records (doc): the completed instances not yet undone

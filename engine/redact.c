@@ -1,0 +1,326 @@
+#include "redact.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+typedef struct {
+    char *bytes;
+    size_t len;
+    size_t secret; /* index into names */
+} form;
+
+struct bh_redact {
+    form *forms; /* longest first */
+    size_t nforms, capforms;
+    char **masks; /* "[masked:NAME]" per secret */
+    size_t nsecrets;
+    size_t maxlen;
+    /* by first byte: does any form start with it? (a cheap filter) */
+    unsigned char starts[256];
+};
+
+/* A growing byte buffer. */
+typedef struct {
+    char *p;
+    size_t len, cap;
+} buf;
+
+static void put(buf *b, const void *data, size_t n) {
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        b->p = realloc(b->p, cap);
+        if (!b->p) abort();
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+bh_redact *bh_redact_new(void) {
+    return bh_util_xcalloc(1, sizeof(bh_redact));
+}
+
+void bh_redact_free(bh_redact *r) {
+    if (!r) return;
+    for (size_t i = 0; i < r->nforms; i++)
+        free(r->forms[i].bytes);
+    for (size_t i = 0; i < r->nsecrets; i++)
+        free(r->masks[i]);
+    free(r->forms);
+    free(r->masks);
+    free(r);
+}
+
+size_t bh_redact_count(const bh_redact *r) {
+    return r ? r->nsecrets : 0;
+}
+
+static void add_form(bh_redact *r, size_t secret, const char *bytes, size_t len, int raw) {
+    if (len == 0 || (!raw && len < BH_REDACT_MIN_FORM)) return;
+    for (size_t i = 0; i < r->nforms; i++)
+        if (r->forms[i].len == len && memcmp(r->forms[i].bytes, bytes, len) == 0) return;
+    if (r->nforms == r->capforms) {
+        r->capforms = r->capforms ? r->capforms * 2 : 16;
+        r->forms = realloc(r->forms, r->capforms * sizeof *r->forms);
+        if (!r->forms) abort();
+    }
+    /* Keep longest first, so an encoded form that contains the raw value
+     * (or a shorter form) is masked whole. */
+    size_t at = 0;
+    while (at < r->nforms && r->forms[at].len >= len)
+        at++;
+    memmove(&r->forms[at + 1], &r->forms[at], (r->nforms - at) * sizeof *r->forms);
+    char *copy = bh_util_xmalloc(len);
+    memcpy(copy, bytes, len);
+    r->forms[at] = (form){.bytes = copy, .len = len, .secret = secret};
+    r->nforms++;
+    if (len > r->maxlen) r->maxlen = len;
+    r->starts[(unsigned char)bytes[0]] = 1;
+}
+
+static void add_hex(bh_redact *r, size_t secret, const unsigned char *v, size_t n, int upper) {
+    const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+    char *h = bh_util_xmalloc(n * 2);
+    for (size_t i = 0; i < n; i++) {
+        h[2 * i] = digits[v[i] >> 4];
+        h[2 * i + 1] = digits[v[i] & 15];
+    }
+    add_form(r, secret, h, n * 2, 0);
+    free(h);
+}
+
+static void add_percent(bh_redact *r, size_t secret, const unsigned char *v, size_t n, int upper,
+                        int plus) {
+    const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+    buf b = {0};
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = v[i];
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~') {
+            put(&b, &c, 1);
+        } else if (c == ' ' && plus) {
+            put(&b, "+", 1);
+        } else {
+            char e[3] = {'%', digits[c >> 4], digits[c & 15]};
+            put(&b, e, 3);
+        }
+    }
+    if (b.len) add_form(r, secret, b.p, b.len, 0);
+    free(b.p);
+}
+
+/* v as cJSON writes it inside a string. */
+static void add_json_escaped(bh_redact *r, size_t secret, const unsigned char *v, size_t n) {
+    buf b = {0};
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = v[i];
+        char e[8];
+        switch (c) {
+        case '"':
+            put(&b, "\\\"", 2);
+            break;
+        case '\\':
+            put(&b, "\\\\", 2);
+            break;
+        case '\b':
+            put(&b, "\\b", 2);
+            break;
+        case '\f':
+            put(&b, "\\f", 2);
+            break;
+        case '\n':
+            put(&b, "\\n", 2);
+            break;
+        case '\r':
+            put(&b, "\\r", 2);
+            break;
+        case '\t':
+            put(&b, "\\t", 2);
+            break;
+        default:
+            if (c < 0x20) {
+                snprintf(e, sizeof e, "\\u%04x", c);
+                put(&b, e, 6);
+            } else {
+                put(&b, &c, 1);
+            }
+        }
+    }
+    if (b.len != n || memcmp(b.p, v, n) != 0) add_form(r, secret, b.p, b.len, 1);
+    free(b.p);
+}
+
+/* base64 of (k zero bytes, v): the characters that depend on v alone. */
+static void add_base64(bh_redact *r, size_t secret, const unsigned char *v, size_t n, size_t k,
+                       int url) {
+    const char *alpha = url ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+                            : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t total = k + n;
+    unsigned char *in = bh_util_xcalloc(total + 3, 1);
+    memcpy(in + k, v, n);
+    size_t nchars = (total * 8) / 6; /* characters made of input bits only */
+    char *out = bh_util_xmalloc(nchars + 4);
+    for (size_t c = 0; c < nchars; c++) {
+        size_t bit = c * 6, byte = bit / 8, shift = bit % 8;
+        unsigned int w = ((unsigned int)in[byte] << 8) | in[byte + 1];
+        out[c] = alpha[(w >> (10 - shift)) & 63];
+    }
+    size_t first = (k * 8 + 5) / 6; /* the first character with no prefix bit */
+    if (nchars > first) add_form(r, secret, out + first, nchars - first, 0);
+    free(out);
+    free(in);
+}
+
+int bh_redact_add(bh_redact *r, const char *name, const char *value, size_t len) {
+    if (len < BH_REDACT_MIN_SECRET) return -EINVAL;
+    r->masks = realloc(r->masks, (r->nsecrets + 1) * sizeof *r->masks);
+    if (!r->masks) abort();
+    r->masks[r->nsecrets] = bh_util_asprintf("[masked:%s]", name);
+    size_t id = r->nsecrets++;
+    const unsigned char *v = (const unsigned char *)value;
+    add_form(r, id, value, len, 1);
+    add_json_escaped(r, id, v, len);
+    add_hex(r, id, v, len, 0);
+    add_hex(r, id, v, len, 1);
+    add_percent(r, id, v, len, 1, 0);
+    add_percent(r, id, v, len, 0, 0);
+    add_percent(r, id, v, len, 1, 1);
+    for (size_t k = 0; k < 3; k++) {
+        add_base64(r, id, v, len, k, 0);
+        add_base64(r, id, v, len, k, 1);
+    }
+    return 0;
+}
+
+/* The longest form that matches at b[p] and fits before len. */
+static const form *match_at(const bh_redact *r, const char *b, size_t len, size_t p) {
+    if (!r->starts[(unsigned char)b[p]]) return NULL;
+    for (size_t i = 0; i < r->nforms; i++) {
+        const form *f = &r->forms[i];
+        if (f->len <= len - p && b[p] == f->bytes[0] && memcmp(b + p, f->bytes, f->len) == 0)
+            return f;
+    }
+    return NULL;
+}
+
+/* Mask b[0..len) into out while every form can be checked at the position
+ * (all of them when final). Returns how many input bytes were consumed. */
+static size_t scan(const bh_redact *r, const char *b, size_t len, int final, buf *out,
+                   int *matched) {
+    size_t p = 0, lit = 0;
+    while (p < len && (final || p + r->maxlen <= len)) {
+        const form *f = match_at(r, b, len, p);
+        if (!f) {
+            p++;
+            continue;
+        }
+        put(out, b + lit, p - lit);
+        put(out, r->masks[f->secret], strlen(r->masks[f->secret]));
+        p += f->len;
+        lit = p;
+        *matched = 1;
+    }
+    put(out, b + lit, p - lit);
+    return p;
+}
+
+char *bh_redact_text(const bh_redact *r, const char *s, size_t len, size_t *outlen) {
+    if (!r || !r->nforms || !s) return NULL;
+    buf out = {0};
+    int matched = 0;
+    scan(r, s, len, 1, &out, &matched);
+    if (!matched) {
+        free(out.p);
+        return NULL;
+    }
+    if (outlen) *outlen = out.len;
+    return out.p;
+}
+
+const char *bh_redact_str(const bh_redact *r, const char *s, char **copy) {
+    *copy = s ? bh_redact_text(r, s, strlen(s), NULL) : NULL;
+    return *copy ? *copy : s;
+}
+
+static void mask_item(const bh_redact *r, cJSON *c) {
+    if (c->string) {
+        char *m = bh_redact_text(r, c->string, strlen(c->string), NULL);
+        if (m) {
+            /* cJSON frees a key it owns; a constant key is not owned. */
+            if (!(c->type & cJSON_StringIsConst)) cJSON_free(c->string);
+            c->type &= ~cJSON_StringIsConst;
+            c->string = m;
+        }
+    }
+    if (cJSON_IsString(c) && c->valuestring) {
+        char *m = bh_redact_text(r, c->valuestring, strlen(c->valuestring), NULL);
+        if (m) {
+            cJSON_free(c->valuestring);
+            c->valuestring = m;
+        }
+    } else if (cJSON_IsNumber(c)) {
+        char text[64];
+        snprintf(text, sizeof text, "%.17g", c->valuedouble);
+        char *m = bh_redact_text(r, text, strlen(text), NULL);
+        if (m) {
+            c->type = cJSON_String | (c->type & cJSON_StringIsConst);
+            c->valuestring = m;
+        }
+    }
+    for (cJSON *k = c->child; k; k = k->next)
+        mask_item(r, k);
+}
+
+void bh_redact_json(const bh_redact *r, cJSON *item) {
+    if (r && r->nforms && item) mask_item(r, item);
+}
+
+struct bh_redact_stream {
+    const bh_redact *r;
+    bh_redact_emit emit;
+    void *ud;
+    buf held;
+};
+
+bh_redact_stream *bh_redact_stream_new(const bh_redact *r, bh_redact_emit emit, void *ud) {
+    bh_redact_stream *s = bh_util_xcalloc(1, sizeof *s);
+    s->r = r;
+    s->emit = emit;
+    s->ud = ud;
+    return s;
+}
+
+void bh_redact_stream_feed(bh_redact_stream *s, const char *data, size_t n) {
+    if (!s->r || !s->r->nforms) {
+        s->emit(data, n, s->ud);
+        return;
+    }
+    put(&s->held, data, n);
+    buf out = {0};
+    int matched = 0;
+    size_t used = scan(s->r, s->held.p, s->held.len, 0, &out, &matched);
+    if (out.len) s->emit(out.p, out.len, s->ud);
+    free(out.p);
+    memmove(s->held.p, s->held.p + used, s->held.len - used);
+    s->held.len -= used;
+}
+
+void bh_redact_stream_end(bh_redact_stream *s) {
+    if (!s) return;
+    if (s->held.len) {
+        buf out = {0};
+        int matched = 0;
+        scan(s->r, s->held.p, s->held.len, 1, &out, &matched);
+        if (out.len) s->emit(out.p, out.len, s->ud);
+        free(out.p);
+    }
+    free(s->held.p);
+    free(s);
+}
