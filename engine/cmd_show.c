@@ -161,7 +161,7 @@ static int collect(const cJSON *rec, uint64_t offset, void *ud) {
     } else if (strcmp(type, "run_end") == 0) {
         cJSON_Delete(s->end);
         s->end = cJSON_Duplicate(rec, 1);
-    } else if (strcmp(type, "interrupt") == 0) {
+    } else if (strcmp(type, "interrupt") == 0 || strcmp(type, "run_resumed") == 0) {
         cJSON_AddItemToArray(s->events, cJSON_Duplicate(rec, 1));
     } else if (step) {
         cJSON *e = step_entry(s, step);
@@ -284,8 +284,8 @@ static void run_name(const char *dir, char *out, size_t len) {
 
 static void counts_text(const summary *s, char *out, size_t len) {
     out[0] = '\0';
-    const char *names[] = {"ok",      "failed",  "timed_out", "cancelled",
-                           "skipped", "running", "pending"};
+    const char *names[] = {"ok",      "failed", "timed_out", "cancelled", "unknown",
+                           "skipped", "undone", "running",   "pending"};
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
         int n = 0;
         const cJSON *e;
@@ -422,7 +422,7 @@ int bh_cmd_show(int argc, char **argv, const bh_cli *g) {
         const cJSON *id;
         cJSON_ArrayForEach(id, s.order) cJSON_AddItemToArray(
             steps, cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(s.steps, id->valuestring), 1));
-        cJSON_AddItemToObject(o, "interrupts", cJSON_Duplicate(s.events, 1));
+        cJSON_AddItemToObject(o, "events", cJSON_Duplicate(s.events, 1)); /* interrupts, resumes */
         cJSON_AddBoolToObject(o, "intact", chk.intact);
         cJSON_AddStringToObject(o, "head", chk.head);
         cJSON_AddNumberToObject(o, "records", (double)chk.records);
@@ -452,9 +452,17 @@ int bh_cmd_show(int argc, char **argv, const bh_cli *g) {
             printf("  ended    %s after %s\n", bh_journal_str(s.end, "ts"), el);
         }
         const cJSON *ev;
-        cJSON_ArrayForEach(ev, s.events)
-            printf("  interrupted by %s at %s (%s)\n", bh_journal_str(ev, "signal"),
-                   bh_journal_str(ev, "ts"), bh_journal_str(ev, "action"));
+        cJSON_ArrayForEach(ev, s.events) {
+            if (strcmp(bh_journal_str(ev, "type"), "run_resumed") == 0)
+                printf(
+                    "  resumed  %s by %s (before: %s, %d leftover command(s) stopped)\n",
+                    bh_journal_str(ev, "ts"), bh_journal_str(ev, "operator"),
+                    bh_journal_str(ev, "previous"),
+                    cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ev, "leftovers_stopped")));
+            else
+                printf("  interrupted by %s at %s (%s)\n", bh_journal_str(ev, "signal"),
+                       bh_journal_str(ev, "ts"), bh_journal_str(ev, "action"));
+        }
         printf("  folder   %s\n\nsteps\n", dir);
         const cJSON *id;
         cJSON_ArrayForEach(id, s.order) {

@@ -259,3 +259,10 @@ assert_exit 0 "$BULKHEAD" keygen --out "$WORK/k"
 assert_exit 0 bh resume last --retry-unknown --sign-key "$WORK/k.key"
 assert_jq "$(newest)" '[.[] | select(.type == "step_start" and .step == "b")] | map(.timeout_ms) | join(",")' "42000,42000"
 assert_exit 0 bh verify last --key "$WORK/k.pub"
+
+t show_tells_the_resume
+assert_exit 0 bh show last
+assert_contains "$OUT" "resumed  "
+assert_contains "$OUT" "(before: died"
+assert_exit 0 bh show last --json
+assert_eq run_resumed "$(printf %s "$OUT" | jq -r '.events[0].type')"
