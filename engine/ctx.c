@@ -536,13 +536,9 @@ static int l_sh(lua_State *L) {
 
 /* --- sleep ------------------------------------------------------------- */
 
-static void sleep_closed(uv_handle_t *h) {
-    free(h);
-}
-
-static void sleep_fired(uv_timer_t *t) {
-    bh_attempt *a = t->data;
-    uv_close((uv_handle_t *)t, sleep_closed);
+static void sleep_fired(void *ud) {
+    bh_attempt *a = ud;
+    bh_timer_stop(a->sleep_timer);
     a->sleep_timer = NULL;
     a->waiting = BH_WAIT_NONE;
     if (a->timed_out || a->cancelled || a->over_budget)
@@ -558,19 +554,14 @@ static int l_sleep(lua_State *L) {
     if (!text || bh_util_parse_duration(text, &ms) != 0)
         return luaL_error(L, "ctx.sleep: expected a duration such as \"2s\" or a number of "
                              "seconds");
-    uv_timer_t *t = bh_util_xmalloc(sizeof *t);
-    uv_timer_init(a->run->loop, t);
-    t->data = a;
-    uv_timer_start(t, sleep_fired, (uint64_t)ms, 0);
-    a->sleep_timer = t;
+    a->sleep_timer = bh_timer_start(a->run->clock, ms, 0, sleep_fired, a);
     a->waiting = BH_WAIT_SLEEP;
     return lua_yield(L, 0);
 }
 
 void bh_ctx_stop_sleep(bh_attempt *a) {
     if (!a->sleep_timer) return;
-    uv_timer_stop(a->sleep_timer);
-    uv_close((uv_handle_t *)a->sleep_timer, sleep_closed);
+    bh_timer_stop(a->sleep_timer);
     a->sleep_timer = NULL;
     a->waiting = BH_WAIT_NONE;
 }
@@ -636,8 +627,8 @@ static int l_gate(lua_State *L) {
     lua_Integer n = luaL_checkinteger(L, 1);
     int ok = lua_toboolean(L, 2);
     int healthy = ok && lua_toboolean(L, 3);
-    uint64_t now = uv_hrtime();
-    if (n == 1) a->verify_started_ns = now;
+    double now = bh_clock_now_ms(a->run->clock);
+    if (n == 1) a->verify_started_ms = now;
     char why[300] = "";
     if (!ok)
         snprintf(why, sizeof why, "%s", luaL_tolstring(L, 3, NULL));
@@ -657,7 +648,7 @@ static int l_gate(lua_State *L) {
     char line[400];
     snprintf(line, sizeof line, "verify try %lld: not healthy: %s", (long long)n, why);
     bh_console_log(a->run->console, a->label, line);
-    double elapsed = (double)(now - a->verify_started_ns) / 1e6;
+    double elapsed = now - a->verify_started_ms;
     if (elapsed + a->step->verify_interval_ms > a->step->verify_timeout_ms) {
         char t[32];
         bh_util_format_duration(a->step->verify_timeout_ms, t, sizeof t);

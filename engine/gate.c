@@ -16,14 +16,8 @@ struct bh_gate {
     int asked_kind; /* 0 none, 1 approval of step `asked`, 2 manual attempt serial `asked` */
 };
 
-static void approval_timer_closed(uv_handle_t *h) {
-    free(h);
-}
-
 static void stop_approval_timer(bh_step_rt *rt) {
-    if (!rt->approval_timer) return;
-    uv_timer_stop(rt->approval_timer);
-    uv_close((uv_handle_t *)rt->approval_timer, approval_timer_closed);
+    bh_timer_stop(rt->approval_timer);
     rt->approval_timer = NULL;
 }
 
@@ -102,12 +96,9 @@ static void forget_question(bh_run *run, size_t index) {
         run->gate->asked_kind = 0;
 }
 
-static void approval_timed_out(uv_timer_t *t) {
-    bh_run *run = t->data;
-    size_t index = (size_t)-1;
-    for (size_t i = 0; i < run->rb->nsteps; i++)
-        if (run->rt[i].approval_timer == t) index = i;
-    if (index == (size_t)-1) return;
+static void approval_timed_out(void *ud) {
+    bh_run *run = ((bh_step_ref *)ud)->run;
+    size_t index = ((bh_step_ref *)ud)->index;
     const bh_step *s = &run->rb->steps[index];
     char t_text[32], why[128];
     bh_util_format_duration(s->approve_timeout_ms, t_text, sizeof t_text);
@@ -160,10 +151,8 @@ void bh_gate_ask(bh_run *run, size_t index) {
              s->approvers > 1 ? "s, all different" : "", t,
              s->approve_on_timeout ? "approval" : "a denial");
     bh_console_notice(run->console, msg);
-    rt->approval_timer = bh_util_xmalloc(sizeof *rt->approval_timer);
-    uv_timer_init(run->loop, rt->approval_timer);
-    rt->approval_timer->data = run;
-    uv_timer_start(rt->approval_timer, approval_timed_out, (uint64_t)s->approve_timeout_ms, 0);
+    rt->approval_timer =
+        bh_timer_start(run->clock, s->approve_timeout_ms, 0, approval_timed_out, &run->refs[index]);
     prompt_next(run);
 }
 

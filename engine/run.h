@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "clock.h"
 #include "console.h"
 #include "fx.h"
 #include "journal.h"
@@ -65,18 +66,19 @@ struct bh_attempt {
     int co_ref;
     struct bh_ctx_handle *handle; /* cleared when the attempt ends */
     int handle_ref;               /* registry anchor of the handle */
-    uint64_t started_ns, deadline_ns;
-    double timeout_ms; /* in force for this attempt (step, runbook or --timeout) */
-    uv_timer_t *timer; /* the attempt's timeout */
+    double started_ms;   /* on the run's clock */
+    uint64_t deadline_ns; /* real time: the Lua deadline hook's */
+    double timeout_ms;    /* in force for this attempt (step, runbook or --timeout) */
+    bh_timer *timer;      /* the attempt's timeout */
     bh_wait_kind waiting;
     bh_pending_exec exec;
-    uv_timer_t *sleep_timer;
+    bh_timer *sleep_timer;
     int execs;
     int timed_out, cancelled;
     int over_budget;            /* ran more Lua instructions than allowed */
     int ask_when;               /* ask the step's `when` although this is not attempt 1 */
     double instructions;        /* counted by the hook, HOOK_EVERY at a time */
-    uint64_t verify_started_ns; /* first health check */
+    double verify_started_ms;   /* first health check, on the run's clock */
     char label[160];            /* step id, with [item] for a fan-out: for people */
 };
 
@@ -84,7 +86,7 @@ struct bh_attempt {
 typedef struct bh_retry {
     bh_run *run;
     struct bh_retry *next;
-    uv_timer_t timer;
+    bh_timer *timer;
     size_t index, item;
     int number;
     int due;      /* the backoff is over: starts when the caps allow */
@@ -104,14 +106,20 @@ typedef struct {
     int approved;     /* approvals given (or none needed) */
     char **approvers; /* distinct names that approved */
     int napprovers;
-    uv_timer_t *approval_timer;
-    uv_timer_t *cadence_timer; /* every: the next repetition */
+    bh_timer *approval_timer;
+    bh_timer *cadence_timer; /* every: the next repetition */
     int reps;                  /* repetitions started */
     int went;                  /* step_go ran: items listed, cadence started */
     int halted;                /* the run stopped before every item started */
     size_t not_started;        /* items the halt left out */
     int undo_failed;           /* an undo of one of its instances failed */
 } bh_step_rt;
+
+/* A step of a run, for callbacks that get one pointer (timers). */
+typedef struct {
+    bh_run *run;
+    size_t index;
+} bh_step_ref;
 
 /* An instance that completed, for undo in reverse completion order. */
 typedef struct {
@@ -129,10 +137,12 @@ typedef struct {
     int prompt;               /* ask approvals and manual tasks on the terminal */
     struct bh_signer *signer; /* sign checkpoints (sign.h), or NULL */
     int checkpoint_every;     /* records between checkpoints (0: the default) */
+    int virtual_time;         /* dry run or drill: the clock is virtual (clock.h) */
 } bh_run_opts;
 
 struct bh_run {
     uv_loop_t *loop;
+    bh_clock *clock; /* real, or virtual for dry runs and drills */
     bh_runbook *rb;
     lua_State *L;
     bh_fx *fx;
@@ -143,7 +153,7 @@ struct bh_run {
     const bh_run_opts *opts;
     const char *operator_name;
     char *id, *dir;
-    uint64_t started_ns;
+    double started_ms; /* on the clock */
     double earlier_ms; /* resumed: from the run's start to this engine's */
     uint64_t next_serial;
     size_t unit;            /* the unit now running (rb->units) */
@@ -152,6 +162,7 @@ struct bh_run {
     bh_retry *retries;      /* waiting out a backoff */
     bh_step_status *status; /* per step */
     bh_step_rt *rt;         /* per step */
+    bh_step_ref *refs;      /* per step: {run, index} */
     unsigned char *blocked; /* per step: skipped because a dependency failed */
     bh_done *done_list;     /* completed instances, in completion order */
     size_t ndone, capdone;

@@ -136,10 +136,6 @@ void bh_sched_end_step(bh_run *run, size_t index, bh_step_status status, const c
 static void start_attempt(bh_run *run, size_t index, size_t item, int number, int ask_when);
 static int can_start(const bh_run *run, const bh_unit *u, size_t index);
 
-static void retry_closed(uv_handle_t *h) {
-    free(h->data);
-}
-
 static void unlink_retry(bh_run *run, bh_retry *r) {
     for (bh_retry **p = &run->retries; *p; p = &(*p)->next) {
         if (*p == r) {
@@ -149,8 +145,8 @@ static void unlink_retry(bh_run *run, bh_retry *r) {
     }
 }
 
-static void retry_fired(uv_timer_t *t) {
-    bh_retry *r = t->data;
+static void retry_fired(void *ud) {
+    bh_retry *r = ud;
     r->due = 1; /* the pump starts it within the caps */
     bh_sched_pump(r->run);
 }
@@ -158,8 +154,8 @@ static void retry_fired(uv_timer_t *t) {
 static void drop_retry(bh_run *run, bh_retry *r) {
     unlink_retry(run, r);
     run->rt[r->index].running--;
-    uv_timer_stop(&r->timer);
-    uv_close((uv_handle_t *)&r->timer, retry_closed);
+    bh_timer_stop(r->timer);
+    free(r);
 }
 
 /* The run stops: retries not started will not be, and the record says so. */
@@ -213,13 +209,7 @@ static void schedule_retry(bh_attempt *a) {
     r->next = run->retries;
     run->retries = r;
     run->rt[a->index].running++; /* the instance is not over */
-    uv_timer_init(run->loop, &r->timer);
-    r->timer.data = r;
-    uv_timer_start(&r->timer, retry_fired, (uint64_t)delay, 0);
-}
-
-static void timer_closed(uv_handle_t *h) {
-    free(h);
+    r->timer = bh_timer_start(run->clock, delay, 0, retry_fired, r);
 }
 
 static void unlink_attempt(bh_run *run, bh_attempt *a) {
@@ -235,13 +225,10 @@ static void unlink_attempt(bh_run *run, bh_attempt *a) {
 static void finish_attempt(bh_attempt *a, bh_step_status status, cJSON *result,
                            bh_luax_error *err) {
     bh_run *run = a->run;
-    if (a->timer) {
-        uv_timer_stop(a->timer);
-        uv_close((uv_handle_t *)a->timer, timer_closed);
-        a->timer = NULL;
-    }
+    bh_timer_stop(a->timer);
+    a->timer = NULL;
     bh_gate_forget(a);
-    double ms = (double)(uv_hrtime() - a->started_ns) / 1e6;
+    double ms = bh_clock_now_ms(run->clock) - a->started_ms;
     const bh_step *s = a->step;
     bh_step_rt *rt = &run->rt[a->index];
     int undo = a->kind == BH_RUN_UNDO;
@@ -454,8 +441,8 @@ static void interrupt_attempt(bh_attempt *a, int hard) {
     }
 }
 
-static void step_timeout(uv_timer_t *t) {
-    bh_attempt *a = t->data;
+static void step_timeout(void *ud) {
+    bh_attempt *a = ud;
     if (a->cancelled) return;
     /* timed_out may already be set by the deadline hook's error (which the
      * body can catch): stop what the body waits on all the same. */
@@ -722,12 +709,9 @@ static void launch(bh_run *run, bh_attempt *a) {
     run->running++;
     run->unit_running[a->step->unit]++;
     run->rt[a->index].running++;
-    a->started_ns = uv_hrtime();
-    a->deadline_ns = a->started_ns + (uint64_t)(a->timeout_ms * 1e6);
-    a->timer = bh_util_xmalloc(sizeof *a->timer);
-    uv_timer_init(run->loop, a->timer);
-    a->timer->data = a;
-    uv_timer_start(a->timer, step_timeout, (uint64_t)a->timeout_ms, 0);
+    a->started_ms = bh_clock_now_ms(run->clock);
+    a->deadline_ns = uv_hrtime() + (uint64_t)(a->timeout_ms * 1e6);
+    a->timer = bh_timer_start(run->clock, a->timeout_ms, 0, step_timeout, a);
 }
 
 /* Run the attempt's Lua: set it up, then resume it with its arguments. */
@@ -889,14 +873,9 @@ void bh_sched_approved(bh_run *run, size_t index) {
 
 /* --- cadences ---------------------------------------------------------- */
 
-typedef struct {
-    bh_run *run;
-    size_t index;
-} cadence;
-
-static void cadence_fired(uv_timer_t *t) {
-    bh_run *run = ((cadence *)t->data)->run;
-    size_t index = ((cadence *)t->data)->index;
+static void cadence_fired(void *ud) {
+    bh_run *run = ((bh_step_ref *)ud)->run;
+    size_t index = ((bh_step_ref *)ud)->index;
     bh_step_rt *rt = &run->rt[index];
     if (rt->running > 0) {
         cJSON *rec = bh_run_record("cadence_skipped", NULL);
@@ -910,29 +889,17 @@ static void cadence_fired(uv_timer_t *t) {
     bh_sched_pump(run);
 }
 
-static void cadence_closed(uv_handle_t *h) {
-    free(h->data);
-    free(h);
-}
-
 static void cadence_start(bh_run *run, size_t index) {
     bh_step_rt *rt = &run->rt[index];
-    cadence *c = bh_util_xcalloc(1, sizeof *c);
-    c->run = run;
-    c->index = index;
-    rt->cadence_timer = bh_util_xmalloc(sizeof *rt->cadence_timer);
-    uv_timer_init(run->loop, rt->cadence_timer);
-    rt->cadence_timer->data = c;
-    uint64_t every = (uint64_t)run->rb->steps[index].every_ms;
-    uv_timer_start(rt->cadence_timer, cadence_fired, every, every);
+    double every = run->rb->steps[index].every_ms;
+    rt->cadence_timer = bh_timer_start(run->clock, every, every, cadence_fired, &run->refs[index]);
 }
 
 static void stop_cadences(bh_run *run) {
     for (size_t i = 0; i < run->rb->nsteps; i++) {
         bh_step_rt *rt = &run->rt[i];
         if (!rt->cadence_timer) continue;
-        uv_timer_stop(rt->cadence_timer);
-        uv_close((uv_handle_t *)rt->cadence_timer, cadence_closed);
+        bh_timer_stop(rt->cadence_timer);
         rt->cadence_timer = NULL;
         rt->nitems = rt->next_item; /* no repetition that has not started */
         maybe_end_step(run, i);
@@ -1349,8 +1316,7 @@ void bh_sched_restore(bh_run *run, const bh_restored_step *steps) {
             r->next = run->retries;
             run->retries = r;
             rt->running++;
-            uv_timer_init(run->loop, &r->timer);
-            r->timer.data = r;
+            r->timer = bh_timer_start(run->clock, 0, 0, retry_fired, r);
         }
         if (p->done && strcmp(p->done, "cancelled") != 0 && rt->running == 0 &&
             rt->next_item >= rt->nitems && s->every_ms <= 0) {
@@ -1382,7 +1348,7 @@ static const char *run_status(const bh_run *run) {
 }
 
 static void write_run_end(bh_run *run) {
-    double ms = (double)(uv_hrtime() - run->started_ns) / 1e6 + run->earlier_ms;
+    double ms = bh_clock_now_ms(run->clock) - run->started_ms + run->earlier_ms;
     cJSON *rec = bh_run_record(run->undo_only ? "undo_finish" : "run_end", NULL);
     cJSON_AddStringToObject(rec, "status", run_status(run));
     cJSON_AddNumberToObject(rec, "duration_ms", ms);
@@ -1426,6 +1392,7 @@ static void record_secret(void *host, const char *name, const char *source) {
 void bh_sched_init(bh_run *run, bh_runbook *rb, const bh_run_opts *opts, uv_loop_t *loop) {
     memset(run, 0, sizeof *run);
     run->loop = loop;
+    run->clock = bh_clock_new(loop, opts->virtual_time);
     run->rb = rb;
     run->L = rb->L;
     rb->host = run;
@@ -1439,14 +1406,17 @@ void bh_sched_init(bh_run *run, bh_runbook *rb, const bh_run_opts *opts, uv_loop
     size_t n = rb->nsteps ? rb->nsteps : 1;
     run->status = bh_util_xcalloc(n, sizeof *run->status);
     run->rt = bh_util_xcalloc(n, sizeof *run->rt);
-    for (size_t i = 0; i < rb->nsteps; i++)
+    run->refs = bh_util_xcalloc(n, sizeof *run->refs);
+    for (size_t i = 0; i < rb->nsteps; i++) {
         run->rt[i].items_ref = LUA_NOREF;
+        run->refs[i] = (bh_step_ref){run, i};
+    }
     run->blocked = bh_util_xcalloc(n, 1);
     run->unit_running = bh_util_xcalloc(rb->nunits ? rb->nunits : 1, sizeof *run->unit_running);
     run->wrapper_ref = LUA_NOREF;
     run->undo_wrapper_ref = LUA_NOREF;
     run->results_ref = LUA_NOREF;
-    run->started_ns = uv_hrtime();
+    run->started_ms = bh_clock_now_ms(run->clock);
     run->cap = opts->concurrency > 0 ? opts->concurrency : default_cap();
     run->cap_hard = opts->concurrency > 0;
     run->on_io_error = on_io_error;
@@ -1498,6 +1468,7 @@ void bh_sched_cleanup(bh_run *run) {
     bh_control_stop(run->control);
     bh_console_close(run->console);
     run->fx->destroy(run->fx);
+    bh_clock_close(run->clock);
     uv_run(loop, UV_RUN_DEFAULT);
     /* Anything still open is a bug; close it so the loop can be freed, and
      * say so rather than leak quietly. */
@@ -1513,6 +1484,7 @@ void bh_sched_cleanup(bh_run *run) {
     free(run->last_phase);
     free(run->status);
     free(run->rt);
+    free(run->refs);
     free(run->blocked);
     free(run->unit_running);
     free(run->done_list);
