@@ -5,11 +5,13 @@
 #include <unistd.h>
 
 #include <lauxlib.h>
+#include <sodium.h>
 
 #include "cmd.h"
 #include "runbook.h"
 #include "sched.h"
 #include "sign.h"
+#include "sim.h"
 #include "util.h"
 
 static const char PLAN_HELP[] =
@@ -76,6 +78,14 @@ static const char RUN_HELP[] =
     "                          `bulkhead approve/deny/done` from elsewhere\n"
     "  --sign-key FILE         sign checkpoints of the journal with this key\n"
     "                          (`bulkhead keygen`; default $BULKHEAD_SIGN_KEY)\n"
+    "  --dry-run               run the runbook's own logic but simulate every\n"
+    "                          action: nothing is executed or sent; each exec\n"
+    "                          records what it would have run and returns\n"
+    "                          success (or the step's `simulate`); approvals and\n"
+    "                          manual tasks are granted; time is simulated\n"
+    "  --simulate STEP=JSON    with --dry-run: what STEP's actions give back,\n"
+    "                          e.g. '{\"exit\":0,\"stdout\":\"active\"}'; \"result\"\n"
+    "                          replaces the step's body\n"
     "  --checkpoint-every N    records between signed checkpoints (default 100;\n"
     "                          one is always written after run_end)\n"
     "  --secrets FILE          where secret(\"NAME\") looks first: NAME=value lines,\n"
@@ -94,6 +104,37 @@ static const char RUN_HELP[] =
     "exit: 0 all steps ok, 1 a step failed or timed out, 2 usage, 3 runbook\n"
     "error, 4 parameter error, 6 state/journal I/O error, 130 SIGINT, 143 SIGTERM\n";
 
+static const char DRILL_HELP[] =
+    "usage: bulkhead drill RUNBOOK [-p NAME=VALUE]... [faults] [--seed N] [options]\n"
+    "\n"
+    "Rehearse a runbook: a dry run (nothing is executed or sent, approvals and\n"
+    "manual tasks are granted, time is simulated) with faults injected on\n"
+    "purpose, ending with a scorecard: time to containment, total time, each\n"
+    "fault and whether the runbook absorbed it (retry, continue, rollback) or\n"
+    "it stopped the run, time waiting for approvals, steps without undo or\n"
+    "timeout. `bulkhead drills RUNBOOK` compares drills over time.\n"
+    "\n"
+    "faults (STEP is a step id; each attempt of it is affected):\n"
+    "  --fail STEP             the attempt fails as it starts\n"
+    "  --timeout STEP          the attempt hangs until the step's timeout\n"
+    "  --slow STEP=FACTOR      the attempt takes FACTOR times its estimate\n"
+    "  --flaky STEP=P          the attempt fails with probability P (0-1)\n"
+    "  --chaos P               any attempt: a fault with probability P (fail,\n"
+    "                          timeout or slow x3)\n"
+    "  --seed N                the random choices (default: a new seed, shown\n"
+    "                          in the scorecard); the same seed, the same drill\n"
+    "\n"
+    "simulated time: a step takes its `estimate` (runbook), else the median\n"
+    "of its successful attempts in earlier real runs here, else nothing.\n"
+    "  --approval-wait DUR     how long each approval takes (default 0)\n"
+    "  --simulate STEP=JSON    what STEP's actions give back (see run --help)\n"
+    "\n"
+    "Also: -p, --params, --json, --plain, --operator, --concurrency, --sign-key,\n"
+    "--checkpoint-every, --secrets (secrets not set get stand-ins).\n"
+    "\n"
+    "exit: 0 the runbook came through, 1 a step failed (the drill found\n"
+    "something), 2 usage, 3 runbook error, 4 parameter error\n";
+
 typedef struct {
     const char *cmd;
     const char **paths;
@@ -106,11 +147,28 @@ typedef struct {
     const char *sign_key, *secrets_file;
     const char **approve; /* NULL-terminated */
     size_t napprove;
+    /* run --dry-run and drill */
+    int dry_run, seed_given;
+    char **simulate, **slow, **flaky; /* STEP=VALUE, as given */
+    size_t nsimulate, nslow, nflaky;
+    const char **fail, **timeout_steps; /* NULL-terminated */
+    size_t nfail, ntimeout_steps;
+    double chaos, approval_wait_ms;
+    unsigned long long seed;
 } opts;
+
+/* Append to a NULL-terminated list sized for argc entries. */
+static void *push(void *list, size_t *n, int argc, const void *item) {
+    const void **v = list;
+    if (!v) v = bh_util_xcalloc((size_t)argc + 1, sizeof *v);
+    v[(*n)++] = item;
+    return v;
+}
 
 /* Parse the options shared by plan, check and run. Returns -1 when done
  * (help printed, exit 0) or an exit code > 0 on error, 0 to go on. */
 static int parse(int argc, char **argv, opts *o, const char *help, int allow_run_opts) {
+    int drill = strcmp(o->cmd, "drill") == 0;
     o->paths = calloc((size_t)argc, sizeof *o->paths);
     if (!o->paths) abort();
     for (int i = 1; i < argc; i++) {
@@ -126,7 +184,10 @@ static int parse(int argc, char **argv, opts *o, const char *help, int allow_run
             (allow_run_opts &&
              (strcmp(a, "--concurrency") == 0 || strcmp(a, "--approve") == 0 ||
               strcmp(a, "--sign-key") == 0 || strcmp(a, "--checkpoint-every") == 0 ||
-              strcmp(a, "--secrets") == 0))) {
+              strcmp(a, "--secrets") == 0 || strcmp(a, "--simulate") == 0 ||
+              strcmp(a, "--fail") == 0 || strcmp(a, "--slow") == 0 || strcmp(a, "--flaky") == 0 ||
+              strcmp(a, "--chaos") == 0 || strcmp(a, "--seed") == 0 ||
+              strcmp(a, "--approval-wait") == 0))) {
             if (i + 1 >= argc) return bh_cmd_usage_error(o->cmd, "%s needs a value", a);
             val = argv[++i];
         } else if (strncmp(a, "-p", 2) == 0 && a[2] != '\0' && a[2] != '-') {
@@ -149,6 +210,33 @@ static int parse(int argc, char **argv, opts *o, const char *help, int allow_run
             o->strict = 1;
         } else if (allow_run_opts && strcmp(a, "--plain") == 0) {
             o->plain = 1;
+        } else if (drill && val && strcmp(a, "--timeout") == 0) {
+            o->timeout_steps = push(o->timeout_steps, &o->ntimeout_steps, argc, val);
+        } else if (drill && val && strcmp(a, "--fail") == 0) {
+            o->fail = push(o->fail, &o->nfail, argc, val);
+        } else if (drill && val && strcmp(a, "--slow") == 0) {
+            o->slow = push(o->slow, &o->nslow, argc, argv[i]);
+        } else if (drill && val && strcmp(a, "--flaky") == 0) {
+            o->flaky = push(o->flaky, &o->nflaky, argc, argv[i]);
+        } else if (drill && val && strcmp(a, "--chaos") == 0) {
+            char *end;
+            o->chaos = strtod(val, &end);
+            if (*end || end == val || !(o->chaos >= 0 && o->chaos <= 1))
+                return bh_cmd_usage_error(o->cmd, "--chaos: '%s' is not a probability (0 to 1)",
+                                          val);
+        } else if (drill && val && strcmp(a, "--seed") == 0) {
+            char *end;
+            o->seed = strtoull(val, &end, 10);
+            if (*end || end == val || val[0] == '-')
+                return bh_cmd_usage_error(o->cmd, "--seed: '%s' is not a whole number", val);
+            o->seed_given = 1;
+        } else if (drill && val && strcmp(a, "--approval-wait") == 0) {
+            if (bh_util_parse_duration(val, &o->approval_wait_ms) != 0)
+                return bh_cmd_usage_error(o->cmd, "--approval-wait: '%s' is not a duration", val);
+        } else if (allow_run_opts && val && strcmp(a, "--simulate") == 0) {
+            o->simulate = push(o->simulate, &o->nsimulate, argc, argv[i]);
+        } else if (allow_run_opts && !drill && strcmp(a, "--dry-run") == 0) {
+            o->dry_run = 1;
         } else if (allow_run_opts && strcmp(a, "--timeout") == 0) {
             if (bh_util_parse_duration(val, &o->timeout_ms) != 0 || o->timeout_ms <= 0)
                 return bh_cmd_usage_error(o->cmd, "--timeout: '%s' is not a duration (e.g. 30s)",
@@ -194,6 +282,11 @@ static int parse(int argc, char **argv, opts *o, const char *help, int allow_run
 static void opts_free(opts *o) {
     free(o->paths);
     free(o->approve);
+    free(o->simulate);
+    free(o->slow);
+    free(o->flaky);
+    free(o->fail);
+    free(o->timeout_steps);
     bh_params_input_free(&o->params);
 }
 
@@ -450,32 +543,123 @@ int bh_cmd_check(int argc, char **argv, const bh_cli *g) {
     return worst;
 }
 
-int bh_cmd_run(int argc, char **argv, const bh_cli *g) {
-    opts o = {.cmd = "run"};
-    bh_params_input_init(&o.params);
-    int rc = parse(argc, argv, &o, RUN_HELP, 1);
-    if (rc == 0 && o.npaths > 1) rc = bh_cmd_usage_error("run", "one runbook at a time");
-    if (rc != 0) {
-        opts_free(&o);
-        return rc < 0 ? BH_EXIT_OK : rc;
+/* STEP=VALUE for --slow, --flaky, --simulate: split in place. */
+static int split_rule(const char *cmd, const char *flag, char *arg, char **value) {
+    char *eq = strchr(arg, '=');
+    if (!eq || eq == arg || !eq[1])
+        return bh_cmd_usage_error(cmd, "%s: give STEP=VALUE, not '%s'", flag, arg);
+    *eq = '\0';
+    *value = eq + 1;
+    return 0;
+}
+
+static int known_step(const bh_runbook *rb, const char *id) {
+    for (size_t i = 0; i < rb->nsteps; i++)
+        if (strcmp(rb->steps[i].id, id) == 0) return 1;
+    return 0;
+}
+
+/* The simulation the flags describe, checked against the runbook. */
+static int build_sim(const opts *o, const bh_runbook *rb, const char *state_dir, bh_sim *sim) {
+    memset(sim, 0, sizeof *sim);
+    sim->drill = strcmp(o->cmd, "drill") == 0;
+    sim->approval_wait_ms = o->approval_wait_ms;
+    sim->chaos = o->chaos;
+    if (o->seed_given) {
+        sim->seed = o->seed;
+    } else {
+        randombytes_buf(&sim->seed, sizeof sim->seed);
+        sim->seed %= 1000000000ull; /* short enough to read out on a call */
     }
+    sim->fail = bh_util_xcalloc(o->nfail + 1, sizeof *sim->fail);
+    memcpy(sim->fail, o->fail ? o->fail : sim->fail, o->nfail * sizeof *sim->fail);
+    sim->timeout = bh_util_xcalloc(o->ntimeout_steps + 1, sizeof *sim->timeout);
+    memcpy(sim->timeout, o->timeout_steps ? o->timeout_steps : sim->timeout,
+           o->ntimeout_steps * sizeof *sim->timeout);
+    const char **lists[2] = {o->fail, o->timeout_steps};
+    const char *flags[2] = {"--fail", "--timeout"};
+    for (int l = 0; l < 2; l++)
+        for (size_t k = 0; lists[l] && lists[l][k]; k++)
+            if (!known_step(rb, lists[l][k]))
+                return bh_cmd_usage_error(o->cmd, "%s %s: the runbook has no such step", flags[l],
+                                          lists[l][k]);
+    sim->slow = bh_util_xcalloc(o->nslow + 1, sizeof *sim->slow);
+    sim->flaky = bh_util_xcalloc(o->nflaky + 1, sizeof *sim->flaky);
+    for (size_t k = 0; k < o->nslow + o->nflaky; k++) {
+        int slow = k < o->nslow;
+        char *arg = slow ? o->slow[k] : o->flaky[k - o->nslow];
+        char *value, *end;
+        int rc = split_rule(o->cmd, slow ? "--slow" : "--flaky", arg, &value);
+        if (rc) return rc;
+        if (!known_step(rb, arg))
+            return bh_cmd_usage_error(o->cmd, "%s %s: the runbook has no such step",
+                                      slow ? "--slow" : "--flaky", arg);
+        double v = strtod(value, &end);
+        if (*end || (slow && !(v > 0 && v <= 1000)) || (!slow && !(v >= 0 && v <= 1)))
+            return bh_cmd_usage_error(o->cmd, "%s %s=%s: %s", slow ? "--slow" : "--flaky", arg,
+                                      value,
+                                      slow ? "the factor is a number above 0 (2 = twice as long)"
+                                           : "the probability is a number from 0 to 1");
+        if (slow)
+            sim->slow[sim->nslow++] = (bh_sim_rule){arg, v};
+        else
+            sim->flaky[sim->nflaky++] = (bh_sim_rule){arg, v};
+    }
+    for (size_t k = 0; k < o->nsimulate; k++) {
+        char *value;
+        int rc = split_rule(o->cmd, "--simulate", o->simulate[k], &value);
+        if (rc) return rc;
+        if (!known_step(rb, o->simulate[k]))
+            return bh_cmd_usage_error(o->cmd, "--simulate %s: the runbook has no such step",
+                                      o->simulate[k]);
+        cJSON *j = cJSON_Parse(value);
+        if (!cJSON_IsObject(j)) {
+            cJSON_Delete(j);
+            return bh_cmd_usage_error(o->cmd,
+                                      "--simulate %s=%s: give a JSON object such as "
+                                      "'{\"exit\":0,\"stdout\":\"active\"}'",
+                                      o->simulate[k], value);
+        }
+        if (!sim->scripts) sim->scripts = cJSON_CreateObject();
+        cJSON_AddItemToObject(sim->scripts, o->simulate[k], j);
+    }
+    sim->history = bh_sim_history(state_dir, rb->id);
+    return 0;
+}
+
+/* run, run --dry-run and drill. */
+static int run_command(int argc, char **argv, const bh_cli *g, const char *cmd) {
+    opts o = {.cmd = cmd};
+    bh_params_input_init(&o.params);
+    bh_runbook *rb = NULL;
+    bh_secrets *secrets = NULL;
+    bh_sim sim_s;
+    memset(&sim_s, 0, sizeof sim_s);
+    bh_run_opts ro;
+    memset(&ro, 0, sizeof ro);
+    int drill = strcmp(cmd, "drill") == 0;
+    int rc = parse(argc, argv, &o, drill ? DRILL_HELP : RUN_HELP, 1);
+    if (rc == 0 && o.npaths > 1) rc = bh_cmd_usage_error(cmd, "one runbook at a time");
+    if (rc == 0 && !drill && !o.dry_run && o.nsimulate)
+        rc = bh_cmd_usage_error(cmd, "--simulate only makes sense with --dry-run (or drill)");
+    if (rc != 0) goto done;
+    int sim = drill || o.dry_run;
     const char *sfile = o.secrets_file ? o.secrets_file : getenv("BULKHEAD_SECRETS");
     char serr[512];
-    bh_secrets *secrets = bh_secrets_open(sfile, serr, sizeof serr);
+    secrets = bh_secrets_open(sfile, serr, sizeof serr);
     if (!secrets) {
-        fprintf(stderr, "bulkhead run: %s\n", serr);
-        opts_free(&o);
-        return BH_EXIT_PARAMS;
+        fprintf(stderr, "bulkhead %s: %s\n", cmd, serr);
+        rc = BH_EXIT_PARAMS;
+        goto done;
     }
-    bh_runbook *rb;
-    rc = load(o.paths[0], &o, 0, secrets, &rb);
-    if (rc != BH_EXIT_OK) {
-        bh_runbook_free(rb);
-        bh_secrets_free(secrets);
-        opts_free(&o);
-        return rc;
-    }
-    bh_run_opts ro = {
+    bh_runbook_opts lo = {
+        .path = o.paths[0], .params = &o.params, .secrets = secrets, .secrets_optional = sim};
+    bh_runbook_status st = bh_runbook_load(&lo, &rb);
+    bh_diag_print(&rb->diags, stderr);
+    if (rb->traceback) fprintf(stderr, "%s\n", rb->traceback);
+    rc = load_status_exit(st);
+    if (rc != BH_EXIT_OK) goto done;
+    ro = (bh_run_opts){
         .state_dir = g->state_dir,
         .operator_name = o.operator_name,
         .timeout_override_ms = o.timeout_ms,
@@ -485,51 +669,53 @@ int bh_cmd_run(int argc, char **argv, const bh_cli *g) {
         .concurrency = o.concurrency,
         .yes = o.yes,
         .approve = o.approve,
-        .prompt = !o.no_prompt && !o.json && isatty(STDIN_FILENO),
+        /* a simulation asks nobody: approvals are granted, tasks done */
+        .prompt = !sim && !o.no_prompt && !o.json && isatty(STDIN_FILENO),
     };
+    if (sim) {
+        rc = build_sim(&o, rb, g->state_dir, &sim_s);
+        if (rc) goto done;
+        ro.sim = &sim_s;
+    }
     const char *key = o.sign_key ? o.sign_key : getenv("BULKHEAD_SIGN_KEY");
     if (key && *key) {
         char err[400];
         ro.signer = bh_sign_load(key, err, sizeof err);
         ro.checkpoint_every = o.checkpoint_every;
         if (!ro.signer) {
-            fprintf(stderr, "bulkhead run: %s\n", err);
-            bh_runbook_free(rb);
-            bh_secrets_free(secrets);
-            opts_free(&o);
-            return BH_EXIT_USAGE;
+            fprintf(stderr, "bulkhead %s: %s\n", cmd, err);
+            rc = BH_EXIT_USAGE;
+            goto done;
         }
     }
     for (size_t k = 0; k < o.napprove; k++) {
-        int known = 0;
-        for (size_t i = 0; i < rb->nsteps; i++)
-            known |= strcmp(rb->steps[i].id, o.approve[k]) == 0;
-        if (!known) {
-            bh_sign_free(ro.signer);
-            bh_runbook_free(rb);
-            bh_secrets_free(secrets);
-            rc = bh_cmd_usage_error("run", "--approve %s: the runbook has no such step",
-                                    o.approve[k]);
-            opts_free(&o);
-            return rc;
+        if (!known_step(rb, o.approve[k])) {
+            rc =
+                bh_cmd_usage_error(cmd, "--approve %s: the runbook has no such step", o.approve[k]);
+            goto done;
         }
     }
     char *run_id;
     int sig;
     bh_run_outcome out = bh_sched_run(rb, &ro, &run_id, &sig);
-    bh_sign_free(ro.signer);
     free(run_id);
+    rc = out == BH_RUN_OK            ? BH_EXIT_OK
+         : out == BH_RUN_FAILED      ? BH_EXIT_FAILED
+         : out == BH_RUN_INTERRUPTED ? (sig == 15 ? BH_EXIT_SIGTERM : BH_EXIT_SIGINT)
+                                     : BH_EXIT_IO;
+done:
+    bh_sign_free(ro.signer);
+    bh_sim_free(&sim_s);
     bh_runbook_free(rb);
     bh_secrets_free(secrets);
     opts_free(&o);
-    switch (out) {
-    case BH_RUN_OK:
-        return BH_EXIT_OK;
-    case BH_RUN_FAILED:
-        return BH_EXIT_FAILED;
-    case BH_RUN_INTERRUPTED:
-        return sig == 15 ? BH_EXIT_SIGTERM : BH_EXIT_SIGINT;
-    default:
-        return BH_EXIT_IO;
-    }
+    return rc < 0 ? BH_EXIT_OK : rc;
+}
+
+int bh_cmd_run(int argc, char **argv, const bh_cli *g) {
+    return run_command(argc, argv, g, "run");
+}
+
+int bh_cmd_drill(int argc, char **argv, const bh_cli *g) {
+    return run_command(argc, argv, g, "drill");
 }

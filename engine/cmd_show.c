@@ -39,7 +39,7 @@ static int cmp_str(const void *a, const void *b) {
 }
 
 /* Sorted names of the run folders; *n set. NULL with *n 0 when none. */
-static char **list_runs(const char *runs_dir, size_t *n) {
+char **bh_cmd_list_runs(const char *runs_dir, size_t *n) {
     *n = 0;
     DIR *d = opendir(runs_dir);
     if (!d) return NULL;
@@ -60,7 +60,7 @@ static char **list_runs(const char *runs_dir, size_t *n) {
     return names;
 }
 
-static void free_names(char **names, size_t n) {
+void bh_cmd_free_names(char **names, size_t n) {
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);
@@ -76,7 +76,7 @@ char *bh_cmd_find_run(const bh_cli *g, const char *arg) {
     if (strchr(arg, '/') && is_dir(arg)) return bh_util_xstrdup(arg);
     char *runs_dir = bh_util_asprintf("%s/runs", g->state_dir);
     size_t n;
-    char **names = list_runs(runs_dir, &n);
+    char **names = bh_cmd_list_runs(runs_dir, &n);
     char *found = NULL;
     size_t matches = 0;
     if (strcmp(arg, "last") == 0 || strcmp(arg, "latest") == 0) {
@@ -110,7 +110,7 @@ char *bh_cmd_find_run(const bh_cli *g, const char *arg) {
         free(found);
         found = NULL;
     }
-    free_names(names, n);
+    bh_cmd_free_names(names, n);
     free(runs_dir);
     return found;
 }
@@ -311,7 +311,7 @@ int bh_cmd_runs(int argc, char **argv, const bh_cli *g) {
     }
     char *runs_dir = bh_util_asprintf("%s/runs", g->state_dir);
     size_t n;
-    char **names = list_runs(runs_dir, &n);
+    char **names = bh_cmd_list_runs(runs_dir, &n);
     cJSON *arr = cJSON_CreateArray();
     if (!json && n == 0) printf("no runs in %s\n", runs_dir);
     for (size_t i = 0; i < n; i++) {
@@ -353,7 +353,7 @@ int bh_cmd_runs(int argc, char **argv, const bh_cli *g) {
         free(out);
     }
     cJSON_Delete(arr);
-    free_names(names, n);
+    bh_cmd_free_names(names, n);
     free(runs_dir);
     return BH_EXIT_OK;
 }
@@ -433,6 +433,11 @@ int bh_cmd_show(int argc, char **argv, const bh_cli *g) {
     } else {
         const cJSON *rb = cJSON_GetObjectItemCaseSensitive(s.start, "runbook");
         printf("run %s: %s\n", name, run_status(&s));
+        const char *mode = bh_journal_str(s.start, "mode");
+        if (mode && strcmp(mode, "real") != 0)
+            printf("  %s: nothing was executed or sent; commands below are what it would "
+                   "have run\n",
+                   strcmp(mode, "drill") == 0 ? "DRILL" : "DRY RUN");
         if (rb)
             printf("  runbook  %s (%s)\n           %s sha256 %s\n", bh_journal_str(rb, "id"),
                    bh_journal_str(rb, "title"), bh_journal_str(rb, "path"),

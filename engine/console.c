@@ -98,6 +98,10 @@ void bh_console_run_start(bh_console *c, const char *run_id, const char *title, 
     if (!human(c)) return;
     say(c, c->out, "run %s: %s (%zu steps, %s)\n  journal: %s/journal.jsonl\n", run_id, title,
         nsteps, mode, dir);
+    if (strstr(mode, "dry-run") || strstr(mode, "drill"))
+        say(c, c->out,
+            "  %s: nothing is executed or sent; approvals are granted; time is simulated\n",
+            strstr(mode, "drill") ? "DRILL" : "DRY RUN");
     fflush(c->out);
 }
 
@@ -154,6 +158,14 @@ void bh_console_log(bh_console *c, const char *step, const char *text) {
     if (!human(c)) return;
     clear_live(c);
     say(c, c->out, "    %s | %s\n", step, text);
+    draw_live(c);
+    fflush(c->out);
+}
+
+void bh_console_text(bh_console *c, const char *text) {
+    if (!human(c)) return;
+    clear_live(c);
+    say(c, c->out, "%s", text);
     draw_live(c);
     fflush(c->out);
 }

@@ -35,6 +35,8 @@ void bh_console_log(bh_console *c, const char *step, const char *text);
 void bh_console_notice(bh_console *c, const char *text);
 void bh_console_run_end(bh_console *c, const char *run_id, const char *status, double ms,
                         const char *counts);
+/* Lines of text as they are (a scorecard), in the human modes. */
+void bh_console_text(bh_console *c, const char *text);
 /* A journal line, for --json mode (ignored in the other modes). */
 void bh_console_record(bh_console *c, const char *line, size_t len);
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "sched.h"
+#include "sim.h"
 #include "util.h"
 
 #define CAPTURE_MAX ((size_t)1 << 20)
@@ -309,6 +310,7 @@ static void exec_done(const bh_exec_result *res, void *ud) {
     cJSON *rec = bh_run_record("exec_end", a);
     cJSON_AddNumberToObject(rec, "n", p->n);
     cJSON_AddNumberToObject(rec, "pid", (double)res->pid);
+    if (run->opts->sim) cJSON_AddBoolToObject(rec, "simulated", 1);
     if (res->term_signal) {
         cJSON_AddStringToObject(rec, "signal", signal_name(res->term_signal));
     } else {
@@ -446,6 +448,7 @@ static int start_exec(lua_State *L, bh_attempt *a, char **argv, int opts, int sh
     p->req.timeout_ms = timeout;
     p->req.kill_grace_ms = run->rb->kill_grace_ms;
     p->req.redact = run->rb->redact;
+    if (run->opts->sim) p->req.sim_script = bh_sim_script(run->opts->sim, a->step);
     p->req.capture_max = CAPTURE_MAX;
     p->req.file_max = FILE_MAX;
     /* out/STEP[.iITEM|.rREP][.undo].ATTEMPT.N.stdout: one name per command. */
@@ -488,6 +491,7 @@ static int start_exec(lua_State *L, bh_attempt *a, char **argv, int opts, int sh
     if (p->req.cwd) cJSON_AddStringToObject(rec, "cwd", p->req.cwd);
     cJSON_AddBoolToObject(rec, "shell", shell);
     if (timeout > 0) cJSON_AddNumberToObject(rec, "timeout_ms", timeout);
+    if (run->opts->sim) cJSON_AddBoolToObject(rec, "simulated", 1); /* nothing was started */
     bh_run_append(run, rec);
     return lua_yieldk(L, 0, (lua_KContext)p->check, exec_k);
 }
@@ -615,6 +619,73 @@ void bh_ctx_push(bh_attempt *a) {
     }
     lua_pushboolean(co, a->kind == BH_RUN_UNDO);
     lua_setfield(co, -2, "undoing");
+    lua_pushstring(co, run->fx->mode); /* "real", "dry-run", "drill" */
+    lua_setfield(co, -2, "mode");
+}
+
+/* --- dry runs and drills ------------------------------------------------ */
+
+static void sim_wait_fired(void *ud) {
+    bh_attempt *a = ud;
+    bh_timer_stop(a->sleep_timer);
+    a->sleep_timer = NULL;
+    a->waiting = BH_WAIT_NONE;
+    if (a->timed_out || a->cancelled || a->over_budget)
+        bh_sched_abandon(a);
+    else
+        bh_sched_resume(a, 0);
+}
+
+/* Wait ms on the run's clock, as ctx.sleep does. */
+static int sim_wait(lua_State *L, bh_attempt *a, double ms) {
+    a->sleep_timer = bh_timer_start(a->run->clock, ms, 0, sim_wait_fired, a);
+    a->waiting = BH_WAIT_SLEEP;
+    return lua_yield(L, 0);
+}
+
+/* sim("before"): the drill's fault for this attempt, and a scripted
+ * result (true, value) if the step has one. sim("after"): take the rest of
+ * the step's estimate. Called by the step wrapper only in a simulation. */
+static int l_sim(lua_State *L) {
+    struct bh_ctx_handle *h = lua_touserdata(L, lua_upvalueindex(1));
+    bh_attempt *a = h ? h->a : NULL;
+    if (!a) return luaL_error(L, "simulation: this step has already ended");
+    const bh_sim *sim = a->run->opts->sim;
+    const char *phase = luaL_checkstring(L, 1);
+    if (strcmp(phase, "after") == 0) {
+        const char *src;
+        double want = bh_sim_estimate(sim, a->step, &src) * (a->sim_factor > 0 ? a->sim_factor : 1);
+        double left = want - (bh_clock_now_ms(a->run->clock) - a->started_ms);
+        if (left > 0) return sim_wait(L, a, left);
+        return 0;
+    }
+    bh_fault f = bh_sim_fault(sim, a->step, a->item, a->number);
+    a->sim_factor = f.kind == BH_FAULT_SLOW ? f.factor : 1;
+    if (f.kind != BH_FAULT_NONE) {
+        cJSON *rec = bh_run_record("fault_injected", a);
+        bh_sim_fault_fields(rec, &f);
+        bh_run_append(a->run, rec);
+    }
+    if (f.kind == BH_FAULT_FAIL) {
+        lua_newtable(L);
+        return bh_luax_raise(L, "injected_failure", "drill: a failure injected into step '%s' (%s)",
+                             a->label, f.source);
+    }
+    if (f.kind == BH_FAULT_TIMEOUT) /* hangs until the step's own timeout ends it */
+        return sim_wait(L, a, a->timeout_ms * 2 + 3600e3);
+    const cJSON *result = cJSON_GetObjectItemCaseSensitive(bh_sim_script(sim, a->step), "result");
+    if (!result) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    lua_pushboolean(L, 1);
+    bh_luax_push_json(L, result);
+    return 2;
+}
+
+void bh_ctx_push_sim(bh_attempt *a) {
+    lua_rawgeti(a->co, LUA_REGISTRYINDEX, a->handle_ref);
+    lua_pushcclosure(a->co, l_sim, 1);
 }
 
 /* gate(n, ok, healthy, why): the step wrapper's health check bookkeeping.

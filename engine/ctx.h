@@ -32,6 +32,8 @@ void bh_ctx_deadline_hook(lua_State *L, lua_Debug *ar);
  * belong to it (their loops are bounded by its deadline). */
 void bh_ctx_enter(bh_attempt *a);
 void bh_ctx_leave(bh_attempt *a);
+/* Push the simulation's hook (see the step wrapper); dry runs and drills. */
+void bh_ctx_push_sim(bh_attempt *a);
 /* Push the health gate's bookkeeping function (see the step wrapper). */
 void bh_ctx_push_gate(bh_attempt *a);
 

@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include <cjson/cJSON.h>
+
 #include "util.h"
 
 typedef struct {
@@ -34,6 +36,7 @@ typedef struct {
     size_t file_max;                /* bytes of each stream written to its file */
     const char *out_path[2];        /* files for stdout, stderr; NULL: not written */
     const struct bh_redact *redact; /* secrets masked in what is captured, or NULL */
+    const cJSON *sim_script;        /* dry run/drill: {exit, stdout, stderr} to give back */
 } bh_exec_req;
 
 typedef struct {

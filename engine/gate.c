@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "sched.h"
+#include "sim.h"
 #include "util.h"
 
 /* The terminal prompt: one question at a time, answered by a line. */
@@ -115,6 +116,21 @@ static void approval_timed_out(void *ud) {
     }
 }
 
+/* A dry run or drill: every approval a step needs is given, by the
+ * simulation, after the drill's --approval-wait. */
+static void simulated_approvals(void *ud) {
+    bh_run *run = ((bh_step_ref *)ud)->run;
+    size_t index = ((bh_step_ref *)ud)->index;
+    bh_step_rt *rt = &run->rt[index];
+    stop_approval_timer(rt);
+    for (int k = 1; rt->awaiting && k <= run->rb->steps[index].approvers; k++) {
+        char by[32];
+        snprintf(by, sizeof by, k == 1 ? "simulation" : "simulation-%d", k);
+        decide(run, index, 1, by, "a dry run or drill approves every step it reaches", "simulated",
+               NULL);
+    }
+}
+
 static int flagged(const bh_run *run, const char *id) {
     if (run->opts->yes) return 1;
     for (const char **p = run->opts->approve; p && *p; p++)
@@ -133,6 +149,11 @@ void bh_gate_ask(bh_run *run, size_t index) {
     cJSON_AddNumberToObject(rec, "timeout_ms", s->approve_timeout_ms);
     cJSON_AddStringToObject(rec, "on_timeout", s->approve_on_timeout ? "approve" : "deny");
     bh_run_append(run, rec);
+    if (run->opts->sim) {
+        rt->approval_timer = bh_timer_start(run->clock, run->opts->sim->approval_wait_ms, 0,
+                                            simulated_approvals, &run->refs[index]);
+        return;
+    }
     if (flagged(run, s->id)) {
         decide(run, index, 1, run->operator_name,
                run->opts->yes ? "--yes given when the run started"
@@ -158,8 +179,45 @@ void bh_gate_ask(bh_run *run, size_t index) {
 
 /* --- manual tasks ------------------------------------------------------ */
 
+static void finish_manual(bh_attempt *a, int ok, const char *by, const char *note, const char *how,
+                          const bh_control_peer *peer);
+
+/* A simulated person: done (or failed, as the drill says) once the step's
+ * estimate has passed. */
+static void simulated_manual(void *ud) {
+    bh_attempt *a = ud;
+    bh_timer_stop(a->sleep_timer);
+    a->sleep_timer = NULL;
+    int ok = a->sim_factor >= 0;
+    finish_manual(a, ok, "simulation",
+                  ok ? "simulated: the checklist is taken as done" : "drill: injected failure",
+                  "simulated", NULL);
+}
+
+static void simulate_manual(bh_attempt *a) {
+    bh_run *run = a->run;
+    const bh_sim *sim = run->opts->sim;
+    bh_fault f = bh_sim_fault(sim, a->step, a->item, a->number);
+    if (f.kind != BH_FAULT_NONE) {
+        cJSON *rec = bh_run_record("fault_injected", a);
+        bh_sim_fault_fields(rec, &f);
+        bh_run_append(run, rec);
+    }
+    const char *src;
+    double ms = bh_sim_estimate(sim, a->step, &src) * (f.kind == BH_FAULT_SLOW ? f.factor : 1);
+    a->sim_factor = f.kind == BH_FAULT_FAIL ? -1 : 1;
+    /* A timeout: nobody ever answers, the step's timeout ends it. */
+    if (f.kind == BH_FAULT_TIMEOUT) ms = a->timeout_ms * 2 + 3600e3;
+    a->waiting = BH_WAIT_SLEEP; /* interrupting it stops the timer (sched.c) */
+    a->sleep_timer = bh_timer_start(run->clock, ms, 0, simulated_manual, a);
+}
+
 void bh_gate_manual(bh_attempt *a) {
     bh_run *run = a->run;
+    if (run->opts->sim) {
+        simulate_manual(a);
+        return;
+    }
     a->waiting = BH_WAIT_PERSON;
     char msg[2048];
     size_t used = (size_t)snprintf(msg, sizeof msg, "manual task '%s':", a->step->id);

@@ -15,6 +15,9 @@ static const char USAGE[] =
     "  plan RUNBOOK      show the steps a run would take; nothing runs\n"
     "  check RUNBOOK...  validate runbooks; every problem with file:line\n"
     "  run RUNBOOK       execute a runbook, recording every step in a journal\n"
+    "                    (--dry-run: run its logic, simulate every action)\n"
+    "  drill RUNBOOK     a dry run with injected faults, and a scorecard\n"
+    "  drills RUNBOOK    a runbook's drills over time: scorecards and trend\n"
     "  runs              list the runs in the state directory\n"
     "  show RUN          one run's steps, outcomes, durations and output files\n"
     "  verify RUN        recheck a run journal's hash chain (and signatures, --key)\n"
@@ -68,6 +71,7 @@ int main(int argc, char **argv) {
         {"runs", bh_cmd_runs},       {"show", bh_cmd_show},     {"verify", bh_cmd_verify},
         {"approve", bh_cmd_approve}, {"deny", bh_cmd_deny},     {"done", bh_cmd_done},
         {"undo", bh_cmd_undo},       {"keygen", bh_cmd_keygen}, {"resume", bh_cmd_resume},
+        {"drill", bh_cmd_drill},     {"drills", bh_cmd_drills},
     };
     const char *name = argv[i];
     if (strcmp(name, "help") == 0) {

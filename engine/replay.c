@@ -9,6 +9,7 @@
 
 #include "control.h"
 #include "luax.h"
+#include "sim.h"
 #include "util.h"
 
 #define S bh_journal_str
@@ -17,6 +18,13 @@ size_t bh_replay_step_index(const bh_runbook *rb, const char *id) {
     for (size_t i = 0; id && rb && i < rb->nsteps; i++)
         if (strcmp(rb->steps[i].id, id) == 0) return i;
     return (size_t)-1;
+}
+
+int bh_replay_sim(const bh_replay *r, bh_sim *sim) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(r->start, "simulation");
+    if (!cJSON_IsObject(j)) return 0;
+    bh_sim_from_json(sim, j);
+    return 1;
 }
 
 size_t bh_replay_item(const cJSON *rec) {
@@ -109,7 +117,14 @@ int bh_replay_load(bh_replay *r) {
     bh_params_input_init(&in);
     const cJSON *params = cJSON_GetObjectItemCaseSensitive(r->start, "params");
     in.file = params ? cJSON_Duplicate(params, 1) : cJSON_CreateObject();
-    bh_runbook_opts o = {.path = path, .params = &in, .secrets = r->secrets};
+    bh_runbook_opts o = {
+        .path = path,
+        .params = &in,
+        .secrets = r->secrets,
+        /* a drill ran with stand-ins for secrets it did not have */
+        .secrets_optional =
+            cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(r->start, "simulation")),
+    };
     bh_runbook_status st = bh_runbook_load(&o, &r->rb);
     bh_params_input_free(&in);
     if (st != BH_RUNBOOK_OK) {

@@ -57,6 +57,10 @@ void bh_replay_record_cut(bh_replay *r, bh_run *run);
 /* Frees what open and load made (not the runbook when taken: r->rb = NULL). */
 void bh_replay_close(bh_replay *r);
 
+/* A dry run or drill goes on (resume) or is undone as one: the recorded
+ * simulation into *sim (freed with bh_sim_free). Returns 0 for a real run. */
+int bh_replay_sim(const bh_replay *r, struct bh_sim *sim);
+
 /* The index of step id in rb, or (size_t)-1. */
 size_t bh_replay_step_index(const bh_runbook *rb, const char *id);
 /* The 0-based item (fan-out) or repetition (cadence) a record is about. */

@@ -13,6 +13,7 @@
 
 #include "replay.h"
 #include "sched.h"
+#include "sim.h"
 #include "undo.h"
 #include "util.h"
 
@@ -548,6 +549,12 @@ int bh_resume_run(const bh_resume_opts *o) {
     bh_runbook *rb = r.rb;
     /* What the run was started with, unless the operator says otherwise. */
     bh_run_opts ro = *o->run_opts;
+    bh_sim sim;
+    memset(&sim, 0, sizeof sim);
+    if (bh_replay_sim(&r, &sim)) {
+        ro.sim = &sim; /* a drill goes on as a drill: nothing real happens */
+        ro.prompt = 0;
+    }
     if (ro.concurrency == 0 &&
         cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r.start, "concurrency_hard")))
         ro.concurrency = (int)N(r.start, "concurrency", 0);
@@ -585,7 +592,9 @@ int bh_resume_run(const bh_resume_opts *o) {
     if (rc == 0) rc = bh_replay_attach(&r, run);
     if (rc == 0) {
         bh_sched_listen(run);
-        bh_console_run_start(run->console, run->id, rb->title, run->dir, rb->nsteps, "resumed");
+        char mode[64];
+        snprintf(mode, sizeof mode, "resumed, %s", run->fx->mode);
+        bh_console_run_start(run->console, run->id, rb->title, run->dir, rb->nsteps, mode);
         bh_replay_record_cut(&r, run);
         cJSON *leftovers = cJSON_CreateArray();
         stop_leftovers(run->id, rb->kill_grace_ms, leftovers);
@@ -620,5 +629,6 @@ int bh_resume_run(const bh_resume_opts *o) {
     bh_sched_cleanup(run);
     free_facts(&fx, rb->nsteps);
     bh_replay_close(&r);
+    bh_sim_free(&sim);
     return rc;
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "sign.h"
+#include "sim.h"
 #include "util.h"
 
 static const char *const STATUS_NAMES[BH_STEP_NSTATES] = {
@@ -55,6 +56,9 @@ bh_attempt *bh_run_attempt(bh_run *run, uint64_t serial) {
 void bh_run_append(bh_run *run, cJSON *rec) {
     /* Secrets never reach the journal, in any form (redact.h). */
     bh_redact_json(run->rb->redact, rec);
+    /* A simulation's own time line: what reports and scorecards use. */
+    if (bh_clock_is_virtual(run->clock))
+        cJSON_AddNumberToObject(rec, "sim_ms", bh_clock_now_ms(run->clock));
     if (!run->io_error) {
         int err = bh_journal_append(run->journal, rec);
         if (err) {
@@ -167,6 +171,7 @@ void bh_run_write_start(bh_run *run) {
     cJSON_AddStringToObject(eng, "name", "bulkhead");
     cJSON_AddStringToObject(eng, "version", BH_VERSION);
     cJSON_AddStringToObject(rec, "mode", run->fx->mode);
+    if (run->opts->sim) cJSON_AddItemToObject(rec, "simulation", bh_sim_to_json(run->opts->sim));
     cJSON_AddNumberToObject(rec, "concurrency", run->cap);
     cJSON_AddBoolToObject(rec, "concurrency_hard", run->cap_hard);
     if (run->opts->timeout_override_ms > 0)

@@ -66,20 +66,21 @@ struct bh_attempt {
     int co_ref;
     struct bh_ctx_handle *handle; /* cleared when the attempt ends */
     int handle_ref;               /* registry anchor of the handle */
-    double started_ms;   /* on the run's clock */
-    uint64_t deadline_ns; /* real time: the Lua deadline hook's */
-    double timeout_ms;    /* in force for this attempt (step, runbook or --timeout) */
-    bh_timer *timer;      /* the attempt's timeout */
+    double started_ms;            /* on the run's clock */
+    uint64_t deadline_ns;         /* real time: the Lua deadline hook's */
+    double timeout_ms;            /* in force for this attempt (step, runbook or --timeout) */
+    bh_timer *timer;              /* the attempt's timeout */
     bh_wait_kind waiting;
     bh_pending_exec exec;
     bh_timer *sleep_timer;
     int execs;
     int timed_out, cancelled;
-    int over_budget;            /* ran more Lua instructions than allowed */
-    int ask_when;               /* ask the step's `when` although this is not attempt 1 */
-    double instructions;        /* counted by the hook, HOOK_EVERY at a time */
-    double verify_started_ms;   /* first health check, on the run's clock */
-    char label[160];            /* step id, with [item] for a fan-out: for people */
+    int over_budget;          /* ran more Lua instructions than allowed */
+    int ask_when;             /* ask the step's `when` although this is not attempt 1 */
+    double sim_factor;        /* drill: a slow fault's factor on the estimate */
+    double instructions;      /* counted by the hook, HOOK_EVERY at a time */
+    double verify_started_ms; /* first health check, on the run's clock */
+    char label[160];          /* step id, with [item] for a fan-out: for people */
 };
 
 /* A failed attempt waiting out its backoff before the next one. */
@@ -108,11 +109,11 @@ typedef struct {
     int napprovers;
     bh_timer *approval_timer;
     bh_timer *cadence_timer; /* every: the next repetition */
-    int reps;                  /* repetitions started */
-    int went;                  /* step_go ran: items listed, cadence started */
-    int halted;                /* the run stopped before every item started */
-    size_t not_started;        /* items the halt left out */
-    int undo_failed;           /* an undo of one of its instances failed */
+    int reps;                /* repetitions started */
+    int went;                /* step_go ran: items listed, cadence started */
+    int halted;              /* the run stopped before every item started */
+    size_t not_started;      /* items the halt left out */
+    int undo_failed;         /* an undo of one of its instances failed */
 } bh_step_rt;
 
 /* A step of a run, for callbacks that get one pointer (timers). */
@@ -137,7 +138,7 @@ typedef struct {
     int prompt;               /* ask approvals and manual tasks on the terminal */
     struct bh_signer *signer; /* sign checkpoints (sign.h), or NULL */
     int checkpoint_every;     /* records between checkpoints (0: the default) */
-    int virtual_time;         /* dry run or drill: the clock is virtual (clock.h) */
+    const struct bh_sim *sim; /* dry run or drill (sim.h), NULL for a real run */
 } bh_run_opts;
 
 struct bh_run {

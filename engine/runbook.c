@@ -43,6 +43,8 @@ static const char *const STEP_FIELDS[] = {"run",
                                           "destructive",
                                           "idempotent",
                                           "max_instructions",
+                                          "estimate",
+                                          "simulate",
                                           NULL};
 
 /* --- the Lua allocator: caps what a runbook can make the engine hold --- */
@@ -483,6 +485,41 @@ static int opt_function(lua_State *L, bh_runbook *rb, int idx, const char *field
 
 /* each, concurrency, undo, approvals, manual, verify, every and the
  * declared nature of the step. */
+/* simulate = { exit =, stdout =, stderr =, result = }: what the step's
+ * commands (and actions) give back in a dry run or drill. */
+static const char *const SIMULATE_FIELDS[] = {"exit", "stdout", "stderr", "result", NULL};
+
+static void parse_simulate(lua_State *L, bh_runbook *rb, bh_step *s, const char *what,
+                           const char *file, int line) {
+    int t = lua_getfield(L, 1, "simulate");
+    if (t == LUA_TNIL) {
+        lua_pop(L, 1);
+        return;
+    }
+    if (t != LUA_TTABLE) {
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                    "%s: 'simulate' must be a table { exit =, stdout =, stderr =, result = }",
+                    what);
+        lua_pop(L, 1);
+        return;
+    }
+    int idx = lua_gettop(L);
+    check_fields(L, rb, idx, SIMULATE_FIELDS, what, file, line);
+    char why[200];
+    s->simulate = bh_luax_to_json(L, idx, why, sizeof why);
+    if (!s->simulate) {
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line, "%s: 'simulate': %s", what, why);
+    } else {
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(s->simulate, "exit");
+        const cJSON *o = cJSON_GetObjectItemCaseSensitive(s->simulate, "stdout");
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(s->simulate, "stderr");
+        if ((e && !cJSON_IsNumber(e)) || (o && !cJSON_IsString(o)) || (r && !cJSON_IsString(r)))
+            bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                        "%s: 'simulate': exit is a number, stdout and stderr are strings", what);
+    }
+    lua_pop(L, 1);
+}
+
 static void parse_semantics(lua_State *L, bh_runbook *rb, bh_step *s, const char *what,
                             const char *file, int line) {
     s->each_ref = LUA_NOREF;
@@ -577,6 +614,9 @@ static void parse_semantics(lua_State *L, bh_runbook *rb, bh_step *s, const char
     opt_budget(L, rb, 1, what, file, line, &s->max_instructions);
     s->destructive = opt_bool(L, rb, 1, "destructive", what, file, line);
     s->idempotent = opt_bool(L, rb, 1, "idempotent", what, file, line);
+    s->estimate_ms = -1;
+    opt_duration(L, rb, 1, "estimate", what, file, line, &s->estimate_ms);
+    parse_simulate(L, rb, s, what, file, line);
 }
 
 /* --- step "id" { ... } ------------------------------------------------- */
@@ -844,6 +884,10 @@ static int l_secret(lua_State *L) {
     const char *value, *source;
     size_t len;
     if (bh_secrets_get(rb->secrets, name, &value, &len, &source) != 0) {
+        if (rb->secrets_optional) { /* a drill on a laptop without the incident's secrets */
+            lua_pushfstring(L, "<secret:%s>", name);
+            return 1;
+        }
         if (rb->loading) rb->param_errors++; /* like a missing parameter: exit 4 */
         lua_newtable(L);
         return bh_luax_raise(L, "secret_missing",
@@ -984,6 +1028,7 @@ bh_runbook_status bh_runbook_load(const bh_runbook_opts *opts, bh_runbook **out)
     rb->max_instructions = BH_DEFAULT_MAX_INSTRUCTIONS;
     rb->secrets = opts->secrets;
     rb->secret_standins = opts->secret_standins;
+    rb->secrets_optional = opts->secrets_optional;
     rb->redact = bh_redact_new();
     rb->secrets_used = cJSON_CreateArray();
 
@@ -1097,6 +1142,7 @@ void bh_runbook_free(bh_runbook *rb) {
         for (size_t k = 0; k < rb->steps[i].nchecklist; k++)
             free(rb->steps[i].checklist[k]);
         free(rb->steps[i].checklist);
+        cJSON_Delete(rb->steps[i].simulate);
     }
     bh_graph_free(rb);
     free(rb->group_of);

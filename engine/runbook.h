@@ -81,6 +81,8 @@ typedef struct {
     int destructive;         /* declared to change things in a way that hurts */
     int idempotent;          /* safe to run again after an unknown outcome */
     double max_instructions; /* Lua instruction budget of one attempt */
+    double estimate_ms;      /* how long it usually takes, for drills (-1: not given) */
+    cJSON *simulate;         /* dry run/drill: {exit, stdout, stderr, result}, or NULL */
 } bh_step;
 
 /* A unit is what runs as a whole before the next unit starts: one step, a
@@ -135,7 +137,8 @@ typedef struct {
     cJSON *secrets_used; /* [{name, source}], in the order first resolved */
     /* Called when a step resolves a secret not seen before (sched records it). */
     void (*on_secret)(void *host, const char *name, const char *source);
-    int secret_standins; /* plan, check: no values, stand-ins "<secret:NAME>" */
+    int secret_standins;  /* plan, check: no values, stand-ins "<secret:NAME>" */
+    int secrets_optional; /* dry run, drill: stand-ins for secrets that are not set */
     /* loader state */
     int placeholders;
     const bh_params_input *opts_params;
@@ -151,6 +154,7 @@ typedef struct {
     int placeholders;              /* `check`: stand-ins for missing required params */
     const bh_secrets *secrets;     /* where secret("NAME") looks; NULL: the environment */
     int secret_standins;           /* plan/check: secret() gives "<secret:NAME>" */
+    int secrets_optional;          /* dry run/drill: a secret not set gets the stand-in */
 } bh_runbook_opts;
 
 typedef enum {

@@ -10,6 +10,8 @@
 
 #include "ctx.h"
 #include "gate.h"
+#include "scorecard.h"
+#include "sim.h"
 #include "undo.h"
 #include "util.h"
 
@@ -178,19 +180,22 @@ static void cancel_retries(bh_run *run) {
 /* Exponential backoff with jitter: base * 2^(k-1), capped, then scaled by
  * a random factor in [0.5, 1) so that many runs retrying the same service
  * do not hit it in step. */
-static double backoff_delay(const bh_step *s, int retry) {
+static double backoff_delay(const bh_run *run, const bh_step *s, size_t item, int retry) {
     double d = s->backoff_ms;
     for (int k = 1; k < retry && d < BH_MAX_BACKOFF_MS; k++)
         d *= 2;
     if (d > BH_MAX_BACKOFF_MS) d = BH_MAX_BACKOFF_MS;
-    return d * (0.5 + (double)randombytes_uniform(1000) / 2000.0);
+    /* A drill's jitter comes from its seed: the same seed, the same drill. */
+    double u = run->opts->sim ? bh_sim_uniform(run->opts->sim, "backoff", s->id, item, retry)
+                              : (double)randombytes_uniform(1000) / 1000.0;
+    return d * (0.5 + u / 2.0);
 }
 
 static void schedule_retry(bh_attempt *a) {
     bh_run *run = a->run;
     const bh_step *s = a->step;
     int number = a->number + 1;
-    double delay = backoff_delay(s, number - 1);
+    double delay = backoff_delay(run, s, a->item, number - 1);
     cJSON *rec = bh_run_record("retry", NULL);
     cJSON_AddStringToObject(rec, "step", s->id);
     if (s->each_ref != LUA_NOREF) cJSON_AddNumberToObject(rec, "item", (double)a->item + 1);
@@ -549,9 +554,15 @@ static double step_timeout_ms(const bh_run *run, const bh_step *s) {
  * continuation); compiled by the host, outside the runbook's sandbox. The
  * gate (C) records each check and raises once its deadline has passed. */
 static const char STEP_WRAPPER[] =
-    "local run, when, ctx, skip, item, verify, gate, interval = ...\n"
+    "local run, when, ctx, skip, item, verify, gate, interval, sim = ...\n"
     "if when and not when(ctx, item) then return skip end\n"
-    "local r = run(ctx, item)\n"
+    "local r\n"
+    "if sim then\n"
+    "  local scripted, value = sim('before')\n"
+    "  if scripted then r = value else r = run(ctx, item) end\n"
+    "else\n"
+    "  r = run(ctx, item)\n"
+    "end\n"
     "if verify then\n"
     "  local n = 0\n"
     "  while true do\n"
@@ -561,6 +572,7 @@ static const char STEP_WRAPPER[] =
     "    ctx.sleep(interval)\n"
     "  end\n"
     "end\n"
+    "if sim then sim('after') end\n"
     "return r\n";
 
 static const char UNDO_WRAPPER[] = "local undo, ctx, item, result = ...\n"
@@ -627,6 +639,10 @@ static int setup_attempt(lua_State *L) {
         lua_pushnil(co);
         lua_pushnil(co);
     }
+    if (run->opts->sim)
+        bh_ctx_push_sim(a);
+    else
+        lua_pushnil(co);
     return 0;
 }
 
@@ -756,7 +772,7 @@ static void start_attempt(bh_run *run, size_t index, size_t item, int number, in
         bh_gate_manual(a);
         return;
     }
-    run_lua(run, a, 8);
+    run_lua(run, a, 9);
 }
 
 int bh_sched_start_undo(bh_run *run, size_t index, size_t item) {
@@ -1347,8 +1363,44 @@ static const char *run_status(const bh_run *run) {
     return run->failed ? "failed" : "ok";
 }
 
+static int collect_record(const cJSON *rec, uint64_t offset, void *ud) {
+    (void)offset;
+    cJSON_AddItemToArray(ud, cJSON_Duplicate(rec, 1));
+    return 0;
+}
+
+/* A dry run or drill ends with its scorecard, computed from the journal as
+ * written so far, in the journal (so it is signed with the rest) and on
+ * the console. */
+static void write_scorecard(bh_run *run, double total_ms) {
+    char *path = bh_util_asprintf("%s/journal.jsonl", run->dir);
+    cJSON *records = cJSON_CreateArray();
+    bh_journal_each(path, collect_record, records);
+    free(path);
+    cJSON *sc = bh_scorecard_compute(records, run->rb, total_ms, run_status(run));
+    cJSON_Delete(records);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    if (mem) {
+        bh_scorecard_print(sc, mem);
+        fclose(mem);
+        bh_console_text(run->console, text);
+    }
+    free(text);
+    cJSON *rec = bh_run_record("scorecard", NULL);
+    cJSON *f;
+    while ((f = sc->child)) {
+        cJSON_DetachItemViaPointer(sc, f);
+        cJSON_AddItemToObject(rec, f->string, f);
+    }
+    cJSON_Delete(sc);
+    bh_run_append(run, rec);
+}
+
 static void write_run_end(bh_run *run) {
     double ms = bh_clock_now_ms(run->clock) - run->started_ms + run->earlier_ms;
+    if (run->opts->sim && !run->undo_only) write_scorecard(run, ms);
     cJSON *rec = bh_run_record(run->undo_only ? "undo_finish" : "run_end", NULL);
     cJSON_AddStringToObject(rec, "status", run_status(run));
     cJSON_AddNumberToObject(rec, "duration_ms", ms);
@@ -1392,7 +1444,7 @@ static void record_secret(void *host, const char *name, const char *source) {
 void bh_sched_init(bh_run *run, bh_runbook *rb, const bh_run_opts *opts, uv_loop_t *loop) {
     memset(run, 0, sizeof *run);
     run->loop = loop;
-    run->clock = bh_clock_new(loop, opts->virtual_time);
+    run->clock = bh_clock_new(loop, opts->sim != NULL);
     run->rb = rb;
     run->L = rb->L;
     rb->host = run;
@@ -1400,7 +1452,7 @@ void bh_sched_init(bh_run *run, bh_runbook *rb, const bh_run_opts *opts, uv_loop
     rb->on_secret = record_secret;
     run->opts = opts;
     run->operator_name = bh_run_operator(opts->operator_name);
-    run->fx = bh_fx_real(loop);
+    run->fx = opts->sim ? bh_fx_sim(loop, run->clock, bh_sim_mode(opts->sim)) : bh_fx_real(loop);
     run->console = bh_console_new(loop, opts->console_mode, stdout);
     bh_console_set_redact(run->console, rb->redact);
     size_t n = rb->nsteps ? rb->nsteps : 1;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "replay.h"
+#include "sim.h"
 #include "util.h"
 
 /* --- inside a run ------------------------------------------------------ */
@@ -166,11 +167,15 @@ int bh_undo_run(const bh_undo_opts *uo) {
         return rc;
     }
 
+    bh_run_opts ro = *uo->run_opts;
+    bh_sim sim;
+    memset(&sim, 0, sizeof sim);
+    if (bh_replay_sim(&r, &sim)) ro.sim = &sim; /* undoing a drill is simulated too */
     uv_loop_t loop;
     uv_loop_init(&loop);
     bh_run run_s;
     bh_run *run = &run_s;
-    bh_sched_init(run, r.rb, uo->run_opts, &loop);
+    bh_sched_init(run, r.rb, &ro, &loop);
     const char *id = bh_journal_str(r.start, "run_id");
     run->id = bh_util_xstrdup(id ? id : "?");
     run->dir = bh_util_xstrdup(uo->run_dir);
@@ -198,7 +203,8 @@ int bh_undo_run(const bh_undo_opts *uo) {
             cJSON_Delete(skipped);
         }
         bh_run_append(run, begin);
-        bh_console_run_start(run->console, run->id, r.rb->title, run->dir, run->ndone, "undo");
+        bh_console_run_start(run->console, run->id, r.rb->title, run->dir, run->ndone,
+                             ro.sim ? (sim.drill ? "undo, drill" : "undo, dry-run") : "undo");
         if (run->ndone == 0) bh_console_notice(run->console, "nothing to undo");
         if (rc != 0) run->ndone = run->undo_pos = 0;
         bh_sched_pump(run);
@@ -212,5 +218,6 @@ int bh_undo_run(const bh_undo_opts *uo) {
     }
     bh_sched_cleanup(run);
     bh_replay_close(&r);
+    bh_sim_free(&sim);
     return rc;
 }

@@ -1,0 +1,34 @@
+/* scorecard: how a drill (or dry run) went, computed from its journal.
+ *
+ * Figures, all on the simulation's clock (records' sim_ms):
+ *   total_ms               start to end of the run
+ *   containment_ms         when the last step of the containment phases
+ *                          (contain*, isolat*) ended; null without one;
+ *                          contained: each of those steps ended ok
+ *   faults                 each fault_injected, and what became of it:
+ *                          absorbed (by retry, continue or rollback; or no
+ *                          effect: a slow step that still made it) or
+ *                          stopped the run
+ *   approval_wait_ms       time steps spent waiting for approvals
+ *   no_undo, no_timeout    steps without an undo (and not undo = false),
+ *                          steps without an explicit timeout
+ *   no_estimate            steps that took no simulated time: no estimate
+ *                          in the runbook and no real run to learn from
+ * The engine writes one as a `scorecard` record just before run_end, and
+ * `bulkhead drills` reads them back. */
+#ifndef BH_SCORECARD_H
+#define BH_SCORECARD_H
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+
+#include "runbook.h"
+
+/* records: the journal so far (an array); total_ms and status: the run's
+ * simulated duration and its status as run_end will say it. */
+cJSON *bh_scorecard_compute(const cJSON *records, const bh_runbook *rb, double total_ms,
+                            const char *status);
+/* The scorecard for people, a few lines. */
+void bh_scorecard_print(const cJSON *sc, FILE *out);
+
+#endif
