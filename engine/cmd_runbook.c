@@ -588,9 +588,9 @@ static int build_sim(const opts *o, const bh_runbook *rb, const char *state_dir,
     for (size_t k = 0; k < o->nslow + o->nflaky; k++) {
         int slow = k < o->nslow;
         char *arg = slow ? o->slow[k] : o->flaky[k - o->nslow];
-        char *value, *end;
+        char *value = NULL, *end = NULL;
         int rc = split_rule(o->cmd, slow ? "--slow" : "--flaky", arg, &value);
-        if (rc) return rc;
+        if (rc || !value) return rc ? rc : BH_EXIT_USAGE;
         if (!known_step(rb, arg))
             return bh_cmd_usage_error(o->cmd, "%s %s: the runbook has no such step",
                                       slow ? "--slow" : "--flaky", arg);
@@ -606,9 +606,9 @@ static int build_sim(const opts *o, const bh_runbook *rb, const char *state_dir,
             sim->flaky[sim->nflaky++] = (bh_sim_rule){arg, v};
     }
     for (size_t k = 0; k < o->nsimulate; k++) {
-        char *value;
+        char *value = NULL;
         int rc = split_rule(o->cmd, "--simulate", o->simulate[k], &value);
-        if (rc) return rc;
+        if (rc || !value) return rc ? rc : BH_EXIT_USAGE;
         if (!known_step(rb, o->simulate[k]))
             return bh_cmd_usage_error(o->cmd, "--simulate %s: the runbook has no such step",
                                       o->simulate[k]);

@@ -701,12 +701,13 @@ static int l_gate(lua_State *L) {
     double now = bh_clock_now_ms(a->run->clock);
     if (n == 1) a->verify_started_ms = now;
     char why[300] = "";
+    const bh_redact *r = a->run->rb->redact; /* masked before it is cut short */
     if (!ok)
-        snprintf(why, sizeof why, "%s", luaL_tolstring(L, 3, NULL));
+        bh_redact_snprintf(r, why, sizeof why, "%s", luaL_tolstring(L, 3, NULL));
     else if (!healthy && lua_type(L, 4) == LUA_TSTRING)
-        snprintf(why, sizeof why, "%s", lua_tostring(L, 4));
+        bh_redact_snprintf(r, why, sizeof why, "%s", lua_tostring(L, 4));
     else if (!healthy)
-        snprintf(why, sizeof why, "verify returned %s", luaL_tolstring(L, 3, NULL));
+        bh_redact_snprintf(r, why, sizeof why, "verify returned %s", luaL_tolstring(L, 3, NULL));
     cJSON *rec = bh_run_record("verify", a);
     cJSON_AddNumberToObject(rec, "try", (double)n);
     cJSON_AddBoolToObject(rec, "healthy", healthy);

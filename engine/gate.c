@@ -45,9 +45,9 @@ static void record_decision(bh_run *run, size_t index, const char *decision, con
     cJSON_AddNumberToObject(rec, "needed", s->approvers);
     bh_run_append(run, rec);
     char msg[600];
-    snprintf(msg, sizeof msg, "%s: %s by %s (%s%s%s)", s->id,
-             strcmp(decision, "approve") == 0 ? "approved" : "denied", by, how,
-             reason && *reason ? ": " : "", reason ? reason : "");
+    bh_redact_snprintf(run->rb->redact, msg, sizeof msg, "%s: %s by %s (%s%s%s)", s->id,
+                       strcmp(decision, "approve") == 0 ? "approved" : "denied", by, how,
+                       reason && *reason ? ": " : "", reason ? reason : "");
     bh_console_notice(run->console, msg);
 }
 
@@ -72,8 +72,9 @@ static const char *decide(bh_run *run, size_t index, int approve, const char *by
     if (!approve) {
         stop_approval_timer(rt);
         char msg[600];
-        snprintf(msg, sizeof msg, "approval for step '%s' was denied by %s (%s)%s%s", s->id, by,
-                 how, reason && *reason ? ": " : "", reason ? reason : "");
+        bh_redact_snprintf(run->rb->redact, msg, sizeof msg,
+                           "approval for step '%s' was denied by %s (%s)%s%s", s->id, by, how,
+                           reason && *reason ? ": " : "", reason ? reason : "");
         bh_sched_end_step(run, index, BH_STEP_FAILED, "denied", msg);
     } else if (rt->napprovers >= s->approvers) {
         stop_approval_timer(rt);
@@ -246,8 +247,8 @@ static void finish_manual(bh_attempt *a, int ok, const char *by, const char *not
     cJSON_AddStringToObject(result, "by", by);
     cJSON_AddStringToObject(result, "note", note ? note : "");
     char msg[600];
-    snprintf(msg, sizeof msg, "manual task '%s' marked failed by %s: %s", a->step->id, by,
-             note ? note : "");
+    bh_redact_snprintf(run->rb->redact, msg, sizeof msg, "manual task '%s' marked failed by %s: %s",
+                       a->step->id, by, note ? note : "");
     bh_sched_finish(a, ok, result, "manual_failed", msg);
 }
 

@@ -1,6 +1,7 @@
 #include "redact.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,13 +98,13 @@ static void add_hex(bh_redact *r, size_t secret, const unsigned char *v, size_t 
 }
 
 static void add_percent(bh_redact *r, size_t secret, const unsigned char *v, size_t n, int upper,
-                        int plus) {
+                        int plus, int slash) {
     const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
     buf b = {0};
     for (size_t i = 0; i < n; i++) {
         unsigned char c = v[i];
         if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '.' || c == '_' || c == '~') {
+            c == '-' || c == '.' || c == '_' || c == '~' || (slash && c == '/')) {
             put(&b, &c, 1);
         } else if (c == ' ' && plus) {
             put(&b, "+", 1);
@@ -189,9 +190,12 @@ int bh_redact_add(bh_redact *r, const char *name, const char *value, size_t len)
     add_json_escaped(r, id, v, len);
     add_hex(r, id, v, len, 0);
     add_hex(r, id, v, len, 1);
-    add_percent(r, id, v, len, 1, 0);
-    add_percent(r, id, v, len, 0, 0);
-    add_percent(r, id, v, len, 1, 1);
+    /* %XX in either case; spaces as %20 or '+' (forms); '/' escaped or
+     * left alone (what most quote() functions do by default). */
+    for (int upper = 0; upper < 2; upper++)
+        for (int plus = 0; plus < 2; plus++)
+            for (int slash = 0; slash < 2; slash++)
+                add_percent(r, id, v, len, upper, plus, slash);
     for (size_t k = 0; k < 3; k++) {
         add_base64(r, id, v, len, k, 0);
         add_base64(r, id, v, len, k, 1);
@@ -244,6 +248,22 @@ char *bh_redact_text(const bh_redact *r, const char *s, size_t len, size_t *outl
     return out.p;
 }
 
+void bh_redact_snprintf(const bh_redact *r, char *out, size_t len, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *full = NULL;
+    int n = vasprintf(&full, fmt, ap);
+    va_end(ap);
+    if (n < 0 || !full) {
+        if (len) out[0] = '\0';
+        return;
+    }
+    char *masked = bh_redact_text(r, full, (size_t)n, NULL);
+    snprintf(out, len, "%s", masked ? masked : full);
+    free(masked);
+    free(full);
+}
+
 const char *bh_redact_str(const bh_redact *r, const char *s, char **copy) {
     *copy = s ? bh_redact_text(r, s, strlen(s), NULL) : NULL;
     return *copy ? *copy : s;
@@ -266,8 +286,16 @@ static void mask_item(const bh_redact *r, cJSON *c) {
             c->valuestring = m;
         }
     } else if (cJSON_IsNumber(c)) {
+        /* The number as cJSON will print it: an int, else the shortest of
+         * %1.15g and %1.17g that reads back the same. */
         char text[64];
-        snprintf(text, sizeof text, "%.17g", c->valuedouble);
+        double d = c->valuedouble;
+        if (d == (double)c->valueint) {
+            snprintf(text, sizeof text, "%d", c->valueint);
+        } else {
+            snprintf(text, sizeof text, "%1.15g", d);
+            if (strtod(text, NULL) != d) snprintf(text, sizeof text, "%1.17g", d);
+        }
         char *m = bh_redact_text(r, text, strlen(text), NULL);
         if (m) {
             c->type = cJSON_String | (c->type & cJSON_StringIsConst);

@@ -44,6 +44,10 @@ char *bh_redact_text(const bh_redact *r, const char *s, size_t len, size_t *outl
 /* The same for a C string: s itself when nothing matched (not a copy),
  * else a copy the caller frees; *copy says which. */
 const char *bh_redact_str(const bh_redact *r, const char *s, char **copy);
+/* snprintf into out, masked before it is cut to len: a secret cut in
+ * half by a fixed-size buffer would no longer match. */
+void bh_redact_snprintf(const bh_redact *r, char *out, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* Mask a JSON tree in place: string values, object keys, and numbers whose
  * printed form contains a secret (they become the mask string). */
 void bh_redact_json(const bh_redact *r, cJSON *item);

@@ -23,18 +23,21 @@
 /* --- what the journal says, per instance and per step ------------------ */
 
 typedef struct {
-    int attempt;      /* the last attempt started */
-    int open;         /* started, and no end recorded */
-    int outcome_seen; /* an attempt of it ended with a known outcome */
-    int retry_number; /* a retry of this number was scheduled, not started */
-    const char *end;  /* status of the last end of an attempt */
+    int attempt;       /* the last attempt started */
+    int open;          /* started, and no end recorded */
+    int outcome_seen;  /* an attempt of it ended with a known outcome */
+    int retry_number;  /* a retry of this number was scheduled, not started */
+    const char *end;   /* status of the last end of an attempt */
+    int unknown_retry; /* an earlier resume decided to repeat it (end "unknown") */
+    int undo_open;     /* its undo started and ended neither ok nor failed */
 } inst_facts;
 
 typedef struct {
     inst_facts *v;
     size_t n, cap;
     bh_restored_step r;
-    int approvals_needed;
+    cJSON *approvers; /* names that approved, before all that were needed had */
+    int halted;       /* skipped because the run stopped before its turn */
 } step_facts;
 
 /* What the operator (or the step's nature) decides for an unknown outcome. */
@@ -53,7 +56,7 @@ typedef struct {
     size_t nunknown;
     int rolling_back; /* a rollback_start is recorded */
     int run_failed;   /* a step's failure already stopped the run */
-    int open_undos;   /* undos cut off, of steps that are not idempotent */
+    int open_undos;   /* undos cut off or cancelled, of steps that are not idempotent */
 } facts;
 
 static inst_facts *instance(step_facts *f, size_t item) {
@@ -90,6 +93,7 @@ static void read_facts(const bh_runbook *rb, const cJSON *doc, facts *fx, bh_run
             x->open = 1;
             x->end = NULL;
             x->retry_number = 0;
+            x->unknown_retry = 0;
             f->r.began = 1;
             if (item + 1 > f->r.started) f->r.started = item + 1;
         } else if (is(type, "step_end") && attempt == 0) {
@@ -119,6 +123,8 @@ static void read_facts(const bh_runbook *rb, const cJSON *doc, facts *fx, bh_run
             if (!is(cause, "halt")) {
                 f->r.skipped = 1;
                 f->r.blocked = is(cause, "after");
+            } else {
+                f->halted = 1;
             }
         } else if (is(type, "fanout")) {
             f->r.listed = 1;
@@ -126,18 +132,29 @@ static void read_facts(const bh_runbook *rb, const cJSON *doc, facts *fx, bh_run
             f->r.nitems = (size_t)N(rec, "items", 0);
         } else if (is(type, "approval_wait")) {
             f->r.began = 1;
-            f->r.approved = 0;
+            f->r.approved = 0; /* approvals given before (a resumed run) still count */
+            if (!f->approvers) f->approvers = cJSON_CreateArray();
         } else if (is(type, "approval")) {
-            if (is(S(rec, "decision"), "approve") && N(rec, "approvals", 0) >= N(rec, "needed", 1))
-                f->r.approved = 1;
+            if (is(S(rec, "decision"), "approve")) {
+                /* A waiver on timeout (on_approval_timeout = "approve") counts
+                 * no person but approves the step all the same. */
+                if (N(rec, "approvals", 0) >= N(rec, "needed", 1) || is(S(rec, "how"), "timeout"))
+                    f->r.approved = 1;
+                else if (f->approvers && S(rec, "by"))
+                    cJSON_AddItemToArray(f->approvers, cJSON_CreateString(S(rec, "by")));
+            }
         } else if (is(type, "step_done")) {
             f->r.done = S(rec, "status");
-        } else if (is(type, "unknown_outcome") && is(S(rec, "decision"), "skip")) {
-            instance(f, item)->end = "unknown";
+        } else if (is(type, "unknown_outcome")) {
+            inst_facts *x = instance(f, item);
+            x->end = "unknown"; /* decided: not unknown any more */
+            x->open = 0;
+            x->unknown_retry = is(S(rec, "decision"), "retry");
         } else if (is(type, "undo_start")) {
-            if (!rb->steps[i].idempotent) fx->open_undos++;
+            instance(f, item)->undo_open = 1;
         } else if (is(type, "undo_end")) {
-            if (!rb->steps[i].idempotent) fx->open_undos--;
+            /* cancelled by an interrupt: as uncertain as cut off */
+            instance(f, item)->undo_open = is(S(rec, "status"), "cancelled");
         }
     }
 }
@@ -145,8 +162,15 @@ static void read_facts(const bh_runbook *rb, const cJSON *doc, facts *fx, bh_run
 /* From the facts: counters, reruns and the unknown outcomes to decide. */
 static void judge(const bh_runbook *rb, facts *fx) {
     for (size_t i = 0; i < rb->nsteps; i++) {
+        const step_facts *f = &fx->steps[i];
+        for (size_t k = 0; k < f->n; k++)
+            fx->open_undos += f->v[k].undo_open && !rb->steps[i].idempotent;
+    }
+    for (size_t i = 0; i < rb->nsteps; i++) {
         step_facts *f = &fx->steps[i];
         const bh_step *s = &rb->steps[i];
+        /* A rollback goes on where it was: what the stop skipped stays so. */
+        if (fx->rolling_back && f->halted && !f->r.began) f->r.skipped = 1;
         if (f->r.skipped || f->r.failed_early) {
             if (f->r.failed_early && s->on_failure != BH_FAIL_CONTINUE) fx->run_failed = 1;
             continue;
@@ -156,11 +180,20 @@ static void judge(const bh_runbook *rb, facts *fx) {
         for (size_t k = 0; k < f->n && k < f->r.started; k++) {
             inst_facts *x = &f->v[k];
             int unknown = x->open || is(x->end, "cancelled");
+            if (!unknown && x->retry_number > x->attempt) {
+                /* a retry was due (or cancelled by a stop): it runs now */
+                f->r.reruns[f->r.nreruns++] =
+                    (bh_rerun){k, x->retry_number, !x->outcome_seen && x->unknown_retry};
+                continue;
+            }
+            if (!unknown && is(x->end, "unknown") && x->unknown_retry) {
+                /* an earlier resume said to repeat it; it never started */
+                f->r.reruns[f->r.nreruns++] = (bh_rerun){k, x->attempt + 1, !x->outcome_seen};
+                continue;
+            }
             if (!unknown && (is(x->end, "failed") || is(x->end, "timed_out"))) {
-                int next = x->retry_number > x->attempt ? x->retry_number : 0;
-                if (!next && x->attempt <= s->retries) next = x->attempt + 1;
-                if (next) { /* it was waiting for its retry, or would have been */
-                    f->r.reruns[f->r.nreruns++] = (bh_rerun){k, next, 0};
+                if (x->attempt <= s->retries) { /* it would have been retried */
+                    f->r.reruns[f->r.nreruns++] = (bh_rerun){k, x->attempt + 1, 0};
                     continue;
                 }
                 if (is(x->end, "failed"))
@@ -514,6 +547,35 @@ static int resumable(const bh_replay *r) {
     return 0;
 }
 
+/* Every secret the run read before it stopped is read again, so that it
+ * stays masked in what this engine writes (earlier steps may have put it
+ * in files that later steps print). */
+static int reread_secrets(const bh_replay *r, int sim) {
+    const cJSON *rec;
+    cJSON_ArrayForEach(rec, r->doc) {
+        const cJSON *list = NULL;
+        if (is(S(rec, "type"), "run_start"))
+            list = cJSON_GetObjectItemCaseSensitive(rec, "secrets");
+        const cJSON *one = is(S(rec, "type"), "secret") ? rec : NULL;
+        const cJSON *x = one ? one : (list ? list->child : NULL);
+        for (; x; x = one ? NULL : x->next) {
+            const char *name = S(x, "name");
+            const char *value, *code;
+            size_t len;
+            char why[400];
+            if (!name || !bh_secrets_name_ok(name)) continue;
+            if (bh_runbook_secret(r->rb, name, &value, &len, &code, why, sizeof why) != 0 && !sim) {
+                fprintf(stderr,
+                        "bulkhead resume: the run read secret '%s' before it stopped and it must "
+                        "stay masked: %s\n",
+                        name, why);
+                return 4;
+            }
+        }
+    }
+    return 0;
+}
+
 static int check_flag_steps(const bh_runbook *rb, const char **steps, const char *flag) {
     for (size_t k = 0; steps && steps[k]; k++) {
         if (bh_replay_step_index(rb, steps[k]) == (size_t)-1) {
@@ -529,6 +591,7 @@ static void free_facts(facts *fx, size_t nsteps) {
     for (size_t i = 0; fx->steps && i < nsteps; i++) {
         free(fx->steps[i].v);
         free(fx->steps[i].r.reruns);
+        cJSON_Delete(fx->steps[i].approvers);
     }
     free(fx->steps);
     free(fx->unknown);
@@ -540,6 +603,9 @@ int bh_resume_run(const bh_resume_opts *o) {
     if (rc == 0) rc = resumable(&r);
     r.secrets = o->secrets;
     if (rc == 0) rc = bh_replay_load(&r);
+    if (rc == 0)
+        rc = reread_secrets(
+            &r, cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(r.start, "simulation")));
     if (rc == 0) rc = check_flag_steps(r.rb, o->retry_steps, "--retry-unknown");
     if (rc == 0) rc = check_flag_steps(r.rb, o->skip_steps, "--skip-unknown");
     if (rc != 0) {
@@ -599,26 +665,32 @@ int bh_resume_run(const bh_resume_opts *o) {
         cJSON *leftovers = cJSON_CreateArray();
         stop_leftovers(run->id, rb->kill_grace_ms, leftovers);
         cJSON *undos_skipped = NULL;
+        unsigned char *undone = bh_util_xcalloc(rb->nsteps ? rb->nsteps : 1, 1);
         if (fx.rolling_back) {
             /* Go on undoing: what completed and is not undone yet. */
             size_t history[2];
             run->ndone = 0;
             undos_skipped = cJSON_CreateArray();
-            bh_undo_plan(rb, r.doc, NULL, retry_undos, run, undos_skipped, history);
+            bh_undo_plan(rb, r.doc, NULL, retry_undos, run, undos_skipped, history, undone);
             run->undone = history[0];
             run->undo_failed = history[1];
         }
         write_resumed(run, &r, leftovers, undos_skipped);
         write_decisions(run, &fx);
         bh_restored_step *restored = bh_util_xcalloc(rb->nsteps ? rb->nsteps : 1, sizeof *restored);
-        for (size_t i = 0; i < rb->nsteps; i++)
+        for (size_t i = 0; i < rb->nsteps; i++) {
             restored[i] = fx.steps[i].r;
+            restored[i].approvers = fx.steps[i].approvers;
+        }
         bh_sched_restore(run, restored);
         free(restored);
         if (fx.rolling_back) {
             run->failed = run->rollback = run->undoing = 1;
             run->undo_pos = run->ndone;
+            for (size_t i = 0; i < rb->nsteps; i++)
+                if (undone[i]) run->status[i] = BH_STEP_UNDONE;
         }
+        free(undone);
         bh_sched_pump(run);
         bh_run_outcome out = bh_sched_finish_run(run);
         rc = out == BH_RUN_OK            ? 0

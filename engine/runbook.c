@@ -860,13 +860,54 @@ static int ctx_at_load(lua_State *L) {
 static int print_at_load(lua_State *L) {
     char file[256];
     int line = caller_where(L, file, sizeof file);
-    fprintf(stderr, "%s:%d: print:", file, line);
+    void *ud;
+    lua_getallocf(L, &ud);
+    const bh_runbook *rb = ud;
+    luaL_Buffer b;
     int n = lua_gettop(L); /* luaL_tolstring pushes: count first */
+    luaL_buffinit(L, &b);
     for (int i = 1; i <= n; i++) {
-        fprintf(stderr, " %s", luaL_tolstring(L, i, NULL));
-        lua_pop(L, 1);
+        luaL_addchar(&b, ' ');
+        luaL_tolstring(L, i, NULL);
+        luaL_addvalue(&b);
     }
-    fputc('\n', stderr);
+    luaL_pushresult(&b);
+    char *masked;
+    fprintf(stderr, "%s:%d: print:%s\n", file, line,
+            bh_redact_str(rb->redact, lua_tostring(L, -1), &masked));
+    free(masked);
+    return 0;
+}
+
+int bh_runbook_secret(bh_runbook *rb, const char *name, const char **value, size_t *len,
+                      const char **code, char *why, size_t whylen) {
+    const char *source;
+    if (bh_secrets_get(rb->secrets, name, value, len, &source) != 0) {
+        *code = "secret_missing";
+        snprintf(why, whylen,
+                 "secret '%s' is not set: put it in the environment (%s=...) or in the secrets "
+                 "file (--secrets FILE, mode 0600)",
+                 name, name);
+        return -1;
+    }
+    const cJSON *u;
+    cJSON_ArrayForEach(u, rb->secrets_used) {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(u, "name");
+        if (cJSON_IsString(n) && strcmp(n->valuestring, name) == 0) return 0;
+    }
+    if (bh_redact_add(rb->redact, name, *value, *len) != 0) {
+        *code = "secret_too_short";
+        snprintf(why, whylen,
+                 "secret '%s' is shorter than %d bytes: too short to be masked reliably in what "
+                 "the run writes",
+                 name, BH_REDACT_MIN_SECRET);
+        return -1;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", name);
+    cJSON_AddStringToObject(o, "source", source);
+    cJSON_AddItemToArray(rb->secrets_used, o);
+    if (!rb->loading && rb->on_secret && rb->host) rb->on_secret(rb->host, name, source);
     return 0;
 }
 
@@ -881,40 +922,18 @@ static int l_secret(lua_State *L) {
         lua_pushfstring(L, "<secret:%s>", name);
         return 1;
     }
-    const char *value, *source;
+    const char *value, *code;
     size_t len;
-    if (bh_secrets_get(rb->secrets, name, &value, &len, &source) != 0) {
-        if (rb->secrets_optional) { /* a drill on a laptop without the incident's secrets */
+    char why[400];
+    if (bh_runbook_secret(rb, name, &value, &len, &code, why, sizeof why) != 0) {
+        if (rb->secrets_optional && strcmp(code, "secret_missing") == 0) {
+            /* a drill on a laptop without the incident's secrets */
             lua_pushfstring(L, "<secret:%s>", name);
             return 1;
         }
         if (rb->loading) rb->param_errors++; /* like a missing parameter: exit 4 */
         lua_newtable(L);
-        return bh_luax_raise(L, "secret_missing",
-                             "secret '%s' is not set: put it in the environment (%s=...) or in "
-                             "the secrets file (--secrets FILE, mode 0600)",
-                             name, name);
-    }
-    const cJSON *u;
-    int known = 0;
-    cJSON_ArrayForEach(u, rb->secrets_used) {
-        const cJSON *n = cJSON_GetObjectItemCaseSensitive(u, "name");
-        known |= cJSON_IsString(n) && strcmp(n->valuestring, name) == 0;
-    }
-    if (!known) {
-        if (bh_redact_add(rb->redact, name, value, len) != 0) {
-            if (rb->loading) rb->param_errors++;
-            lua_newtable(L);
-            return bh_luax_raise(L, "secret_too_short",
-                                 "secret '%s' is shorter than %d bytes: too short to be masked "
-                                 "reliably in what the run writes",
-                                 name, BH_REDACT_MIN_SECRET);
-        }
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "name", name);
-        cJSON_AddStringToObject(o, "source", source);
-        cJSON_AddItemToArray(rb->secrets_used, o);
-        if (!rb->loading && rb->on_secret && rb->host) rb->on_secret(rb->host, name, source);
+        return bh_luax_raise(L, code, "%s", why);
     }
     lua_pushlstring(L, value, len);
     return 1;

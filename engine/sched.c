@@ -244,7 +244,8 @@ static void finish_attempt(bh_attempt *a, bh_step_status status, cJSON *result,
     char detail[400] = "";
     if (err) {
         cJSON_AddItemToObject(rec, "error", bh_luax_error_json(err));
-        snprintf(detail, sizeof detail, "%s", err->message ? err->message : "");
+        bh_redact_snprintf(run->rb->redact, detail, sizeof detail, "%s",
+                           err->message ? err->message : "");
     }
     /* What happens next is part of the record: an auditor reading a failed
      * attempt should not have to infer whether the run retried it. */
@@ -664,6 +665,7 @@ static void make_label(bh_attempt *a) {
 void bh_sched_item_key(bh_run *run, size_t index, size_t item, char *out, size_t len) {
     lua_State *L = run->L;
     snprintf(out, len, "%zu", item + 1);
+    const bh_redact *mask = run->rb->redact; /* keys end up in labels and records */
     int items = run->rt[index].items_ref;
     if (items == LUA_NOREF) return;
     lua_rawgeti(L, LUA_REGISTRYINDEX, items);
@@ -673,14 +675,14 @@ void bh_sched_item_key(bh_run *run, size_t index, size_t item, char *out, size_t
         for (int k = 0; names[k]; k++) {
             lua_pushstring(L, names[k]);
             if (lua_rawget(L, -2) == LUA_TSTRING) {
-                snprintf(out, len, "%s", lua_tostring(L, -1));
+                bh_redact_snprintf(mask, out, len, "%s", lua_tostring(L, -1));
                 lua_pop(L, 1);
                 break;
             }
             lua_pop(L, 1);
         }
     } else if (t == LUA_TSTRING || t == LUA_TNUMBER) {
-        snprintf(out, len, "%s", lua_tostring(L, -1));
+        bh_redact_snprintf(mask, out, len, "%s", lua_tostring(L, -1));
     }
     lua_pop(L, 2);
 }
@@ -1229,6 +1231,8 @@ static int compare_items(lua_State *L) {
         lua_rawgeti(L, -1, (lua_Integer)k + 1);
         cJSON *now = bh_luax_to_json(L, -1, w2, sizeof w2);
         lua_pop(L, 2);
+        /* The journal holds items masked: compare like with like. */
+        bh_redact_json(run->rb->redact, now);
         int same = was && now && cJSON_Compare(was, now, 1);
         cJSON_Delete(was);
         cJSON_Delete(now);
@@ -1296,8 +1300,18 @@ void bh_sched_restore(bh_run *run, const bh_restored_step *steps) {
             continue;
         }
         /* Not begun, or waiting for approvals that were not all given: its
-         * turn comes again (and the approval is asked again). */
-        if (!p->began || (s->approve && !p->approved)) continue;
+         * turn comes again and the approval is asked again; approvals given
+         * before count (N approvers: the others are still needed). */
+        if (!p->began || (s->approve && !p->approved)) {
+            const cJSON *name;
+            cJSON_ArrayForEach(name, p->approvers) {
+                rt->approvers =
+                    realloc(rt->approvers, ((size_t)rt->napprovers + 1) * sizeof(char *));
+                if (!rt->approvers) abort();
+                rt->approvers[rt->napprovers++] = bh_util_xstrdup(name->valuestring);
+            }
+            continue;
+        }
         rt->began = 1;
         rt->approved = 1;
         rt->ok = p->ok;

@@ -64,15 +64,16 @@ typedef struct {
 } bh_rerun;
 
 typedef struct {
-    int began;        /* its turn had come */
-    int approved;     /* the approvals it needs were given */
-    int skipped;      /* a step_skipped record (when = false, or after): final */
-    int blocked;      /* ... because a step it waits for did not succeed */
-    int failed_early; /* a step_end of attempt 0 (denied, bad_items): final, failed */
-    const char *done; /* status of its step_done record, if any */
-    int listed;       /* fan-out: its items were listed (a fanout record) */
-    size_t nitems;    /* ... how many */
-    size_t started;   /* instances started; the next new one is this */
+    int began;              /* its turn had come */
+    int approved;           /* the approvals it needs were given */
+    const cJSON *approvers; /* who approved so far, when not all have */
+    int skipped;            /* a step_skipped record (when = false, or after): final */
+    int blocked;            /* ... because a step it waits for did not succeed */
+    int failed_early;       /* a step_end of attempt 0 (denied, bad_items): final, failed */
+    const char *done;       /* status of its step_done record, if any */
+    int listed;             /* fan-out: its items were listed (a fanout record) */
+    size_t nitems;          /* ... how many */
+    size_t started;         /* instances started; the next new one is this */
     size_t ok, failed, skipped_items, timed_out, unknown;
     bh_rerun *reruns;
     size_t nreruns;

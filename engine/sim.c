@@ -79,7 +79,7 @@ double bh_sim_estimate(const bh_sim *sim, const bh_step *s, const char **source)
         return s->estimate_ms;
     }
     const cJSON *h = sim ? cJSON_GetObjectItemCaseSensitive(sim->history, s->id) : NULL;
-    if (cJSON_IsNumber(h)) {
+    if (h && cJSON_IsNumber(h)) {
         *source = "history";
         return h->valuedouble;
     }

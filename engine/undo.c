@@ -70,8 +70,9 @@ void bh_undo_push_result(bh_attempt *a) {
 
 /* --- bulkhead undo RUN ------------------------------------------------- */
 
-/* An (index, item) state while reading the journal. */
-enum { DONE_OK = 1, UNDONE = 2, UNDO_OPEN = 4 };
+/* An (index, item) state while reading the journal. UNDO_OPEN: its last
+ * undo has no end, or was cancelled (an interrupt): its outcome is unknown. */
+enum { DONE_OK = 1, UNDONE = 2, UNDO_OPEN = 4, UNDO_FAILED = 8 };
 
 typedef struct {
     size_t index, item;
@@ -88,7 +89,7 @@ static inst *find_inst(inst **v, size_t *n, size_t index, size_t item) {
 }
 
 void bh_undo_plan(const bh_runbook *rb, const cJSON *doc, const char *only_step, int retry_unknown,
-                  bh_run *run, cJSON *unknown_skipped, size_t history[2]) {
+                  bh_run *run, cJSON *unknown_skipped, size_t history[2], unsigned char *undone) {
     inst *v = NULL;
     size_t nv = 0;
     size_t *order = NULL;
@@ -111,15 +112,32 @@ void bh_undo_plan(const bh_runbook *rb, const cJSON *doc, const char *only_step,
             find_inst(&v, &nv, i, item)->state |= UNDO_OPEN;
         } else if (strcmp(type, "undo_end") == 0) {
             inst *x = find_inst(&v, &nv, i, item);
-            x->state &= ~UNDO_OPEN;
-            if (strcmp(status, "ok") == 0) {
+            x->state &= ~(UNDO_OPEN | UNDO_FAILED);
+            if (strcmp(status, "ok") == 0)
                 x->state |= UNDONE;
-                history[0]++;
-            } else {
-                history[1]++;
-                run->rt[i].undo_failed = 1;
-            }
+            else if (strcmp(status, "cancelled") == 0)
+                x->state |= UNDO_OPEN;
+            else
+                x->state |= UNDO_FAILED;
         }
+    }
+    /* Where each instance stands now; a step is undone when every completed
+     * instance of it is (its status, for a rollback that goes on). */
+    for (size_t k = 0; k < nv; k++) {
+        if (v[k].state & UNDONE) history[0]++;
+        if (v[k].state & UNDO_FAILED) {
+            history[1]++;
+            run->rt[v[k].index].undo_failed = 1;
+        }
+    }
+    for (size_t i = 0; i < rb->nsteps; i++) {
+        int done = 0, all = 1;
+        for (size_t k = 0; k < nv; k++) {
+            if (v[k].index != i || !(v[k].state & DONE_OK)) continue;
+            done = 1;
+            all &= (v[k].state & UNDONE) != 0;
+        }
+        if (undone) undone[i] = done && all && rb->steps[i].undo_ref != LUA_NOREF;
     }
     /* Instances to undo, in completion order; undone in reverse. */
     for (size_t k = 0; k < norder; k++) {
@@ -188,7 +206,7 @@ int bh_undo_run(const bh_undo_opts *uo) {
         rc = bh_replay_fill(&r, run);
         cJSON *skipped = cJSON_CreateArray();
         size_t history[2]; /* this command counts its own undos only */
-        bh_undo_plan(r.rb, r.doc, uo->step, uo->retry_unknown, run, skipped, history);
+        bh_undo_plan(r.rb, r.doc, uo->step, uo->retry_unknown, run, skipped, history, NULL);
         cJSON *begin = bh_run_record("undo_begin", NULL);
         cJSON_AddStringToObject(begin, "operator", run->operator_name);
         if (uo->step) cJSON_AddStringToObject(begin, "only_step", uo->step);

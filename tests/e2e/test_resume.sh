@@ -266,3 +266,101 @@ assert_contains "$OUT" "resumed  "
 assert_contains "$OUT" "(before: died"
 assert_exit 0 bh show last --json
 assert_eq run_resumed "$(printf %s "$OUT" | jq -r '.events[0].type')"
+
+t approval_waived_on_timeout_is_not_asked_again
+cat >"$WORK/waive.lua" <<'LUA'
+runbook { id = "waive", title = "Waived approval", timeout = "30s",
+          params = { dir = { type = "string", required = true, doc = "markers" } } }
+local function mark(ctx, text) ctx.exec { "tee", "-a", param.dir .. "/log", stdin = text .. "\n" } end
+step "a" { approve = "x", approve_timeout = "300ms", on_approval_timeout = "approve", undo = false,
+           run = function(ctx) mark(ctx, "a") end }
+step "b" { run = function(ctx)
+  ctx.sh('while [ ! -e "$D/go" ]; do sleep 0.05; done', { env = { D = param.dir } })
+end }
+LUA
+mkdir -p "$WORK/w1"
+bg_run --no-prompt "$WORK/waive.lua" -p dir="$WORK/w1"
+wait_for started '"type":"exec_start","step":"b"'
+kill -KILL $BG; wait $BG 2>/dev/null
+touch "$WORK/w1/go"
+assert_exit 0 bh resume last --skip-unknown --no-prompt
+assert_eq 1 "$(count "$WORK/w1/log" a)" "a ran once"
+assert_jq "$(newest)" '[.[] | select(.type == "approval_wait")] | length' 1
+
+t partial_approvals_stand_after_a_crash
+cat >"$WORK/two.lua" <<'LUA'
+runbook { id = "two", title = "Two approvers", timeout = "30s" }
+step "wipe" { approve = "wipes the disk", approvers = 2, undo = false, run = function(ctx) return "wiped" end }
+LUA
+bg_run --no-prompt "$WORK/two.lua"
+wait_for started '"type":"approval_wait"'
+assert_exit 0 bh approve last wipe --as alice --reason "first"
+kill -KILL $BG; wait $BG 2>/dev/null
+"$BULKHEAD" --state-dir "$STATE" resume last --no-prompt --plain >"$WORK/two.out" 2>&1 &
+pid=$!
+two_waiting() { [ "$(jqs "$(newest)" '[.[] | select(.type == "approval_wait")] | length')" = 2 ]; }
+wait_for two_waiting
+assert_exit 1 bh approve last wipe --as alice --reason "again"
+assert_contains "$ERR" "already approved by this person"
+assert_exit 0 bh approve last wipe --as bob --reason "second"
+wait $pid; rc=$?
+assert_eq 0 "$rc" "the resumed run ends once the second person approved"
+assert_eq wiped "$(jqs "$(newest)" '[.[] | select(.type == "step_end" and .step == "wipe")][0].result')"
+
+t retry_decision_survives_a_second_stop
+cat >"$WORK/fc.lua" <<'LUA'
+runbook { id = "fc", title = "Fan-out, cut twice", timeout = "30s",
+          params = { dir = { type = "string", required = true, doc = "markers" } } }
+step "hosts" { each = { "h1", "h2", "h3" }, concurrency = 3,
+  run = function(ctx, h)
+    ctx.sh('while [ ! -e "$D/go" ]; do sleep 0.05; done; echo "$H" >>"$D/log"',
+           { env = { D = param.dir, H = h } })
+  end }
+LUA
+mkdir -p "$WORK/fc"
+bg_run "$WORK/fc.lua" -p dir="$WORK/fc"
+three() { [ "$(grep -c '"type":"exec_start"' "$(newest)")" = 3 ]; }
+wait_for three
+kill -KILL $BG; wait $BG 2>/dev/null
+"$BULKHEAD" --state-dir "$STATE" resume last --retry-unknown --concurrency 1 --plain >/dev/null 2>&1 &
+pid=$!
+one_again() { [ "$(grep -c '"type":"exec_start"' "$(newest)")" = 4 ]; }
+wait_for one_again
+kill -INT $pid; wait $pid
+touch "$WORK/fc/go"
+assert_exit 0 bh resume last --retry-unknown
+for h in h1 h2 h3; do assert_eq 1 "$(count "$WORK/fc/log" "$h")" "$h ran to its end once"; done
+assert_jq "$(newest)" '[.[] | select(.type == "run_end")][-1].counts.ok' 1
+
+t rollback_resumed_after_an_interrupt_asks_and_counts_right
+mkdir -p "$WORK/b2"
+bg_run "$WORK/rb.lua" -p dir="$WORK/b2"
+wait_for undo_two_running
+kill -INT $BG; wait $BG
+assert_exit 2 bh resume last
+assert_contains "$ERR" "undo(s) of the rollback"
+touch "$WORK/b2/go"
+assert_exit 1 bh resume last --retry-unknown
+assert_eq "$(printf 'do one\ndo two\nundo two\nundo one')" "$(cat "$WORK/b2/log")"
+assert_jq "$(newest)" '.[-1] | "\(.status) \(.undone) \(.undo_failed) \(.counts.undone) \(.counts.failed) \(.counts.pending)"' "rolled_back 2 0 2 1 null"
+
+t fanout_with_secret_items_resumes
+cat >"$WORK/fos.lua" <<'LUA'
+runbook { id = "fos", title = "Items holding a secret", timeout = "30s",
+          params = { dir = { type = "string", required = true, doc = "markers" } } }
+local tok = secret("FOS_TOKEN")
+step "hosts" { each = { { host = "h1", token = tok }, { host = "h2", token = tok } }, concurrency = 1,
+  run = function(ctx, it)
+    if it.host == "h2" then ctx.sh('while [ ! -e "$D/go" ]; do sleep 0.05; done', { env = { D = param.dir } }) end
+    return it.host
+  end }
+LUA
+export FOS_TOKEN=fos-secret-value-1
+mkdir -p "$WORK/fos"
+bg_run "$WORK/fos.lua" -p dir="$WORK/fos"
+wait_for started '"type":"exec_start","step":"hosts","item":2'
+kill -KILL $BG; wait $BG 2>/dev/null
+touch "$WORK/fos/go"
+assert_exit 0 bh resume last --retry-unknown
+assert_jq "$(newest)" '[.[] | select(.type == "step_end" and .status == "ok")] | map(.result) | join(",")' "h1,h2"
+assert_eq "" "$(grep -l fos-secret-value-1 "$(newest)")" "the secret in the journal"

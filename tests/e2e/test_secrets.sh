@@ -161,3 +161,48 @@ assert_contains "$(cat "$WORK/.err")" "secret 'CANARY' is not set"
 assert_exit 0 bh resume last --retry-unknown
 assert_eq "$(printf %s "$CANARY" | sha256sum | cut -c1-64)" "$(end_of use result)"
 assert_eq "" "$(leaks $(find "$(last_run_dir)" -type f))" "after resume"
+
+t secrets_read_before_a_crash_stay_masked_after_resume
+cat >"$WORK/late.lua" <<'LUA'
+runbook { id = "late", title = "A secret read by a step", timeout = "30s",
+          params = { dir = { type = "string", required = true, doc = "work folder" } } }
+step "write" { run = function(ctx)
+  ctx.exec { "tee", param.dir .. "/token", stdin = secret("LATE") }
+end }
+step "pause" { run = function(ctx)
+  ctx.sh('while [ ! -e "$D/go" ]; do sleep 0.05; done', { env = { D = param.dir } })
+end }
+step "cat" { run = function(ctx) ctx.exec { "cat", param.dir .. "/token" } end }
+LUA
+mkdir -p "$WORK/late"
+export LATE=LateSecretXYZ
+"$BULKHEAD" --state-dir "$STATE" run --plain "$WORK/late.lua" -p dir="$WORK/late" >/dev/null 2>&1 &
+pid=$!
+wstarted() { [ -n "$(journal)" ] && grep -q '"type":"exec_start","step":"pause"' "$(journal)"; }
+wait_for wstarted
+kill -KILL $pid; wait $pid 2>/dev/null
+touch "$WORK/late/go"
+env -u LATE "$BULKHEAD" --state-dir "$STATE" resume last --skip-unknown >"$WORK/.out" 2>"$WORK/.err"
+assert_eq 4 "$?" "without the secret the run read before"
+assert_contains "$(cat "$WORK/.err")" "read secret 'LATE' before it stopped"
+assert_exit 0 bh resume last --skip-unknown
+assert_eq "" "$(grep -rl LateSecretXYZ "$(last_run_dir)")" "the secret in files after resume"
+assert_contains "$(cat "$(last_run_dir)"/out/cat.1.1.stdout)" "[masked:LATE]"
+
+t secrets_masked_in_load_prints_long_messages_numbers_and_fanout_items
+cat >"$WORK/odd.lua" <<'LUA'
+runbook { id = "odd", title = "Odd places", timeout = "30s" }
+local tok = secret("CANARY")
+print("at load", tok)
+step "gate" { verify_timeout = "300ms", verify_interval = "100ms", on_failure = "continue",
+              verify = function(ctx) return false, ("x"):rep(290) .. tok end, run = function(ctx) end }
+step "long" { on_failure = "continue", run = function(ctx) error(("y"):rep(385) .. tok) end }
+step "num" { run = function(ctx) return { n = tonumber(secret("NUMSEC")) } end }
+step "items" { each = { { host = "h1", token = tok } }, run = function(ctx, it) return it.host end }
+LUA
+NUMSEC=3.14159 assert_exit 0 bh run --plain "$WORK/odd.lua"
+printf '%s\n%s' "$OUT" "$ERR" >"$WORK/odd.console"
+assert_eq "" "$(leaks "$WORK/odd.console" $(find "$(last_run_dir)" -type f))" "forms of the canary"
+assert_eq "" "$(grep -o 'c4n4ry-S3cr3t/w' "$WORK/odd.console" "$(journal)")" "a cut-short canary"
+assert_not_contains "$(cat "$(journal)")" "3.14159" "a numeric secret"
+assert_contains "$ERR" "print: at load [masked:CANARY]"

@@ -68,6 +68,10 @@ static void test_hex_and_percent(void **state) {
     masks(r, "q=c4n4ry-S3cr3t%2Fwith%2Bsp%20ce%22q%26x%3D1&z", "q=[masked:CANARY]&z");
     masks(r, "q=c4n4ry-S3cr3t%2fwith%2bsp%20ce%22q%26x%3d1&z", "q=[masked:CANARY]&z");
     masks(r, "q=c4n4ry-S3cr3t%2Fwith%2Bsp+ce%22q%26x%3D1&z", "q=[masked:CANARY]&z");
+    masks(r, "q=c4n4ry-S3cr3t%2fwith%2bsp+ce%22q%26x%3d1&z", "q=[masked:CANARY]&z");
+    /* '/' left alone, as Python's quote() and many others do by default */
+    masks(r, "q=c4n4ry-S3cr3t/with%2Bsp%20ce%22q%26x%3D1&z", "q=[masked:CANARY]&z");
+    masks(r, "q=c4n4ry-S3cr3t/with%2bsp+ce%22q%26x%3d1&z", "q=[masked:CANARY]&z");
     bh_redact_free(r);
 }
 
@@ -118,14 +122,16 @@ static void test_json_tree(void **state) {
     bh_redact *r = bh_redact_new();
     assert_int_equal(bh_redact_add(r, "T", "s3cr3t-tok", 10), 0);
     assert_int_equal(bh_redact_add(r, "N", "987654321", 9), 0);
+    assert_int_equal(bh_redact_add(r, "PI", "3.14159", 7), 0);
     cJSON *o = cJSON_Parse("{\"msg\":\"has s3cr3t-tok in it\",\"s3cr3t-tok\":1,"
-                           "\"list\":[\"a\",{\"deep\":\"s3cr3t-tok\"}],\"n\":987654321,\"m\":5}");
+                           "\"list\":[\"a\",{\"deep\":\"s3cr3t-tok\"}],\"n\":987654321,\"m\":5,"
+                           "\"pi\":3.14159}");
     assert_non_null(o);
     bh_redact_json(r, o);
     char *text = cJSON_PrintUnformatted(o);
     assert_string_equal(text, "{\"msg\":\"has [masked:T] in it\",\"[masked:T]\":1,"
                               "\"list\":[\"a\",{\"deep\":\"[masked:T]\"}],\"n\":\"[masked:N]\","
-                              "\"m\":5}");
+                              "\"m\":5,\"pi\":\"[masked:PI]\"}");
     free(text);
     cJSON_Delete(o);
     bh_redact_free(r);
