@@ -84,7 +84,17 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS) | build/fuzz
 build/obj build/asan build/asan/obj build/fuzz build/fuzz/obj:
 	mkdir -p $@
 
-asan: build/asan/bulkhead $(UNIT_BINS) $(REPLAY_BINS)
+# Test peers (tests/tools): small loopback servers the e2e tests start.
+TOOL_SRCS := $(sort $(wildcard tests/tools/*.c))
+TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=build/tools/%)
+
+build/tools/%: tests/tools/%.c | build/tools
+	$(CC) -std=c11 -O1 -g -Wall -Wextra -o $@ $<
+
+build/tools:
+	mkdir -p $@
+
+asan: build/asan/bulkhead $(UNIT_BINS) $(REPLAY_BINS) $(TOOL_BINS)
 
 # Each target for FUZZ_SECONDS from the saved corpus (new inputs go to
 # build/fuzz/corpus, not the repository); a crash is written to

@@ -53,16 +53,31 @@ void bh_luax_init(lua_State *L) {
 }
 
 int bh_luax_raise(lua_State *L, const char *code, const char *fmt, ...) {
-    char msg[1024];
+    bh_luax_checkstack(L, 5);
+    if (!lua_istable(L, -1)) lua_newtable(L);
+    /* luaL_where(L, 1): the Lua code that called the C primitive, unless
+     * that is the engine's own wrapper (its place means nothing to the
+     * runbook's author). */
+    lua_Debug ar;
+    if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "S", &ar) &&
+        strncmp(ar.source, "=bulkhead", 9) == 0)
+        lua_pushliteral(L, "");
+    else
+        luaL_where(L, 1);
+    /* Not a fixed buffer (a message cut short could cut a secret in half,
+     * and the half would escape masking), and Lua's memory: if pushing
+     * raises, nothing of ours leaks. */
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    bh_luax_checkstack(L, 4);
-    if (!lua_istable(L, -1)) lua_newtable(L);
-    /* luaL_where(L, 1): the Lua code that called the C primitive. */
-    luaL_where(L, 1);
+    if (n < 0) n = 0;
+    char *msg = lua_newuserdatauv(L, (size_t)n + 1, 0);
+    va_start(ap, fmt);
+    vsnprintf(msg, (size_t)n + 1, fmt, ap);
+    va_end(ap);
     lua_pushstring(L, msg);
+    lua_remove(L, -2);
     lua_concat(L, 2);
     lua_setfield(L, -2, "message");
     lua_pushstring(L, code);

@@ -21,6 +21,7 @@ static const char USAGE[] =
     "  runs              list the runs in the state directory\n"
     "  show RUN          one run's steps, outcomes, durations and output files\n"
     "  verify RUN        recheck a run journal's hash chain (and signatures, --key)\n"
+    "  report RUN        after-action report from the journal: md, html or json\n"
     "  approve RUN STEP  approve a step a running engine waits on (deny: refuse it)\n"
     "  done RUN STEP     mark a manual task of a running engine done (or --failed)\n"
     "  resume RUN        go on with a run whose engine died or was interrupted\n"
@@ -71,7 +72,7 @@ int main(int argc, char **argv) {
         {"runs", bh_cmd_runs},       {"show", bh_cmd_show},     {"verify", bh_cmd_verify},
         {"approve", bh_cmd_approve}, {"deny", bh_cmd_deny},     {"done", bh_cmd_done},
         {"undo", bh_cmd_undo},       {"keygen", bh_cmd_keygen}, {"resume", bh_cmd_resume},
-        {"drill", bh_cmd_drill},     {"drills", bh_cmd_drills},
+        {"drill", bh_cmd_drill},     {"drills", bh_cmd_drills}, {"report", bh_cmd_report},
     };
     const char *name = argv[i];
     if (strcmp(name, "help") == 0) {

@@ -179,6 +179,18 @@ void bh_run_write_start(bh_run *run) {
     cJSON *steps = cJSON_AddArrayToObject(rec, "steps");
     for (size_t i = 0; i < rb->nsteps; i++)
         cJSON_AddItemToArray(steps, cJSON_CreateString(rb->steps[i].id));
+    /* Phases and their steps: a report shows a step that never ran in its
+     * phase, from the journal alone. */
+    cJSON *plan = cJSON_AddArrayToObject(rec, "plan");
+    for (size_t k = 0; k < rb->nphases; k++) {
+        cJSON *ph = cJSON_CreateObject();
+        cJSON_AddStringToObject(ph, "phase", rb->phases[k]);
+        cJSON *ids = cJSON_AddArrayToObject(ph, "steps");
+        for (size_t i = 0; i < rb->nsteps; i++)
+            if (strcmp(rb->steps[i].phase, rb->phases[k]) == 0)
+                cJSON_AddItemToArray(ids, cJSON_CreateString(rb->steps[i].id));
+        cJSON_AddItemToArray(plan, ph);
+    }
     bh_run_append(run, rec);
 }
 

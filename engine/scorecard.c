@@ -153,7 +153,9 @@ cJSON *bh_scorecard_compute(const cJSON *records, const bh_runbook *rb, double t
     const cJSON *history = cJSON_GetObjectItemCaseSensitive(simulation, "history");
     for (size_t i = 0; i < rb->nsteps; i++) {
         const bh_step *s = &rb->steps[i];
-        if (s->undo_ref == LUA_NOREF && !s->no_undo && !s->manual && s->every_ms <= 0)
+        /* where an undo matters: containment, and what says it is destructive */
+        if (s->undo_ref == LUA_NOREF && !s->no_undo && !s->manual && s->every_ms <= 0 &&
+            (containment_phase(s->phase) || s->destructive))
             cJSON_AddItemToArray(no_undo, cJSON_CreateString(s->id));
         if (!s->timeout_set && !rb->timeout_set)
             cJSON_AddItemToArray(no_timeout, cJSON_CreateString(s->id));

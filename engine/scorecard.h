@@ -10,8 +10,9 @@
  *                          effect: a slow step that still made it) or
  *                          stopped the run
  *   approval_wait_ms       time steps spent waiting for approvals
- *   no_undo, no_timeout    steps without an undo (and not undo = false),
- *                          steps without an explicit timeout
+ *   no_undo, no_timeout    containment or destructive steps without an
+ *                          undo (and not undo = false); steps without an
+ *                          explicit timeout
  *   no_estimate            steps that took no simulated time: no estimate
  *                          in the runbook and no real run to learn from
  * The engine writes one as a `scorecard` record just before run_end, and

@@ -13,6 +13,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export BULKHEAD="$ROOT/build/asan/bulkhead"
+export BH_TOOLS="$ROOT/build/tools"   # test peers (tests/tools)
 PASSED=0; FAILED=0; SKIPPED=0
 
 if [ ! -x "$BULKHEAD" ]; then

@@ -14,6 +14,8 @@
 --   wd=$(mktemp -d)
 --   build/bulkhead run examples/reference-incident/shipping-line.lua -p workdir=$wd
 --   build/bulkhead show last && build/bulkhead verify last
+--   build/bulkhead drill examples/reference-incident/shipping-line.lua -p workdir=$wd \
+--     --slow reconnect-centres=3 --seed 7          # rehearse it: nothing is executed
 
 runbook {
   id = "shipping-line",
@@ -23,7 +25,7 @@ runbook {
   description = "Suspend e-booking sites, keep email and EDI flowing, reconnect back-office "
     .. "service centres one at a time with a check after each, size a suspected data breach "
     .. "and send customer updates. Local stand-ins only.",
-  timeout = "30s",
+  timeout = "30m",   -- sized for a real incident; `estimate` is each step's usual time
   kill_grace = "2s",
   params = {
     workdir = { type = "string", required = true,
@@ -51,9 +53,17 @@ local function host(name, file) return W .. "/hosts/" .. name .. (file and ("/" 
 local function centre(name, file) return W .. "/centres/" .. name .. (file and ("/" .. file) or "") end
 local function now() return os.date("!%Y-%m-%dT%H:%M:%SZ") end
 
-local function put(ctx, path, text) ctx.exec { "tee", path, stdin = text } end
+-- In a dry run or drill nothing is executed (ctx.mode ~= "real"): what the
+-- steps would have written is kept here and read back, so that the
+-- runbook's own checks still run against something.
+local written = {}
+local function put(ctx, path, text)
+  if ctx.mode ~= "real" then written[path] = text end
+  ctx.exec { "tee", path, stdin = text }
+end
 local function append(ctx, path, text) ctx.exec { "tee", "-a", path, stdin = text } end
 local function read_state(ctx, path)
+  if ctx.mode ~= "real" then return ((written[path] or ""):gsub("%s+$", "")) end
   return (ctx.exec { "cat", path }.stdout:gsub("%s+$", ""))
 end
 local function expect(ctx, path, want, what)   -- health check: fail unless the state file says `want`
@@ -71,7 +81,7 @@ phase "prepare"
 
 step "create-standins" {
   doc = "If setup is true: create hosts (running), centres (disconnected) and a suspicious export file",
-  timeout = "20s",
+  timeout = "10m", estimate = "1m",
   run = function(ctx)
     if not param.setup then
       ctx.exec { "test", "-d", W .. "/hosts" }
@@ -108,7 +118,7 @@ phase "contain"
 
 step "suspend-ebooking" {
   doc = "Suspend the e-booking sites: state stopped, firewall denies everything",
-  timeout = "15s",
+  timeout = "20m", estimate = "5m",
   run = function(ctx)
     for _, h in ipairs(param.booking_sites) do
       put(ctx, host(h, "firewall.rules"), "deny all\n")
@@ -132,7 +142,7 @@ step "suspend-ebooking" {
 
 step "keep-mail-and-edi" {
   doc = "Keep email and EDI flowing: restrict them to their ports and check they still run",
-  timeout = "10s",
+  timeout = "15m", estimate = "4m",
   run = function(ctx)
     local kept = {}
     for _, h in ipairs(param.keep_running) do
@@ -157,9 +167,14 @@ step "keep-mail-and-edi" {
 ------------------------------------------------------------------------------
 phase "investigate"
 
+-- What a dry run or drill takes as the breach's size (nothing is counted).
+local none_by_kind = {}
+for _, k in ipairs(param.record_kinds) do none_by_kind[k] = 0 end
+
 step "size-breach" {
   doc = "How much and what kind: count the records in the staged export, by kind",
-  timeout = "20s",
+  timeout = "1h", estimate = "30m",
+  simulate = { result = { total = 0, by_kind = none_by_kind, export_sha256 = "simulated" } },
   run = function(ctx)
     local f = W .. "/breach/export.csv"
     local total = tonumber(ctx.exec { "wc", "-l", f }.stdout:match("%d+")) - 1   -- minus the header
@@ -182,7 +197,7 @@ phase "communicate"
 
 step "customer-update" {
   doc = "Tell customers and the regulator what is suspended, what works and what the breach looks like",
-  timeout = "10s",
+  timeout = "30m", estimate = "10m",
   run = function(ctx)
     local b = ctx.results["size-breach"]
     local kinds = {}
@@ -203,7 +218,7 @@ phase "recover"
 
 step "reconnect-centres" {
   doc = "Reconnect the back-office service centres one by one; check each before the next",
-  timeout = "60s",
+  timeout = "3h", estimate = "1h",
   run = function(ctx)
     local done = {}
     for i, c in ipairs(param.centres) do
@@ -219,7 +234,7 @@ step "reconnect-centres" {
 
 step "customer-update-2" {
   doc = "Second update: which centres are back; e-booking stays suspended pending the investigation",
-  timeout = "10s",
+  timeout = "30m", estimate = "10m",
   run = function(ctx)
     local body = ("Back-office service centres reconnected: %s. E-booking stays suspended while the "
       .. "investigation continues (export fingerprint %s)."):format(

@@ -19,6 +19,11 @@
 --   build/bulkhead plan examples/reference-incident/web-compromise.lua -p workdir=$wd
 --   build/bulkhead run  examples/reference-incident/web-compromise.lua -p workdir=$wd
 --   build/bulkhead show last && build/bulkhead verify last
+--
+-- Drill it (nothing is executed; time is simulated from each step's
+-- estimate, which is what the step would take in a real incident):
+--   build/bulkhead drill examples/reference-incident/web-compromise.lua \
+--     -p workdir=$wd --flaky inform-staff=0.5 --seed 42
 
 runbook {
   id = "web-compromise",
@@ -29,7 +34,10 @@ runbook {
     .. "Contain while keeping mail and meetings up, notify partners, preserve "
     .. "evidence, rebuild from the second-site backups, restore critical "
     .. "services one at a time behind health checks. Local stand-ins only.",
-  timeout = "30s",
+  -- Timeouts are sized for a real incident (the stand-ins finish in
+  -- milliseconds); each step's `estimate` is what it usually takes, and is
+  -- the simulated time of a dry run or drill.
+  timeout = "30m",
   kill_grace = "2s",
   params = {
     workdir = { type = "string", required = true,
@@ -58,6 +66,13 @@ local W = param.workdir
 local function host(name, file) return W .. "/hosts/" .. name .. (file and ("/" .. file) or "") end
 
 -- Small helpers used by the step bodies (they only call ctx primitives).
+--
+-- In a dry run or drill nothing is executed: a command returns success and
+-- no output. So that the runbook's own checks still mean something there,
+-- the states the steps would have set are kept in this model and read back
+-- from it (ctx.mode is "real", "dry-run" or "drill").
+local simulated = {}
+local function real(ctx) return ctx.mode == "real" end
 local function put(ctx, path, text)          -- write a file (no shell)
   ctx.exec { "tee", path, stdin = text }
 end
@@ -65,10 +80,12 @@ local function append(ctx, path, text)       -- append to a file (no shell)
   ctx.exec { "tee", "-a", path, stdin = text }
 end
 local function state_of(ctx, name)
+  if not real(ctx) then return simulated[name] or "running" end
   local r = ctx.exec { "cat", host(name, "state") }
   return (r.stdout:gsub("%s+$", ""))
 end
 local function set_state(ctx, name, st)
+  if not real(ctx) then simulated[name] = st end
   put(ctx, host(name, "state"), st .. "\n")
   append(ctx, host(name, "service.log"), os.date("!%Y-%m-%dT%H:%M:%SZ") .. " state -> " .. st .. "\n")
 end
@@ -96,7 +113,7 @@ phase "prepare"
 
 step "create-standins" {
   doc = "If setup is true: create stand-in hosts (state running, log, data) and their backups at the second site",
-  timeout = "20s",
+  timeout = "10m", estimate = "1m",
   run = function(ctx)
     if not param.setup then
       ctx.exec { "test", "-d", W .. "/hosts" }   -- fails the step if there is nothing to work on
@@ -128,7 +145,7 @@ step "create-standins" {
 
 step "inventory" {
   doc = "Check that every host the runbook will touch exists and record its starting state",
-  timeout = "10s",
+  timeout = "15m", estimate = "5m",
   run = function(ctx)
     local states = {}
     for _, n in ipairs(all_hosts()) do
@@ -149,7 +166,7 @@ phase "contain"
 parallel {
   step "isolate-web" {
     doc = "Isolate each compromised web host: state isolated, firewall denies everything",
-    timeout = "15s",
+    timeout = "20m", estimate = "3m",
     each = param.web_hosts, concurrency = 4,
     approve = "Takes the public website offline", approve_timeout = "15m",
     destructive = true,
@@ -168,7 +185,7 @@ parallel {
 
   step "shut-key-systems" {
     doc = "Stop the key systems (priority services and internal systems) to stop the damage spreading",
-    timeout = "15s",
+    timeout = "20m", estimate = "5m",
     run = function(ctx)
       local stopped = {}
       for _, l in ipairs { param.priority, param.key_systems } do
@@ -188,7 +205,7 @@ parallel {
 
 step "keep-comms-up" {
   doc = "Keep mail and the meeting platform running, restricted to their own ports",
-  timeout = "10s",
+  timeout = "15m", estimate = "4m",
   run = function(ctx)
     local kept = {}
     for _, n in ipairs(param.keep_running) do
@@ -212,7 +229,7 @@ step "verify-containment" {
   after = { "isolate-web", "shut-key-systems", "keep-comms-up" },
   undo = false,  -- reads only
   doc = "Read back every state: web isolated, key systems stopped, comms running",
-  timeout = "10s",
+  timeout = "10m", estimate = "3m",
   run = function(ctx)
     for _, n in ipairs(param.web_hosts) do expect_state(ctx, n, "isolated") end
     for _, n in ipairs(ctx.results["shut-key-systems"]) do expect_state(ctx, n, "stopped") end
@@ -227,7 +244,7 @@ phase "communicate"
 
 step "engage-partners" {
   doc = "Bring in the shared computing-services provider and outside security experts (outbox)",
-  timeout = "10s",
+  timeout = "30m", estimate = "10m",
   run = function(ctx)
     local body = ("Intrusion on public web services. Isolated: %s. Stopped: %s. Still up: %s.\n"
       .. "Please join the incident bridge on the meeting platform."):format(
@@ -241,12 +258,11 @@ step "engage-partners" {
   end,
 }
 
--- Partners were promised regular updates: repeat while the run lives (a
--- real incident would say every = "30m"; the stand-in run lasts seconds).
+-- Partners were promised regular updates: repeat while the run lives.
 step "status-updates" {
   doc = "Regular status update to the partners for as long as the run lives",
-  timeout = "10s",
-  every = "1s",
+  timeout = "10m", estimate = "1m",
+  every = "30m",   -- the first at once; the stand-in run is over long before the second
   on_failure = "continue",
   run = function(ctx)
     for _, p in ipairs(param.partners) do
@@ -258,7 +274,7 @@ step "status-updates" {
 
 step "inform-staff" {
   doc = "Tell staff by mail (still running) what is down and what still works",
-  timeout = "10s",
+  timeout = "20m", estimate = "5m",
   retries = 2, backoff = "200ms",  -- a mail hiccup is worth a second try ...
   on_failure = "continue",         -- ... but must not hold up eradication
   run = function(ctx)
@@ -275,7 +291,7 @@ phase "eradicate"
 
 step "preserve-evidence" {
   doc = "Copy logs, states, firewall rules and content of compromised hosts into evidence/RUN_ID/ with a sha256 manifest",
-  timeout = "30s",
+  timeout = "1h", estimate = "20m",
   run = function(ctx)
     local ev = W .. "/evidence/" .. ctx.run_id   -- one folder per run: never overwrite earlier evidence
     local files = {}
@@ -293,6 +309,9 @@ step "preserve-evidence" {
     local argv = { "sha256sum", cwd = ev }
     for _, f in ipairs(files) do argv[#argv + 1] = f end
     local sums = ctx.exec(argv)
+    if not real(ctx) then   -- no file was copied: there is nothing to hash
+      return { files = #files, dir = ev, manifest = ev .. "/MANIFEST.sha256", manifest_sha256 = "simulated" }
+    end
     put(ctx, ev .. "/MANIFEST.sha256", sums.stdout)
     local m = ctx.exec { "sha256sum", "MANIFEST.sha256", cwd = ev }
     local hash = m.stdout:match("^(%x+)")
@@ -305,11 +324,12 @@ step "preserve-evidence" {
 
 step "verify-evidence" {
   doc = "Re-check every evidence file against the manifest and the manifest against its recorded hash",
-  timeout = "20s",
+  timeout = "30m", estimate = "5m",
   run = function(ctx)
     local rec = ctx.results["preserve-evidence"]
     local ev = rec.dir
     ctx.exec { "sha256sum", "--check", "--quiet", "MANIFEST.sha256", cwd = ev }
+    if not real(ctx) then return rec.manifest_sha256 end
     local m = ctx.exec { "sha256sum", "MANIFEST.sha256", cwd = ev }
     local now = m.stdout:match("^(%x+)")
     if now ~= rec.manifest_sha256 then
@@ -322,7 +342,7 @@ step "verify-evidence" {
 
 step "wipe-compromised" {
   doc = "Wipe the compromised web hosts' data, only after evidence was verified",
-  timeout = "20s",
+  timeout = "1h", estimate = "15m",
   after = { "preserve-evidence", "verify-evidence" },  -- evidence before wipe, always
   run = function(ctx)
     assert(ctx.results["verify-evidence"], "refusing to wipe: evidence not verified")
@@ -339,7 +359,7 @@ step "wipe-compromised" {
 
 step "rebuild-web" {
   doc = "Rebuild the web hosts from the second-site backups (they stay isolated until recovery)",
-  timeout = "30s",
+  timeout = "2h", estimate = "45m",
   run = function(ctx)
     for _, n in ipairs(param.web_hosts) do
       ctx.exec { "cp", "-R", W .. "/backup-site/" .. n .. "/data", host(n, "data") }
@@ -358,7 +378,7 @@ phase "recover"
 for i, svc in ipairs(param.priority) do
   step("restore-" .. svc) {
     doc = ("Priority %d: restore %s from backup, start it, health-check it"):format(i, svc),
-    timeout = "30s",
+    timeout = "1h", estimate = "20m",
     run = function(ctx)
       expect_state(ctx, svc, "stopped")    -- it was shut down during containment
       ctx.exec { "rm", "-rf", host(svc, "data") }
@@ -373,13 +393,13 @@ for i, svc in ipairs(param.priority) do
     verify = function(ctx)
       return state_of(ctx, svc) == "running", svc .. " is not running"
     end,
-    verify_timeout = "10s", verify_interval = param.settle,
+    verify_timeout = "2m", verify_interval = param.settle,
   }
 end
 
 step "restore-web" {
   doc = "Bring the rebuilt web hosts back: HTTPS only, running, health-checked",
-  timeout = "30s",
+  timeout = "1h", estimate = "15m",
   run = function(ctx)
     for _, n in ipairs(param.web_hosts) do
       put(ctx, host(n, "firewall.rules"), "allow https\n")
@@ -394,7 +414,7 @@ step "restore-web" {
 
 step "restore-remaining" {
   doc = "Everything else, one at a time, each checked: as soon and as safe as possible",
-  timeout = "30s",
+  timeout = "2h", estimate = "30m",
   run = function(ctx)
     for _, n in ipairs(param.key_systems) do
       set_state(ctx, n, "running")
@@ -407,7 +427,7 @@ step "restore-remaining" {
 
 step "final-status" {
   doc = "Read back every host, then tell staff and partners that services are restored",
-  timeout = "20s",
+  timeout = "30m", estimate = "5m",
   run = function(ctx)
     local states = {}
     for _, n in ipairs(all_hosts()) do states[n] = expect_state(ctx, n, "running") end

@@ -50,6 +50,9 @@ step "greet" {
 step "count" {
   doc = "Count the words with wc -l, feeding them on stdin",
   timeout = "5s",
+  -- In a dry run (run --dry-run, drill) nothing is executed: wc's output is
+  -- simulated. Without this the body would find no number in it.
+  simulate = { stdout = "3\n" },
   run = function(ctx)
     local r = ctx.exec { "wc", "-l", stdin = table.concat(param.words, "\n") .. "\n" }
     local n = tonumber(r.stdout:match("%d+"))

@@ -1,0 +1,1039 @@
+#include "report.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scorecard.h"
+#include "util.h"
+
+#define S bh_journal_str
+#define N bh_journal_num
+
+static int is(const char *a, const char *b) {
+    return a && b && strcmp(a, b) == 0;
+}
+
+static const char * or (const char *s, const char *def) {
+    return s ? s : def;
+}
+
+/* --- the model ---------------------------------------------------------- */
+
+typedef struct {
+    int64_t t0;    /* run_start's ts, ms since the epoch */
+    int simulated; /* times are the records' sim_ms */
+} timebase;
+
+static double t_of(const timebase *tb, const cJSON *rec) {
+    const cJSON *sim = cJSON_GetObjectItemCaseSensitive(rec, "sim_ms");
+    if (cJSON_IsNumber(sim)) return sim->valuedouble;
+    int64_t ms;
+    if (bh_util_parse_iso8601(S(rec, "ts"), &ms) == 0) return (double)(ms - tb->t0);
+    return 0;
+}
+
+static void copy_field(cJSON *to, const cJSON *from, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(from, key);
+    if (v) cJSON_AddItemToObject(to, key, cJSON_Duplicate(v, 1));
+}
+
+static cJSON *find_by_id(cJSON *array, const char *key, const char *id) {
+    cJSON *x;
+    cJSON_ArrayForEach(x, array) if (is(S(x, key), id)) return x;
+    return NULL;
+}
+
+static cJSON *phase_entry(cJSON *phases, const char *name) {
+    cJSON *p = find_by_id(phases, "name", name);
+    if (!p) {
+        p = cJSON_CreateObject();
+        cJSON_AddStringToObject(p, "name", name);
+        cJSON_AddArrayToObject(p, "steps");
+        cJSON_AddItemToArray(phases, p);
+    }
+    return p;
+}
+
+/* The step's entry, in its phase (created on first sight). */
+static cJSON *step_entry(cJSON *phases, cJSON *index, const char *id, const char *phase) {
+    cJSON *st = cJSON_GetObjectItemCaseSensitive(index, id);
+    if (st) return st;
+    cJSON *p = phase_entry(phases, phase ? phase : "(not reached)");
+    st = cJSON_CreateObject();
+    cJSON_AddStringToObject(st, "id", id);
+    cJSON_AddStringToObject(st, "status", "pending");
+    cJSON_AddArrayToObject(st, "attempts");
+    cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(p, "steps"), st);
+    /* the index holds a reference, not a copy */
+    cJSON_AddItemReferenceToObject(index, id, st);
+    return st;
+}
+
+static int same_instance(const cJSON *a, const cJSON *b) {
+    return N(a, "item", 0) == N(b, "item", 0) && N(a, "rep", 0) == N(b, "rep", 0) &&
+           N(a, "attempt", -1) == N(b, "attempt", -2);
+}
+
+static cJSON *find_attempt(cJSON *step, const cJSON *rec) {
+    cJSON *a;
+    cJSON *found = NULL;
+    cJSON_ArrayForEach(
+        a, cJSON_GetObjectItemCaseSensitive(step, "attempts")) if (same_instance(a, rec)) found =
+        a; /* the latest of that number */
+    return found;
+}
+
+static void add_instance_fields(cJSON *to, const cJSON *rec) {
+    if (N(rec, "item", 0) > 0) cJSON_AddNumberToObject(to, "item", N(rec, "item", 0));
+    if (N(rec, "rep", 0) > 0) cJSON_AddNumberToObject(to, "rep", N(rec, "rep", 0));
+    if (S(rec, "key")) cJSON_AddStringToObject(to, "key", S(rec, "key"));
+    cJSON_AddNumberToObject(to, "attempt", N(rec, "attempt", 0));
+}
+
+static void set_str(cJSON *o, const char *k, const char *v) {
+    cJSON_DeleteItemFromObjectCaseSensitive(o, k);
+    cJSON_AddStringToObject(o, k, v ? v : "");
+}
+
+cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
+    cJSON *m = cJSON_CreateObject();
+    cJSON *meta = cJSON_AddObjectToObject(m, "report");
+    cJSON_AddNumberToObject(meta, "format", 1);
+    cJSON_AddStringToObject(meta, "generator", "bulkhead " BH_VERSION);
+    cJSON *run = cJSON_AddObjectToObject(m, "run");
+    cJSON *jr = cJSON_AddObjectToObject(m, "journal");
+    cJSON *phases = cJSON_AddArrayToObject(m, "phases");
+    cJSON *waits = cJSON_AddArrayToObject(m, "waits");
+    cJSON *decisions = cJSON_AddArrayToObject(m, "decisions");
+    cJSON *commands = cJSON_AddArrayToObject(m, "commands");
+    cJSON *failures = cJSON_AddArrayToObject(m, "failures");
+    cJSON *evidence = cJSON_AddArrayToObject(m, "evidence");
+    cJSON *events = cJSON_AddArrayToObject(m, "events");
+    cJSON *index = cJSON_CreateObject();
+    timebase tb = {0, 0};
+    const cJSON *start = NULL, *end = NULL, *scorecard = NULL;
+    int checkpoints = 0;
+    const char *key_id = NULL;
+    double last_t = 0;
+
+    const cJSON *rec;
+    cJSON_ArrayForEach(rec, records) {
+        const char *type = S(rec, "type");
+        if (!type) continue;
+        if (is(type, "run_start") && !start) {
+            start = rec;
+            bh_util_parse_iso8601(S(rec, "ts"), &tb.t0);
+            tb.simulated = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(rec, "simulation"));
+            /* the plan's phases, when the run recorded them */
+            const cJSON *plan = cJSON_GetObjectItemCaseSensitive(rec, "plan");
+            const cJSON *ph;
+            cJSON_ArrayForEach(ph, plan) {
+                const cJSON *id;
+                cJSON_ArrayForEach(
+                    id, cJSON_GetObjectItemCaseSensitive(ph, "steps")) if (cJSON_IsString(id))
+                    step_entry(phases, index, id->valuestring, S(ph, "phase"));
+            }
+        }
+        double t = t_of(&tb, rec);
+        if (t > last_t) last_t = t;
+        const char *sid = S(rec, "step");
+        if (is(type, "run_end")) end = rec;
+        if (is(type, "scorecard")) scorecard = rec;
+        if (is(type, "checkpoint")) {
+            checkpoints++;
+            key_id = S(rec, "key_id");
+        }
+        if (is(type, "run_resumed") || is(type, "interrupt") || is(type, "journal_recovered") ||
+            is(type, "rollback_start") || is(type, "undo_begin") || is(type, "undo_finish")) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "at", or (S(rec, "ts"), ""));
+            cJSON_AddNumberToObject(e, "t_ms", t);
+            cJSON_AddStringToObject(e, "event", type);
+            static const char *const keep[] = {"operator",  "previous", "signal", "action",
+                                               "cut_bytes", "undos",    "status", NULL};
+            for (int k = 0; keep[k]; k++)
+                copy_field(e, rec, keep[k]);
+            cJSON_AddItemToArray(events, e);
+        }
+        if (!sid) continue;
+        cJSON *step = step_entry(phases, index, sid, S(rec, "phase"));
+        if (is(type, "step_start")) {
+            /* a step seen first in a skip record may have no phase yet */
+            cJSON *a = cJSON_CreateObject();
+            add_instance_fields(a, rec);
+            cJSON_AddStringToObject(a, "start", or (S(rec, "ts"), ""));
+            cJSON_AddNumberToObject(a, "start_ms", t);
+            cJSON_AddStringToObject(a, "status", "running");
+            cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(step, "attempts"), a);
+            set_str(step, "status", "running");
+        } else if (is(type, "step_end") || is(type, "undo_end")) {
+            int undo = is(type, "undo_end");
+            cJSON *a = undo ? NULL : find_attempt(step, rec);
+            const char *status = or (S(rec, "status"), "?");
+            if (a) {
+                set_str(a, "status", status);
+                cJSON_AddStringToObject(a, "end", or (S(rec, "ts"), ""));
+                cJSON_AddNumberToObject(a, "end_ms", t);
+                cJSON_AddNumberToObject(a, "duration_ms", N(rec, "duration_ms", 0));
+                copy_field(a, rec, "error");
+                copy_field(a, rec, "next");
+                copy_field(a, rec, "result");
+            }
+            if (undo) {
+                if (is(status, "ok")) set_str(step, "status", "undone");
+                set_str(step, "undo", status);
+            } else if (!cJSON_GetObjectItemCaseSensitive(step, "done") ||
+                       N(rec, "attempt", 0) == 0) {
+                set_str(step, "status", status);
+            }
+            if (!is(status, "ok") && !is(status, "skipped")) {
+                cJSON *f = cJSON_CreateObject();
+                cJSON_AddStringToObject(f, "at", or (S(rec, "ts"), ""));
+                cJSON_AddNumberToObject(f, "t_ms", t);
+                cJSON_AddStringToObject(f, "step", sid);
+                if (undo) cJSON_AddBoolToObject(f, "undo", 1);
+                add_instance_fields(f, rec);
+                cJSON_AddStringToObject(f, "status", status);
+                const cJSON *e = cJSON_GetObjectItemCaseSensitive(rec, "error");
+                cJSON_AddStringToObject(f, "code", or (S(e, "code"), "?"));
+                cJSON_AddStringToObject(f, "message", or (S(e, "message"), ""));
+                cJSON_AddStringToObject(f, "handled", or (S(rec, "next"), undo ? "recorded" : "?"));
+                cJSON_AddItemToArray(failures, f);
+            }
+        } else if (is(type, "step_done")) {
+            set_str(step, "status", or (S(rec, "status"), "?"));
+            cJSON_AddBoolToObject(step, "done", 1);
+            cJSON *sum = cJSON_CreateObject();
+            static const char *const keep[] = {"items",   "reps",    "ok",          "failed",
+                                               "skipped", "unknown", "not_started", NULL};
+            for (int k = 0; keep[k]; k++)
+                copy_field(sum, rec, keep[k]);
+            cJSON_DeleteItemFromObjectCaseSensitive(step, "instances");
+            cJSON_AddItemToObject(step, "instances", sum);
+        } else if (is(type, "step_skipped")) {
+            set_str(step, "status", "skipped");
+            set_str(step, "reason", S(rec, "reason"));
+        } else if (is(type, "approval_wait")) {
+            cJSON *w = cJSON_CreateObject();
+            cJSON_AddStringToObject(w, "kind", "approval");
+            cJSON_AddStringToObject(w, "step", sid);
+            cJSON_AddNumberToObject(w, "start_ms", t);
+            cJSON_AddNumberToObject(w, "end_ms", t);
+            cJSON_AddStringToObject(w, "reason", or (S(rec, "reason"), ""));
+            cJSON_AddBoolToObject(w, "open", 1);
+            cJSON_AddItemToArray(waits, w);
+        } else if (is(type, "approval") || is(type, "manual") || is(type, "unknown_outcome")) {
+            cJSON *d = cJSON_CreateObject();
+            cJSON_AddStringToObject(d, "at", or (S(rec, "ts"), ""));
+            cJSON_AddNumberToObject(d, "t_ms", t);
+            cJSON_AddStringToObject(d, "step", sid);
+            const char *kind = is(type, "approval")
+                                   ? (is(S(rec, "decision"), "approve") ? "approval" : "denial")
+                               : is(type, "manual") ? "manual task"
+                                                    : "unknown outcome";
+            cJSON_AddStringToObject(d, "kind", kind);
+            cJSON_AddStringToObject(d, "decision",
+                                    or (S(rec, "decision"), or (S(rec, "outcome"), "?")));
+            cJSON_AddStringToObject(d, "by", or (S(rec, "by"), "?"));
+            cJSON_AddStringToObject(d, "how", or (S(rec, "how"), "?"));
+            cJSON_AddStringToObject(d, "why", or (S(rec, "reason"), or (S(rec, "note"), "")));
+            copy_field(d, rec, "uid");
+            copy_field(d, rec, "pid");
+            if (is(type, "unknown_outcome")) add_instance_fields(d, rec);
+            cJSON_AddItemToArray(decisions, d);
+            if (is(type, "approval")) { /* the wait it ends */
+                cJSON *w;
+                cJSON_ArrayForEach(w, waits) {
+                    if (!is(S(w, "kind"), "approval") || !is(S(w, "step"), sid) ||
+                        !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(w, "open")))
+                        continue;
+                    cJSON_ReplaceItemInObjectCaseSensitive(w, "end_ms", cJSON_CreateNumber(t));
+                    if (is(S(rec, "decision"), "deny") ||
+                        N(rec, "approvals", 0) >= N(rec, "needed", 1) ||
+                        is(S(rec, "how"), "timeout"))
+                        cJSON_ReplaceItemInObjectCaseSensitive(w, "open", cJSON_CreateFalse());
+                }
+            }
+        } else if (is(type, "retry")) {
+            cJSON *w = cJSON_CreateObject();
+            cJSON_AddStringToObject(w, "kind", "retry");
+            cJSON_AddStringToObject(w, "step", sid);
+            if (N(rec, "item", 0) > 0) cJSON_AddNumberToObject(w, "item", N(rec, "item", 0));
+            cJSON_AddNumberToObject(w, "attempt", N(rec, "attempt", 0) - 1);
+            cJSON_AddNumberToObject(w, "start_ms", t);
+            cJSON_AddNumberToObject(w, "end_ms", t + N(rec, "delay_ms", 0));
+            cJSON_AddItemToArray(waits, w);
+        } else if (is(type, "exec_start") || is(type, "exec_error")) {
+            cJSON *c = cJSON_CreateObject();
+            cJSON_AddStringToObject(c, "at", or (S(rec, "ts"), ""));
+            cJSON_AddNumberToObject(c, "t_ms", t);
+            cJSON_AddStringToObject(c, "step", sid);
+            add_instance_fields(c, rec);
+            cJSON_AddNumberToObject(c, "n", N(rec, "n", 0));
+            copy_field(c, rec, "argv");
+            if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "shell")))
+                cJSON_AddBoolToObject(c, "shell", 1);
+            if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "simulated")))
+                cJSON_AddBoolToObject(c, "simulated", 1);
+            if (is(type, "exec_error"))
+                cJSON_AddStringToObject(c, "error", or (S(rec, "error"), "?"));
+            cJSON_AddItemToArray(commands, c);
+        } else if (is(type, "exec_end")) {
+            cJSON *c = NULL, *x;
+            cJSON_ArrayForEach(x, commands) if (is(S(x, "step"), sid) && same_instance(x, rec) &&
+                                                N(x, "n", 0) == N(rec, "n", -1)) c = x;
+            if (!c) continue;
+            static const char *const keep[] = {"code",        "signal", "timed_out", "killed",
+                                               "duration_ms", "stdout", "stderr",    NULL};
+            for (int k = 0; keep[k]; k++)
+                copy_field(c, rec, keep[k]);
+            for (int k = 0; k < 2; k++) {
+                const cJSON *st = cJSON_GetObjectItemCaseSensitive(rec, k ? "stderr" : "stdout");
+                if (!S(st, "path")) continue;
+                cJSON *e = cJSON_CreateObject();
+                cJSON_AddStringToObject(e, "at", or (S(rec, "ts"), ""));
+                cJSON_AddStringToObject(e, "step", sid);
+                cJSON_AddStringToObject(e, "kind", "captured output");
+                cJSON_AddStringToObject(e, "path", S(st, "path"));
+                cJSON_AddNumberToObject(e, "size", N(st, "size", 0));
+                cJSON_AddStringToObject(e, "sha256", or (S(st, "sha256"), "?"));
+                cJSON_AddItemToArray(evidence, e);
+            }
+        } else if (is(type, "evidence")) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "at", or (S(rec, "ts"), ""));
+            cJSON_AddStringToObject(e, "step", sid);
+            cJSON_AddStringToObject(e, "kind", "collected");
+            static const char *const keep[] = {"path", "size", "sha256", "source", "host", NULL};
+            for (int k = 0; keep[k]; k++)
+                copy_field(e, rec, keep[k]);
+            cJSON_AddItemToArray(evidence, e);
+        }
+    }
+
+    /* run */
+    cJSON_AddStringToObject(run, "id", or (S(start, "run_id"), "?"));
+    cJSON_AddStringToObject(run, "mode", or (S(start, "mode"), "real"));
+    cJSON_AddStringToObject(run, "status", end ? or (S(end, "status"), "?") : "incomplete");
+    copy_field(run, start, "runbook");
+    copy_field(run, start, "params");
+    copy_field(run, start, "operator");
+    copy_field(run, start, "host");
+    copy_field(run, start, "engine");
+    copy_field(run, start, "secrets");
+    cJSON_AddStringToObject(run, "started", or (S(start, "ts"), "?"));
+    if (end) {
+        cJSON_AddStringToObject(run, "ended", or (S(end, "ts"), "?"));
+        cJSON_AddNumberToObject(run, "duration_ms", N(end, "duration_ms", 0));
+        copy_field(run, end, "counts");
+    }
+    cJSON_AddBoolToObject(run, "simulated_time", tb.simulated);
+    cJSON_AddNumberToObject(run, "span_ms", last_t);
+
+    /* journal */
+    cJSON_AddNumberToObject(jr, "records", (double)cJSON_GetArraySize(records));
+    cJSON_AddStringToObject(jr, "head", chk ? chk->head : "");
+    cJSON_AddBoolToObject(jr, "intact", chk && chk->intact);
+    if (chk && !chk->intact) cJSON_AddStringToObject(jr, "problem", chk->message);
+    cJSON_AddNumberToObject(jr, "checkpoints", checkpoints);
+    if (key_id) cJSON_AddStringToObject(jr, "key_id", key_id);
+
+    /* phases: their span on the time line */
+    cJSON *p;
+    cJSON_ArrayForEach(p, phases) {
+        double lo = -1, hi = -1;
+        const cJSON *st;
+        cJSON_ArrayForEach(st, cJSON_GetObjectItemCaseSensitive(p, "steps")) {
+            cJSON_DeleteItemFromObjectCaseSensitive((cJSON *)st, "done");
+            const cJSON *a;
+            cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(st, "attempts")) {
+                double s = N(a, "start_ms", -1), e = N(a, "end_ms", last_t);
+                if (s >= 0 && (lo < 0 || s < lo)) lo = s;
+                if (e > hi) hi = e;
+            }
+        }
+        if (lo >= 0) {
+            cJSON_AddNumberToObject(p, "start_ms", lo);
+            cJSON_AddNumberToObject(p, "end_ms", hi);
+        }
+    }
+    /* an approval never decided waits until the end of the record */
+    cJSON *w;
+    cJSON_ArrayForEach(w, waits) {
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(w, "open")))
+            cJSON_ReplaceItemInObjectCaseSensitive(w, "end_ms", cJSON_CreateNumber(last_t));
+        cJSON_DeleteItemFromObjectCaseSensitive(w, "open");
+    }
+    if (scorecard) {
+        cJSON *sc = cJSON_Duplicate(scorecard, 1);
+        static const char *const drop[] = {"seq", "ts", "prev", "type", "sim_ms", NULL};
+        for (int k = 0; drop[k]; k++)
+            cJSON_DeleteItemFromObjectCaseSensitive(sc, drop[k]);
+        cJSON_AddItemToObject(m, "scorecard", sc);
+    }
+    cJSON_Delete(index);
+    return m;
+}
+
+/* --- shared text -------------------------------------------------------- */
+
+static void when(const cJSON *run, double t_ms, const char *ts, char *out, size_t len) {
+    char d[32];
+    bh_util_format_duration(t_ms, d, sizeof d);
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(run, "simulated_time")))
+        snprintf(out, len, "T+%s", d);
+    else
+        snprintf(out, len, "%s (T+%s)", ts && *ts ? ts : "?", d);
+}
+
+static char *argv_text(const cJSON *argv) {
+    size_t cap = 256, len = 0;
+    char *s = bh_util_xmalloc(cap);
+    s[0] = '\0';
+    const cJSON *a;
+    cJSON_ArrayForEach(a, argv) {
+        const char *v = cJSON_IsString(a) ? a->valuestring : "?";
+        int quote = strpbrk(v, " \t\"'\\$`|&;<>()*?") != NULL || !*v;
+        size_t need = len + strlen(v) * 2 + 4;
+        if (need >= cap) {
+            while (need >= cap)
+                cap *= 2;
+            s = realloc(s, cap);
+            if (!s) abort();
+        }
+        if (len) s[len++] = ' ';
+        if (quote) s[len++] = '\'';
+        for (const char *c = v; *c; c++) {
+            if (*c == '\'' && quote) {
+                memcpy(s + len, "'\\''", 4);
+                len += 4;
+                if (len + strlen(c) * 2 + 4 >= cap) {
+                    cap = (len + strlen(c)) * 2 + 8;
+                    s = realloc(s, cap);
+                    if (!s) abort();
+                }
+            } else {
+                s[len++] = *c;
+            }
+        }
+        if (quote) s[len++] = '\'';
+        s[len] = '\0';
+    }
+    return s;
+}
+
+static const char *mode_banner(const cJSON *run) {
+    const char *mode = S(run, "mode");
+    if (is(mode, "drill")) return "DRILL: nothing was executed or sent; times are simulated.";
+    if (is(mode, "dry-run")) return "DRY RUN: nothing was executed or sent; times are simulated.";
+    return NULL;
+}
+
+/* --- markdown ----------------------------------------------------------- */
+
+/* Text for a markdown table cell: no '|' or newline breaks the row. */
+static void md_cell(FILE *out, const char *s) {
+    for (; s && *s; s++) {
+        if (*s == '|')
+            fputs("\\|", out);
+        else if (*s == '\n' || *s == '\r')
+            fputc(' ', out);
+        else
+            fputc(*s, out);
+    }
+}
+
+/* "isolate[web-2]#3": the step, its item or repetition. */
+static void md_attempt_name(FILE *out, const char *step, const cJSON *a) {
+    md_cell(out, step);
+    if (S(a, "key"))
+        fprintf(out, "[%s]", S(a, "key"));
+    else if (N(a, "item", 0) > 0)
+        fprintf(out, "[%.0f]", N(a, "item", 0));
+    if (N(a, "rep", 0) > 0) fprintf(out, "#%.0f", N(a, "rep", 0));
+}
+
+void bh_report_markdown(const cJSON *m, FILE *out) {
+    const cJSON *run = cJSON_GetObjectItemCaseSensitive(m, "run");
+    const cJSON *rb = cJSON_GetObjectItemCaseSensitive(run, "runbook");
+    const cJSON *jr = cJSON_GetObjectItemCaseSensitive(m, "journal");
+    char t[64], d[32];
+    fprintf(out, "# After-action report: %s\n\n", or (S(rb, "title"), or (S(rb, "id"), "?")));
+    if (mode_banner(run)) fprintf(out, "> **%s**\n\n", mode_banner(run));
+    fprintf(out, "## Summary\n\n");
+    fprintf(out, "| | |\n|---|---|\n");
+    fprintf(out, "| Run | `%s` |\n", or (S(run, "id"), "?"));
+    fprintf(out, "| Outcome | **%s** |\n", or (S(run, "status"), "?"));
+    fprintf(out, "| Runbook | %s (`%s`), severity %s |\n", or (S(rb, "title"), "?"),
+            or (S(rb, "id"), "?"), or (S(rb, "severity"), "?"));
+    fprintf(out, "| Runbook file | `%s` |\n| Runbook SHA-256 | `%s` |\n", or (S(rb, "path"), "?"),
+            or (S(rb, "sha256"), "?"));
+    char *params = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(run, "params"));
+    fprintf(out, "| Parameters | `");
+    md_cell(out, params ? params : "{}");
+    fprintf(out, "` |\n");
+    free(params);
+    fprintf(out, "| Operator | %s on %s |\n", or (S(run, "operator"), "?"),
+            or (S(run, "host"), "?"));
+    fprintf(out, "| Mode | %s |\n", or (S(run, "mode"), "?"));
+    fprintf(out, "| Started (UTC) | %s |\n", or (S(run, "started"), "?"));
+    if (S(run, "ended")) {
+        bh_util_format_duration(N(run, "duration_ms", 0), d, sizeof d);
+        fprintf(out, "| Ended (UTC) | %s |\n| Duration | %s%s |\n", S(run, "ended"), d,
+                cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(run, "simulated_time"))
+                    ? " (simulated)"
+                    : "");
+    }
+    const cJSON *eng = cJSON_GetObjectItemCaseSensitive(run, "engine");
+    fprintf(out, "| Engine | %s %s |\n", or (S(eng, "name"), "?"), or (S(eng, "version"), "?"));
+    fprintf(out, "| Journal head (SHA-256) | `%s` |\n", or (S(jr, "head"), "?"));
+    fprintf(out, "| Journal | %.0f records, %s%s |\n\n", N(jr, "records", 0),
+            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(jr, "intact")) ? "chain intact"
+                                                                         : "**CHAIN BROKEN**",
+            N(jr, "checkpoints", 0) > 0 ? ", signed checkpoints" : "");
+    if (S(jr, "problem")) fprintf(out, "Journal problem: %s\n\n", S(jr, "problem"));
+    fprintf(out, "Quote the journal head in the incident ticket; `bulkhead verify RUN "
+                 "--expect-head HASH` checks it later.\n\n");
+
+    const cJSON *events = cJSON_GetObjectItemCaseSensitive(m, "events");
+    if (cJSON_GetArraySize(events) > 0) {
+        fprintf(out, "## Events\n\n| When | Event | Detail |\n|---|---|---|\n");
+        const cJSON *e;
+        cJSON_ArrayForEach(e, events) {
+            when(run, N(e, "t_ms", 0), S(e, "at"), t, sizeof t);
+            fprintf(out, "| %s | %s | ", t, S(e, "event"));
+            const char *k[] = {"operator", "previous", "signal", "action", "status", NULL};
+            for (int i = 0; k[i]; i++)
+                if (S(e, k[i])) fprintf(out, "%s: %s ", k[i], S(e, k[i]));
+            fprintf(out, "|\n");
+        }
+        fputc('\n', out);
+    }
+
+    fprintf(out, "## Timeline by phase\n\n");
+    const cJSON *p;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(m, "phases")) {
+        fprintf(out, "### Phase %s\n\n", S(p, "name"));
+        fprintf(out, "| Step | Attempt | Start | Duration | Status | Notes |\n"
+                     "|---|---|---|---|---|---|\n");
+        const cJSON *st;
+        cJSON_ArrayForEach(st, cJSON_GetObjectItemCaseSensitive(p, "steps")) {
+            const cJSON *attempts = cJSON_GetObjectItemCaseSensitive(st, "attempts");
+            if (cJSON_GetArraySize(attempts) == 0) {
+                fprintf(out, "| ");
+                md_cell(out, S(st, "id"));
+                fprintf(out, " | - | - | - | %s | ", or (S(st, "status"), "?"));
+                md_cell(out, S(st, "reason"));
+                fprintf(out, " |\n");
+                continue;
+            }
+            const cJSON *a;
+            cJSON_ArrayForEach(a, attempts) {
+                when(run, N(a, "start_ms", 0), S(a, "start"), t, sizeof t);
+                bh_util_format_duration(N(a, "duration_ms", 0), d, sizeof d);
+                fprintf(out, "| ");
+                md_attempt_name(out, S(st, "id"), a);
+                fprintf(out, " | %.0f | %s | %s | %s | ", N(a, "attempt", 0), t, d,
+                        or (S(a, "status"), "?"));
+                const cJSON *e = cJSON_GetObjectItemCaseSensitive(a, "error");
+                if (e) {
+                    md_cell(out, S(e, "code"));
+                    fprintf(out, ": ");
+                    md_cell(out, S(e, "message"));
+                }
+                if (S(a, "next")) fprintf(out, " (next: %s)", S(a, "next"));
+                fprintf(out, " |\n");
+            }
+            const cJSON *sum = cJSON_GetObjectItemCaseSensitive(st, "instances");
+            if (sum) {
+                fprintf(out, "| ");
+                md_cell(out, S(st, "id"));
+                fprintf(out, " | all | | | %s | %.0f ok, %.0f failed, %.0f skipped |\n",
+                        or (S(st, "status"), "?"), N(sum, "ok", 0), N(sum, "failed", 0),
+                        N(sum, "skipped", 0));
+            }
+        }
+        fputc('\n', out);
+    }
+
+    const cJSON *decisions = cJSON_GetObjectItemCaseSensitive(m, "decisions");
+    fprintf(out, "## Decisions\n\n");
+    if (cJSON_GetArraySize(decisions) == 0)
+        fprintf(out, "None recorded.\n\n");
+    else {
+        fprintf(out, "| When | Step | Decision | By | How | Why |\n|---|---|---|---|---|---|\n");
+        const cJSON *x;
+        cJSON_ArrayForEach(x, decisions) {
+            when(run, N(x, "t_ms", 0), S(x, "at"), t, sizeof t);
+            fprintf(out, "| %s | ", t);
+            md_cell(out, S(x, "step"));
+            fprintf(out, " | %s: %s | ", S(x, "kind"), S(x, "decision"));
+            md_cell(out, S(x, "by"));
+            fprintf(out, " | %s", S(x, "how"));
+            if (N(x, "uid", -1) >= 0)
+                fprintf(out, " (uid %.0f, pid %.0f)", N(x, "uid", 0), N(x, "pid", 0));
+            fprintf(out, " | ");
+            md_cell(out, S(x, "why"));
+            fprintf(out, " |\n");
+        }
+        fputc('\n', out);
+    }
+
+    const cJSON *commands = cJSON_GetObjectItemCaseSensitive(m, "commands");
+    fprintf(out, "## Commands%s\n\n", mode_banner(run) ? " (simulated: not executed)" : "");
+    if (cJSON_GetArraySize(commands) == 0)
+        fprintf(out, "None.\n\n");
+    else {
+        fprintf(out, "| When | Step | Command | Result |\n|---|---|---|---|\n");
+        const cJSON *c;
+        cJSON_ArrayForEach(c, commands) {
+            when(run, N(c, "t_ms", 0), S(c, "at"), t, sizeof t);
+            char *args = argv_text(cJSON_GetObjectItemCaseSensitive(c, "argv"));
+            fprintf(out, "| %s | ", t);
+            md_attempt_name(out, S(c, "step"), c);
+            fprintf(out, " #%.0f | `", N(c, "attempt", 0));
+            md_cell(out, args);
+            fprintf(out, "` | ");
+            free(args);
+            if (S(c, "error"))
+                fprintf(out, "could not start: %s", S(c, "error"));
+            else if (S(c, "signal"))
+                fprintf(out, "%s%s", S(c, "signal"),
+                        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "timed_out"))
+                            ? " (timed out)"
+                            : "");
+            else if (cJSON_GetObjectItemCaseSensitive(c, "code"))
+                fprintf(out, "exit %.0f", N(c, "code", 0));
+            else
+                fprintf(out, "no end recorded");
+            fprintf(out, " |\n");
+        }
+        fputc('\n', out);
+    }
+
+    const cJSON *failures = cJSON_GetObjectItemCaseSensitive(m, "failures");
+    fprintf(out, "## Failures and how they were handled\n\n");
+    if (cJSON_GetArraySize(failures) == 0)
+        fprintf(out, "None.\n\n");
+    else {
+        fprintf(out, "| When | Step | Status | Error | Handled |\n|---|---|---|---|---|\n");
+        const cJSON *f;
+        cJSON_ArrayForEach(f, failures) {
+            when(run, N(f, "t_ms", 0), S(f, "at"), t, sizeof t);
+            fprintf(out, "| %s | %s", t,
+                    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(f, "undo")) ? "undo " : "");
+            md_attempt_name(out, S(f, "step"), f);
+            fprintf(out, " #%.0f | %s | %s: ", N(f, "attempt", 0), S(f, "status"), S(f, "code"));
+            md_cell(out, S(f, "message"));
+            fprintf(out, " | %s |\n", S(f, "handled"));
+        }
+        fputc('\n', out);
+    }
+
+    const cJSON *evidence = cJSON_GetObjectItemCaseSensitive(m, "evidence");
+    fprintf(out, "## Evidence and captured output\n\n");
+    if (cJSON_GetArraySize(evidence) == 0)
+        fprintf(out, "None.\n\n");
+    else {
+        fprintf(out, "| Step | Kind | File | Size | SHA-256 |\n|---|---|---|---|---|\n");
+        const cJSON *e;
+        cJSON_ArrayForEach(e, evidence) {
+            fprintf(out, "| ");
+            md_cell(out, S(e, "step"));
+            fprintf(out, " | %s | `", S(e, "kind"));
+            md_cell(out, S(e, "path"));
+            fprintf(out, "` | %.0f | `%s` |\n", N(e, "size", 0), or (S(e, "sha256"), "?"));
+        }
+        fputc('\n', out);
+    }
+
+    const cJSON *sc = cJSON_GetObjectItemCaseSensitive(m, "scorecard");
+    if (sc) {
+        fprintf(out, "## Scorecard\n\n```\n");
+        bh_scorecard_print(sc, out);
+        fprintf(out, "```\n");
+    }
+}
+
+/* --- HTML --------------------------------------------------------------- */
+
+static void h(FILE *out, const char *s) {
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '<':
+            fputs("&lt;", out);
+            break;
+        case '>':
+            fputs("&gt;", out);
+            break;
+        case '&':
+            fputs("&amp;", out);
+            break;
+        case '"':
+            fputs("&quot;", out);
+            break;
+        case '\'':
+            fputs("&#39;", out);
+            break;
+        default:
+            fputc(*s, out);
+        }
+    }
+}
+
+static const char CSS[] =
+    "body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;"
+    "max-width:1100px;color:#1d2329;padding:0 16px}"
+    "h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;"
+    "border-bottom:1px solid #d8dee4;padding-bottom:4px}"
+    "table{border-collapse:collapse;width:100%;margin:6px 0 12px}"
+    "th,td{border:1px solid #d8dee4;padding:4px 8px;text-align:left;vertical-align:top}"
+    "th{background:#f3f5f7;font-weight:600}td.k{width:220px;color:#57606a}"
+    "code{font:12px ui-monospace,Menlo,Consolas,monospace;word-break:break-all}"
+    ".banner{background:#fff4ce;border:1px solid #d4a72c;padding:8px 12px;margin:10px 0;"
+    "font-weight:600}"
+    ".broken{background:#ffebe9;border-color:#cf222e}"
+    ".s-ok{color:#1a7f37}.s-failed,.s-timed_out{color:#cf222e}.s-cancelled,.s-unknown{color:"
+    "#9a6700}.s-skipped{color:#6e7781}.s-undone{color:#8250df}"
+    "svg{border:1px solid #d8dee4;background:#fff}"
+    "svg text{font:11px system-ui,sans-serif;fill:#1d2329}"
+    "svg .phase-band{fill:#f6f8fa}svg .phase-band.alt{fill:#eef1f4}"
+    "svg .phase-label{font-weight:700;fill:#57606a}"
+    "svg .bar.status-ok{fill:#2da44e}svg .bar.status-failed{fill:#cf222e}"
+    "svg .bar.status-timed_out{fill:#bc4c00}svg .bar.status-cancelled{fill:#bf8700}"
+    "svg .bar.status-unknown{fill:#9a6700}svg .bar.status-running{fill:#0969da}"
+    "svg .bar.status-skipped{fill:#8c959f}"
+    "svg .wait.approval{fill:#8250df;fill-opacity:.35;stroke:#8250df;stroke-dasharray:3 2}"
+    "svg .wait.retry{fill:#bf8700;fill-opacity:.25;stroke:#bf8700;stroke-dasharray:2 2}"
+    "svg .grid{stroke:#d8dee4}svg .axis{fill:#57606a}"
+    ".legend span{display:inline-block;margin-right:14px}"
+    ".legend i{display:inline-block;width:12px;height:10px;margin-right:4px;"
+    "vertical-align:middle}";
+
+/* One row of the time line: an attempt, or a step that never started. */
+typedef struct {
+    const cJSON *step, *attempt, *phase;
+} row;
+
+static void svg_timeline(const cJSON *m, FILE *out) {
+    const cJSON *run = cJSON_GetObjectItemCaseSensitive(m, "run");
+    const cJSON *phases = cJSON_GetObjectItemCaseSensitive(m, "phases");
+    const cJSON *waits = cJSON_GetObjectItemCaseSensitive(m, "waits");
+    size_t nrows = 0, cap = 16;
+    row *rows = bh_util_xcalloc(cap, sizeof *rows);
+    const cJSON *p, *st, *a;
+    cJSON_ArrayForEach(p, phases) {
+        cJSON_ArrayForEach(st, cJSON_GetObjectItemCaseSensitive(p, "steps")) {
+            const cJSON *attempts = cJSON_GetObjectItemCaseSensitive(st, "attempts");
+            int n = cJSON_GetArraySize(attempts);
+            for (int k = 0; k < (n ? n : 1); k++) {
+                if (nrows == cap) {
+                    cap *= 2;
+                    rows = realloc(rows, cap * sizeof *rows);
+                    if (!rows) abort();
+                }
+                rows[nrows++] = (row){st, n ? cJSON_GetArrayItem(attempts, k) : NULL, p};
+            }
+        }
+    }
+    double span = N(run, "span_ms", 0);
+    cJSON_ArrayForEach(a, waits) if (N(a, "end_ms", 0) > span) span = N(a, "end_ms", 0);
+    if (span <= 0) span = 1;
+    const int left = 230, width = 1040, plot = width - left - 20, rowh = 18, top = 28;
+    int height = top + (int)nrows * rowh + 20;
+    fprintf(out,
+            "<svg id=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
+            "height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"time line\">\n",
+            width, height, width, height);
+    /* axis: 5 ticks */
+    for (int k = 0; k <= 5; k++) {
+        double t = span * k / 5;
+        double x = left + plot * (double)k / 5;
+        char d[32];
+        bh_util_format_duration(t, d, sizeof d);
+        fprintf(out,
+                "<line class=\"grid\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>"
+                "<text class=\"axis\" x=\"%.1f\" y=\"16\" text-anchor=\"middle\">%s%s</text>\n",
+                x, top - 4, x, height - 16, x, k ? "+" : "", k ? d : "start");
+    }
+    /* phase bands and labels */
+    size_t r = 0;
+    int alt = 0;
+    while (r < nrows) {
+        size_t from = r;
+        while (r < nrows && rows[r].phase == rows[from].phase)
+            r++;
+        double y = top + (double)from * rowh;
+        fprintf(out,
+                "<rect class=\"phase-band%s\" x=\"0\" y=\"%.1f\" width=\"%d\" height=\"%.1f\"/>"
+                "<text class=\"phase-label\" x=\"6\" y=\"%.1f\">",
+                alt ? " alt" : "", y, width, (double)(r - from) * rowh, y + 13);
+        h(out, S(rows[from].phase, "name"));
+        fprintf(out, "</text>\n");
+        alt = !alt;
+    }
+    /* rows: the label, the attempt's bar, the waits that belong to it */
+    for (r = 0; r < nrows; r++) {
+        double y = top + (double)r * rowh;
+        const cJSON *at = rows[r].attempt;
+        const char *sid = S(rows[r].step, "id");
+        fprintf(out, "<text x=\"96\" y=\"%.1f\">", y + 13);
+        h(out, sid);
+        if (at && S(at, "key")) {
+            fputc('[', out);
+            h(out, S(at, "key"));
+            fputc(']', out);
+        }
+        if (at && N(at, "rep", 0) > 0) fprintf(out, "#%.0f", N(at, "rep", 0));
+        if (at && N(at, "attempt", 0) > 1) fprintf(out, " (%.0f)", N(at, "attempt", 0));
+        fprintf(out, "</text>\n");
+        /* approval waits are drawn on the step's first row */
+        if (r == 0 || rows[r - 1].step != rows[r].step) {
+            cJSON_ArrayForEach(a, waits) {
+                if (!is(S(a, "kind"), "approval") || !is(S(a, "step"), sid)) continue;
+                double x0 = left + plot * N(a, "start_ms", 0) / span;
+                double x1 = left + plot * N(a, "end_ms", 0) / span;
+                fprintf(out, "<rect class=\"wait approval\" data-step=\"");
+                h(out, sid);
+                fprintf(out,
+                        "\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%d\"><title>"
+                        "approval wait: ",
+                        x0, y + 3, x1 - x0 < 2 ? 2 : x1 - x0, rowh - 6);
+                h(out, S(a, "reason"));
+                fprintf(out, "</title></rect>\n");
+            }
+        }
+        if (!at) continue;
+        double s0 = N(at, "start_ms", 0), s1 = N(at, "end_ms", span);
+        double x0 = left + plot * s0 / span, x1 = left + plot * s1 / span;
+        const char *status = or (S(at, "status"), "running");
+        char d[32];
+        bh_util_format_duration(s1 - s0, d, sizeof d);
+        fprintf(out, "<rect class=\"bar status-");
+        h(out, status);
+        fprintf(out, "\" data-step=\"");
+        h(out, sid);
+        fprintf(out,
+                "\" data-attempt=\"%.0f\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
+                "height=\"%d\"><title>",
+                N(at, "attempt", 0), x0, y + 3, x1 - x0 < 2 ? 2 : x1 - x0, rowh - 6);
+        h(out, sid);
+        fprintf(out, " attempt %.0f: ", N(at, "attempt", 0));
+        h(out, status);
+        fprintf(out, ", %s</title></rect>\n", d);
+        cJSON_ArrayForEach(a, waits) {
+            if (!is(S(a, "kind"), "retry") || !is(S(a, "step"), sid) ||
+                N(a, "attempt", 0) != N(at, "attempt", 0) || N(a, "item", 0) != N(at, "item", 0))
+                continue;
+            double w0 = left + plot * N(a, "start_ms", 0) / span;
+            double w1 = left + plot * N(a, "end_ms", 0) / span;
+            fprintf(out,
+                    "<rect class=\"wait retry\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
+                    "height=\"%d\"><title>backoff before the next attempt</title></rect>\n",
+                    w0, y + 5, w1 - w0 < 2 ? 2 : w1 - w0, rowh - 10);
+        }
+    }
+    fprintf(out, "</svg>\n");
+    free(rows);
+}
+
+static void html_table_row(FILE *out, const char *k, const char *v, int code) {
+    fprintf(out, "<tr><td class=\"k\">%s</td><td>%s", k, code ? "<code>" : "");
+    h(out, v);
+    fprintf(out, "%s</td></tr>\n", code ? "</code>" : "");
+}
+
+void bh_report_html(const cJSON *m, FILE *out) {
+    const cJSON *run = cJSON_GetObjectItemCaseSensitive(m, "run");
+    const cJSON *rb = cJSON_GetObjectItemCaseSensitive(run, "runbook");
+    const cJSON *jr = cJSON_GetObjectItemCaseSensitive(m, "journal");
+    char t[64], d[32];
+    fprintf(out, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+                 "<meta name=\"viewport\" content=\"width=device-width\">\n<title>");
+    h(out, or (S(rb, "title"), "run"));
+    fprintf(out, ": after-action report</title>\n<style>%s</style></head><body>\n", CSS);
+    fprintf(out, "<h1>After-action report: ");
+    h(out, or (S(rb, "title"), or (S(rb, "id"), "?")));
+    fprintf(out, "</h1>\n");
+    if (mode_banner(run))
+        fprintf(out, "<div class=\"banner\" id=\"mode\">%s</div>\n", mode_banner(run));
+    if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(jr, "intact"))) {
+        fprintf(out, "<div class=\"banner broken\">The journal's hash chain is broken: ");
+        h(out, S(jr, "problem"));
+        fprintf(out, "</div>\n");
+    }
+    fprintf(out, "<h2>Summary</h2>\n<table id=\"summary\">\n");
+    html_table_row(out, "Run", S(run, "id"), 1);
+    fprintf(out, "<tr><td class=\"k\">Outcome</td><td class=\"s-%s\"><b>",
+            or (S(run, "status"), "?"));
+    h(out, S(run, "status"));
+    fprintf(out, "</b></td></tr>\n");
+    html_table_row(out, "Runbook", S(rb, "id"), 1);
+    html_table_row(out, "Runbook file", S(rb, "path"), 1);
+    html_table_row(out, "Runbook SHA-256", S(rb, "sha256"), 1);
+    char *params = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(run, "params"));
+    html_table_row(out, "Parameters", params ? params : "{}", 1);
+    free(params);
+    snprintf(t, sizeof t, "%s on %s", or (S(run, "operator"), "?"), or (S(run, "host"), "?"));
+    html_table_row(out, "Operator", t, 0);
+    html_table_row(out, "Mode", S(run, "mode"), 0);
+    html_table_row(out, "Started (UTC)", S(run, "started"), 0);
+    if (S(run, "ended")) {
+        html_table_row(out, "Ended (UTC)", S(run, "ended"), 0);
+        bh_util_format_duration(N(run, "duration_ms", 0), d, sizeof d);
+        html_table_row(out, "Duration", d, 0);
+    }
+    html_table_row(out, "Journal head (SHA-256)", S(jr, "head"), 1);
+    snprintf(t, sizeof t, "%.0f records, %s", N(jr, "records", 0),
+             cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(jr, "intact")) ? "chain intact"
+                                                                          : "CHAIN BROKEN");
+    html_table_row(out, "Journal", t, 0);
+    fprintf(out, "</table>\n");
+
+    fprintf(out,
+            "<h2>Time line</h2>\n<p class=\"legend\">"
+            "<span><i style=\"background:#2da44e\"></i>ok</span>"
+            "<span><i style=\"background:#cf222e\"></i>failed</span>"
+            "<span><i style=\"background:#bc4c00\"></i>timed out</span>"
+            "<span><i style=\"background:#bf8700\"></i>cancelled</span>"
+            "<span><i style=\"background:#9a6700\"></i>unknown</span>"
+            "<span><i style=\"background:#8250df;opacity:.45\"></i>waiting for "
+            "approval</span>"
+            "<span><i style=\"background:#bf8700;opacity:.35\"></i>retry backoff</span>"
+            "%s</p>\n",
+            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(run, "simulated_time"))
+                ? "<span>(simulated time)</span>"
+                : "");
+    svg_timeline(m, out);
+
+    fprintf(out, "<h2>Steps by phase</h2>\n");
+    const cJSON *p;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(m, "phases")) {
+        fprintf(out, "<h3>");
+        h(out, S(p, "name"));
+        fprintf(out, "</h3>\n<table class=\"steps\"><tr><th>Step</th><th>Attempt</th>"
+                     "<th>Start</th><th>Duration</th><th>Status</th><th>Notes</th></tr>\n");
+        const cJSON *st;
+        cJSON_ArrayForEach(st, cJSON_GetObjectItemCaseSensitive(p, "steps")) {
+            const cJSON *attempts = cJSON_GetObjectItemCaseSensitive(st, "attempts");
+            if (cJSON_GetArraySize(attempts) == 0) {
+                fprintf(out, "<tr><td>");
+                h(out, S(st, "id"));
+                fprintf(out, "</td><td>-</td><td>-</td><td>-</td><td class=\"s-%s\">%s</td><td>",
+                        or (S(st, "status"), "?"), or (S(st, "status"), "?"));
+                h(out, S(st, "reason"));
+                fprintf(out, "</td></tr>\n");
+                continue;
+            }
+            const cJSON *a;
+            cJSON_ArrayForEach(a, attempts) {
+                when(run, N(a, "start_ms", 0), S(a, "start"), t, sizeof t);
+                bh_util_format_duration(N(a, "duration_ms", 0), d, sizeof d);
+                fprintf(out, "<tr><td>");
+                h(out, S(st, "id"));
+                if (S(a, "key")) {
+                    fputc('[', out);
+                    h(out, S(a, "key"));
+                    fputc(']', out);
+                }
+                fprintf(
+                    out, "</td><td>%.0f</td><td>%s</td><td>%s</td><td class=\"s-%s\">%s</td><td>",
+                    N(a, "attempt", 0), t, d, or (S(a, "status"), "?"), or (S(a, "status"), "?"));
+                const cJSON *e = cJSON_GetObjectItemCaseSensitive(a, "error");
+                if (e) {
+                    h(out, S(e, "code"));
+                    fputs(": ", out);
+                    h(out, S(e, "message"));
+                }
+                if (S(a, "next")) fprintf(out, " (next: %s)", S(a, "next"));
+                fprintf(out, "</td></tr>\n");
+            }
+        }
+        fprintf(out, "</table>\n");
+    }
+
+    fprintf(out, "<h2>Decisions</h2>\n<table id=\"decisions\"><tr><th>When</th><th>Step</th>"
+                 "<th>Decision</th><th>By</th><th>How</th><th>Why</th></tr>\n");
+    const cJSON *x;
+    cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(m, "decisions")) {
+        when(run, N(x, "t_ms", 0), S(x, "at"), t, sizeof t);
+        fprintf(out, "<tr><td>%s</td><td>", t);
+        h(out, S(x, "step"));
+        fprintf(out, "</td><td>%s: %s</td><td>", S(x, "kind"), S(x, "decision"));
+        h(out, S(x, "by"));
+        fprintf(out, "</td><td>%s</td><td>", S(x, "how"));
+        h(out, S(x, "why"));
+        fprintf(out, "</td></tr>\n");
+    }
+    fprintf(out, "</table>\n");
+
+    fprintf(out,
+            "<h2>Commands%s</h2>\n<table id=\"commands\"><tr><th>When</th><th>Step</th>"
+            "<th>Command</th><th>Result</th></tr>\n",
+            mode_banner(run) ? " (simulated: not executed)" : "");
+    cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(m, "commands")) {
+        when(run, N(x, "t_ms", 0), S(x, "at"), t, sizeof t);
+        char *args = argv_text(cJSON_GetObjectItemCaseSensitive(x, "argv"));
+        fprintf(out, "<tr><td>%s</td><td>", t);
+        h(out, S(x, "step"));
+        fprintf(out, "</td><td><code>");
+        h(out, args);
+        free(args);
+        fprintf(out, "</code></td><td>");
+        if (S(x, "error"))
+            h(out, S(x, "error"));
+        else if (S(x, "signal"))
+            h(out, S(x, "signal"));
+        else if (cJSON_GetObjectItemCaseSensitive(x, "code"))
+            fprintf(out, "exit %.0f", N(x, "code", 0));
+        else
+            fputs("no end recorded", out);
+        fprintf(out, "</td></tr>\n");
+    }
+    fprintf(out, "</table>\n");
+
+    fprintf(out, "<h2>Failures and how they were handled</h2>\n<table id=\"failures\"><tr>"
+                 "<th>When</th><th>Step</th><th>Status</th><th>Error</th><th>Handled</th></tr>\n");
+    cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(m, "failures")) {
+        when(run, N(x, "t_ms", 0), S(x, "at"), t, sizeof t);
+        fprintf(out, "<tr><td>%s</td><td>", t);
+        h(out, S(x, "step"));
+        fprintf(out, " #%.0f</td><td class=\"s-%s\">%s</td><td>", N(x, "attempt", 0),
+                S(x, "status"), S(x, "status"));
+        h(out, S(x, "code"));
+        fputs(": ", out);
+        h(out, S(x, "message"));
+        fprintf(out, "</td><td>%s</td></tr>\n", S(x, "handled"));
+    }
+    fprintf(out, "</table>\n");
+
+    fprintf(out, "<h2>Evidence and captured output</h2>\n<table id=\"evidence\"><tr>"
+                 "<th>Step</th><th>Kind</th><th>File</th><th>Size</th><th>SHA-256</th></tr>\n");
+    cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(m, "evidence")) {
+        fprintf(out, "<tr><td>");
+        h(out, S(x, "step"));
+        fprintf(out, "</td><td>%s</td><td><code>", S(x, "kind"));
+        h(out, S(x, "path"));
+        fprintf(out, "</code></td><td>%.0f</td><td><code>%s</code></td></tr>\n", N(x, "size", 0),
+                or (S(x, "sha256"), "?"));
+    }
+    fprintf(out, "</table>\n");
+
+    const cJSON *sc = cJSON_GetObjectItemCaseSensitive(m, "scorecard");
+    if (sc) {
+        fprintf(out, "<h2>Scorecard</h2>\n<pre id=\"scorecard\">");
+        char *text = NULL;
+        size_t len = 0;
+        FILE *mem = open_memstream(&text, &len);
+        if (mem) {
+            bh_scorecard_print(sc, mem);
+            fclose(mem);
+            h(out, text);
+        }
+        free(text);
+        fprintf(out, "</pre>\n");
+    }
+    fprintf(out, "<p><small>Made by %s from the run's journal alone.</small></p>\n</body></html>\n",
+            S(cJSON_GetObjectItemCaseSensitive(m, "report"), "generator"));
+}

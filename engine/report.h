@@ -1,0 +1,37 @@
+/* report: the after-action report of a run, built from its journal alone.
+ *
+ * bh_report_model reads the records into one JSON document (what
+ * `report --format json` prints; the other formats render it):
+ *   run        runbook and its hash, parameters, operator, host, mode,
+ *              start, end, duration, outcome, resumes and interrupts
+ *   journal    records, head hash to quote in the ticket, whether the
+ *              chain is intact, signed checkpoints
+ *   phases     each phase with its steps and every attempt of each step
+ *              (start, end, duration, status, error, what came next), on a
+ *              time line in ms from the run's start (simulated time for
+ *              dry runs and drills)
+ *   waits      approval waits and retry backoffs on the same time line
+ *   decisions  approvals, denials, manual tasks, unknown-outcome choices,
+ *              undo requests: who, how, why, when
+ *   commands   every command run (or, in a simulation, that would have
+ *              run): argv, exit, duration, captured output with SHA-256
+ *   failures   every attempt that did not succeed and how it was handled
+ *   evidence   collected evidence and captured output, with hashes
+ *   scorecard  for dry runs and drills
+ * Markdown and HTML are for people; the HTML file is self-contained (no
+ * fetches) with an SVG time line: a bar per step attempt coloured by
+ * status, in phase bands, approval waits and backoffs drawn too. */
+#ifndef BH_REPORT_H
+#define BH_REPORT_H
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+
+#include "journal.h"
+
+/* records: the journal's records (an array); chk: its chain check. */
+cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk);
+void bh_report_markdown(const cJSON *model, FILE *out);
+void bh_report_html(const cJSON *model, FILE *out);
+
+#endif
