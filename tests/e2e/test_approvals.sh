@@ -149,18 +149,21 @@ reps=$(jqs "$(journal)" '[.[] | select(.type == "step_start" and .step == "upd")
 t a_client_holding_the_socket_does_not_hold_the_run
 cat >"$WORK/slow.lua" <<'LUA'
 runbook { id = "slow", title = "Slow", timeout = "30s" }
-step "s" { run = function(ctx) ctx.sleep("500ms") end }
+step "s" { run = function(ctx) ctx.sleep("1500ms") end }
 LUA
 rm -rf "$STATE"
 start_bg "$WORK/slow.lua"
 wait_for sh -c "ls $STATE/runs/*/control.sock >/dev/null 2>&1"
-python3 - "$(last_run_dir)" <<'PY' &
+# A client sends half a request and then holds the connection for 6s; the
+# run (1.5s) must end without waiting for it.
+python3 - "$(last_run_dir)" "$WORK/connected" <<'PY' &
 import os, socket, sys, time
 fd = os.open(sys.argv[1], os.O_RDONLY)
 s = socket.socket(socket.AF_UNIX)
 s.connect("/proc/self/fd/%d/control.sock" % fd)
 s.send(b'{"op":"sta')          # half a request, then silence
-time.sleep(3)
+open(sys.argv[2], "w").write("yes")
+time.sleep(6)
 try:
     s.send(b'tus"}\n'); s.recv(100)
 except OSError:
@@ -169,5 +172,9 @@ PY
 py=$!
 finish_bg
 assert_eq 0 "$BGRC" "run exit"
+assert_file "$WORK/connected"
 assert_jq "$(journal)" '.[-1].type' run_end
-wait $py
+dur=$(jqs "$(journal)" '.[-1].duration_ms | floor')
+[ "$dur" -lt 5000 ] || fail "the run waited for the client: $dur ms"
+kill $py 2>/dev/null
+wait $py 2>/dev/null || true
