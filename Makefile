@@ -52,6 +52,10 @@ DEB_PKGS := pkg-config gcc make liblua5.4-dev libuv1-dev libcjson-dev libcurl4-o
 BENCH_PKGS := time bc
 # Only `make fuzz` needs clang (libFuzzer ships with it).
 FUZZ_PKGS := clang
+# Only the tests need these: Debian's Chromium opens the HTML report
+# (test_report.sh) in headless mode; script(1) (bsdutils, essential) gives
+# the prompt tests a terminal.
+TEST_PKGS := chromium
 
 .PHONY: all deps demo check test unit e2e bench lint format install uninstall clean asan fuzz
 
@@ -119,6 +123,7 @@ demo: deps
 	@sh examples/demo.sh
 
 check: deps
+	@sh tools/deps.sh $(TEST_PKGS)
 	@$(MAKE) --no-print-directory asan
 	@bash tests/run.sh
 

@@ -14,7 +14,7 @@ static int is(const char *a, const char *b) {
     return a && b && strcmp(a, b) == 0;
 }
 
-static const char * or (const char *s, const char *def) {
+static const char *dflt(const char *s, const char *def) {
     return s ? s : def;
 }
 
@@ -147,7 +147,7 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
         if (is(type, "run_resumed") || is(type, "interrupt") || is(type, "journal_recovered") ||
             is(type, "rollback_start") || is(type, "undo_begin") || is(type, "undo_finish")) {
             cJSON *e = cJSON_CreateObject();
-            cJSON_AddStringToObject(e, "at", or (S(rec, "ts"), ""));
+            cJSON_AddStringToObject(e, "at", dflt(S(rec, "ts"), ""));
             cJSON_AddNumberToObject(e, "t_ms", t);
             cJSON_AddStringToObject(e, "event", type);
             static const char *const keep[] = {"operator",  "previous", "signal", "action",
@@ -162,18 +162,34 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
             /* a step seen first in a skip record may have no phase yet */
             cJSON *a = cJSON_CreateObject();
             add_instance_fields(a, rec);
-            cJSON_AddStringToObject(a, "start", or (S(rec, "ts"), ""));
+            cJSON_AddStringToObject(a, "start", dflt(S(rec, "ts"), ""));
             cJSON_AddNumberToObject(a, "start_ms", t);
             cJSON_AddStringToObject(a, "status", "running");
             cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(step, "attempts"), a);
             set_str(step, "status", "running");
+        } else if (is(type, "undo_start")) {
+            cJSON *undos = cJSON_GetObjectItemCaseSensitive(step, "undos");
+            if (!undos) undos = cJSON_AddArrayToObject(step, "undos");
+            cJSON *a = cJSON_CreateObject();
+            add_instance_fields(a, rec);
+            cJSON_AddStringToObject(a, "start", dflt(S(rec, "ts"), ""));
+            cJSON_AddNumberToObject(a, "start_ms", t);
+            cJSON_AddStringToObject(a, "status", "running");
+            cJSON_AddItemToArray(undos, a);
         } else if (is(type, "step_end") || is(type, "undo_end")) {
             int undo = is(type, "undo_end");
-            cJSON *a = undo ? NULL : find_attempt(step, rec);
-            const char *status = or (S(rec, "status"), "?");
+            cJSON *a = NULL;
+            if (undo) {
+                cJSON *u;
+                cJSON_ArrayForEach(u, cJSON_GetObjectItemCaseSensitive(
+                                          step, "undos")) if (same_instance(u, rec)) a = u;
+            } else {
+                a = find_attempt(step, rec);
+            }
+            const char *status = dflt(S(rec, "status"), "?");
             if (a) {
                 set_str(a, "status", status);
-                cJSON_AddStringToObject(a, "end", or (S(rec, "ts"), ""));
+                cJSON_AddStringToObject(a, "end", dflt(S(rec, "ts"), ""));
                 cJSON_AddNumberToObject(a, "end_ms", t);
                 cJSON_AddNumberToObject(a, "duration_ms", N(rec, "duration_ms", 0));
                 copy_field(a, rec, "error");
@@ -189,20 +205,21 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
             }
             if (!is(status, "ok") && !is(status, "skipped")) {
                 cJSON *f = cJSON_CreateObject();
-                cJSON_AddStringToObject(f, "at", or (S(rec, "ts"), ""));
+                cJSON_AddStringToObject(f, "at", dflt(S(rec, "ts"), ""));
                 cJSON_AddNumberToObject(f, "t_ms", t);
                 cJSON_AddStringToObject(f, "step", sid);
                 if (undo) cJSON_AddBoolToObject(f, "undo", 1);
                 add_instance_fields(f, rec);
                 cJSON_AddStringToObject(f, "status", status);
                 const cJSON *e = cJSON_GetObjectItemCaseSensitive(rec, "error");
-                cJSON_AddStringToObject(f, "code", or (S(e, "code"), "?"));
-                cJSON_AddStringToObject(f, "message", or (S(e, "message"), ""));
-                cJSON_AddStringToObject(f, "handled", or (S(rec, "next"), undo ? "recorded" : "?"));
+                cJSON_AddStringToObject(f, "code", dflt(S(e, "code"), "?"));
+                cJSON_AddStringToObject(f, "message", dflt(S(e, "message"), ""));
+                cJSON_AddStringToObject(f, "handled",
+                                        dflt(S(rec, "next"), undo ? "recorded" : "?"));
                 cJSON_AddItemToArray(failures, f);
             }
         } else if (is(type, "step_done")) {
-            set_str(step, "status", or (S(rec, "status"), "?"));
+            set_str(step, "status", dflt(S(rec, "status"), "?"));
             cJSON_AddBoolToObject(step, "done", 1);
             cJSON *sum = cJSON_CreateObject();
             static const char *const keep[] = {"items",   "reps",    "ok",          "failed",
@@ -220,12 +237,12 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
             cJSON_AddStringToObject(w, "step", sid);
             cJSON_AddNumberToObject(w, "start_ms", t);
             cJSON_AddNumberToObject(w, "end_ms", t);
-            cJSON_AddStringToObject(w, "reason", or (S(rec, "reason"), ""));
+            cJSON_AddStringToObject(w, "reason", dflt(S(rec, "reason"), ""));
             cJSON_AddBoolToObject(w, "open", 1);
             cJSON_AddItemToArray(waits, w);
         } else if (is(type, "approval") || is(type, "manual") || is(type, "unknown_outcome")) {
             cJSON *d = cJSON_CreateObject();
-            cJSON_AddStringToObject(d, "at", or (S(rec, "ts"), ""));
+            cJSON_AddStringToObject(d, "at", dflt(S(rec, "ts"), ""));
             cJSON_AddNumberToObject(d, "t_ms", t);
             cJSON_AddStringToObject(d, "step", sid);
             const char *kind = is(type, "approval")
@@ -234,10 +251,10 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
                                                     : "unknown outcome";
             cJSON_AddStringToObject(d, "kind", kind);
             cJSON_AddStringToObject(d, "decision",
-                                    or (S(rec, "decision"), or (S(rec, "outcome"), "?")));
-            cJSON_AddStringToObject(d, "by", or (S(rec, "by"), "?"));
-            cJSON_AddStringToObject(d, "how", or (S(rec, "how"), "?"));
-            cJSON_AddStringToObject(d, "why", or (S(rec, "reason"), or (S(rec, "note"), "")));
+                                    dflt(S(rec, "decision"), dflt(S(rec, "outcome"), "?")));
+            cJSON_AddStringToObject(d, "by", dflt(S(rec, "by"), "?"));
+            cJSON_AddStringToObject(d, "how", dflt(S(rec, "how"), "?"));
+            cJSON_AddStringToObject(d, "why", dflt(S(rec, "reason"), dflt(S(rec, "note"), "")));
             copy_field(d, rec, "uid");
             copy_field(d, rec, "pid");
             if (is(type, "unknown_outcome")) add_instance_fields(d, rec);
@@ -266,7 +283,7 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
             cJSON_AddItemToArray(waits, w);
         } else if (is(type, "exec_start") || is(type, "exec_error")) {
             cJSON *c = cJSON_CreateObject();
-            cJSON_AddStringToObject(c, "at", or (S(rec, "ts"), ""));
+            cJSON_AddStringToObject(c, "at", dflt(S(rec, "ts"), ""));
             cJSON_AddNumberToObject(c, "t_ms", t);
             cJSON_AddStringToObject(c, "step", sid);
             add_instance_fields(c, rec);
@@ -277,12 +294,26 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
             if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "simulated")))
                 cJSON_AddBoolToObject(c, "simulated", 1);
             if (is(type, "exec_error"))
-                cJSON_AddStringToObject(c, "error", or (S(rec, "error"), "?"));
+                cJSON_AddStringToObject(c, "error", dflt(S(rec, "error"), "?"));
+            int undo = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "undo"));
+            const cJSON *a = NULL, *u; /* the attempt it belongs to: its item's name */
+            if (undo) {
+                cJSON_AddBoolToObject(c, "undo", 1);
+                cJSON_ArrayForEach(u, cJSON_GetObjectItemCaseSensitive(
+                                          step, "undos")) if (same_instance(u, rec)) a = u;
+            } else {
+                a = find_attempt(step, rec);
+            }
+            if (a && S(a, "key") && !S(c, "key")) cJSON_AddStringToObject(c, "key", S(a, "key"));
             cJSON_AddItemToArray(commands, c);
         } else if (is(type, "exec_end")) {
             cJSON *c = NULL, *x;
-            cJSON_ArrayForEach(x, commands) if (is(S(x, "step"), sid) && same_instance(x, rec) &&
-                                                N(x, "n", 0) == N(rec, "n", -1)) c = x;
+            cJSON_ArrayForEach(
+                x, commands) if (is(S(x, "step"), sid) && same_instance(x, rec) &&
+                                 N(x, "n", 0) == N(rec, "n", -1) &&
+                                 cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "undo")) ==
+                                     cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "undo")))
+                c = x;
             if (!c) continue;
             static const char *const keep[] = {"code",        "signal", "timed_out", "killed",
                                                "duration_ms", "stdout", "stderr",    NULL};
@@ -292,17 +323,17 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
                 const cJSON *st = cJSON_GetObjectItemCaseSensitive(rec, k ? "stderr" : "stdout");
                 if (!S(st, "path")) continue;
                 cJSON *e = cJSON_CreateObject();
-                cJSON_AddStringToObject(e, "at", or (S(rec, "ts"), ""));
+                cJSON_AddStringToObject(e, "at", dflt(S(rec, "ts"), ""));
                 cJSON_AddStringToObject(e, "step", sid);
                 cJSON_AddStringToObject(e, "kind", "captured output");
                 cJSON_AddStringToObject(e, "path", S(st, "path"));
                 cJSON_AddNumberToObject(e, "size", N(st, "size", 0));
-                cJSON_AddStringToObject(e, "sha256", or (S(st, "sha256"), "?"));
+                cJSON_AddStringToObject(e, "sha256", dflt(S(st, "sha256"), "?"));
                 cJSON_AddItemToArray(evidence, e);
             }
         } else if (is(type, "evidence")) {
             cJSON *e = cJSON_CreateObject();
-            cJSON_AddStringToObject(e, "at", or (S(rec, "ts"), ""));
+            cJSON_AddStringToObject(e, "at", dflt(S(rec, "ts"), ""));
             cJSON_AddStringToObject(e, "step", sid);
             cJSON_AddStringToObject(e, "kind", "collected");
             static const char *const keep[] = {"path", "size", "sha256", "source", "host", NULL};
@@ -313,18 +344,18 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
     }
 
     /* run */
-    cJSON_AddStringToObject(run, "id", or (S(start, "run_id"), "?"));
-    cJSON_AddStringToObject(run, "mode", or (S(start, "mode"), "real"));
-    cJSON_AddStringToObject(run, "status", end ? or (S(end, "status"), "?") : "incomplete");
+    cJSON_AddStringToObject(run, "id", dflt(S(start, "run_id"), "?"));
+    cJSON_AddStringToObject(run, "mode", dflt(S(start, "mode"), "real"));
+    cJSON_AddStringToObject(run, "status", end ? dflt(S(end, "status"), "?") : "incomplete");
     copy_field(run, start, "runbook");
     copy_field(run, start, "params");
     copy_field(run, start, "operator");
     copy_field(run, start, "host");
     copy_field(run, start, "engine");
     copy_field(run, start, "secrets");
-    cJSON_AddStringToObject(run, "started", or (S(start, "ts"), "?"));
+    cJSON_AddStringToObject(run, "started", dflt(S(start, "ts"), "?"));
     if (end) {
-        cJSON_AddStringToObject(run, "ended", or (S(end, "ts"), "?"));
+        cJSON_AddStringToObject(run, "ended", dflt(S(end, "ts"), "?"));
         cJSON_AddNumberToObject(run, "duration_ms", N(end, "duration_ms", 0));
         copy_field(run, end, "counts");
     }
@@ -459,25 +490,25 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
     const cJSON *rb = cJSON_GetObjectItemCaseSensitive(run, "runbook");
     const cJSON *jr = cJSON_GetObjectItemCaseSensitive(m, "journal");
     char t[64], d[32];
-    fprintf(out, "# After-action report: %s\n\n", or (S(rb, "title"), or (S(rb, "id"), "?")));
+    fprintf(out, "# After-action report: %s\n\n", dflt(S(rb, "title"), dflt(S(rb, "id"), "?")));
     if (mode_banner(run)) fprintf(out, "> **%s**\n\n", mode_banner(run));
     fprintf(out, "## Summary\n\n");
     fprintf(out, "| | |\n|---|---|\n");
-    fprintf(out, "| Run | `%s` |\n", or (S(run, "id"), "?"));
-    fprintf(out, "| Outcome | **%s** |\n", or (S(run, "status"), "?"));
-    fprintf(out, "| Runbook | %s (`%s`), severity %s |\n", or (S(rb, "title"), "?"),
-            or (S(rb, "id"), "?"), or (S(rb, "severity"), "?"));
-    fprintf(out, "| Runbook file | `%s` |\n| Runbook SHA-256 | `%s` |\n", or (S(rb, "path"), "?"),
-            or (S(rb, "sha256"), "?"));
+    fprintf(out, "| Run | `%s` |\n", dflt(S(run, "id"), "?"));
+    fprintf(out, "| Outcome | **%s** |\n", dflt(S(run, "status"), "?"));
+    fprintf(out, "| Runbook | %s (`%s`), severity %s |\n", dflt(S(rb, "title"), "?"),
+            dflt(S(rb, "id"), "?"), dflt(S(rb, "severity"), "?"));
+    fprintf(out, "| Runbook file | `%s` |\n| Runbook SHA-256 | `%s` |\n", dflt(S(rb, "path"), "?"),
+            dflt(S(rb, "sha256"), "?"));
     char *params = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(run, "params"));
     fprintf(out, "| Parameters | `");
     md_cell(out, params ? params : "{}");
     fprintf(out, "` |\n");
     free(params);
-    fprintf(out, "| Operator | %s on %s |\n", or (S(run, "operator"), "?"),
-            or (S(run, "host"), "?"));
-    fprintf(out, "| Mode | %s |\n", or (S(run, "mode"), "?"));
-    fprintf(out, "| Started (UTC) | %s |\n", or (S(run, "started"), "?"));
+    fprintf(out, "| Operator | %s on %s |\n", dflt(S(run, "operator"), "?"),
+            dflt(S(run, "host"), "?"));
+    fprintf(out, "| Mode | %s |\n", dflt(S(run, "mode"), "?"));
+    fprintf(out, "| Started (UTC) | %s |\n", dflt(S(run, "started"), "?"));
     if (S(run, "ended")) {
         bh_util_format_duration(N(run, "duration_ms", 0), d, sizeof d);
         fprintf(out, "| Ended (UTC) | %s |\n| Duration | %s%s |\n", S(run, "ended"), d,
@@ -486,8 +517,8 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
                     : "");
     }
     const cJSON *eng = cJSON_GetObjectItemCaseSensitive(run, "engine");
-    fprintf(out, "| Engine | %s %s |\n", or (S(eng, "name"), "?"), or (S(eng, "version"), "?"));
-    fprintf(out, "| Journal head (SHA-256) | `%s` |\n", or (S(jr, "head"), "?"));
+    fprintf(out, "| Engine | %s %s |\n", dflt(S(eng, "name"), "?"), dflt(S(eng, "version"), "?"));
+    fprintf(out, "| Journal head (SHA-256) | `%s` |\n", dflt(S(jr, "head"), "?"));
     fprintf(out, "| Journal | %.0f records, %s%s |\n\n", N(jr, "records", 0),
             cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(jr, "intact")) ? "chain intact"
                                                                          : "**CHAIN BROKEN**",
@@ -523,7 +554,7 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
             if (cJSON_GetArraySize(attempts) == 0) {
                 fprintf(out, "| ");
                 md_cell(out, S(st, "id"));
-                fprintf(out, " | - | - | - | %s | ", or (S(st, "status"), "?"));
+                fprintf(out, " | - | - | - | %s | ", dflt(S(st, "status"), "?"));
                 md_cell(out, S(st, "reason"));
                 fprintf(out, " |\n");
                 continue;
@@ -535,7 +566,7 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
                 fprintf(out, "| ");
                 md_attempt_name(out, S(st, "id"), a);
                 fprintf(out, " | %.0f | %s | %s | %s | ", N(a, "attempt", 0), t, d,
-                        or (S(a, "status"), "?"));
+                        dflt(S(a, "status"), "?"));
                 const cJSON *e = cJSON_GetObjectItemCaseSensitive(a, "error");
                 if (e) {
                     md_cell(out, S(e, "code"));
@@ -545,12 +576,27 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
                 if (S(a, "next")) fprintf(out, " (next: %s)", S(a, "next"));
                 fprintf(out, " |\n");
             }
+            cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(st, "undos")) {
+                when(run, N(a, "start_ms", 0), S(a, "start"), t, sizeof t);
+                bh_util_format_duration(N(a, "duration_ms", 0), d, sizeof d);
+                fprintf(out, "| undo ");
+                md_attempt_name(out, S(st, "id"), a);
+                fprintf(out, " | %.0f | %s | %s | %s | ", N(a, "attempt", 0), t, d,
+                        dflt(S(a, "status"), "?"));
+                const cJSON *e = cJSON_GetObjectItemCaseSensitive(a, "error");
+                if (e) {
+                    md_cell(out, S(e, "code"));
+                    fprintf(out, ": ");
+                    md_cell(out, S(e, "message"));
+                }
+                fprintf(out, " |\n");
+            }
             const cJSON *sum = cJSON_GetObjectItemCaseSensitive(st, "instances");
             if (sum) {
                 fprintf(out, "| ");
                 md_cell(out, S(st, "id"));
                 fprintf(out, " | all | | | %s | %.0f ok, %.0f failed, %.0f skipped |\n",
-                        or (S(st, "status"), "?"), N(sum, "ok", 0), N(sum, "failed", 0),
+                        dflt(S(st, "status"), "?"), N(sum, "ok", 0), N(sum, "failed", 0),
                         N(sum, "skipped", 0));
             }
         }
@@ -590,7 +636,8 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
         cJSON_ArrayForEach(c, commands) {
             when(run, N(c, "t_ms", 0), S(c, "at"), t, sizeof t);
             char *args = argv_text(cJSON_GetObjectItemCaseSensitive(c, "argv"));
-            fprintf(out, "| %s | ", t);
+            fprintf(out, "| %s | %s", t,
+                    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "undo")) ? "undo " : "");
             md_attempt_name(out, S(c, "step"), c);
             fprintf(out, " #%.0f | `", N(c, "attempt", 0));
             md_cell(out, args);
@@ -643,7 +690,7 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
             md_cell(out, S(e, "step"));
             fprintf(out, " | %s | `", S(e, "kind"));
             md_cell(out, S(e, "path"));
-            fprintf(out, "` | %.0f | `%s` |\n", N(e, "size", 0), or (S(e, "sha256"), "?"));
+            fprintf(out, "` | %.0f | `%s` |\n", N(e, "size", 0), dflt(S(e, "sha256"), "?"));
         }
         fputc('\n', out);
     }
@@ -704,6 +751,7 @@ static const char CSS[] =
     "svg .bar.status-timed_out{fill:#bc4c00}svg .bar.status-cancelled{fill:#bf8700}"
     "svg .bar.status-unknown{fill:#9a6700}svg .bar.status-running{fill:#0969da}"
     "svg .bar.status-skipped{fill:#8c959f}"
+    "svg .undo-bar{fill:#8250df}svg .undo-bar.status-failed{fill:#cf222e}"
     "svg .wait.approval{fill:#8250df;fill-opacity:.35;stroke:#8250df;stroke-dasharray:3 2}"
     "svg .wait.retry{fill:#bf8700;fill-opacity:.25;stroke:#bf8700;stroke-dasharray:2 2}"
     "svg .grid{stroke:#d8dee4}svg .axis{fill:#57606a}"
@@ -711,9 +759,11 @@ static const char CSS[] =
     ".legend i{display:inline-block;width:12px;height:10px;margin-right:4px;"
     "vertical-align:middle}";
 
-/* One row of the time line: an attempt, or a step that never started. */
+/* One row of the time line: an attempt, an undo, or a step that never
+ * started. */
 typedef struct {
     const cJSON *step, *attempt, *phase;
+    int undo;
 } row;
 
 static void svg_timeline(const cJSON *m, FILE *out) {
@@ -727,13 +777,18 @@ static void svg_timeline(const cJSON *m, FILE *out) {
         cJSON_ArrayForEach(st, cJSON_GetObjectItemCaseSensitive(p, "steps")) {
             const cJSON *attempts = cJSON_GetObjectItemCaseSensitive(st, "attempts");
             int n = cJSON_GetArraySize(attempts);
-            for (int k = 0; k < (n ? n : 1); k++) {
+            const cJSON *undos = cJSON_GetObjectItemCaseSensitive(st, "undos");
+            int u = cJSON_GetArraySize(undos);
+            for (int k = 0; k < (n ? n : 1) + u; k++) {
                 if (nrows == cap) {
                     cap *= 2;
                     rows = realloc(rows, cap * sizeof *rows);
                     if (!rows) abort();
                 }
-                rows[nrows++] = (row){st, n ? cJSON_GetArrayItem(attempts, k) : NULL, p};
+                int undo = k >= (n ? n : 1);
+                const cJSON *at = undo ? cJSON_GetArrayItem(undos, k - (n ? n : 1))
+                                       : (n ? cJSON_GetArrayItem(attempts, k) : NULL);
+                rows[nrows++] = (row){st, at, p, undo};
             }
         }
     }
@@ -778,7 +833,7 @@ static void svg_timeline(const cJSON *m, FILE *out) {
         double y = top + (double)r * rowh;
         const cJSON *at = rows[r].attempt;
         const char *sid = S(rows[r].step, "id");
-        fprintf(out, "<text x=\"96\" y=\"%.1f\">", y + 13);
+        fprintf(out, "<text x=\"96\" y=\"%.1f\">%s", y + 13, rows[r].undo ? "undo " : "");
         h(out, sid);
         if (at && S(at, "key")) {
             fputc('[', out);
@@ -807,10 +862,11 @@ static void svg_timeline(const cJSON *m, FILE *out) {
         if (!at) continue;
         double s0 = N(at, "start_ms", 0), s1 = N(at, "end_ms", span);
         double x0 = left + plot * s0 / span, x1 = left + plot * s1 / span;
-        const char *status = or (S(at, "status"), "running");
+        const char *status = dflt(S(at, "status"), "running");
         char d[32];
         bh_util_format_duration(s1 - s0, d, sizeof d);
-        fprintf(out, "<rect class=\"bar status-");
+        /* "bar" is a step attempt, one each; an undo is an "undo-bar" */
+        fprintf(out, "<rect class=\"%s status-", rows[r].undo ? "undo-bar" : "bar");
         h(out, status);
         fprintf(out, "\" data-step=\"");
         h(out, sid);
@@ -851,10 +907,10 @@ void bh_report_html(const cJSON *m, FILE *out) {
     char t[64], d[32];
     fprintf(out, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
                  "<meta name=\"viewport\" content=\"width=device-width\">\n<title>");
-    h(out, or (S(rb, "title"), "run"));
+    h(out, dflt(S(rb, "title"), "run"));
     fprintf(out, ": after-action report</title>\n<style>%s</style></head><body>\n", CSS);
     fprintf(out, "<h1>After-action report: ");
-    h(out, or (S(rb, "title"), or (S(rb, "id"), "?")));
+    h(out, dflt(S(rb, "title"), dflt(S(rb, "id"), "?")));
     fprintf(out, "</h1>\n");
     if (mode_banner(run))
         fprintf(out, "<div class=\"banner\" id=\"mode\">%s</div>\n", mode_banner(run));
@@ -866,16 +922,19 @@ void bh_report_html(const cJSON *m, FILE *out) {
     fprintf(out, "<h2>Summary</h2>\n<table id=\"summary\">\n");
     html_table_row(out, "Run", S(run, "id"), 1);
     fprintf(out, "<tr><td class=\"k\">Outcome</td><td class=\"s-%s\"><b>",
-            or (S(run, "status"), "?"));
+            dflt(S(run, "status"), "?"));
     h(out, S(run, "status"));
     fprintf(out, "</b></td></tr>\n");
-    html_table_row(out, "Runbook", S(rb, "id"), 1);
+    char title[512];
+    snprintf(title, sizeof title, "%s (%s), severity %s", dflt(S(rb, "title"), "?"),
+             dflt(S(rb, "id"), "?"), dflt(S(rb, "severity"), "?"));
+    html_table_row(out, "Runbook", title, 0);
     html_table_row(out, "Runbook file", S(rb, "path"), 1);
     html_table_row(out, "Runbook SHA-256", S(rb, "sha256"), 1);
     char *params = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(run, "params"));
     html_table_row(out, "Parameters", params ? params : "{}", 1);
     free(params);
-    snprintf(t, sizeof t, "%s on %s", or (S(run, "operator"), "?"), or (S(run, "host"), "?"));
+    snprintf(t, sizeof t, "%s on %s", dflt(S(run, "operator"), "?"), dflt(S(run, "host"), "?"));
     html_table_row(out, "Operator", t, 0);
     html_table_row(out, "Mode", S(run, "mode"), 0);
     html_table_row(out, "Started (UTC)", S(run, "started"), 0);
@@ -921,7 +980,7 @@ void bh_report_html(const cJSON *m, FILE *out) {
                 fprintf(out, "<tr><td>");
                 h(out, S(st, "id"));
                 fprintf(out, "</td><td>-</td><td>-</td><td>-</td><td class=\"s-%s\">%s</td><td>",
-                        or (S(st, "status"), "?"), or (S(st, "status"), "?"));
+                        dflt(S(st, "status"), "?"), dflt(S(st, "status"), "?"));
                 h(out, S(st, "reason"));
                 fprintf(out, "</td></tr>\n");
                 continue;
@@ -939,7 +998,7 @@ void bh_report_html(const cJSON *m, FILE *out) {
                 }
                 fprintf(
                     out, "</td><td>%.0f</td><td>%s</td><td>%s</td><td class=\"s-%s\">%s</td><td>",
-                    N(a, "attempt", 0), t, d, or (S(a, "status"), "?"), or (S(a, "status"), "?"));
+                    N(a, "attempt", 0), t, d, dflt(S(a, "status"), "?"), dflt(S(a, "status"), "?"));
                 const cJSON *e = cJSON_GetObjectItemCaseSensitive(a, "error");
                 if (e) {
                     h(out, S(e, "code"));
@@ -947,6 +1006,27 @@ void bh_report_html(const cJSON *m, FILE *out) {
                     h(out, S(e, "message"));
                 }
                 if (S(a, "next")) fprintf(out, " (next: %s)", S(a, "next"));
+                fprintf(out, "</td></tr>\n");
+            }
+            cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(st, "undos")) {
+                when(run, N(a, "start_ms", 0), S(a, "start"), t, sizeof t);
+                bh_util_format_duration(N(a, "duration_ms", 0), d, sizeof d);
+                fprintf(out, "<tr><td>undo ");
+                h(out, S(st, "id"));
+                if (S(a, "key")) {
+                    fputc('[', out);
+                    h(out, S(a, "key"));
+                    fputc(']', out);
+                }
+                fprintf(
+                    out, "</td><td>%.0f</td><td>%s</td><td>%s</td><td class=\"s-%s\">%s</td><td>",
+                    N(a, "attempt", 0), t, d, dflt(S(a, "status"), "?"), dflt(S(a, "status"), "?"));
+                const cJSON *e = cJSON_GetObjectItemCaseSensitive(a, "error");
+                if (e) {
+                    h(out, S(e, "code"));
+                    fputs(": ", out);
+                    h(out, S(e, "message"));
+                }
                 fprintf(out, "</td></tr>\n");
             }
         }
@@ -1016,7 +1096,7 @@ void bh_report_html(const cJSON *m, FILE *out) {
         fprintf(out, "</td><td>%s</td><td><code>", S(x, "kind"));
         h(out, S(x, "path"));
         fprintf(out, "</code></td><td>%.0f</td><td><code>%s</code></td></tr>\n", N(x, "size", 0),
-                or (S(x, "sha256"), "?"));
+                dflt(S(x, "sha256"), "?"));
     }
     fprintf(out, "</table>\n");
 

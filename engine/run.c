@@ -32,6 +32,8 @@ cJSON *bh_run_record(const char *type, const bh_attempt *a) {
             cJSON_AddNumberToObject(rec, "item", (double)a->item + 1);
         if (a->step->every_ms > 0) cJSON_AddNumberToObject(rec, "rep", (double)a->item + 1);
         cJSON_AddNumberToObject(rec, "attempt", a->number);
+        /* what an undo did (its commands, logs) is told apart from the step's */
+        if (a->kind == BH_RUN_UNDO) cJSON_AddBoolToObject(rec, "undo", 1);
     }
     return rec;
 }

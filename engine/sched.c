@@ -780,6 +780,7 @@ static void start_attempt(bh_run *run, size_t index, size_t item, int number, in
 int bh_sched_start_undo(bh_run *run, size_t index, size_t item) {
     bh_attempt *a = new_attempt(run, index, item, 1, BH_RUN_UNDO);
     cJSON *rec = bh_run_record("undo_start", a);
+    add_item_fields(run, a, rec);
     bh_run_append(run, rec);
     if (bh_run_sync(run) != 0) {
         free(a);
