@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Drills: a dry run with injected faults on simulated time, and a scorecard
+# whose figures are checked against the journal; the same seed gives the
+# same drill; `drills` shows the history and its trend.
+. "$(dirname "$0")/lib.sh"
+
+cat >"$WORK/dt.lua" <<'LUA'
+runbook { id = "dt", title = "Drill test", timeout = "10m" }
+phase "contain"
+step "isolate" { estimate = "2m", timeout = "5m", approve = "takes the site down",
+  undo = function(ctx) ctx.exec { "release" } end,
+  run = function(ctx) ctx.exec { "isolate" } return ctx.mode end }
+step "snapshot" { estimate = "1m", timeout = "3m", retries = 2, backoff = "30s", undo = false,
+  run = function(ctx) ctx.exec { "snap" } end }
+phase "notify"
+step "tell" { estimate = "30s", timeout = "2m", on_failure = "continue", run = function(ctx) ctx.exec { "mail" } end }
+step "learn" { timeout = "1m", run = function(ctx) ctx.sleep("20s") end }   -- no estimate
+phase "recover"
+step "restore" { estimate = "5m", timeout = "20m", on_failure = "rollback",
+  run = function(ctx) ctx.exec { "restore" } end, undo = function(ctx) ctx.exec { "unrestore" } end }
+LUA
+
+# sc FIELD: a field of the newest journal's scorecard record.
+sc() { jqs "$(journal)" "[.[] | select(.type == \"scorecard\")][-1].$1"; }
+# the scorecard without its record bookkeeping, to compare drills
+card() { jqs "$(journal)" '[.[] | select(.type == "scorecard")][-1] | del(.seq, .ts, .prev)'; }
+# end_ms STEP: when STEP's last attempt ended, on the drill's clock
+end_ms() { jqs "$(journal)" "[.[] | select(.type == \"step_end\" and .step == \"$1\")][-1].sim_ms"; }
+
+t drill_without_faults_scores_from_the_estimates
+assert_exit 0 bh drill --plain "$WORK/dt.lua" --seed 1
+assert_contains "$OUT" "DRILL: nothing is executed or sent"
+assert_contains "$OUT" "drill scorecard (seed 1"
+assert_eq drill "$(end_of isolate result)" "ctx.mode"
+assert_eq 530000 "$(sc total_ms)" "2m + 1m + 30s + 20s + 5m"
+assert_eq 180000 "$(sc containment_ms)" "isolate and snapshot"
+assert_eq true "$(sc contained)"
+assert_eq '["learn"]' "$(jqs "$(journal)" '[.[] | select(.type == "scorecard")][-1].no_estimate | tostring')"
+assert_jq "$(journal)" '[.[] | select(.type == "exec_start" and .simulated != true)] | length' 0
+
+t scorecard_figures_agree_with_the_journal
+assert_exit 1 bh drill --plain "$WORK/dt.lua" --seed 2 --fail snapshot --approval-wait 4m
+j=$(journal)
+assert_eq "$(jqs "$j" '[.[] | select(.type == "run_end")][-1].duration_ms')" "$(sc total_ms)" "total = run_end"
+assert_eq "$(jqs "$j" '[.[] | select((.type == "step_end" or .type == "step_done") and (.step == "isolate" or .step == "snapshot"))] | map(.sim_ms) | max')" \
+          "$(sc containment_ms)" "containment = the last end in the contain phase"
+assert_eq "$(jqs "$j" '([.[] | select(.type == "approval")] | map(.sim_ms) | add) - ([.[] | select(.type == "approval_wait")] | map(.sim_ms) | add)')" \
+          "$(sc approval_wait_ms)" "approval wait"
+assert_eq 240000 "$(sc approval_wait_ms)" "--approval-wait 4m"
+assert_eq "$(jqs "$j" '[.[] | select(.type == "fault_injected")] | length')" "$(sc 'faults | length')" "faults"
+assert_eq 3 "$(sc 'faults | length')" "every attempt of snapshot (1 + 2 retries)"
+assert_eq "stopped the run" "$(sc 'faults[2].outcome')"
+assert_eq false "$(sc contained)"
+assert_eq failed "$(sc status)"
+
+t fault_absorbed_by_continue_and_by_rollback
+assert_exit 0 bh drill --plain "$WORK/dt.lua" --seed 3 --fail tell
+assert_eq "absorbed continue" "$(sc 'faults[0] | "\(.outcome) \(.how)"')"
+assert_exit 1 bh drill --plain "$WORK/dt.lua" --seed 3 --fail restore
+assert_eq "absorbed rollback" "$(sc 'faults[0] | "\(.outcome) \(.how)"')"
+assert_jq "$(journal)" '[.[] | select(.type == "run_end")][-1].status' rolled_back
+assert_jq "$(journal)" '[.[] | select(.type == "exec_start" and .undo == true)] | map(.argv[0]) | join(",")' "release"
+
+t timeout_fault_ends_at_the_step_timeout
+assert_exit 1 bh drill --plain "$WORK/dt.lua" --seed 4 --timeout isolate
+assert_eq timed_out "$(end_of isolate status)"
+assert_eq 300000 "$(end_of isolate duration_ms)" "isolate's 5m timeout, simulated"
+assert_eq "timeout stopped the run" "$(sc 'faults[0] | "\(.kind) \(.outcome)"')"
+
+t slow_fault_stretches_the_estimate
+assert_exit 0 bh drill --plain "$WORK/dt.lua" --seed 5 --slow restore=3
+assert_eq 900000 "$(end_of restore duration_ms)" "3 x 5m"
+assert_eq "slow 3 absorbed no effect" "$(sc 'faults[0] | "\(.kind) \(.factor) \(.outcome) \(.how)"')"
+assert_exit 0 bh drill --plain "$WORK/dt.lua" --seed 5 --slow tell=5   # tell: on_failure = "continue"
+assert_eq timed_out "$(end_of tell status)" "30s x 5 passes tell's 2m timeout"
+assert_eq "absorbed continue" "$(sc 'faults[0] | "\(.outcome) \(.how)"')" "the slow step that timed out"
+
+t same_seed_same_drill
+for kind in "--flaky snapshot=0.5" "--chaos 0.4"; do
+    for seed in 11 12; do
+        bh drill --plain "$WORK/dt.lua" --seed $seed $kind >/dev/null 2>&1
+        first=$(card)
+        bh drill --plain "$WORK/dt.lua" --seed $seed $kind >/dev/null 2>&1
+        assert_eq "$first" "$(card)" "scorecard of $kind, seed $seed, twice"
+        [ "$(sc 'faults | length')" -ge 0 ] || fail "no scorecard"
+    done
+done
+# different seeds do differ somewhere (42 seeds of chaos cannot all agree)
+cards=$(for seed in $(seq 20 27); do bh drill --plain "$WORK/dt.lua" --seed $seed --chaos 0.5 >/dev/null 2>&1; card | jq -c '.faults'; done | sort -u | wc -l)
+[ "$cards" -gt 1 ] || fail "8 seeds of --chaos 0.5 gave the same faults"
+
+t estimates_learned_from_real_runs
+cat >"$WORK/hist.lua" <<'LUA'
+runbook { id = "hist", title = "History", timeout = "1m" }
+phase "contain"
+step "wait" { undo = false, run = function(ctx) ctx.sleep("300ms") end }
+LUA
+assert_exit 0 bh run --plain "$WORK/hist.lua"
+assert_exit 0 bh run --plain "$WORK/hist.lua"
+assert_exit 0 bh drill --plain "$WORK/hist.lua" --seed 1
+d=$(end_of wait duration_ms)
+[ "$d" -ge 300 ] && [ "$d" -le 2000 ] || fail "the drill took $d ms for a step that takes ~300ms"
+assert_eq "[]" "$(sc 'no_estimate | tostring')"
+assert_jq "$(journal)" '.[0].simulation.history.wait > 0' true
+
+t drills_show_the_history_and_its_trend
+assert_exit 0 bh drills "$WORK/dt.lua"
+assert_contains "$OUT" "drills of dt, oldest first"
+n=$(bh runs --json | jq '[.[] | select(.mode == "drill" and .runbook == "dt")] | length')
+assert_exit 0 bh drills dt --json
+assert_eq "$n" "$(printf %s "$OUT" | jq length)" "every drill of dt"
+assert_eq "$(printf %s "$OUT" | jq -r '.[1].total_ms - .[0].total_ms')" \
+          "$(printf %s "$OUT" | jq -r '.[1].total_change_ms')" "trend = the change from the drill before"
+assert_exit 0 bh drills nothing-like-it
+assert_contains "$OUT" "no drills of 'nothing-like-it'"
+
+t drill_flags_are_checked
+assert_exit 2 bh drill --plain "$WORK/dt.lua" --fail nosuch
+assert_contains "$ERR" "--fail nosuch: the runbook has no such step"
+assert_exit 2 bh drill --plain "$WORK/dt.lua" --flaky tell=2
+assert_contains "$ERR" "probability"
+assert_exit 2 bh drill --plain "$WORK/dt.lua" --slow tell
+assert_contains "$ERR" "STEP=VALUE"
+assert_exit 2 bh drill --plain "$WORK/dt.lua" --chaos x
+assert_exit 2 bh drill --plain "$WORK/dt.lua" --seed -1
+assert_exit 2 bh run --plain "$WORK/dt.lua" --fail tell
