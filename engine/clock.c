@@ -1,5 +1,6 @@
 #include "clock.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -64,6 +65,10 @@ int bh_clock_is_virtual(const bh_clock *c) {
 double bh_clock_now_ms(const bh_clock *c) {
     if (c->virtual_time) return c->now;
     return (double)(uv_hrtime() - c->start_ns) / 1e6;
+}
+
+void bh_clock_set_now(bh_clock *c, double ms) {
+    if (c->virtual_time && ms > c->now && isfinite(ms)) c->now = ms;
 }
 
 /* --- virtual ------------------------------------------------------------ */

@@ -33,6 +33,9 @@ void bh_clock_close(bh_clock *c);
 int bh_clock_is_virtual(const bh_clock *c);
 /* Milliseconds since the clock was made: real, or simulated. */
 double bh_clock_now_ms(const bh_clock *c);
+/* Virtual time only: move the clock forward to ms (a resumed or undone
+ * simulation goes on from where its journal stopped). Never backwards. */
+void bh_clock_set_now(bh_clock *c, double ms);
 
 /* fn(ud) after ms (0: on a later loop turn, never from inside this call),
  * then every repeat ms when repeat > 0. */

@@ -28,6 +28,7 @@ int bh_cmd_run(int argc, char **argv, const bh_cli *g);
 int bh_cmd_drill(int argc, char **argv, const bh_cli *g);
 int bh_cmd_drills(int argc, char **argv, const bh_cli *g);
 int bh_cmd_report(int argc, char **argv, const bh_cli *g);
+int bh_cmd_plugins(int argc, char **argv, const bh_cli *g);
 int bh_cmd_runs(int argc, char **argv, const bh_cli *g);
 int bh_cmd_show(int argc, char **argv, const bh_cli *g);
 int bh_cmd_verify(int argc, char **argv, const bh_cli *g);

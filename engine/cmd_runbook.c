@@ -10,6 +10,7 @@
 #include "cmd.h"
 #include "runbook.h"
 #include "sched.h"
+#include "plugin.h"
 #include "sign.h"
 #include "sim.h"
 #include "util.h"
@@ -26,6 +27,8 @@ static const char PLAN_HELP[] =
     "                          declared type: numbers, true/false, lists as a,b,c\n"
     "                          or a JSON array, maps as a JSON object\n"
     "  --params FILE.json      a JSON object of parameter values (-p wins)\n"
+    "  --plugins DIR[:DIR]     more plugin directories, searched before the shipped\n"
+    "                          plugins/ (also $BULKHEAD_PLUGINS)\n"
     "  --json                  the plan as one JSON document\n"
     "  --dot                   the step graph for Graphviz (dot -Tsvg): a box per\n"
     "                          step in phase clusters, solid edges for 'after',\n"
@@ -48,6 +51,7 @@ static const char CHECK_HELP[] =
     "without undo (undo = false if nothing to undo); steps that can never run.\n"
     "\n"
     "  --strict   fail (exit 3) on warnings too\n"
+    "  --plugins DIR[:DIR]  more plugin directories (also $BULKHEAD_PLUGINS)\n"
     "\n"
     "exit: 0 all valid, 2 usage, 3 a runbook has errors, 4 a given value is wrong\n";
 
@@ -62,6 +66,7 @@ static const char RUN_HELP[] =
     "\n"
     "  -p, --param NAME=VALUE  a parameter value (repeatable), see `plan --help`\n"
     "  --params FILE.json      a JSON object of parameter values\n"
+    "  --plugins DIR[:DIR]     more plugin directories (also $BULKHEAD_PLUGINS)\n"
     "  --json                  print each journal record to stdout as it is written\n"
     "  --plain                 plain lines even on a terminal\n"
     "  --timeout DURATION      default step timeout for steps without their own\n"
@@ -144,7 +149,8 @@ typedef struct {
     double timeout_ms;
     const char *operator_name;
     int concurrency, yes, no_prompt, checkpoint_every;
-    const char *sign_key, *secrets_file;
+    const char *sign_key, *secrets_file, *plugins;
+    char **plugin_dirs;   /* bh_plugin_dirs(plugins) */
     const char **approve; /* NULL-terminated */
     size_t napprove;
     /* run --dry-run and drill */
@@ -181,6 +187,7 @@ static int parse(int argc, char **argv, opts *o, const char *help, int allow_run
         }
         if (strcmp(a, "-p") == 0 || strcmp(a, "--param") == 0 || strcmp(a, "--params") == 0 ||
             strcmp(a, "--timeout") == 0 || strcmp(a, "--operator") == 0 ||
+            strcmp(a, "--plugins") == 0 ||
             (allow_run_opts &&
              (strcmp(a, "--concurrency") == 0 || strcmp(a, "--approve") == 0 ||
               strcmp(a, "--sign-key") == 0 || strcmp(a, "--checkpoint-every") == 0 ||
@@ -202,6 +209,8 @@ static int parse(int argc, char **argv, opts *o, const char *help, int allow_run
                 fprintf(stderr, "bulkhead %s: %s\n", o->cmd, err);
                 return BH_EXIT_PARAMS;
             }
+        } else if (strcmp(a, "--plugins") == 0) {
+            o->plugins = val;
         } else if (strcmp(a, "--json") == 0) {
             o->json = 1;
         } else if (strcmp(o->cmd, "plan") == 0 && strcmp(a, "--dot") == 0) {
@@ -276,10 +285,12 @@ static int parse(int argc, char **argv, opts *o, const char *help, int allow_run
         }
     }
     if (o->npaths == 0) return bh_cmd_usage_error(o->cmd, "which runbook? give its path");
+    o->plugin_dirs = bh_plugin_dirs(o->plugins);
     return 0;
 }
 
 static void opts_free(opts *o) {
+    bh_plugin_free_dirs(o->plugin_dirs);
     free(o->paths);
     free(o->approve);
     free(o->simulate);
@@ -308,7 +319,8 @@ static int load(const char *path, const opts *o, int placeholders, const bh_secr
                           .params = &o->params,
                           .placeholders = placeholders,
                           .secrets = secrets,
-                          .secret_standins = secrets == NULL};
+                          .secret_standins = secrets == NULL,
+                          .plugin_dirs = o->plugin_dirs};
     bh_runbook_status st = bh_runbook_load(&ro, rb);
     bh_diag_print(&(*rb)->diags, stderr);
     if ((*rb)->traceback) fprintf(stderr, "%s\n", (*rb)->traceback);
@@ -323,6 +335,9 @@ static void print_value(const cJSON *v) {
 
 static void print_semantics(const bh_runbook *rb, const bh_step *s) {
     const bh_unit *u = rb->units ? &rb->units[s->unit] : NULL;
+    if (s->action)
+        printf("      action: %s%s%s\n", s->action, s->action_desc ? ": " : "",
+               s->action_desc ? s->action_desc : "");
     if (u && u->parallel) {
         printf("      runs alongside:");
         for (size_t m = 0, shown = 0; m < u->nsteps && shown < 6; m++) {
@@ -652,8 +667,11 @@ static int run_command(int argc, char **argv, const bh_cli *g, const char *cmd) 
         rc = BH_EXIT_PARAMS;
         goto done;
     }
-    bh_runbook_opts lo = {
-        .path = o.paths[0], .params = &o.params, .secrets = secrets, .secrets_optional = sim};
+    bh_runbook_opts lo = {.path = o.paths[0],
+                          .params = &o.params,
+                          .secrets = secrets,
+                          .secrets_optional = sim,
+                          .plugin_dirs = o.plugin_dirs};
     bh_runbook_status st = bh_runbook_load(&lo, &rb);
     bh_diag_print(&rb->diags, stderr);
     if (rb->traceback) fprintf(stderr, "%s\n", rb->traceback);

@@ -4,7 +4,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "request.h"
 #include "sched.h"
 #include "sim.h"
 #include "util.h"
@@ -33,7 +35,7 @@ static uint64_t *extra(lua_State *L) {
 }
 
 /* The attempt the running Lua code works for, if it is still in flight. */
-static bh_attempt *current_attempt(lua_State *L) {
+bh_attempt *bh_ctx_current(lua_State *L) {
     void *ud;
     lua_getallocf(L, &ud);
     bh_run *run = ((bh_runbook *)ud)->host;
@@ -50,7 +52,7 @@ void bh_ctx_leave(bh_attempt *a) {
 }
 
 /* The attempt behind a ctx primitive, checked for misuse. */
-static bh_attempt *attempt_of(lua_State *L, const char *what) {
+bh_attempt *bh_ctx_attempt_of(lua_State *L, const char *what) {
     struct bh_ctx_handle *h = lua_touserdata(L, lua_upvalueindex(1));
     if (!h || !h->a) {
         luaL_error(L, "ctx.%s: this ctx belongs to a step that has already ended", what);
@@ -105,7 +107,7 @@ static int l_log(lua_State *L) {
 static int l_print(lua_State *L) {
     bh_run *run = lua_touserdata(L, lua_upvalueindex(1));
     char *text = join_args(L, 1, "\t");
-    bh_attempt *a = current_attempt(L);
+    bh_attempt *a = bh_ctx_current(L);
     if (a && a->run == run)
         bh_ctx_log(a, text);
     else
@@ -204,6 +206,7 @@ static void free_strv(char **v) {
 }
 
 static void pending_free(bh_pending_exec *p) {
+    free(p->evidence);
     free_strv(p->req.argv);
     free_strv(p->req.env);
     free((char *)p->req.cwd);
@@ -214,20 +217,38 @@ static void pending_free(bh_pending_exec *p) {
     p->op = NULL;
 }
 
+/* FOLDER/STEP[.iITEM|.rREP][.undo].ATTEMPT.N.SUFFIX: one name per command. */
+static char *path_in(bh_attempt *a, const char *folder, int n, const char *suffix) {
+    char tag[48] = "";
+    if (a->step->each_ref != LUA_NOREF)
+        snprintf(tag, sizeof tag, ".i%zu", a->item + 1);
+    else if (a->step->every_ms > 0)
+        snprintf(tag, sizeof tag, ".r%zu", a->item + 1);
+    if (a->kind == BH_RUN_UNDO) strcat(tag, ".undo");
+    return bh_util_asprintf("%s/%s/%s%s.%d.%d.%s", a->run->dir, folder, a->step->id, tag, a->number,
+                            n, suffix);
+}
+
+char *bh_ctx_out_path(bh_attempt *a, int n, const char *suffix) {
+    return path_in(a, "out", n, suffix);
+}
+
 static const char *const EXEC_OPTIONS[] = {"env", "cwd", "stdin", "timeout", "check", NULL};
 
-/* Validate the option fields of the table at opts (string keys only). */
-static void check_exec_options(lua_State *L, int opts, const char *what) {
+/* Validate the option fields of the table at opts (string keys only);
+ * extra: one more allowed option, or NULL. */
+static void check_exec_options(lua_State *L, int opts, const char *what, const char *extra) {
     lua_pushnil(L);
     while (lua_next(L, opts)) {
         lua_pop(L, 1);
         if (lua_type(L, -1) == LUA_TSTRING) {
             const char *k = lua_tostring(L, -1);
-            int known = 0;
+            int known = extra && strcmp(k, extra) == 0;
             for (int i = 0; EXEC_OPTIONS[i]; i++)
                 known |= strcmp(k, EXEC_OPTIONS[i]) == 0;
             if (!known)
-                luaL_error(L, "%s: unknown option '%s' (env, cwd, stdin, timeout, check)", what, k);
+                luaL_error(L, "%s: unknown option '%s' (env, cwd, stdin, timeout, check%s%s)", what,
+                           k, extra ? ", " : "", extra ? extra : "");
         }
     }
     int t = lua_getfield(L, opts, "env");
@@ -267,6 +288,7 @@ static const char *signal_name(int sig) {
 typedef struct {
     bh_attempt *a;
     const bh_exec_result *res;
+    const char *evidence_path; /* ctx.collect: where the evidence went */
 } push_result;
 
 /* The table exec and sh return, pushed on the step's coroutine (protected). */
@@ -299,7 +321,47 @@ static int push_exec_result(lua_State *L) {
     lua_setfield(co, -2, "pid");
     lua_pushnumber(co, res->duration_ms);
     lua_setfield(co, -2, "duration_ms");
+    if (pr->evidence_path) {
+        lua_createtable(co, 0, 3);
+        lua_pushstring(co, pr->evidence_path);
+        lua_setfield(co, -2, "path");
+        lua_pushstring(co, res->out[0].sha256);
+        lua_setfield(co, -2, "sha256");
+        lua_pushinteger(co, (lua_Integer)res->out[0].stored);
+        lua_setfield(co, -2, "size");
+        lua_setfield(co, -2, "evidence");
+    }
     return 0;
+}
+
+/* The chain of custody of what ctx.collect kept: what, where from, when,
+ * by whom, how big, its SHA-256. The file becomes read-only. */
+static void record_evidence(bh_attempt *a, const bh_exec_result *res) {
+    bh_run *run = a->run;
+    bh_pending_exec *p = &a->exec;
+    const bh_exec_stream *s = &res->out[0];
+    int ok = !res->term_signal && res->exit_code == 0 && !res->timed_out && !s->file_error;
+    cJSON *rec = bh_run_record("evidence", a);
+    cJSON_AddNumberToObject(rec, "n", p->n);
+    cJSON_AddStringToObject(rec, "name", p->evidence);
+    size_t dn = strlen(run->dir);
+    const char *path = p->req.out_path[0];
+    if (s->stored > 0 && path)
+        cJSON_AddStringToObject(rec, "path",
+                                strncmp(path, run->dir, dn) == 0 ? path + dn + 1 : path);
+    else
+        cJSON_AddNullToObject(rec, "path");
+    cJSON_AddNumberToObject(rec, "size", (double)s->stored);
+    cJSON_AddStringToObject(rec, "sha256", s->sha256);
+    cJSON_AddBoolToObject(rec, "truncated", s->truncated);
+    cJSON_AddBoolToObject(rec, "complete", ok && !s->truncated);
+    cJSON *src = cJSON_AddArrayToObject(rec, "source");
+    for (char **v = p->req.argv; v && *v; v++)
+        cJSON_AddItemToArray(src, cJSON_CreateString(*v));
+    cJSON_AddStringToObject(rec, "collected_by", run->operator_name);
+    if (run->opts->sim) cJSON_AddBoolToObject(rec, "simulated", 1);
+    bh_run_append(run, rec);
+    if (s->stored > 0 && path) chmod(path, 0400);
 }
 
 static void exec_done(const bh_exec_result *res, void *ud) {
@@ -325,15 +387,25 @@ static void exec_done(const bh_exec_result *res, void *ud) {
     cJSON_AddItemToObject(rec, "stdout", stream_json(&res->out[0], p->req.out_path[0], run->dir));
     cJSON_AddItemToObject(rec, "stderr", stream_json(&res->out[1], p->req.out_path[1], run->dir));
     bh_run_append(run, rec);
+    char *evidence_path = NULL;
+    if (p->evidence) {
+        record_evidence(a, res);
+        size_t dn = strlen(run->dir);
+        const char *path = p->req.out_path[0];
+        evidence_path = bh_util_xstrdup(strncmp(path, run->dir, dn) == 0 ? path + dn + 1 : path);
+    }
     pending_free(p);
     a->waiting = BH_WAIT_NONE;
 
     if (a->timed_out || a->cancelled || a->over_budget) {
+        free(evidence_path);
         bh_sched_abandon(a);
         return;
     }
-    push_result pr = {.a = a, .res = res};
-    if (bh_run_protected(run, push_exec_result, &pr) != LUA_OK) {
+    push_result pr = {.a = a, .res = res, .evidence_path = evidence_path};
+    int pst = bh_run_protected(run, push_exec_result, &pr);
+    free(evidence_path);
+    if (pst != LUA_OK) {
         bh_sched_fail(a, "memory",
                       "the command finished but its result could not be handed to the step: "
                       "the runbook's Lua memory is exhausted");
@@ -358,7 +430,7 @@ static void last_line(const char *s, char *out, size_t outlen) {
 
 /* Continuation of exec/sh after the resume: the result table is on top. */
 static int exec_k(lua_State *L, int status, lua_KContext kctx) {
-    bh_attempt *a = current_attempt(L);
+    bh_attempt *a = bh_ctx_current(L);
     if (!a) /* a coroutine saved by the body and resumed after its step ended */
         return luaL_error(L, "ctx.exec: this step has already ended");
     int check = (int)kctx;
@@ -408,7 +480,12 @@ static int exec_k(lua_State *L, int status, lua_KContext kctx) {
     return bh_luax_raise(L, code, "%s", msg);
 }
 
-static int start_exec(lua_State *L, bh_attempt *a, char **argv, int opts, int shell) {
+#define EVIDENCE_MAX ((size_t)1 << 30)
+
+/* evidence (ctx.collect): its stdout goes whole, unmasked, to
+ * evidence/STEP[.iK].A.N.NAME, hashed, and an evidence record says so. */
+static int start_exec(lua_State *L, bh_attempt *a, char **argv, int opts, int shell,
+                      const char *evidence) {
     bh_run *run = a->run;
     bh_pending_exec *p = &a->exec;
     memset(p, 0, sizeof *p);
@@ -451,16 +528,19 @@ static int start_exec(lua_State *L, bh_attempt *a, char **argv, int opts, int sh
     if (run->opts->sim) p->req.sim_script = bh_sim_script(run->opts->sim, a->step);
     p->req.capture_max = CAPTURE_MAX;
     p->req.file_max = FILE_MAX;
-    /* out/STEP[.iITEM|.rREP][.undo].ATTEMPT.N.stdout: one name per command. */
-    char tag[48] = "";
-    if (a->step->each_ref != LUA_NOREF)
-        snprintf(tag, sizeof tag, ".i%zu", a->item + 1);
-    else if (a->step->every_ms > 0)
-        snprintf(tag, sizeof tag, ".r%zu", a->item + 1);
-    if (a->kind == BH_RUN_UNDO) strcat(tag, ".undo");
     for (int i = 0; i < 2; i++)
-        p->req.out_path[i] = bh_util_asprintf("%s/out/%s%s.%d.%d.%s", run->dir, a->step->id, tag,
-                                              a->number, p->n, i ? "stderr" : "stdout");
+        p->req.out_path[i] = bh_ctx_out_path(a, p->n, i ? "stderr" : "stdout");
+    if (evidence) {
+        char *dir = bh_util_asprintf("%s/evidence", run->dir);
+        if (mkdir(dir, 0700) == 0) bh_util_fsync_dir(run->dir);
+        free(dir);
+        free((char *)p->req.out_path[0]);
+        p->req.out_path[0] = path_in(a, "evidence", p->n, evidence);
+        p->req.raw_stdout = 1;
+        p->req.capture_max = 0;
+        p->req.file_max = EVIDENCE_MAX;
+        p->evidence = bh_util_xstrdup(evidence);
+    }
     p->what = bh_util_xstrdup(shell ? "sh" : argv[0]);
 
     cJSON *argj = cJSON_CreateArray();
@@ -497,10 +577,10 @@ static int start_exec(lua_State *L, bh_attempt *a, char **argv, int opts, int sh
 }
 
 static int l_exec(lua_State *L) {
-    bh_attempt *a = attempt_of(L, "exec");
+    bh_attempt *a = bh_ctx_attempt_of(L, "exec");
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
-    check_exec_options(L, 1, "ctx.exec");
+    check_exec_options(L, 1, "ctx.exec", NULL);
     lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
     if (n < 1)
         return luaL_error(L, "ctx.exec: give the program and its arguments as a list, "
@@ -518,24 +598,60 @@ static int l_exec(lua_State *L) {
         argv[i - 1] = bh_util_xstrdup(lua_tostring(L, -1));
         lua_pop(L, 1);
     }
-    return start_exec(L, a, argv, 1, 0);
+    return start_exec(L, a, argv, 1, 0, NULL);
 }
 
 static int l_sh(lua_State *L) {
-    bh_attempt *a = attempt_of(L, "sh");
+    bh_attempt *a = bh_ctx_attempt_of(L, "sh");
     const char *script = luaL_checkstring(L, 1);
     int opts = 0;
     if (!lua_isnoneornil(L, 2)) {
         luaL_checktype(L, 2, LUA_TTABLE);
         opts = 2;
-        check_exec_options(L, 2, "ctx.sh");
+        check_exec_options(L, 2, "ctx.sh", NULL);
     }
     lua_settop(L, 2);
     char **argv = bh_util_xcalloc(4, sizeof *argv);
     argv[0] = bh_util_xstrdup("/bin/sh");
     argv[1] = bh_util_xstrdup("-c");
     argv[2] = bh_util_xstrdup(script);
-    return start_exec(L, a, argv, opts, 1);
+    return start_exec(L, a, argv, opts, 1, NULL);
+}
+
+/* ctx.collect { argv..., name = "auth.log", timeout =, ... }: run a command
+ * (cat a file, dump a table, ssh host cat ...) and keep its standard output
+ * as evidence, byte for byte. */
+static int l_collect(lua_State *L) {
+    bh_attempt *a = bh_ctx_attempt_of(L, "collect");
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    check_exec_options(L, 1, "ctx.collect", "name");
+    const char *name = NULL;
+    if (lua_getfield(L, 1, "name") == LUA_TSTRING) name = lua_tostring(L, -1);
+    lua_pop(L, 1);
+    int ok = name && *name && strlen(name) <= 100;
+    for (const char *c = name; ok && *c; c++)
+        ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+             *c == '.' || *c == '-' || *c == '_';
+    if (!ok || name[0] == '.')
+        return luaL_error(L, "ctx.collect: 'name' names the evidence file: letters, digits, . - _");
+    lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
+    if (n < 1)
+        return luaL_error(L, "ctx.collect: give the command, e.g. { \"cat\", path, name = ... }");
+    for (lua_Integer i = 1; i <= n; i++) {
+        int t = lua_rawgeti(L, 1, i);
+        if (t != LUA_TSTRING && t != LUA_TNUMBER)
+            return luaL_error(L, "ctx.collect: argument %d is a %s; arguments must be strings",
+                              (int)i, lua_typename(L, t));
+        lua_pop(L, 1);
+    }
+    char **argv = bh_util_xcalloc((size_t)n + 1, sizeof *argv);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, 1, i);
+        argv[i - 1] = bh_util_xstrdup(lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+    return start_exec(L, a, argv, 1, 0, name); /* copies name */
 }
 
 /* --- sleep ------------------------------------------------------------- */
@@ -552,7 +668,7 @@ static void sleep_fired(void *ud) {
 }
 
 static int l_sleep(lua_State *L) {
-    bh_attempt *a = attempt_of(L, "sleep");
+    bh_attempt *a = bh_ctx_attempt_of(L, "sleep");
     double ms;
     const char *text = lua_tostring(L, 1);
     if (!text || bh_util_parse_duration(text, &ms) != 0)
@@ -590,7 +706,14 @@ void bh_ctx_push(bh_attempt *a) {
     static const struct {
         const char *name;
         lua_CFunction fn;
-    } prims[] = {{"exec", l_exec}, {"sh", l_sh}, {"sleep", l_sleep}, {"log", l_log}};
+    } prims[] = {{"exec", l_exec},
+                 {"sh", l_sh},
+                 {"sleep", l_sleep},
+                 {"log", l_log},
+                 {"http", bh_request_http},
+                 {"mail", bh_request_mail},
+                 {"connect", bh_request_connect},
+                 {"collect", l_collect}};
     for (size_t i = 0; i < sizeof prims / sizeof prims[0]; i++) {
         lua_pushvalue(co, -1);
         lua_pushcclosure(co, prims[i].fn, 1);
@@ -621,6 +744,15 @@ void bh_ctx_push(bh_attempt *a) {
     lua_setfield(co, -2, "undoing");
     lua_pushstring(co, run->fx->mode); /* "real", "dry-run", "drill" */
     lua_setfield(co, -2, "mode");
+    lua_pushstring(co, run->rb->id);
+    lua_setfield(co, -2, "runbook");
+    /* where every step stands now (notification templates say so) */
+    lua_createtable(co, 0, (int)run->rb->nsteps);
+    for (size_t i = 0; i < run->rb->nsteps; i++) {
+        lua_pushstring(co, bh_step_status_name(run->status[i]));
+        lua_setfield(co, -2, run->rb->steps[i].id);
+    }
+    lua_setfield(co, -2, "status");
 }
 
 /* --- dry runs and drills ------------------------------------------------ */
@@ -659,7 +791,9 @@ static int l_sim(lua_State *L) {
         if (left > 0) return sim_wait(L, a, left);
         return 0;
     }
-    bh_fault f = bh_sim_fault(sim, a->step, a->item, a->number);
+    char key[64];
+    bh_sched_item_key(a->run, a->index, a->item, key, sizeof key);
+    bh_fault f = bh_sim_fault(sim, a->step, key, a->number);
     a->sim_factor = f.kind == BH_FAULT_SLOW ? f.factor : 1;
     if (f.kind != BH_FAULT_NONE) {
         cJSON *rec = bh_run_record("fault_injected", a);
@@ -758,7 +892,7 @@ void bh_ctx_uninstall_print(bh_run *run) {
 
 void bh_ctx_deadline_hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
-    bh_attempt *a = current_attempt(L);
+    bh_attempt *a = bh_ctx_current(L);
     if (!a) {
         /* A coroutine whose own step has ended, resumed by another step's
          * body: that step's deadline holds (the main thread names it). */

@@ -12,6 +12,14 @@
 
 #include "run.h"
 
+/* The attempt behind a ctx primitive (upvalue 1: the ctx handle), checked
+ * for misuse; yields when the attempt was stopped meanwhile. For ctx.c and
+ * request.c. */
+bh_attempt *bh_ctx_attempt_of(lua_State *L, const char *what);
+/* The attempt the running Lua code works for, or NULL once it ended. */
+bh_attempt *bh_ctx_current(lua_State *L);
+/* The file a primitive's output goes to: out/STEP[.iK|.rK][.undo].A.N.SUFFIX */
+char *bh_ctx_out_path(bh_attempt *a, int n, const char *suffix);
 /* Push a new ctx table for attempt a onto a->co's stack. */
 void bh_ctx_push(bh_attempt *a);
 /* Detach the attempt from its ctx: later use of that ctx raises an error. */

@@ -609,7 +609,9 @@ int bh_exec_start(uv_loop_t *loop, const bh_exec_req *req, bh_exec_cb cb, void *
         k->cap = 1;
         k->owner = ex;
         k->index = i;
-        if (bh_redact_count(req->redact) > 0)
+        /* Evidence is kept byte for byte (its hash is its chain of custody);
+         * everything else a child prints is masked. */
+        if (bh_redact_count(req->redact) > 0 && !(i == 0 && req->raw_stdout))
             k->mask = bh_redact_stream_new(req->redact, masked_out, k);
         crypto_hash_sha256_init(&k->sha);
         ex->result.out[i].data = bh_util_xcalloc(1, 1);

@@ -36,6 +36,7 @@ typedef struct {
     size_t file_max;                /* bytes of each stream written to its file */
     const char *out_path[2];        /* files for stdout, stderr; NULL: not written */
     const struct bh_redact *redact; /* secrets masked in what is captured, or NULL */
+    int raw_stdout;                 /* evidence: stdout stored exactly, never masked */
     const cJSON *sim_script;        /* dry run/drill: {exit, stdout, stderr} to give back */
 } bh_exec_req;
 

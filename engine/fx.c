@@ -21,13 +21,37 @@ static int64_t real_pid(bh_fx *fx, const bh_fx_op *op) {
     return op != NULL ? bh_exec_pid((const bh_exec *)op) : 0;
 }
 
+/* The run's requests share one curl multi handle, made on first use. */
+typedef struct {
+    bh_fx fx;
+    bh_net *net;
+} real_fx;
+
+static int real_request(bh_fx *fx, const bh_net_req *req, bh_net_cb cb, void *ud, bh_fx_op **op) {
+    real_fx *rf = (real_fx *)fx;
+    if (!rf->net) rf->net = bh_net_new(fx->loop);
+    bh_net_op *o = NULL;
+    int r = bh_net_start(rf->net, req, cb, ud, &o);
+    *op = (bh_fx_op *)o;
+    return r;
+}
+
+static void real_cancel_request(bh_fx *fx, bh_fx_op *op) {
+    (void)fx;
+    bh_net_cancel((bh_net_op *)op);
+}
+
 static void real_destroy(bh_fx *fx) {
+    bh_net_close(((real_fx *)fx)->net);
     free(fx);
 }
 
 bh_fx *bh_fx_real(uv_loop_t *loop) {
-    bh_fx *fx = bh_util_xcalloc(1, sizeof *fx);
+    real_fx *rf = bh_util_xcalloc(1, sizeof *rf);
+    bh_fx *fx = &rf->fx;
     fx->mode = "real";
+    fx->request = real_request;
+    fx->cancel_request = real_cancel_request;
     fx->exec = real_exec;
     fx->cancel = real_cancel;
     fx->destroy = real_destroy;

@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "exec.h"
+#include "net.h"
 
 typedef struct bh_fx bh_fx;
 typedef struct bh_fx_op bh_fx_op;
@@ -25,6 +26,9 @@ struct bh_fx {
     void (*cancel)(bh_fx *fx, bh_fx_op *op, int hard);
     /* Process id of a started exec, for the record (0 when none is real). */
     int64_t (*pid)(bh_fx *fx, const bh_fx_op *op);
+    /* A network request (net.h), same contract as exec. */
+    int (*request)(bh_fx *fx, const bh_net_req *req, bh_net_cb cb, void *ud, bh_fx_op **op);
+    void (*cancel_request)(bh_fx *fx, bh_fx_op *op);
     void (*destroy)(bh_fx *fx);
     uv_loop_t *loop;
 };

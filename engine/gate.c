@@ -151,8 +151,13 @@ void bh_gate_ask(bh_run *run, size_t index) {
     cJSON_AddStringToObject(rec, "on_timeout", s->approve_on_timeout ? "approve" : "deny");
     bh_run_append(run, rec);
     if (run->opts->sim) {
-        rt->approval_timer = bh_timer_start(run->clock, run->opts->sim->approval_wait_ms, 0,
-                                            simulated_approvals, &run->refs[index]);
+        /* Approvers slower than the step's approve_timeout: the timeout
+         * decides, as it would in a real run (on_approval_timeout). */
+        double wait = run->opts->sim->approval_wait_ms;
+        int late = s->approve_timeout_ms > 0 && wait >= s->approve_timeout_ms;
+        rt->approval_timer =
+            bh_timer_start(run->clock, late ? s->approve_timeout_ms : wait, 0,
+                           late ? approval_timed_out : simulated_approvals, &run->refs[index]);
         return;
     }
     if (flagged(run, s->id)) {
@@ -198,7 +203,9 @@ static void simulated_manual(void *ud) {
 static void simulate_manual(bh_attempt *a) {
     bh_run *run = a->run;
     const bh_sim *sim = run->opts->sim;
-    bh_fault f = bh_sim_fault(sim, a->step, a->item, a->number);
+    char key[64];
+    bh_sched_item_key(run, a->index, a->item, key, sizeof key);
+    bh_fault f = bh_sim_fault(sim, a->step, key, a->number);
     if (f.kind != BH_FAULT_NONE) {
         cJSON *rec = bh_run_record("fault_injected", a);
         bh_sim_fault_fields(rec, &f);

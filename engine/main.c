@@ -27,6 +27,7 @@ static const char USAGE[] =
     "  resume RUN        go on with a run whose engine died or was interrupted\n"
     "  undo RUN          undo the completed steps of a finished run, newest first\n"
     "  keygen            make an Ed25519 key pair for signed journal checkpoints\n"
+    "  plugins [NAME]    the action plugins and their documentation\n"
     "\n"
     "options:\n"
     "  --state-dir DIR   where runs are kept (default $BULKHEAD_STATE_DIR, else ./.bulkhead)\n"
@@ -73,6 +74,7 @@ int main(int argc, char **argv) {
         {"approve", bh_cmd_approve}, {"deny", bh_cmd_deny},     {"done", bh_cmd_done},
         {"undo", bh_cmd_undo},       {"keygen", bh_cmd_keygen}, {"resume", bh_cmd_resume},
         {"drill", bh_cmd_drill},     {"drills", bh_cmd_drills}, {"report", bh_cmd_report},
+        {"plugins", bh_cmd_plugins},
     };
     const char *name = argv[i];
     if (strcmp(name, "help") == 0) {

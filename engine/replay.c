@@ -9,6 +9,7 @@
 
 #include "control.h"
 #include "luax.h"
+#include "plugin.h"
 #include "sim.h"
 #include "util.h"
 
@@ -25,6 +26,17 @@ int bh_replay_sim(const bh_replay *r, bh_sim *sim) {
     if (!cJSON_IsObject(j)) return 0;
     bh_sim_from_json(sim, j);
     return 1;
+}
+
+void bh_replay_continue_clock(const bh_replay *r, bh_run *run) {
+    if (!bh_clock_is_virtual(run->clock)) return;
+    double last = 0;
+    const cJSON *rec;
+    cJSON_ArrayForEach(rec, r->doc) {
+        double t = bh_journal_num(rec, "sim_ms", 0);
+        if (t > last) last = t;
+    }
+    bh_clock_set_now(run->clock, last);
 }
 
 size_t bh_replay_item(const cJSON *rec) {
@@ -108,7 +120,39 @@ int bh_replay_engine_alive(const bh_replay *r) {
     return err == 0;
 }
 
+/* The plugin directories the run used, unless the caller set others. */
+static void plugin_dirs_of(bh_replay *r) {
+    if (r->plugin_dirs) return;
+    const cJSON *dirs = cJSON_GetObjectItemCaseSensitive(r->start, "plugin_dirs");
+    size_t n = 0;
+    r->plugin_dirs = bh_util_xcalloc((size_t)cJSON_GetArraySize(dirs) + 1, sizeof(char *));
+    const cJSON *d;
+    cJSON_ArrayForEach(d, dirs) if (cJSON_IsString(d)) r->plugin_dirs[n++] =
+        bh_util_xstrdup(d->valuestring);
+    r->owns_dirs = 1;
+}
+
+/* Every plugin the run loaded must be the same file now (SHA-256). */
+static int same_plugins(bh_replay *r) {
+    const cJSON *then;
+    cJSON_ArrayForEach(then, cJSON_GetObjectItemCaseSensitive(r->start, "plugins")) {
+        const cJSON *now;
+        cJSON_ArrayForEach(now, r->rb->plugins_used) {
+            if (!S(now, "name") || !S(then, "name") || strcmp(S(now, "name"), S(then, "name")) != 0)
+                continue;
+            if (!S(then, "sha256") || strcmp(S(now, "sha256"), S(then, "sha256")) != 0)
+                return fail(r, 3,
+                            "plugin %s (%s) has changed since the run (sha256 then %.12s…, now "
+                            "%.12s…): restore that version first",
+                            S(now, "name"), S(now, "path"),
+                            S(then, "sha256") ? S(then, "sha256") : "?", S(now, "sha256"));
+        }
+    }
+    return 0;
+}
+
 int bh_replay_load(bh_replay *r) {
+    plugin_dirs_of(r);
     const cJSON *rbj = cJSON_GetObjectItemCaseSensitive(r->start, "runbook");
     const char *path = S(rbj, "realpath") ? S(rbj, "realpath") : S(rbj, "path");
     const char *sha = S(rbj, "sha256");
@@ -121,6 +165,7 @@ int bh_replay_load(bh_replay *r) {
         .path = path,
         .params = &in,
         .secrets = r->secrets,
+        .plugin_dirs = r->plugin_dirs,
         /* a drill ran with stand-ins for secrets it did not have */
         .secrets_optional =
             cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(r->start, "simulation")),
@@ -140,7 +185,7 @@ int bh_replay_load(bh_replay *r) {
                     "%s has changed since the run (sha256 then %.12s…, now %.12s…): the engine "
                     "must go on with the runbook that ran; restore that version first",
                     path, sha, r->rb->sha256);
-    return 0;
+    return same_plugins(r);
 }
 
 typedef struct {
@@ -230,6 +275,7 @@ void bh_replay_record_cut(bh_replay *r, bh_run *run) {
 
 void bh_replay_close(bh_replay *r) {
     if (r->lock_fd >= 0) close(r->lock_fd);
+    if (r->owns_dirs) bh_plugin_free_dirs(r->plugin_dirs);
     bh_runbook_free(r->rb);
     cJSON_Delete(r->doc);
     free(r->jpath);

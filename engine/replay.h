@@ -37,6 +37,8 @@ typedef struct {
     uint64_t cut, cut_at;    /* torn tail cut off by attach */
     bh_runbook *rb;
     const bh_secrets *secrets; /* where the reloaded runbook's secret() looks */
+    char **plugin_dirs;        /* where its plugins are: the run's, or as given */
+    int owns_dirs;
 } bh_replay;
 
 int bh_replay_open(bh_replay *r, const char *cmd, const char *dir);
@@ -60,6 +62,10 @@ void bh_replay_close(bh_replay *r);
 /* A dry run or drill goes on (resume) or is undone as one: the recorded
  * simulation into *sim (freed with bh_sim_free). Returns 0 for a real run. */
 int bh_replay_sim(const bh_replay *r, struct bh_sim *sim);
+
+/* A simulation's clock goes on from the last sim_ms its journal holds,
+ * so its records keep one time line. Call after bh_sched_init. */
+void bh_replay_continue_clock(const bh_replay *r, bh_run *run);
 
 /* The index of step id in rb, or (size_t)-1. */
 size_t bh_replay_step_index(const bh_runbook *rb, const char *id);

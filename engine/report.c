@@ -75,13 +75,23 @@ static int same_instance(const cJSON *a, const cJSON *b) {
            N(a, "attempt", -1) == N(b, "attempt", -2);
 }
 
-static cJSON *find_attempt(cJSON *step, const cJSON *rec) {
-    cJSON *a;
-    cJSON *found = NULL;
-    cJSON_ArrayForEach(
-        a, cJSON_GetObjectItemCaseSensitive(step, "attempts")) if (same_instance(a, rec)) found =
-        a; /* the latest of that number */
-    return found;
+/* Arrays are searched from their tail: what a record ends is nearly
+ * always recent, so a fan-out of thousands of items stays linear. cJSON
+ * keeps the tail in child->prev. */
+static cJSON *tail_of(const cJSON *array) {
+    return array && array->child ? array->child->prev : NULL;
+}
+
+static cJSON *prev_of(const cJSON *array, const cJSON *x) {
+    return x == array->child ? NULL : x->prev;
+}
+
+/* The latest attempt (or undo: list "undos") of the record's instance. */
+static cJSON *find_attempt(cJSON *step, const char *list, const cJSON *rec) {
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(step, list);
+    for (cJSON *a = tail_of(arr); a; a = prev_of(arr, a))
+        if (same_instance(a, rec)) return a;
+    return NULL;
 }
 
 static void add_instance_fields(cJSON *to, const cJSON *rec) {
@@ -178,14 +188,7 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
             cJSON_AddItemToArray(undos, a);
         } else if (is(type, "step_end") || is(type, "undo_end")) {
             int undo = is(type, "undo_end");
-            cJSON *a = NULL;
-            if (undo) {
-                cJSON *u;
-                cJSON_ArrayForEach(u, cJSON_GetObjectItemCaseSensitive(
-                                          step, "undos")) if (same_instance(u, rec)) a = u;
-            } else {
-                a = find_attempt(step, rec);
-            }
+            cJSON *a = find_attempt(step, undo ? "undos" : "attempts", rec);
             const char *status = dflt(S(rec, "status"), "?");
             if (a) {
                 set_str(a, "status", status);
@@ -296,24 +299,19 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
             if (is(type, "exec_error"))
                 cJSON_AddStringToObject(c, "error", dflt(S(rec, "error"), "?"));
             int undo = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "undo"));
-            const cJSON *a = NULL, *u; /* the attempt it belongs to: its item's name */
-            if (undo) {
-                cJSON_AddBoolToObject(c, "undo", 1);
-                cJSON_ArrayForEach(u, cJSON_GetObjectItemCaseSensitive(
-                                          step, "undos")) if (same_instance(u, rec)) a = u;
-            } else {
-                a = find_attempt(step, rec);
-            }
+            if (undo) cJSON_AddBoolToObject(c, "undo", 1);
+            /* the attempt it belongs to: its item's name */
+            const cJSON *a = find_attempt(step, undo ? "undos" : "attempts", rec);
             if (a && S(a, "key") && !S(c, "key")) cJSON_AddStringToObject(c, "key", S(a, "key"));
             cJSON_AddItemToArray(commands, c);
         } else if (is(type, "exec_end")) {
-            cJSON *c = NULL, *x;
-            cJSON_ArrayForEach(
-                x, commands) if (is(S(x, "step"), sid) && same_instance(x, rec) &&
-                                 N(x, "n", 0) == N(rec, "n", -1) &&
-                                 cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "undo")) ==
-                                     cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "undo")))
-                c = x;
+            cJSON *c = tail_of(commands);
+            for (; c; c = prev_of(commands, c))
+                if (is(S(c, "step"), sid) && same_instance(c, rec) &&
+                    N(c, "n", 0) == N(rec, "n", -1) &&
+                    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "undo")) ==
+                        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "undo")))
+                    break;
             if (!c) continue;
             static const char *const keep[] = {"code",        "signal", "timed_out", "killed",
                                                "duration_ms", "stdout", "stderr",    NULL};
@@ -463,26 +461,85 @@ static const char *mode_banner(const cJSON *run) {
 
 /* --- markdown ----------------------------------------------------------- */
 
-/* Text for a markdown table cell: no '|' or newline breaks the row. */
+/* Text from the journal in Markdown: nothing in it can end a table row,
+ * open a link or an HTML tag, or start a code span; it reads as written. */
 static void md_cell(FILE *out, const char *s) {
     for (; s && *s; s++) {
-        if (*s == '|')
+        switch (*s) {
+        case '\\':
+        case '|':
+        case '`':
+        case '*':
+        case '[':
+        case ']':
+            fputc('\\', out);
+            fputc(*s, out);
+            break;
+        case '<':
+            fputs("&lt;", out);
+            break;
+        case '\n':
+        case '\r':
+            fputc(' ', out);
+            break;
+        default:
+            fputc(*s, out);
+        }
+    }
+}
+
+/* md_cell of a value that may be missing. */
+static void md_text(FILE *out, const char *s) {
+    md_cell(out, dflt(s, "?"));
+}
+
+/* A code span holding s verbatim: its fence is one backtick longer than
+ * the longest run of backticks in s. Only '|' is escaped (a table would
+ * end the cell on it; GFM takes "\|" back out of the span). */
+static void md_code(FILE *out, const char *s) {
+    s = dflt(s, "?");
+    size_t run = 0, longest = 0;
+    for (const char *c = s; *c; c++) {
+        run = *c == '`' ? run + 1 : 0;
+        if (run > longest) longest = run;
+    }
+    size_t len = strlen(s);
+    int pad = len > 0 && (s[0] == '`' || s[len - 1] == '`' || s[0] == ' ');
+    for (size_t k = 0; k <= longest; k++)
+        fputc('`', out);
+    if (pad) fputc(' ', out);
+    for (const char *c = s; *c; c++) {
+        if (*c == '|')
             fputs("\\|", out);
-        else if (*s == '\n' || *s == '\r')
+        else if (*c == '\n' || *c == '\r')
             fputc(' ', out);
         else
-            fputc(*s, out);
+            fputc(*c, out);
     }
+    if (pad) fputc(' ', out);
+    for (size_t k = 0; k <= longest; k++)
+        fputc('`', out);
 }
 
 /* "isolate[web-2]#3": the step, its item or repetition. */
 static void md_attempt_name(FILE *out, const char *step, const cJSON *a) {
     md_cell(out, step);
-    if (S(a, "key"))
-        fprintf(out, "[%s]", S(a, "key"));
-    else if (N(a, "item", 0) > 0)
+    if (S(a, "key")) {
+        fputc('[', out);
+        md_cell(out, S(a, "key"));
+        fputc(']', out);
+    } else if (N(a, "item", 0) > 0) {
         fprintf(out, "[%.0f]", N(a, "item", 0));
+    }
     if (N(a, "rep", 0) > 0) fprintf(out, "#%.0f", N(a, "rep", 0));
+}
+
+/* A row's error: "code: message". */
+static void md_error(FILE *out, const cJSON *e) {
+    if (!e) return;
+    md_cell(out, S(e, "code"));
+    fprintf(out, ": ");
+    md_cell(out, S(e, "message"));
 }
 
 void bh_report_markdown(const cJSON *m, FILE *out) {
@@ -490,40 +547,67 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
     const cJSON *rb = cJSON_GetObjectItemCaseSensitive(run, "runbook");
     const cJSON *jr = cJSON_GetObjectItemCaseSensitive(m, "journal");
     char t[64], d[32];
-    fprintf(out, "# After-action report: %s\n\n", dflt(S(rb, "title"), dflt(S(rb, "id"), "?")));
+    fprintf(out, "# After-action report: ");
+    md_text(out, dflt(S(rb, "title"), S(rb, "id")));
+    fprintf(out, "\n\n");
     if (mode_banner(run)) fprintf(out, "> **%s**\n\n", mode_banner(run));
     fprintf(out, "## Summary\n\n");
     fprintf(out, "| | |\n|---|---|\n");
-    fprintf(out, "| Run | `%s` |\n", dflt(S(run, "id"), "?"));
-    fprintf(out, "| Outcome | **%s** |\n", dflt(S(run, "status"), "?"));
-    fprintf(out, "| Runbook | %s (`%s`), severity %s |\n", dflt(S(rb, "title"), "?"),
-            dflt(S(rb, "id"), "?"), dflt(S(rb, "severity"), "?"));
-    fprintf(out, "| Runbook file | `%s` |\n| Runbook SHA-256 | `%s` |\n", dflt(S(rb, "path"), "?"),
-            dflt(S(rb, "sha256"), "?"));
+    fprintf(out, "| Run | ");
+    md_code(out, S(run, "id"));
+    fprintf(out, " |\n| Outcome | **");
+    md_text(out, S(run, "status"));
+    fprintf(out, "** |\n| Runbook | ");
+    md_text(out, S(rb, "title"));
+    fprintf(out, " (");
+    md_code(out, S(rb, "id"));
+    fprintf(out, "), severity ");
+    md_text(out, S(rb, "severity"));
+    fprintf(out, " |\n| Runbook file | ");
+    md_code(out, S(rb, "path"));
+    fprintf(out, " |\n| Runbook SHA-256 | ");
+    md_code(out, S(rb, "sha256"));
+    fprintf(out, " |\n");
     char *params = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(run, "params"));
-    fprintf(out, "| Parameters | `");
-    md_cell(out, params ? params : "{}");
-    fprintf(out, "` |\n");
+    fprintf(out, "| Parameters | ");
+    md_code(out, params ? params : "{}");
+    fprintf(out, " |\n");
     free(params);
-    fprintf(out, "| Operator | %s on %s |\n", dflt(S(run, "operator"), "?"),
-            dflt(S(run, "host"), "?"));
-    fprintf(out, "| Mode | %s |\n", dflt(S(run, "mode"), "?"));
-    fprintf(out, "| Started (UTC) | %s |\n", dflt(S(run, "started"), "?"));
+    fprintf(out, "| Operator | ");
+    md_text(out, S(run, "operator"));
+    fprintf(out, " on ");
+    md_text(out, S(run, "host"));
+    fprintf(out, " |\n| Mode | ");
+    md_text(out, S(run, "mode"));
+    fprintf(out, " |\n| Started (UTC) | ");
+    md_text(out, S(run, "started"));
+    fprintf(out, " |\n");
     if (S(run, "ended")) {
         bh_util_format_duration(N(run, "duration_ms", 0), d, sizeof d);
-        fprintf(out, "| Ended (UTC) | %s |\n| Duration | %s%s |\n", S(run, "ended"), d,
+        fprintf(out, "| Ended (UTC) | ");
+        md_text(out, S(run, "ended"));
+        fprintf(out, " |\n| Duration | %s%s |\n", d,
                 cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(run, "simulated_time"))
                     ? " (simulated)"
                     : "");
     }
     const cJSON *eng = cJSON_GetObjectItemCaseSensitive(run, "engine");
-    fprintf(out, "| Engine | %s %s |\n", dflt(S(eng, "name"), "?"), dflt(S(eng, "version"), "?"));
-    fprintf(out, "| Journal head (SHA-256) | `%s` |\n", dflt(S(jr, "head"), "?"));
+    fprintf(out, "| Engine | ");
+    md_text(out, S(eng, "name"));
+    fputc(' ', out);
+    md_text(out, S(eng, "version"));
+    fprintf(out, " |\n| Journal head (SHA-256) | ");
+    md_code(out, S(jr, "head"));
+    fprintf(out, " |\n");
     fprintf(out, "| Journal | %.0f records, %s%s |\n\n", N(jr, "records", 0),
             cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(jr, "intact")) ? "chain intact"
                                                                          : "**CHAIN BROKEN**",
             N(jr, "checkpoints", 0) > 0 ? ", signed checkpoints" : "");
-    if (S(jr, "problem")) fprintf(out, "Journal problem: %s\n\n", S(jr, "problem"));
+    if (S(jr, "problem")) {
+        fprintf(out, "Journal problem: ");
+        md_cell(out, S(jr, "problem"));
+        fprintf(out, "\n\n");
+    }
     fprintf(out, "Quote the journal head in the incident ticket; `bulkhead verify RUN "
                  "--expect-head HASH` checks it later.\n\n");
 
@@ -533,10 +617,18 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
         const cJSON *e;
         cJSON_ArrayForEach(e, events) {
             when(run, N(e, "t_ms", 0), S(e, "at"), t, sizeof t);
-            fprintf(out, "| %s | %s | ", t, S(e, "event"));
+            fprintf(out, "| ");
+            md_cell(out, t);
+            fprintf(out, " | ");
+            md_text(out, S(e, "event"));
+            fprintf(out, " | ");
             const char *k[] = {"operator", "previous", "signal", "action", "status", NULL};
             for (int i = 0; k[i]; i++)
-                if (S(e, k[i])) fprintf(out, "%s: %s ", k[i], S(e, k[i]));
+                if (S(e, k[i])) {
+                    fprintf(out, "%s: ", k[i]);
+                    md_cell(out, S(e, k[i]));
+                    fputc(' ', out);
+                }
             fprintf(out, "|\n");
         }
         fputc('\n', out);
@@ -545,8 +637,9 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
     fprintf(out, "## Timeline by phase\n\n");
     const cJSON *p;
     cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(m, "phases")) {
-        fprintf(out, "### Phase %s\n\n", S(p, "name"));
-        fprintf(out, "| Step | Attempt | Start | Duration | Status | Notes |\n"
+        fprintf(out, "### Phase ");
+        md_text(out, S(p, "name"));
+        fprintf(out, "\n\n| Step | Attempt | Start | Duration | Status | Notes |\n"
                      "|---|---|---|---|---|---|\n");
         const cJSON *st;
         cJSON_ArrayForEach(st, cJSON_GetObjectItemCaseSensitive(p, "steps")) {
@@ -554,7 +647,9 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
             if (cJSON_GetArraySize(attempts) == 0) {
                 fprintf(out, "| ");
                 md_cell(out, S(st, "id"));
-                fprintf(out, " | - | - | - | %s | ", dflt(S(st, "status"), "?"));
+                fprintf(out, " | - | - | - | ");
+                md_text(out, S(st, "status"));
+                fprintf(out, " | ");
                 md_cell(out, S(st, "reason"));
                 fprintf(out, " |\n");
                 continue;
@@ -565,15 +660,17 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
                 bh_util_format_duration(N(a, "duration_ms", 0), d, sizeof d);
                 fprintf(out, "| ");
                 md_attempt_name(out, S(st, "id"), a);
-                fprintf(out, " | %.0f | %s | %s | %s | ", N(a, "attempt", 0), t, d,
-                        dflt(S(a, "status"), "?"));
-                const cJSON *e = cJSON_GetObjectItemCaseSensitive(a, "error");
-                if (e) {
-                    md_cell(out, S(e, "code"));
-                    fprintf(out, ": ");
-                    md_cell(out, S(e, "message"));
+                fprintf(out, " | %.0f | ", N(a, "attempt", 0));
+                md_cell(out, t);
+                fprintf(out, " | %s | ", d);
+                md_text(out, S(a, "status"));
+                fprintf(out, " | ");
+                md_error(out, cJSON_GetObjectItemCaseSensitive(a, "error"));
+                if (S(a, "next")) {
+                    fprintf(out, " (next: ");
+                    md_cell(out, S(a, "next"));
+                    fputc(')', out);
                 }
-                if (S(a, "next")) fprintf(out, " (next: %s)", S(a, "next"));
                 fprintf(out, " |\n");
             }
             cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(st, "undos")) {
@@ -581,23 +678,22 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
                 bh_util_format_duration(N(a, "duration_ms", 0), d, sizeof d);
                 fprintf(out, "| undo ");
                 md_attempt_name(out, S(st, "id"), a);
-                fprintf(out, " | %.0f | %s | %s | %s | ", N(a, "attempt", 0), t, d,
-                        dflt(S(a, "status"), "?"));
-                const cJSON *e = cJSON_GetObjectItemCaseSensitive(a, "error");
-                if (e) {
-                    md_cell(out, S(e, "code"));
-                    fprintf(out, ": ");
-                    md_cell(out, S(e, "message"));
-                }
+                fprintf(out, " | %.0f | ", N(a, "attempt", 0));
+                md_cell(out, t);
+                fprintf(out, " | %s | ", d);
+                md_text(out, S(a, "status"));
+                fprintf(out, " | ");
+                md_error(out, cJSON_GetObjectItemCaseSensitive(a, "error"));
                 fprintf(out, " |\n");
             }
             const cJSON *sum = cJSON_GetObjectItemCaseSensitive(st, "instances");
             if (sum) {
                 fprintf(out, "| ");
                 md_cell(out, S(st, "id"));
-                fprintf(out, " | all | | | %s | %.0f ok, %.0f failed, %.0f skipped |\n",
-                        dflt(S(st, "status"), "?"), N(sum, "ok", 0), N(sum, "failed", 0),
-                        N(sum, "skipped", 0));
+                fprintf(out, " | all | | | ");
+                md_text(out, S(st, "status"));
+                fprintf(out, " | %.0f ok, %.0f failed, %.0f skipped |\n", N(sum, "ok", 0),
+                        N(sum, "failed", 0), N(sum, "skipped", 0));
             }
         }
         fputc('\n', out);
@@ -612,11 +708,18 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
         const cJSON *x;
         cJSON_ArrayForEach(x, decisions) {
             when(run, N(x, "t_ms", 0), S(x, "at"), t, sizeof t);
-            fprintf(out, "| %s | ", t);
+            fprintf(out, "| ");
+            md_cell(out, t);
+            fprintf(out, " | ");
             md_cell(out, S(x, "step"));
-            fprintf(out, " | %s: %s | ", S(x, "kind"), S(x, "decision"));
+            fprintf(out, " | ");
+            md_text(out, S(x, "kind"));
+            fprintf(out, ": ");
+            md_text(out, S(x, "decision"));
+            fprintf(out, " | ");
             md_cell(out, S(x, "by"));
-            fprintf(out, " | %s", S(x, "how"));
+            fprintf(out, " | ");
+            md_text(out, S(x, "how"));
             if (N(x, "uid", -1) >= 0)
                 fprintf(out, " (uid %.0f, pid %.0f)", N(x, "uid", 0), N(x, "pid", 0));
             fprintf(out, " | ");
@@ -636,24 +739,27 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
         cJSON_ArrayForEach(c, commands) {
             when(run, N(c, "t_ms", 0), S(c, "at"), t, sizeof t);
             char *args = argv_text(cJSON_GetObjectItemCaseSensitive(c, "argv"));
-            fprintf(out, "| %s | %s", t,
+            fprintf(out, "| ");
+            md_cell(out, t);
+            fprintf(out, " | %s",
                     cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "undo")) ? "undo " : "");
             md_attempt_name(out, S(c, "step"), c);
-            fprintf(out, " #%.0f | `", N(c, "attempt", 0));
-            md_cell(out, args);
-            fprintf(out, "` | ");
+            fprintf(out, " #%.0f | ", N(c, "attempt", 0));
+            md_code(out, args);
+            fprintf(out, " | ");
             free(args);
-            if (S(c, "error"))
-                fprintf(out, "could not start: %s", S(c, "error"));
-            else if (S(c, "signal"))
-                fprintf(out, "%s%s", S(c, "signal"),
-                        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "timed_out"))
-                            ? " (timed out)"
-                            : "");
-            else if (cJSON_GetObjectItemCaseSensitive(c, "code"))
+            if (S(c, "error")) {
+                fprintf(out, "could not start: ");
+                md_cell(out, S(c, "error"));
+            } else if (S(c, "signal")) {
+                md_cell(out, S(c, "signal"));
+                if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "timed_out")))
+                    fprintf(out, " (timed out)");
+            } else if (cJSON_GetObjectItemCaseSensitive(c, "code")) {
                 fprintf(out, "exit %.0f", N(c, "code", 0));
-            else
+            } else {
                 fprintf(out, "no end recorded");
+            }
             fprintf(out, " |\n");
         }
         fputc('\n', out);
@@ -668,12 +774,20 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
         const cJSON *f;
         cJSON_ArrayForEach(f, failures) {
             when(run, N(f, "t_ms", 0), S(f, "at"), t, sizeof t);
-            fprintf(out, "| %s | %s", t,
+            fprintf(out, "| ");
+            md_cell(out, t);
+            fprintf(out, " | %s",
                     cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(f, "undo")) ? "undo " : "");
             md_attempt_name(out, S(f, "step"), f);
-            fprintf(out, " #%.0f | %s | %s: ", N(f, "attempt", 0), S(f, "status"), S(f, "code"));
+            fprintf(out, " #%.0f | ", N(f, "attempt", 0));
+            md_text(out, S(f, "status"));
+            fprintf(out, " | ");
+            md_text(out, S(f, "code"));
+            fprintf(out, ": ");
             md_cell(out, S(f, "message"));
-            fprintf(out, " | %s |\n", S(f, "handled"));
+            fprintf(out, " | ");
+            md_text(out, S(f, "handled"));
+            fprintf(out, " |\n");
         }
         fputc('\n', out);
     }
@@ -688,18 +802,40 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
         cJSON_ArrayForEach(e, evidence) {
             fprintf(out, "| ");
             md_cell(out, S(e, "step"));
-            fprintf(out, " | %s | `", S(e, "kind"));
-            md_cell(out, S(e, "path"));
-            fprintf(out, "` | %.0f | `%s` |\n", N(e, "size", 0), dflt(S(e, "sha256"), "?"));
+            fprintf(out, " | ");
+            md_text(out, S(e, "kind"));
+            fprintf(out, " | ");
+            md_code(out, S(e, "path"));
+            fprintf(out, " | %.0f | ", N(e, "size", 0));
+            md_code(out, S(e, "sha256"));
+            fprintf(out, " |\n");
         }
         fputc('\n', out);
     }
 
     const cJSON *sc = cJSON_GetObjectItemCaseSensitive(m, "scorecard");
     if (sc) {
-        fprintf(out, "## Scorecard\n\n```\n");
-        bh_scorecard_print(sc, out);
-        fprintf(out, "```\n");
+        /* a fenced block: its fence must outrun any backticks inside */
+        char *text = NULL;
+        size_t len = 0;
+        FILE *mem = open_memstream(&text, &len);
+        if (mem) {
+            bh_scorecard_print(sc, mem);
+            fclose(mem);
+            size_t run_len = 0, longest = 2;
+            for (size_t k = 0; k < len; k++) {
+                run_len = text[k] == '`' ? run_len + 1 : 0;
+                if (run_len > longest) longest = run_len;
+            }
+            fprintf(out, "## Scorecard\n\n");
+            for (size_t k = 0; k <= longest; k++)
+                fputc('`', out);
+            fprintf(out, "\n%s", text);
+            for (size_t k = 0; k <= longest; k++)
+                fputc('`', out);
+            fputc('\n', out);
+        }
+        free(text);
     }
 }
 
@@ -727,6 +863,20 @@ static void h(FILE *out, const char *s) {
             fputc(*s, out);
         }
     }
+}
+
+/* A status as a class name: only [a-z_], so a journal cannot break out of
+ * the attribute; anything else is "other". */
+static const char *cls(const char *s) {
+    if (!s || !*s) return "other";
+    for (const char *c = s; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || *c == '_')) return "other";
+    return s;
+}
+
+/* h() of a value that may be missing. */
+static void hd(FILE *out, const char *s) {
+    h(out, dflt(s, "?"));
 }
 
 static const char CSS[] =
@@ -758,6 +908,15 @@ static const char CSS[] =
     ".legend span{display:inline-block;margin-right:14px}"
     ".legend i{display:inline-block;width:12px;height:10px;margin-right:4px;"
     "vertical-align:middle}";
+
+/* Where time t falls on the plot: inside it whatever a journal says (a
+ * NaN or a time past the end would draw off the page or not at all). */
+static double at_x(int left, int plot, double t, double span) {
+    double f = t / span;
+    if (!isfinite(f) || f < 0) f = 0;
+    if (f > 1) f = 1;
+    return left + plot * f;
+}
 
 /* One row of the time line: an attempt, an undo, or a step that never
  * started. */
@@ -794,7 +953,7 @@ static void svg_timeline(const cJSON *m, FILE *out) {
     }
     double span = N(run, "span_ms", 0);
     cJSON_ArrayForEach(a, waits) if (N(a, "end_ms", 0) > span) span = N(a, "end_ms", 0);
-    if (span <= 0) span = 1;
+    if (!(span > 0) || !isfinite(span)) span = 1;
     const int left = 230, width = 1040, plot = width - left - 20, rowh = 18, top = 28;
     int height = top + (int)nrows * rowh + 20;
     fprintf(out,
@@ -847,8 +1006,8 @@ static void svg_timeline(const cJSON *m, FILE *out) {
         if (r == 0 || rows[r - 1].step != rows[r].step) {
             cJSON_ArrayForEach(a, waits) {
                 if (!is(S(a, "kind"), "approval") || !is(S(a, "step"), sid)) continue;
-                double x0 = left + plot * N(a, "start_ms", 0) / span;
-                double x1 = left + plot * N(a, "end_ms", 0) / span;
+                double x0 = at_x(left, plot, N(a, "start_ms", 0), span);
+                double x1 = at_x(left, plot, N(a, "end_ms", 0), span);
                 fprintf(out, "<rect class=\"wait approval\" data-step=\"");
                 h(out, sid);
                 fprintf(out,
@@ -861,13 +1020,12 @@ static void svg_timeline(const cJSON *m, FILE *out) {
         }
         if (!at) continue;
         double s0 = N(at, "start_ms", 0), s1 = N(at, "end_ms", span);
-        double x0 = left + plot * s0 / span, x1 = left + plot * s1 / span;
+        double x0 = at_x(left, plot, s0, span), x1 = at_x(left, plot, s1, span);
         const char *status = dflt(S(at, "status"), "running");
         char d[32];
         bh_util_format_duration(s1 - s0, d, sizeof d);
         /* "bar" is a step attempt, one each; an undo is an "undo-bar" */
-        fprintf(out, "<rect class=\"%s status-", rows[r].undo ? "undo-bar" : "bar");
-        h(out, status);
+        fprintf(out, "<rect class=\"%s status-%s", rows[r].undo ? "undo-bar" : "bar", cls(status));
         fprintf(out, "\" data-step=\"");
         h(out, sid);
         fprintf(out,
@@ -882,8 +1040,8 @@ static void svg_timeline(const cJSON *m, FILE *out) {
             if (!is(S(a, "kind"), "retry") || !is(S(a, "step"), sid) ||
                 N(a, "attempt", 0) != N(at, "attempt", 0) || N(a, "item", 0) != N(at, "item", 0))
                 continue;
-            double w0 = left + plot * N(a, "start_ms", 0) / span;
-            double w1 = left + plot * N(a, "end_ms", 0) / span;
+            double w0 = at_x(left, plot, N(a, "start_ms", 0), span);
+            double w1 = at_x(left, plot, N(a, "end_ms", 0), span);
             fprintf(out,
                     "<rect class=\"wait retry\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
                     "height=\"%d\"><title>backoff before the next attempt</title></rect>\n",
@@ -906,7 +1064,12 @@ void bh_report_html(const cJSON *m, FILE *out) {
     const cJSON *jr = cJSON_GetObjectItemCaseSensitive(m, "journal");
     char t[64], d[32];
     fprintf(out, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-                 "<meta name=\"viewport\" content=\"width=device-width\">\n<title>");
+                 "<meta name=\"viewport\" content=\"width=device-width\">\n"
+                 /* The report is a file people open from an evidence store:
+                  * no script runs and nothing is fetched, whatever the
+                  * journal says. */
+                 "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+                 "style-src 'unsafe-inline'; img-src data:\">\n<title>");
     h(out, dflt(S(rb, "title"), "run"));
     fprintf(out, ": after-action report</title>\n<style>%s</style></head><body>\n", CSS);
     fprintf(out, "<h1>After-action report: ");
@@ -921,9 +1084,8 @@ void bh_report_html(const cJSON *m, FILE *out) {
     }
     fprintf(out, "<h2>Summary</h2>\n<table id=\"summary\">\n");
     html_table_row(out, "Run", S(run, "id"), 1);
-    fprintf(out, "<tr><td class=\"k\">Outcome</td><td class=\"s-%s\"><b>",
-            dflt(S(run, "status"), "?"));
-    h(out, S(run, "status"));
+    fprintf(out, "<tr><td class=\"k\">Outcome</td><td class=\"s-%s\"><b>", cls(S(run, "status")));
+    hd(out, S(run, "status"));
     fprintf(out, "</b></td></tr>\n");
     char title[512];
     snprintf(title, sizeof title, "%s (%s), severity %s", dflt(S(rb, "title"), "?"),
@@ -979,8 +1141,10 @@ void bh_report_html(const cJSON *m, FILE *out) {
             if (cJSON_GetArraySize(attempts) == 0) {
                 fprintf(out, "<tr><td>");
                 h(out, S(st, "id"));
-                fprintf(out, "</td><td>-</td><td>-</td><td>-</td><td class=\"s-%s\">%s</td><td>",
-                        dflt(S(st, "status"), "?"), dflt(S(st, "status"), "?"));
+                fprintf(out, "</td><td>-</td><td>-</td><td>-</td><td class=\"s-%s\">",
+                        cls(S(st, "status")));
+                hd(out, S(st, "status"));
+                fprintf(out, "</td><td>");
                 h(out, S(st, "reason"));
                 fprintf(out, "</td></tr>\n");
                 continue;
@@ -996,16 +1160,22 @@ void bh_report_html(const cJSON *m, FILE *out) {
                     h(out, S(a, "key"));
                     fputc(']', out);
                 }
-                fprintf(
-                    out, "</td><td>%.0f</td><td>%s</td><td>%s</td><td class=\"s-%s\">%s</td><td>",
-                    N(a, "attempt", 0), t, d, dflt(S(a, "status"), "?"), dflt(S(a, "status"), "?"));
+                fprintf(out, "</td><td>%.0f</td><td>", N(a, "attempt", 0));
+                h(out, t);
+                fprintf(out, "</td><td>%s</td><td class=\"s-%s\">", d, cls(S(a, "status")));
+                hd(out, S(a, "status"));
+                fprintf(out, "</td><td>");
                 const cJSON *e = cJSON_GetObjectItemCaseSensitive(a, "error");
                 if (e) {
                     h(out, S(e, "code"));
                     fputs(": ", out);
                     h(out, S(e, "message"));
                 }
-                if (S(a, "next")) fprintf(out, " (next: %s)", S(a, "next"));
+                if (S(a, "next")) {
+                    fputs(" (next: ", out);
+                    h(out, S(a, "next"));
+                    fputc(')', out);
+                }
                 fprintf(out, "</td></tr>\n");
             }
             cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(st, "undos")) {
@@ -1018,9 +1188,11 @@ void bh_report_html(const cJSON *m, FILE *out) {
                     h(out, S(a, "key"));
                     fputc(']', out);
                 }
-                fprintf(
-                    out, "</td><td>%.0f</td><td>%s</td><td>%s</td><td class=\"s-%s\">%s</td><td>",
-                    N(a, "attempt", 0), t, d, dflt(S(a, "status"), "?"), dflt(S(a, "status"), "?"));
+                fprintf(out, "</td><td>%.0f</td><td>", N(a, "attempt", 0));
+                h(out, t);
+                fprintf(out, "</td><td>%s</td><td class=\"s-%s\">", d, cls(S(a, "status")));
+                hd(out, S(a, "status"));
+                fprintf(out, "</td><td>");
                 const cJSON *e = cJSON_GetObjectItemCaseSensitive(a, "error");
                 if (e) {
                     h(out, S(e, "code"));
@@ -1038,11 +1210,19 @@ void bh_report_html(const cJSON *m, FILE *out) {
     const cJSON *x;
     cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(m, "decisions")) {
         when(run, N(x, "t_ms", 0), S(x, "at"), t, sizeof t);
-        fprintf(out, "<tr><td>%s</td><td>", t);
+        fprintf(out, "<tr><td>");
+        h(out, t);
+        fprintf(out, "</td><td>");
         h(out, S(x, "step"));
-        fprintf(out, "</td><td>%s: %s</td><td>", S(x, "kind"), S(x, "decision"));
+        fprintf(out, "</td><td>");
+        hd(out, S(x, "kind"));
+        fputs(": ", out);
+        hd(out, S(x, "decision"));
+        fprintf(out, "</td><td>");
         h(out, S(x, "by"));
-        fprintf(out, "</td><td>%s</td><td>", S(x, "how"));
+        fprintf(out, "</td><td>");
+        h(out, S(x, "how"));
+        fprintf(out, "</td><td>");
         h(out, S(x, "why"));
         fprintf(out, "</td></tr>\n");
     }
@@ -1055,7 +1235,9 @@ void bh_report_html(const cJSON *m, FILE *out) {
     cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(m, "commands")) {
         when(run, N(x, "t_ms", 0), S(x, "at"), t, sizeof t);
         char *args = argv_text(cJSON_GetObjectItemCaseSensitive(x, "argv"));
-        fprintf(out, "<tr><td>%s</td><td>", t);
+        fprintf(out, "<tr><td>");
+        h(out, t);
+        fprintf(out, "</td><td>");
         h(out, S(x, "step"));
         fprintf(out, "</td><td><code>");
         h(out, args);
@@ -1077,14 +1259,19 @@ void bh_report_html(const cJSON *m, FILE *out) {
                  "<th>When</th><th>Step</th><th>Status</th><th>Error</th><th>Handled</th></tr>\n");
     cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(m, "failures")) {
         when(run, N(x, "t_ms", 0), S(x, "at"), t, sizeof t);
-        fprintf(out, "<tr><td>%s</td><td>", t);
+        fprintf(out, "<tr><td>");
+        h(out, t);
+        fprintf(out, "</td><td>");
         h(out, S(x, "step"));
-        fprintf(out, " #%.0f</td><td class=\"s-%s\">%s</td><td>", N(x, "attempt", 0),
-                S(x, "status"), S(x, "status"));
+        fprintf(out, " #%.0f</td><td class=\"s-%s\">", N(x, "attempt", 0), cls(S(x, "status")));
+        hd(out, S(x, "status"));
+        fprintf(out, "</td><td>");
         h(out, S(x, "code"));
         fputs(": ", out);
         h(out, S(x, "message"));
-        fprintf(out, "</td><td>%s</td></tr>\n", S(x, "handled"));
+        fprintf(out, "</td><td>");
+        h(out, S(x, "handled"));
+        fprintf(out, "</td></tr>\n");
     }
     fprintf(out, "</table>\n");
 
@@ -1093,10 +1280,13 @@ void bh_report_html(const cJSON *m, FILE *out) {
     cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(m, "evidence")) {
         fprintf(out, "<tr><td>");
         h(out, S(x, "step"));
-        fprintf(out, "</td><td>%s</td><td><code>", S(x, "kind"));
+        fprintf(out, "</td><td>");
+        h(out, S(x, "kind"));
+        fprintf(out, "</td><td><code>");
         h(out, S(x, "path"));
-        fprintf(out, "</code></td><td>%.0f</td><td><code>%s</code></td></tr>\n", N(x, "size", 0),
-                dflt(S(x, "sha256"), "?"));
+        fprintf(out, "</code></td><td>%.0f</td><td><code>", N(x, "size", 0));
+        hd(out, S(x, "sha256"));
+        fprintf(out, "</code></td></tr>\n");
     }
     fprintf(out, "</table>\n");
 
@@ -1114,6 +1304,7 @@ void bh_report_html(const cJSON *m, FILE *out) {
         free(text);
         fprintf(out, "</pre>\n");
     }
-    fprintf(out, "<p><small>Made by %s from the run's journal alone.</small></p>\n</body></html>\n",
-            S(cJSON_GetObjectItemCaseSensitive(m, "report"), "generator"));
+    fprintf(out, "<p><small>Made by ");
+    hd(out, S(cJSON_GetObjectItemCaseSensitive(m, "report"), "generator"));
+    fprintf(out, " from the run's journal alone.</small></p>\n</body></html>\n");
 }

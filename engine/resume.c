@@ -632,8 +632,12 @@ int bh_resume_run(const bh_resume_opts *o) {
     bh_sched_init(run, rb, &ro, &loop);
     run->id = bh_util_xstrdup(S(r.start, "run_id") ? S(r.start, "run_id") : "?");
     /* run_end's duration is the run's, from its start, time spent dead included. */
+    /* A simulation's is on its own clock, which goes on where it stopped. */
     int64_t started_ms;
-    if (bh_util_parse_iso8601(S(r.start, "ts"), &started_ms) == 0 && started_ms <= bh_util_now_ms())
+    if (ro.sim)
+        bh_replay_continue_clock(&r, run);
+    else if (bh_util_parse_iso8601(S(r.start, "ts"), &started_ms) == 0 &&
+             started_ms <= bh_util_now_ms())
         run->earlier_ms = (double)(bh_util_now_ms() - started_ms);
     run->dir = bh_util_xstrdup(o->run_dir);
     facts fx = {.steps = bh_util_xcalloc(rb->nsteps ? rb->nsteps : 1, sizeof *fx.steps)};

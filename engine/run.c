@@ -164,6 +164,12 @@ void bh_run_write_start(bh_run *run) {
     cJSON_AddItemToObject(rec, "params", cJSON_Duplicate(rb->param_values, 1));
     /* Which secrets it resolved and where from; never their values. */
     cJSON_AddItemToObject(rec, "secrets", cJSON_Duplicate(rb->secrets_used, 1));
+    /* The plugins it loaded, with their hashes (resume and undo refuse
+     * changed ones), and where they were looked up. */
+    cJSON_AddItemToObject(rec, "plugins", cJSON_Duplicate(rb->plugins_used, 1));
+    cJSON *dirs = cJSON_AddArrayToObject(rec, "plugin_dirs");
+    for (char *const *d = rb->plugin_dirs; d && *d; d++)
+        cJSON_AddItemToArray(dirs, cJSON_CreateString(*d));
     cJSON_AddStringToObject(rec, "operator", run->operator_name);
     char host[256] = "";
     gethostname(host, sizeof host - 1);

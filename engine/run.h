@@ -37,7 +37,13 @@ typedef struct bh_attempt bh_attempt;
 typedef struct bh_control bh_control;
 
 /* What a suspended attempt is waiting on. */
-typedef enum { BH_WAIT_NONE, BH_WAIT_EXEC, BH_WAIT_SLEEP, BH_WAIT_PERSON } bh_wait_kind;
+typedef enum {
+    BH_WAIT_NONE,
+    BH_WAIT_EXEC,
+    BH_WAIT_SLEEP,
+    BH_WAIT_PERSON,
+    BH_WAIT_REQUEST
+} bh_wait_kind;
 
 /* What an attempt runs: the step's body (with its condition and health
  * gate), a manual task, or the step's undo. */
@@ -47,10 +53,11 @@ typedef enum { BH_RUN_BODY, BH_RUN_MANUAL, BH_RUN_UNDO } bh_attempt_kind;
 typedef struct {
     bh_exec_req req;
     bh_fx_op *op;
-    int n;      /* 1-based count within the attempt */
-    int check;  /* raise on failure */
-    int shell;  /* ctx.sh */
-    char *what; /* argv[0] or "sh", for messages */
+    int n;          /* 1-based count within the attempt */
+    int check;      /* raise on failure */
+    int shell;      /* ctx.sh */
+    char *what;     /* argv[0] or "sh", for messages */
+    char *evidence; /* ctx.collect: stdout is evidence, kept whole under evidence/ */
 } bh_pending_exec;
 
 struct bh_attempt {
@@ -72,6 +79,9 @@ struct bh_attempt {
     bh_timer *timer;              /* the attempt's timeout */
     bh_wait_kind waiting;
     bh_pending_exec exec;
+    struct bh_fx_op *request;        /* a network request in flight (request.c) ... */
+    char *request_what;              /* ... and, once done, for its continuation: */
+    int request_check, request_kind; /* what it was, raise if it failed */
     bh_timer *sleep_timer;
     int execs;
     int timed_out, cancelled;

@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include "graph.h"
+#include "inventory.h"
 #include "luax.h"
+#include "plugin.h"
 #include "sandbox.h"
 #include "util.h"
 
@@ -45,6 +47,7 @@ static const char *const STEP_FIELDS[] = {"run",
                                           "max_instructions",
                                           "estimate",
                                           "simulate",
+                                          "action",
                                           NULL};
 
 /* --- the Lua allocator: caps what a runbook can make the engine hold --- */
@@ -487,7 +490,8 @@ static int opt_function(lua_State *L, bh_runbook *rb, int idx, const char *field
  * declared nature of the step. */
 /* simulate = { exit =, stdout =, stderr =, result = }: what the step's
  * commands (and actions) give back in a dry run or drill. */
-static const char *const SIMULATE_FIELDS[] = {"exit", "stdout", "stderr", "result", NULL};
+static const char *const SIMULATE_FIELDS[] = {"exit",   "stdout", "stderr", "result",
+                                              "status", "body",   NULL};
 
 static void parse_simulate(lua_State *L, bh_runbook *rb, bh_step *s, const char *what,
                            const char *file, int line) {
@@ -520,6 +524,63 @@ static void parse_simulate(lua_State *L, bh_runbook *rb, bh_step *s, const char 
     lua_pop(L, 1);
 }
 
+/* field = plugin.action {...} (or a function): a registry reference to the
+ * function the step calls, LUA_NOREF when absent. */
+static int opt_callable(lua_State *L, bh_runbook *rb, const char *field, bh_plugin_use use,
+                        const char *what, const char *file, int line, const char *shape) {
+    lua_getfield(L, 1, field);
+    if (bh_plugin_is_action(L, -1)) {
+        bh_plugin_push_function(L, -1, use);
+        lua_remove(L, -2);
+        return luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    lua_pop(L, 1);
+    return opt_function(L, rb, 1, field, what, file, line, shape);
+}
+
+/* action = plugin.action {...}: the step's body, and what the action says
+ * of itself (undo, idempotent, destructive) where the step does not. */
+static void parse_action(lua_State *L, bh_runbook *rb, bh_step *s, const char *what,
+                         const char *file, int line) {
+    int t = lua_getfield(L, 1, "action");
+    if (t == LUA_TNIL) {
+        lua_pop(L, 1);
+        return;
+    }
+    if (!bh_plugin_is_action(L, -1)) {
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                    "%s: 'action' must be a plugin action such as firewall.isolate { ... }, not a "
+                    "%s",
+                    what, lua_typename(L, t));
+        lua_pop(L, 1);
+        return;
+    }
+    bh_plugin_info info;
+    bh_plugin_info_of(L, -1, &info);
+    s->action = info.name;
+    s->action_desc = info.description;
+    info.name = info.description = NULL;
+    bh_plugin_push_function(L, -1, BH_PLUGIN_RUN);
+    s->run_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (lua_getfield(L, 1, "idempotent") == LUA_TNIL) s->idempotent = info.idempotent;
+    lua_pop(L, 1);
+    if (lua_getfield(L, 1, "destructive") == LUA_TNIL) s->destructive = info.destructive;
+    lua_pop(L, 1);
+    if (info.changes_nothing && !info.has_undo) s->no_undo = 1; /* as if undo = false */
+    /* its own undo, unless the step says otherwise (undo = ... or false) */
+    if (info.has_undo) {
+        if (lua_getfield(L, 1, "undo") == LUA_TNIL) {
+            lua_pop(L, 1);
+            bh_plugin_push_function(L, -1, BH_PLUGIN_UNDO_OF);
+            s->undo_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        } else {
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+    bh_plugin_info_free(&info);
+}
+
 static void parse_semantics(lua_State *L, bh_runbook *rb, bh_step *s, const char *what,
                             const char *file, int line) {
     s->each_ref = LUA_NOREF;
@@ -540,13 +601,12 @@ static void parse_semantics(lua_State *L, bh_runbook *rb, bh_step *s, const char
         bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
                     "%s: 'concurrency' caps a fan-out: it needs 'each'", what);
     lua_getfield(L, 1, "undo");
-    s->no_undo = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
+    s->no_undo = s->no_undo || (lua_isboolean(L, -1) && !lua_toboolean(L, -1));
     lua_pop(L, 1);
-    s->undo_ref = LUA_NOREF;
-    if (!s->no_undo)
-        s->undo_ref = opt_function(L, rb, 1, "undo", what, file, line,
-                                   "a function(ctx, item, result), or false when there is "
-                                   "nothing to undo");
+    if (!s->no_undo && s->undo_ref == LUA_NOREF)
+        s->undo_ref = opt_callable(L, rb, "undo", BH_PLUGIN_UNDO, what, file, line,
+                                   "a function(ctx, item, result) or a plugin action, or false "
+                                   "when there is nothing to undo");
     s->approve = opt_string(L, rb, 1, "approve", what, file, line);
     if (s->approve && !s->approve[0])
         bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
@@ -594,8 +654,9 @@ static void parse_semantics(lua_State *L, bh_runbook *rb, bh_step *s, const char
                     "%s: 'manual' must be a checklist (a list of strings) or one string", what);
     }
     lua_pop(L, 1);
-    s->verify_ref = opt_function(L, rb, 1, "verify", what, file, line,
-                                 "a function(ctx, result) returning true when healthy");
+    s->verify_ref = opt_callable(L, rb, "verify", BH_PLUGIN_VERIFY, what, file, line,
+                                 "a function(ctx, result) returning true when healthy, or a "
+                                 "check action such as http.check { ... }");
     s->verify_timeout_ms = BH_DEFAULT_VERIFY_TIMEOUT_MS;
     s->verify_interval_ms = BH_DEFAULT_VERIFY_INTERVAL_MS;
     int vt = opt_duration(L, rb, 1, "verify_timeout", what, file, line, &s->verify_timeout_ms);
@@ -732,10 +793,18 @@ static int l_step_body(lua_State *L) {
                     "%s: on_failure must be \"abort\", \"continue\" or \"rollback\", not \"%s\"",
                     what, policy);
     free(policy);
+    s->undo_ref = LUA_NOREF;
+    parse_action(L, rb, s, what, file, line);
     parse_semantics(L, rb, s, what, file, line);
     if (!s->timeout_set) s->timeout_ms = rb->timeout_ms;
     int t = lua_getfield(L, 1, "run");
-    if (t == LUA_TFUNCTION) {
+    if (s->action && t != LUA_TNIL) {
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line, "%s: give 'run' or 'action', not both",
+                    what);
+        lua_pop(L, 1);
+    } else if (s->action) {
+        lua_pop(L, 1);
+    } else if (t == LUA_TFUNCTION) {
         s->run_ref = luaL_ref(L, LUA_REGISTRYINDEX);
         if (s->manual)
             bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
@@ -745,8 +814,10 @@ static int l_step_body(lua_State *L) {
     } else {
         if (!s->manual || t != LUA_TNIL)
             bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
-                        "%s: 'run' must be a function(ctx) ... end%s%s", what,
-                        t == LUA_TNIL ? "" : ", not a ", t == LUA_TNIL ? "" : lua_typename(L, t));
+                        "%s: 'run' must be a function(ctx) ... end (or give action = "
+                        "plugin.action {...})%s%s",
+                        what, t == LUA_TNIL ? "" : ", not a ",
+                        t == LUA_TNIL ? "" : lua_typename(L, t));
         lua_pop(L, 1);
     }
     lua_pushstring(L, id); /* so that parallel { step "a" {...}, ... } gets the ids */
@@ -1050,6 +1121,8 @@ bh_runbook_status bh_runbook_load(const bh_runbook_opts *opts, bh_runbook **out)
     rb->secrets_optional = opts->secrets_optional;
     rb->redact = bh_redact_new();
     rb->secrets_used = cJSON_CreateArray();
+    rb->plugins_used = cJSON_CreateArray();
+    rb->plugin_dirs = opts->plugin_dirs;
 
     size_t len;
     char *text = bh_util_read_file(opts->path, &len);
@@ -1074,6 +1147,8 @@ bh_runbook_status bh_runbook_load(const bh_runbook_opts *opts, bh_runbook **out)
     bh_sandbox_new_env(L);
     int env = lua_gettop(L);
     install_declarations(L, rb, env);
+    bh_inventory_install(L, rb, env);
+    if (rb->plugin_dirs) bh_plugin_install(L, rb, env);
 
     char *chunkname = bh_util_asprintf("@%s", opts->path);
     int st = bh_sandbox_load(L, text, len, chunkname, env);
@@ -1148,6 +1223,7 @@ void bh_runbook_free(bh_runbook *rb) {
     if (rb->L) lua_close(rb->L);
     bh_redact_free(rb->redact);
     cJSON_Delete(rb->secrets_used);
+    cJSON_Delete(rb->plugins_used);
     for (size_t i = 0; i < rb->nsteps; i++) {
         free(rb->steps[i].id);
         free(rb->steps[i].phase);
@@ -1162,6 +1238,8 @@ void bh_runbook_free(bh_runbook *rb) {
             free(rb->steps[i].checklist[k]);
         free(rb->steps[i].checklist);
         cJSON_Delete(rb->steps[i].simulate);
+        free(rb->steps[i].action);
+        free(rb->steps[i].action_desc);
     }
     bh_graph_free(rb);
     free(rb->group_of);
@@ -1278,6 +1356,8 @@ cJSON *bh_runbook_plan_json(const bh_runbook *rb) {
             }
             if (s->every_ms > 0) cJSON_AddNumberToObject(so, "every_ms", s->every_ms);
             if (s->destructive) cJSON_AddBoolToObject(so, "destructive", 1);
+            if (s->action) cJSON_AddStringToObject(so, "action", s->action);
+            if (s->action_desc) cJSON_AddStringToObject(so, "action_description", s->action_desc);
             if (s->idempotent) cJSON_AddBoolToObject(so, "idempotent", 1);
             cJSON_AddStringToObject(so, "file", s->file);
             cJSON_AddNumberToObject(so, "line", s->line);

@@ -82,6 +82,8 @@ typedef struct {
     int idempotent;          /* safe to run again after an unknown outcome */
     double max_instructions; /* Lua instruction budget of one attempt */
     double estimate_ms;      /* how long it usually takes, for drills (-1: not given) */
+    char *action;            /* action = plugin.action {...}: "plugin.action", or NULL */
+    char *action_desc;       /* what the action says it does (describe), or NULL */
     cJSON *simulate;         /* dry run/drill: {exit, stdout, stderr, result}, or NULL */
 } bh_step;
 
@@ -137,8 +139,10 @@ typedef struct {
     cJSON *secrets_used; /* [{name, source}], in the order first resolved */
     /* Called when a step resolves a secret not seen before (sched records it). */
     void (*on_secret)(void *host, const char *name, const char *source);
-    int secret_standins;  /* plan, check: no values, stand-ins "<secret:NAME>" */
-    int secrets_optional; /* dry run, drill: stand-ins for secrets that are not set */
+    int secret_standins;      /* plan, check: no values, stand-ins "<secret:NAME>" */
+    int secrets_optional;     /* dry run, drill: stand-ins for secrets that are not set */
+    char *const *plugin_dirs; /* where plugins are looked up (plugin.h), not owned */
+    cJSON *plugins_used;      /* [{name, path, sha256}] in the order first used */
     /* loader state */
     int placeholders;
     const bh_params_input *opts_params;
@@ -155,6 +159,7 @@ typedef struct {
     const bh_secrets *secrets;     /* where secret("NAME") looks; NULL: the environment */
     int secret_standins;           /* plan/check: secret() gives "<secret:NAME>" */
     int secrets_optional;          /* dry run/drill: a secret not set gets the stand-in */
+    char *const *plugin_dirs;      /* bh_plugin_dirs(); NULL: no plugins */
 } bh_runbook_opts;
 
 typedef enum {

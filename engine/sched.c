@@ -180,14 +180,18 @@ static void cancel_retries(bh_run *run) {
 /* Exponential backoff with jitter: base * 2^(k-1), capped, then scaled by
  * a random factor in [0.5, 1) so that many runs retrying the same service
  * do not hit it in step. */
-static double backoff_delay(const bh_run *run, const bh_step *s, size_t item, int retry) {
+static double backoff_delay(bh_run *run, const bh_step *s, size_t item, int retry) {
     double d = s->backoff_ms;
     for (int k = 1; k < retry && d < BH_MAX_BACKOFF_MS; k++)
         d *= 2;
     if (d > BH_MAX_BACKOFF_MS) d = BH_MAX_BACKOFF_MS;
     /* A drill's jitter comes from its seed: the same seed, the same drill. */
-    double u = run->opts->sim ? bh_sim_uniform(run->opts->sim, "backoff", s->id, item, retry)
-                              : (double)randombytes_uniform(1000) / 1000.0;
+    double u = (double)randombytes_uniform(1000) / 1000.0;
+    if (run->opts->sim) {
+        char key[64];
+        bh_sched_item_key(run, (size_t)(s - run->rb->steps), item, key, sizeof key);
+        u = bh_sim_uniform(run->opts->sim, "backoff", s->id, key, retry);
+    }
     return d * (0.5 + u / 2.0);
 }
 
@@ -258,6 +262,9 @@ static void finish_attempt(bh_attempt *a, bh_step_status status, cJSON *result,
             status == BH_STEP_CANCELLED || run->stopping || run->io_error || run->failed;
         next = !stoppable && a->number <= s->retries ? "retry" : policy_next(run, s, status);
         cJSON_AddStringToObject(rec, "next", next);
+        /* The run was already stopping for another reason: this failure did
+         * not stop it, and a retry it had left was not taken. */
+        if (run->stopping || run->io_error || run->failed) cJSON_AddBoolToObject(rec, "halted", 1);
     }
     bh_run_append(run, rec);
     char label[200];
@@ -298,6 +305,7 @@ static void finish_attempt(bh_attempt *a, bh_step_status status, cJSON *result,
      * before the next step needs it. */
     if (err && err->code && strcmp(err->code, "memory") == 0) lua_gc(run->L, LUA_GCCOLLECT);
     free(a->exec.what);
+    free(a->request_what);
     free(a);
     bh_sched_pump(run);
 }
@@ -433,6 +441,9 @@ static void interrupt_attempt(bh_attempt *a, int hard) {
     switch (a->waiting) {
     case BH_WAIT_EXEC:
         a->run->fx->cancel(a->run->fx, a->exec.op, hard);
+        break;
+    case BH_WAIT_REQUEST: /* the callback ends the attempt */
+        a->run->fx->cancel_request(a->run->fx, a->request);
         break;
     case BH_WAIT_SLEEP:
         bh_ctx_stop_sleep(a);
@@ -1442,6 +1453,8 @@ static void close_walk(uv_handle_t *h, void *arg) {
     if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
+enum { BH_SIM_DEFAULT_CAP = 4 };
+
 static int default_cap(void) {
     unsigned n = uv_available_parallelism();
     return n < 2 ? 2 : (int)n;
@@ -1484,7 +1497,11 @@ void bh_sched_init(bh_run *run, bh_runbook *rb, const bh_run_opts *opts, uv_loop
     run->undo_wrapper_ref = LUA_NOREF;
     run->results_ref = LUA_NOREF;
     run->started_ms = bh_clock_now_ms(run->clock);
-    run->cap = opts->concurrency > 0 ? opts->concurrency : default_cap();
+    /* A simulation's default is the same on every machine, so the same
+     * seed gives the same drill on a laptop and on a 64-core server. */
+    run->cap = opts->concurrency > 0 ? opts->concurrency
+               : opts->sim           ? BH_SIM_DEFAULT_CAP
+                                     : default_cap();
     run->cap_hard = opts->concurrency > 0;
     run->on_io_error = on_io_error;
     run->lock_fd = -1;

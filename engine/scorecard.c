@@ -1,6 +1,7 @@
 #include "scorecard.h"
 
 #include <lauxlib.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "journal.h"
@@ -13,46 +14,135 @@ static int is(const char *a, const char *b) {
     return a && strcmp(a, b) == 0;
 }
 
+/* A field of a record that may be missing: a scorecard can be printed from
+ * a journal someone edited. */
+static const char *str(const cJSON *o, const char *k) {
+    const char *v = S(o, k);
+    return v ? v : "?";
+}
+
 static int containment_phase(const char *phase) {
     return phase && (strncmp(phase, "contain", 7) == 0 || strncmp(phase, "isolat", 6) == 0);
 }
 
 static int same_instance(const cJSON *a, const cJSON *b) {
-    return is(S(a, "step"), S(b, "step")) && N(a, "item", 0) == N(b, "item", 0) &&
-           N(a, "rep", 0) == N(b, "rep", 0);
+    return N(a, "item", 0) == N(b, "item", 0) && N(a, "rep", 0) == N(b, "rep", 0);
 }
 
-/* What became of a fault: find its attempt's end, then the instance's
- * last end. */
-static void judge_fault(const cJSON *records, const cJSON *fault, cJSON *out) {
-    const cJSON *mine = NULL, *last = NULL;
+/* The records of each step, in journal order, found by bsearch: a drill
+ * of a long fan-out has tens of thousands of records, and each fault,
+ * approval and step looks only at its own. */
+typedef struct {
+    const char *step;
+    size_t seq;
+    const cJSON *rec;
+} entry;
+
+typedef struct {
+    entry *v;
+    size_t n;
+} by_step;
+
+static int entry_cmp(const void *pa, const void *pb) {
+    const entry *a = pa, *b = pb;
+    int c = strcmp(a->step, b->step);
+    if (c) return c;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+static by_step index_records(const cJSON *records) {
+    by_step ix = {bh_util_xcalloc((size_t)cJSON_GetArraySize(records) + 1, sizeof(entry)), 0};
     const cJSON *r;
+    size_t seq = 0;
     cJSON_ArrayForEach(r, records) {
-        if (!is(S(r, "type"), "step_end") || !same_instance(r, fault)) continue;
-        if (N(r, "attempt", 0) == N(fault, "attempt", -1)) mine = r;
-        if (N(r, "attempt", 0) >= N(fault, "attempt", 0)) last = r;
+        const char *step = S(r, "step");
+        if (step) ix.v[ix.n++] = (entry){step, seq, r};
+        seq++;
+    }
+    qsort(ix.v, ix.n, sizeof(entry), entry_cmp);
+    return ix;
+}
+
+/* The step's records as [*from, *to). */
+static void step_records(const by_step *ix, const char *step, size_t *from, size_t *to) {
+    size_t lo = 0, hi = ix->n;
+    if (!step) {
+        *from = *to = 0;
+        return;
+    }
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(ix->v[mid].step, step) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *from = lo;
+    while (hi < ix->n && strcmp(ix->v[hi].step, step) == 0)
+        hi++;
+    *to = lo < hi ? hi : lo;
+}
+
+/* What became of a fault: the end of the attempt it was injected into
+ * says what the run did next. */
+static void judge_fault(const by_step *ix, const cJSON *fault, cJSON *out) {
+    size_t from, to;
+    step_records(ix, S(fault, "step"), &from, &to);
+    const cJSON *mine = NULL;
+    for (size_t k = from; k < to && !mine; k++) {
+        const cJSON *r = ix->v[k].rec;
+        if (is(S(r, "type"), "step_end") && same_instance(r, fault) &&
+            N(r, "attempt", 0) == N(fault, "attempt", -1))
+            mine = r;
     }
     const char *outcome = "unresolved", *how = "the run ended first";
-    if (mine && is(S(mine, "status"), "ok")) {
+    const char *next = mine ? S(mine, "next") : NULL;
+    if (!mine) {
+        /* the run ended first */
+    } else if (is(S(mine, "status"), "ok") || is(S(mine, "status"), "skipped")) {
         outcome = "absorbed";
         how = "no effect";
-    } else if (mine && last) {
-        const char *next = S(last, "next");
-        if (is(S(last, "status"), "ok")) {
-            outcome = "absorbed";
-            how = "retry";
-        } else if (is(next, "continue") || is(next, "rollback")) {
-            outcome = "absorbed";
-            how = next;
-        } else if (is(next, "abort")) {
-            outcome = "stopped the run";
-            how = N(last, "attempt", 0) > N(fault, "attempt", 0) ? "retries used up" : "abort";
-        } else if (is(S(last, "status"), "unknown")) {
-            how = "outcome unknown";
-        }
+    } else if (is(S(mine, "status"), "unknown")) {
+        how = "outcome unknown";
+    } else if (is(next, "retry")) {
+        outcome = "absorbed";
+        how = "retry";
+    } else if (is(next, "continue") || is(next, "rollback")) {
+        outcome = "absorbed";
+        how = next;
+    } else if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(mine, "halted"))) {
+        how = "the run was already stopping";
+    } else if (is(next, "abort")) {
+        outcome = "stopped the run";
+        how = N(mine, "attempt", 0) > 1 ? "retries used up" : "abort";
     }
     cJSON_AddStringToObject(out, "outcome", outcome);
     cJSON_AddStringToObject(out, "how", how);
+}
+
+/* A containment step holds when its final end is ok (or it was not needed:
+ * skipped by its own when) and nothing rolled it back. Returns -1 when the
+ * step never ended, else 0 or 1; *at is the sim time of its last end. */
+static int contained_step(const by_step *ix, const bh_step *s, double *at) {
+    size_t from, to;
+    step_records(ix, s->id, &from, &to);
+    const char *final = NULL;
+    int undone = 0;
+    for (size_t k = from; k < to; k++) {
+        const cJSON *r = ix->v[k].rec;
+        const char *t = S(r, "type");
+        if (is(t, "undo_start")) undone = 1;
+        int ending = is(t, "step_end") || is(t, "step_done") || is(t, "step_skipped");
+        if (!ending || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "undo"))) continue;
+        if (N(r, "sim_ms", -1) > *at) *at = N(r, "sim_ms", -1);
+        /* a fan-out's step_done sums its items; else the last end */
+        if (is(t, "step_skipped")) /* not reached (after) or stopped (halt) */
+            final = is(S(r, "cause"), "when") ? "ok" : "not run";
+        else if (is(t, "step_done") || s->each_ref == LUA_NOREF)
+            final = is(S(r, "status"), "skipped") ? "ok" : S(r, "status"); /* its when */
+    }
+    if (!final) return -1;
+    return is(final, "ok") && !undone;
 }
 
 cJSON *bh_scorecard_compute(const cJSON *records, const bh_runbook *rb, double total_ms,
@@ -65,29 +155,21 @@ cJSON *bh_scorecard_compute(const cJSON *records, const bh_runbook *rb, double t
     cJSON_AddStringToObject(sc, "mode", S(simulation, "mode") ? S(simulation, "mode") : "real");
     if (is(S(simulation, "mode"), "drill") && S(simulation, "seed"))
         cJSON_AddStringToObject(sc, "seed", S(simulation, "seed"));
+    by_step ix = index_records(records);
 
-    /* Containment: the last end of a step in a containment phase. */
-    int has_phase = 0, contained = 1;
+    /* Containment: when the last containment step ended, and whether all
+     * of them held. A cadence watches rather than contains: left out. */
+    int has_phase = 0, contained = 1, ended = 0;
     double contain_ms = -1;
     for (size_t i = 0; i < rb->nsteps; i++) {
-        if (!containment_phase(rb->steps[i].phase)) continue;
+        const bh_step *s = &rb->steps[i];
+        if (!containment_phase(s->phase) || s->every_ms > 0) continue;
         has_phase = 1;
-        const char *final = NULL;
-        const cJSON *r;
-        cJSON_ArrayForEach(r, records) {
-            const char *t = S(r, "type");
-            if (!is(S(r, "step"), rb->steps[i].id)) continue;
-            int ending = is(t, "step_end") || is(t, "step_done") || is(t, "step_skipped");
-            if (!ending) continue;
-            if (N(r, "sim_ms", -1) > contain_ms) contain_ms = N(r, "sim_ms", -1);
-            /* a fan-out's step_done sums its items; else the last end */
-            if (is(t, "step_done") || is(t, "step_skipped") ||
-                (rb->steps[i].each_ref == LUA_NOREF && is(t, "step_end")))
-                final = is(t, "step_skipped") ? "skipped" : S(r, "status");
-        }
-        if (!is(final, "ok") && !is(final, "skipped")) contained = 0;
+        int held = contained_step(&ix, s, &contain_ms);
+        if (held >= 0) ended = 1;
+        if (held != 1) contained = 0;
     }
-    if (has_phase && contain_ms >= 0) {
+    if (has_phase && ended && contain_ms >= 0) {
         cJSON_AddNumberToObject(sc, "containment_ms", contain_ms);
         cJSON_AddBoolToObject(sc, "contained", contained);
     } else {
@@ -111,7 +193,7 @@ cJSON *bh_scorecard_compute(const cJSON *records, const bh_runbook *rb, double t
         cJSON_AddStringToObject(f, "kind", S(r, "kind") ? S(r, "kind") : "?");
         if (N(r, "factor", 0) > 0) cJSON_AddNumberToObject(f, "factor", N(r, "factor", 0));
         cJSON_AddStringToObject(f, "source", S(r, "source") ? S(r, "source") : "?");
-        judge_fault(records, r, f);
+        judge_fault(&ix, r, f);
         absorbed += is(S(f, "outcome"), "absorbed");
         stopped += is(S(f, "outcome"), "stopped the run");
         cJSON_AddItemToArray(faults, f);
@@ -122,18 +204,14 @@ cJSON *bh_scorecard_compute(const cJSON *records, const bh_runbook *rb, double t
     /* Approvals: from each approval_wait to the decision that ended it. */
     double wait = 0;
     int approvals = 0;
-    cJSON_ArrayForEach(r, records) {
-        if (!is(S(r, "type"), "approval_wait")) continue;
+    for (size_t k = 0; k < ix.n; k++) {
+        const cJSON *w = ix.v[k].rec;
+        if (!is(S(w, "type"), "approval_wait")) continue;
         approvals++;
-        const cJSON *d;
-        double from = N(r, "sim_ms", 0), to = from;
-        int after = 0;
-        cJSON_ArrayForEach(d, records) {
-            if (d == r) {
-                after = 1;
-                continue;
-            }
-            if (!after || !is(S(d, "step"), S(r, "step"))) continue;
+        double from = N(w, "sim_ms", 0), to = from;
+        /* the step's later records, in journal order */
+        for (size_t j = k + 1; j < ix.n && strcmp(ix.v[j].step, ix.v[k].step) == 0; j++) {
+            const cJSON *d = ix.v[j].rec;
             const char *t = S(d, "type");
             if (is(t, "approval") || is(t, "step_end")) to = N(d, "sim_ms", from);
             if ((is(t, "approval") &&
@@ -162,7 +240,12 @@ cJSON *bh_scorecard_compute(const cJSON *records, const bh_runbook *rb, double t
         if (s->estimate_ms < 0 && !cJSON_GetObjectItemCaseSensitive(history, s->id))
             cJSON_AddItemToArray(no_estimate, cJSON_CreateString(s->id));
     }
+    free(ix.v);
     return sc;
+}
+
+static const char *dflt_str(const cJSON *x) {
+    return cJSON_IsString(x) ? x->valuestring : "?";
 }
 
 static void print_list(FILE *out, const char *label, const cJSON *list) {
@@ -170,7 +253,7 @@ static void print_list(FILE *out, const char *label, const cJSON *list) {
     fprintf(out, "  %-24s", label);
     const cJSON *x;
     int n = 0;
-    cJSON_ArrayForEach(x, list) fprintf(out, "%s%s", n++ ? ", " : "", x->valuestring);
+    cJSON_ArrayForEach(x, list) fprintf(out, "%s%s", n++ ? ", " : "", dflt_str(x));
     fputc('\n', out);
 }
 
@@ -178,11 +261,11 @@ void bh_scorecard_print(const cJSON *sc, FILE *out) {
     char t[32];
     if (is(S(sc, "mode"), "drill"))
         fprintf(out, "drill scorecard (seed %s: the same seed gives the same drill)\n",
-                S(sc, "seed") ? S(sc, "seed") : "?");
+                str(sc, "seed"));
     else
         fprintf(out, "dry-run scorecard (nothing was executed or sent)\n");
     bh_util_format_duration(N(sc, "total_ms", 0), t, sizeof t);
-    fprintf(out, "  %-24s%s (%s)\n", "total time", t, S(sc, "status") ? S(sc, "status") : "?");
+    fprintf(out, "  %-24s%s (%s)\n", "total time", t, str(sc, "status"));
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(sc, "containment_ms");
     if (cJSON_IsNumber(c)) {
         bh_util_format_duration(c->valuedouble, t, sizeof t);
@@ -205,11 +288,12 @@ void bh_scorecard_print(const cJSON *sc, FILE *out) {
     cJSON_ArrayForEach(f, faults) {
         char where[160];
         if (N(f, "item", 0) > 0)
-            snprintf(where, sizeof where, "%s[%.0f] #%.0f", S(f, "step"), N(f, "item", 0),
+            snprintf(where, sizeof where, "%s[%.0f] #%.0f", str(f, "step"), N(f, "item", 0),
                      N(f, "attempt", 0));
         else
-            snprintf(where, sizeof where, "%s #%.0f", S(f, "step"), N(f, "attempt", 0));
-        fprintf(out, "    %-30s %-8s %s (%s)\n", where, S(f, "kind"), S(f, "outcome"), S(f, "how"));
+            snprintf(where, sizeof where, "%s #%.0f", str(f, "step"), N(f, "attempt", 0));
+        fprintf(out, "    %-30s %-8s %s (%s)\n", where, str(f, "kind"), str(f, "outcome"),
+                str(f, "how"));
     }
     print_list(out, "steps without undo", cJSON_GetObjectItemCaseSensitive(sc, "no_undo"));
     print_list(out, "steps without timeout", cJSON_GetObjectItemCaseSensitive(sc, "no_timeout"));

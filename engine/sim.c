@@ -33,9 +33,9 @@ void bh_sim_fault_fields(cJSON *rec, const bh_fault *f) {
     cJSON_AddStringToObject(rec, "source", f->source);
 }
 
-double bh_sim_uniform(const bh_sim *sim, const char *what, const char *step, size_t item,
+double bh_sim_uniform(const bh_sim *sim, const char *what, const char *step, const char *key,
                       int attempt) {
-    /* BLAKE2b of (seed, what, step, item, attempt): the same names give the
+    /* BLAKE2b of (seed, what, step, key, attempt): the same names give the
      * same number whatever order attempts happen to start in. */
     crypto_generichash_state st;
     crypto_generichash_init(&st, NULL, 0, 8);
@@ -43,8 +43,10 @@ double bh_sim_uniform(const bh_sim *sim, const char *what, const char *step, siz
     crypto_generichash_update(&st, (const unsigned char *)&seed, sizeof seed);
     crypto_generichash_update(&st, (const unsigned char *)what, strlen(what) + 1);
     crypto_generichash_update(&st, (const unsigned char *)step, strlen(step) + 1);
-    uint64_t nums[2] = {(uint64_t)item, (uint64_t)attempt};
-    crypto_generichash_update(&st, (const unsigned char *)nums, sizeof nums);
+    if (!key) key = "";
+    crypto_generichash_update(&st, (const unsigned char *)key, strlen(key) + 1);
+    uint64_t n = (uint64_t)attempt;
+    crypto_generichash_update(&st, (const unsigned char *)&n, sizeof n);
     unsigned char out[8];
     crypto_generichash_final(&st, out, sizeof out);
     uint64_t v = 0;
@@ -53,16 +55,16 @@ double bh_sim_uniform(const bh_sim *sim, const char *what, const char *step, siz
     return (double)(v >> 11) / (double)(1ull << 53);
 }
 
-bh_fault bh_sim_fault(const bh_sim *sim, const bh_step *s, size_t item, int attempt) {
+bh_fault bh_sim_fault(const bh_sim *sim, const bh_step *s, const char *key, int attempt) {
     bh_fault f = {BH_FAULT_NONE, 1.0, NULL};
     if (!sim || !sim->drill) return f;
     if (listed(sim->fail, s->id)) return (bh_fault){BH_FAULT_FAIL, 1.0, "--fail"};
     if (listed(sim->timeout, s->id)) return (bh_fault){BH_FAULT_TIMEOUT, 1.0, "--timeout"};
     const bh_sim_rule *r = rule(sim->flaky, sim->nflaky, s->id);
-    if (r && bh_sim_uniform(sim, "flaky", s->id, item, attempt) < r->value)
+    if (r && bh_sim_uniform(sim, "flaky", s->id, key, attempt) < r->value)
         return (bh_fault){BH_FAULT_FAIL, 1.0, "--flaky"};
-    if (sim->chaos > 0 && bh_sim_uniform(sim, "chaos", s->id, item, attempt) < sim->chaos) {
-        double pick = bh_sim_uniform(sim, "chaos-kind", s->id, item, attempt);
+    if (sim->chaos > 0 && bh_sim_uniform(sim, "chaos", s->id, key, attempt) < sim->chaos) {
+        double pick = bh_sim_uniform(sim, "chaos-kind", s->id, key, attempt);
         if (pick < 0.5) return (bh_fault){BH_FAULT_FAIL, 1.0, "--chaos"};
         if (pick < 0.75) return (bh_fault){BH_FAULT_TIMEOUT, 1.0, "--chaos"};
         return (bh_fault){BH_FAULT_SLOW, 3.0, "--chaos"};
@@ -316,6 +318,62 @@ static void sim_cancel(bh_fx *fx, bh_fx_op *o, int hard) {
     op->hard |= hard;
 }
 
+/* A request: nothing is sent; it succeeds (200, 250, connected) with the
+ * step's scripted status and body, on the clock. */
+typedef struct {
+    sim_fx *fx;
+    bh_timer *timer;
+    bh_net_cb cb;
+    void *ud;
+    long status;
+    int cancelled;
+    char *body;
+    double started;
+} sim_req;
+
+static void sim_req_done(void *ud) {
+    sim_req *q = ud;
+    bh_timer_stop(q->timer);
+    bh_net_result res;
+    memset(&res, 0, sizeof res);
+    res.status = q->cancelled ? 0 : q->status;
+    res.cancelled = q->cancelled;
+    res.failed = q->cancelled;
+    if (q->cancelled) snprintf(res.error, sizeof res.error, "cancelled");
+    res.headers = (char *)"";
+    res.body = q->body;
+    res.body_len = strlen(q->body);
+    res.total = res.body_len;
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(digest, (const unsigned char *)q->body, res.body_len);
+    bh_util_digest_hex(digest, res.sha256);
+    res.duration_ms = bh_clock_now_ms(q->fx->clock) - q->started;
+    q->cb(&res, q->ud);
+    free(q->body);
+    free(q);
+}
+
+static int sim_request(bh_fx *fx, const bh_net_req *req, bh_net_cb cb, void *ud, bh_fx_op **out) {
+    sim_fx *sf = (sim_fx *)fx;
+    sim_req *q = bh_util_xcalloc(1, sizeof *q);
+    q->fx = sf;
+    q->cb = cb;
+    q->ud = ud;
+    const cJSON *script = req->sim_script;
+    long def = req->kind == BH_NET_HTTP ? 200 : req->kind == BH_NET_MAIL ? 250 : 0;
+    q->status = (long)bh_journal_num(script, "status", (double)def);
+    q->body = script_text(script, "body");
+    q->started = bh_clock_now_ms(sf->clock);
+    q->timer = bh_timer_start(sf->clock, 0, 0, sim_req_done, q);
+    *out = (bh_fx_op *)q;
+    return 0;
+}
+
+static void sim_cancel_request(bh_fx *fx, bh_fx_op *o) {
+    (void)fx;
+    if (o) ((sim_req *)o)->cancelled = 1;
+}
+
 static int64_t sim_pid(bh_fx *fx, const bh_fx_op *op) {
     (void)fx;
     (void)op;
@@ -333,6 +391,8 @@ bh_fx *bh_fx_sim(uv_loop_t *loop, bh_clock *clock, const char *mode) {
     sf->fx.cancel = sim_cancel;
     sf->fx.pid = sim_pid;
     sf->fx.destroy = sim_destroy;
+    sf->fx.request = sim_request;
+    sf->fx.cancel_request = sim_cancel_request;
     sf->fx.loop = loop;
     sf->clock = clock;
     return &sf->fx;

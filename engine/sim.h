@@ -63,12 +63,13 @@ typedef struct bh_sim {
 
 /* "dry-run" or "drill". */
 const char *bh_sim_mode(const bh_sim *sim);
-/* What happens to this attempt. */
-bh_fault bh_sim_fault(const bh_sim *sim, const bh_step *s, size_t item, int attempt);
+/* What happens to this attempt. key names the fan-out item (its key, not
+ * its index, so that a relisted or reordered list keeps its faults). */
+bh_fault bh_sim_fault(const bh_sim *sim, const bh_step *s, const char *key, int attempt);
 /* kind, factor (slow) and source of a fault, into a fault_injected record. */
 void bh_sim_fault_fields(cJSON *rec, const bh_fault *f);
 /* A number in [0, 1) from the seed and these names alone. */
-double bh_sim_uniform(const bh_sim *sim, const char *what, const char *step, size_t item,
+double bh_sim_uniform(const bh_sim *sim, const char *what, const char *step, const char *key,
                       int attempt);
 /* The step's simulated duration and where it comes from ("runbook",
  * "history" or NULL when there is none: 0 ms). */

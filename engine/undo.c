@@ -194,6 +194,8 @@ int bh_undo_run(const bh_undo_opts *uo) {
     bh_run run_s;
     bh_run *run = &run_s;
     bh_sched_init(run, r.rb, &ro, &loop);
+    bh_replay_continue_clock(&r, run);
+    run->started_ms = bh_clock_now_ms(run->clock); /* the undo's own duration */
     const char *id = bh_journal_str(r.start, "run_id");
     run->id = bh_util_xstrdup(id ? id : "?");
     run->dir = bh_util_xstrdup(uo->run_dir);

@@ -140,6 +140,10 @@ void bh_util_format_duration(double ms, char *out, size_t outlen) {
     /* Each branch rounds at its own precision first and moves up a unit
      * when rounding reaches the next one, so 59.96s prints as "1m00s"
      * rather than "60.0s". */
+    if (ms > 3.6e15) { /* a million hours: past anything llround can hold */
+        snprintf(out, outlen, "%s>1000000h", sign);
+        return;
+    }
     if (ms < 999.5) {
         snprintf(out, outlen, "%s%.0fms", sign, ms);
         return;

@@ -124,3 +124,98 @@ assert_contains "$ERR" "STEP=VALUE"
 assert_exit 2 bh drill --plain "$WORK/dt.lua" --chaos x
 assert_exit 2 bh drill --plain "$WORK/dt.lua" --seed -1
 assert_exit 2 bh run --plain "$WORK/dt.lua" --fail tell
+
+cat >"$WORK/ct.lua" <<'LUA'
+runbook { id = "ct", title = "Containment", timeout = "2h",
+  params = { block = { type = "boolean", default = true, doc = "block is needed" } } }
+phase "triage"
+step "scope" { estimate = "1m", run = function(ctx) ctx.exec { "scope" } end }
+phase "contain"
+step "block" { estimate = "2m", when = param.block,
+  undo = function(ctx) ctx.exec { "unblock" } end, run = function(ctx) ctx.exec { "block" } end }
+step "watch" { every = "10m", estimate = "10s", undo = false, run = function(ctx) ctx.exec { "look" } end }
+phase "recover"
+step "restore" { estimate = "5m", on_failure = "rollback", undo = false,
+  run = function(ctx) ctx.exec { "restore" } end }
+LUA
+
+t containment_counts_only_what_held
+assert_exit 0 bh drill --plain "$WORK/ct.lua" --seed 1
+assert_eq true "$(sc contained)" "block ok; the cadence watch is left out"
+assert_eq 180000 "$(sc containment_ms)" "scope 1m + block 2m"
+assert_exit 0 bh drill --plain "$WORK/ct.lua" --seed 1 -p block=false
+assert_eq true "$(sc contained)" "block not needed: skipped by its own when"
+assert_exit 1 bh drill --plain "$WORK/ct.lua" --seed 1 --fail scope
+assert_jq "$(journal)" '[.[] | select(.type == "step_skipped" and .step == "block")][0].cause' halt
+assert_eq false "$(sc contained)" "block never ran: the run stopped before it"
+assert_exit 1 bh drill --plain "$WORK/ct.lua" --seed 1 --fail restore
+assert_jq "$(journal)" '[.[] | select(.type == "undo_end" and .step == "block")][0].status' ok
+assert_eq false "$(sc contained)" "block was rolled back"
+
+t fault_in_a_run_already_stopping_is_unresolved
+cat >"$WORK/par.lua" <<'LUA'
+runbook { id = "par", title = "Parallel", timeout = "2h" }
+parallel {
+  step "quick" { timeout = "10m", run = function(ctx) ctx.sleep("1m") error("quick broke") end },
+  step "slow" { estimate = "30m", timeout = "40m", retries = 2, run = function(ctx) ctx.exec { "slow" } end },
+}
+LUA
+assert_exit 1 bh drill --plain "$WORK/par.lua" --seed 1 --timeout slow
+assert_jq "$(journal)" '[.[] | select(.type == "step_end" and .step == "slow")][0] | "\(.status) \(.next) \(.halted)"' \
+    "timed_out abort true"
+assert_eq "unresolved the run was already stopping" "$(sc 'faults[0] | "\(.outcome) \(.how)"')"
+assert_eq 0 "$(sc faults_stopped_run)" "quick stopped the run, not the fault"
+assert_jq "$(journal)" '[.[] | select(.type == "retry")] | length' 0
+
+t faults_follow_the_item_not_its_position
+cat >"$WORK/fan.lua" <<'LUA'
+runbook { id = "fan", title = "Fan-out", timeout = "2h",
+  params = { hosts = { type = "list", required = true, doc = "hosts" } } }
+step "each-host" { each = param.hosts, estimate = "1m", on_failure = "continue",
+  run = function(ctx, h) ctx.exec { "touch", h } end }
+LUA
+# faults: the (key, attempt) pairs of a drill's fault_injected records
+faults() { jqs "$(journal)" '[.[] | select(.type == "fault_injected") | .key] | sort | join(",")'; }
+assert_exit 0 bh drill --plain "$WORK/fan.lua" --seed 7 --flaky each-host=0.5 -p hosts=h1,h2,h3,h4,h5,h6,h7,h8
+forward=$(faults)
+[ -n "$forward" ] || fail "no item failed at 0.5 over 8 items (seed 7)"
+assert_exit 0 bh drill --plain "$WORK/fan.lua" --seed 7 --flaky each-host=0.5 -p hosts=h8,h7,h6,h5,h4,h3,h2,h1
+assert_eq "$forward" "$(faults)" "the same hosts fail, listed in the other order"
+
+t simulated_approvers_can_be_too_slow
+cat >"$WORK/ap.lua" <<'LUA'
+runbook { id = "ap", title = "Approvals", timeout = "2h",
+  params = { waive = { type = "boolean", default = false, doc = "approve on timeout" } } }
+step "cut" { approve = "cuts the link", approve_timeout = "10m", estimate = "1m",
+  on_approval_timeout = param.waive and "approve" or "deny", run = function(ctx) ctx.exec { "cut" } end }
+LUA
+assert_exit 1 bh drill --plain "$WORK/ap.lua" --seed 1 --approval-wait 20m
+assert_jq "$(journal)" '[.[] | select(.type == "approval")][0] | "\(.decision) \(.how) \(.sim_ms)"' "deny timeout 600000"
+assert_eq "failed denied" "$(end_of cut status) $(end_of cut error.code)"
+assert_exit 0 bh drill --plain "$WORK/ap.lua" --seed 1 --approval-wait 20m -p waive=true
+assert_jq "$(journal)" '[.[] | select(.type == "approval")][0] | "\(.decision) \(.how) \(.sim_ms)"' "approve timeout 600000"
+assert_eq 660000 "$(sc total_ms)" "10m waiting, then 1m"
+assert_exit 0 bh drill --plain "$WORK/ap.lua" --seed 1 --approval-wait 5m
+assert_jq "$(journal)" '[.[] | select(.type == "approval")][0] | "\(.decision) \(.how) \(.sim_ms)"' "approve simulated 300000"
+
+t resumed_drill_keeps_its_clock
+cat >"$WORK/dres.lua" <<'LUA'
+runbook { id = "dres", title = "Drill resume", timeout = "2h" }
+step "a" { estimate = "10m", undo = false, run = function(ctx) ctx.exec { "one" } end }
+step "b" { estimate = "5m", idempotent = true, run = function(ctx)
+  -- the first attempt spins (real time) until the test kills the engine
+  if ctx.attempt == 1 then local x = 0 for i = 1, 4e9 do x = x + i end end
+  ctx.exec { "two" } end }
+step "c" { estimate = "1m", run = function(ctx) ctx.exec { "three" } end }
+LUA
+"$BULKHEAD" --state-dir "$STATE" drill --plain "$WORK/dres.lua" --seed 3 >"$WORK/dres.out" 2>&1 &
+bgpid=$!
+b_started() { grep -qs '"type":"step_start","step":"b"' "$(journal)"; }
+wait_for b_started || fail "b never started"
+kill -KILL $bgpid; wait $bgpid 2>/dev/null
+assert_exit 0 bh resume last
+assert_contains "$OUT" "DRILL"
+assert_jq "$(journal)" '[.[] | select(.type == "step_start" and .step == "b")] | map(.sim_ms) | join(",")' "600000,600000"
+assert_eq 960000 "$(sc total_ms)" "10m + 5m + 1m, on one clock"
+assert_jq "$(journal)" '[.[] | select(.type == "run_end")][-1].duration_ms' 960000
+assert_jq "$(journal)" '.[0].concurrency' 4

@@ -59,6 +59,38 @@ for name in real drill resumed; do
     done
 done
 
+t report_escapes_what_the_journal_says
+cat >"$WORK/esc.lua" <<'LUA'
+runbook { id = "esc", title = "Escaping <b>bold</b> | `tick`", timeout = "1m" }
+step "bad" { run = function(ctx)
+  error('<script>alert(1)</script> [x](javascript:alert(2)) | ``` `x` *y*', 0) end }
+LUA
+assert_exit 1 bh run --plain "$WORK/esc.lua"
+j=$(journal)
+assert_exit 0 bh report "$j" --format html --out "$WORK/esc.html"
+h=$(cat "$WORK/esc.html")
+assert_contains "$h" '&lt;script&gt;alert(1)&lt;/script&gt;'
+assert_contains "$h" 'Escaping &lt;b&gt;bold&lt;/b&gt;'
+assert_contains "$h" "http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'"
+grep -qi '<script\|<b>bold' "$WORK/esc.html" && fail "raw HTML from the journal in esc.html"
+assert_exit 0 bh report "$j" --format md --out "$WORK/esc.md"
+m=$(cat "$WORK/esc.md")
+assert_contains "$m" '# After-action report: Escaping &lt;b>bold&lt;/b> \| \`tick\`'
+assert_contains "$m" '&lt;script>alert(1)&lt;/script> \[x\](javascript:alert(2)) \| \`\`\` \`x\` \*y\*'
+grep -q '<script' "$WORK/esc.md" && fail "raw HTML in esc.md"
+# a row of a table keeps its columns: every unescaped '|' is a cell border
+while IFS= read -r line; do
+    n=$(printf %s "$line" | sed 's/\\|//g' | tr -cd '|' | wc -c)
+    case $n in 6|7) ;; *) fail "a row with $n cell borders: $line" ;; esac
+done < <(grep 'alert(1)' "$WORK/esc.md")
+# an edited journal cannot break out of an attribute or a code span
+mkdir -p "$WORK/edited"
+sed 's/"status":"failed"/"status":"x\\" onmouseover=\\"alert(3)"/; s/"argv":\[/"argv":["``` | <i>",/' "$j" >"$WORK/edited/journal.jsonl"
+assert_exit 0 bh report "$WORK/edited/journal.jsonl" --format html --out "$WORK/edited.html"
+grep -q 'onmouseover="' "$WORK/edited.html" && fail "an attribute was opened"
+assert_contains "$(cat "$WORK/edited.html")" 's-other'
+assert_contains "$(cat "$WORK/edited.html")" "hash chain is broken"
+
 CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
 t report_html_in_headless_chromium
 if [ -z "$CHROMIUM" ]; then skip "chromium not installed (make check installs Debian's chromium)"; else

@@ -1,0 +1,68 @@
+-- evidence: collect files or command output into the run's evidence/
+-- folder, byte for byte (never masked), with SHA-256, size, source and time
+-- in the journal: the chain of custody. Evidence files are made read-only.
+
+local ssh = require("ssh")
+
+local function safe(name) return (tostring(name):gsub("[^%w%.%-_]", "_")) end
+
+local common = ssh.with(ssh.params, {
+  name = { type = "string", doc = "file name under evidence/ (default: from the source)" },
+  timeout = { type = "string", default = "10m", doc = "limit for the collection" },
+})
+
+return {
+  doc = "Evidence with a chain of custody: files and command output copied into the run folder, "
+    .. "hashed, recorded (evidence records), read-only. From this host or over ssh.",
+  actions = {
+    file = {
+      doc = "Copy a file (locally, or from the host over ssh) into evidence/.",
+      params = ssh.with(common, {
+        path = { type = "string", required = true, doc = "the file to collect" },
+      }),
+      idempotent = true,
+      changes = false,
+      describe = function(p, item)
+        local t = ssh.target(p, item)
+        return ("collect %s%s"):format(t.name and (t.name .. ":") or "", p.path)
+      end,
+      run = function(ctx, p, item)
+        local words = { "cat", "--", p.path }
+        local argv, t = ssh.argv(p, item, words)
+        argv = argv or words
+        local prefix = t and t.name and (safe(t.name) .. "_") or ""
+        argv.name = p.name or (prefix .. safe(p.path:match("[^/]+$") or p.path))
+        argv.timeout = p.timeout
+        local r = ctx.collect(argv)
+        return { path = r.evidence and r.evidence.path, sha256 = r.evidence and r.evidence.sha256,
+                 size = r.evidence and r.evidence.size, source = (t and t.name or "local") .. ":" .. p.path }
+      end,
+    },
+    command = {
+      doc = "Run a command (locally, or on the host over ssh) and keep its output as evidence.",
+      params = ssh.with(common, {
+        command = { type = "list", required = true, doc = "the command and its arguments" },
+      }),
+      idempotent = true,
+      changes = false,
+      describe = function(p, item)
+        local t = ssh.target(p, item)
+        return ("collect the output of %s%s"):format(table.concat(p.command, " "),
+          t.name and (" on " .. t.name) or "")
+      end,
+      run = function(ctx, p, item)
+        local argv, t = ssh.argv(p, item, p.command)
+        if not argv then
+          argv = {}
+          for i, w in ipairs(p.command) do argv[i] = w end
+        end
+        local prefix = t and t.name and (safe(t.name) .. "_") or ""
+        argv.name = p.name or (prefix .. safe(p.command[1]) .. ".out")
+        argv.timeout = p.timeout
+        local r = ctx.collect(argv)
+        return { path = r.evidence and r.evidence.path, sha256 = r.evidence and r.evidence.sha256,
+                 size = r.evidence and r.evidence.size }
+      end,
+    },
+  },
+}

@@ -1,0 +1,158 @@
+-- firewall: isolate a Linux host with nftables, in a table of the engine's
+-- own (it never touches the host's other rules), keeping what the runbook
+-- lists reachable (management access, mail). release removes the table.
+-- Both are idempotent: isolating twice replaces the table, releasing a
+-- host that is not isolated does nothing.
+--
+-- Runs nft locally, over ssh (host =, or the step's inventory item), or
+-- behind a prefix (wrap = { "sudo" }, { "ip", "netns", "exec", "ns1" }).
+
+local ssh = require("ssh")
+
+local SERVICES = { ssh = 22, smtp = 25, submission = 587, smtps = 465, imap = 143, imaps = 993,
+                   pop3s = 995, http = 80, https = 443, dns = 53, ntp = 123, ldap = 389,
+                   ldaps = 636, rdp = 3389, syslog = 514 }
+
+-- "smtp", 25, "25/udp", "dns/udp" -> { port, proto }, or nil and why
+local function port_of(x)
+  local name, proto = tostring(x):match("^([%w%-]+)/?(%a*)$")
+  if not name then return nil, "not a port: " .. tostring(x) end
+  proto = proto ~= "" and proto or "tcp"
+  if proto ~= "tcp" and proto ~= "udp" then return nil, "protocol is tcp or udp: " .. tostring(x) end
+  local port = tonumber(name) or SERVICES[name]
+  if not port or port < 1 or port > 65535 or port % 1 ~= 0 then
+    return nil, "unknown service or port: " .. tostring(x)
+  end
+  return port, proto
+end
+
+local function cidr_ok(c)
+  return type(c) == "string" and (c:match("^[%d%.]+/?%d*$") or c:match("^[%x:]+/?%d*$")) ~= nil
+end
+
+local function ruleset(p)
+  local tcp, udp = {}, {}
+  for _, x in ipairs(p.allow) do
+    local port, proto = port_of(x)
+    if proto == "udp" then udp[#udp + 1] = port else tcp[#tcp + 1] = port end
+  end
+  local v4, v6 = {}, {}
+  local function split(list, into4, into6)
+    for _, c in ipairs(list) do if c:find(":") then into6[#into6 + 1] = c else into4[#into4 + 1] = c end end
+  end
+  local from4, from6, to4, to6 = {}, {}, {}, {}
+  split(p.allow_from, from4, from6)
+  split(p.allow_to, to4, to6)
+  local t = p.table
+  local lines = {
+    -- add then delete: the table is gone whether or not it was there, in one transaction
+    "add table inet " .. t,
+    "delete table inet " .. t,
+    "table inet " .. t .. " {",
+    "  chain input {",
+    "    type filter hook input priority -200; policy drop;",
+    "    iif lo accept",
+    "    ct state established,related accept",
+  }
+  local function set(list) return "{ " .. table.concat(list, ", ") .. " }" end
+  if #from4 > 0 then lines[#lines + 1] = "    ip saddr " .. set(from4) .. " accept" end
+  if #from6 > 0 then lines[#lines + 1] = "    ip6 saddr " .. set(from6) .. " accept" end
+  if #tcp > 0 then lines[#lines + 1] = "    tcp dport " .. set(tcp) .. " accept" end
+  if #udp > 0 then lines[#lines + 1] = "    udp dport " .. set(udp) .. " accept" end
+  lines[#lines + 1] = "  }"
+  lines[#lines + 1] = "  chain output {"
+  lines[#lines + 1] = "    type filter hook output priority -200; policy drop;"
+  lines[#lines + 1] = "    oif lo accept"
+  lines[#lines + 1] = "    ct state established,related accept"
+  if #to4 > 0 then lines[#lines + 1] = "    ip daddr " .. set(to4) .. " accept" end
+  if #to6 > 0 then lines[#lines + 1] = "    ip6 daddr " .. set(to6) .. " accept" end
+  if #tcp > 0 then lines[#lines + 1] = "    tcp dport " .. set(tcp) .. " accept" end
+  if #udp > 0 then lines[#lines + 1] = "    udp dport " .. set(udp) .. " accept" end
+  lines[#lines + 1] = "  }"
+  lines[#lines + 1] = "}"
+  return table.concat(lines, "\n") .. "\n"
+end
+
+local function nft(ctx, p, item, script)
+  local words = { p.nft, "-f", "-" }
+  local argv = ssh.argv(p, item, words)
+  if not argv then
+    argv = {}
+    for _, w in ipairs(p.wrap) do argv[#argv + 1] = w end
+    for _, w in ipairs(words) do argv[#argv + 1] = w end
+  elseif #p.wrap > 0 then
+    error("firewall: give host (ssh) or wrap, not both", 0)
+  end
+  argv.stdin = script
+  argv.timeout = p.timeout
+  ctx.exec(argv)
+end
+
+local common = ssh.with(ssh.params, {
+  table = { type = "string", default = "bulkhead_isolation", doc = "the nftables table (inet family) the engine owns" },
+  nft = { type = "string", default = "nft", doc = "the nft program" },
+  wrap = { type = "list", default = {}, doc = "a command prefix for local runs, e.g. { \"sudo\" }" },
+  timeout = { type = "string", default = "1m", doc = "limit for nft" },
+})
+
+local function where(p, item)
+  local t = ssh.target(p, item)
+  if t.name then return " on " .. t.name end
+  if #p.wrap > 0 then return " via " .. table.concat(p.wrap, " ") end
+  return " on this host"
+end
+
+return {
+  doc = "Host isolation with nftables in a table of its own: everything dropped except loopback, "
+    .. "established connections and what the runbook allows (ports both ways, management sources, "
+    .. "destinations). release lifts it.",
+  ruleset = ruleset,
+  actions = {
+    isolate = {
+      doc = "Isolate a host: drop all traffic in and out except loopback, replies to established "
+        .. "connections, the allowed ports (both ways), allow_from sources and allow_to destinations.",
+      params = ssh.with(common, {
+        allow = { type = "list", default = { "ssh" }, doc = "ports or services kept open both ways: 22, \"smtp\", \"53/udp\"" },
+        allow_from = { type = "list", default = {}, doc = "sources always allowed in (management), CIDR" },
+        allow_to = { type = "list", default = {}, doc = "destinations always allowed out, CIDR" },
+      }),
+      idempotent = true,
+      destructive = true,
+      undo = "release",
+      validate = function(p)
+        if not p.table:match("^[%a_][%w_]*$") then return "table is a plain name" end
+        for _, x in ipairs(p.allow) do
+          local ok, why = port_of(x)
+          if not ok then return "allow: " .. why end
+        end
+        for _, list in ipairs { "allow_from", "allow_to" } do
+          for _, c in ipairs(p[list]) do
+            if not cidr_ok(c) then return list .. ": not an address or CIDR: " .. tostring(c) end
+          end
+        end
+      end,
+      describe = function(p, item)
+        local keep = {}
+        for _, x in ipairs(p.allow) do keep[#keep + 1] = tostring(x) end
+        local from = #p.allow_from > 0 and ("; from " .. table.concat(p.allow_from, ", ")) or ""
+        return ("isolate%s with nftables table %s, allowing %s%s"):format(where(p, item), p.table,
+          #keep > 0 and table.concat(keep, ", ") or "nothing", from)
+      end,
+      run = function(ctx, p, item)
+        nft(ctx, p, item, ruleset(p))
+        return { isolated = true, host = ssh.target(p, item).name, table = p.table }
+      end,
+    },
+    release = {
+      doc = "Lift the isolation: delete the engine's table (nothing happens if it is not there).",
+      params = common,
+      idempotent = true,
+      validate = function(p) if not p.table:match("^[%a_][%w_]*$") then return "table is a plain name" end end,
+      describe = function(p, item) return ("release%s: delete nftables table %s"):format(where(p, item), p.table) end,
+      run = function(ctx, p, item)
+        nft(ctx, p, item, "add table inet " .. p.table .. "\ndelete table inet " .. p.table .. "\n")
+        return { isolated = false, host = ssh.target(p, item).name }
+      end,
+    },
+  },
+}

@@ -1,0 +1,125 @@
+-- ssh: run commands on remote hosts with OpenSSH.
+--
+-- Safe defaults: BatchMode (never a password prompt), strict host key
+-- checking (an unknown or changed host key fails the step), a connect
+-- timeout, and connection multiplexing (ControlMaster=auto): commands that
+-- run at the same time on the same host share one connection. A master
+-- lives as long as the command that opened it, because the engine stops
+-- every process a step leaves behind.
+--
+-- Hosts come from the step's item (a host table from inventory():hosts(),
+-- or a host name) or from the `host` parameter. Other plugins use this
+-- file's ssh.argv() to reach a host.
+
+local M = {}
+
+-- Quote one word for the remote POSIX shell.
+local function quote(s)
+  s = tostring(s)
+  if s:match("^[%w%._/:=@%-,+]+$") then return s end
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+M.quote = quote
+
+-- Where to connect: the item (host table or name), else p.host.
+function M.target(p, item)
+  local t = { host = p.host, user = p.user, port = p.port, key = p.key }
+  if type(item) == "table" and item.host then
+    t.host = item.host
+    t.user = p.user or item.user
+    t.port = p.port or item.port
+    t.key = p.key or item.key
+    t.name = item.name
+  elseif type(item) == "string" then
+    t.host = item
+  end
+  t.name = t.name or t.host
+  return t
+end
+
+-- The argv that runs `remote` (a list of words, or one shell script) on
+-- the target; nil when there is no host (run it locally instead).
+function M.argv(p, item, remote)
+  local t = M.target(p, item)
+  if not t.host then return nil end
+  local argv = { p.ssh or "ssh",
+    "-o", "BatchMode=yes",
+    "-o", "StrictHostKeyChecking=" .. (p.strict_host_keys == false and "accept-new" or "yes"),
+    "-o", "ConnectTimeout=" .. tostring(p.connect_timeout or 10),
+    "-o", "ControlMaster=auto",
+    "-o", "ControlPath=" .. (p.control_dir or "/tmp") .. "/bh-ssh-%C",
+    "-o", "ControlPersist=no",
+  }
+  if p.known_hosts then argv[#argv + 1] = "-o"; argv[#argv + 1] = "UserKnownHostsFile=" .. p.known_hosts end
+  if t.key then argv[#argv + 1] = "-i"; argv[#argv + 1] = t.key end
+  if t.port then argv[#argv + 1] = "-p"; argv[#argv + 1] = tostring(t.port) end
+  if t.user then argv[#argv + 1] = "-l"; argv[#argv + 1] = t.user end
+  for _, o in ipairs(p.options or {}) do argv[#argv + 1] = "-o"; argv[#argv + 1] = o end
+  argv[#argv + 1] = t.host
+  argv[#argv + 1] = "--"
+  if type(remote) == "string" then
+    argv[#argv + 1] = remote
+  else
+    local words = {}
+    for i, w in ipairs(remote) do words[i] = quote(w) end
+    argv[#argv + 1] = table.concat(words, " ")
+  end
+  return argv, t
+end
+
+-- The parameters every remote-capable action takes.
+M.params = {
+  host = { type = "string", doc = "host to run on (default: the step's item; none: run locally)" },
+  user = { type = "string", doc = "remote user (default: the inventory's ansible_user, else ssh's)" },
+  port = { type = "number", doc = "ssh port (default: the inventory's ansible_port, else 22)" },
+  key = { type = "string", doc = "private key file (default: the inventory's, else ssh's)" },
+  known_hosts = { type = "string", doc = "known_hosts file to check host keys against" },
+  strict_host_keys = { type = "boolean", default = true,
+                       doc = "refuse unknown host keys (false: accept new ones, never changed ones)" },
+  connect_timeout = { type = "number", default = 10, doc = "seconds to wait for the connection" },
+  options = { type = "list", default = {}, doc = "more ssh -o options, as \"Name=value\"" },
+  control_dir = { type = "string", default = "/tmp", doc = "where multiplexing sockets live" },
+  ssh = { type = "string", default = "ssh", doc = "the ssh program" },
+}
+
+local function with(common, own)
+  local t = {}
+  for k, v in pairs(common) do t[k] = v end
+  for k, v in pairs(own) do t[k] = v end
+  return t
+end
+M.with = with
+
+M.doc = "Run commands on remote hosts over OpenSSH (BatchMode, strict host key "
+  .. "checking, connection multiplexing), fanned out over an inventory with each."
+
+M.actions = {
+  run = {
+    doc = "Run a command (a list of words, quoted for the remote shell) or a shell "
+      .. "script on a host. The result: host, exit code, output.",
+    params = with(M.params, {
+      command = { type = "list", doc = "the command and its arguments" },
+      script = { type = "string", doc = "a shell script, run by the remote shell" },
+      check = { type = "boolean", default = true, doc = "fail the step on a non-zero exit" },
+      timeout = { type = "string", default = "5m", doc = "limit for the command" },
+    }),
+    describe = function(p, item)
+      local t = M.target(p, item)
+      local what = p.script or table.concat(p.command or {}, " ")
+      return ("ssh %s%s: %s"):format(t.user and (t.user .. "@") or "", t.name or "?", what)
+    end,
+    run = function(ctx, p, item)
+      if (p.command == nil) == (p.script == nil) then
+        error("ssh.run: give command = { ... } or script = \"...\", one of them", 0)
+      end
+      local argv, t = M.argv(p, item, p.script or p.command)
+      if not argv then error("ssh.run: no host (give host = or fan out over hosts with each)", 0) end
+      argv.check = p.check
+      argv.timeout = p.timeout
+      local r = ctx.exec(argv)
+      return { host = t.name, code = r.code, stdout = r.stdout, stderr = r.stderr }
+    end,
+  },
+}
+
+return M
