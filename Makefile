@@ -54,8 +54,10 @@ BENCH_PKGS := time bc
 FUZZ_PKGS := clang
 # Only the tests need these: Debian's Chromium opens the HTML report
 # (test_report.sh) in headless mode; script(1) (bsdutils, essential) gives
-# the prompt tests a terminal.
-TEST_PKGS := chromium
+# the prompt tests a terminal. The plugin tests (test_plugins.sh) start
+# their own peers: sshd and ssh (openssh-server, openssh-client), nft in
+# network namespaces (nftables, iproute2), a TLS server (openssl).
+TEST_PKGS := chromium openssh-server openssh-client nftables iproute2 openssl
 
 .PHONY: all deps demo check test unit e2e bench lint format install uninstall clean asan fuzz
 

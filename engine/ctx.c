@@ -353,8 +353,16 @@ static void record_evidence(bh_attempt *a, const bh_exec_result *res) {
         cJSON_AddNullToObject(rec, "path");
     cJSON_AddNumberToObject(rec, "size", (double)s->stored);
     cJSON_AddStringToObject(rec, "sha256", s->sha256);
-    cJSON_AddBoolToObject(rec, "truncated", s->truncated);
-    cJSON_AddBoolToObject(rec, "complete", ok && !s->truncated);
+    /* only what did not reach the file counts: evidence is kept whole, not
+     * in memory */
+    int cut = s->total > s->stored;
+    cJSON_AddBoolToObject(rec, "truncated", cut);
+    cJSON_AddBoolToObject(rec, "complete", ok && !cut);
+    if (a->step->each_ref != LUA_NOREF) { /* which host of the fan-out */
+        char key[64];
+        bh_sched_item_key(run, a->index, a->item, key, sizeof key);
+        cJSON_AddStringToObject(rec, "key", key);
+    }
     cJSON *src = cJSON_AddArrayToObject(rec, "source");
     for (char **v = p->req.argv; v && *v; v++)
         cJSON_AddItemToArray(src, cJSON_CreateString(*v));
@@ -621,6 +629,29 @@ static int l_sh(lua_State *L) {
 /* ctx.collect { argv..., name = "auth.log", timeout =, ... }: run a command
  * (cat a file, dump a table, ssh host cat ...) and keep its standard output
  * as evidence, byte for byte. */
+/* ctx.tmpdir(): a directory only this user can enter (mkdtemp, 0700), for
+ * what must not sit in a shared /tmp: ssh's multiplexing sockets, which a
+ * local user could otherwise plant to intercept commands. Short (a socket
+ * path is at most 107 bytes), one per run, removed when the run ends. In a
+ * simulation nothing is made. */
+static int l_tmpdir(lua_State *L) {
+    bh_attempt *a = bh_ctx_attempt_of(L, "tmpdir");
+    bh_run *run = a->run;
+    if (run->opts->sim) {
+        lua_pushliteral(L, "/tmp/bulkhead-simulated");
+        return 1;
+    }
+    if (!run->tmpdir) {
+        char tmpl[] = "/tmp/bulkhead-XXXXXX";
+        if (!mkdtemp(tmpl))
+            return bh_luax_raise(L, "tmpdir_failed", "ctx.tmpdir: cannot make %s: %s", tmpl,
+                                 strerror(errno));
+        run->tmpdir = bh_util_xstrdup(tmpl);
+    }
+    lua_pushstring(L, run->tmpdir);
+    return 1;
+}
+
 static int l_collect(lua_State *L) {
     bh_attempt *a = bh_ctx_attempt_of(L, "collect");
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -713,7 +744,8 @@ void bh_ctx_push(bh_attempt *a) {
                  {"http", bh_request_http},
                  {"mail", bh_request_mail},
                  {"connect", bh_request_connect},
-                 {"collect", l_collect}};
+                 {"collect", l_collect},
+                 {"tmpdir", l_tmpdir}};
     for (size_t i = 0; i < sizeof prims / sizeof prims[0]; i++) {
         lua_pushvalue(co, -1);
         lua_pushcclosure(co, prims[i].fn, 1);

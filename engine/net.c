@@ -44,6 +44,7 @@ struct bh_net_op {
     bh_redact_stream *mask;
     uint64_t start_ns;
     uv_timer_t later; /* delivers a cancellation from the loop */
+    char errbuf[CURL_ERROR_SIZE]; /* libcurl's own words: which certificate, how long */
     int cancelled, delivered;
     bh_net_op *next, *prev;
 };
@@ -277,7 +278,8 @@ static void finish(bh_net_op *op, CURLcode code) {
     if (code != CURLE_OK) {
         r->failed = 1;
         r->timed_out = code == CURLE_OPERATION_TIMEDOUT;
-        snprintf(r->error, sizeof r->error, "%s", curl_easy_strerror(code));
+        snprintf(r->error, sizeof r->error, "%s",
+                 op->errbuf[0] ? op->errbuf : curl_easy_strerror(code));
     }
     deliver(op);
 }
@@ -328,6 +330,7 @@ int bh_net_start(bh_net *n, const bh_net_req *req, bh_net_cb cb, void *ud, bh_ne
     curl_easy_setopt(e, CURLOPT_PRIVATE, op);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L); /* no idle sockets left behind */
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, op->errbuf);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)req->timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)req->timeout_ms);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, req->insecure ? 0L : 1L);

@@ -467,10 +467,15 @@ static const char FACTORY[] =
     "  local ok, d = pcall(describe, params, item)\n"
     "  return ok and type(d) == 'string' and d or nil\n"
     "end\n"
+    "-- In a dry run or drill a health check is healthy: what it would look at\n"
+    "-- is simulated, so its answer would mean nothing (a drill's faults say\n"
+    "-- when a step is unhealthy).\n"
+    "local function simulated(ctx) return check and ctx.mode ~= 'real' end\n"
     "if use == 'run' and check then\n"
     "  -- a health check as a step's body: unhealthy fails the step\n"
     "  return function(ctx, item)\n"
     "    record(ctx, plugin, action, params, item, say(item))\n"
+    "    if simulated(ctx) then return true end\n"
     "    local ok, why = run(ctx, params, item)\n"
     "    if not ok then error(why or (plugin .. '.' .. action .. ': unhealthy'), 0) end\n"
     "    return ok\n"
@@ -486,7 +491,10 @@ static const char FACTORY[] =
     "    return run(ctx, params, item, result)\n"
     "  end\n"
     "end\n"
-    "return function(ctx, result, item) return run(ctx, params, item, result) end\n";
+    "return function(ctx, result, item)\n"
+    "  if simulated(ctx) then return true end\n"
+    "  return run(ctx, params, item, result)\n"
+    "end\n";
 
 void bh_plugin_install(lua_State *L, bh_runbook *rb, int env) {
     env = lua_absindex(L, env);
@@ -688,6 +696,25 @@ static cJSON *describe_plugin(lua_State *L, const char *name, const char *path) 
     return p;
 }
 
+static int by_name(const void *a, const void *b) {
+    const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
+    return strcmp(cJSON_GetObjectItemCaseSensitive(x, "name")->valuestring,
+                  cJSON_GetObjectItemCaseSensitive(y, "name")->valuestring);
+}
+
+/* Directory order is the file system's: sort, so the listing is stable. */
+static void sort_by_name(cJSON *list) {
+    int n = cJSON_GetArraySize(list);
+    if (n < 2) return;
+    cJSON **v = bh_util_xcalloc((size_t)n, sizeof *v);
+    for (int k = 0; k < n; k++)
+        v[k] = cJSON_DetachItemFromArray(list, 0);
+    qsort(v, (size_t)n, sizeof *v, by_name);
+    for (int k = 0; k < n; k++)
+        cJSON_AddItemToArray(list, v[k]);
+    free(v);
+}
+
 cJSON *bh_plugin_catalog(char *const *dirs, const char *only, char *why, size_t whylen) {
     bh_runbook rb;
     memset(&rb, 0, sizeof rb);
@@ -723,7 +750,7 @@ cJSON *bh_plugin_catalog(char *const *dirs, const char *only, char *why, size_t 
                 cJSON *p = cJSON_CreateObject();
                 cJSON_AddStringToObject(p, "name", name);
                 cJSON_AddStringToObject(p, "path", path);
-                cJSON_AddStringToObject(p, "error", validate(L, -1, err, sizeof err));
+                cJSON_AddStringToObject(p, "error", err);
                 cJSON_AddItemToArray(list, p);
                 lua_pop(L, 1);
             } else {
@@ -736,6 +763,7 @@ cJSON *bh_plugin_catalog(char *const *dirs, const char *only, char *why, size_t 
     }
     cJSON_Delete(seen);
     lua_close(L);
+    sort_by_name(list);
     if (only && cJSON_GetArraySize(list) == 0) {
         snprintf(why, whylen, "no plugin '%s' in the plugin directories", only);
         cJSON_Delete(list);

@@ -334,7 +334,7 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
             cJSON_AddStringToObject(e, "at", dflt(S(rec, "ts"), ""));
             cJSON_AddStringToObject(e, "step", sid);
             cJSON_AddStringToObject(e, "kind", "collected");
-            static const char *const keep[] = {"path", "size", "sha256", "source", "host", NULL};
+            static const char *const keep[] = {"path", "size", "sha256", "source", "key", NULL};
             for (int k = 0; keep[k]; k++)
                 copy_field(e, rec, keep[k]);
             cJSON_AddItemToArray(evidence, e);

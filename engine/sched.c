@@ -1574,6 +1574,8 @@ void bh_sched_cleanup(bh_run *run) {
     free(run->done_list);
     free(run->id);
     free(run->dir);
+    if (run->tmpdir) bh_util_rmtree(run->tmpdir);
+    free(run->tmpdir);
 }
 
 bh_run_outcome bh_sched_run(bh_runbook *rb, const bh_run_opts *opts, char **run_id, int *sig) {

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <math.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -216,6 +217,18 @@ char *bh_util_read_file(const char *path, size_t *len) {
     buf[used] = '\0';
     if (len) *len = used;
     return buf;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path) == 0 ? 0 : -errno;
+}
+
+int bh_util_rmtree(const char *path) {
+    int rc = nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    return rc > 0 ? -rc : rc;
 }
 
 int bh_util_mkdir_p(const char *path) {

@@ -40,6 +40,9 @@ char *bh_util_read_file(const char *path, size_t *len);
 
 /* mkdir -p with mode 0700 for each directory created. */
 int bh_util_mkdir_p(const char *path);
+/* Remove path and everything under it (symlinks are removed, not
+ * followed). 0 or -errno of the first failure. */
+int bh_util_rmtree(const char *path);
 
 /* fsync a directory so that entries created in it are durable. */
 int bh_util_fsync_dir(const char *path);

@@ -28,7 +28,7 @@ return {
       end,
       run = function(ctx, p, item)
         local words = { "cat", "--", p.path }
-        local argv, t = ssh.argv(p, item, words)
+        local argv, t = ssh.argv(ctx, p, item, words)
         argv = argv or words
         local prefix = t and t.name and (safe(t.name) .. "_") or ""
         argv.name = p.name or (prefix .. safe(p.path:match("[^/]+$") or p.path))
@@ -51,7 +51,7 @@ return {
           t.name and (" on " .. t.name) or "")
       end,
       run = function(ctx, p, item)
-        local argv, t = ssh.argv(p, item, p.command)
+        local argv, t = ssh.argv(ctx, p, item, p.command)
         if not argv then
           argv = {}
           for i, w in ipairs(p.command) do argv[i] = w end

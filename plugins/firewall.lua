@@ -1,7 +1,7 @@
 -- firewall: isolate a Linux host with nftables, in a table of the engine's
 -- own (it never touches the host's other rules), keeping what the runbook
 -- lists reachable (management access, mail). release removes the table.
--- Both are idempotent: isolating twice replaces the table, releasing a
+-- Both are idempotent: isolating twice replaces the rules, releasing a
 -- host that is not isolated does nothing.
 --
 -- Runs nft locally, over ssh (host =, or the step's inventory item), or
@@ -30,52 +30,65 @@ local function cidr_ok(c)
   return type(c) == "string" and (c:match("^[%d%.]+/?%d*$") or c:match("^[%x:]+/?%d*$")) ~= nil
 end
 
+-- The table. Only what the runbook allows passes, in both directions, and
+-- connections already open are cut unless they are on an allowed port or
+-- with an allowed address: an attacker's reverse shell does not survive
+-- isolation because it happened to be established first.
 local function ruleset(p)
   local tcp, udp = {}, {}
   for _, x in ipairs(p.allow) do
     local port, proto = port_of(x)
     if proto == "udp" then udp[#udp + 1] = port else tcp[#tcp + 1] = port end
   end
-  local v4, v6 = {}, {}
   local function split(list, into4, into6)
     for _, c in ipairs(list) do if c:find(":") then into6[#into6 + 1] = c else into4[#into4 + 1] = c end end
   end
   local from4, from6, to4, to6 = {}, {}, {}, {}
   split(p.allow_from, from4, from6)
   split(p.allow_to, to4, to6)
+  local function set(list) return "{ " .. table.concat(list, ", ") .. " }" end
   local t = p.table
   local lines = {
-    -- add then delete: the table is gone whether or not it was there, in one transaction
+    -- add then flush: an empty table whether or not it was there, in one
+    -- transaction. Not delete and create: dropping the last table that uses
+    -- conntrack and making a new one in the same transaction leaves the
+    -- namespace's connection tracking off on some kernels (6.x), and every
+    -- "ct state established" answer is then dropped.
     "add table inet " .. t,
-    "delete table inet " .. t,
+    "flush table inet " .. t,
     "table inet " .. t .. " {",
-    "  chain input {",
-    "    type filter hook input priority -200; policy drop;",
-    "    iif lo accept",
-    "    ct state established,related accept",
   }
-  local function set(list) return "{ " .. table.concat(list, ", ") .. " }" end
-  if #from4 > 0 then lines[#lines + 1] = "    ip saddr " .. set(from4) .. " accept" end
-  if #from6 > 0 then lines[#lines + 1] = "    ip6 saddr " .. set(from6) .. " accept" end
-  if #tcp > 0 then lines[#lines + 1] = "    tcp dport " .. set(tcp) .. " accept" end
-  if #udp > 0 then lines[#lines + 1] = "    udp dport " .. set(udp) .. " accept" end
-  lines[#lines + 1] = "  }"
-  lines[#lines + 1] = "  chain output {"
-  lines[#lines + 1] = "    type filter hook output priority -200; policy drop;"
-  lines[#lines + 1] = "    oif lo accept"
-  lines[#lines + 1] = "    ct state established,related accept"
-  if #to4 > 0 then lines[#lines + 1] = "    ip daddr " .. set(to4) .. " accept" end
-  if #to6 > 0 then lines[#lines + 1] = "    ip6 daddr " .. set(to6) .. " accept" end
-  if #tcp > 0 then lines[#lines + 1] = "    tcp dport " .. set(tcp) .. " accept" end
-  if #udp > 0 then lines[#lines + 1] = "    udp dport " .. set(udp) .. " accept" end
-  lines[#lines + 1] = "  }"
-  lines[#lines + 1] = "}"
+  local function add(l) lines[#lines + 1] = l end
+  -- there: the other end's address (saddr in, daddr out); open: addresses
+  -- always allowed; reply: addresses only answered
+  local function chain(name, iface, there, open4, open6, reply4, reply6)
+    add("  chain " .. name .. " {")
+    add("    type filter hook " .. name .. " priority -200; policy drop;")
+    add("    " .. iface .. " lo accept")
+    add("    ct state invalid drop")
+    for _, pp in ipairs { { "tcp", tcp }, { "udp", udp } } do
+      if #pp[2] > 0 then
+        -- packets to an allowed port (either end's) ...
+        add("    " .. pp[1] .. " dport " .. set(pp[2]) .. " accept")
+        -- ... and the answers of those connections, never a new one
+        add("    " .. pp[1] .. " sport " .. set(pp[2]) .. " ct state established,related accept")
+      end
+    end
+    if #open4 > 0 then add("    ip " .. there .. " " .. set(open4) .. " accept") end
+    if #open6 > 0 then add("    ip6 " .. there .. " " .. set(open6) .. " accept") end
+    if #reply4 > 0 then add("    ip " .. there .. " " .. set(reply4) .. " ct state established,related accept") end
+    if #reply6 > 0 then add("    ip6 " .. there .. " " .. set(reply6) .. " ct state established,related accept") end
+    add("  }")
+  end
+  chain("input", "iif", "saddr", from4, from6, to4, to6)
+  chain("output", "oif", "daddr", to4, to6, from4, from6)
+  add("}")
   return table.concat(lines, "\n") .. "\n"
 end
 
 local function nft(ctx, p, item, script)
   local words = { p.nft, "-f", "-" }
-  local argv = ssh.argv(p, item, words)
+  local argv = ssh.argv(ctx, p, item, words)
   if not argv then
     argv = {}
     for _, w in ipairs(p.wrap) do argv[#argv + 1] = w end
@@ -139,6 +152,20 @@ return {
           #keep > 0 and table.concat(keep, ", ") or "nothing", from)
       end,
       run = function(ctx, p, item)
+        -- over ssh, the connection the engine works through must survive
+        local t = ssh.target(p, item)
+        if t.host and #p.allow_from == 0 then
+          local port, kept = t.port or 22, false
+          for _, x in ipairs(p.allow) do
+            local n, proto = port_of(x)
+            if n == port and proto == "tcp" then kept = true end
+          end
+          if not kept then
+            error(("firewall.isolate: over ssh to %s, allow = must keep port %d (or give allow_from "
+              .. "the engine's address): otherwise isolation cuts the engine off and release "
+              .. "cannot reach the host"):format(t.name, port), 0)
+          end
+        end
         nft(ctx, p, item, ruleset(p))
         return { isolated = true, host = ssh.target(p, item).name, table = p.table }
       end,

@@ -5,7 +5,7 @@ local ssh = require("ssh")
 local function run_systemctl(ctx, p, item, verb, check)
   local words = { p.systemctl, verb, p.unit }
   if p.sudo then table.insert(words, 1, "sudo") end
-  local argv = ssh.argv(p, item, words) or words
+  local argv = ssh.argv(ctx, p, item, words) or words
   argv.check = check
   argv.timeout = p.timeout
   return ctx.exec(argv)

@@ -5,7 +5,9 @@
 -- timeout, and connection multiplexing (ControlMaster=auto): commands that
 -- run at the same time on the same host share one connection. A master
 -- lives as long as the command that opened it, because the engine stops
--- every process a step leaves behind.
+-- every process a step leaves behind. Its socket is in the run's private
+-- directory (ctx.tmpdir()), never in the shared /tmp, where another user
+-- could plant one and see the commands.
 --
 -- Hosts come from the step's item (a host table from inventory():hosts(),
 -- or a host name) or from the `host` parameter. Other plugins use this
@@ -38,8 +40,9 @@ function M.target(p, item)
 end
 
 -- The argv that runs `remote` (a list of words, or one shell script) on
--- the target; nil when there is no host (run it locally instead).
-function M.argv(p, item, remote)
+-- the target; nil when there is no host (run it locally instead). ctx is
+-- the step's (for its private directory).
+function M.argv(ctx, p, item, remote)
   local t = M.target(p, item)
   if not t.host then return nil end
   local argv = { p.ssh or "ssh",
@@ -47,7 +50,7 @@ function M.argv(p, item, remote)
     "-o", "StrictHostKeyChecking=" .. (p.strict_host_keys == false and "accept-new" or "yes"),
     "-o", "ConnectTimeout=" .. tostring(p.connect_timeout or 10),
     "-o", "ControlMaster=auto",
-    "-o", "ControlPath=" .. (p.control_dir or "/tmp") .. "/bh-ssh-%C",
+    "-o", "ControlPath=" .. (p.control_dir or ctx.tmpdir()) .. "/%C",
     "-o", "ControlPersist=no",
   }
   if p.known_hosts then argv[#argv + 1] = "-o"; argv[#argv + 1] = "UserKnownHostsFile=" .. p.known_hosts end
@@ -78,7 +81,9 @@ M.params = {
                        doc = "refuse unknown host keys (false: accept new ones, never changed ones)" },
   connect_timeout = { type = "number", default = 10, doc = "seconds to wait for the connection" },
   options = { type = "list", default = {}, doc = "more ssh -o options, as \"Name=value\"" },
-  control_dir = { type = "string", default = "/tmp", doc = "where multiplexing sockets live" },
+  control_dir = { type = "string",
+                  doc = "where multiplexing sockets live, a directory only you can write to "
+                    .. "(default: the run's private ctx.tmpdir())" },
   ssh = { type = "string", default = "ssh", doc = "the ssh program" },
 }
 
@@ -112,7 +117,7 @@ M.actions = {
       if (p.command == nil) == (p.script == nil) then
         error("ssh.run: give command = { ... } or script = \"...\", one of them", 0)
       end
-      local argv, t = M.argv(p, item, p.script or p.command)
+      local argv, t = M.argv(ctx, p, item, p.script or p.command)
       if not argv then error("ssh.run: no host (give host = or fan out over hosts with each)", 0) end
       argv.check = p.check
       argv.timeout = p.timeout
