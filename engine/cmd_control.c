@@ -65,6 +65,9 @@ static const char UNDO_HELP[] =
     "                    $BULKHEAD_SIGN_KEY)\n"
     "  --secrets FILE    where the runbook's secret() looks (default\n"
     "                    $BULKHEAD_SECRETS, then the environment)\n"
+    "  --plugins DIR[:DIR]  where the run's plugins are now, if they moved\n"
+    "                    (default: the directories it recorded); each must\n"
+    "                    still be the same file (SHA-256)\n"
     "  --json, --plain   as for `run`\n"
     "\n"
     "exit: 0 every undo ok, 1 an undo failed or the run is not finished,\n"
@@ -101,6 +104,9 @@ static const char RESUME_HELP[] =
     "  --checkpoint-every N   records between signed checkpoints\n"
     "  --secrets FILE         where secret() looks again (default $BULKHEAD_SECRETS,\n"
     "                         then the environment): the journal holds no secret\n"
+    "  --plugins DIR[:DIR]    where the run's plugins are now, if they moved\n"
+    "                         (default: the directories it recorded); each must\n"
+    "                         still be the same file (SHA-256)\n"
     "  --json, --plain        as for run\n"
     "\n"
     "exit: as for run (0 ok, 1 a step failed or the run cannot be resumed,\n"
@@ -218,6 +224,7 @@ static const char **add_steps(const char **list, size_t *n, char *csv) {
 
 int bh_cmd_resume(int argc, char **argv, const bh_cli *g) {
     const char *run = NULL, *operator_name = NULL, *key = NULL, *secrets_file = NULL;
+    const char *plugins = NULL;
     const char **approve = bh_util_xcalloc((size_t)argc + 1, sizeof *approve);
     const char **retry = NULL, **skip = NULL;
     size_t napprove = 0, nretry = 0, nskip = 0;
@@ -239,7 +246,7 @@ int bh_cmd_resume(int argc, char **argv, const bh_cli *g) {
         if (strcmp(a, "--operator") == 0 || strcmp(a, "--sign-key") == 0 ||
             strcmp(a, "--approve") == 0 || strcmp(a, "--concurrency") == 0 ||
             strcmp(a, "--timeout") == 0 || strcmp(a, "--checkpoint-every") == 0 ||
-            strcmp(a, "--secrets") == 0) {
+            strcmp(a, "--secrets") == 0 || strcmp(a, "--plugins") == 0) {
             if (i + 1 >= argc) {
                 rc = bh_cmd_usage_error("resume", "%s needs a value", a);
                 break;
@@ -251,6 +258,8 @@ int bh_cmd_resume(int argc, char **argv, const bh_cli *g) {
             operator_name = val;
         } else if (val && strcmp(a, "--secrets") == 0) {
             secrets_file = val;
+        } else if (val && strcmp(a, "--plugins") == 0) {
+            plugins = val;
         } else if (val && strcmp(a, "--sign-key") == 0) {
             key = val;
         } else if (val && strcmp(a, "--approve") == 0) {
@@ -351,6 +360,7 @@ int bh_cmd_resume(int argc, char **argv, const bh_cli *g) {
             .skip_steps = skip,
             .ask = ro.prompt,
             .secrets = secrets,
+            .plugins = plugins,
         };
         rc = bh_resume_run(&o);
     }
@@ -368,7 +378,7 @@ int bh_cmd_resume(int argc, char **argv, const bh_cli *g) {
 
 int bh_cmd_undo(int argc, char **argv, const bh_cli *g) {
     const char *run = NULL, *step = NULL, *operator_name = NULL, *key = NULL;
-    const char *secrets_file = NULL;
+    const char *secrets_file = NULL, *plugins = NULL;
     int retry_unknown = 0, json = 0, plain = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -377,10 +387,13 @@ int bh_cmd_undo(int argc, char **argv, const bh_cli *g) {
             return BH_EXIT_OK;
         }
         if (strcmp(a, "--step") == 0 || strcmp(a, "--operator") == 0 ||
-            strcmp(a, "--sign-key") == 0 || strcmp(a, "--secrets") == 0) {
+            strcmp(a, "--sign-key") == 0 || strcmp(a, "--secrets") == 0 ||
+            strcmp(a, "--plugins") == 0) {
             if (i + 1 >= argc) return bh_cmd_usage_error("undo", "%s needs a value", a);
             if (strcmp(a, "--step") == 0)
                 step = argv[++i];
+            else if (strcmp(a, "--plugins") == 0)
+                plugins = argv[++i];
             else if (strcmp(a, "--secrets") == 0)
                 secrets_file = argv[++i];
             else if (strcmp(a, "--sign-key") == 0)
@@ -435,7 +448,8 @@ int bh_cmd_undo(int argc, char **argv, const bh_cli *g) {
                        .step = step,
                        .retry_unknown = retry_unknown,
                        .run_opts = &ro,
-                       .secrets = secrets};
+                       .secrets = secrets,
+                       .plugins = plugins};
     int rc = bh_undo_run(&uo);
     bh_secrets_free(secrets);
     bh_sign_free(signer);

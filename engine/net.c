@@ -43,7 +43,7 @@ struct bh_net_op {
     crypto_hash_sha256_state sha;
     bh_redact_stream *mask;
     uint64_t start_ns;
-    uv_timer_t later; /* delivers a cancellation from the loop */
+    uv_timer_t later;             /* delivers a cancellation from the loop */
     char errbuf[CURL_ERROR_SIZE]; /* libcurl's own words: which certificate, how long */
     int cancelled, delivered;
     bh_net_op *next, *prev;

@@ -121,6 +121,13 @@ int bh_replay_engine_alive(const bh_replay *r) {
 }
 
 /* The plugin directories the run used, unless the caller set others. */
+void bh_replay_plugins_from(bh_replay *r, const char *dirs) {
+    if (!dirs) return;
+    if (r->owns_dirs) bh_plugin_free_dirs(r->plugin_dirs);
+    r->plugin_dirs = bh_plugin_dirs(dirs);
+    r->owns_dirs = 1;
+}
+
 static void plugin_dirs_of(bh_replay *r) {
     if (r->plugin_dirs) return;
     const cJSON *dirs = cJSON_GetObjectItemCaseSensitive(r->start, "plugin_dirs");
@@ -130,6 +137,45 @@ static void plugin_dirs_of(bh_replay *r) {
     cJSON_ArrayForEach(d, dirs) if (cJSON_IsString(d)) r->plugin_dirs[n++] =
         bh_util_xstrdup(d->valuestring);
     r->owns_dirs = 1;
+}
+
+/* Before anything is loaded (a plugin's code runs when it loads): each
+ * plugin the run used is found where the runbook will look, and is the
+ * same file (SHA-256). */
+static int plugins_present(bh_replay *r) {
+    const cJSON *then;
+    cJSON_ArrayForEach(then, cJSON_GetObjectItemCaseSensitive(r->start, "plugins")) {
+        const char *name = S(then, "name");
+        if (!name) continue;
+        char *found = NULL;
+        for (char **d = r->plugin_dirs; d && *d && !found; d++) {
+            char *p = bh_util_asprintf("%s/%s.lua", *d, name);
+            if (access(p, F_OK) == 0)
+                found = p;
+            else
+                free(p);
+        }
+        if (!found)
+            return fail(r, 3,
+                        "plugin %s is in none of the plugin directories (it was %s when the run "
+                        "started): give its directory with --plugins DIR",
+                        name, S(then, "path") ? S(then, "path") : "?");
+        size_t len;
+        char *text = bh_util_read_file(found, &len);
+        char sha[BH_SHA256_HEX_LEN + 1] = "";
+        if (text) bh_util_sha256_hex(text, len, sha);
+        free(text);
+        int rc = 0;
+        if (!S(then, "sha256") || strcmp(sha, S(then, "sha256")) != 0)
+            rc = fail(r, 3,
+                      "plugin %s (%s) has changed since the run (sha256 then %.12s…, now %.12s…): "
+                      "restore that version first",
+                      name, found, S(then, "sha256") ? S(then, "sha256") : "?",
+                      sha[0] ? sha : "unreadable");
+        free(found);
+        if (rc) return rc;
+    }
+    return 0;
 }
 
 /* Every plugin the run loaded must be the same file now (SHA-256). */
@@ -153,6 +199,8 @@ static int same_plugins(bh_replay *r) {
 
 int bh_replay_load(bh_replay *r) {
     plugin_dirs_of(r);
+    int prc = plugins_present(r);
+    if (prc) return prc;
     const cJSON *rbj = cJSON_GetObjectItemCaseSensitive(r->start, "runbook");
     const char *path = S(rbj, "realpath") ? S(rbj, "realpath") : S(rbj, "path");
     const char *sha = S(rbj, "sha256");

@@ -47,6 +47,10 @@ int bh_replay_engine_alive(const bh_replay *r);
 /* Secrets are read again from their source (r->secrets, the environment):
  * the journal holds none. */
 int bh_replay_load(bh_replay *r);
+/* Look for the run's plugins in these directories (colon-separated, then
+ * $BULKHEAD_PLUGINS and the shipped ones) instead of those it recorded:
+ * for a run whose plugins moved. Their SHA-256s are still checked. */
+void bh_replay_plugins_from(bh_replay *r, const char *dirs);
 /* Recorded results into results[id] (results[id][n] for a fan-out) and
  * the items of fan-outs into run->rt[i].items_ref, from their step_start
  * records. Call after bh_sched_init. */

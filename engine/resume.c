@@ -602,6 +602,7 @@ int bh_resume_run(const bh_resume_opts *o) {
     int rc = bh_replay_open(&r, "resume", o->run_dir);
     if (rc == 0) rc = resumable(&r);
     r.secrets = o->secrets;
+    bh_replay_plugins_from(&r, o->plugins);
     if (rc == 0) rc = bh_replay_load(&r);
     if (rc == 0)
         rc = reread_secrets(

@@ -37,6 +37,7 @@ typedef struct {
     const char **skip_steps;   /* --skip-unknown=STEP,... */
     int ask;                   /* stdin is a terminal: ask about the rest */
     const bh_secrets *secrets; /* where secret() looks again */
+    const char *plugins;       /* --plugins: where the run's plugins are now, or NULL */
 } bh_resume_opts;
 
 /* Exit-code style outcome, as `run` (docs/cli.md); messages go to stderr. */

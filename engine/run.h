@@ -164,7 +164,7 @@ struct bh_run {
     const bh_run_opts *opts;
     const char *operator_name;
     char *id, *dir;
-    char *tmpdir; /* ctx.tmpdir(): made on first use, removed at the end */
+    char *tmpdir;      /* ctx.tmpdir(): made on first use, removed at the end */
     double started_ms; /* on the clock */
     double earlier_ms; /* resumed: from the run's start to this engine's */
     uint64_t next_serial;

@@ -170,6 +170,7 @@ int bh_undo_run(const bh_undo_opts *uo) {
         rc = 1;
     }
     r.secrets = uo->secrets;
+    bh_replay_plugins_from(&r, uo->plugins);
     if (rc == 0) rc = bh_replay_load(&r);
     const bh_runbook *rb = r.rb;
     size_t only = rc == 0 && uo->step ? bh_replay_step_index(rb, uo->step) : 0;

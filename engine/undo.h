@@ -33,6 +33,7 @@ typedef struct {
     int retry_unknown; /* also undo instances whose earlier undo was cut off */
     const bh_run_opts *run_opts;
     const bh_secrets *secrets; /* where the runbook's secret() looks */
+    const char *plugins;       /* --plugins: where the run's plugins are now, or NULL */
 } bh_undo_opts;
 
 /* From a journal's records (doc): the completed instances not yet undone

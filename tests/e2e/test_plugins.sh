@@ -126,6 +126,20 @@ assert_exit 1 bh run --plain --plugins "$WORK/myplugins" "$WORK/lamp.lua" -p dir
 assert_eq off "$(cat "$WORK/lampdir/lamp")" "rollback ran lamp.off, the action's undo"
 assert_jq "$(journal)" '[.[] | select(.type == "action")] | map(.action) | join(",")' "on,off"
 
+t undo_finds_plugins_that_moved
+assert_exit 0 bh run --plain --plugins "$WORK/myplugins" "$WORK/lamp.lua" -p dir="$WORK/lampdir"
+assert_eq on "$(cat "$WORK/lampdir/lamp")"
+mv "$WORK/myplugins" "$WORK/moved"
+assert_exit 3 bh undo last --plain
+assert_contains "$ERR" "lamp"
+echo "-- edited" >>"$WORK/moved/lamp.lua"
+assert_exit 3 bh undo last --plain --plugins "$WORK/moved"
+assert_contains "$ERR" "changed"
+sed -i '$d' "$WORK/moved/lamp.lua"
+assert_exit 0 bh undo last --plain --plugins "$WORK/moved"
+assert_eq off "$(cat "$WORK/lampdir/lamp")" "undone with the plugin from its new place"
+mv "$WORK/moved" "$WORK/myplugins"
+
 t plan_and_dry_run_describe_the_action
 assert_exit 0 bh plan --plugins "$WORK/myplugins" "$WORK/lamp.lua" -p dir=/srv/x
 assert_contains "$OUT" "lamp on in /srv/x at 60W"
