@@ -10,7 +10,7 @@
 /* The parser: Lua is the clearer language for text and tables. Compiled by
  * the host; it gets the file's text and name, nothing else. */
 static const char PARSER[] =
-    "local text, file = ...\n"
+    "local text, file, lenient = ...\n"
     "local function fail(n, msg) error(('%s:%d: %s'):format(file, n, msg), 0) end\n"
     "local order, hosts, groups, gorder, gvars, children = {}, {}, {}, {}, {}, {}\n"
     "local function group(g)\n"
@@ -144,7 +144,7 @@ static const char PARSER[] =
     "  for tok in pattern:gmatch('[^:,%s]+') do\n"
     "    if groups[tok] then for _, h in ipairs(groups[tok]) do want[h] = true end\n"
     "    elseif hosts[tok] then want[tok] = true\n"
-    "    else error(('%s has no group or host %q'):format(file, tok), 2) end\n"
+    "    elseif not lenient then error(('%s has no group or host %q'):format(file, tok), 2) end\n"
     "  end\n"
     "  for _, h in ipairs(order) do if want[h] then out[#out + 1] = hosts[h] end end\n"
     "  return out\n"
@@ -165,6 +165,20 @@ static int l_inventory(lua_State *L) {
     }
     size_t len;
     char *text = bh_util_read_file(full, &len);
+    size_t plen = strlen(path);
+    if (!text && rb->placeholders && path[0] == '<' && plen > 2 && path[plen - 1] == '>') {
+        /* `check` without parameter values: the path is a stand-in like
+         * "<inventory>"; an empty inventory lets the rest be checked. */
+        lua_pushliteral(L, "");
+        lua_pushstring(L, full);
+        free(full);
+        lua_pushboolean(L, 1);
+        if (luaL_loadbufferx(L, PARSER, sizeof PARSER - 1, "=bulkhead inventory", "t") != LUA_OK)
+            return lua_error(L);
+        lua_insert(L, -4);
+        lua_call(L, 3, 1);
+        return 1;
+    }
     if (!text) {
         int e = errno;
         lua_pushfstring(L, "inventory: cannot read %s: %s", full, strerror(e));
@@ -176,10 +190,11 @@ static int l_inventory(lua_State *L) {
     free(text);
     lua_pushstring(L, full);
     free(full);
+    lua_pushboolean(L, 0);
     if (luaL_loadbufferx(L, PARSER, sizeof PARSER - 1, "=bulkhead inventory", "t") != LUA_OK)
         return lua_error(L);
-    lua_insert(L, -3);
-    lua_call(L, 2, 1);
+    lua_insert(L, -4);
+    lua_call(L, 3, 1);
     return 1;
 }
 

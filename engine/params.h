@@ -27,8 +27,9 @@ typedef struct {
     char *name;
     bh_param_type type;
     int required;
-    cJSON *def; /* NULL when there is no default */
-    char *doc;  /* may be NULL */
+    cJSON *def;    /* NULL when there is no default */
+    char *doc;     /* may be NULL */
+    char *pattern; /* a Lua pattern each string value must match (runbook.c checks), or NULL */
 } bh_param_spec;
 
 /* Values given on the command line and in a params file. */

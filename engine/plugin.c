@@ -574,7 +574,7 @@ void bh_plugin_push_function(lua_State *L, int idx, bh_plugin_use use) {
     lua_call(L, 8, 1);
 }
 
-void bh_plugin_info_of(lua_State *L, int idx, bh_plugin_info *out) {
+void bh_plugin_info_of(lua_State *L, int idx, int each, bh_plugin_info *out) {
     memset(out, 0, sizeof *out);
     idx = lua_absindex(L, idx);
     lua_getfield(L, idx, "plugin");
@@ -597,7 +597,9 @@ void bh_plugin_info_of(lua_State *L, int idx, bh_plugin_info *out) {
     lua_pop(L, 5);
     if (lua_getfield(L, spec, "describe") == LUA_TFUNCTION) {
         lua_getfield(L, idx, "params");
-        if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING)
+        lua_pushnil(L);
+        lua_pushboolean(L, each);
+        if (lua_pcall(L, 3, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING)
             out->description = bh_util_xstrdup(lua_tostring(L, -1));
     }
     lua_pop(L, 2);

@@ -12,7 +12,9 @@
  *         doc = "...",
  *         params = { host = { type = "string", required = true, doc = "..." }, ... },
  *         run = function(ctx, p, item, result) ... end,  -- does the work
- *         describe = function(p, item) return "what it would do" end,
+ *         describe = function(p, item, each) return "what it would do" end,
+ *                                -- item: at run time; each: in a plan, the
+ *                                -- step fans out (no item yet)
  *         undo = "release",      -- the action that puts it back (same plugin)
  *         idempotent = true, destructive = true,
  *         check = true,          -- a health check: run returns healthy, why
@@ -63,14 +65,15 @@ typedef enum { BH_PLUGIN_RUN, BH_PLUGIN_UNDO, BH_PLUGIN_UNDO_OF, BH_PLUGIN_VERIF
 void bh_plugin_push_function(lua_State *L, int idx, bh_plugin_use use);
 
 /* Facts about the action value at idx: "plugin.action", its flags, and
- * describe(params) for people (malloc'd, may be NULL). */
+ * describe(params, nil, each) for people (malloc'd, may be NULL); each says
+ * the step fans out (the action will run once per item). */
 typedef struct {
     char *name;
     char *description;
     int idempotent, destructive, check, has_undo;
     int changes_nothing; /* a check, or changes = false: no undo needed */
 } bh_plugin_info;
-void bh_plugin_info_of(lua_State *L, int idx, bh_plugin_info *out);
+void bh_plugin_info_of(lua_State *L, int idx, int each, bh_plugin_info *out);
 void bh_plugin_info_free(bh_plugin_info *info);
 
 /* `bulkhead plugins [NAME]`: every plugin (or one), with its actions and

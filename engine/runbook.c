@@ -21,7 +21,7 @@ static const char *const SEVERITIES[] = {"low", "medium", "high", "critical", NU
 static const char *const RUNBOOK_FIELDS[] = {
     "id",     "title",    "severity",         "owner", "description", "timeout", "kill_grace",
     "params", "schedule", "max_instructions", NULL};
-static const char *const PARAM_FIELDS[] = {"type", "required", "default", "doc", NULL};
+static const char *const PARAM_FIELDS[] = {"type", "required", "default", "doc", "pattern", NULL};
 static const char *const STEP_FIELDS[] = {"run",
                                           "doc",
                                           "timeout",
@@ -268,6 +268,10 @@ static void declare_param(lua_State *L, bh_runbook *rb, const char *name, int id
     p->required = lua_toboolean(L, -1);
     lua_pop(L, 1);
     p->doc = opt_string(L, rb, idx, "doc", what, file, line);
+    p->pattern = opt_string(L, rb, idx, "pattern", what, file, line);
+    if (p->pattern && p->type != BH_PARAM_STRING && p->type != BH_PARAM_LIST)
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                    "%s: 'pattern' applies to a string or a list of strings", what);
     if (lua_getfield(L, idx, "default") != LUA_TNIL) {
         char why[256];
         cJSON *def = bh_luax_to_json(L, -1, why, sizeof why);
@@ -291,6 +295,51 @@ static void declare_param(lua_State *L, bh_runbook *rb, const char *name, int id
     lua_pop(L, 1);
     p->name = bh_util_xstrdup(name);
     rb->nparams++;
+}
+
+/* Does s match the whole of Lua pattern pat? -1 when pat is not a pattern. */
+static int pattern_matches(lua_State *L, const char *s, const char *pat) {
+    lua_getglobal(L, "string");
+    lua_getfield(L, -1, "find");
+    lua_remove(L, -2);
+    lua_pushstring(L, s);
+    lua_pushstring(L, pat);
+    int rc = lua_pcall(L, 2, 2, 0);
+    int ok = rc != LUA_OK ? -1
+                          : !lua_isnil(L, -2) && lua_tointeger(L, -2) == 1 &&
+                                lua_tointeger(L, -1) == (lua_Integer)strlen(s);
+    lua_pop(L, rc == LUA_OK ? 2 : 1);
+    return ok;
+}
+
+/* Values given for parameters with a pattern must match it, whole: an
+ * account or host name that goes into a URL or a remote command is
+ * checked before anything runs. `check`'s stand-ins ("<name>") pass. */
+static void check_patterns(lua_State *L, bh_runbook *rb, const char *file, int line) {
+    for (size_t i = 0; rb->param_values && i < rb->nparams; i++) {
+        const bh_param_spec *p = &rb->params[i];
+        if (!p->pattern) continue;
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(rb->param_values, p->name);
+        const cJSON *one = cJSON_IsArray(v) ? v->child : v;
+        for (; one; one = cJSON_IsArray(v) ? one->next : NULL) {
+            if (!cJSON_IsString(one)) continue;
+            const char *s = one->valuestring;
+            if (rb->placeholders && s[0] == '<') continue;
+            int m = pattern_matches(L, s, p->pattern);
+            if (m < 0) {
+                bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                            "parameter '%s': its pattern %s is not a Lua pattern", p->name,
+                            p->pattern);
+                break;
+            }
+            if (!m)
+                bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                            "parameter '%s': \"%s\" does not match its pattern %s%s%s%s", p->name,
+                            s, p->pattern, p->doc ? " (" : "", p->doc ? p->doc : "",
+                            p->doc ? ")" : "");
+            if (!m) break;
+        }
+    }
 }
 
 static int l_runbook(lua_State *L) {
@@ -390,6 +439,7 @@ static int l_runbook(lua_State *L) {
     rb->param_values =
         bh_params_resolve(rb->params, rb->nparams, rb->opts_params ? rb->opts_params : &none,
                           rb->placeholders, file, line, &rb->diags);
+    check_patterns(L, rb, file, line);
     rb->param_errors = (int)(bh_diag_errors(&rb->diags) - before);
     if (rb->param_errors) {
         rb->stopped = 1;
@@ -556,7 +606,9 @@ static void parse_action(lua_State *L, bh_runbook *rb, bh_step *s, const char *w
         return;
     }
     bh_plugin_info info;
-    bh_plugin_info_of(L, -1, &info);
+    int each = lua_getfield(L, 1, "each") != LUA_TNIL;
+    lua_pop(L, 1);
+    bh_plugin_info_of(L, -1, each, &info);
     s->action = info.name;
     s->action_desc = info.description;
     info.name = info.description = NULL;
@@ -1078,6 +1130,16 @@ static void lint(bh_runbook *rb) {
         if (s->when_false)
             bh_diag_add(&rb->diags, BH_DIAG_WARNING, s->file, s->line,
                         "step '%s' can never run: its condition is when = false", s->id);
+        double limit = s->timeout_set ? s->timeout_ms : rb->timeout_ms;
+        if (s->estimate_ms > 0 && limit > 0 && s->estimate_ms >= limit) {
+            char e[32], l[32];
+            bh_util_format_duration(s->estimate_ms, e, sizeof e);
+            bh_util_format_duration(limit, l, sizeof l);
+            bh_diag_add(&rb->diags, BH_DIAG_WARNING, s->file, s->line,
+                        "step '%s' usually takes %s (estimate) but times out after %s: raise "
+                        "its timeout, or a dry run or drill times it out every time",
+                        s->id, e, l);
+        }
         if (s->manual && !s->timeout_set)
             bh_diag_add(&rb->diags, BH_DIAG_WARNING, s->file, s->line,
                         "manual task '%s' has no explicit timeout: say how long a person may "
@@ -1251,6 +1313,7 @@ void bh_runbook_free(bh_runbook *rb) {
     for (size_t i = 0; i < rb->nparams; i++) {
         free(rb->params[i].name);
         free(rb->params[i].doc);
+        free(rb->params[i].pattern);
         cJSON_Delete(rb->params[i].def);
     }
     free(rb->params);
@@ -1298,6 +1361,7 @@ cJSON *bh_runbook_plan_json(const bh_runbook *rb) {
         cJSON_AddBoolToObject(o, "required", p->required);
         if (p->def) cJSON_AddItemToObject(o, "default", cJSON_Duplicate(p->def, 1));
         add_opt_string(o, "doc", p->doc);
+        add_opt_string(o, "pattern", p->pattern);
         const cJSON *v =
             rb->param_values ? cJSON_GetObjectItemCaseSensitive(rb->param_values, p->name) : NULL;
         if (v) cJSON_AddItemToObject(o, "value", cJSON_Duplicate(v, 1));

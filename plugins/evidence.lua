@@ -22,15 +22,14 @@ return {
       }),
       idempotent = true,
       changes = false,
-      describe = function(p, item)
+      describe = function(p, item, each)
         local t = ssh.target(p, item)
-        return ("collect %s%s"):format(t.name and (t.name .. ":") or "", p.path)
+        local from = t.name or (each and "each host")
+        return ("collect %s%s"):format(from and (from .. ":") or "", p.path)
       end,
       run = function(ctx, p, item)
-        local words = { "cat", "--", p.path }
-        local argv, t = ssh.argv(ctx, p, item, words)
-        argv = argv or words
-        local prefix = t and t.name and (safe(t.name) .. "_") or ""
+        local argv, t = ssh.command(ctx, p, item, { "cat", "--", p.path })
+        local prefix = t.name and (safe(t.name) .. "_") or ""
         argv.name = p.name or (prefix .. safe(p.path:match("[^/]+$") or p.path))
         argv.timeout = p.timeout
         local r = ctx.collect(argv)
@@ -45,18 +44,15 @@ return {
       }),
       idempotent = true,
       changes = false,
-      describe = function(p, item)
+      describe = function(p, item, each)
         local t = ssh.target(p, item)
+        local on = t.name or (each and "each host")
         return ("collect the output of %s%s"):format(table.concat(p.command, " "),
-          t.name and (" on " .. t.name) or "")
+          on and (" on " .. on) or "")
       end,
       run = function(ctx, p, item)
-        local argv, t = ssh.argv(ctx, p, item, p.command)
-        if not argv then
-          argv = {}
-          for i, w in ipairs(p.command) do argv[i] = w end
-        end
-        local prefix = t and t.name and (safe(t.name) .. "_") or ""
+        local argv, t = ssh.command(ctx, p, item, p.command)
+        local prefix = t.name and (safe(t.name) .. "_") or ""
         argv.name = p.name or (prefix .. safe(p.command[1]) .. ".out")
         argv.timeout = p.timeout
         local r = ctx.collect(argv)

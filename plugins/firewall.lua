@@ -5,7 +5,8 @@
 -- host that is not isolated does nothing.
 --
 -- Runs nft locally, over ssh (host =, or the step's inventory item), or
--- behind a prefix (wrap = { "sudo" }, { "ip", "netns", "exec", "ns1" }).
+-- behind a prefix (wrap = { "ip", "netns", "exec", "ns1" }); sudo = true
+-- for a user that may run nft through sudo.
 
 local ssh = require("ssh")
 
@@ -87,15 +88,7 @@ local function ruleset(p)
 end
 
 local function nft(ctx, p, item, script)
-  local words = { p.nft, "-f", "-" }
-  local argv = ssh.argv(ctx, p, item, words)
-  if not argv then
-    argv = {}
-    for _, w in ipairs(p.wrap) do argv[#argv + 1] = w end
-    for _, w in ipairs(words) do argv[#argv + 1] = w end
-  elseif #p.wrap > 0 then
-    error("firewall: give host (ssh) or wrap, not both", 0)
-  end
+  local argv = ssh.command(ctx, p, item, { p.nft, "-f", "-" }, p.wrap)
   argv.stdin = script
   argv.timeout = p.timeout
   ctx.exec(argv)
@@ -104,13 +97,14 @@ end
 local common = ssh.with(ssh.params, {
   table = { type = "string", default = "bulkhead_isolation", doc = "the nftables table (inet family) the engine owns" },
   nft = { type = "string", default = "nft", doc = "the nft program" },
-  wrap = { type = "list", default = {}, doc = "a command prefix for local runs, e.g. { \"sudo\" }" },
+  wrap = { type = "list", default = {}, doc = "a command prefix for local runs, e.g. { \"ip\", \"netns\", \"exec\", \"ns1\" }" },
   timeout = { type = "string", default = "1m", doc = "limit for nft" },
 })
 
-local function where(p, item)
+local function where(p, item, each)
   local t = ssh.target(p, item)
   if t.name then return " on " .. t.name end
+  if each then return " on each host" end
   if #p.wrap > 0 then return " via " .. table.concat(p.wrap, " ") end
   return " on this host"
 end
@@ -144,11 +138,11 @@ return {
           end
         end
       end,
-      describe = function(p, item)
+      describe = function(p, item, each)
         local keep = {}
         for _, x in ipairs(p.allow) do keep[#keep + 1] = tostring(x) end
         local from = #p.allow_from > 0 and ("; from " .. table.concat(p.allow_from, ", ")) or ""
-        return ("isolate%s with nftables table %s, allowing %s%s"):format(where(p, item), p.table,
+        return ("isolate%s with nftables table %s, allowing %s%s"):format(where(p, item, each), p.table,
           #keep > 0 and table.concat(keep, ", ") or "nothing", from)
       end,
       run = function(ctx, p, item)
@@ -175,7 +169,7 @@ return {
       params = common,
       idempotent = true,
       validate = function(p) if not p.table:match("^[%a_][%w_]*$") then return "table is a plain name" end end,
-      describe = function(p, item) return ("release%s: delete nftables table %s"):format(where(p, item), p.table) end,
+      describe = function(p, item, each) return ("release%s: delete nftables table %s"):format(where(p, item, each), p.table) end,
       run = function(ctx, p, item)
         nft(ctx, p, item, "add table inet " .. p.table .. "\ndelete table inet " .. p.table .. "\n")
         return { isolated = false, host = ssh.target(p, item).name }

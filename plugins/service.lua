@@ -3,9 +3,7 @@
 local ssh = require("ssh")
 
 local function run_systemctl(ctx, p, item, verb, check)
-  local words = { p.systemctl, verb, p.unit }
-  if p.sudo then table.insert(words, 1, "sudo") end
-  local argv = ssh.argv(ctx, p, item, words) or words
+  local argv = ssh.command(ctx, p, item, { p.systemctl, verb, p.unit })
   argv.check = check
   argv.timeout = p.timeout
   return ctx.exec(argv)
@@ -14,13 +12,12 @@ end
 local params = ssh.with(ssh.params, {
   unit = { type = "string", required = true, doc = "the unit, e.g. \"nginx.service\"" },
   systemctl = { type = "string", default = "systemctl", doc = "the systemctl program" },
-  sudo = { type = "boolean", default = false, doc = "run systemctl with sudo (remote hosts)" },
   timeout = { type = "string", default = "2m", doc = "limit for systemctl" },
 })
 
-local function where(p, item)
+local function where(p, item, each)
   local t = ssh.target(p, item)
-  return t.name and (" on " .. t.name) or ""
+  return t.name and (" on " .. t.name) or (each and " on each host") or ""
 end
 
 local function verb_action(verb, doc, undo, destructive)
@@ -30,7 +27,7 @@ local function verb_action(verb, doc, undo, destructive)
     idempotent = true,
     destructive = destructive,
     undo = undo,
-    describe = function(p, item) return ("systemctl %s %s%s"):format(verb, p.unit, where(p, item)) end,
+    describe = function(p, item, each) return ("systemctl %s %s%s"):format(verb, p.unit, where(p, item, each)) end,
     run = function(ctx, p, item)
       run_systemctl(ctx, p, item, verb, true)
       return { unit = p.unit, host = ssh.target(p, item).name, done = verb }
@@ -50,7 +47,7 @@ return {
       params = params,
       check = true,
       idempotent = true,
-      describe = function(p, item) return ("systemctl is-active %s%s"):format(p.unit, where(p, item)) end,
+      describe = function(p, item, each) return ("systemctl is-active %s%s"):format(p.unit, where(p, item, each)) end,
       run = function(ctx, p, item)
         local r = run_systemctl(ctx, p, item, "is-active", false)
         if r.code == 0 then return true end

@@ -60,14 +60,33 @@ function M.argv(ctx, p, item, remote)
   for _, o in ipairs(p.options or {}) do argv[#argv + 1] = "-o"; argv[#argv + 1] = o end
   argv[#argv + 1] = t.host
   argv[#argv + 1] = "--"
+  -- sudo -n: never a password prompt; a sudoers rule must allow it
+  local prefix = p.sudo and "sudo -n " or ""
   if type(remote) == "string" then
-    argv[#argv + 1] = remote
+    argv[#argv + 1] = p.sudo and (prefix .. "sh -c " .. quote(remote)) or remote
   else
     local words = {}
     for i, w in ipairs(remote) do words[i] = quote(w) end
-    argv[#argv + 1] = table.concat(words, " ")
+    argv[#argv + 1] = prefix .. table.concat(words, " ")
   end
   return argv, t
+end
+
+-- The argv that runs words (a list) on the target over ssh, or on this
+-- machine when there is no host. sudo -n goes in front either way when
+-- p.sudo; wrap (a local prefix, e.g. { "ip", "netns", "exec", "ns1" })
+-- applies only here. Also returns the target.
+function M.command(ctx, p, item, words, wrap)
+  local argv, t = M.argv(ctx, p, item, words)
+  if argv then
+    if wrap and #wrap > 0 then error("give host (ssh) or wrap, not both", 0) end
+    return argv, t
+  end
+  argv = {}
+  if p.sudo then argv[1], argv[2] = "sudo", "-n" end
+  for _, w in ipairs(wrap or {}) do argv[#argv + 1] = w end
+  for _, w in ipairs(words) do argv[#argv + 1] = w end
+  return argv, M.target(p, item)
 end
 
 -- The parameters every remote-capable action takes.
@@ -85,6 +104,8 @@ M.params = {
                   doc = "where multiplexing sockets live, a directory only you can write to "
                     .. "(default: the run's private ctx.tmpdir())" },
   ssh = { type = "string", default = "ssh", doc = "the ssh program" },
+  sudo = { type = "boolean", default = false,
+           doc = "run the remote command with sudo -n (the remote user needs a sudoers rule; never prompts)" },
 }
 
 local function with(common, own)
@@ -111,7 +132,7 @@ M.actions = {
     describe = function(p, item)
       local t = M.target(p, item)
       local what = p.script or table.concat(p.command or {}, " ")
-      return ("ssh %s%s: %s"):format(t.user and (t.user .. "@") or "", t.name or "?", what)
+      return ("ssh %s%s: %s"):format(t.user and (t.user .. "@") or "", t.name or "each host", what)
     end,
     run = function(ctx, p, item)
       if (p.command == nil) == (p.script == nil) then

@@ -15,7 +15,7 @@ return {
       check = true,
       idempotent = true,
       describe = function(p, item)
-        local h = p.host or (type(item) == "table" and item.host) or item or "?"
+        local h = p.host or (type(item) == "table" and item.host) or item or "each host"
         return ("connect to %s:%d, expecting it %s"):format(tostring(h), p.port, p.expect)
       end,
       run = function(ctx, p, item)

@@ -29,6 +29,9 @@ for rb in "$ROOT"/examples/*/*.lua "$ROOT"/runbooks/*.lua; do
     rm -f "$WORK/executed"
     args=()
     grep -q '^ *workdir *=' "$rb" && args+=(-p workdir="$WORK/nowhere-$name")
+    # a shipped runbook's example parameters (runbooks/examples/NAME.json)
+    ex="$(dirname "$rb")/examples/$name.json"
+    [ -f "$ex" ] && args+=(--params "$ex")
     # every parameter that takes a URL or host points at the silent listener
     for p in $(grep -oE '^ *[a-z_]*(url|webhook|endpoint)[a-z_]* *=' "$rb" | tr -d ' ='); do
         args+=(-p "$p=$URL")
@@ -42,6 +45,28 @@ for rb in "$ROOT"/examples/*/*.lua "$ROOT"/runbooks/*.lua; do
     assert_jq "$(journal)" '[.[] | select(.type == "exec_start")] | length > 0' true
     assert_jq "$(journal)" '[.[] | select(.type == "approval" and .how != "simulated")] | length' 0
     assert_exit 0 bh verify last
+done
+
+t shipped_runbooks_pass_check_strict
+n=0
+for rb in "$ROOT"/runbooks/*.lua; do
+    assert_exit 0 bh check --strict "$rb"
+    n=$((n + 1))
+    grep -q "^-- " "$rb" || fail "$(basename "$rb") has no header comment saying what it is for"
+    [ -f "$(dirname "$rb")/examples/$(basename "$rb" .lua).json" ] || fail "$(basename "$rb"): no example parameters"
+done
+[ "$n" -ge 5 ] || fail "only $n runbooks in runbooks/"
+
+t shipped_runbooks_survive_a_chaos_drill
+for rb in "$ROOT"/runbooks/*.lua; do
+    name=$(basename "$rb" .lua)
+    env PATH="$LOUD" "$BULKHEAD" --state-dir "$STATE" drill --plain "$rb" --params "$(dirname "$rb")/examples/$name.json" \
+        --chaos 0.3 --seed 7 >"$WORK/drill.out" 2>&1
+    rc=$?
+    [ "$rc" = 0 ] || [ "$rc" = 1 ] || fail "drill of $name exited $rc: $(tail -n3 "$WORK/drill.out" | tr '\n' '|')"
+    assert_no_file "$WORK/executed"
+    assert_exit 0 bh verify last
+    assert_jq "$(journal)" '[.[] | select(.type == "scorecard")] | length' 1
 done
 
 cat >"$WORK/sim.lua" <<'LUA'

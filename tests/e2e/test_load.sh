@@ -58,17 +58,19 @@ runbook { id = "lintme", title = "Lint",
           params = { host = { type = "string", default = "web1" } } }
 step "a" { run = function(ctx) end }
 step "b" { timeout = "10s", run = function(ctx) end }
+step "c" { timeout = "10s", estimate = "1m", run = function(ctx) end }
 LUA
 assert_exit 0 bh check "$WORK/lintme.lua"
 assert_contains "$ERR" "lintme.lua:1: warning: parameter 'host' has no doc string"
 assert_contains "$ERR" "lintme.lua:3: warning: step 'a' has no explicit timeout"
+assert_contains "$ERR" "lintme.lua:5: warning: step 'c' usually takes 1m00s (estimate) but times out after 10.0s"
 assert_not_contains "$ERR" "step 'b'"
 assert_contains "$OUT" "with warnings"
 assert_exit 3 bh check --strict "$WORK/lintme.lua"
-assert_contains "$OUT" "failed --strict: 2 warnings"
+assert_contains "$OUT" "failed --strict: 3 warnings"
 
 t shipped_runbooks_pass_strict_check
-for f in "$ROOT"/examples/*/*.lua; do
+for f in "$ROOT"/examples/*/*.lua "$ROOT"/runbooks/*.lua; do
     assert_exit 0 bh check --strict "$f"
 done
 

@@ -44,3 +44,20 @@ t param_list
 assert_exit 0 bh run "$WORK/p.lua" -p n=1 -p hosts=a,b
 assert_jq "$(journal)" '.[0].params.hosts|tojson' '["a","b"]'
 assert_jq "$(journal)" '.[]|select(.type=="step_end")|.result.hosts|tojson' '["a","b"]'
+
+t param_pattern_keeps_values_plain
+cat >"$WORK/pat.lua" <<'LUA'
+runbook { id = "pat", title = "Pattern", timeout = "10s",
+  params = { user = { type = "string", required = true, pattern = "[%w][%w._-]*", doc = "a login name" },
+             hosts = { type = "list", default = { "web1" }, pattern = "[%w.-]+", doc = "host names" } } }
+step "s" { run = function(ctx) return param.user end }
+LUA
+assert_exit 0 bh run --plain "$WORK/pat.lua" -p user=jdoe -p hosts=a.example,b-2
+assert_exit 4 bh run --plain "$WORK/pat.lua" -p 'user=x;rm -rf /'
+assert_contains "$ERR" "pat.lua:1: error: parameter 'user': \"x;rm -rf /\" does not match its pattern [%w][%w._-]* (a login name)"
+assert_exit 4 bh run --plain "$WORK/pat.lua" -p user=ok -p 'hosts=good,$(bad)'
+assert_contains "$ERR" "parameter 'hosts': \"\$(bad)\" does not match"
+assert_exit 0 bh check --strict "$WORK/pat.lua"   # check's stand-in "<user>" passes
+printf 'runbook { id = "p2", title = "P2", timeout = "1s", params = { n = { type = "number", pattern = "%%d+", doc = "n" } } }\nstep "s" { run = function() end }\n' >"$WORK/p2.lua"
+assert_exit 3 bh check "$WORK/p2.lua"
+assert_contains "$ERR" "'pattern' applies to a string or a list of strings"

@@ -223,7 +223,7 @@ static void test_load_file(void **state) {
 /* ---- resolution ---- */
 
 #define SPEC(n, t, req, def, doc)                                                                  \
-    { (char *)(n), (t), (req), (def), (char *)(doc) }
+    { (char *)(n), (t), (req), (def), (char *)(doc), NULL }
 
 /* Resolve and return the result printed as JSON (caller frees). */
 static char *resolve_json(const bh_param_spec *specs, size_t n, const bh_params_input *in,

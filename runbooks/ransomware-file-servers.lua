@@ -1,0 +1,183 @@
+-- ransomware-file-servers.lua: files on the headquarters file servers are
+-- being encrypted. Cut the servers off before the encryption spreads or
+-- reaches the backups, keep what shows how it happened, restore from the
+-- second site only once a person has confirmed the restore point predates
+-- the encryption, and reconnect the servers one at a time.
+--
+-- Reaches the servers over ssh (sudo -n for nft, systemctl and find) listed
+-- in an Ansible INI inventory; the restore is an Ansible playbook of your
+-- own (param playbook) run against the same inventory. Secrets:
+-- SMTP_PASSWORD, TEAMS_WEBHOOK_URL (when teams = true).
+--
+--   bulkhead plan runbooks/ransomware-file-servers.lua --params runbooks/examples/ransomware-file-servers.json
+
+runbook {
+  id = "ransomware-file-servers",
+  title = "Ransomware on the file servers",
+  severity = "critical",
+  owner = "ir-team",
+  description = "Isolate the file servers and stop SMB and backup sync, keep the ransom notes and the "
+    .. "list of encrypted files, restore from the second site after a person confirms the restore point.",
+  timeout = "15m",
+  params = {
+    incident = { type = "string", required = true, doc = "incident reference, used in every message" },
+    inventory = { type = "string", required = true, doc = "Ansible INI inventory (relative to this file or absolute)" },
+    group = { type = "string", default = "fileservers", doc = "inventory group of the file servers" },
+    mgmt = { type = "list", default = { "10.20.0.0/24" }, doc = "management networks still allowed in (CIDR)" },
+    smb_unit = { type = "string", default = "smbd.service", doc = "the file-sharing service's unit" },
+    backup_unit = { type = "string", default = "backup-sync.timer",
+                    doc = "the unit that syncs to the second site: stopped so encrypted files do not overwrite clean backups" },
+    shares = { type = "string", default = "/srv/shares", doc = "root of the shared folders" },
+    note_pattern = { type = "string", default = "*DECRYPT*", doc = "file name pattern of the ransom notes (find -iname)" },
+    since_minutes = { type = "number", default = 1440, doc = "files changed in the last N minutes are listed as possibly encrypted" },
+    restore_point = { type = "string", required = true, doc = "backup snapshot to restore (confirmed by a person before use)" },
+    playbook = { type = "string", default = "/etc/ir/playbooks/restore-fileserver.yml",
+                 doc = "Ansible playbook that wipes a server's shares and restores a snapshot (vars: snapshot, incident)" },
+    smtp = { type = "string", default = "smtp://mx1.example.org:587", doc = "SMTP server" },
+    mail_from = { type = "string", default = "ir-team@example.org", doc = "sender" },
+    management = { type = "list", default = { "cio@example.org", "legal@example.org" }, doc = "who is told first (mail)" },
+    staff = { type = "list", default = { "all-staff@example.org" }, doc = "staff mailing list" },
+    teams = { type = "boolean", default = true, doc = "also post cards to the crisis channel (TEAMS_WEBHOOK_URL)" },
+    update_every = { type = "string", default = "1h", doc = "how often management gets an update" },
+    sudo = { type = "boolean", default = true, doc = "run remote commands with sudo -n" },
+    known_hosts = { type = "string", doc = "known_hosts file for ssh (default: ssh's own)" },
+  },
+}
+
+local inv = inventory(param.inventory)
+local servers = inv:hosts(param.group)
+local function on(t) -- ssh options for every remote action
+  t.sudo, t.known_hosts = param.sudo, param.known_hosts
+  return t
+end
+local function mail(to, subject, text)
+  return notify.email { smtp = param.smtp, from = param.mail_from, to = to, subject = subject, text = text,
+                        username = param.mail_from, password = secret("SMTP_PASSWORD"), starttls = true }
+end
+
+------------------------------------------------------------------------------
+phase "contain"
+
+step "isolate" {
+  doc = "Cut each file server off (nftables): only the management networks reach it",
+  each = servers, concurrency = 16, timeout = "2m", estimate = "1m",
+  approve = "Users lose their shared folders until the restore", approve_timeout = "10m",
+  action = firewall.isolate(on { allow = {}, allow_from = param.mgmt }),
+}
+
+step "stop-backup-sync" {
+  doc = "Stop the sync to the second site, so encrypted files do not replace clean backups",
+  each = servers, concurrency = 16, timeout = "2m", estimate = "20s",
+  approve = "Backups stop until the all-clear",
+  action = service.stop(on { unit = param.backup_unit }),
+}
+
+step "stop-smb" {
+  doc = "Stop file sharing on each server",
+  each = servers, concurrency = 16, timeout = "2m", estimate = "20s",
+  approve = "Stops file sharing on every file server",
+  action = service.stop(on { unit = param.smb_unit }),
+}
+
+------------------------------------------------------------------------------
+phase "evidence"
+
+step "ransom-notes" {
+  doc = "The ransom notes (names and contents), for the investigators and the insurer",
+  each = servers, concurrency = 8, timeout = "20m", estimate = "5m",
+  action = evidence.command(on { name = "ransom-notes.txt", command = {
+    "find", param.shares, "-xdev", "-type", "f", "-iname", param.note_pattern,
+    "-exec", "sh", "-c", 'for f; do echo "== $f"; head -c 65536 "$f"; echo; done', "-", "{}", "+" } }),
+}
+
+step "changed-files" {
+  doc = "Every file changed recently (time, size, path): how far the encryption got",
+  each = servers, concurrency = 8, timeout = "1h", estimate = "15m",
+  action = evidence.command(on { name = "changed-files.txt", command = {
+    "find", param.shares, "-xdev", "-type", "f", "-mmin", "-" .. math.floor(param.since_minutes),
+    "-printf", "%TY-%Tm-%Td %TH:%TM %s %p\n" } }),
+}
+
+------------------------------------------------------------------------------
+phase "communicate"
+
+step "tell-management" {
+  doc = "Management and legal hear first: what is down, what is kept, what comes next",
+  timeout = "2m", estimate = "1m", retries = 2, backoff = "30s",
+  action = mail(param.management, "[{{incident}}] Ransomware on the file servers: servers isolated",
+    "Incident {{incident}} (run {{run_id}}).\n\nThe file servers are cut off, file sharing and backup "
+      .. "sync are stopped so that the backups stay clean. Evidence is being kept. The restore waits "
+      .. "for a confirmed restore point.\n\nSteps: {{summary}}."),
+}
+
+step "tell-staff" {
+  doc = "Staff: shares are down, do not open unexpected files, report ransom notes",
+  timeout = "2m", estimate = "1m", on_failure = "continue",
+  action = mail(param.staff, "[{{incident}}] Shared folders unavailable",
+    "The shared folders are offline while we deal with a security incident. Do not open unexpected "
+      .. "attachments; report any file asking for payment to the service desk. Updates follow."),
+}
+
+step "crisis-channel" {
+  doc = "A card in the crisis channel",
+  when = param.teams, timeout = "1m", estimate = "5s", on_failure = "continue",
+  action = notify.teams { url = secret("TEAMS_WEBHOOK_URL"), title = "{{incident}}: ransomware",
+                          text = "File servers isolated; sharing and backup sync stopped. {{summary}}" },
+}
+
+step "updates" {
+  doc = "Regular updates to management while the run lives",
+  every = param.update_every, timeout = "2m", estimate = "5s", on_failure = "continue",
+  action = mail(param.management, "[{{incident}}] Update {{rep}}", "Where the response stands: {{summary}}."),
+}
+
+------------------------------------------------------------------------------
+phase "recover"
+
+step "confirm-restore-point" {
+  doc = "A person confirms the restore point is clean",
+  after = { "ransom-notes", "changed-files" },
+  manual = { "Find the earliest encrypted file in the changed-files evidence",
+             "Check that snapshot " .. param.restore_point .. " was taken before it",
+             "Check that the second site shows no encrypted files in that snapshot",
+             "Mark done with the snapshot's time in the note; mark failed to stop here" },
+  timeout = "12h", estimate = "1h",
+}
+
+step "restore" {
+  doc = "Wipe the shares and restore snapshot " .. param.restore_point .. " (Ansible playbook)",
+  timeout = "8h", estimate = "4h",
+  approve = "Wipes the shares on every file server and restores " .. param.restore_point,
+  action = ansible.playbook { playbook = param.playbook, inventory = inv.file, limit = param.group,
+                              extra_vars = { snapshot = param.restore_point, incident = param.incident } },
+  undo = false, -- a wipe cannot be undone; the evidence was kept before it
+}
+
+step "start-smb" {
+  doc = "File sharing back on each server, checked from the management network",
+  each = servers, timeout = "5m", estimate = "1m",
+  action = service.start(on { unit = param.smb_unit }),
+  verify = tcp.check { port = 445, timeout = "5s" }, verify_timeout = "3m",
+}
+
+step "reconnect" {
+  doc = "Lift the isolation one server at a time",
+  each = servers, concurrency = 1, timeout = "5m", estimate = "2m",
+  approve = "Reconnects the restored file servers",
+  action = firewall.release(on {}),
+  undo = false, -- isolating again is a new decision: run isolate again
+}
+
+step "resume-backup-sync" {
+  doc = "Backups to the second site again",
+  each = servers, timeout = "2m", estimate = "20s",
+  action = service.start(on { unit = param.backup_unit }),
+}
+
+step "all-clear" {
+  doc = "Tell everyone the shares are back",
+  timeout = "2m", estimate = "1m", on_failure = "continue",
+  action = mail(param.staff, "[{{incident}}] Shared folders restored",
+    "The shared folders are back, restored from " .. param.restore_point .. ". Work saved after "
+      .. "that point may need to be redone; the service desk can help."),
+}
