@@ -149,9 +149,12 @@ format:
 	clang-format -i engine/*.c engine/*.h tests/unit/*.c tests/fuzz/*.c
 
 install: build/bulkhead
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/examples
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/examples $(DESTDIR)$(DATADIR)/plugins \
+	  $(DESTDIR)$(DATADIR)/runbooks
 	install -m 0755 build/bulkhead $(DESTDIR)$(BINDIR)/bulkhead
 	cp -R examples/. $(DESTDIR)$(DATADIR)/examples/
+	install -m 0644 plugins/*.lua $(DESTDIR)$(DATADIR)/plugins/
+	cp -R runbooks/. $(DESTDIR)$(DATADIR)/runbooks/
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/bulkhead

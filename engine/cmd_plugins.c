@@ -45,6 +45,8 @@ static void print_one(const cJSON *p, int full) {
         for (int k = 0; k < 3; k++)
             if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, flags[k])))
                 printf("  [%s]", flags[k]);
+        if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(a, "changes")))
+            printf("  [changes nothing]");
         const cJSON *undo = cJSON_GetObjectItemCaseSensitive(a, "undo");
         if (cJSON_IsString(undo)) printf("  [undo: %s.%s]", name, undo->valuestring);
         printf("\n  %s\n", cJSON_GetObjectItemCaseSensitive(a, "doc")->valuestring);

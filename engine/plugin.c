@@ -39,8 +39,12 @@ static void add_dir(char ***v, size_t *n, const char *d) {
 static void add_list(char ***v, size_t *n, const char *list) {
     if (!list) return;
     char *copy = bh_util_xstrdup(list);
-    for (char *save = NULL, *t = strtok_r(copy, ":", &save); t; t = strtok_r(NULL, ":", &save))
-        add_dir(v, n, t);
+    for (char *save = NULL, *t = strtok_r(copy, ":", &save); t; t = strtok_r(NULL, ":", &save)) {
+        /* absolute: the run records them, and resume may run elsewhere */
+        char *real = realpath(t, NULL);
+        add_dir(v, n, real ? real : t);
+        free(real);
+    }
     free(copy);
 }
 
@@ -209,34 +213,102 @@ static int load_file(lua_State *L, bh_runbook *rb, const char *path, char *why, 
     return 0;
 }
 
+/* A file the runbook's code came from: its path and SHA-256 go into
+ * run_start, and resume/undo refuse to go on if it changed. Once per path. */
+static void pin(bh_runbook *rb, const char *name, const char *path, const char *sha, int module) {
+    if (!rb->plugins_used) return;
+    char *real = realpath(path, NULL);
+    const char *p = real ? real : path;
+    const cJSON *u;
+    cJSON_ArrayForEach(u, rb->plugins_used) {
+        const cJSON *up = cJSON_GetObjectItemCaseSensitive(u, "path");
+        if (cJSON_IsString(up) && strcmp(up->valuestring, p) == 0) {
+            free(real);
+            return;
+        }
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", name);
+    const char *slash = strrchr(p, '/');
+    cJSON_AddStringToObject(o, "file", slash ? slash + 1 : p);
+    cJSON_AddStringToObject(o, "path", p);
+    cJSON_AddStringToObject(o, "sha256", sha);
+    if (module) cJSON_AddBoolToObject(o, "module", 1);
+    cJSON_AddItemToArray(rb->plugins_used, o);
+    free(real);
+}
+
+static const char REG_MODULES[] = "bulkhead.modules"; /* require's cache: name -> value */
+
 static int l_plugin_require(lua_State *L) {
     bh_runbook *rb = lua_touserdata(L, lua_upvalueindex(1));
     const char *name = luaL_checkstring(L, 1);
     if (!name_ok(name)) return luaL_error(L, "require: '%s' is not a module name", name);
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, REG_MODULES);
+    int cache = lua_gettop(L);
+    if (lua_getfield(L, cache, name) != LUA_TNIL) return 1;
+    lua_pop(L, 1);
     char *path = find_file(rb->plugin_dirs, name, ".lua");
-    char why[512];
+    char why[512], sha[BH_SHA256_HEX_LEN + 1];
     if (path) {
-        int rc = load_file(L, rb, path, why, sizeof why, NULL);
+        int rc = load_file(L, rb, path, why, sizeof why, sha);
+        if (rc == 0) pin(rb, name, path, sha, 1);
         free(path);
         if (rc != 0) return luaL_error(L, "require '%s': %s", name, why);
-        return 1;
+    } else {
+        path = find_file(rb->plugin_dirs, name, ".so");
+        if (!path) return luaL_error(L, "require: no module '%s' in the plugin directories", name);
+        size_t n;
+        char *bytes = bh_util_read_file(path, &n);
+        if (!bytes) {
+            free(path);
+            return luaL_error(L, "require '%s': cannot read it", name);
+        }
+        bh_util_sha256_hex(bytes, n, sha);
+        free(bytes);
+        pin(rb, name, path, sha, 1);
+        /* a C module: the host's own loadlib, on this one file */
+        lua_getglobal(L, "package");
+        lua_getfield(L, -1, "loadlib");
+        lua_pushstring(L, path);
+        lua_pushfstring(L, "luaopen_%s", name);
+        free(path);
+        lua_call(L, 2, 2);
+        if (lua_isnil(L, -2)) return luaL_error(L, "require '%s': %s", name, lua_tostring(L, -1));
+        lua_pop(L, 1);
+        lua_remove(L, -2); /* package */
+        lua_call(L, 0, 1);
     }
-    path = find_file(rb->plugin_dirs, name, ".so");
-    if (!path) return luaL_error(L, "require: no module '%s' in the plugin directories", name);
-    /* a C module: the host's own loadlib, on this one file */
-    lua_getglobal(L, "package");
-    lua_getfield(L, -1, "loadlib");
-    lua_pushstring(L, path);
-    lua_pushfstring(L, "luaopen_%s", name);
-    free(path);
-    lua_call(L, 2, 2);
-    if (lua_isnil(L, -2)) return luaL_error(L, "require '%s': %s", name, lua_tostring(L, -1));
-    lua_pop(L, 1);
-    lua_call(L, 0, 1);
+    if (lua_isnil(L, -1)) { /* a module that returns nothing is true, as in Lua */
+        lua_pop(L, 1);
+        lua_pushboolean(L, 1);
+    }
+    lua_pushvalue(L, -1);
+    lua_setfield(L, cache, name);
     return 1;
 }
 
 /* --- parameters ---------------------------------------------------------------- */
+
+/* Is there a stand-in ("<name>", "<secret:NAME>") among the strings of
+ * the table at idx (nested tables too, a few levels)? */
+static int has_standin(lua_State *L, int idx, int depth) {
+    int found = 0;
+    idx = lua_absindex(L, idx);
+    lua_pushnil(L);
+    while (!found && lua_next(L, idx)) {
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            size_t n;
+            const char *v = lua_tolstring(L, -1, &n);
+            found = n > 2 && v[0] == '<' && v[n - 1] == '>';
+        } else if (lua_type(L, -1) == LUA_TTABLE && depth < 4) {
+            found = has_standin(L, -1, depth + 1);
+        }
+        lua_pop(L, 1);
+    }
+    if (found) lua_pop(L, 1); /* the key lua_next left */
+    return found;
+}
 
 static int is_list(lua_State *L, int idx) {
     size_t n = lua_rawlen(L, idx), count = 0;
@@ -326,8 +398,11 @@ static int l_construct(lua_State *L) {
         }
     }
     /* the action's own checks (templates, combinations): an error here
-     * points at the runbook's line too */
-    if (lua_getfield(L, spec, "validate") == LUA_TFUNCTION) {
+     * points at the runbook's line too. Not on `check`'s stand-ins for
+     * parameters without values ("<mgmt>" is no CIDR, and need not be). */
+    const bh_runbook *rb = lua_touserdata(L, lua_upvalueindex(3));
+    int standins = rb && rb->placeholders && has_standin(L, params, 0);
+    if (lua_getfield(L, spec, "validate") == LUA_TFUNCTION && !standins) {
         lua_pushvalue(L, params);
         if (lua_pcall(L, 1, 1, 0) != LUA_OK || lua_type(L, -1) == LUA_TSTRING)
             return luaL_error(L, "%s.%s: %s", pname, aname, lua_tostring(L, -1));
@@ -353,24 +428,32 @@ static int l_action_tostring(lua_State *L) {
 
 /* firewall.nosuch: say what there is */
 static int l_ns_index(lua_State *L) {
+    const char *plugin = lua_tostring(L, lua_upvalueindex(1));
+    const char *asked = luaL_tolstring(L, 2, NULL);
     lua_getfield(L, LUA_REGISTRYINDEX, REG_PLUGINS);
-    lua_getfield(L, -1, lua_tostring(L, lua_upvalueindex(1)));
+    lua_getfield(L, -1, plugin);
     lua_getfield(L, -1, "actions");
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
+    int actions = lua_gettop(L);
+    /* the names first, as a table; the buffer is built with nothing above it */
+    lua_newtable(L);
+    int names = lua_gettop(L);
+    lua_Integer n = 0;
     lua_pushnil(L);
-    int first = 1;
-    while (lua_next(L, -3)) {
+    while (lua_next(L, actions)) {
         lua_pop(L, 1);
-        if (!first) luaL_addstring(&b, ", ");
-        first = 0;
         lua_pushvalue(L, -1);
-        luaL_addvalue(&b);
+        lua_rawseti(L, names, ++n);
     }
-    luaL_pushresult(&b);
-    return luaL_error(L, "plugin %s has no action '%s' (it has: %s)",
-                      lua_tostring(L, lua_upvalueindex(1)), luaL_tolstring(L, 2, NULL),
-                      lua_tostring(L, -2));
+    lua_getglobal(L, "table");
+    lua_getfield(L, -1, "sort");
+    lua_pushvalue(L, names);
+    lua_call(L, 1, 0);
+    lua_getfield(L, -1, "concat");
+    lua_pushvalue(L, names);
+    lua_pushliteral(L, ", ");
+    lua_call(L, 2, 1);
+    return luaL_error(L, "plugin %s has no action '%s' (it has: %s)", plugin, asked,
+                      lua_tostring(L, -1));
 }
 
 /* Load plugin NAME (dirs of rb) and push its namespace table; nil if there
@@ -407,7 +490,8 @@ static int load_plugin(lua_State *L, bh_runbook *rb, const char *name) {
         lua_pop(L, 1);
         lua_pushstring(L, name);
         lua_pushvalue(L, -2);
-        lua_pushcclosure(L, l_construct, 2);
+        lua_pushlightuserdata(L, rb);
+        lua_pushcclosure(L, l_construct, 3);
         lua_setfield(L, ns, lua_tostring(L, -2));
     }
     lua_pop(L, 1);
@@ -416,13 +500,7 @@ static int load_plugin(lua_State *L, bh_runbook *rb, const char *name) {
     lua_pushcclosure(L, l_ns_index, 1);
     lua_setfield(L, -2, "__index");
     lua_setmetatable(L, ns);
-    cJSON *u = cJSON_CreateObject();
-    cJSON_AddStringToObject(u, "name", name);
-    char *real = realpath(path, NULL);
-    cJSON_AddStringToObject(u, "path", real ? real : path);
-    free(real);
-    cJSON_AddStringToObject(u, "sha256", sha);
-    cJSON_AddItemToArray(rb->plugins_used, u);
+    pin(rb, name, path, sha, 0);
     free(path);
     lua_remove(L, plugin);
     return 1;
@@ -670,6 +748,10 @@ static cJSON *describe_plugin(lua_State *L, const char *name, const char *path) 
         if (lua_getfield(L, -1, "undo") == LUA_TSTRING)
             cJSON_AddStringToObject(a, "undo", lua_tostring(L, -1));
         lua_pop(L, 1);
+        /* changes = false: it changes nothing, so it needs no undo */
+        lua_getfield(L, -1, "changes");
+        cJSON_AddBoolToObject(a, "changes", !(lua_isboolean(L, -1) && !lua_toboolean(L, -1)));
+        lua_pop(L, 1);
         cJSON *ps = cJSON_AddObjectToObject(a, "params");
         if (lua_getfield(L, -1, "params") == LUA_TTABLE) {
             size_t np;
@@ -698,22 +780,27 @@ static cJSON *describe_plugin(lua_State *L, const char *name, const char *path) 
     return p;
 }
 
+typedef struct {
+    const char *name;
+    cJSON *item;
+} named;
+
 static int by_name(const void *a, const void *b) {
-    const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
-    return strcmp(cJSON_GetObjectItemCaseSensitive(x, "name")->valuestring,
-                  cJSON_GetObjectItemCaseSensitive(y, "name")->valuestring);
+    return strcmp(((const named *)a)->name, ((const named *)b)->name);
 }
 
 /* Directory order is the file system's: sort, so the listing is stable. */
 static void sort_by_name(cJSON *list) {
     int n = cJSON_GetArraySize(list);
     if (n < 2) return;
-    cJSON **v = bh_util_xcalloc((size_t)n, sizeof *v);
-    for (int k = 0; k < n; k++)
-        v[k] = cJSON_DetachItemFromArray(list, 0);
+    named *v = bh_util_xcalloc((size_t)n, sizeof *v);
+    for (int k = 0; k < n; k++) {
+        v[k].item = cJSON_DetachItemFromArray(list, 0);
+        v[k].name = cJSON_GetObjectItemCaseSensitive(v[k].item, "name")->valuestring;
+    }
     qsort(v, (size_t)n, sizeof *v, by_name);
     for (int k = 0; k < n; k++)
-        cJSON_AddItemToArray(list, v[k]);
+        cJSON_AddItemToArray(list, v[k].item);
     free(v);
 }
 

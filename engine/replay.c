@@ -147,14 +147,19 @@ static int plugins_present(bh_replay *r) {
     cJSON_ArrayForEach(then, cJSON_GetObjectItemCaseSensitive(r->start, "plugins")) {
         const char *name = S(then, "name");
         if (!name) continue;
+        /* the file it was (NAME.lua, or a module's NAME.so) */
+        const char *file = S(then, "file");
+        char *fallback = file ? NULL : bh_util_asprintf("%s.lua", name);
+        if (!file) file = fallback;
         char *found = NULL;
         for (char **d = r->plugin_dirs; d && *d && !found; d++) {
-            char *p = bh_util_asprintf("%s/%s.lua", *d, name);
+            char *p = bh_util_asprintf("%s/%s", *d, file);
             if (access(p, F_OK) == 0)
                 found = p;
             else
                 free(p);
         }
+        free(fallback);
         if (!found)
             return fail(r, 3,
                         "plugin %s is in none of the plugin directories (it was %s when the run "

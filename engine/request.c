@@ -195,7 +195,8 @@ static int push_result(lua_State *L) {
     lua_pushboolean(co, r->truncated);
     lua_setfield(co, -2, "truncated");
     lua_newtable(co); /* headers: lower-case names */
-    for (const char *line = r->headers; line && *line;) {
+    const char *line = r->headers ? r->headers : "";
+    while (*line) {
         const char *end = strpbrk(line, "\r\n");
         size_t len = end ? (size_t)(end - line) : strlen(line);
         const char *colon = memchr(line, ':', len);

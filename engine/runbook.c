@@ -1242,8 +1242,33 @@ bh_runbook_status bh_runbook_load(const bh_runbook_opts *opts, bh_runbook **out)
         if (!rb->stopped) {
             const char *rest;
             int line = split_location(err.message, opts->path, &rest);
-            bh_diag_add(&rb->diags, BH_DIAG_ERROR, err.source ? err.source : opts->path,
-                        line ? line : err.line, "%s", rest);
+            /* a message that names the runbook's own line is about it */
+            const char *src = line || !err.source ? opts->path : err.source;
+            int at = line ? line : err.line;
+            /* Raised inside the engine's own chunks or a plugin (inventory
+             * parsing, a plugin's checks): the runbook's line that called
+             * it is where the author looks. */
+            int in_runbook_frame = 0;
+            if (!line && strcmp(src, opts->path) != 0 && err.traceback) {
+                char *needle = bh_util_asprintf("\t%s:", opts->path);
+                const char *hit = strstr(err.traceback, needle);
+                if (hit) {
+                    char *end;
+                    long l = strtol(hit + strlen(needle), &end, 10);
+                    if (end != hit + strlen(needle) && *end == ':' && l > 0) {
+                        at = (int)l;
+                        in_runbook_frame = 1;
+                    }
+                }
+                free(needle);
+            }
+            if (in_runbook_frame) {
+                /* the message may start with the engine chunk's own place */
+                const char *colon = strstr(rest, ": ");
+                if (strncmp(rest, src, strlen(src)) == 0 && colon) rest = colon + 2;
+                src = opts->path;
+            }
+            bh_diag_add(&rb->diags, BH_DIAG_ERROR, src, at, "%s", rest);
             rb->traceback = err.traceback ? bh_util_xstrdup(err.traceback) : NULL;
         }
         bh_luax_error_free(&err);

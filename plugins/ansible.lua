@@ -2,6 +2,37 @@
 -- large for one engine to reach host by host. Ansible itself fans out;
 -- its output is captured like any command's.
 
+-- JSON for -e: strings escaped (control characters included), numbers,
+-- booleans, lists and maps (keys sorted, so the argv is the same each run).
+local function json(v, depth)
+  depth = depth or 0
+  if depth > 20 then error("ansible: extra_vars nested too deeply", 0) end
+  local t = type(v)
+  if t == "string" then
+    return '"' .. v:gsub('[%c"\\]', function(c)
+      local named = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+      return named[c] or ("\\u%04x"):format(c:byte())
+    end) .. '"'
+  elseif t == "number" then
+    if v ~= v or v == math.huge or v == -math.huge then error("ansible: extra_vars has a number JSON cannot hold", 0) end
+    return math.type(v) == "integer" and tostring(v) or ("%.17g"):format(v)
+  elseif t == "boolean" then
+    return tostring(v)
+  elseif t == "table" then
+    if #v > 0 or next(v) == nil then
+      local parts = {}
+      for i, x in ipairs(v) do parts[i] = json(x, depth + 1) end
+      return "[" .. table.concat(parts, ",") .. "]"
+    end
+    local keys, parts = {}, {}
+    for k in pairs(v) do keys[#keys + 1] = tostring(k) end
+    table.sort(keys)
+    for _, k in ipairs(keys) do parts[#parts + 1] = json(k) .. ":" .. json(v[k], depth + 1) end
+    return "{" .. table.concat(parts, ",") .. "}"
+  end
+  error("ansible: extra_vars cannot hold a " .. t, 0)
+end
+
 return {
   doc = "Ansible from a step: an ad-hoc module over a host pattern, or a playbook.",
   actions = {
@@ -49,16 +80,8 @@ return {
         local argv = { p.ansible_playbook, "-i", p.inventory, p.playbook }
         if p.limit then argv[#argv + 1] = "--limit"; argv[#argv + 1] = p.limit end
         if next(p.extra_vars) then
-          local keys, parts = {}, {}
-          for k in pairs(p.extra_vars) do keys[#keys + 1] = k end
-          table.sort(keys)
-          for _, k in ipairs(keys) do
-            local v = p.extra_vars[k]
-            local s = type(v) == "string" and ('"' .. v:gsub('[\\"]', "\\%0") .. '"') or tostring(v)
-            parts[#parts + 1] = ('"%s":%s'):format(k, s)
-          end
           argv[#argv + 1] = "-e"
-          argv[#argv + 1] = "{" .. table.concat(parts, ",") .. "}"
+          argv[#argv + 1] = json(p.extra_vars)
         end
         if p.check_mode then argv[#argv + 1] = "--check" end
         argv.timeout = p.timeout

@@ -4,7 +4,9 @@
 
 local ssh = require("ssh")
 
-local function safe(name) return (tostring(name):gsub("[^%w%.%-_]", "_")) end
+-- A file name ctx.collect takes: letters, digits, . - _, not starting
+-- with a dot (".bash_history" becomes "_bash_history").
+local function safe(name) return (tostring(name):gsub("[^%w%.%-_]", "_"):gsub("^%.", "_")) end
 
 local common = ssh.with(ssh.params, {
   name = { type = "string", doc = "file name under evidence/ (default: from the source)" },

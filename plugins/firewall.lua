@@ -10,21 +10,28 @@
 
 local ssh = require("ssh")
 
-local SERVICES = { ssh = 22, smtp = 25, submission = 587, smtps = 465, imap = 143, imaps = 993,
-                   pop3s = 995, http = 80, https = 443, dns = 53, ntp = 123, ldap = 389,
-                   ldaps = 636, rdp = 3389, syslog = 514 }
+-- A service name's port and its protocol when none is given: "tcp",
+-- "udp", or "both" (dns answers over both).
+local SERVICES = { ssh = { 22, "tcp" }, smtp = { 25, "tcp" }, submission = { 587, "tcp" },
+                   smtps = { 465, "tcp" }, imap = { 143, "tcp" }, imaps = { 993, "tcp" },
+                   pop3s = { 995, "tcp" }, http = { 80, "tcp" }, https = { 443, "tcp" },
+                   dns = { 53, "both" }, ntp = { 123, "udp" }, ldap = { 389, "tcp" },
+                   ldaps = { 636, "tcp" }, rdp = { 3389, "tcp" }, syslog = { 514, "udp" } }
 
--- "smtp", 25, "25/udp", "dns/udp" -> { port, proto }, or nil and why
+-- "smtp", 25, "25/udp", "dns/tcp" -> port, proto ("tcp", "udp", "both"),
+-- or nil and why. A bare number is TCP.
 local function port_of(x)
   local name, proto = tostring(x):match("^([%w%-]+)/?(%a*)$")
   if not name then return nil, "not a port: " .. tostring(x) end
-  proto = proto ~= "" and proto or "tcp"
-  if proto ~= "tcp" and proto ~= "udp" then return nil, "protocol is tcp or udp: " .. tostring(x) end
-  local port = tonumber(name) or SERVICES[name]
+  if proto ~= "" and proto ~= "tcp" and proto ~= "udp" then
+    return nil, "protocol is tcp or udp: " .. tostring(x)
+  end
+  local port, default = tonumber(name), "tcp"
+  if not port and SERVICES[name] then port, default = SERVICES[name][1], SERVICES[name][2] end
   if not port or port < 1 or port > 65535 or port % 1 ~= 0 then
     return nil, "unknown service or port: " .. tostring(x)
   end
-  return port, proto
+  return port, proto ~= "" and proto or default
 end
 
 local function cidr_ok(c)
@@ -39,7 +46,8 @@ local function ruleset(p)
   local tcp, udp = {}, {}
   for _, x in ipairs(p.allow) do
     local port, proto = port_of(x)
-    if proto == "udp" then udp[#udp + 1] = port else tcp[#tcp + 1] = port end
+    if proto ~= "udp" then tcp[#tcp + 1] = port end
+    if proto ~= "tcp" then udp[#udp + 1] = port end
   end
   local function split(list, into4, into6)
     for _, c in ipairs(list) do if c:find(":") then into6[#into6 + 1] = c else into4[#into4 + 1] = c end end
@@ -50,13 +58,10 @@ local function ruleset(p)
   local function set(list) return "{ " .. table.concat(list, ", ") .. " }" end
   local t = p.table
   local lines = {
-    -- add then flush: an empty table whether or not it was there, in one
-    -- transaction. Not delete and create: dropping the last table that uses
-    -- conntrack and making a new one in the same transaction leaves the
-    -- namespace's connection tracking off on some kernels (6.x), and every
-    -- "ct state established" answer is then dropped.
+    -- add then delete: the table is gone whether or not it was there, and
+    -- made anew, in one transaction
     "add table inet " .. t,
-    "flush table inet " .. t,
+    "delete table inet " .. t,
     "table inet " .. t .. " {",
   }
   local function add(l) lines[#lines + 1] = l end
@@ -64,9 +69,16 @@ local function ruleset(p)
   -- always allowed; reply: addresses only answered
   local function chain(name, iface, there, open4, open6, reply4, reply6)
     add("  chain " .. name .. " {")
-    add("    type filter hook " .. name .. " priority -200; policy drop;")
+    -- priority filter (0), after connection tracking (-200): at -200 the
+    -- order against conntrack's own hook is not defined, and a table made
+    -- anew could run before it and see no connection state at all
+    add("    type filter hook " .. name .. " priority filter; policy drop;")
     add("    " .. iface .. " lo accept")
     add("    ct state invalid drop")
+    -- IPv6 needs neighbour discovery to reach even the allowed addresses;
+    -- errors about allowed connections come back as related (below)
+    add("    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } accept")
+    add("    meta l4proto { icmp, ipv6-icmp } ct state related accept")
     for _, pp in ipairs { { "tcp", tcp }, { "udp", udp } } do
       if #pp[2] > 0 then
         -- packets to an allowed port (either end's) ...
@@ -152,7 +164,7 @@ return {
           local port, kept = t.port or 22, false
           for _, x in ipairs(p.allow) do
             local n, proto = port_of(x)
-            if n == port and proto == "tcp" then kept = true end
+            if n == port and proto ~= "udp" then kept = true end
           end
           if not kept then
             error(("firewall.isolate: over ssh to %s, allow = must keep port %d (or give allow_from "

@@ -14,6 +14,10 @@ return {
       },
       check = true,
       idempotent = true,
+      validate = function(p)
+        if p.expect ~= "open" and p.expect ~= "closed" then return "expect is \"open\" or \"closed\"" end
+        if p.port < 1 or p.port > 65535 or p.port % 1 ~= 0 then return "port must be 1-65535" end
+      end,
       describe = function(p, item)
         local h = p.host or (type(item) == "table" and item.host) or item or "each host"
         return ("connect to %s:%d, expecting it %s"):format(tostring(h), p.port, p.expect)
@@ -21,9 +25,6 @@ return {
       run = function(ctx, p, item)
         local h = p.host or (type(item) == "table" and item.host) or item
         if type(h) ~= "string" then error("tcp.check: give host = or fan out over hosts", 0) end
-        if p.expect ~= "open" and p.expect ~= "closed" then
-          error("tcp.check: expect is \"open\" or \"closed\"", 0)
-        end
         local r = ctx.connect { host = h, port = p.port, timeout = p.timeout, check = false }
         local open = r.ok
         if (p.expect == "open") == open then return true end

@@ -119,8 +119,9 @@ assert_eq on "$(cat "$WORK/lampdir/lamp")"
 assert_eq 62 "$(end_of light result.watts)" "60 + 2 from the C module"
 assert_jq "$(journal)" '[.[] | select(.type == "action")][0] | "\(.plugin).\(.action) \(.description) \(.params.watts)"' \
     "lamp.on lamp on in $WORK/lampdir at 60W 60"
-assert_jq "$(journal)" '.[0].plugins | map(.name) | sort | join(",")' "lamp"
-assert_jq "$(journal)" '.[0].plugins[0].sha256' "$(sha256sum "$WORK/myplugins/lamp.lua" | cut -d' ' -f1)"
+assert_jq "$(journal)" '.[0].plugins | map(.name) | sort | join(",")' "bhcalc,lamp" "the plugin and the C module it requires"
+assert_jq "$(journal)" '.[0].plugins[] | select(.name == "lamp") | .sha256' "$(sha256sum "$WORK/myplugins/lamp.lua" | cut -d' ' -f1)"
+assert_jq "$(journal)" '.[0].plugins[] | select(.name == "bhcalc") | .sha256' "$(sha256sum "$WORK/myplugins/bhcalc.so" | cut -d' ' -f1)"
 assert_jq "$(journal)" '[.[] | select(.type == "verify")][0].healthy' true
 assert_exit 1 bh run --plain --plugins "$WORK/myplugins" "$WORK/lamp.lua" -p dir="$WORK/lampdir" -p fail=true
 assert_eq off "$(cat "$WORK/lampdir/lamp")" "rollback ran lamp.off, the action's undo"
@@ -131,7 +132,8 @@ assert_exit 0 bh run --plain --plugins "$WORK/myplugins" "$WORK/lamp.lua" -p dir
 assert_eq on "$(cat "$WORK/lampdir/lamp")"
 mv "$WORK/myplugins" "$WORK/moved"
 assert_exit 3 bh undo last --plain
-assert_contains "$ERR" "lamp"
+assert_contains "$ERR" "is in none of the plugin directories"
+assert_contains "$ERR" "give its directory with --plugins DIR"
 echo "-- edited" >>"$WORK/moved/lamp.lua"
 assert_exit 3 bh undo last --plain --plugins "$WORK/moved"
 assert_contains "$ERR" "changed"
@@ -139,6 +141,22 @@ sed -i '$d' "$WORK/moved/lamp.lua"
 assert_exit 0 bh undo last --plain --plugins "$WORK/moved"
 assert_eq off "$(cat "$WORK/lampdir/lamp")" "undone with the plugin from its new place"
 mv "$WORK/moved" "$WORK/myplugins"
+
+t modules_are_pinned_and_plugins_found_where_installed
+printf 'runbook { id = "fw", title = "FW", timeout = "1m" }\nphase "contain"\nstep "iso" { approve = "x", action = firewall.isolate { wrap = { "true" } } }\n' >"$WORK/fw.lua"
+assert_exit 0 bh run --plain --yes "$WORK/fw.lua"
+assert_jq "$(journal)" '.[0].plugins | map("\(.name):\(.file):\(.module // false)") | sort | join(",")' \
+    "firewall:firewall.lua:false,ssh:ssh.lua:true"
+assert_jq "$(journal)" '.[0].plugins | map(.sha256 | length) | unique | join(",")' 64
+assert_exit 0 bh run --plain --plugins "$WORK/myplugins" "$WORK/lamp.lua" -p dir="$WORK/lampdir"
+assert_jq "$(journal)" '.[0].plugins | map(.file) | sort | join(",")' "bhcalc.so,lamp.lua"
+assert_jq "$(journal)" '.[0].plugin_dirs[0]' "$WORK/myplugins"
+# a binary installed under PREFIX/bin finds PREFIX/share/bulkhead/plugins
+mkdir -p "$WORK/prefix/bin" "$WORK/prefix/share/bulkhead/plugins"
+cp "$BULKHEAD" "$WORK/prefix/bin/bulkhead"
+cp "$ROOT"/plugins/*.lua "$WORK/prefix/share/bulkhead/plugins/"
+(cd / && env -u BULKHEAD_PLUGINS "$WORK/prefix/bin/bulkhead" plugins tcp) >"$WORK/inst.out" 2>&1 || fail "installed binary: $(cat "$WORK/inst.out")"
+assert_contains "$(cat "$WORK/inst.out")" "($WORK/prefix/share/bulkhead/plugins/tcp.lua)"
 
 t plan_and_dry_run_describe_the_action
 assert_exit 0 bh plan --plugins "$WORK/myplugins" "$WORK/lamp.lua" -p dir=/srv/x
@@ -165,11 +183,20 @@ assert_contains "$ERR" "unknown parameter 'colour'"
 bad 'lamp.on { dir = "/x", watts = 500 }'
 assert_contains "$ERR" "watts: at most 100"
 bad 'lamp.dim { dir = "/x" }'
-assert_contains "$ERR" "plugin lamp has no action 'dim' (it has:"
+assert_contains "$ERR" "plugin lamp has no action 'dim' (it has: lit, off, on)"
 bad 'firewall.isolate { allow = "ssh" }'
 assert_contains "$ERR" "parameter 'allow' must be a list"
 bad 'notify.slack { url = "http://127.0.0.1:9/", text = "{{incidnet}} is open" }'
 assert_contains "$ERR" "unknown template name {{incidnet}}"
+bad 'tcp.check { host = "h", port = 22, expect = "shut" }'
+assert_contains "$ERR" "tcp.check: expect is \"open\" or \"closed\""
+bad 'firewall.isolate { allow = { "smtp/sctp" } }'
+assert_contains "$ERR" "allow: protocol is tcp or udp: smtp/sctp"
+# check without values: stand-ins are not judged by an action's own checks
+printf 'runbook { id = "sv", title = "SV", timeout = "1m", params = { mgmt = { type = "list", required = true, doc = "CIDRs" } } }\nphase "contain"\nstep "iso" { approve = "x", action = firewall.isolate { allow = {}, allow_from = param.mgmt } }\n' >"$WORK/sv.lua"
+assert_exit 0 bh check --strict "$WORK/sv.lua"
+assert_exit 3 bh plan "$WORK/sv.lua" -p mgmt=nope
+assert_contains "$ERR" "allow_from: not an address or CIDR: nope"
 
 t broken_and_sandboxed_plugins
 mkdir -p "$WORK/broken"
@@ -649,7 +676,7 @@ runbook { id = "ans", title = "Ansible", timeout = "1m",
 step "mod" { action = ansible.module { pattern = "web", module = "ansible.builtin.service",
   args = "name=nginx state=stopped", inventory = param.inv, become = true, forks = 5, ansible = param.bin } }
 step "play" { action = ansible.playbook { playbook = "isolate.yml", inventory = param.inv, limit = "web1",
-  extra_vars = { ticket = "INC-7", dry = false, note = 'say "hi"' }, check_mode = true,
+  extra_vars = { ticket = "INC-7", dry = false, note = 'say "hi"\tnow' }, check_mode = true,
   ansible_playbook = param.bin } }
 LUA
 assert_exit 0 bh run --plain "$WORK/ans.lua" -p inv="$WORK/hosts.ini" -p bin="$WORK/fake-ansible"
@@ -670,10 +697,10 @@ isolate.yml
 --limit
 web1
 -e
-{\"dry\":false,\"note\":\"say \\\"hi\\\"\",\"ticket\":\"INC-7\"}
+{\"dry\":false,\"note\":\"say \\\"hi\\\"\\tnow\",\"ticket\":\"INC-7\"}
 --check" "$(cat "$FAKE_LOG")" "the argv of each"
 ev=$(sed -n '/^-e$/{n;p}' "$FAKE_LOG")
-assert_eq '{"dry":false,"note":"say \"hi\"","ticket":"INC-7"}' "$(printf %s "$ev" | jq -cS .)" "-e is JSON"
+assert_eq '{"dry":false,"note":"say \"hi\"\tnow","ticket":"INC-7"}' "$(printf %s "$ev" | jq -cS .)" "-e is JSON"
 assert_eq "web1 | CHANGED" "$(end_of mod result.stdout | tr -d '\n')"
 
 t inventories_in_ansible_ini_format
@@ -721,7 +748,7 @@ assert_eq postgres "$(end_of show result.dbuser)"
 # errors name the file and line
 bad_inv() { printf '%s\n' "$@" >"$WORK/bad.ini"; assert_exit 3 bh check "$WORK/inv.lua" -p file="$WORK/bad.ini"; }
 bad_inv "[web" "a"
-assert_contains "$ERR" "bad.ini:1: a section is [group], [group:vars] or [group:children]"
+assert_contains "$ERR" "inv.lua:2: error: $WORK/bad.ini:1: a section is [group], [group:vars] or [group:children]"
 bad_inv "[web]" "a b c"
 assert_contains "$ERR" "bad.ini:2: expected key=value"
 bad_inv "[web]" "w[9:1]"
@@ -732,5 +759,4 @@ assert_exit 3 bh check "$WORK/inv.lua" -p file="$WORK/nope.ini"
 assert_contains "$ERR" "inventory: cannot read $WORK/nope.ini"
 printf 'runbook { id = "i", title = "I" }\nlocal w = inventory("%s"):hosts("nosuch")\nstep "s" { run = function() end }\n' "$WORK/big.ini" >"$WORK/inv2.lua"
 assert_exit 3 bh check "$WORK/inv2.lua"
-assert_contains "$ERR" "inv2.lua:2:"
-assert_contains "$ERR" "has no group or host \"nosuch\""
+assert_contains "$ERR" "inv2.lua:2: error: $WORK/big.ini has no group or host \"nosuch\""
