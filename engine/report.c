@@ -117,6 +117,7 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
     cJSON *waits = cJSON_AddArrayToObject(m, "waits");
     cJSON *decisions = cJSON_AddArrayToObject(m, "decisions");
     cJSON *commands = cJSON_AddArrayToObject(m, "commands");
+    cJSON *requests = cJSON_AddArrayToObject(m, "requests");
     cJSON *failures = cJSON_AddArrayToObject(m, "failures");
     cJSON *evidence = cJSON_AddArrayToObject(m, "evidence");
     cJSON *events = cJSON_AddArrayToObject(m, "events");
@@ -329,6 +330,35 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
                 cJSON_AddStringToObject(e, "sha256", dflt(S(st, "sha256"), "?"));
                 cJSON_AddItemToArray(evidence, e);
             }
+        } else if (is(type, "request_start")) {
+            cJSON *q = cJSON_CreateObject();
+            cJSON_AddStringToObject(q, "at", dflt(S(rec, "ts"), ""));
+            cJSON_AddNumberToObject(q, "t_ms", t);
+            cJSON_AddStringToObject(q, "step", sid);
+            add_instance_fields(q, rec);
+            cJSON_AddNumberToObject(q, "n", N(rec, "n", 0));
+            static const char *const keep[] = {"kind",    "method",     "url",       "to",
+                                               "subject", "verify_tls", "simulated", NULL};
+            for (int k = 0; keep[k]; k++)
+                copy_field(q, rec, keep[k]);
+            int undo = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "undo"));
+            if (undo) cJSON_AddBoolToObject(q, "undo", 1);
+            const cJSON *a = find_attempt(step, undo ? "undos" : "attempts", rec);
+            if (a && S(a, "key") && !S(q, "key")) cJSON_AddStringToObject(q, "key", S(a, "key"));
+            cJSON_AddItemToArray(requests, q);
+        } else if (is(type, "request_end")) {
+            cJSON *q = tail_of(requests);
+            for (; q; q = prev_of(requests, q))
+                if (is(S(q, "step"), sid) && same_instance(q, rec) &&
+                    N(q, "n", 0) == N(rec, "n", -1) &&
+                    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(q, "undo")) ==
+                        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "undo")))
+                    break;
+            if (!q) continue;
+            static const char *const keep[] = {"status",    "ok",          "error",
+                                               "timed_out", "duration_ms", NULL};
+            for (int k = 0; keep[k]; k++)
+                copy_field(q, rec, keep[k]);
         } else if (is(type, "evidence")) {
             cJSON *e = cJSON_CreateObject();
             cJSON_AddStringToObject(e, "at", dflt(S(rec, "ts"), ""));
@@ -457,6 +487,27 @@ static const char *mode_banner(const cJSON *run) {
     if (is(mode, "drill")) return "DRILL: nothing was executed or sent; times are simulated.";
     if (is(mode, "dry-run")) return "DRY RUN: nothing was executed or sent; times are simulated.";
     return NULL;
+}
+
+/* A request for people: "POST", "mail to 2", "connect"; and its outcome. */
+static void request_text(const cJSON *q, char *what, size_t wlen, char *result, size_t rlen) {
+    const char *kind = dflt(S(q, "kind"), "?");
+    if (is(kind, "http"))
+        snprintf(what, wlen, "%.16s", dflt(S(q, "method"), "GET"));
+    else if (is(kind, "mail"))
+        snprintf(what, wlen, "mail to %d",
+                 cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(q, "to")));
+    else
+        snprintf(what, wlen, "%.16s", kind);
+    const cJSON *ok = cJSON_GetObjectItemCaseSensitive(q, "ok");
+    if (!ok)
+        snprintf(result, rlen, "no end recorded");
+    else if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(q, "timed_out")))
+        snprintf(result, rlen, "timed out");
+    else if (cJSON_GetObjectItemCaseSensitive(q, "status") && N(q, "status", 0) > 0)
+        snprintf(result, rlen, "%s %.0f", is(kind, "mail") ? "reply" : "status", N(q, "status", 0));
+    else
+        snprintf(result, rlen, "%s", cJSON_IsTrue(ok) ? "connected" : "failed");
 }
 
 /* --- markdown ----------------------------------------------------------- */
@@ -759,6 +810,37 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
                 fprintf(out, "exit %.0f", N(c, "code", 0));
             } else {
                 fprintf(out, "no end recorded");
+            }
+            fprintf(out, " |\n");
+        }
+        fputc('\n', out);
+    }
+
+    const cJSON *requests = cJSON_GetObjectItemCaseSensitive(m, "requests");
+    fprintf(out, "## Requests%s\n\n", mode_banner(run) ? " (simulated: not sent)" : "");
+    if (cJSON_GetArraySize(requests) == 0)
+        fprintf(out, "None.\n\n");
+    else {
+        fprintf(out, "| When | Step | Request | Result |\n|---|---|---|---|\n");
+        const cJSON *q;
+        cJSON_ArrayForEach(q, requests) {
+            when(run, N(q, "t_ms", 0), S(q, "at"), t, sizeof t);
+            char what[64], result[64];
+            request_text(q, what, sizeof what, result, sizeof result);
+            fprintf(out, "| ");
+            md_cell(out, t);
+            fprintf(out, " | %s",
+                    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(q, "undo")) ? "undo " : "");
+            md_attempt_name(out, S(q, "step"), q);
+            fprintf(out, " #%.0f | ", N(q, "attempt", 0));
+            md_cell(out, what);
+            fputc(' ', out);
+            md_code(out, S(q, "url"));
+            fprintf(out, " | ");
+            md_cell(out, result);
+            if (S(q, "error")) {
+                fprintf(out, ": ");
+                md_cell(out, S(q, "error"));
             }
             fprintf(out, " |\n");
         }
@@ -1251,6 +1333,32 @@ void bh_report_html(const cJSON *m, FILE *out) {
             fprintf(out, "exit %.0f", N(x, "code", 0));
         else
             fputs("no end recorded", out);
+        fprintf(out, "</td></tr>\n");
+    }
+    fprintf(out, "</table>\n");
+
+    fprintf(out,
+            "<h2>Requests%s</h2>\n<table id=\"requests\"><tr><th>When</th><th>Step</th>"
+            "<th>Request</th><th>Result</th></tr>\n",
+            mode_banner(run) ? " (simulated: not sent)" : "");
+    cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(m, "requests")) {
+        when(run, N(x, "t_ms", 0), S(x, "at"), t, sizeof t);
+        char what[64], result[64];
+        request_text(x, what, sizeof what, result, sizeof result);
+        fprintf(out, "<tr><td>");
+        h(out, t);
+        fprintf(out, "</td><td>");
+        h(out, S(x, "step"));
+        fprintf(out, "</td><td>");
+        h(out, what);
+        fprintf(out, " <code>");
+        h(out, S(x, "url"));
+        fprintf(out, "</code></td><td>");
+        h(out, result);
+        if (S(x, "error")) {
+            fputs(": ", out);
+            h(out, S(x, "error"));
+        }
         fprintf(out, "</td></tr>\n");
     }
     fprintf(out, "</table>\n");

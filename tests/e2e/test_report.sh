@@ -91,6 +91,27 @@ grep -q 'onmouseover="' "$WORK/edited.html" && fail "an attribute was opened"
 assert_contains "$(cat "$WORK/edited.html")" 's-other'
 assert_contains "$(cat "$WORK/edited.html")" "hash chain is broken"
 
+t report_lists_requests
+"$BH_TOOLS/bh_peer" http "$WORK/rq.port" "$WORK/rq.log" &
+RQ=$!
+wait_for test -s "$WORK/rq.port"
+cat >"$WORK/rq.lua" <<LUA
+runbook { id = "rq", title = "Requests", timeout = "30s" }
+step "post" { run = function(ctx) ctx.http { url = "http://127.0.0.1:$(cat "$WORK/rq.port")/hook", method = "POST", json = { a = 1 } } end }
+step "refused" { on_failure = "continue", run = function(ctx) ctx.connect { host = "127.0.0.1", port = 9, timeout = "2s" } end }
+LUA
+assert_exit 0 bh run --plain "$WORK/rq.lua"
+kill $RQ; wait $RQ 2>/dev/null
+assert_exit 0 bh report last --format json
+assert_eq "$(jqs "$(journal)" '[.[] | select(.type == "request_start")] | length')" "$(printf %s "$OUT" | jq '.requests | length')"
+assert_eq "http POST 200 true" "$(printf %s "$OUT" | jq -r '.requests[0] | "\(.kind) \(.method) \(.status) \(.ok)"')"
+assert_eq "connect false" "$(printf %s "$OUT" | jq -r '.requests[1] | "\(.kind) \(.ok)"')"
+assert_exit 0 bh report last --format md
+assert_contains "$OUT" "| post #1 | POST \`http://127.0.0.1:$(cat "$WORK/rq.port")/hook\` | status 200 |"
+assert_contains "$OUT" "| refused #1 | connect \`127.0.0.1:9\` | failed: "
+assert_exit 0 bh report last --format html
+assert_contains "$OUT" '<table id="requests">'
+
 CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
 t report_html_in_headless_chromium
 if [ -z "$CHROMIUM" ]; then skip "chromium not installed (make check installs Debian's chromium)"; else
