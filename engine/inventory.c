@@ -129,6 +129,12 @@ static const char PARSER[] =
     "      if m == h then for k, v in pairs(gv.vars) do host.vars[k] = v end end end end\n"
     "  for k, v in pairs(host.lineVars or {}) do host.vars[k] = v end\n"
     "  host.lineVars = nil\n"
+    "  -- credentials stay in the file: a host table is recorded with each\n"
+    "  -- attempt it is the item of (use keys, or secret())\n"
+    "  for k in pairs(host.vars) do\n"
+    "    local l = k:lower()\n"
+    "    if l:find('pass') or l:find('secret') or l:find('token') or l:find('vault') then\n"
+    "      host.vars[k] = '[redacted]' end end\n"
     "  local v = host.vars -- the current names, then the older ansible_ssh_ ones\n"
     "  host.host = v.ansible_host or v.ansible_ssh_host or h\n"
     "  host.port = tonumber(v.ansible_port or v.ansible_ssh_port)\n"
@@ -151,49 +157,48 @@ static const char PARSER[] =
     "end\n"
     "return inv\n";
 
+/* Push the file's text (lightuserdata 1, length 2) as a Lua string: called
+ * protected, so that running out of Lua memory cannot leak the C copy. */
+static int push_text(lua_State *L) {
+    lua_pushlstring(L, lua_touserdata(L, 1), (size_t)lua_tointeger(L, 2));
+    return 1;
+}
+
 /* inventory(path): path is relative to the runbook's folder. Upvalue: rb. */
 static int l_inventory(lua_State *L) {
     bh_runbook *rb = lua_touserdata(L, lua_upvalueindex(1));
     const char *path = luaL_checkstring(L, 1);
-    char *full;
-    if (path[0] == '/') {
-        full = bh_util_xstrdup(path);
-    } else {
-        const char *slash = strrchr(rb->path, '/');
-        full = slash ? bh_util_asprintf("%.*s/%s", (int)(slash - rb->path), rb->path, path)
-                     : bh_util_xstrdup(path);
-    }
-    size_t len;
-    char *text = bh_util_read_file(full, &len);
+    /* the full path on the stack of C, so that nothing on the heap is held
+     * when Lua raises (out of memory included) */
+    char full[4096];
+    const char *slash = path[0] == '/' ? NULL : strrchr(rb->path, '/');
+    int n = slash ? snprintf(full, sizeof full, "%.*s/%s", (int)(slash - rb->path), rb->path, path)
+                  : snprintf(full, sizeof full, "%s", path);
+    if (n < 0 || (size_t)n >= sizeof full) return luaL_error(L, "inventory: path too long");
     size_t plen = strlen(path);
-    if (!text && rb->placeholders && path[0] == '<' && plen > 2 && path[plen - 1] == '>') {
+    int standin = rb->placeholders && path[0] == '<' && plen > 2 && path[plen - 1] == '>';
+    size_t len = 0;
+    char *text = standin ? NULL : bh_util_read_file(full, &len);
+    if (!text && !standin)
+        return luaL_error(L, "inventory: cannot read %s: %s", full, strerror(errno));
+    if (luaL_loadbufferx(L, PARSER, sizeof PARSER - 1, "=bulkhead inventory", "t") != LUA_OK) {
+        free(text);
+        return lua_error(L);
+    }
+    if (standin) {
         /* `check` without parameter values: the path is a stand-in like
          * "<inventory>"; an empty inventory lets the rest be checked. */
         lua_pushliteral(L, "");
-        lua_pushstring(L, full);
-        free(full);
-        lua_pushboolean(L, 1);
-        if (luaL_loadbufferx(L, PARSER, sizeof PARSER - 1, "=bulkhead inventory", "t") != LUA_OK)
-            return lua_error(L);
-        lua_insert(L, -4);
-        lua_call(L, 3, 1);
-        return 1;
+    } else {
+        lua_pushcfunction(L, push_text);
+        lua_pushlightuserdata(L, text);
+        lua_pushinteger(L, (lua_Integer)len);
+        int st = lua_pcall(L, 2, 1, 0);
+        free(text);
+        if (st != LUA_OK) return lua_error(L);
     }
-    if (!text) {
-        int e = errno;
-        lua_pushfstring(L, "inventory: cannot read %s: %s", full, strerror(e));
-        free(full);
-        return lua_error(L);
-    }
-    /* into Lua's memory before anything can raise */
-    lua_pushlstring(L, text, len);
-    free(text);
     lua_pushstring(L, full);
-    free(full);
-    lua_pushboolean(L, 0);
-    if (luaL_loadbufferx(L, PARSER, sizeof PARSER - 1, "=bulkhead inventory", "t") != LUA_OK)
-        return lua_error(L);
-    lua_insert(L, -4);
+    lua_pushboolean(L, standin);
     lua_call(L, 3, 1);
     return 1;
 }

@@ -372,7 +372,10 @@ int bh_net_start(bh_net *n, const bh_net_req *req, bh_net_cb cb, void *ud, bh_ne
         curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
         curl_easy_setopt(e, CURLOPT_READDATA, op);
         curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)op->body_len);
-        if (req->starttls) curl_easy_setopt(e, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
+        /* A login is never sent in the clear: with credentials, smtp://
+         * must upgrade with STARTTLS or the request fails. */
+        if (req->starttls || req->username || req->password)
+            curl_easy_setopt(e, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
         if (req->username) curl_easy_setopt(e, CURLOPT_USERNAME, req->username);
         if (req->password) curl_easy_setopt(e, CURLOPT_PASSWORD, req->password);
         break;

@@ -26,6 +26,24 @@ static int is_dir(const char *p) {
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* Code is loaded from a plugin directory: only one that no one else can
+ * write to (owned by root or by us, not group- or world-writable). A
+ * stray /tmp/plugins must never be picked up. */
+static int dir_safe(const char *d, int say) {
+    struct stat st;
+    if (stat(d, &st) != 0 || !S_ISDIR(st.st_mode)) return 1; /* nothing there to load */
+    const char *why = NULL;
+    if (st.st_uid != 0 && st.st_uid != geteuid())
+        why = "owned by another user";
+    else if (st.st_mode & (S_IWGRP | S_IWOTH))
+        why = "writable by group or others";
+    if (!why) return 1;
+    if (say)
+        fprintf(stderr, "bulkhead: plugin directory %s is %s (mode %04o): not used\n", d, why,
+                (unsigned)(st.st_mode & 07777));
+    return 0;
+}
+
 static void add_dir(char ***v, size_t *n, const char *d) {
     if (!d || !*d) return;
     for (size_t k = 0; k < *n; k++)
@@ -42,7 +60,7 @@ static void add_list(char ***v, size_t *n, const char *list) {
     for (char *save = NULL, *t = strtok_r(copy, ":", &save); t; t = strtok_r(NULL, ":", &save)) {
         /* absolute: the run records them, and resume may run elsewhere */
         char *real = realpath(t, NULL);
-        add_dir(v, n, real ? real : t);
+        if (dir_safe(real ? real : t, 1)) add_dir(v, n, real ? real : t);
         free(real);
     }
     free(copy);
@@ -66,14 +84,14 @@ char **bh_plugin_dirs(const char *given) {
             for (size_t k = 0; k < sizeof rel / sizeof rel[0]; k++) {
                 char *d = bh_util_asprintf("%s%s", exe, rel[k]);
                 char *real = realpath(d, NULL);
-                if (real && is_dir(real)) add_dir(&v, &n, real);
+                if (real && is_dir(real) && dir_safe(real, 0)) add_dir(&v, &n, real);
                 free(real);
                 free(d);
             }
         }
     }
     char *installed = bh_util_asprintf("%s/plugins", BH_DATADIR);
-    if (is_dir(installed)) add_dir(&v, &n, installed);
+    if (is_dir(installed) && dir_safe(installed, 1)) add_dir(&v, &n, installed);
     free(installed);
     return v;
 }

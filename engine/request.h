@@ -8,6 +8,7 @@
  *   ctx.mail { url = "smtp://host:port" | "smtps://...", from =, to = {},
  *              subject =, body =, headers = {}, username =, password =,
  *              starttls = false, timeout =, check = true } -> { ok, status }
+ *              (a username or password forces STARTTLS on smtp://)
  *   ctx.connect { host =, port =, timeout =, check = true } -> { ok }
  *
  * Each is a request_start record (what is sent: method, URL, headers with

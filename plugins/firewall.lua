@@ -38,17 +38,24 @@ local function cidr_ok(c)
   return type(c) == "string" and (c:match("^[%d%.]+/?%d*$") or c:match("^[%x:]+/?%d*$")) ~= nil
 end
 
--- The table. Only what the runbook allows passes, in both directions, and
--- connections already open are cut unless they are on an allowed port or
--- with an allowed address: an attacker's reverse shell does not survive
--- isolation because it happened to be established first.
-local function ruleset(p)
+-- The table. Only what the runbook allows passes, each in its direction:
+-- services of the host others may still reach (allow), services it may
+-- still reach (allow_out), sources let in (allow_from), destinations let
+-- out (allow_to). Connections already open are cut unless one of those
+-- covers them: an attacker's reverse shell does not survive isolation
+-- because it happened to be established first.
+local function ports(list)
   local tcp, udp = {}, {}
-  for _, x in ipairs(p.allow) do
+  for _, x in ipairs(list) do
     local port, proto = port_of(x)
     if proto ~= "udp" then tcp[#tcp + 1] = port end
     if proto ~= "tcp" then udp[#udp + 1] = port end
   end
+  return { tcp = tcp, udp = udp }
+end
+
+local function ruleset(p)
+  local inbound, outbound = ports(p.allow), ports(p.allow_out)
   local function split(list, into4, into6)
     for _, c in ipairs(list) do if c:find(":") then into6[#into6 + 1] = c else into4[#into4 + 1] = c end end
   end
@@ -65,9 +72,11 @@ local function ruleset(p)
     "table inet " .. t .. " {",
   }
   local function add(l) lines[#lines + 1] = l end
-  -- there: the other end's address (saddr in, daddr out); open: addresses
-  -- always allowed; reply: addresses only answered
-  local function chain(name, iface, there, open4, open6, reply4, reply6)
+  -- new: the ports whose connections may start in this direction (dport);
+  -- answer: those whose replies pass (sport, established only). there:
+  -- the other end's address (saddr in, daddr out); open: addresses let
+  -- through; reply: addresses only answered.
+  local function chain(name, iface, there, new, answer, open4, open6, reply4, reply6)
     add("  chain " .. name .. " {")
     -- priority filter (0), after connection tracking (-200): at -200 the
     -- order against conntrack's own hook is not defined, and a table made
@@ -76,15 +85,13 @@ local function ruleset(p)
     add("    " .. iface .. " lo accept")
     add("    ct state invalid drop")
     -- IPv6 needs neighbour discovery to reach even the allowed addresses;
-    -- errors about allowed connections come back as related (below)
+    -- errors about tracked connections come back as related
     add("    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } accept")
     add("    meta l4proto { icmp, ipv6-icmp } ct state related accept")
-    for _, pp in ipairs { { "tcp", tcp }, { "udp", udp } } do
-      if #pp[2] > 0 then
-        -- packets to an allowed port (either end's) ...
-        add("    " .. pp[1] .. " dport " .. set(pp[2]) .. " accept")
-        -- ... and the answers of those connections, never a new one
-        add("    " .. pp[1] .. " sport " .. set(pp[2]) .. " ct state established,related accept")
+    for _, proto in ipairs { "tcp", "udp" } do
+      if #new[proto] > 0 then add("    " .. proto .. " dport " .. set(new[proto]) .. " accept") end
+      if #answer[proto] > 0 then
+        add("    " .. proto .. " sport " .. set(answer[proto]) .. " ct state established,related accept")
       end
     end
     if #open4 > 0 then add("    ip " .. there .. " " .. set(open4) .. " accept") end
@@ -93,8 +100,10 @@ local function ruleset(p)
     if #reply6 > 0 then add("    ip6 " .. there .. " " .. set(reply6) .. " ct state established,related accept") end
     add("  }")
   end
-  chain("input", "iif", "saddr", from4, from6, to4, to6)
-  chain("output", "oif", "daddr", to4, to6, from4, from6)
+  -- in: new connections to the host's allowed services, answers from the
+  -- services it may reach; out: the reverse
+  chain("input", "iif", "saddr", inbound, outbound, from4, from6, to4, to6)
+  chain("output", "oif", "daddr", outbound, inbound, to4, to6, from4, from6)
   add("}")
   return table.concat(lines, "\n") .. "\n"
 end
@@ -128,10 +137,14 @@ return {
   ruleset = ruleset,
   actions = {
     isolate = {
-      doc = "Isolate a host: drop all traffic in and out except loopback, replies to established "
-        .. "connections, the allowed ports (both ways), allow_from sources and allow_to destinations.",
+      doc = "Isolate a host: drop all traffic in and out except loopback, connections to its allowed "
+        .. "services (allow), from it to allowed services elsewhere (allow_out), from allow_from "
+        .. "sources and to allow_to destinations, and the answers of those.",
       params = ssh.with(common, {
-        allow = { type = "list", default = { "ssh" }, doc = "ports or services kept open both ways: 22, \"smtp\", \"53/udp\"" },
+        allow = { type = "list", default = {},
+                  doc = "the host's services others may still connect to: 25, \"smtp\", \"53/udp\"" },
+        allow_out = { type = "list", default = {},
+                      doc = "services elsewhere the host may still connect to (a mail relay: \"smtp\", \"dns\")" },
         allow_from = { type = "list", default = {}, doc = "sources always allowed in (management), CIDR" },
         allow_to = { type = "list", default = {}, doc = "destinations always allowed out, CIDR" },
       }),
@@ -140,9 +153,11 @@ return {
       undo = "release",
       validate = function(p)
         if not p.table:match("^[%a_][%w_]*$") then return "table is a plain name" end
-        for _, x in ipairs(p.allow) do
-          local ok, why = port_of(x)
-          if not ok then return "allow: " .. why end
+        for _, list in ipairs { "allow", "allow_out" } do
+          for _, x in ipairs(p[list]) do
+            local ok, why = port_of(x)
+            if not ok then return list .. ": " .. why end
+          end
         end
         for _, list in ipairs { "allow_from", "allow_to" } do
           for _, c in ipairs(p[list]) do
@@ -152,10 +167,13 @@ return {
       end,
       describe = function(p, item, each)
         local keep = {}
-        for _, x in ipairs(p.allow) do keep[#keep + 1] = tostring(x) end
-        local from = #p.allow_from > 0 and ("; from " .. table.concat(p.allow_from, ", ")) or ""
-        return ("isolate%s with nftables table %s, allowing %s%s"):format(where(p, item, each), p.table,
-          #keep > 0 and table.concat(keep, ", ") or "nothing", from)
+        local function list(l) local t = {} for _, x in ipairs(l) do t[#t + 1] = tostring(x) end return table.concat(t, ", ") end
+        if #p.allow > 0 then keep[#keep + 1] = "in to " .. list(p.allow) end
+        if #p.allow_out > 0 then keep[#keep + 1] = "out to " .. list(p.allow_out) end
+        if #p.allow_from > 0 then keep[#keep + 1] = "from " .. list(p.allow_from) end
+        if #p.allow_to > 0 then keep[#keep + 1] = "to " .. list(p.allow_to) end
+        return ("isolate%s with nftables table %s, allowing %s"):format(where(p, item, each), p.table,
+          #keep > 0 and table.concat(keep, "; ") or "nothing")
       end,
       run = function(ctx, p, item)
         -- over ssh, the connection the engine works through must survive

@@ -2,12 +2,17 @@
 --
 -- Safe defaults: BatchMode (never a password prompt), strict host key
 -- checking (an unknown or changed host key fails the step), a connect
--- timeout, and connection multiplexing (ControlMaster=auto): commands that
--- run at the same time on the same host share one connection. A master
--- lives as long as the command that opened it, because the engine stops
--- every process a step leaves behind. Its socket is in the run's private
--- directory (ctx.tmpdir()), never in the shared /tmp, where another user
--- could plant one and see the commands.
+-- timeout, the host after "--" (a host name cannot pass itself off as an
+-- option), and no connection sharing unless asked.
+--
+-- multiplex = true shares one connection among the commands that run at
+-- the same time on the same host (ControlMaster=auto). The engine stops
+-- every process a command leaves behind, so a master cannot outlive the
+-- command that opened it (ControlPersist would be swept at once): that
+-- command's attempt lasts until the others sharing it finish, and if it is
+-- stopped they lose their connection. Hence off by default. The socket is
+-- in the run's private directory (ctx.tmpdir()), never in the shared /tmp,
+-- where another user could plant one and see the commands.
 --
 -- Hosts come from the step's item (a host table from inventory():hosts(),
 -- or a host name) or from the `host` parameter. Other plugins use this
@@ -45,23 +50,34 @@ end
 function M.argv(ctx, p, item, remote)
   local t = M.target(p, item)
   if not t.host then return nil end
+  for _, v in ipairs { t.host, t.user or "" } do
+    if tostring(v):sub(1, 1) == "-" or tostring(v):find("[%s%c]") then
+      error(("ssh: %q is not a host or user name"):format(tostring(v)), 0)
+    end
+  end
   local argv = { p.ssh or "ssh",
     "-o", "BatchMode=yes",
     "-o", "StrictHostKeyChecking=" .. (p.strict_host_keys == false and "accept-new" or "yes"),
     "-o", "ConnectTimeout=" .. tostring(p.connect_timeout or 10),
-    "-o", "ControlMaster=auto",
-    "-o", "ControlPath=" .. (p.control_dir or ctx.tmpdir()) .. "/%C",
-    "-o", "ControlPersist=no",
   }
+  local function opt(o) argv[#argv + 1] = "-o"; argv[#argv + 1] = o end
+  if p.multiplex then
+    opt("ControlMaster=auto")
+    opt("ControlPath=" .. (p.control_dir or ctx.tmpdir()) .. "/%C")
+    opt("ControlPersist=no")
+  else -- whatever ~/.ssh/config says
+    opt("ControlMaster=no")
+    opt("ControlPath=none")
+  end
   if p.known_hosts then argv[#argv + 1] = "-o"; argv[#argv + 1] = "UserKnownHostsFile=" .. p.known_hosts end
   if t.key then argv[#argv + 1] = "-i"; argv[#argv + 1] = t.key end
   if t.port then argv[#argv + 1] = "-p"; argv[#argv + 1] = tostring(t.port) end
   if t.user then argv[#argv + 1] = "-l"; argv[#argv + 1] = t.user end
   for _, o in ipairs(p.options or {}) do argv[#argv + 1] = "-o"; argv[#argv + 1] = o end
-  argv[#argv + 1] = t.host
   argv[#argv + 1] = "--"
+  argv[#argv + 1] = t.host
   -- sudo -n: never a password prompt; a sudoers rule must allow it
-  local prefix = p.sudo and "sudo -n " or ""
+  local prefix = p.sudo and ("sudo -n " .. (p.sudo_user and ("-u " .. quote(p.sudo_user) .. " ") or "")) or ""
   if type(remote) == "string" then
     argv[#argv + 1] = p.sudo and (prefix .. "sh -c " .. quote(remote)) or remote
   else
@@ -83,7 +99,10 @@ function M.command(ctx, p, item, words, wrap)
     return argv, t
   end
   argv = {}
-  if p.sudo then argv[1], argv[2] = "sudo", "-n" end
+  if p.sudo then
+    argv[1], argv[2] = "sudo", "-n"
+    if p.sudo_user then argv[3], argv[4] = "-u", p.sudo_user end
+  end
   for _, w in ipairs(wrap or {}) do argv[#argv + 1] = w end
   for _, w in ipairs(words) do argv[#argv + 1] = w end
   return argv, M.target(p, item)
@@ -100,12 +119,16 @@ M.params = {
                        doc = "refuse unknown host keys (false: accept new ones, never changed ones)" },
   connect_timeout = { type = "number", default = 10, doc = "seconds to wait for the connection" },
   options = { type = "list", default = {}, doc = "more ssh -o options, as \"Name=value\"" },
+  multiplex = { type = "boolean", default = false,
+                doc = "share one connection among concurrent commands to the same host; the command "
+                  .. "that opened it then lasts until the others finish" },
   control_dir = { type = "string",
-                  doc = "where multiplexing sockets live, a directory only you can write to "
+                  doc = "with multiplex: where the sockets live, a directory only you can write to "
                     .. "(default: the run's private ctx.tmpdir())" },
   ssh = { type = "string", default = "ssh", doc = "the ssh program" },
   sudo = { type = "boolean", default = false,
            doc = "run the remote command with sudo -n (the remote user needs a sudoers rule; never prompts)" },
+  sudo_user = { type = "string", doc = "with sudo: as this user (sudo -n -u USER) instead of root" },
 }
 
 local function with(common, own)

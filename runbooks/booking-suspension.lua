@@ -32,7 +32,7 @@ runbook {
     booking_unit = { type = "string", default = "booking-web.service", doc = "the booking application's unit" },
     lb_url = { type = "string", default = "https://lb.example.org/api/v2/pools/booking",
                doc = "load balancer API of the booking pool (maintenance on and off)" },
-    health_url = { type = "string", default = "https://booking.example.org/healthz", doc = "booking's public health URL" },
+    health_path = { type = "string", default = "/healthz", doc = "path each booking server answers 200 on when healthy" },
     status_text = { type = "string",
                     default = "Online booking is suspended while we deal with a security incident. "
                       .. "Email and EDI bookings continue. Next update in {{params.update_every}}.",
@@ -163,10 +163,15 @@ step "reconnect-centres" {
 }
 
 step "start-booking" {
-  doc = "Start the booking application, checked through its health URL",
-  each = booking, concurrency = 1, timeout = "10m", estimate = "3m",
+  doc = "Start the booking application on each server, checked on that server (the public URL "
+    .. "still shows the maintenance page)",
+  each = booking, concurrency = 1, timeout = "10m", estimate = "3m", undo = false,
   action = service.start(on { unit = param.booking_unit }),
-  verify = http.check { url = param.health_url, expect = 200 }, verify_timeout = "5m",
+  verify = function(ctx, _, host)
+    local r = ctx.http { url = ("https://%s%s"):format(host.name, param.health_path), timeout = "10s", check = false }
+    return r.status == 200, ("%s answered %s"):format(host.name, tostring(r.status or r.error))
+  end,
+  verify_timeout = "5m",
 }
 
 step "reopen-booking" {
@@ -174,7 +179,7 @@ step "reopen-booking" {
   timeout = "2m", estimate = "30s", retries = 2, backoff = "10s", idempotent = true,
   approve = "Customers can book online again",
   action = maintenance(false),
-  undo = maintenance(true),
+  undo = false, -- `bulkhead undo` at the all-clear must not close booking again
 }
 
 step "all-clear" {

@@ -33,6 +33,7 @@ runbook {
     scope_sql = { type = "string", default = "/etc/ir/breach-scope.sql",
                   doc = "SQL file on the database host that counts the records involved, by kind (read-only)" },
     database = { type = "string", default = "customers", doc = "database name for psql" },
+    db_user = { type = "string", default = "postgres", doc = "the system user psql runs as (sudo -u)" },
     smtp = { type = "string", default = "smtp://mx1.example.org:587", doc = "SMTP server" },
     mail_from = { type = "string", default = "ir-team@example.org", doc = "sender" },
     dpo = { type = "list", default = { "dpo@example.org", "legal@example.org" }, doc = "data protection officer and legal (mail)" },
@@ -118,8 +119,10 @@ phase "assess"
 step "scope" {
   doc = "How many records, of which kinds, are involved (read-only query)",
   each = db, timeout = "30m", estimate = "10m",
-  action = ssh.run(on { command = { "psql", "-XAt", "--set=default_transaction_read_only=on",
-                                    "-d", param.database, "-f", param.scope_sql } }),
+  -- as the database's own user, in a read-only transaction: the SET runs
+  -- first in the same session, so the file cannot change anything
+  action = ssh.run(on { sudo_user = param.db_user, command = { "psql", "-XAt", "-v", "ON_ERROR_STOP=1",
+    "-d", param.database, "-c", "SET default_transaction_read_only = on", "-f", param.scope_sql } }),
 }
 
 step "tell-dpo" {

@@ -158,6 +158,7 @@ step "start-smb" {
   each = servers, timeout = "5m", estimate = "1m",
   action = service.start(on { unit = param.smb_unit }),
   verify = tcp.check { port = 445, timeout = "5s" }, verify_timeout = "3m",
+  undo = false, -- `bulkhead undo` at the all-clear must not stop what was restored
 }
 
 step "reconnect" {
@@ -172,6 +173,7 @@ step "resume-backup-sync" {
   doc = "Backups to the second site again",
   each = servers, timeout = "2m", estimate = "20s",
   action = service.start(on { unit = param.backup_unit }),
+  undo = false,
 }
 
 step "all-clear" {

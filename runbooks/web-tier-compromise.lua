@@ -25,7 +25,7 @@ runbook {
     incident = { type = "string", required = true, doc = "incident reference, used in every message" },
     inventory = { type = "string", required = true, doc = "Ansible INI inventory (relative to this file or absolute)" },
     web_group = { type = "string", default = "web", doc = "inventory group of the compromised public web hosts" },
-    keep_group = { type = "string", default = "mail", doc = "inventory group that must stay reachable (mail)" },
+    keep_group = { type = "string", default = "mail", doc = "inventory group of the mail servers (must keep accepting mail)" },
     meet_group = { type = "string", default = "meet", doc = "inventory group of the meeting platform (stays up)" },
     mgmt = { type = "list", default = { "10.20.0.0/24" }, doc = "management networks still allowed into isolated hosts (CIDR)" },
     web_unit = { type = "string", default = "nginx.service", doc = "the web server's systemd unit" },
@@ -49,7 +49,8 @@ runbook {
 
 local inv = inventory(param.inventory)
 local web = inv:hosts(param.web_group)
-local kept = inv:hosts(param.keep_group .. "," .. param.meet_group)
+local mail_hosts = inv:hosts(param.keep_group)
+local meet_hosts = inv:hosts(param.meet_group)
 local ssh_opts = { known_hosts = param.known_hosts, sudo = param.sudo }
 local function with(t) -- the ssh options, plus t
   local out = {}
@@ -84,8 +85,9 @@ step "isolate-web" {
   doc = "nftables isolation of each web host: only ssh from the management networks stays",
   each = web, concurrency = 16, timeout = "2m", estimate = "1m",
   approve = "Takes the public website and web services offline", approve_timeout = "15m",
-  action = firewall.isolate(with { allow = { "ssh" }, allow_from = param.mgmt }),
-  -- undo (inferred): firewall.release, at the all-clear with `bulkhead undo`
+  action = firewall.isolate(with { allow_from = param.mgmt }),
+  -- undo (inferred): firewall.release, at the all-clear with
+  -- `bulkhead undo RUN --step isolate-web`
 }
 
 step "stop-web" {
@@ -95,11 +97,17 @@ step "stop-web" {
   action = service.stop(with { unit = param.web_unit }),
 }
 
-step "comms-still-up" {
-  doc = "Mail and the meeting platform must still answer (they were never to be touched)",
-  each = kept, timeout = "1m", estimate = "10s", undo = false,
-  action = tcp.check { port = 443, timeout = "5s" },
-  verify = tcp.check { port = 443, timeout = "5s" }, verify_timeout = "2m",
+parallel {
+  step "mail-still-up" {
+    doc = "Mail must still be accepted (it was never to be touched)",
+    each = mail_hosts, timeout = "3m", estimate = "10s", undo = false,
+    action = tcp.check { port = 25, timeout = "5s" },
+  },
+  step "meetings-still-up" {
+    doc = "The meeting platform must still answer",
+    each = meet_hosts, timeout = "3m", estimate = "10s", undo = false,
+    action = tcp.check { port = 443, timeout = "5s" },
+  },
 }
 
 ------------------------------------------------------------------------------
@@ -143,16 +151,25 @@ step "collect-logs" {
   doc = "Web and auth logs of each compromised host into the evidence folder (SHA-256 in the journal)",
   each = web, concurrency = 8, timeout = "30m", estimate = "5m",
   action = evidence.command(with { command = { "sh", "-c",
-    "tar -C /var/log -cf - nginx auth.log* syslog* 2>/dev/null" }, name = "logs.tar" }),
+    "cd /var/log && exec tar --ignore-failed-read -cf - nginx auth.log* syslog* 2>/dev/null" },
+    name = "logs.tar" }),
 }
 
 step "rebuild" {
   doc = "Rebuild the web hosts from the golden image (outside the engine: a person does it)",
   after = "collect-logs",
-  manual = { "Reimage every host of the web group from the golden image",
+  manual = { "Reimage every host of the web group from the golden image, off the public network",
              "Rotate the TLS keys and every credential present on those hosts",
+             "Put the rebuilt hosts' new ssh host keys in the known_hosts the engine uses",
              "Note the image version in the done note" },
   timeout = "8h", estimate = "3h",
+}
+
+step "isolate-rebuilt" {
+  doc = "Isolate the rebuilt hosts again: a fresh image comes back without the engine's table",
+  each = web, concurrency = 16, timeout = "2m", estimate = "1m",
+  approve = "Applies the isolation to the rebuilt web hosts",
+  action = firewall.isolate(with { allow_from = param.mgmt }),
 }
 
 ------------------------------------------------------------------------------
@@ -161,16 +178,17 @@ phase "recover"
 -- One step per priority service, declared in order: they run one at a
 -- time, and a failed health check stops the run there (abort): nothing
 -- after it is restored and the containment stays. Not rollback: undoing
--- everything would release the isolated hosts too.
+-- everything would release the isolated hosts too. Their undo is false:
+-- `bulkhead undo` at the all-clear must not stop what was restored.
 for i, group in ipairs(param.priority) do
   local hosts = inv:hosts(group)
   local unit = param.unit_of[group] or (group .. ".service")
   step("restore-" .. group) {
     doc = ("Priority %d: start %s on the %s hosts; healthy when %s answers 200"):format(i, unit, group, param.health_path),
-    each = hosts, timeout = "15m", estimate = "10m",
+    each = hosts, timeout = "15m", estimate = "10m", undo = false,
     action = service.start(with { unit = unit }),
-    verify = function(ctx, _, host)
-      local r = ctx.http { url = "https://" .. host.host .. param.health_path, timeout = "10s", check = false }
+    verify = function(ctx, _, host) -- by name: the certificate is for the name
+      local r = ctx.http { url = "https://" .. host.name .. param.health_path, timeout = "10s", check = false }
       return r.status == 200, ("%s answered %s"):format(host.name, tostring(r.status or r.error))
     end,
     verify_timeout = "5m", verify_interval = "10s",

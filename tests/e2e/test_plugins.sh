@@ -467,7 +467,8 @@ local web = inventory(param.inv):hosts("web")
 local s = { known_hosts = param.known }
 phase "scope"
 step "who" { each = web, concurrency = 2,
-  action = ssh.run { known_hosts = param.known, script = 'echo "$(id -un) via ${SSH_CONNECTION%% *}"' } }
+  action = ssh.run { known_hosts = param.known, multiplex = true,
+                     script = 'echo "$(id -un) via ${SSH_CONNECTION%% *}"' } }
 phase "contain"
 step "stop-web" { each = web, after = "who",
   action = service.stop { unit = "nginx.service", systemctl = param.systemctl, known_hosts = param.known },
@@ -487,9 +488,11 @@ if [ -n "$SSH_OK" ]; then skip "$SSH_OK"; else
     assert_jq "$j" '[.[] | select(.type == "step_end" and .step == "who")] | map("\(.result.host)=\(.result.code):\(.result.stdout | rtrimstr("\n"))") | sort | join(",")' \
         "web1=0:$(id -un) via 127.0.0.1,web2=0:$(id -un) via 127.0.0.1"
     argv=$(jqs "$j" '[.[] | select(.type == "exec_start" and .step == "who")][0].argv | join(" ")')
-    for want in "BatchMode=yes" "StrictHostKeyChecking=yes" "ControlMaster=auto" "-p $SPORT" "-i $WORK/ssh/user_key" "-l $(id -un)"; do
+    for want in "BatchMode=yes" "StrictHostKeyChecking=yes" "ControlMaster=auto" "-p $SPORT" "-i $WORK/ssh/user_key" "-l $(id -un) -- 127.0.0.1 "; do
         assert_contains "$argv" "$want"
     done
+    argv2=$(jqs "$j" '[.[] | select(.type == "exec_start" and .step == "stop-web")][0].argv | join(" ")')
+    assert_contains "$argv2" "ControlMaster=no -o ControlPath=none" "no sharing unless asked"
     assert_contains "$argv" "ControlPath=/tmp/bulkhead-"
     cp=$(printf %s "$argv" | grep -o 'ControlPath=[^ ]*' | sed 's/ControlPath=//; s|/%C||')
     assert_no_file "$cp"   # the run's private directory is gone once it ended
@@ -530,6 +533,45 @@ if [ -n "$SSH_OK" ]; then skip "$SSH_OK"; else
     assert_jq "$(journal)" '[.[] | select(.type == "step_start" and .step == "stop-web")] | length' 0
 fi
 
+t hostile_names_and_credentials
+# a host name that is an ssh option runs nothing locally (no ssh needed:
+# the argv is refused before anything starts)
+cat >"$WORK/hostile.lua" <<'LUA'
+runbook { id = "hostile", title = "Hostile", timeout = "30s",
+  params = { host = { type = "string", required = true, doc = "a host" } } }
+step "s" { action = ssh.run { host = param.host, command = { "true" } } }
+LUA
+assert_exit 1 bh run --plain "$WORK/hostile.lua" -p "host=-oProxyCommand=touch $WORK/pwned"
+assert_no_file "$WORK/pwned"
+assert_contains "$(end_of s error.message)" "is not a host or user name"
+# passwords in an inventory never reach the run's records
+printf '[web]\nw1 ansible_host=127.0.0.1 ansible_password=hunter2hunter2 ansible_become_pass=s3cr3tpass api_token=tok123456789\n' >"$WORK/creds.ini"
+cat >"$WORK/creds.lua" <<'LUA'
+runbook { id = "creds", title = "Creds", timeout = "30s", params = { inv = { type = "string", required = true, doc = "inventory" } } }
+step "s" { each = inventory(param.inv):hosts("web"), run = function(ctx, h) return h.vars end }
+LUA
+assert_exit 0 bh run --plain "$WORK/creds.lua" -p inv="$WORK/creds.ini"
+for v in hunter2hunter2 s3cr3tpass tok123456789; do
+    grep -rq "$v" "$(last_run_dir)" && fail "$v is in the run folder"
+done
+assert_eq "[redacted]" "$(jqs "$(journal)" '[.[] | select(.type == "step_end")][0].result.ansible_password')"
+# a login is never sent over SMTP in the clear: no STARTTLS, no mail
+peer smtp plainsmtp
+cat >"$WORK/login.lua" <<'LUA'
+runbook { id = "login", title = "Login", timeout = "30s", params = { smtp = { type = "string", required = true, doc = "smtp URL" } } }
+step "s" { action = notify.email { smtp = param.smtp, from = "a@example.test", to = { "b@example.test" },
+                                   subject = "s", text = "t", username = "a", password = "pw-never-in-clear" } }
+LUA
+assert_exit 1 bh run --plain "$WORK/login.lua" -p smtp="smtp://127.0.0.1:$PORT"
+assert_eq mail_failed "$(end_of s error.code)"
+assert_no_file "$WORK/plainsmtp.log.1.mail"
+grep -rqa "pw-never-in-clear" "$WORK/plainsmtp.log"* 2>/dev/null && fail "the password reached the server"
+# plugin directories others can write to are not used
+mkdir -p "$WORK/open-plugins"; chmod 0777 "$WORK/open-plugins"
+cp "$WORK/myplugins/lamp.lua" "$WORK/open-plugins/opened.lua"
+assert_exit 3 bh plugins --plugins "$WORK/open-plugins" opened
+assert_contains "$ERR" "plugin directory $WORK/open-plugins is writable by group or others (mode 0777): not used"
+
 # --- firewall: isolation between two network namespaces ---------------------------
 
 FW_OK=""
@@ -545,13 +587,18 @@ runbook { id = "iso", title = "Isolation", timeout = "2m",
   params = { ns = { type = "string", required = true, doc = "the isolated host's network namespace" },
              ip = { type = "string", required = true, doc = "its address" },
              log = { type = "string", required = true, doc = "what the engine's listener received" },
-             flag = { type = "string", required = true, doc = "made once isolated" } } }
+             flag = { type = "string", required = true, doc = "made once isolated" },
+             engine_ip = { type = "string", required = true, doc = "the engine's address" } } }
 local wrap = { "ip", "netns", "exec", param.ns }
 local function probe(ctx)
   local open = {}
   for _, port in ipairs { 25, 8080 } do
     open[tostring(port)] = ctx.connect { host = param.ip, port = port, timeout = "1s", check = false }.ok
   end
+  -- smtp is the host's service (allow): isolated, it may not open mail
+  -- connections itself (exit 0: it could)
+  open.out25 = ctx.exec { "ip", "netns", "exec", param.ns, "timeout", "2", "bash", "-c",
+                          'exec 3<>"/dev/tcp/$1/25"', "-", param.engine_ip, check = false }.code
   return open
 end
 phase "before"
@@ -591,6 +638,9 @@ if [ -n "$FW_OK" ]; then skip "$FW_OK"; else
     done
     ip netns exec "$NA" env BH_PEER_ADDR=$IPA BH_PEER_PORT=4444 "$BH_TOOLS/bh_peer" silent "$WORK/a4444.port" "$WORK/shell.log" &
     PIDS+=($!)
+    ip netns exec "$NA" env BH_PEER_ADDR=$IPA BH_PEER_PORT=25 "$BH_TOOLS/bh_peer" silent "$WORK/a25.port" "$WORK/a25.log" &
+    PIDS+=($!)
+    wait_for test -s "$WORK/a25.port" || fail "no listener on $IPA:25"
     wait_for test -s "$WORK/a4444.port" || fail "no listener on $IPA:4444"
     # an attacker's connection from B, open before the isolation
     ip netns exec "$NB" bash -c 'exec 3<>/dev/tcp/'$IPA'/4444; echo before >&3
@@ -598,11 +648,13 @@ if [ -n "$FW_OK" ]; then skip "$FW_OK"; else
     PIDS+=($!)
     wait_for grep -q before "$WORK/shell.log" || fail "the shell did not connect"
     assert_exit 0 ip netns exec "$NA" "$BULKHEAD" --state-dir "$STATE" run --plain "$WORK/iso.lua" \
-        -p ns="$NB" -p ip=$IPB -p log="$WORK/shell.log" -p flag="$WORK/isolated"
+        -p ns="$NB" -p ip=$IPB -p log="$WORK/shell.log" -p flag="$WORK/isolated" -p engine_ip=$IPA
     [ -z "$_TFAIL" ] || printf '%s\n' "$OUT" | tail -20 | sed 's/^/  | /'
     j=$(journal)
     assert_eq "true true" "$(end_of before result.\"25\") $(end_of before result.\"8080\")" "both open before"
     assert_eq "true false" "$(end_of during result.\"25\") $(end_of during result.\"8080\")" "only mail while isolated"
+    assert_eq "0 0" "$(end_of before result.out25) $(end_of after result.out25)" "out to port 25 before and after"
+    [ "$(end_of during result.out25)" != 0 ] || fail "the isolated host opened a connection out to port 25"
     assert_eq "true true" "$(end_of after result.\"25\") $(end_of after result.\"8080\")" "both open after release"
     shell=$(end_of during result.shell)
     assert_contains "$shell" "before"
