@@ -417,7 +417,7 @@ CONF
 }
 
 SSH_OK=""
-if [ "$(id -u)" != 0 ]; then SSH_OK="sshd needs root here (run make check as root or with sudo)"
+if [ "$(id -u)" != 0 ]; then SSH_OK="sshd needs root here (sudo make check runs it)"
 elif [ ! -x "$SSHD" ] || ! command -v ssh >/dev/null; then SSH_OK="openssh-server/openssh-client not installed (make check installs them)"
 else start_sshd; fi
 
@@ -523,6 +523,23 @@ if [ -n "$SSH_OK" ]; then skip "$SSH_OK"; else
         "web1 true false $(id -un),web2 true false $(id -un)"
 fi
 
+t evidence_collected_here
+mkdir -p "$WORK/here"
+printf 'secret-looking \x00 bytes\n' >"$WORK/here/.bash_history"
+cat >"$WORK/here.lua" <<'LUA'
+runbook { id = "here", title = "Here", timeout = "30s", params = { dir = { type = "string", required = true, doc = "dir" } } }
+step "file" { action = evidence.file { path = param.dir .. "/.bash_history" } }
+step "cmd" { action = evidence.command { command = { "ls", "-la", param.dir } } }
+LUA
+assert_exit 0 bh run --plain "$WORK/here.lua" -p dir="$WORK/here"
+d=$(last_run_dir)
+f=$(jqs "$(journal)" '[.[] | select(.type == "evidence" and .step == "file")][0].path')
+assert_eq "evidence/file.1.1._bash_history" "$f" "a dotfile's evidence name does not start with a dot"
+cmp -s "$d/$f" "$WORK/here/.bash_history" || fail "not byte for byte"
+assert_eq 400 "$(stat -c %a "$d/$f")"
+assert_eq "$(sha256sum "$d/$f" | cut -d' ' -f1)" "$(jqs "$(journal)" '[.[] | select(.type == "evidence")][0].sha256')"
+assert_jq "$(journal)" '[.[] | select(.type == "evidence")] | map("\(.step) \(.complete) \(.source[0])") | join(",")' "file true cat,cmd true ls"
+
 t ssh_refuses_unknown_host_keys
 if [ -n "$SSH_OK" ]; then skip "$SSH_OK"; else
     : >"$WORK/ssh/empty_known_hosts"
@@ -575,7 +592,7 @@ assert_contains "$ERR" "plugin directory $WORK/open-plugins is writable by group
 # --- firewall: isolation between two network namespaces ---------------------------
 
 FW_OK=""
-if [ "$(id -u)" != 0 ]; then FW_OK="network namespaces need root (run make check as root or with sudo)"
+if [ "$(id -u)" != 0 ]; then FW_OK="network namespaces need root (sudo make check runs it)"
 elif ! command -v nft >/dev/null || ! command -v ip >/dev/null; then FW_OK="nftables/iproute2 not installed (make check installs them)"
 elif ! ip netns add "bh-probe-$$" 2>/dev/null; then FW_OK="this machine does not allow network namespaces (a container without CAP_SYS_ADMIN?)"
 else ip netns del "bh-probe-$$"; fi
