@@ -14,12 +14,15 @@ DATADIR := $(PREFIX)/share/bulkhead
 
 CC      ?= cc
 PKGS    := lua5.4 libuv libcjson libcurl libsodium
+# libcurl is opened with dlopen at the first request (engine/net.c says
+# why): its headers come from pkg-config, its library is not linked.
+LINK_PKGS := lua5.4 libuv libcjson libsodium
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 # pkg-config is only asked when a target compiles: `make deps` must work on
 # a machine that has none of the packages yet.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(LINK_PKGS))
 CMOCKA_LIBS = $(shell pkg-config --libs cmocka)
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \

@@ -51,6 +51,8 @@ void bh_ctx_leave(bh_attempt *a) {
     *extra(a->run->L) = 0;
 }
 
+static void push_status_view(lua_State *L, bh_run *run);
+
 /* The attempt behind a ctx primitive, checked for misuse. */
 bh_attempt *bh_ctx_attempt_of(lua_State *L, const char *what) {
     struct bh_ctx_handle *h = lua_touserdata(L, lua_upvalueindex(1));
@@ -778,13 +780,81 @@ void bh_ctx_push(bh_attempt *a) {
     lua_setfield(co, -2, "mode");
     lua_pushstring(co, run->rb->id);
     lua_setfield(co, -2, "runbook");
-    /* where every step stands now (notification templates say so) */
-    lua_createtable(co, 0, (int)run->rb->nsteps);
-    for (size_t i = 0; i < run->rb->nsteps; i++) {
-        lua_pushstring(co, bh_step_status_name(run->status[i]));
-        lua_setfield(co, -2, run->rb->steps[i].id);
-    }
+    /* where every step stands now (notification templates say so): a live
+     * view, not a copy, which would cost every attempt a table of every
+     * step (a 1,000-step runbook: a million entries) */
+    push_status_view(co, run);
     lua_setfield(co, -2, "status");
+}
+
+/* --- ctx.status -------------------------------------------------------- */
+
+static bh_run *status_run(lua_State *L) {
+    return lua_touserdata(L, lua_upvalueindex(1));
+}
+
+/* status[id]: the step's status now, or nil for no such step. */
+static int l_status_index(lua_State *L) {
+    bh_run *run = status_run(L);
+    const char *id = lua_tostring(L, 2);
+    for (size_t i = 0; id && i < run->rb->nsteps; i++)
+        if (strcmp(run->rb->steps[i].id, id) == 0) {
+            lua_pushstring(L, bh_step_status_name(run->status[i]));
+            return 1;
+        }
+    return 0;
+}
+
+/* next(status, id) in step order. */
+static int l_status_next(lua_State *L) {
+    bh_run *run = status_run(L);
+    size_t i = 0;
+    if (!lua_isnil(L, 2)) {
+        const char *id = lua_tostring(L, 2);
+        while (i < run->rb->nsteps && (!id || strcmp(run->rb->steps[i].id, id) != 0))
+            i++;
+        i++;
+    }
+    if (i >= run->rb->nsteps) return 0;
+    lua_pushstring(L, run->rb->steps[i].id);
+    lua_pushstring(L, bh_step_status_name(run->status[i]));
+    return 2;
+}
+
+static int l_status_pairs(lua_State *L) {
+    lua_pushvalue(L, lua_upvalueindex(2)); /* the next function */
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    return 3;
+}
+
+static int l_status_newindex(lua_State *L) {
+    return luaL_error(L, "ctx.status is read-only: it says where each step stands");
+}
+
+/* The run's one status view, made on first use and kept in the registry. */
+static void push_status_view(lua_State *L, bh_run *run) {
+    static char key;
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &key) == LUA_TTABLE) return;
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_createtable(L, 0, 4);
+    lua_pushlightuserdata(L, run);
+    lua_pushcclosure(L, l_status_index, 1);
+    lua_setfield(L, -2, "__index");
+    lua_pushlightuserdata(L, run);
+    lua_pushcclosure(L, l_status_newindex, 1);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushlightuserdata(L, run);
+    lua_pushlightuserdata(L, run);
+    lua_pushcclosure(L, l_status_next, 1);
+    lua_pushcclosure(L, l_status_pairs, 2);
+    lua_setfield(L, -2, "__pairs");
+    lua_pushliteral(L, "ctx.status");
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &key);
 }
 
 /* --- dry runs and drills ------------------------------------------------ */

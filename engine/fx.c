@@ -2,6 +2,7 @@
  * opaque operation handed back to the caller, so cancel() needs no lookup. */
 #include "fx.h"
 
+#include <errno.h>
 #include <stdlib.h>
 
 static int real_exec(bh_fx *fx, const bh_exec_req *req, bh_exec_cb cb, void *ud, bh_fx_op **op) {
@@ -30,6 +31,8 @@ typedef struct {
 static int real_request(bh_fx *fx, const bh_net_req *req, bh_net_cb cb, void *ud, bh_fx_op **op) {
     real_fx *rf = (real_fx *)fx;
     if (!rf->net) rf->net = bh_net_new(fx->loop);
+    *op = NULL;
+    if (!rf->net) return -ELIBACC; /* bh_net_unavailable() says why */
     bh_net_op *o = NULL;
     int r = bh_net_start(rf->net, req, cb, ud, &o);
     *op = (bh_fx_op *)o;

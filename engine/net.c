@@ -1,6 +1,9 @@
 #include "net.h"
 
+/* No type-checking macros: the calls below go through pointers. */
+#define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -11,6 +14,100 @@
 #include "redact.h"
 
 #define HEADERS_MAX ((size_t)64 << 10)
+
+/* libcurl is opened at the first request, not linked: with its TLS, HTTP/2,
+ * LDAP and Kerberos libraries mapped, every fork of a command (libuv 1.44
+ * forks) cost about a quarter more, and most runs send no request (make
+ * bench measured it). The headers still come from libcurl4-openssl-dev. */
+static struct {
+    int tried, ok;
+    char why[300];
+    CURLcode (*global_init)(long);
+    CURLM *(*multi_init)(void);
+    CURLMcode (*multi_setopt)(CURLM *, CURLMoption, ...);
+    CURLMcode (*multi_assign)(CURLM *, curl_socket_t, void *);
+    CURLMcode (*multi_socket_action)(CURLM *, curl_socket_t, int, int *);
+    CURLMsg *(*multi_info_read)(CURLM *, int *);
+    CURLMcode (*multi_add_handle)(CURLM *, CURL *);
+    CURLMcode (*multi_remove_handle)(CURLM *, CURL *);
+    CURLMcode (*multi_cleanup)(CURLM *);
+    CURL *(*easy_init)(void);
+    CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+    CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+    void (*easy_cleanup)(CURL *);
+    const char *(*easy_strerror)(CURLcode);
+    struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+    void (*slist_free_all)(struct curl_slist *);
+} C;
+
+/* curl.h defines these as macros even without type checks (variadic
+ * wrappers): ours replace them */
+#undef curl_multi_setopt
+#undef curl_easy_setopt
+#undef curl_easy_getinfo
+#define curl_global_init C.global_init
+#define curl_multi_init C.multi_init
+#define curl_multi_setopt C.multi_setopt
+#define curl_multi_assign C.multi_assign
+#define curl_multi_socket_action C.multi_socket_action
+#define curl_multi_info_read C.multi_info_read
+#define curl_multi_add_handle C.multi_add_handle
+#define curl_multi_remove_handle C.multi_remove_handle
+#define curl_multi_cleanup C.multi_cleanup
+#define curl_easy_init C.easy_init
+#define curl_easy_setopt C.easy_setopt
+#define curl_easy_getinfo C.easy_getinfo
+#define curl_easy_cleanup C.easy_cleanup
+#define curl_easy_strerror C.easy_strerror
+#define curl_slist_append C.slist_append
+#define curl_slist_free_all C.slist_free_all
+
+/* Resolve one symbol into *slot; 0 when missing (why is set). */
+static int sym(void *lib, const char *name, void *slot) {
+    void *p = dlsym(lib, name);
+    if (!p) {
+        snprintf(C.why, sizeof C.why, "libcurl.so.4 has no %s", name);
+        return 0;
+    }
+    memcpy(slot, &p, sizeof p); /* object pointer to function pointer, as POSIX allows */
+    return 1;
+}
+
+static int load_curl(void) {
+    if (C.tried) return C.ok;
+    C.tried = 1;
+    void *lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        snprintf(C.why, sizeof C.why, "cannot load libcurl (Debian: libcurl4): %s", dlerror());
+        return 0;
+    }
+    C.ok = sym(lib, "curl_global_init", &C.global_init) &&
+           sym(lib, "curl_multi_init", &C.multi_init) &&
+           sym(lib, "curl_multi_setopt", &C.multi_setopt) &&
+           sym(lib, "curl_multi_assign", &C.multi_assign) &&
+           sym(lib, "curl_multi_socket_action", &C.multi_socket_action) &&
+           sym(lib, "curl_multi_info_read", &C.multi_info_read) &&
+           sym(lib, "curl_multi_add_handle", &C.multi_add_handle) &&
+           sym(lib, "curl_multi_remove_handle", &C.multi_remove_handle) &&
+           sym(lib, "curl_multi_cleanup", &C.multi_cleanup) &&
+           sym(lib, "curl_easy_init", &C.easy_init) &&
+           sym(lib, "curl_easy_setopt", &C.easy_setopt) &&
+           sym(lib, "curl_easy_getinfo", &C.easy_getinfo) &&
+           sym(lib, "curl_easy_cleanup", &C.easy_cleanup) &&
+           sym(lib, "curl_easy_strerror", &C.easy_strerror) &&
+           sym(lib, "curl_slist_append", &C.slist_append) &&
+           sym(lib, "curl_slist_free_all", &C.slist_free_all);
+    /* never dlclose'd: handles and callbacks live as long as the process */
+    if (C.ok && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        snprintf(C.why, sizeof C.why, "libcurl would not initialise");
+        C.ok = 0;
+    }
+    return C.ok;
+}
+
+const char *bh_net_unavailable(void) {
+    return C.tried && !C.ok ? C.why : NULL;
+}
 
 typedef struct sockctx {
     uv_poll_t poll;
@@ -130,11 +227,7 @@ static int on_timer_set(CURLM *m, long ms, void *userp) {
 }
 
 bh_net *bh_net_new(uv_loop_t *loop) {
-    static int initialised;
-    if (!initialised) { /* once, before any other curl call; the engine has one thread */
-        curl_global_init(CURL_GLOBAL_DEFAULT);
-        initialised = 1;
-    }
+    if (!load_curl()) return NULL; /* once, before any other curl call; one thread */
     bh_net *n = bh_util_xcalloc(1, sizeof *n);
     n->loop = loop;
     n->multi = curl_multi_init();

@@ -72,7 +72,10 @@ typedef struct bh_net_op bh_net_op;
 /* res is freed when the callback returns. */
 typedef void (*bh_net_cb)(const bh_net_result *res, void *ud);
 
+/* NULL when libcurl cannot be loaded (it is opened at the first request):
+ * bh_net_unavailable() says why. */
 bh_net *bh_net_new(uv_loop_t *loop);
+const char *bh_net_unavailable(void);
 /* Cancel what is in flight (their callbacks run, cancelled), then free
  * everything from close callbacks. */
 void bh_net_close(bh_net *n);

@@ -1,6 +1,7 @@
 #include "request.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <lauxlib.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -361,7 +362,8 @@ static int start(bh_attempt *a, bh_net_req *req, cJSON *rec, int check, char *wh
 static int yield_or_raise(lua_State *L, int err, char *what) {
     if (err == 0) return lua_yieldk(L, 0, 0, request_k);
     char msg[400];
-    snprintf(msg, sizeof msg, "cannot start %s: %s", what, strerror(-err));
+    const char *why = err == -ELIBACC ? bh_net_unavailable() : NULL;
+    snprintf(msg, sizeof msg, "cannot start %s: %s", what, why ? why : strerror(-err));
     free(what);
     lua_newtable(L);
     return bh_luax_raise(L, "request_failed", "%s", msg);

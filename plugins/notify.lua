@@ -75,9 +75,12 @@ local function lookup(ctx, name)
   elseif root == "results" then v = ctx.results
   elseif root == "status" then v = ctx.status
   end
+  -- rawget: params and results raise on a name they do not have; status
+  -- is a live view, read through its metatable
+  local get = root == "status" and function(t, k) return t[k] end or rawget
   for part in rest:gmatch("[^%.]+") do
     if type(v) ~= "table" then return "" end
-    v = rawget(v, part)
+    v = get(v, part)
   end
   if v == nil then return "" end
   return text_of(v)

@@ -284,6 +284,16 @@ assert_contains "$(end_of get error.message)" "imed out"
 [ $(( $(date +%s) - t0 )) -lt 20 ] || fail "a 1s request timeout took over 20s"
 unset API_TOKEN
 
+t without_libcurl_a_request_fails_and_says_why
+# libcurl is opened at the first request: a broken one is that request's
+# failure, recorded, and nothing else
+mkdir -p "$WORK/badlib"; echo "not a library" >"$WORK/badlib/libcurl.so.4"
+printf 'runbook { id = "nolib", title = "No libcurl", timeout = "30s" }\nstep "a" { run = function(ctx) return 1 end }\nstep "get" { run = function(ctx) ctx.http { url = "http://127.0.0.1:9/" } end }\n' >"$WORK/nolib.lua"
+assert_exit 1 env LD_LIBRARY_PATH="$WORK/badlib" "$BULKHEAD" --state-dir "$STATE" run --plain "$WORK/nolib.lua"
+assert_eq ok "$(end_of a status)"
+assert_eq request_failed "$(end_of get error.code)"
+assert_contains "$(end_of get error.message)" "cannot load libcurl (Debian: libcurl4)"
+
 OPENSSL=$(command -v openssl || true)
 t https_verifies_certificates_by_default
 if [ -z "$OPENSSL" ]; then skip "openssl not installed (make check installs it)"; else
