@@ -700,6 +700,13 @@ static void sleep_fired(void *ud) {
         bh_sched_resume(a, 0);
 }
 
+/* Yield the attempt for ms on the run's clock (simulated in a drill). */
+static int wait_ms(lua_State *L, bh_attempt *a, double ms) {
+    a->sleep_timer = bh_timer_start(a->run->clock, ms, 0, sleep_fired, a);
+    a->waiting = BH_WAIT_SLEEP;
+    return lua_yield(L, 0);
+}
+
 static int l_sleep(lua_State *L) {
     bh_attempt *a = bh_ctx_attempt_of(L, "sleep");
     double ms;
@@ -707,9 +714,7 @@ static int l_sleep(lua_State *L) {
     if (!text || bh_util_parse_duration(text, &ms) != 0)
         return luaL_error(L, "ctx.sleep: expected a duration such as \"2s\" or a number of "
                              "seconds");
-    a->sleep_timer = bh_timer_start(a->run->clock, ms, 0, sleep_fired, a);
-    a->waiting = BH_WAIT_SLEEP;
-    return lua_yield(L, 0);
+    return wait_ms(L, a, ms);
 }
 
 void bh_ctx_stop_sleep(bh_attempt *a) {
@@ -859,24 +864,6 @@ static void push_status_view(lua_State *L, bh_run *run) {
 
 /* --- dry runs and drills ------------------------------------------------ */
 
-static void sim_wait_fired(void *ud) {
-    bh_attempt *a = ud;
-    bh_timer_stop(a->sleep_timer);
-    a->sleep_timer = NULL;
-    a->waiting = BH_WAIT_NONE;
-    if (a->timed_out || a->cancelled || a->over_budget)
-        bh_sched_abandon(a);
-    else
-        bh_sched_resume(a, 0);
-}
-
-/* Wait ms on the run's clock, as ctx.sleep does. */
-static int sim_wait(lua_State *L, bh_attempt *a, double ms) {
-    a->sleep_timer = bh_timer_start(a->run->clock, ms, 0, sim_wait_fired, a);
-    a->waiting = BH_WAIT_SLEEP;
-    return lua_yield(L, 0);
-}
-
 /* sim("before"): the drill's fault for this attempt, and a scripted
  * result (true, value) if the step has one. sim("after"): take the rest of
  * the step's estimate. Called by the step wrapper only in a simulation. */
@@ -890,7 +877,7 @@ static int l_sim(lua_State *L) {
         const char *src;
         double want = bh_sim_estimate(sim, a->step, &src) * (a->sim_factor > 0 ? a->sim_factor : 1);
         double left = want - (bh_clock_now_ms(a->run->clock) - a->started_ms);
-        if (left > 0) return sim_wait(L, a, left);
+        if (left > 0) return wait_ms(L, a, left);
         return 0;
     }
     char key[64];
@@ -908,7 +895,7 @@ static int l_sim(lua_State *L) {
                              a->label, f.source);
     }
     if (f.kind == BH_FAULT_TIMEOUT) /* hangs until the step's own timeout ends it */
-        return sim_wait(L, a, a->timeout_ms * 2 + 3600e3);
+        return wait_ms(L, a, a->timeout_ms * 2 + 3600e3);
     const cJSON *result = cJSON_GetObjectItemCaseSensitive(bh_sim_script(sim, a->step), "result");
     if (!result) {
         lua_pushboolean(L, 0);

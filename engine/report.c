@@ -38,6 +38,12 @@ static void copy_field(cJSON *to, const cJSON *from, const char *key) {
     if (v) cJSON_AddItemToObject(to, key, cJSON_Duplicate(v, 1));
 }
 
+/* keys: NULL-terminated. */
+static void copy_fields(cJSON *to, const cJSON *from, const char *const *keys) {
+    for (; *keys; keys++)
+        copy_field(to, from, *keys);
+}
+
 static cJSON *find_by_id(cJSON *array, const char *key, const char *id) {
     cJSON *x;
     cJSON_ArrayForEach(x, array) if (is(S(x, key), id)) return x;
@@ -99,6 +105,36 @@ static void add_instance_fields(cJSON *to, const cJSON *rec) {
     if (N(rec, "rep", 0) > 0) cJSON_AddNumberToObject(to, "rep", N(rec, "rep", 0));
     if (S(rec, "key")) cJSON_AddStringToObject(to, "key", S(rec, "key"));
     cJSON_AddNumberToObject(to, "attempt", N(rec, "attempt", 0));
+}
+
+/* The entry of a command or request record: when, which attempt, its
+ * number within the attempt. */
+static cJSON *action_entry(const cJSON *rec, const char *sid, double t) {
+    cJSON *x = cJSON_CreateObject();
+    cJSON_AddStringToObject(x, "at", dflt(S(rec, "ts"), ""));
+    cJSON_AddNumberToObject(x, "t_ms", t);
+    cJSON_AddStringToObject(x, "step", sid);
+    add_instance_fields(x, rec);
+    cJSON_AddNumberToObject(x, "n", N(rec, "n", 0));
+    return x;
+}
+
+/* Mark an undo's entry, and name the item of the attempt it belongs to. */
+static void action_attach(cJSON *x, cJSON *step, const cJSON *rec) {
+    int undo = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "undo"));
+    if (undo) cJSON_AddBoolToObject(x, "undo", 1);
+    const cJSON *a = find_attempt(step, undo ? "undos" : "attempts", rec);
+    if (a && S(a, "key") && !S(x, "key")) cJSON_AddStringToObject(x, "key", S(a, "key"));
+}
+
+/* The entry an exec_end or request_end record closes. */
+static cJSON *action_ended(const cJSON *list, const char *sid, const cJSON *rec) {
+    for (cJSON *x = tail_of(list); x; x = prev_of(list, x))
+        if (is(S(x, "step"), sid) && same_instance(x, rec) && N(x, "n", 0) == N(rec, "n", -1) &&
+            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "undo")) ==
+                cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "undo")))
+            return x;
+    return NULL;
 }
 
 static void set_str(cJSON *o, const char *k, const char *v) {
@@ -163,8 +199,7 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
             cJSON_AddStringToObject(e, "event", type);
             static const char *const keep[] = {"operator",  "previous", "signal", "action",
                                                "cut_bytes", "undos",    "status", NULL};
-            for (int k = 0; keep[k]; k++)
-                copy_field(e, rec, keep[k]);
+            copy_fields(e, rec, keep);
             cJSON_AddItemToArray(events, e);
         }
         if (!sid) continue;
@@ -228,8 +263,7 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
             cJSON *sum = cJSON_CreateObject();
             static const char *const keep[] = {"items",   "reps",    "ok",          "failed",
                                                "skipped", "unknown", "not_started", NULL};
-            for (int k = 0; keep[k]; k++)
-                copy_field(sum, rec, keep[k]);
+            copy_fields(sum, rec, keep);
             cJSON_DeleteItemFromObjectCaseSensitive(step, "instances");
             cJSON_AddItemToObject(step, "instances", sum);
         } else if (is(type, "step_skipped")) {
@@ -286,12 +320,7 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
             cJSON_AddNumberToObject(w, "end_ms", t + N(rec, "delay_ms", 0));
             cJSON_AddItemToArray(waits, w);
         } else if (is(type, "exec_start") || is(type, "exec_error")) {
-            cJSON *c = cJSON_CreateObject();
-            cJSON_AddStringToObject(c, "at", dflt(S(rec, "ts"), ""));
-            cJSON_AddNumberToObject(c, "t_ms", t);
-            cJSON_AddStringToObject(c, "step", sid);
-            add_instance_fields(c, rec);
-            cJSON_AddNumberToObject(c, "n", N(rec, "n", 0));
+            cJSON *c = action_entry(rec, sid, t);
             copy_field(c, rec, "argv");
             if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "shell")))
                 cJSON_AddBoolToObject(c, "shell", 1);
@@ -299,25 +328,14 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
                 cJSON_AddBoolToObject(c, "simulated", 1);
             if (is(type, "exec_error"))
                 cJSON_AddStringToObject(c, "error", dflt(S(rec, "error"), "?"));
-            int undo = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "undo"));
-            if (undo) cJSON_AddBoolToObject(c, "undo", 1);
-            /* the attempt it belongs to: its item's name */
-            const cJSON *a = find_attempt(step, undo ? "undos" : "attempts", rec);
-            if (a && S(a, "key") && !S(c, "key")) cJSON_AddStringToObject(c, "key", S(a, "key"));
+            action_attach(c, step, rec);
             cJSON_AddItemToArray(commands, c);
         } else if (is(type, "exec_end")) {
-            cJSON *c = tail_of(commands);
-            for (; c; c = prev_of(commands, c))
-                if (is(S(c, "step"), sid) && same_instance(c, rec) &&
-                    N(c, "n", 0) == N(rec, "n", -1) &&
-                    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "undo")) ==
-                        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "undo")))
-                    break;
+            cJSON *c = action_ended(commands, sid, rec);
             if (!c) continue;
             static const char *const keep[] = {"code",        "signal", "timed_out", "killed",
                                                "duration_ms", "stdout", "stderr",    NULL};
-            for (int k = 0; keep[k]; k++)
-                copy_field(c, rec, keep[k]);
+            copy_fields(c, rec, keep);
             for (int k = 0; k < 2; k++) {
                 const cJSON *st = cJSON_GetObjectItemCaseSensitive(rec, k ? "stderr" : "stdout");
                 if (!S(st, "path")) continue;
@@ -331,42 +349,25 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
                 cJSON_AddItemToArray(evidence, e);
             }
         } else if (is(type, "request_start")) {
-            cJSON *q = cJSON_CreateObject();
-            cJSON_AddStringToObject(q, "at", dflt(S(rec, "ts"), ""));
-            cJSON_AddNumberToObject(q, "t_ms", t);
-            cJSON_AddStringToObject(q, "step", sid);
-            add_instance_fields(q, rec);
-            cJSON_AddNumberToObject(q, "n", N(rec, "n", 0));
+            cJSON *q = action_entry(rec, sid, t);
             static const char *const keep[] = {"kind",    "method",     "url",       "to",
                                                "subject", "verify_tls", "simulated", NULL};
-            for (int k = 0; keep[k]; k++)
-                copy_field(q, rec, keep[k]);
-            int undo = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "undo"));
-            if (undo) cJSON_AddBoolToObject(q, "undo", 1);
-            const cJSON *a = find_attempt(step, undo ? "undos" : "attempts", rec);
-            if (a && S(a, "key") && !S(q, "key")) cJSON_AddStringToObject(q, "key", S(a, "key"));
+            copy_fields(q, rec, keep);
+            action_attach(q, step, rec);
             cJSON_AddItemToArray(requests, q);
         } else if (is(type, "request_end")) {
-            cJSON *q = tail_of(requests);
-            for (; q; q = prev_of(requests, q))
-                if (is(S(q, "step"), sid) && same_instance(q, rec) &&
-                    N(q, "n", 0) == N(rec, "n", -1) &&
-                    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(q, "undo")) ==
-                        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "undo")))
-                    break;
+            cJSON *q = action_ended(requests, sid, rec);
             if (!q) continue;
             static const char *const keep[] = {"status",    "ok",          "error",
                                                "timed_out", "duration_ms", NULL};
-            for (int k = 0; keep[k]; k++)
-                copy_field(q, rec, keep[k]);
+            copy_fields(q, rec, keep);
         } else if (is(type, "evidence")) {
             cJSON *e = cJSON_CreateObject();
             cJSON_AddStringToObject(e, "at", dflt(S(rec, "ts"), ""));
             cJSON_AddStringToObject(e, "step", sid);
             cJSON_AddStringToObject(e, "kind", "collected");
             static const char *const keep[] = {"path", "size", "sha256", "source", "key", NULL};
-            for (int k = 0; keep[k]; k++)
-                copy_field(e, rec, keep[k]);
+            copy_fields(e, rec, keep);
             cJSON_AddItemToArray(evidence, e);
         }
     }
@@ -593,6 +594,40 @@ static void md_error(FILE *out, const cJSON *e) {
     md_cell(out, S(e, "message"));
 }
 
+/* A time-line row: one attempt of a step, or one undo of it. */
+static void md_attempt_row(FILE *out, const cJSON *run, const char *step, const cJSON *a,
+                           int undo) {
+    char t[64], d[32];
+    when(run, N(a, "start_ms", 0), S(a, "start"), t, sizeof t);
+    bh_util_format_duration(N(a, "duration_ms", 0), d, sizeof d);
+    fprintf(out, "| %s", undo ? "undo " : "");
+    md_attempt_name(out, step, a);
+    fprintf(out, " | %.0f | ", N(a, "attempt", 0));
+    md_cell(out, t);
+    fprintf(out, " | %s | ", d);
+    md_text(out, S(a, "status"));
+    fprintf(out, " | ");
+    md_error(out, cJSON_GetObjectItemCaseSensitive(a, "error"));
+    if (S(a, "next")) { /* only attempts have one */
+        fprintf(out, " (next: ");
+        md_cell(out, S(a, "next"));
+        fputc(')', out);
+    }
+    fprintf(out, " |\n");
+}
+
+/* The first cells of a row about a record of one attempt (a command, a
+ * request, a failure): when, and which attempt of which step or undo. */
+static void md_when_which(FILE *out, const cJSON *run, const cJSON *x) {
+    char t[64];
+    when(run, N(x, "t_ms", 0), S(x, "at"), t, sizeof t);
+    fprintf(out, "| ");
+    md_cell(out, t);
+    fprintf(out, " | %s", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "undo")) ? "undo " : "");
+    md_attempt_name(out, S(x, "step"), x);
+    fprintf(out, " #%.0f | ", N(x, "attempt", 0));
+}
+
 void bh_report_markdown(const cJSON *m, FILE *out) {
     const cJSON *run = cJSON_GetObjectItemCaseSensitive(m, "run");
     const cJSON *rb = cJSON_GetObjectItemCaseSensitive(run, "runbook");
@@ -706,37 +741,9 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
                 continue;
             }
             const cJSON *a;
-            cJSON_ArrayForEach(a, attempts) {
-                when(run, N(a, "start_ms", 0), S(a, "start"), t, sizeof t);
-                bh_util_format_duration(N(a, "duration_ms", 0), d, sizeof d);
-                fprintf(out, "| ");
-                md_attempt_name(out, S(st, "id"), a);
-                fprintf(out, " | %.0f | ", N(a, "attempt", 0));
-                md_cell(out, t);
-                fprintf(out, " | %s | ", d);
-                md_text(out, S(a, "status"));
-                fprintf(out, " | ");
-                md_error(out, cJSON_GetObjectItemCaseSensitive(a, "error"));
-                if (S(a, "next")) {
-                    fprintf(out, " (next: ");
-                    md_cell(out, S(a, "next"));
-                    fputc(')', out);
-                }
-                fprintf(out, " |\n");
-            }
-            cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(st, "undos")) {
-                when(run, N(a, "start_ms", 0), S(a, "start"), t, sizeof t);
-                bh_util_format_duration(N(a, "duration_ms", 0), d, sizeof d);
-                fprintf(out, "| undo ");
-                md_attempt_name(out, S(st, "id"), a);
-                fprintf(out, " | %.0f | ", N(a, "attempt", 0));
-                md_cell(out, t);
-                fprintf(out, " | %s | ", d);
-                md_text(out, S(a, "status"));
-                fprintf(out, " | ");
-                md_error(out, cJSON_GetObjectItemCaseSensitive(a, "error"));
-                fprintf(out, " |\n");
-            }
+            cJSON_ArrayForEach(a, attempts) md_attempt_row(out, run, S(st, "id"), a, 0);
+            cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(st, "undos"))
+                md_attempt_row(out, run, S(st, "id"), a, 1);
             const cJSON *sum = cJSON_GetObjectItemCaseSensitive(st, "instances");
             if (sum) {
                 fprintf(out, "| ");
@@ -788,14 +795,8 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
         fprintf(out, "| When | Step | Command | Result |\n|---|---|---|---|\n");
         const cJSON *c;
         cJSON_ArrayForEach(c, commands) {
-            when(run, N(c, "t_ms", 0), S(c, "at"), t, sizeof t);
+            md_when_which(out, run, c);
             char *args = argv_text(cJSON_GetObjectItemCaseSensitive(c, "argv"));
-            fprintf(out, "| ");
-            md_cell(out, t);
-            fprintf(out, " | %s",
-                    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "undo")) ? "undo " : "");
-            md_attempt_name(out, S(c, "step"), c);
-            fprintf(out, " #%.0f | ", N(c, "attempt", 0));
             md_code(out, args);
             fprintf(out, " | ");
             free(args);
@@ -824,15 +825,9 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
         fprintf(out, "| When | Step | Request | Result |\n|---|---|---|---|\n");
         const cJSON *q;
         cJSON_ArrayForEach(q, requests) {
-            when(run, N(q, "t_ms", 0), S(q, "at"), t, sizeof t);
+            md_when_which(out, run, q);
             char what[64], result[64];
             request_text(q, what, sizeof what, result, sizeof result);
-            fprintf(out, "| ");
-            md_cell(out, t);
-            fprintf(out, " | %s",
-                    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(q, "undo")) ? "undo " : "");
-            md_attempt_name(out, S(q, "step"), q);
-            fprintf(out, " #%.0f | ", N(q, "attempt", 0));
             md_cell(out, what);
             fputc(' ', out);
             md_code(out, S(q, "url"));
@@ -855,13 +850,7 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
         fprintf(out, "| When | Step | Status | Error | Handled |\n|---|---|---|---|---|\n");
         const cJSON *f;
         cJSON_ArrayForEach(f, failures) {
-            when(run, N(f, "t_ms", 0), S(f, "at"), t, sizeof t);
-            fprintf(out, "| ");
-            md_cell(out, t);
-            fprintf(out, " | %s",
-                    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(f, "undo")) ? "undo " : "");
-            md_attempt_name(out, S(f, "step"), f);
-            fprintf(out, " #%.0f | ", N(f, "attempt", 0));
+            md_when_which(out, run, f);
             md_text(out, S(f, "status"));
             fprintf(out, " | ");
             md_text(out, S(f, "code"));
@@ -898,15 +887,11 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
     const cJSON *sc = cJSON_GetObjectItemCaseSensitive(m, "scorecard");
     if (sc) {
         /* a fenced block: its fence must outrun any backticks inside */
-        char *text = NULL;
-        size_t len = 0;
-        FILE *mem = open_memstream(&text, &len);
-        if (mem) {
-            bh_scorecard_print(sc, mem);
-            fclose(mem);
+        char *text = bh_scorecard_text(sc);
+        if (text) {
             size_t run_len = 0, longest = 2;
-            for (size_t k = 0; k < len; k++) {
-                run_len = text[k] == '`' ? run_len + 1 : 0;
+            for (const char *c = text; *c; c++) {
+                run_len = *c == '`' ? run_len + 1 : 0;
                 if (run_len > longest) longest = run_len;
             }
             fprintf(out, "## Scorecard\n\n");
@@ -1134,6 +1119,38 @@ static void svg_timeline(const cJSON *m, FILE *out) {
     free(rows);
 }
 
+/* A row of the steps table: one attempt of a step, or one undo of it. */
+static void html_attempt_row(FILE *out, const cJSON *run, const char *step, const cJSON *a,
+                             int undo) {
+    char t[64], d[32];
+    when(run, N(a, "start_ms", 0), S(a, "start"), t, sizeof t);
+    bh_util_format_duration(N(a, "duration_ms", 0), d, sizeof d);
+    fprintf(out, "<tr><td>%s", undo ? "undo " : "");
+    h(out, step);
+    if (S(a, "key")) {
+        fputc('[', out);
+        h(out, S(a, "key"));
+        fputc(']', out);
+    }
+    fprintf(out, "</td><td>%.0f</td><td>", N(a, "attempt", 0));
+    h(out, t);
+    fprintf(out, "</td><td>%s</td><td class=\"s-%s\">", d, cls(S(a, "status")));
+    hd(out, S(a, "status"));
+    fprintf(out, "</td><td>");
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(a, "error");
+    if (e) {
+        h(out, S(e, "code"));
+        fputs(": ", out);
+        h(out, S(e, "message"));
+    }
+    if (S(a, "next")) { /* only attempts have one */
+        fputs(" (next: ", out);
+        h(out, S(a, "next"));
+        fputc(')', out);
+    }
+    fprintf(out, "</td></tr>\n");
+}
+
 static void html_table_row(FILE *out, const char *k, const char *v, int code) {
     fprintf(out, "<tr><td class=\"k\">%s</td><td>%s", k, code ? "<code>" : "");
     h(out, v);
@@ -1232,57 +1249,9 @@ void bh_report_html(const cJSON *m, FILE *out) {
                 continue;
             }
             const cJSON *a;
-            cJSON_ArrayForEach(a, attempts) {
-                when(run, N(a, "start_ms", 0), S(a, "start"), t, sizeof t);
-                bh_util_format_duration(N(a, "duration_ms", 0), d, sizeof d);
-                fprintf(out, "<tr><td>");
-                h(out, S(st, "id"));
-                if (S(a, "key")) {
-                    fputc('[', out);
-                    h(out, S(a, "key"));
-                    fputc(']', out);
-                }
-                fprintf(out, "</td><td>%.0f</td><td>", N(a, "attempt", 0));
-                h(out, t);
-                fprintf(out, "</td><td>%s</td><td class=\"s-%s\">", d, cls(S(a, "status")));
-                hd(out, S(a, "status"));
-                fprintf(out, "</td><td>");
-                const cJSON *e = cJSON_GetObjectItemCaseSensitive(a, "error");
-                if (e) {
-                    h(out, S(e, "code"));
-                    fputs(": ", out);
-                    h(out, S(e, "message"));
-                }
-                if (S(a, "next")) {
-                    fputs(" (next: ", out);
-                    h(out, S(a, "next"));
-                    fputc(')', out);
-                }
-                fprintf(out, "</td></tr>\n");
-            }
-            cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(st, "undos")) {
-                when(run, N(a, "start_ms", 0), S(a, "start"), t, sizeof t);
-                bh_util_format_duration(N(a, "duration_ms", 0), d, sizeof d);
-                fprintf(out, "<tr><td>undo ");
-                h(out, S(st, "id"));
-                if (S(a, "key")) {
-                    fputc('[', out);
-                    h(out, S(a, "key"));
-                    fputc(']', out);
-                }
-                fprintf(out, "</td><td>%.0f</td><td>", N(a, "attempt", 0));
-                h(out, t);
-                fprintf(out, "</td><td>%s</td><td class=\"s-%s\">", d, cls(S(a, "status")));
-                hd(out, S(a, "status"));
-                fprintf(out, "</td><td>");
-                const cJSON *e = cJSON_GetObjectItemCaseSensitive(a, "error");
-                if (e) {
-                    h(out, S(e, "code"));
-                    fputs(": ", out);
-                    h(out, S(e, "message"));
-                }
-                fprintf(out, "</td></tr>\n");
-            }
+            cJSON_ArrayForEach(a, attempts) html_attempt_row(out, run, S(st, "id"), a, 0);
+            cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(st, "undos"))
+                html_attempt_row(out, run, S(st, "id"), a, 1);
         }
         fprintf(out, "</table>\n");
     }
@@ -1401,14 +1370,8 @@ void bh_report_html(const cJSON *m, FILE *out) {
     const cJSON *sc = cJSON_GetObjectItemCaseSensitive(m, "scorecard");
     if (sc) {
         fprintf(out, "<h2>Scorecard</h2>\n<pre id=\"scorecard\">");
-        char *text = NULL;
-        size_t len = 0;
-        FILE *mem = open_memstream(&text, &len);
-        if (mem) {
-            bh_scorecard_print(sc, mem);
-            fclose(mem);
-            h(out, text);
-        }
+        char *text = bh_scorecard_text(sc);
+        if (text) h(out, text);
         free(text);
         fprintf(out, "</pre>\n");
     }

@@ -500,14 +500,7 @@ static void write_decisions(bh_run *run, facts *fx) {
 
 static void write_resumed(bh_run *run, const bh_replay *r, cJSON *leftovers, cJSON *undos_skipped) {
     cJSON *rec = bh_run_record("run_resumed", NULL);
-    cJSON_AddStringToObject(rec, "operator", run->operator_name);
-    char host[256] = "";
-    gethostname(host, sizeof host - 1);
-    cJSON_AddStringToObject(rec, "host", host);
-    cJSON_AddNumberToObject(rec, "pid", getpid());
-    cJSON *eng = cJSON_AddObjectToObject(rec, "engine");
-    cJSON_AddStringToObject(eng, "name", "bulkhead");
-    cJSON_AddStringToObject(eng, "version", BH_VERSION);
+    bh_run_add_who(run, rec);
     cJSON_AddStringToObject(rec, "previous",
                             r->end && S(r->end, "status") ? S(r->end, "status") : "died");
     cJSON_AddNumberToObject(rec, "concurrency", run->cap);

@@ -147,6 +147,19 @@ int bh_run_create_dir(bh_run *run) {
     return err;
 }
 
+/* Who runs the run, where, with which engine: in run_start and in each
+ * run_resumed (a resume may be another operator on another host). */
+void bh_run_add_who(const bh_run *run, cJSON *rec) {
+    cJSON_AddStringToObject(rec, "operator", run->operator_name);
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    cJSON_AddStringToObject(rec, "host", host);
+    cJSON_AddNumberToObject(rec, "pid", getpid());
+    cJSON *eng = cJSON_AddObjectToObject(rec, "engine");
+    cJSON_AddStringToObject(eng, "name", "bulkhead");
+    cJSON_AddStringToObject(eng, "version", BH_VERSION);
+}
+
 void bh_run_write_start(bh_run *run) {
     const bh_runbook *rb = run->rb;
     cJSON *rec = bh_run_record("run_start", NULL);
@@ -170,14 +183,7 @@ void bh_run_write_start(bh_run *run) {
     cJSON *dirs = cJSON_AddArrayToObject(rec, "plugin_dirs");
     for (char *const *d = rb->plugin_dirs; d && *d; d++)
         cJSON_AddItemToArray(dirs, cJSON_CreateString(*d));
-    cJSON_AddStringToObject(rec, "operator", run->operator_name);
-    char host[256] = "";
-    gethostname(host, sizeof host - 1);
-    cJSON_AddStringToObject(rec, "host", host);
-    cJSON_AddNumberToObject(rec, "pid", getpid());
-    cJSON *eng = cJSON_AddObjectToObject(rec, "engine");
-    cJSON_AddStringToObject(eng, "name", "bulkhead");
-    cJSON_AddStringToObject(eng, "version", BH_VERSION);
+    bh_run_add_who(run, rec);
     cJSON_AddStringToObject(rec, "mode", run->fx->mode);
     if (run->opts->sim) cJSON_AddItemToObject(rec, "simulation", bh_sim_to_json(run->opts->sim));
     cJSON_AddNumberToObject(rec, "concurrency", run->cap);

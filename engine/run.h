@@ -206,6 +206,8 @@ struct bh_run {
 void bh_run_append(bh_run *run, cJSON *rec);
 /* A new record object with its "type" first, ready for fields. */
 cJSON *bh_run_record(const char *type, const bh_attempt *a);
+/* Add operator, host, pid and engine {name, version} to a record. */
+void bh_run_add_who(const bh_run *run, cJSON *rec);
 /* Call fn(L) with ud as a light userdata at index 1, protected, on the
  * run's main thread. Lua work the engine does outside a step body (making
  * coroutines, result tables) can run out of Lua memory; unprotected that

@@ -1405,14 +1405,8 @@ static void write_scorecard(bh_run *run, double total_ms) {
     free(path);
     cJSON *sc = bh_scorecard_compute(records, run->rb, total_ms, run_status(run));
     cJSON_Delete(records);
-    char *text = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&text, &len);
-    if (mem) {
-        bh_scorecard_print(sc, mem);
-        fclose(mem);
-        bh_console_text(run->console, text);
-    }
+    char *text = bh_scorecard_text(sc);
+    if (text) bh_console_text(run->console, text);
     free(text);
     cJSON *rec = bh_run_record("scorecard", NULL);
     cJSON *f;

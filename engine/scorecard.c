@@ -299,3 +299,13 @@ void bh_scorecard_print(const cJSON *sc, FILE *out) {
     print_list(out, "steps without timeout", cJSON_GetObjectItemCaseSensitive(sc, "no_timeout"));
     print_list(out, "steps without estimate", cJSON_GetObjectItemCaseSensitive(sc, "no_estimate"));
 }
+
+char *bh_scorecard_text(const cJSON *sc) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    if (!mem) return NULL;
+    bh_scorecard_print(sc, mem);
+    fclose(mem);
+    return text;
+}

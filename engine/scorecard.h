@@ -31,5 +31,7 @@ cJSON *bh_scorecard_compute(const cJSON *records, const bh_runbook *rb, double t
                             const char *status);
 /* The scorecard for people, a few lines. */
 void bh_scorecard_print(const cJSON *sc, FILE *out);
+/* The same text in a string the caller frees; NULL when out of memory. */
+char *bh_scorecard_text(const cJSON *sc);
 
 #endif

@@ -86,3 +86,16 @@ wait_for() {
     for i in $(seq 1 100); do "$@" && return 0; sleep 0.1; done
     return 1
 }
+# crash_when PATTERN ARGS...: run `bulkhead ARGS` in the background and
+# SIGKILL it, as a crash would, once the newest journal has a line matching
+# PATTERN (grep). Its output is left in $WORK/crashed.out.
+crash_when() {
+    local pattern=$1 pid
+    shift
+    "$BULKHEAD" --state-dir "$STATE" "$@" >"$WORK/crashed.out" 2>&1 &
+    pid=$!
+    _crash_due() { local j; j=$(journal); [ -n "$j" ] && grep -q "$pattern" "$j"; }
+    wait_for _crash_due || fail "no record matching $pattern before the kill"
+    kill -KILL $pid
+    wait $pid 2>/dev/null
+}

@@ -208,11 +208,7 @@ step "b" { estimate = "5m", idempotent = true, run = function(ctx)
   ctx.exec { "two" } end }
 step "c" { estimate = "1m", run = function(ctx) ctx.exec { "three" } end }
 LUA
-"$BULKHEAD" --state-dir "$STATE" drill --plain "$WORK/dres.lua" --seed 3 >"$WORK/dres.out" 2>&1 &
-bgpid=$!
-b_started() { grep -qs '"type":"step_start","step":"b"' "$(journal)"; }
-wait_for b_started || fail "b never started"
-kill -KILL $bgpid; wait $bgpid 2>/dev/null
+crash_when '"type":"step_start","step":"b"' drill --plain "$WORK/dres.lua" --seed 3
 assert_exit 0 bh resume last
 assert_contains "$OUT" "DRILL"
 assert_jq "$(journal)" '[.[] | select(.type == "step_start" and .step == "b")] | map(.sim_ms) | join(",")' "600000,600000"

@@ -149,11 +149,7 @@ end }
 step "use" { run = function(ctx) return ctx.exec { "sha256sum", stdin = tok }.stdout:sub(1, 64) end }
 LUA
 mkdir -p "$WORK/rs"
-"$BULKHEAD" --state-dir "$STATE" run --plain "$WORK/rs.lua" -p dir="$WORK/rs" >/dev/null 2>&1 &
-pid=$!
-started() { [ -n "$(journal)" ] && grep -q '"type":"exec_start","step":"wait"' "$(journal)"; }
-wait_for started
-kill -KILL $pid; wait $pid 2>/dev/null
+crash_when '"type":"exec_start","step":"wait"' run --plain "$WORK/rs.lua" -p dir="$WORK/rs"
 touch "$WORK/rs/go"
 env -u CANARY "$BULKHEAD" --state-dir "$STATE" resume last --retry-unknown >"$WORK/.out" 2>"$WORK/.err"
 assert_eq 4 "$?" "resume without the secret's source"
@@ -176,11 +172,7 @@ step "cat" { run = function(ctx) ctx.exec { "cat", param.dir .. "/token" } end }
 LUA
 mkdir -p "$WORK/late"
 export LATE=LateSecretXYZ
-"$BULKHEAD" --state-dir "$STATE" run --plain "$WORK/late.lua" -p dir="$WORK/late" >/dev/null 2>&1 &
-pid=$!
-wstarted() { [ -n "$(journal)" ] && grep -q '"type":"exec_start","step":"pause"' "$(journal)"; }
-wait_for wstarted
-kill -KILL $pid; wait $pid 2>/dev/null
+crash_when '"type":"exec_start","step":"pause"' run --plain "$WORK/late.lua" -p dir="$WORK/late"
 touch "$WORK/late/go"
 env -u LATE "$BULKHEAD" --state-dir "$STATE" resume last --skip-unknown >"$WORK/.out" 2>"$WORK/.err"
 assert_eq 4 "$?" "without the secret the run read before"

@@ -84,10 +84,7 @@ t undo_cut_off_by_a_crash_is_not_repeated_blindly
 mkdir -p "$WORK/r4"
 assert_exit 0 bh run --plain "$WORK/slowundo.lua" -p dir="$WORK/r4"
 touch "$WORK/r4/slow"
-"$BULKHEAD" --state-dir "$STATE" undo last >"$WORK/u.out" 2>&1 &
-pid=$!
-wait_for grep -q '"type":"exec_start"' "$(journal)"
-kill -KILL $pid; wait $pid 2>/dev/null
+crash_when '"type":"exec_start"' undo last
 pkill -f "sleep 20" 2>/dev/null
 rm "$WORK/r4/slow"
 assert_exit 0 bh undo last
