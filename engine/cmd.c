@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int bh_cmd_is_help(const char *arg) {
@@ -16,5 +17,24 @@ int bh_cmd_usage_error(const char *cmd, const char *fmt, ...) {
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fprintf(stderr, "\n(see 'bulkhead %s%s--help')\n", cmd ? cmd : "", cmd ? " " : "");
+    return BH_EXIT_USAGE;
+}
+
+bh_secrets *bh_cmd_open_secrets(const char *cmd, const char *file) {
+    if (!file) file = getenv("BULKHEAD_SECRETS");
+    char err[512];
+    bh_secrets *s = bh_secrets_open(file, err, sizeof err);
+    if (!s) fprintf(stderr, "bulkhead %s: %s\n", cmd, err);
+    return s;
+}
+
+int bh_cmd_load_signer(const char *cmd, const char *key, bh_signer **out) {
+    *out = NULL;
+    if (!key) key = getenv("BULKHEAD_SIGN_KEY");
+    if (!key || !*key) return 0;
+    char err[400];
+    *out = bh_sign_load(key, err, sizeof err);
+    if (*out) return 0;
+    fprintf(stderr, "bulkhead %s: %s\n", cmd, err);
     return BH_EXIT_USAGE;
 }

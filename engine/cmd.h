@@ -6,6 +6,9 @@
 
 #include <stddef.h>
 
+#include "secrets.h"
+#include "sign.h"
+
 enum {
     BH_EXIT_OK = 0,
     BH_EXIT_FAILED = 1,
@@ -49,5 +52,11 @@ void bh_cmd_free_names(char **names, size_t n);
 /* Find a run folder from an id, unique id prefix, "last", or a path.
  * Returns a malloc'd folder path or NULL after printing why. */
 char *bh_cmd_find_run(const bh_cli *g, const char *arg);
+/* --secrets FILE, else $BULKHEAD_SECRETS, else the environment only.
+ * NULL after printing why the file cannot be used. */
+bh_secrets *bh_cmd_open_secrets(const char *cmd, const char *file);
+/* --sign-key FILE, else $BULKHEAD_SIGN_KEY, else none (*out NULL).
+ * Returns 0, or BH_EXIT_USAGE after printing why the key cannot be used. */
+int bh_cmd_load_signer(const char *cmd, const char *key, bh_signer **out);
 
 #endif

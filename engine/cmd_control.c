@@ -201,16 +201,6 @@ int bh_cmd_done(int argc, char **argv, const bh_cli *g) {
     return person_command(argc, argv, g, "done", DONE_HELP);
 }
 
-/* --secrets FILE, else $BULKHEAD_SECRETS, else the environment only.
- * NULL after printing why when the file cannot be used. */
-static bh_secrets *open_secrets(const char *cmd, const char *file) {
-    if (!file) file = getenv("BULKHEAD_SECRETS");
-    char err[512];
-    bh_secrets *s = bh_secrets_open(file, err, sizeof err);
-    if (!s) fprintf(stderr, "bulkhead %s: %s\n", cmd, err);
-    return s;
-}
-
 /* "a,b,c" appended to a NULL-terminated list. */
 static const char **add_steps(const char **list, size_t *n, char *csv) {
     for (char *save = NULL, *t = strtok_r(csv, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
@@ -321,20 +311,10 @@ int bh_cmd_resume(int argc, char **argv, const bh_cli *g) {
                 break;
             }
     bh_signer *signer = NULL;
-    if (rc < 0) {
-        if (!key) key = getenv("BULKHEAD_SIGN_KEY");
-        if (key && *key) {
-            char err[400];
-            signer = bh_sign_load(key, err, sizeof err);
-            if (!signer) {
-                fprintf(stderr, "bulkhead resume: %s\n", err);
-                rc = BH_EXIT_USAGE;
-            }
-        }
-    }
+    if (rc < 0 && bh_cmd_load_signer("resume", key, &signer)) rc = BH_EXIT_USAGE;
     char *dir = rc < 0 ? bh_cmd_find_run(g, run) : NULL;
     if (rc < 0 && !dir) rc = BH_EXIT_IO;
-    bh_secrets *secrets = rc < 0 ? open_secrets("resume", secrets_file) : NULL;
+    bh_secrets *secrets = rc < 0 ? bh_cmd_open_secrets("resume", secrets_file) : NULL;
     if (rc < 0 && !secrets) rc = BH_EXIT_PARAMS;
     if (rc < 0) {
         bh_run_opts ro = {
@@ -415,16 +395,8 @@ int bh_cmd_undo(int argc, char **argv, const bh_cli *g) {
         }
     }
     if (!run) return bh_cmd_usage_error("undo", "which run? give its id, a prefix or 'last'");
-    if (!key) key = getenv("BULKHEAD_SIGN_KEY");
-    bh_signer *signer = NULL;
-    if (key && *key) {
-        char err[400];
-        signer = bh_sign_load(key, err, sizeof err);
-        if (!signer) {
-            fprintf(stderr, "bulkhead undo: %s\n", err);
-            return BH_EXIT_USAGE;
-        }
-    }
+    bh_signer *signer;
+    if (bh_cmd_load_signer("undo", key, &signer)) return BH_EXIT_USAGE;
     char *dir = bh_cmd_find_run(g, run);
     if (!dir) {
         bh_sign_free(signer);
@@ -438,7 +410,7 @@ int bh_cmd_undo(int argc, char **argv, const bh_cli *g) {
                         : (!plain && isatty(STDOUT_FILENO)) ? BH_CONSOLE_TTY
                                                             : BH_CONSOLE_PLAIN,
     };
-    bh_secrets *secrets = open_secrets("undo", secrets_file);
+    bh_secrets *secrets = bh_cmd_open_secrets("undo", secrets_file);
     if (!secrets) {
         bh_sign_free(signer);
         free(dir);

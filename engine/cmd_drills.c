@@ -48,18 +48,16 @@ static int read_drill(const cJSON *rec, uint64_t offset, void *ud) {
     return 0;
 }
 
-static void delta(char *out, size_t len, double now, double before, int have) {
-    if (!have) {
+/* A change against the drill before: "+5m", "-1m", "=", or "-" for none. */
+static void delta(char *out, size_t len, const cJSON *change) {
+    if (!change) {
         snprintf(out, len, "-");
         return;
     }
+    double v = change->valuedouble;
     char t[32];
-    bh_util_format_duration(now > before ? now - before : before - now, t, sizeof t);
-    snprintf(out, len, "%s%s",
-             now == before  ? "="
-             : now > before ? "+"
-                            : "-",
-             now == before ? "" : t);
+    bh_util_format_duration(v > 0 ? v : -v, t, sizeof t);
+    snprintf(out, len, "%s%s", v == 0 ? "=" : v > 0 ? "+" : "-", v == 0 ? "" : t);
 }
 
 int bh_cmd_drills(int argc, char **argv, const bh_cli *g) {
@@ -169,8 +167,8 @@ int bh_cmd_drills(int argc, char **argv, const bh_cli *g) {
             bh_util_format_duration(N(row, "approval_wait_ms", 0), a, sizeof a);
             const cJSON *cc = cJSON_GetObjectItemCaseSensitive(row, "containment_change_ms");
             const cJSON *tc = cJSON_GetObjectItemCaseSensitive(row, "total_change_ms");
-            delta(dc, sizeof dc, cc ? cc->valuedouble : 0, 0, cc != NULL);
-            delta(dt, sizeof dt, tc ? tc->valuedouble : 0, 0, tc != NULL);
+            delta(dc, sizeof dc, cc);
+            delta(dt, sizeof dt, tc);
             snprintf(f, sizeof f, "%.0f/%.0f/%.0f", N(row, "faults", 0), N(row, "absorbed", 0),
                      N(row, "stopped", 0));
             printf("  %-24s %-12s %-10s %-10s %-10s %-9s %-10s %s, %s\n", S(row, "started"),

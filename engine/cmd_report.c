@@ -33,12 +33,6 @@ static const char REPORT_HELP[] =
     "A journal whose chain is broken is still reported, and the report says so.\n"
     "exit: 0, 2 usage, 6 no such run or it cannot be read or written\n";
 
-static int collect(const cJSON *rec, uint64_t offset, void *ud) {
-    (void)offset;
-    cJSON_AddItemToArray(ud, cJSON_Duplicate(rec, 1));
-    return 0;
-}
-
 int bh_cmd_report(int argc, char **argv, const bh_cli *g) {
     const char *which = NULL, *format = "md", *outpath = NULL;
     for (int i = 1; i < argc; i++) {
@@ -81,7 +75,7 @@ int bh_cmd_report(int argc, char **argv, const bh_cli *g) {
     bh_journal_check chk;
     bh_journal_verify_buf(buf, len, &chk);
     cJSON *records = cJSON_CreateArray();
-    bh_journal_each_buf(buf, len, collect, records);
+    bh_journal_each_buf(buf, len, bh_journal_collect, records);
     free(buf);
     cJSON *model = bh_report_model(records, &chk);
     cJSON_Delete(records);

@@ -261,9 +261,7 @@ static int parse(int argc, char **argv, opts *o, const char *help, int allow_run
                                           BH_MAX_CONCURRENCY);
             o->concurrency = (int)n;
         } else if (allow_run_opts && val && strcmp(a, "--approve") == 0) {
-            if (!o->approve) o->approve = calloc((size_t)argc + 1, sizeof *o->approve);
-            if (!o->approve) abort();
-            o->approve[o->napprove++] = val;
+            o->approve = push(o->approve, &o->napprove, argc, val);
         } else if (allow_run_opts && val && strcmp(a, "--secrets") == 0) {
             o->secrets_file = val;
         } else if (allow_run_opts && val && strcmp(a, "--sign-key") == 0) {
@@ -312,14 +310,16 @@ static int load_status_exit(bh_runbook_status st) {
     }
 }
 
-/* Load one runbook and print its problems. secrets NULL: stand-ins. */
+/* Load one runbook and print its problems. secrets NULL: stand-ins;
+ * secrets_optional: see bh_runbook_opts. */
 static int load(const char *path, const opts *o, int placeholders, const bh_secrets *secrets,
-                bh_runbook **rb) {
+                int secrets_optional, bh_runbook **rb) {
     bh_runbook_opts ro = {.path = path,
                           .params = &o->params,
                           .placeholders = placeholders,
                           .secrets = secrets,
                           .secret_standins = secrets == NULL,
+                          .secrets_optional = secrets_optional,
                           .plugin_dirs = o->plugin_dirs};
     bh_runbook_status st = bh_runbook_load(&ro, rb);
     bh_diag_print(&(*rb)->diags, stderr);
@@ -506,7 +506,7 @@ int bh_cmd_plan(int argc, char **argv, const bh_cli *g) {
         return rc < 0 ? BH_EXIT_OK : rc;
     }
     bh_runbook *rb;
-    rc = load(o.paths[0], &o, 0, NULL, &rb);
+    rc = load(o.paths[0], &o, 0, NULL, 0, &rb);
     if (rc == BH_EXIT_OK) {
         if (o.dot) {
             print_dot(rb);
@@ -537,7 +537,7 @@ int bh_cmd_check(int argc, char **argv, const bh_cli *g) {
     int worst = BH_EXIT_OK;
     for (size_t i = 0; i < o.npaths; i++) {
         bh_runbook *rb;
-        rc = load(o.paths[i], &o, 1, NULL, &rb);
+        rc = load(o.paths[i], &o, 1, NULL, 0, &rb);
         size_t errors = bh_diag_errors(&rb->diags);
         size_t warnings = rb->diags.count - errors;
         if (rc == BH_EXIT_OK)
@@ -569,9 +569,7 @@ static int split_rule(const char *cmd, const char *flag, char *arg, char **value
 }
 
 static int known_step(const bh_runbook *rb, const char *id) {
-    for (size_t i = 0; i < rb->nsteps; i++)
-        if (strcmp(rb->steps[i].id, id) == 0) return 1;
-    return 0;
+    return bh_runbook_step_index(rb, id) != (size_t)-1;
 }
 
 /* The simulation the flags describe, checked against the runbook. */
@@ -605,7 +603,7 @@ static int build_sim(const opts *o, const bh_runbook *rb, const char *state_dir,
         char *arg = slow ? o->slow[k] : o->flaky[k - o->nslow];
         char *value = NULL, *end = NULL;
         int rc = split_rule(o->cmd, slow ? "--slow" : "--flaky", arg, &value);
-        if (rc || !value) return rc ? rc : BH_EXIT_USAGE;
+        if (rc) return rc;
         if (!known_step(rb, arg))
             return bh_cmd_usage_error(o->cmd, "%s %s: the runbook has no such step",
                                       slow ? "--slow" : "--flaky", arg);
@@ -623,7 +621,7 @@ static int build_sim(const opts *o, const bh_runbook *rb, const char *state_dir,
     for (size_t k = 0; k < o->nsimulate; k++) {
         char *value = NULL;
         int rc = split_rule(o->cmd, "--simulate", o->simulate[k], &value);
-        if (rc || !value) return rc ? rc : BH_EXIT_USAGE;
+        if (rc) return rc;
         if (!known_step(rb, o->simulate[k]))
             return bh_cmd_usage_error(o->cmd, "--simulate %s: the runbook has no such step",
                                       o->simulate[k]);
@@ -659,23 +657,12 @@ static int run_command(int argc, char **argv, const bh_cli *g, const char *cmd) 
         rc = bh_cmd_usage_error(cmd, "--simulate only makes sense with --dry-run (or drill)");
     if (rc != 0) goto done;
     int sim = drill || o.dry_run;
-    const char *sfile = o.secrets_file ? o.secrets_file : getenv("BULKHEAD_SECRETS");
-    char serr[512];
-    secrets = bh_secrets_open(sfile, serr, sizeof serr);
+    secrets = bh_cmd_open_secrets(cmd, o.secrets_file);
     if (!secrets) {
-        fprintf(stderr, "bulkhead %s: %s\n", cmd, serr);
         rc = BH_EXIT_PARAMS;
         goto done;
     }
-    bh_runbook_opts lo = {.path = o.paths[0],
-                          .params = &o.params,
-                          .secrets = secrets,
-                          .secrets_optional = sim,
-                          .plugin_dirs = o.plugin_dirs};
-    bh_runbook_status st = bh_runbook_load(&lo, &rb);
-    bh_diag_print(&rb->diags, stderr);
-    if (rb->traceback) fprintf(stderr, "%s\n", rb->traceback);
-    rc = load_status_exit(st);
+    rc = load(o.paths[0], &o, 0, secrets, sim, &rb);
     if (rc != BH_EXIT_OK) goto done;
     ro = (bh_run_opts){
         .state_dir = g->state_dir,
@@ -695,17 +682,9 @@ static int run_command(int argc, char **argv, const bh_cli *g, const char *cmd) 
         if (rc) goto done;
         ro.sim = &sim_s;
     }
-    const char *key = o.sign_key ? o.sign_key : getenv("BULKHEAD_SIGN_KEY");
-    if (key && *key) {
-        char err[400];
-        ro.signer = bh_sign_load(key, err, sizeof err);
-        ro.checkpoint_every = o.checkpoint_every;
-        if (!ro.signer) {
-            fprintf(stderr, "bulkhead %s: %s\n", cmd, err);
-            rc = BH_EXIT_USAGE;
-            goto done;
-        }
-    }
+    rc = bh_cmd_load_signer(cmd, o.sign_key, &ro.signer);
+    if (rc) goto done;
+    if (ro.signer) ro.checkpoint_every = o.checkpoint_every;
     for (size_t k = 0; k < o.napprove; k++) {
         if (!known_step(rb, o.approve[k])) {
             rc =

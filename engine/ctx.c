@@ -264,14 +264,16 @@ static void check_exec_options(lua_State *L, int opts, const char *what, const c
     lua_pop(L, 1);
 }
 
+/* Paths in the journal are relative to the run folder, so the folder can
+ * be copied elsewhere as evidence and still make sense. */
+static const char *run_rel(const char *path, const char *rundir) {
+    size_t n = strlen(rundir);
+    return strncmp(path, rundir, n) == 0 ? path + n + 1 : path;
+}
+
 static cJSON *stream_json(const bh_exec_stream *s, const char *path, const char *rundir) {
     cJSON *o = cJSON_CreateObject();
-    if (s->stored > 0 && path) {
-        size_t n = strlen(rundir);
-        /* Paths in the journal are relative to the run folder, so the folder
-         * can be copied elsewhere as evidence and still make sense. */
-        cJSON_AddStringToObject(o, "path", strncmp(path, rundir, n) == 0 ? path + n + 1 : path);
-    }
+    if (s->stored > 0 && path) cJSON_AddStringToObject(o, "path", run_rel(path, rundir));
     cJSON_AddNumberToObject(o, "size", (double)s->total);
     if (s->stored != s->total) cJSON_AddNumberToObject(o, "stored", (double)s->stored);
     cJSON_AddStringToObject(o, "sha256", s->sha256);
@@ -346,11 +348,9 @@ static void record_evidence(bh_attempt *a, const bh_exec_result *res) {
     cJSON *rec = bh_run_record("evidence", a);
     cJSON_AddNumberToObject(rec, "n", p->n);
     cJSON_AddStringToObject(rec, "name", p->evidence);
-    size_t dn = strlen(run->dir);
     const char *path = p->req.out_path[0];
     if (s->stored > 0 && path)
-        cJSON_AddStringToObject(rec, "path",
-                                strncmp(path, run->dir, dn) == 0 ? path + dn + 1 : path);
+        cJSON_AddStringToObject(rec, "path", run_rel(path, run->dir));
     else
         cJSON_AddNullToObject(rec, "path");
     cJSON_AddNumberToObject(rec, "size", (double)s->stored);
@@ -400,9 +400,7 @@ static void exec_done(const bh_exec_result *res, void *ud) {
     char *evidence_path = NULL;
     if (p->evidence) {
         record_evidence(a, res);
-        size_t dn = strlen(run->dir);
-        const char *path = p->req.out_path[0];
-        evidence_path = bh_util_xstrdup(strncmp(path, run->dir, dn) == 0 ? path + dn + 1 : path);
+        evidence_path = bh_util_xstrdup(run_rel(p->req.out_path[0], run->dir));
     }
     pending_free(p);
     a->waiting = BH_WAIT_NONE;
@@ -586,20 +584,16 @@ static int start_exec(lua_State *L, bh_attempt *a, char **argv, int opts, int sh
     return lua_yieldk(L, 0, (lua_KContext)p->check, exec_k);
 }
 
-static int l_exec(lua_State *L) {
-    bh_attempt *a = bh_ctx_attempt_of(L, "exec");
-    luaL_checktype(L, 1, LUA_TTABLE);
-    lua_settop(L, 1);
-    check_exec_options(L, 1, "ctx.exec", NULL);
+/* The list part of the table at index 1 as a NULL-terminated argv of
+ * copies; empty: the error "WHAT: USAGE". */
+static char **table_argv(lua_State *L, const char *what, const char *usage) {
     lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
-    if (n < 1)
-        return luaL_error(L, "ctx.exec: give the program and its arguments as a list, "
-                             "e.g. ctx.exec { \"ls\", \"-l\", dir }");
+    if (n < 1) luaL_error(L, "%s: %s", what, usage);
     for (lua_Integer i = 1; i <= n; i++) {
         int t = lua_rawgeti(L, 1, i);
         if (t != LUA_TSTRING && t != LUA_TNUMBER)
-            return luaL_error(L, "ctx.exec: argument %d is a %s; arguments must be strings", (int)i,
-                              lua_typename(L, t));
+            luaL_error(L, "%s: argument %d is a %s; arguments must be strings", what, (int)i,
+                       lua_typename(L, t));
         lua_pop(L, 1);
     }
     char **argv = bh_util_xcalloc((size_t)n + 1, sizeof *argv);
@@ -608,6 +602,17 @@ static int l_exec(lua_State *L) {
         argv[i - 1] = bh_util_xstrdup(lua_tostring(L, -1));
         lua_pop(L, 1);
     }
+    return argv;
+}
+
+static int l_exec(lua_State *L) {
+    bh_attempt *a = bh_ctx_attempt_of(L, "exec");
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    check_exec_options(L, 1, "ctx.exec", NULL);
+    char **argv = table_argv(L, "ctx.exec",
+                             "give the program and its arguments as a list, "
+                             "e.g. ctx.exec { \"ls\", \"-l\", dir }");
     return start_exec(L, a, argv, 1, 0, NULL);
 }
 
@@ -628,9 +633,6 @@ static int l_sh(lua_State *L) {
     return start_exec(L, a, argv, opts, 1, NULL);
 }
 
-/* ctx.collect { argv..., name = "auth.log", timeout =, ... }: run a command
- * (cat a file, dump a table, ssh host cat ...) and keep its standard output
- * as evidence, byte for byte. */
 /* ctx.tmpdir(): a directory only this user can enter (mkdtemp, 0700), for
  * what must not sit in a shared /tmp: ssh's multiplexing sockets, which a
  * local user could otherwise plant to intercept commands. Short (a socket
@@ -654,6 +656,9 @@ static int l_tmpdir(lua_State *L) {
     return 1;
 }
 
+/* ctx.collect { argv..., name = "auth.log", timeout =, ... }: run a command
+ * (cat a file, dump a table, ssh host cat ...) and keep its standard output
+ * as evidence, byte for byte. */
 static int l_collect(lua_State *L) {
     bh_attempt *a = bh_ctx_attempt_of(L, "collect");
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -668,22 +673,8 @@ static int l_collect(lua_State *L) {
              *c == '.' || *c == '-' || *c == '_';
     if (!ok || name[0] == '.')
         return luaL_error(L, "ctx.collect: 'name' names the evidence file: letters, digits, . - _");
-    lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
-    if (n < 1)
-        return luaL_error(L, "ctx.collect: give the command, e.g. { \"cat\", path, name = ... }");
-    for (lua_Integer i = 1; i <= n; i++) {
-        int t = lua_rawgeti(L, 1, i);
-        if (t != LUA_TSTRING && t != LUA_TNUMBER)
-            return luaL_error(L, "ctx.collect: argument %d is a %s; arguments must be strings",
-                              (int)i, lua_typename(L, t));
-        lua_pop(L, 1);
-    }
-    char **argv = bh_util_xcalloc((size_t)n + 1, sizeof *argv);
-    for (lua_Integer i = 1; i <= n; i++) {
-        lua_rawgeti(L, 1, i);
-        argv[i - 1] = bh_util_xstrdup(lua_tostring(L, -1));
-        lua_pop(L, 1);
-    }
+    char **argv =
+        table_argv(L, "ctx.collect", "give the command, e.g. { \"cat\", path, name = ... }");
     return start_exec(L, a, argv, 1, 0, name); /* copies name */
 }
 
@@ -801,13 +792,10 @@ static bh_run *status_run(lua_State *L) {
 /* status[id]: the step's status now, or nil for no such step. */
 static int l_status_index(lua_State *L) {
     bh_run *run = status_run(L);
-    const char *id = lua_tostring(L, 2);
-    for (size_t i = 0; id && i < run->rb->nsteps; i++)
-        if (strcmp(run->rb->steps[i].id, id) == 0) {
-            lua_pushstring(L, bh_step_status_name(run->status[i]));
-            return 1;
-        }
-    return 0;
+    size_t i = bh_runbook_step_index(run->rb, lua_tostring(L, 2));
+    if (i == (size_t)-1) return 0;
+    lua_pushstring(L, bh_step_status_name(run->status[i]));
+    return 1;
 }
 
 /* next(status, id) in step order. */
@@ -815,10 +803,8 @@ static int l_status_next(lua_State *L) {
     bh_run *run = status_run(L);
     size_t i = 0;
     if (!lua_isnil(L, 2)) {
-        const char *id = lua_tostring(L, 2);
-        while (i < run->rb->nsteps && (!id || strcmp(run->rb->steps[i].id, id) != 0))
-            i++;
-        i++;
+        size_t prev = bh_runbook_step_index(run->rb, lua_tostring(L, 2));
+        i = prev == (size_t)-1 ? run->rb->nsteps : prev + 1;
     }
     if (i >= run->rb->nsteps) return 0;
     lua_pushstring(L, run->rb->steps[i].id);

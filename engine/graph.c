@@ -6,12 +6,6 @@
 
 #include "util.h"
 
-static size_t find_index(const bh_runbook *rb, const char *id) {
-    for (size_t i = 0; i < rb->nsteps; i++)
-        if (strcmp(rb->steps[i].id, id) == 0) return i;
-    return (size_t)-1;
-}
-
 /* Depth-first search for a cycle through step i; marks: 0 new, 1 on the
  * current path, 2 done. Reports the first cycle found. The depth is bounded
  * by BH_MAX_STEPS. */
@@ -47,7 +41,7 @@ static int resolve_names(bh_runbook *rb) {
         bh_step *s = &rb->steps[i];
         s->deps = bh_util_xcalloc(s->nafter ? s->nafter : 1, sizeof *s->deps);
         for (size_t k = 0; k < s->nafter; k++) {
-            size_t d = find_index(rb, s->after[k]);
+            size_t d = bh_runbook_step_index(rb, s->after[k]);
             if (d == (size_t)-1) {
                 bh_diag_add(&rb->diags, BH_DIAG_ERROR, s->file, s->line,
                             "step '%s': 'after' names '%s', which is not a step of this "

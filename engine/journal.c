@@ -378,6 +378,12 @@ int bh_journal_each(const char *path, bh_journal_each_fn fn, void *ud) {
     return rc;
 }
 
+int bh_journal_collect(const cJSON *rec, uint64_t offset, void *ud) {
+    (void)offset;
+    cJSON_AddItemToArray(ud, cJSON_Duplicate(rec, 1));
+    return 0;
+}
+
 int bh_journal_each_buf(const char *buf, size_t len, bh_journal_each_fn fn, void *ud) {
     int rc = 0;
     size_t off = 0;

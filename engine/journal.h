@@ -83,6 +83,8 @@ typedef int (*bh_journal_each_fn)(const cJSON *rec, uint64_t offset, void *ud);
 int bh_journal_each(const char *path, bh_journal_each_fn fn, void *ud);
 /* The same over a journal already in memory. */
 int bh_journal_each_buf(const char *buf, size_t len, bh_journal_each_fn fn, void *ud);
+/* An each_fn that appends a copy of every record to the cJSON array ud. */
+int bh_journal_collect(const cJSON *rec, uint64_t offset, void *ud);
 
 /* Fields of a record read back: the string at key (NULL when absent or not
  * a string), the number at key (def when absent or not a number). */

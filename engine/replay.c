@@ -15,12 +15,6 @@
 
 #define S bh_journal_str
 
-size_t bh_replay_step_index(const bh_runbook *rb, const char *id) {
-    for (size_t i = 0; id && rb && i < rb->nsteps; i++)
-        if (strcmp(rb->steps[i].id, id) == 0) return i;
-    return (size_t)-1;
-}
-
 int bh_replay_sim(const bh_replay *r, bh_sim *sim) {
     const cJSON *j = cJSON_GetObjectItemCaseSensitive(r->start, "simulation");
     if (!cJSON_IsObject(j)) return 0;
@@ -255,7 +249,7 @@ static int fill_lua(lua_State *L) {
     const cJSON *rec;
     cJSON_ArrayForEach(rec, fc->r->doc) {
         const char *type = S(rec, "type");
-        size_t i = bh_replay_step_index(run->rb, S(rec, "step"));
+        size_t i = bh_runbook_step_index(run->rb, S(rec, "step"));
         if (!type || i == (size_t)-1) continue;
         const bh_step *s = &run->rb->steps[i];
         size_t item = bh_replay_item(rec);

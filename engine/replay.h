@@ -71,8 +71,6 @@ int bh_replay_sim(const bh_replay *r, struct bh_sim *sim);
  * so its records keep one time line. Call after bh_sched_init. */
 void bh_replay_continue_clock(const bh_replay *r, bh_run *run);
 
-/* The index of step id in rb, or (size_t)-1. */
-size_t bh_replay_step_index(const bh_runbook *rb, const char *id);
 /* The 0-based item (fan-out) or repetition (cadence) a record is about. */
 size_t bh_replay_item(const cJSON *rec);
 

@@ -82,7 +82,7 @@ static void read_facts(const bh_runbook *rb, const cJSON *doc, facts *fx, bh_run
     cJSON_ArrayForEach(rec, doc) {
         const char *type = S(rec, "type");
         if (is(type, "rollback_start")) fx->rolling_back = 1;
-        size_t i = bh_replay_step_index(rb, S(rec, "step"));
+        size_t i = bh_runbook_step_index(rb, S(rec, "step"));
         if (!type || i == (size_t)-1) continue;
         step_facts *f = &fx->steps[i];
         size_t item = bh_replay_item(rec);
@@ -97,13 +97,10 @@ static void read_facts(const bh_runbook *rb, const cJSON *doc, facts *fx, bh_run
             f->r.began = 1;
             if (item + 1 > f->r.started) f->r.started = item + 1;
         } else if (is(type, "step_end") && attempt == 0) {
-            const cJSON *e = cJSON_GetObjectItemCaseSensitive(rec, "error");
-            if (is(S(rec, "status"), "cancelled")) {
+            if (is(S(rec, "status"), "cancelled"))
                 f->r.began = 0; /* stopped before it started: its turn comes again */
-            } else {
+            else
                 f->r.failed_early = 1;
-                (void)e;
-            }
         } else if (is(type, "step_end")) {
             inst_facts *x = instance(f, item);
             const char *st = S(rec, "status");
@@ -227,8 +224,7 @@ static void judge(const bh_runbook *rb, facts *fx) {
             f->r.failed += f->r.nreruns;
             f->r.nreruns = 0;
         }
-        if (f->r.done && !is(f->r.done, "cancelled") && s->every_ms <= 0 &&
-            (is(f->r.done, "failed") || is(f->r.done, "timed_out")) &&
+        if (s->every_ms <= 0 && (is(f->r.done, "failed") || is(f->r.done, "timed_out")) &&
             s->on_failure != BH_FAIL_CONTINUE)
             fx->run_failed = 1;
     }
@@ -571,7 +567,7 @@ static int reread_secrets(const bh_replay *r, int sim) {
 
 static int check_flag_steps(const bh_runbook *rb, const char **steps, const char *flag) {
     for (size_t k = 0; steps && steps[k]; k++) {
-        if (bh_replay_step_index(rb, steps[k]) == (size_t)-1) {
+        if (bh_runbook_step_index(rb, steps[k]) == (size_t)-1) {
             fprintf(stderr, "bulkhead resume: %s=%s: the runbook has no such step\n", flag,
                     steps[k]);
             return 2;

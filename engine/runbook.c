@@ -734,10 +734,15 @@ static void parse_semantics(lua_State *L, bh_runbook *rb, bh_step *s, const char
 
 /* --- step "id" { ... } ------------------------------------------------- */
 
+size_t bh_runbook_step_index(const bh_runbook *rb, const char *id) {
+    for (size_t i = 0; id && rb && i < rb->nsteps; i++)
+        if (strcmp(rb->steps[i].id, id) == 0) return i;
+    return (size_t)-1;
+}
+
 static bh_step *find_step(bh_runbook *rb, const char *id) {
-    for (size_t i = 0; i < rb->nsteps; i++)
-        if (strcmp(rb->steps[i].id, id) == 0) return &rb->steps[i];
-    return NULL;
+    size_t i = bh_runbook_step_index(rb, id);
+    return i == (size_t)-1 ? NULL : &rb->steps[i];
 }
 
 static int l_step_body(lua_State *L) {

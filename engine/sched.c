@@ -195,6 +195,21 @@ static double backoff_delay(bh_run *run, const bh_step *s, size_t item, int retr
     return d * (0.5 + u / 2.0);
 }
 
+/* Attempt number of instance (index, item) starts in delay ms, or later if
+ * the caps say so; until then the instance is not over. */
+static bh_retry *queue_retry(bh_run *run, size_t index, size_t item, int number, double delay) {
+    bh_retry *r = bh_util_xcalloc(1, sizeof *r);
+    r->run = run;
+    r->index = index;
+    r->item = item;
+    r->number = number;
+    r->next = run->retries;
+    run->retries = r;
+    run->rt[index].running++;
+    r->timer = bh_timer_start(run->clock, delay, 0, retry_fired, r);
+    return r;
+}
+
 static void schedule_retry(bh_attempt *a) {
     bh_run *run = a->run;
     const bh_step *s = a->step;
@@ -210,15 +225,7 @@ static void schedule_retry(bh_attempt *a) {
     bh_util_format_duration(delay, d, sizeof d);
     snprintf(msg, sizeof msg, "%s: attempt %d of %d in %s", a->label, number, s->retries + 1, d);
     bh_console_notice(run->console, msg);
-    bh_retry *r = bh_util_xcalloc(1, sizeof *r);
-    r->run = run;
-    r->index = a->index;
-    r->item = a->item;
-    r->number = number;
-    r->next = run->retries;
-    run->retries = r;
-    run->rt[a->index].running++; /* the instance is not over */
-    r->timer = bh_timer_start(run->clock, delay, 0, retry_fired, r);
+    queue_retry(run, a->index, a->item, number, delay);
 }
 
 static void unlink_attempt(bh_run *run, bh_attempt *a) {
@@ -1348,17 +1355,10 @@ void bh_sched_restore(bh_run *run, const bh_restored_step *steps) {
             rt->nitems = 1;
         }
         for (size_t k = 0; k < p->nreruns; k++) {
-            bh_retry *r = bh_util_xcalloc(1, sizeof *r);
-            r->run = run;
-            r->index = i;
-            r->item = p->reruns[k].item;
-            r->number = p->reruns[k].number;
+            /* the timer fires from the loop, after these are set */
+            bh_retry *r = queue_retry(run, i, p->reruns[k].item, p->reruns[k].number, 0);
             r->ask_when = p->reruns[k].ask_when;
             r->due = 1;
-            r->next = run->retries;
-            run->retries = r;
-            rt->running++;
-            r->timer = bh_timer_start(run->clock, 0, 0, retry_fired, r);
         }
         if (p->done && strcmp(p->done, "cancelled") != 0 && rt->running == 0 &&
             rt->next_item >= rt->nitems && s->every_ms <= 0) {
@@ -1389,19 +1389,13 @@ static const char *run_status(const bh_run *run) {
     return run->failed ? "failed" : "ok";
 }
 
-static int collect_record(const cJSON *rec, uint64_t offset, void *ud) {
-    (void)offset;
-    cJSON_AddItemToArray(ud, cJSON_Duplicate(rec, 1));
-    return 0;
-}
-
 /* A dry run or drill ends with its scorecard, computed from the journal as
  * written so far, in the journal (so it is signed with the rest) and on
  * the console. */
 static void write_scorecard(bh_run *run, double total_ms) {
     char *path = bh_util_asprintf("%s/journal.jsonl", run->dir);
     cJSON *records = cJSON_CreateArray();
-    bh_journal_each(path, collect_record, records);
+    bh_journal_each(path, bh_journal_collect, records);
     free(path);
     cJSON *sc = bh_scorecard_compute(records, run->rb, total_ms, run_status(run));
     cJSON_Delete(records);

@@ -261,9 +261,7 @@ static void stream_of(bh_exec_stream *s, char *data) {
     s->len = strlen(data);
     s->total = s->len;
     s->stored = 0; /* nothing is written to a file in a simulation */
-    unsigned char digest[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256(digest, (const unsigned char *)data, s->len);
-    bh_util_digest_hex(digest, s->sha256);
+    bh_util_sha256_hex(data, s->len, s->sha256);
 }
 
 static void sim_done(void *ud) {
@@ -344,9 +342,7 @@ static void sim_req_done(void *ud) {
     res.body = q->body;
     res.body_len = strlen(q->body);
     res.total = res.body_len;
-    unsigned char digest[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256(digest, (const unsigned char *)q->body, res.body_len);
-    bh_util_digest_hex(digest, res.sha256);
+    bh_util_sha256_hex(q->body, res.body_len, res.sha256);
     res.duration_ms = bh_clock_now_ms(q->fx->clock) - q->started;
     q->cb(&res, q->ud);
     free(q->body);

@@ -98,7 +98,7 @@ void bh_undo_plan(const bh_runbook *rb, const cJSON *doc, const char *only_step,
     const cJSON *rec;
     cJSON_ArrayForEach(rec, doc) {
         const char *type = bh_journal_str(rec, "type");
-        size_t i = bh_replay_step_index(rb, bh_journal_str(rec, "step"));
+        size_t i = bh_runbook_step_index(rb, bh_journal_str(rec, "step"));
         if (!type || i == (size_t)-1) continue;
         size_t item = bh_replay_item(rec);
         const char *status = bh_journal_str(rec, "status") ? bh_journal_str(rec, "status") : "";
@@ -161,8 +161,8 @@ void bh_undo_plan(const bh_runbook *rb, const cJSON *doc, const char *only_step,
 int bh_undo_run(const bh_undo_opts *uo) {
     bh_replay r;
     int rc = bh_replay_open(&r, "undo", uo->run_dir);
-    if (rc == 0 && (!r.end || bh_replay_engine_alive(&r))) {
-        int alive = bh_replay_engine_alive(&r);
+    int alive = rc == 0 && bh_replay_engine_alive(&r); /* asks its control socket */
+    if (rc == 0 && (!r.end || alive)) {
         fprintf(stderr, "bulkhead undo: run %s is %s; undo works on a finished run (%s)\n",
                 bh_journal_str(r.start, "run_id"),
                 alive ? "still running" : "not finished (no run_end)",
@@ -173,7 +173,7 @@ int bh_undo_run(const bh_undo_opts *uo) {
     bh_replay_plugins_from(&r, uo->plugins);
     if (rc == 0) rc = bh_replay_load(&r);
     const bh_runbook *rb = r.rb;
-    size_t only = rc == 0 && uo->step ? bh_replay_step_index(rb, uo->step) : 0;
+    size_t only = rc == 0 && uo->step ? bh_runbook_step_index(rb, uo->step) : 0;
     if (rc == 0 && only == (size_t)-1) {
         fprintf(stderr, "bulkhead undo: the runbook has no step '%s'\n", uo->step);
         rc = 2;
