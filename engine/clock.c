@@ -27,7 +27,6 @@ struct bh_clock {
     uint64_t seq;
     bh_timer *armed; /* virtual: sorted */
     uv_idle_t idle;  /* virtual: runs the next timer when the loop has nothing else */
-    int idling;
 };
 
 static uint64_t ms_to_uv(double ms) {
@@ -92,17 +91,13 @@ static void arm(bh_clock *c, bh_timer *t) {
         p = &(*p)->next;
     t->next = *p;
     *p = t;
-    if (!c->idling) {
-        c->idling = 1;
-        uv_idle_start(&c->idle, on_idle);
-    }
+    uv_idle_start(&c->idle, on_idle); /* a no-op when it already runs */
 }
 
 static void on_idle(uv_idle_t *h) {
     bh_clock *c = h->data;
     bh_timer *t = c->armed;
     if (!t) {
-        c->idling = 0;
         uv_idle_stop(&c->idle);
         return;
     }
@@ -115,10 +110,7 @@ static void on_idle(uv_idle_t *h) {
     /* One timer per loop turn: what it starts gets its turn first. The
      * callback may stop (free) t. */
     t->fn(t->ud);
-    if (!c->armed && c->idling) {
-        c->idling = 0;
-        uv_idle_stop(&c->idle);
-    }
+    if (!c->armed) uv_idle_stop(&c->idle); /* a no-op when it already stopped */
 }
 
 /* --- real --------------------------------------------------------------- */

@@ -603,7 +603,7 @@ static int build_sim(const opts *o, const bh_runbook *rb, const char *state_dir,
         char *arg = slow ? o->slow[k] : o->flaky[k - o->nslow];
         char *value = NULL, *end = NULL;
         int rc = split_rule(o->cmd, slow ? "--slow" : "--flaky", arg, &value);
-        if (rc) return rc;
+        if (rc || !value) return rc ? rc : BH_EXIT_USAGE;
         if (!known_step(rb, arg))
             return bh_cmd_usage_error(o->cmd, "%s %s: the runbook has no such step",
                                       slow ? "--slow" : "--flaky", arg);

@@ -266,14 +266,10 @@ static void check_exec_options(lua_State *L, int opts, const char *what, const c
 
 /* Paths in the journal are relative to the run folder, so the folder can
  * be copied elsewhere as evidence and still make sense. */
-static const char *run_rel(const char *path, const char *rundir) {
-    size_t n = strlen(rundir);
-    return strncmp(path, rundir, n) == 0 ? path + n + 1 : path;
-}
-
 static cJSON *stream_json(const bh_exec_stream *s, const char *path, const char *rundir) {
     cJSON *o = cJSON_CreateObject();
-    if (s->stored > 0 && path) cJSON_AddStringToObject(o, "path", run_rel(path, rundir));
+    if (s->stored > 0 && path)
+        cJSON_AddStringToObject(o, "path", bh_util_relative_to(path, rundir));
     cJSON_AddNumberToObject(o, "size", (double)s->total);
     if (s->stored != s->total) cJSON_AddNumberToObject(o, "stored", (double)s->stored);
     cJSON_AddStringToObject(o, "sha256", s->sha256);
@@ -350,7 +346,7 @@ static void record_evidence(bh_attempt *a, const bh_exec_result *res) {
     cJSON_AddStringToObject(rec, "name", p->evidence);
     const char *path = p->req.out_path[0];
     if (s->stored > 0 && path)
-        cJSON_AddStringToObject(rec, "path", run_rel(path, run->dir));
+        cJSON_AddStringToObject(rec, "path", bh_util_relative_to(path, run->dir));
     else
         cJSON_AddNullToObject(rec, "path");
     cJSON_AddNumberToObject(rec, "size", (double)s->stored);
@@ -400,7 +396,7 @@ static void exec_done(const bh_exec_result *res, void *ud) {
     char *evidence_path = NULL;
     if (p->evidence) {
         record_evidence(a, res);
-        evidence_path = bh_util_xstrdup(run_rel(p->req.out_path[0], run->dir));
+        evidence_path = bh_util_xstrdup(bh_util_relative_to(p->req.out_path[0], run->dir));
     }
     pending_free(p);
     a->waiting = BH_WAIT_NONE;
@@ -866,22 +862,15 @@ static int l_sim(lua_State *L) {
         if (left > 0) return wait_ms(L, a, left);
         return 0;
     }
-    char key[64];
-    bh_sched_item_key(a->run, a->index, a->item, key, sizeof key);
-    bh_fault f = bh_sim_fault(sim, a->step, key, a->number);
+    bh_fault f = bh_sched_draw_fault(a);
     a->sim_factor = f.kind == BH_FAULT_SLOW ? f.factor : 1;
-    if (f.kind != BH_FAULT_NONE) {
-        cJSON *rec = bh_run_record("fault_injected", a);
-        bh_sim_fault_fields(rec, &f);
-        bh_run_append(a->run, rec);
-    }
     if (f.kind == BH_FAULT_FAIL) {
         lua_newtable(L);
         return bh_luax_raise(L, "injected_failure", "drill: a failure injected into step '%s' (%s)",
                              a->label, f.source);
     }
     if (f.kind == BH_FAULT_TIMEOUT) /* hangs until the step's own timeout ends it */
-        return wait_ms(L, a, a->timeout_ms * 2 + 3600e3);
+        return wait_ms(L, a, bh_sched_hang_ms(a));
     const cJSON *result = cJSON_GetObjectItemCaseSensitive(bh_sim_script(sim, a->step), "result");
     if (!result) {
         lua_pushboolean(L, 0);

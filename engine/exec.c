@@ -95,11 +95,15 @@ struct bh_exec {
     pid_t proc_pid;
 };
 
+static void end_mask(bh_exec_sink *k) {
+    bh_redact_stream *m = k->mask;
+    k->mask = NULL;
+    bh_redact_stream_end(m); /* what it held back goes out now */
+}
+
 static void exec_free(bh_exec *ex) {
     for (int i = 0; i < 2; i++) {
-        bh_redact_stream *m = ex->sink[i].mask; /* spawn failed: nothing was read */
-        ex->sink[i].mask = NULL;
-        if (m) bh_redact_stream_end(m);
+        end_mask(&ex->sink[i]); /* spawn failed: nothing was read */
         free(ex->result.out[i].data);
         free(ex->sink[i].path);
     }
@@ -176,6 +180,58 @@ static int read_proc_stat(const char *pid, char *state, long *pgrp, long *thread
 
 /* ---- descendants that left their group -------------------------------- */
 
+/* Our children's pids, from /proc/self/task/TID/children (every thread's:
+ * a reparented orphan may be a child of any of them). Returns how many, or
+ * -1 when the kernel has no such file (our_children then reads /proc). Reading
+ * the few children beats opening every process's stat file after each
+ * command (that cost 60 opens per step on a quiet machine). */
+static int list_children(pid_t *out, int max) {
+    DIR *tasks = opendir("/proc/self/task");
+    if (tasks == NULL) return -1;
+    int n = 0, seen = 0;
+    const struct dirent *t;
+    while ((t = readdir(tasks)) != NULL) {
+        if (t->d_name[0] < '1' || t->d_name[0] > '9') continue;
+        char path[96];
+        snprintf(path, sizeof path, "/proc/self/task/%.20s/children", t->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        seen = 1;
+        char buf[4096];
+        ssize_t len = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (len <= 0) continue;
+        buf[len] = '\0';
+        for (char *p = buf, *end; n < max; p = end) {
+            long pid = strtol(p, &end, 10);
+            if (end == p) break;
+            out[n++] = (pid_t)pid;
+        }
+    }
+    closedir(tasks);
+    return seen ? n : -1;
+}
+
+/* Our children's pids, however the kernel can tell: from list_children,
+ * else from every process's stat file. Returns how many (at most max). */
+static int our_children(pid_t *out, int max) {
+    int n = list_children(out, max);
+    if (n >= 0) return n;
+    n = 0;
+    DIR *d = opendir("/proc");
+    const struct dirent *de;
+    long self = (long)getpid();
+    while (d && n < max && (de = readdir(d)) != NULL) {
+        char state;
+        long ppid, pgrp, threads;
+        if (de->d_name[0] < '1' || de->d_name[0] > '9') continue;
+        if (read_proc_stat_full(de->d_name, &state, &ppid, &pgrp, &threads) == 0 && ppid == self)
+            out[n++] = (pid_t)strtol(de->d_name, NULL, 10);
+    }
+    if (d) closedir(d);
+    return n;
+}
+
 /* Children the engine had before its first exec (an entrypoint's sidecar):
  * not ours to sweep. */
 static pid_t preexisting[64];
@@ -186,17 +242,7 @@ void bh_exec_prepare_engine(void) {
      * group) are reparented to us instead of init, so a step's end can find
      * and stop them. */
     prctl(PR_SET_CHILD_SUBREAPER, 1);
-    DIR *pd = opendir("/proc");
-    const struct dirent *pe;
-    long me = (long)getpid();
-    while (pd && (pe = readdir(pd)) != NULL && npreexisting < 64) {
-        char st;
-        long ppid, pgrp, threads;
-        if (pe->d_name[0] < '1' || pe->d_name[0] > '9') continue;
-        if (read_proc_stat_full(pe->d_name, &st, &ppid, &pgrp, &threads) == 0 && ppid == me)
-            preexisting[npreexisting++] = (pid_t)strtol(pe->d_name, NULL, 10);
-    }
-    if (pd) closedir(pd);
+    npreexisting = our_children(preexisting, 64);
     /* Descriptors the engine inherited (from a shell, a CI runner, an agent)
      * must not reach the commands a runbook runs: only 0-2 are theirs. Ours
      * are all opened close-on-exec. */
@@ -230,66 +276,22 @@ static int belongs_to_live_exec(long pid, long pgrp) {
  * escaped their process group, and were reparented to us as subreaper),
  * and reap them: libuv only reaps the children it spawned. Returns how
  * many were killed. */
-/* Our children's pids, from /proc/self/task/TID/children (every thread's:
- * a reparented orphan may be a child of any of them). Returns how many, or
- * -1 when the kernel has no such file (then all of /proc is read). Reading
- * the few children beats opening every process's stat file after each
- * command (that cost 60 opens per step on a quiet machine). */
-static int list_children(pid_t *out, int max) {
-    DIR *tasks = opendir("/proc/self/task");
-    if (tasks == NULL) return -1;
-    int n = 0, seen = 0;
-    const struct dirent *t;
-    while ((t = readdir(tasks)) != NULL) {
-        if (t->d_name[0] < '1' || t->d_name[0] > '9') continue;
-        char path[96];
-        snprintf(path, sizeof path, "/proc/self/task/%.20s/children", t->d_name);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) continue;
-        seen = 1;
-        char buf[4096];
-        ssize_t len = read(fd, buf, sizeof buf - 1);
-        close(fd);
-        if (len <= 0) continue;
-        buf[len] = '\0';
-        for (char *p = buf, *end; n < max; p = end) {
-            long pid = strtol(p, &end, 10);
-            if (end == p) break;
-            out[n++] = (pid_t)pid;
-        }
-    }
-    closedir(tasks);
-    return seen ? n : -1;
-}
-
 static int sweep_escaped(void) {
     long self = (long)getpid();
     pid_t found[256], kids[256];
     int n = 0, killed = 0;
-    int nkids = list_children(kids, 256);
-    DIR *d = nkids < 0 ? opendir("/proc") : NULL;
-    if (nkids < 0 && d == NULL) return 0;
-    for (int k = 0; n < 256; k++) {
-        char name[32];
-        if (nkids >= 0) {
-            if (k >= nkids) break;
-            snprintf(name, sizeof name, "%ld", (long)kids[k]);
-        } else {
-            const struct dirent *de = readdir(d);
-            if (de == NULL) break;
-            if (de->d_name[0] < '1' || de->d_name[0] > '9') continue;
-            snprintf(name, sizeof name, "%.20s", de->d_name);
-        }
-        char state;
-        long ppid, pgrp, threads;
+    int nkids = our_children(kids, 256);
+    for (int k = 0; k < nkids; k++) {
+        char name[32], state;
+        long ppid, pgrp, threads, pid = (long)kids[k];
+        snprintf(name, sizeof name, "%ld", pid);
+        /* still ours: it may have been reaped and its pid reused */
         if (read_proc_stat_full(name, &state, &ppid, &pgrp, &threads) != 0) continue;
-        long pid = strtol(name, NULL, 10);
         if (ppid != self || pid <= 1 || belongs_to_live_exec(pid, pgrp) || preexisting_child(pid))
             continue;
         if (state != 'Z' && kill((pid_t)pid, SIGKILL) == 0) killed++;
         found[n++] = (pid_t)pid;
     }
-    if (d) closedir(d);
     /* Reap without waiting: a killed process not dead yet is reaped as a
      * zombie by a later sweep; the loop never blocks here. */
     for (int i = 0; i < n; i++)
@@ -357,12 +359,6 @@ static void sink_finish(bh_exec *ex, int i) {
 }
 
 static void maybe_finish(bh_exec *ex);
-
-static void end_mask(bh_exec_sink *k) {
-    bh_redact_stream *m = k->mask;
-    k->mask = NULL;
-    bh_redact_stream_end(m); /* what it held back goes out now */
-}
 
 static void sink_close(bh_exec *ex, int i) {
     bh_exec_sink *k = &ex->sink[i];

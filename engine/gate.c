@@ -203,19 +203,12 @@ static void simulated_manual(void *ud) {
 static void simulate_manual(bh_attempt *a) {
     bh_run *run = a->run;
     const bh_sim *sim = run->opts->sim;
-    char key[64];
-    bh_sched_item_key(run, a->index, a->item, key, sizeof key);
-    bh_fault f = bh_sim_fault(sim, a->step, key, a->number);
-    if (f.kind != BH_FAULT_NONE) {
-        cJSON *rec = bh_run_record("fault_injected", a);
-        bh_sim_fault_fields(rec, &f);
-        bh_run_append(run, rec);
-    }
+    bh_fault f = bh_sched_draw_fault(a);
     const char *src;
     double ms = bh_sim_estimate(sim, a->step, &src) * (f.kind == BH_FAULT_SLOW ? f.factor : 1);
     a->sim_factor = f.kind == BH_FAULT_FAIL ? -1 : 1;
     /* A timeout: nobody ever answers, the step's timeout ends it. */
-    if (f.kind == BH_FAULT_TIMEOUT) ms = a->timeout_ms * 2 + 3600e3;
+    if (f.kind == BH_FAULT_TIMEOUT) ms = bh_sched_hang_ms(a);
     a->waiting = BH_WAIT_SLEEP; /* interrupting it stops the timer (sched.c) */
     a->sleep_timer = bh_timer_start(run->clock, ms, 0, simulated_manual, a);
 }

@@ -122,7 +122,6 @@ struct bh_net {
     uv_timer_t timer;
     sockctx *socks;
     bh_net_op *ops; /* in flight */
-    int closing;
 };
 
 struct bh_net_op {
@@ -142,9 +141,21 @@ struct bh_net_op {
     uint64_t start_ns;
     uv_timer_t later;             /* delivers a cancellation from the loop */
     char errbuf[CURL_ERROR_SIZE]; /* libcurl's own words: which certificate, how long */
-    int cancelled, delivered;
+    int delivered;
     bh_net_op *next, *prev;
 };
+
+/* Let go of libcurl's side of a transfer: its easy handle and lists. */
+static void drop_transfer(bh_net_op *op) {
+    if (op->easy) {
+        curl_multi_remove_handle(op->net->multi, op->easy);
+        curl_easy_cleanup(op->easy);
+        op->easy = NULL;
+    }
+    curl_slist_free_all(op->headers);
+    curl_slist_free_all(op->rcpt);
+    op->headers = op->rcpt = NULL;
+}
 
 /* --- sockets and the timer ----------------------------------------------- */
 
@@ -347,14 +358,7 @@ static void deliver(bh_net_op *op) {
     crypto_hash_sha256_final(&op->sha, digest);
     bh_util_digest_hex(digest, op->res.sha256);
     op->res.duration_ms = (double)(uv_hrtime() - op->start_ns) / 1e6;
-    if (op->easy) {
-        curl_multi_remove_handle(op->net->multi, op->easy);
-        curl_easy_cleanup(op->easy);
-        op->easy = NULL;
-    }
-    curl_slist_free_all(op->headers);
-    curl_slist_free_all(op->rcpt);
-    op->headers = op->rcpt = NULL;
+    drop_transfer(op);
     unlink_op(op->net, op);
     op->cb(&op->res, op->ud);
     uv_close((uv_handle_t *)&op->later, later_closed);
@@ -483,10 +487,7 @@ int bh_net_start(bh_net *n, const bh_net_req *req, bh_net_cb cb, void *ud, bh_ne
     CURLMcode mc = curl_multi_add_handle(n->multi, e);
     free(url);
     if (mc != CURLM_OK) {
-        curl_easy_cleanup(e);
-        op->easy = NULL;
-        curl_slist_free_all(op->headers);
-        curl_slist_free_all(op->rcpt);
+        drop_transfer(op); /* removing a handle never added is a no-op */
         if (op->mask) bh_redact_stream_end(op->mask);
         op->delivered = 1;
         uv_close((uv_handle_t *)&op->later, later_closed);
@@ -500,16 +501,11 @@ int bh_net_start(bh_net *n, const bh_net_req *req, bh_net_cb cb, void *ud, bh_ne
 }
 
 void bh_net_cancel(bh_net_op *op) {
-    if (!op || op->delivered || op->cancelled) return;
-    op->cancelled = 1;
+    if (!op || op->delivered || op->res.cancelled) return;
     op->res.cancelled = 1;
     op->res.failed = 1;
     snprintf(op->res.error, sizeof op->res.error, "cancelled");
-    if (op->easy) {
-        curl_multi_remove_handle(op->net->multi, op->easy);
-        curl_easy_cleanup(op->easy);
-        op->easy = NULL;
-    }
+    drop_transfer(op);
     uv_timer_start(&op->later, later_fired, 0, 0); /* later, from the loop */
 }
 
@@ -524,12 +520,7 @@ void bh_net_close(bh_net *n) {
     while (n->ops) {
         bh_net_op *op = n->ops;
         unlink_op(n, op);
-        if (op->easy) {
-            curl_multi_remove_handle(n->multi, op->easy);
-            curl_easy_cleanup(op->easy);
-        }
-        curl_slist_free_all(op->headers);
-        curl_slist_free_all(op->rcpt);
+        drop_transfer(op);
         if (op->mask) bh_redact_stream_end(op->mask);
         if (op->fd >= 0) close(op->fd);
         op->delivered = 1;

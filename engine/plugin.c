@@ -847,23 +847,17 @@ cJSON *bh_plugin_catalog(char *const *dirs, const char *only, char *why, size_t 
             cJSON_AddTrueToObject(seen, name); /* the first directory wins, as at run time */
             char *path = bh_util_asprintf("%s/%s", *d, e->d_name);
             char err[600];
-            if (load_file(L, &rb, path, err, sizeof err, NULL) != 0) {
+            int loaded = load_file(L, &rb, path, err, sizeof err, NULL) == 0;
+            if (!loaded || validate(L, -1, err, sizeof err)) {
                 cJSON *p = cJSON_CreateObject();
                 cJSON_AddStringToObject(p, "name", name);
                 cJSON_AddStringToObject(p, "path", path);
                 cJSON_AddStringToObject(p, "error", err);
                 cJSON_AddItemToArray(list, p);
-            } else if (validate(L, -1, err, sizeof err)) {
-                cJSON *p = cJSON_CreateObject();
-                cJSON_AddStringToObject(p, "name", name);
-                cJSON_AddStringToObject(p, "path", path);
-                cJSON_AddStringToObject(p, "error", err);
-                cJSON_AddItemToArray(list, p);
-                lua_pop(L, 1);
             } else {
                 cJSON_AddItemToArray(list, describe_plugin(L, name, path));
-                lua_pop(L, 1);
             }
+            if (loaded) lua_pop(L, 1);
             free(path);
         }
         if (dir) closedir(dir);

@@ -314,7 +314,8 @@ struct bh_redact_stream {
     const bh_redact *r;
     bh_redact_emit emit;
     void *ud;
-    buf held;
+    buf held; /* what may be the start of a secret cut by the chunk's end */
+    buf out;  /* reused for each chunk: output comes many small chunks at a time */
 };
 
 bh_redact_stream *bh_redact_stream_new(const bh_redact *r, bh_redact_emit emit, void *ud) {
@@ -325,30 +326,31 @@ bh_redact_stream *bh_redact_stream_new(const bh_redact *r, bh_redact_emit emit, 
     return s;
 }
 
+/* Emit the masked text of what is held (final: all of it); returns how
+ * much of it was used. */
+static size_t drain(bh_redact_stream *s, int final) {
+    int matched = 0;
+    s->out.len = 0;
+    size_t used = scan(s->r, s->held.p, s->held.len, final, &s->out, &matched);
+    if (s->out.len) s->emit(s->out.p, s->out.len, s->ud);
+    return used;
+}
+
 void bh_redact_stream_feed(bh_redact_stream *s, const char *data, size_t n) {
     if (!s->r || !s->r->nforms) {
         s->emit(data, n, s->ud);
         return;
     }
     put(&s->held, data, n);
-    buf out = {0};
-    int matched = 0;
-    size_t used = scan(s->r, s->held.p, s->held.len, 0, &out, &matched);
-    if (out.len) s->emit(out.p, out.len, s->ud);
-    free(out.p);
+    size_t used = drain(s, 0);
     memmove(s->held.p, s->held.p + used, s->held.len - used);
     s->held.len -= used;
 }
 
 void bh_redact_stream_end(bh_redact_stream *s) {
     if (!s) return;
-    if (s->held.len) {
-        buf out = {0};
-        int matched = 0;
-        scan(s->r, s->held.p, s->held.len, 1, &out, &matched);
-        if (out.len) s->emit(out.p, out.len, s->ud);
-        free(out.p);
-    }
+    if (s->held.len) drain(s, 1);
+    free(s->out.p);
     free(s->held.p);
     free(s);
 }

@@ -545,20 +545,26 @@ static void md_text(FILE *out, const char *s) {
     md_cell(out, dflt(s, "?"));
 }
 
-/* A code span holding s verbatim: its fence is one backtick longer than
- * the longest run of backticks in s. Only '|' is escaped (a table would
- * end the cell on it; GFM takes "\|" back out of the span). */
-static void md_code(FILE *out, const char *s) {
-    s = dflt(s, "?");
-    size_t run = 0, longest = 0;
+/* A fence of backticks nothing in s can close: one longer than the
+ * longest run in s, and at least min long. */
+static void md_fence(FILE *out, const char *s, size_t min) {
+    size_t run = 0, longest = min - 1;
     for (const char *c = s; *c; c++) {
         run = *c == '`' ? run + 1 : 0;
         if (run > longest) longest = run;
     }
-    size_t len = strlen(s);
-    int pad = len > 0 && (s[0] == '`' || s[len - 1] == '`' || s[0] == ' ');
     for (size_t k = 0; k <= longest; k++)
         fputc('`', out);
+}
+
+/* A code span holding s verbatim, in a fence of md_fence. Only '|' is
+ * escaped (a table would end the cell on it; GFM takes "\|" back out of
+ * the span). */
+static void md_code(FILE *out, const char *s) {
+    s = dflt(s, "?");
+    size_t len = strlen(s);
+    int pad = len > 0 && (s[0] == '`' || s[len - 1] == '`' || s[0] == ' ');
+    md_fence(out, s, 1);
     if (pad) fputc(' ', out);
     for (const char *c = s; *c; c++) {
         if (*c == '|')
@@ -569,8 +575,7 @@ static void md_code(FILE *out, const char *s) {
             fputc(*c, out);
     }
     if (pad) fputc(' ', out);
-    for (size_t k = 0; k <= longest; k++)
-        fputc('`', out);
+    md_fence(out, s, 1);
 }
 
 /* "isolate[web-2]#3": the step, its item or repetition. */
@@ -886,20 +891,12 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
 
     const cJSON *sc = cJSON_GetObjectItemCaseSensitive(m, "scorecard");
     if (sc) {
-        /* a fenced block: its fence must outrun any backticks inside */
         char *text = bh_scorecard_text(sc);
-        if (text) {
-            size_t run_len = 0, longest = 2;
-            for (const char *c = text; *c; c++) {
-                run_len = *c == '`' ? run_len + 1 : 0;
-                if (run_len > longest) longest = run_len;
-            }
+        if (text) { /* a fenced block: at least ``` */
             fprintf(out, "## Scorecard\n\n");
-            for (size_t k = 0; k <= longest; k++)
-                fputc('`', out);
+            md_fence(out, text, 3);
             fprintf(out, "\n%s", text);
-            for (size_t k = 0; k <= longest; k++)
-                fputc('`', out);
+            md_fence(out, text, 3);
             fputc('\n', out);
         }
         free(text);

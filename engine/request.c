@@ -24,7 +24,8 @@ typedef struct {
     bh_attempt *a;
     bh_net_kind kind;
     int n, check;
-    char *what; /* "POST https://..." for messages */
+    char *what;     /* "POST https://..." for messages */
+    char *out_path; /* where an HTTP response's body is kept */
 } pending;
 
 /* Headers whose values are credentials: never in the record, whatever the
@@ -157,9 +158,8 @@ static void free_list(char **v) {
 
 static cJSON *stream_json(const bh_net_result *res, const char *path, const char *rundir) {
     cJSON *o = cJSON_CreateObject();
-    size_t n = strlen(rundir);
     if (res->stored > 0 && path)
-        cJSON_AddStringToObject(o, "path", strncmp(path, rundir, n) == 0 ? path + n + 1 : path);
+        cJSON_AddStringToObject(o, "path", bh_util_relative_to(path, rundir));
     cJSON_AddNumberToObject(o, "size", (double)res->total);
     cJSON_AddStringToObject(o, "sha256", res->sha256);
     cJSON_AddBoolToObject(o, "truncated", res->truncated);
@@ -170,6 +170,7 @@ typedef struct {
     bh_attempt *a;
     const bh_net_result *res;
     bh_net_kind kind;
+    int ok;
 } pushed;
 
 /* The result table, on the step's coroutine (protected: it allocates). */
@@ -179,8 +180,7 @@ static int push_result(lua_State *L) {
     lua_State *co = p->a->co;
     bh_luax_checkstack(co, 6);
     lua_createtable(co, 0, 10);
-    int ok = !r->failed && (p->kind == BH_NET_CONNECT || (r->status >= 200 && r->status < 400));
-    lua_pushboolean(co, ok);
+    lua_pushboolean(co, p->ok);
     lua_setfield(co, -2, "ok");
     lua_pushinteger(co, r->status);
     lua_setfield(co, -2, "status");
@@ -245,13 +245,11 @@ static void request_done(const bh_net_result *res, void *ud) {
     if (res->timed_out) cJSON_AddBoolToObject(rec, "timed_out", 1);
     if (res->cancelled) cJSON_AddBoolToObject(rec, "cancelled", 1);
     cJSON_AddNumberToObject(rec, "duration_ms", res->duration_ms);
-    if (p->kind == BH_NET_HTTP) {
-        char *path = bh_ctx_out_path(a, p->n, "response");
-        cJSON_AddItemToObject(rec, "response", stream_json(res, path, run->dir));
-        free(path);
-    }
+    if (p->kind == BH_NET_HTTP)
+        cJSON_AddItemToObject(rec, "response", stream_json(res, p->out_path, run->dir));
     if (run->opts->sim) cJSON_AddBoolToObject(rec, "simulated", 1);
     bh_run_append(run, rec);
+    free(p->out_path);
     a->waiting = BH_WAIT_NONE;
     a->request = NULL;
     if (a->timed_out || a->cancelled || a->over_budget) {
@@ -260,7 +258,7 @@ static void request_done(const bh_net_result *res, void *ud) {
         bh_sched_abandon(a);
         return;
     }
-    pushed pp = {.a = a, .res = res, .kind = p->kind};
+    pushed pp = {.a = a, .res = res, .kind = p->kind, .ok = ok};
     if (bh_run_protected(run, push_result, &pp) != LUA_OK) {
         free(p->what);
         free(p);
@@ -342,13 +340,14 @@ static int start(bh_attempt *a, bh_net_req *req, cJSON *rec, int check, char *wh
     p->n = n;
     p->check = check;
     p->what = what;
+    p->out_path = out_path;
     bh_fx_op *op = NULL;
     /* Everything the request needs is copied by now (libcurl copies the
      * URL, headers and addresses; net.c the body): the caller may free. */
     int err = run->fx->request(run->fx, req, request_done, p, &op);
-    free(out_path);
     if (err < 0) {
         cJSON_Delete(rec);
+        free(out_path);
         free(p); /* what stays with the caller, for the message */
         return err;
     }

@@ -734,15 +734,15 @@ static void parse_semantics(lua_State *L, bh_runbook *rb, bh_step *s, const char
 
 /* --- step "id" { ... } ------------------------------------------------- */
 
-size_t bh_runbook_step_index(const bh_runbook *rb, const char *id) {
-    for (size_t i = 0; id && rb && i < rb->nsteps; i++)
-        if (strcmp(rb->steps[i].id, id) == 0) return i;
-    return (size_t)-1;
+static bh_step *find_step(const bh_runbook *rb, const char *id) {
+    for (size_t i = 0; i < rb->nsteps; i++)
+        if (strcmp(rb->steps[i].id, id) == 0) return &rb->steps[i];
+    return NULL;
 }
 
-static bh_step *find_step(bh_runbook *rb, const char *id) {
-    size_t i = bh_runbook_step_index(rb, id);
-    return i == (size_t)-1 ? NULL : &rb->steps[i];
+size_t bh_runbook_step_index(const bh_runbook *rb, const char *id) {
+    const bh_step *s = id ? find_step(rb, id) : NULL;
+    return s ? (size_t)(s - rb->steps) : (size_t)-1;
 }
 
 static int l_step_body(lua_State *L) {
@@ -1170,6 +1170,15 @@ static int split_location(const char *msg, const char *file, const char **rest) 
     return (int)line;
 }
 
+/* Replace the malloc'd *text with its masked copy, if it has secrets. */
+static void mask_in_place(const bh_redact *r, char **text) {
+    char *m = bh_redact_text(r, *text, strlen(*text), NULL);
+    if (m) {
+        free(*text);
+        *text = m;
+    }
+}
+
 bh_runbook_status bh_runbook_load(const bh_runbook_opts *opts, bh_runbook **out) {
     bh_runbook *rb = bh_util_xcalloc(1, sizeof *rb);
     *out = rb;
@@ -1256,16 +1265,13 @@ bh_runbook_status bh_runbook_load(const bh_runbook_opts *opts, bh_runbook **out)
             int in_runbook_frame = 0;
             if (!line && strcmp(src, opts->path) != 0 && err.traceback) {
                 char *needle = bh_util_asprintf("\t%s:", opts->path);
-                const char *hit = strstr(err.traceback, needle);
-                if (hit) {
-                    char *end;
-                    long l = strtol(hit + strlen(needle), &end, 10);
-                    if (end != hit + strlen(needle) && *end == ':' && l > 0) {
-                        at = (int)l;
-                        in_runbook_frame = 1;
-                    }
-                }
+                const char *hit = strstr(err.traceback, needle), *ignored;
                 free(needle);
+                int l = hit ? split_location(hit + 1, opts->path, &ignored) : 0;
+                if (l > 0) {
+                    at = l;
+                    in_runbook_frame = 1;
+                }
             }
             if (in_runbook_frame) {
                 /* the message may start with the engine chunk's own place */
@@ -1290,21 +1296,9 @@ bh_runbook_status bh_runbook_load(const bh_runbook_opts *opts, bh_runbook **out)
     }
     lua_settop(L, 0);
     /* What loading reports must not show a secret it resolved either. */
-    for (size_t i = 0; i < rb->diags.count; i++) {
-        char *m = bh_redact_text(rb->redact, rb->diags.items[i].message,
-                                 strlen(rb->diags.items[i].message), NULL);
-        if (m) {
-            free(rb->diags.items[i].message);
-            rb->diags.items[i].message = m;
-        }
-    }
-    if (rb->traceback) {
-        char *m = bh_redact_text(rb->redact, rb->traceback, strlen(rb->traceback), NULL);
-        if (m) {
-            free(rb->traceback);
-            rb->traceback = m;
-        }
-    }
+    for (size_t i = 0; i < rb->diags.count; i++)
+        mask_in_place(rb->redact, &rb->diags.items[i].message);
+    if (rb->traceback) mask_in_place(rb->redact, &rb->traceback);
     if (rb->param_errors > 0 && bh_diag_errors(&rb->diags) == (size_t)rb->param_errors)
         return BH_RUNBOOK_BAD_PARAMS;
     return bh_diag_errors(&rb->diags) ? BH_RUNBOOK_INVALID : BH_RUNBOOK_OK;

@@ -177,7 +177,7 @@ int bh_runbook_secret(bh_runbook *rb, const char *name, const char **value, size
 /* Always sets *out (diagnostics live in it); free it with bh_runbook_free. */
 bh_runbook_status bh_runbook_load(const bh_runbook_opts *opts, bh_runbook **out);
 void bh_runbook_free(bh_runbook *rb);
-/* The index of step id in rb, or (size_t)-1 (also for a NULL id or rb). */
+/* The index of step id in rb, or (size_t)-1 (also for a NULL id). */
 size_t bh_runbook_step_index(const bh_runbook *rb, const char *id);
 /* The plan as JSON: runbook metadata, parameters with values, phases with
  * their steps. */

@@ -1589,3 +1589,19 @@ bh_run_outcome bh_sched_run(bh_runbook *rb, const bh_run_opts *opts, char **run_
     bh_sched_cleanup(run);
     return outcome;
 }
+
+bh_fault bh_sched_draw_fault(bh_attempt *a) {
+    char key[64];
+    bh_sched_item_key(a->run, a->index, a->item, key, sizeof key);
+    bh_fault f = bh_sim_fault(a->run->opts->sim, a->step, key, a->number);
+    if (f.kind != BH_FAULT_NONE) {
+        cJSON *rec = bh_run_record("fault_injected", a);
+        bh_sim_fault_fields(rec, &f);
+        bh_run_append(a->run, rec);
+    }
+    return f;
+}
+
+double bh_sched_hang_ms(const bh_attempt *a) {
+    return a->timeout_ms * 2 + 3600e3;
+}

@@ -13,6 +13,7 @@
 #define BH_SCHED_H
 
 #include "run.h"
+#include "sim.h"
 
 typedef enum { BH_RUN_OK = 0, BH_RUN_FAILED, BH_RUN_INTERRUPTED, BH_RUN_IO_ERROR } bh_run_outcome;
 
@@ -92,5 +93,12 @@ void bh_sched_restore(bh_run *run, const bh_restored_step *steps);
 
 /* A short name for item `item` of a fan-out, for people and records. */
 void bh_sched_item_key(bh_run *run, size_t index, size_t item, char *out, size_t len);
+
+/* In a simulation: the drill's fault for this attempt, recorded as a
+ * fault_injected record when there is one. */
+bh_fault bh_sched_draw_fault(bh_attempt *a);
+/* How long an attempt with an injected timeout waits: longer than its own
+ * timeout, which ends it. */
+double bh_sched_hang_ms(const bh_attempt *a);
 
 #endif

@@ -17,7 +17,6 @@ typedef struct {
 } entry;
 
 struct bh_secrets {
-    char *file;
     entry *v;
     size_t n;
 };
@@ -42,7 +41,6 @@ void bh_secrets_free(bh_secrets *s) {
         free(s->v[i].value);
     }
     free(s->v);
-    free(s->file);
     free(s);
 }
 
@@ -60,7 +58,6 @@ static bh_secrets *refuse(bh_secrets *s, char *err, size_t errlen, const char *f
 bh_secrets *bh_secrets_open(const char *file, char *err, size_t errlen) {
     bh_secrets *s = bh_util_xcalloc(1, sizeof *s);
     if (!file || !*file) return s;
-    s->file = bh_util_xstrdup(file);
     /* Checked on the descriptor that is read: no swap between stat and read. */
     int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) return refuse(s, err, errlen, "secrets file %s: %s", file, strerror(errno));

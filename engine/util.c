@@ -339,3 +339,8 @@ char *bh_util_xstrdup(const char *s) {
 const char *bh_util_strerror(int err) {
     return strerror(err < 0 ? -err : err);
 }
+
+const char *bh_util_relative_to(const char *path, const char *dir) {
+    size_t n = strlen(dir);
+    return strncmp(path, dir, n) == 0 && path[n] == '/' ? path + n + 1 : path;
+}

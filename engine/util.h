@@ -50,6 +50,8 @@ int bh_util_fsync_dir(const char *path);
 /* Write len bytes, retrying short writes and EINTR. */
 int bh_util_write_all(int fd, const void *buf, size_t len);
 
+/* path without its leading "dir/" when it lies under dir, else path. */
+const char *bh_util_relative_to(const char *path, const char *dir);
 /* snprintf into a malloc'd string; aborts on out-of-memory. */
 char *bh_util_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
