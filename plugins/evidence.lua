@@ -8,6 +8,16 @@ local ssh = require("ssh")
 -- with a dot (".bash_history" becomes "_bash_history").
 local function safe(name) return (tostring(name):gsub("[^%w%.%-_]", "_"):gsub("^%.", "_")) end
 
+-- Run cmd (here, or on the host over ssh) and keep its output as the
+-- evidence file p.name, else the host's name and then default_name.
+-- Returns the evidence record ({} when nothing was kept) and the target.
+local function collect(ctx, p, item, cmd, default_name)
+  local argv, t = ssh.command(ctx, p, item, cmd)
+  argv.name = p.name or ((t.name and (safe(t.name) .. "_") or "") .. default_name)
+  argv.timeout = p.timeout
+  return ctx.collect(argv).evidence or {}, t
+end
+
 local common = ssh.with(ssh.params, {
   name = { type = "string", doc = "file name under evidence/ (default: from the source)" },
   timeout = { type = "string", default = "10m", doc = "limit for the collection" },
@@ -30,13 +40,9 @@ return {
         return ("collect %s%s"):format(from and (from .. ":") or "", p.path)
       end,
       run = function(ctx, p, item)
-        local argv, t = ssh.command(ctx, p, item, { "cat", "--", p.path })
-        local prefix = t.name and (safe(t.name) .. "_") or ""
-        argv.name = p.name or (prefix .. safe(p.path:match("[^/]+$") or p.path))
-        argv.timeout = p.timeout
-        local r = ctx.collect(argv)
-        return { path = r.evidence and r.evidence.path, sha256 = r.evidence and r.evidence.sha256,
-                 size = r.evidence and r.evidence.size, source = (t and t.name or "local") .. ":" .. p.path }
+        local e, t = collect(ctx, p, item, { "cat", "--", p.path }, safe(p.path:match("[^/]+$") or p.path))
+        return { path = e.path, sha256 = e.sha256, size = e.size,
+                 source = (t.name or "local") .. ":" .. p.path }
       end,
     },
     command = {
@@ -53,13 +59,8 @@ return {
           on and (" on " .. on) or "")
       end,
       run = function(ctx, p, item)
-        local argv, t = ssh.command(ctx, p, item, p.command)
-        local prefix = t.name and (safe(t.name) .. "_") or ""
-        argv.name = p.name or (prefix .. safe(p.command[1]) .. ".out")
-        argv.timeout = p.timeout
-        local r = ctx.collect(argv)
-        return { path = r.evidence and r.evidence.path, sha256 = r.evidence and r.evidence.sha256,
-                 size = r.evidence and r.evidence.size }
+        local e = collect(ctx, p, item, p.command, safe(p.command[1]) .. ".out")
+        return { path = e.path, sha256 = e.sha256, size = e.size }
       end,
     },
   },

@@ -122,6 +122,10 @@ local common = ssh.with(ssh.params, {
   timeout = { type = "string", default = "1m", doc = "limit for nft" },
 })
 
+local function table_ok(p)
+  if not p.table:match("^[%a_][%w_]*$") then return "table is a plain name" end
+end
+
 local function where(p, item, each)
   local t = ssh.target(p, item)
   if t.name then return " on " .. t.name end
@@ -152,7 +156,8 @@ return {
       destructive = true,
       undo = "release",
       validate = function(p)
-        if not p.table:match("^[%a_][%w_]*$") then return "table is a plain name" end
+        local bad = table_ok(p)
+        if bad then return bad end
         for _, list in ipairs { "allow", "allow_out" } do
           for _, x in ipairs(p[list]) do
             local ok, why = port_of(x)
@@ -180,9 +185,8 @@ return {
         local t = ssh.target(p, item)
         if t.host and #p.allow_from == 0 then
           local port, kept = t.port or 22, false
-          for _, x in ipairs(p.allow) do
-            local n, proto = port_of(x)
-            if n == port and proto ~= "udp" then kept = true end
+          for _, n in ipairs(ports(p.allow).tcp) do
+            if n == port then kept = true end
           end
           if not kept then
             error(("firewall.isolate: over ssh to %s, allow = must keep port %d (or give allow_from "
@@ -191,14 +195,14 @@ return {
           end
         end
         nft(ctx, p, item, ruleset(p))
-        return { isolated = true, host = ssh.target(p, item).name, table = p.table }
+        return { isolated = true, host = t.name, table = p.table }
       end,
     },
     release = {
       doc = "Lift the isolation: delete the engine's table (nothing happens if it is not there).",
       params = common,
       idempotent = true,
-      validate = function(p) if not p.table:match("^[%a_][%w_]*$") then return "table is a plain name" end end,
+      validate = table_ok,
       describe = function(p, item, each) return ("release%s: delete nftables table %s"):format(where(p, item, each), p.table) end,
       run = function(ctx, p, item)
         nft(ctx, p, item, "add table inet " .. p.table .. "\ndelete table inet " .. p.table .. "\n")

@@ -15,8 +15,11 @@
 local ROOTS = { incident = 1, run_id = 1, runbook = 1, step = 1, rep = 1, mode = 1, now = 1,
                 params = 1, results = 1, status = 1, summary = 1 }
 
+-- {{ name }}: what checking and rendering both look for
+local TEMPLATE = "{{%s*([^}]-)%s*}}"
+
 local function bad_names(text)
-  for name in tostring(text):gmatch("{{%s*([^}]-)%s*}}") do
+  for name in tostring(text):gmatch(TEMPLATE) do
     local root = name:match("^([%w_]+)")
     if not root or not ROOTS[root] then return name end
   end
@@ -88,7 +91,7 @@ end
 
 local function render(ctx, v)
   if type(v) == "string" then
-    return (v:gsub("{{%s*([^}]-)%s*}}", function(name) return lookup(ctx, name) end))
+    return (v:gsub(TEMPLATE, function(name) return lookup(ctx, name) end))
   elseif type(v) == "table" then
     local out = {}
     for k, x in pairs(v) do out[k] = render(ctx, x) end

@@ -60,7 +60,8 @@ function M.argv(ctx, p, item, remote)
     "-o", "StrictHostKeyChecking=" .. (p.strict_host_keys == false and "accept-new" or "yes"),
     "-o", "ConnectTimeout=" .. tostring(p.connect_timeout or 10),
   }
-  local function opt(o) argv[#argv + 1] = "-o"; argv[#argv + 1] = o end
+  local function add(...) for _, a in ipairs { ... } do argv[#argv + 1] = a end end
+  local function opt(o) add("-o", o) end
   if p.multiplex then
     opt("ControlMaster=auto")
     opt("ControlPath=" .. (p.control_dir or ctx.tmpdir()) .. "/%C")
@@ -69,13 +70,12 @@ function M.argv(ctx, p, item, remote)
     opt("ControlMaster=no")
     opt("ControlPath=none")
   end
-  if p.known_hosts then argv[#argv + 1] = "-o"; argv[#argv + 1] = "UserKnownHostsFile=" .. p.known_hosts end
-  if t.key then argv[#argv + 1] = "-i"; argv[#argv + 1] = t.key end
-  if t.port then argv[#argv + 1] = "-p"; argv[#argv + 1] = tostring(t.port) end
-  if t.user then argv[#argv + 1] = "-l"; argv[#argv + 1] = t.user end
-  for _, o in ipairs(p.options or {}) do argv[#argv + 1] = "-o"; argv[#argv + 1] = o end
-  argv[#argv + 1] = "--"
-  argv[#argv + 1] = t.host
+  if p.known_hosts then opt("UserKnownHostsFile=" .. p.known_hosts) end
+  if t.key then add("-i", t.key) end
+  if t.port then add("-p", tostring(t.port)) end
+  if t.user then add("-l", t.user) end
+  for _, o in ipairs(p.options or {}) do opt(o) end
+  add("--", t.host)
   -- sudo -n: never a password prompt; a sudoers rule must allow it
   local prefix = p.sudo and ("sudo -n " .. (p.sudo_user and ("-u " .. quote(p.sudo_user) .. " ") or "")) or ""
   if type(remote) == "string" then

@@ -1,5 +1,10 @@
 -- tcp: is a port open? A health check for gates: verify = tcp.check {...}.
 
+-- host = wins over the step's item (a host table's host, or a name).
+local function host_of(p, item)
+  return p.host or (type(item) == "table" and item.host) or item
+end
+
 return {
   doc = "TCP connect checks: healthy when a connection to host:port opens in time.",
   actions = {
@@ -19,11 +24,11 @@ return {
         if p.port < 1 or p.port > 65535 or p.port % 1 ~= 0 then return "port must be 1-65535" end
       end,
       describe = function(p, item)
-        local h = p.host or (type(item) == "table" and item.host) or item or "each host"
+        local h = host_of(p, item) or "each host"
         return ("connect to %s:%d, expecting it %s"):format(tostring(h), p.port, p.expect)
       end,
       run = function(ctx, p, item)
-        local h = p.host or (type(item) == "table" and item.host) or item
+        local h = host_of(p, item)
         if type(h) ~= "string" then error("tcp.check: give host = or fan out over hosts", 0) end
         local r = ctx.connect { host = h, port = p.port, timeout = p.timeout, check = false }
         local open = r.ok

@@ -78,20 +78,30 @@ checked=0 unknowns=0 retried=0
 for d in "$STATE"/runs/*/; do
     d=${d%/}; j="$d/journal.jsonl"
     "$BULKHEAD" verify "$j" >/dev/null 2>&1 || fail "verify failed for $j: $("$BULKHEAD" verify "$j" 2>&1 | tail -n1)"
-    status=$(jq -rs '[.[] | select(.type == "run_end")][-1].status' "$j")
+    # one read of the journal: status, marker folder, unknowns skipped and
+    # retried, the steps that completed
+    IFS=$'\t' read -r status mdir nskip nretry completed < <(jq -rs '[
+        ([.[] | select(.type == "run_end")][-1].status),
+        .[0].params.dir,
+        ([.[] | select(.type == "unknown_outcome" and .decision == "skip")] | length),
+        ([.[] | select(.type == "unknown_outcome" and .decision == "retry")] | length),
+        ([.[] | select(.type == "step_end" and .status == "ok") | .step] | join(" "))
+      ] | map(tostring) | join("\t")' "$j")
     [ "$status" = ok ] || fail "$j ended '$status'"
-    mdir=$(jq -rs '.[0].params.dir' "$j")
-    completed=$(jq -rs '[.[] | select(.type == "step_end" and .status == "ok") | .step] | join(" ")' "$j")
+    # how many times each marker line appears, from one read of the log
+    declare -A seen=()
+    while read -r c m; do [ -n "$m" ] && seen[$m]=$c; done < <(sort "$mdir/log" 2>/dev/null | uniq -c)
     for k in $(seq 1 50); do
-        c=$(grep -cx "s$k" "$mdir/log" 2>/dev/null); c=${c:-0}
+        c=${seen[s$k]:-0}
         [ "$c" -le 1 ] || fail "$j: marker s$k appears $c times"
     done
     for s in $completed; do
-        c=$(grep -cx "$s" "$mdir/log" 2>/dev/null); c=${c:-0}
+        c=${seen[$s]:-0}
         [ "$c" = 1 ] || fail "$j: completed step $s has its marker $c times"
     done
-    unknowns=$((unknowns + $(jq -rs '[.[] | select(.type == "unknown_outcome" and .decision == "skip")] | length' "$j")))
-    retried=$((retried + $(jq -rs '[.[] | select(.type == "unknown_outcome" and .decision == "retry")] | length' "$j")))
+    unset seen
+    unknowns=$((unknowns + nskip))
+    retried=$((retried + nretry))
     checked=$((checked + 1))
 done
 echo "crash: seed $SEED, $kills kills, $runs runs ($abandoned killed before their first record), $resumes resumes, $checked journals checked, $unknowns unknown outcomes skipped, $retried retried, $((SECONDS - start))s" >&2

@@ -26,6 +26,11 @@ peer() {
     wait_for test -s "$WORK/$2.port" || fail "bh_peer $1 did not start"
     PORT=$(cat "$WORK/$2.port")
 }
+# free_port NAME: a loopback port nothing listens on now, in $PORT
+# (bh_peer picks it and is stopped).
+free_port() { peer silent "$1"; kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null; }
+# port_up PORT: something accepts connections on 127.0.0.1:PORT.
+port_up() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # --- the plugin model --------------------------------------------------------
 
@@ -299,12 +304,11 @@ t https_verifies_certificates_by_default
 if [ -z "$OPENSSL" ]; then skip "openssl not installed (make check installs it)"; else
     openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
         -addext subjectAltName=IP:127.0.0.1 -keyout "$WORK/tls.key" -out "$WORK/tls.crt" 2>/dev/null
-    peer silent portpick; kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null
+    free_port portpick
     openssl s_server -quiet -accept "127.0.0.1:$PORT" -cert "$WORK/tls.crt" -key "$WORK/tls.key" -www \
         </dev/null >/dev/null 2>&1 &
     PIDS+=($!)
-    tls_up() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
-    wait_for tls_up || fail "s_server did not start"
+    wait_for port_up "$PORT" || fail "s_server did not start"
     export API_TOKEN=not-the-real-token
     cat >"$WORK/tls.lua" <<'LUA'
 runbook { id = "tls", title = "TLS", timeout = "1m",
@@ -404,7 +408,7 @@ start_sshd() {
     ssh-keygen -q -t ed25519 -N '' -f "$WORK/ssh/host_key"
     ssh-keygen -q -t ed25519 -N '' -f "$WORK/ssh/user_key"
     cp "$WORK/ssh/user_key.pub" "$WORK/ssh/authorized_keys"
-    peer silent sshport; kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null
+    free_port sshport
     SPORT=$PORT
     cat >"$WORK/ssh/sshd_config" <<CONF
 Port $SPORT
@@ -422,8 +426,7 @@ CONF
     "$SSHD" -D -e -f "$WORK/ssh/sshd_config" 2>"$WORK/ssh/sshd.err" &
     PIDS+=($!)
     echo "[127.0.0.1]:$SPORT $(cut -d' ' -f1,2 "$WORK/ssh/host_key.pub")" >"$WORK/ssh/known_hosts"
-    ssh_up() { (exec 3<>"/dev/tcp/127.0.0.1/$SPORT") 2>/dev/null; }
-    wait_for ssh_up || fail "sshd did not start: $(cat "$WORK/ssh/sshd.err")"
+    wait_for port_up "$SPORT" || fail "sshd did not start: $(cat "$WORK/ssh/sshd.err")"
 }
 
 SSH_OK=""
@@ -657,24 +660,26 @@ if [ -n "$FW_OK" ]; then skip "$FW_OK"; else
     ip -n "$NA" link set "bhva$$" up && ip -n "$NB" link set "bhvb$$" up &&
     ip -n "$NA" link set lo up && ip -n "$NB" link set lo up || fail "could not build the namespaces"
     # B serves mail (25) and web (8080); A listens for B's "reverse shell" (4444)
-    for port in 25 8080; do
-        rm -f "$WORK/b$port.port"
-        ip netns exec "$NB" env BH_PEER_ADDR=$IPB BH_PEER_PORT=$port "$BH_TOOLS/bh_peer" silent "$WORK/b$port.port" "$WORK/b$port.log" &
+    # ns_peer NS ADDR PORT LOG: bh_peer silent on ADDR:PORT in namespace NS
+    ns_peer() {
+        local pf="$WORK/$1.$3.port"
+        rm -f "$pf"
+        ip netns exec "$1" env BH_PEER_ADDR="$2" BH_PEER_PORT="$3" "$BH_TOOLS/bh_peer" silent "$pf" "$4" &
         PIDS+=($!)
-        wait_for test -s "$WORK/b$port.port" || fail "no listener on $IPB:$port"
-    done
-    ip netns exec "$NA" env BH_PEER_ADDR=$IPA BH_PEER_PORT=4444 "$BH_TOOLS/bh_peer" silent "$WORK/a4444.port" "$WORK/shell.log" &
-    PIDS+=($!)
-    ip netns exec "$NA" env BH_PEER_ADDR=$IPA BH_PEER_PORT=25 "$BH_TOOLS/bh_peer" silent "$WORK/a25.port" "$WORK/a25.log" &
-    PIDS+=($!)
-    wait_for test -s "$WORK/a25.port" || fail "no listener on $IPA:25"
-    wait_for test -s "$WORK/a4444.port" || fail "no listener on $IPA:4444"
+        wait_for test -s "$pf" || fail "no listener on $2:$3"
+    }
+    ns_peer "$NB" $IPB 25 "$WORK/b25.log"
+    ns_peer "$NB" $IPB 8080 "$WORK/b8080.log"
+    ns_peer "$NA" $IPA 4444 "$WORK/shell.log"
+    ns_peer "$NA" $IPA 25 "$WORK/a25.log"
     # an attacker's connection from B, open before the isolation
     ip netns exec "$NB" bash -c 'exec 3<>/dev/tcp/'$IPA'/4444; echo before >&3
         while [ ! -e "$1" ]; do sleep 0.05; done; echo after >&3; sleep 5' - "$WORK/isolated" &
     PIDS+=($!)
     wait_for grep -q before "$WORK/shell.log" || fail "the shell did not connect"
-    assert_exit 0 ip netns exec "$NA" "$BULKHEAD" --state-dir "$STATE" run --plain "$WORK/iso.lua" \
+    # the engine runs in A
+    nsbh() { ip netns exec "$NA" "$BULKHEAD" --state-dir "$STATE" "$@"; }
+    assert_exit 0 nsbh run --plain "$WORK/iso.lua" \
         -p ns="$NB" -p ip=$IPB -p log="$WORK/shell.log" -p flag="$WORK/isolated" -p engine_ip=$IPA
     [ -z "$_TFAIL" ] || printf '%s\n' "$OUT" | tail -20 | sed 's/^/  | /'
     j=$(journal)
@@ -690,9 +695,9 @@ if [ -n "$FW_OK" ]; then skip "$FW_OK"; else
     assert_eq "" "$(ip netns exec "$NB" nft list tables | grep bulkhead_isolation)" "no table left after release"
     # the undo of isolate is release: bulkhead undo lifts an isolation left in place
     printf 'runbook { id = "iso2", title = "Iso", timeout = "1m", params = { ns = { type = "string", required = true, doc = "ns" } } }\nphase "contain"\nstep "isolate" { action = firewall.isolate { allow = { "smtp" }, wrap = { "ip", "netns", "exec", param.ns } } }\n' >"$WORK/iso2.lua"
-    assert_exit 0 ip netns exec "$NA" "$BULKHEAD" --state-dir "$STATE" run --plain "$WORK/iso2.lua" -p ns="$NB"
+    assert_exit 0 nsbh run --plain "$WORK/iso2.lua" -p ns="$NB"
     ip netns exec "$NB" nft list tables | grep -q bulkhead_isolation || fail "isolate left no table"
-    assert_exit 0 ip netns exec "$NA" "$BULKHEAD" --state-dir "$STATE" undo last --plain
+    assert_exit 0 nsbh undo last --plain
     assert_eq "" "$(ip netns exec "$NB" nft list tables | grep bulkhead_isolation)" "undo released the host"
 fi
 

@@ -79,15 +79,22 @@ static size_t fill(int c, char **buf, size_t *len, size_t *cap, size_t need) {
     return *len;
 }
 
+/* Read until the buffer holds delim: a pointer to it, or NULL when the
+ * peer closed first. */
+static char *fill_until(int c, char **buf, size_t *len, size_t *cap, const char *delim) {
+    char *at;
+    while (!(at = strstr(*buf, delim))) {
+        size_t before = *len;
+        fill(c, buf, len, cap, *len + 1);
+        if (*len == before) return NULL;
+    }
+    return at;
+}
+
 static void serve_http(int c) {
     size_t len = 0, cap = 8192;
     char *buf = calloc(1, cap);
-    char *end = NULL;
-    while (!(end = strstr(buf, "\r\n\r\n"))) {
-        size_t before = len;
-        fill(c, &buf, &len, &cap, len + 1);
-        if (len == before) break;
-    }
+    char *end = fill_until(c, &buf, &len, &cap, "\r\n\r\n");
     if (!end) {
         free(buf);
         return;
@@ -124,12 +131,8 @@ static void serve_smtp(int c) {
     char *env = calloc(1, envcap);
     say(c, "220 bh_peer ESMTP\r\n");
     for (;;) {
-        char *nl;
-        while (!(nl = strstr(buf, "\r\n"))) {
-            size_t before = len;
-            fill(c, &buf, &len, &cap, len + 1);
-            if (len == before) goto done;
-        }
+        char *nl = fill_until(c, &buf, &len, &cap, "\r\n");
+        if (!nl) goto done;
         *nl = '\0';
         char line[1024];
         snprintf(line, sizeof line, "%s", buf);
@@ -149,12 +152,8 @@ static void serve_smtp(int c) {
             say(c, "250 OK\r\n");
         } else if (strncasecmp(line, "DATA", 4) == 0) {
             say(c, "354 go on\r\n");
-            char *stop;
-            while (!(stop = strstr(buf, "\r\n.\r\n"))) {
-                size_t before = len;
-                fill(c, &buf, &len, &cap, len + 1);
-                if (len == before) goto done;
-            }
+            char *stop = fill_until(c, &buf, &len, &cap, "\r\n.\r\n");
+            if (!stop) goto done;
             counter++;
             size_t dlen = (size_t)(stop - buf) + 2;
             char *msg = malloc(envlen + 1 + dlen);
@@ -185,8 +184,13 @@ done:
 }
 
 int main(int argc, char **argv) {
-    if (argc < 4 || (strcmp(argv[1], "silent") != 0 && strcmp(argv[1], "http") != 0 &&
-                     strcmp(argv[1], "smtp") != 0)) {
+    void (*serve)(int) = NULL;
+    if (argc >= 4)
+        serve = strcmp(argv[1], "http") == 0     ? serve_http
+                : strcmp(argv[1], "smtp") == 0   ? serve_smtp
+                : strcmp(argv[1], "silent") == 0 ? serve_silent
+                                                 : NULL;
+    if (!serve) {
         fprintf(stderr, "usage: bh_peer silent|http|smtp PORTFILE LOG [STATUS]\n");
         return 2;
     }
@@ -220,12 +224,7 @@ int main(int argc, char **argv) {
             if (errno == EINTR) continue;
             return 1;
         }
-        if (strcmp(argv[1], "http") == 0)
-            serve_http(c);
-        else if (strcmp(argv[1], "smtp") == 0)
-            serve_smtp(c);
-        else
-            serve_silent(c);
+        serve(c);
         close(c);
     }
 }
