@@ -136,8 +136,8 @@ end
 
 return {
   doc = "Host isolation with nftables in a table of its own: everything dropped except loopback, "
-    .. "established connections and what the runbook allows (ports both ways, management sources, "
-    .. "destinations). release lifts it.",
+    .. "established connections and what the runbook allows (the host's own services, services it "
+    .. "may reach, management sources, destinations), each one way. release lifts it.",
   ruleset = ruleset,
   actions = {
     isolate = {
