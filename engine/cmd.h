@@ -46,9 +46,6 @@ int bh_cmd_keygen(int argc, char **argv, const bh_cli *g);
 int bh_cmd_is_help(const char *arg);
 /* Print "bulkhead CMD: message" and a hint to use --help; returns BH_EXIT_USAGE. */
 int bh_cmd_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Sorted names of the run folders in runs_dir (*n of them), and their free. */
-char **bh_cmd_list_runs(const char *runs_dir, size_t *n);
-void bh_cmd_free_names(char **names, size_t n);
 /* Find a run folder from an id, unique id prefix, "last", or a path.
  * Returns a malloc'd folder path or NULL after printing why. */
 char *bh_cmd_find_run(const bh_cli *g, const char *arg);

@@ -95,7 +95,7 @@ int bh_cmd_drills(int argc, char **argv, const bh_cli *g) {
     }
     char *runs_dir = bh_util_asprintf("%s/runs", g->state_dir);
     size_t n;
-    char **names = bh_cmd_list_runs(runs_dir, &n);
+    char **names = bh_util_list_names(runs_dir, &n);
     cJSON *rows = cJSON_CreateArray();
     double last_contain = 0, last_total = 0;
     int have_contain = 0, have_total = 0;
@@ -177,7 +177,7 @@ int bh_cmd_drills(int argc, char **argv, const bh_cli *g) {
         printf("faults: injected/absorbed/stopped the run; '!': not contained\n");
     }
     cJSON_Delete(rows);
-    bh_cmd_free_names(names, n);
+    bh_util_free_names(names, n);
     free(runs_dir);
     free(id);
     return BH_EXIT_OK;

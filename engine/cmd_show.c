@@ -1,5 +1,4 @@
 /* runs, show and verify: the commands that read journals. */
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,38 +33,6 @@ static int is_dir(const char *p) {
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-static int cmp_str(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Sorted names of the run folders; *n set. NULL with *n 0 when none. */
-char **bh_cmd_list_runs(const char *runs_dir, size_t *n) {
-    *n = 0;
-    DIR *d = opendir(runs_dir);
-    if (!d) return NULL;
-    size_t cap = 16;
-    char **names = bh_util_xcalloc(cap, sizeof *names);
-    const struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        if (*n == cap) {
-            cap *= 2;
-            names = realloc(names, cap * sizeof *names);
-            if (!names) abort();
-        }
-        names[(*n)++] = bh_util_xstrdup(e->d_name);
-    }
-    closedir(d);
-    qsort(names, *n, sizeof *names, cmp_str);
-    return names;
-}
-
-void bh_cmd_free_names(char **names, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-}
-
 char *bh_cmd_find_run(const bh_cli *g, const char *arg) {
     size_t len = strlen(arg);
     if (len > 14 && strcmp(arg + len - 14, "/journal.jsonl") == 0) {
@@ -76,7 +43,7 @@ char *bh_cmd_find_run(const bh_cli *g, const char *arg) {
     if (strchr(arg, '/') && is_dir(arg)) return bh_util_xstrdup(arg);
     char *runs_dir = bh_util_asprintf("%s/runs", g->state_dir);
     size_t n;
-    char **names = bh_cmd_list_runs(runs_dir, &n);
+    char **names = bh_util_list_names(runs_dir, &n);
     char *found = NULL;
     size_t matches = 0;
     if (strcmp(arg, "last") == 0 || strcmp(arg, "latest") == 0) {
@@ -110,7 +77,7 @@ char *bh_cmd_find_run(const bh_cli *g, const char *arg) {
         free(found);
         found = NULL;
     }
-    bh_cmd_free_names(names, n);
+    bh_util_free_names(names, n);
     free(runs_dir);
     return found;
 }
@@ -311,7 +278,7 @@ int bh_cmd_runs(int argc, char **argv, const bh_cli *g) {
     }
     char *runs_dir = bh_util_asprintf("%s/runs", g->state_dir);
     size_t n;
-    char **names = bh_cmd_list_runs(runs_dir, &n);
+    char **names = bh_util_list_names(runs_dir, &n);
     cJSON *arr = cJSON_CreateArray();
     if (!json && n == 0) printf("no runs in %s\n", runs_dir);
     for (size_t i = 0; i < n; i++) {
@@ -353,7 +320,7 @@ int bh_cmd_runs(int argc, char **argv, const bh_cli *g) {
         free(out);
     }
     cJSON_Delete(arr);
-    bh_cmd_free_names(names, n);
+    bh_util_free_names(names, n);
     free(runs_dir);
     return BH_EXIT_OK;
 }

@@ -1,6 +1,5 @@
 #include "sim.h"
 
-#include <dirent.h>
 #include <math.h>
 #include <signal.h>
 #include <sodium.h>
@@ -210,17 +209,16 @@ static int cmp_double(const void *a, const void *b) {
 
 cJSON *bh_sim_history(const char *state_dir, const char *id) {
     char *runs = bh_util_asprintf("%s/runs", state_dir);
-    DIR *d = opendir(runs);
     history_ctx h = {.id = id, .durations = cJSON_CreateObject()};
-    const struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        char *path = bh_util_asprintf("%s/%s/journal.jsonl", runs, e->d_name);
+    size_t nruns = 0;
+    char **names = bh_util_list_names(runs, &nruns); /* oldest first: ids start with the time */
+    for (size_t i = 0; i < nruns; i++) {
+        char *path = bh_util_asprintf("%s/%s/journal.jsonl", runs, names[i]);
         h.match = 0;
         bh_journal_each(path, history_record, &h);
         free(path);
     }
-    if (d) closedir(d);
+    bh_util_free_names(names, nruns);
     free(runs);
     cJSON *out = NULL;
     const cJSON *list;

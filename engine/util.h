@@ -50,6 +50,10 @@ int bh_util_fsync_dir(const char *path);
 /* Write len bytes, retrying short writes and EINTR. */
 int bh_util_write_all(int fd, const void *buf, size_t len);
 
+/* The sorted names in a directory, leaving out those that start with '.'
+ * (*n of them; NULL and 0 when it cannot be read), and their free. */
+char **bh_util_list_names(const char *dir, size_t *n);
+void bh_util_free_names(char **names, size_t n);
 /* path without its leading "dir/" when it lies under dir, else path. */
 const char *bh_util_relative_to(const char *path, const char *dir);
 /* snprintf into a malloc'd string; aborts on out-of-memory. */
