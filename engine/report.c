@@ -633,6 +633,19 @@ static void md_when_which(FILE *out, const cJSON *run, const cJSON *x) {
     fprintf(out, " #%.0f | ", N(x, "attempt", 0));
 }
 
+/* A section: its heading, then `none` when the list is empty, else the
+ * table's header. Returns whether rows follow. */
+static int md_section(FILE *out, const char *title, const char *note, const cJSON *list,
+                      const char *none, const char *head) {
+    fprintf(out, "## %s%s\n\n", title, note ? note : "");
+    if (cJSON_GetArraySize(list) == 0) {
+        fprintf(out, "%s\n\n", none);
+        return 0;
+    }
+    fputs(head, out);
+    return 1;
+}
+
 void bh_report_markdown(const cJSON *m, FILE *out) {
     const cJSON *run = cJSON_GetObjectItemCaseSensitive(m, "run");
     const cJSON *rb = cJSON_GetObjectItemCaseSensitive(run, "runbook");
@@ -763,11 +776,8 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
     }
 
     const cJSON *decisions = cJSON_GetObjectItemCaseSensitive(m, "decisions");
-    fprintf(out, "## Decisions\n\n");
-    if (cJSON_GetArraySize(decisions) == 0)
-        fprintf(out, "None recorded.\n\n");
-    else {
-        fprintf(out, "| When | Step | Decision | By | How | Why |\n|---|---|---|---|---|---|\n");
+    if (md_section(out, "Decisions", NULL, decisions, "None recorded.",
+                   "| When | Step | Decision | By | How | Why |\n|---|---|---|---|---|---|\n")) {
         const cJSON *x;
         cJSON_ArrayForEach(x, decisions) {
             when(run, N(x, "t_ms", 0), S(x, "at"), t, sizeof t);
@@ -793,11 +803,8 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
     }
 
     const cJSON *commands = cJSON_GetObjectItemCaseSensitive(m, "commands");
-    fprintf(out, "## Commands%s\n\n", mode_banner(run) ? " (simulated: not executed)" : "");
-    if (cJSON_GetArraySize(commands) == 0)
-        fprintf(out, "None.\n\n");
-    else {
-        fprintf(out, "| When | Step | Command | Result |\n|---|---|---|---|\n");
+    if (md_section(out, "Commands", mode_banner(run) ? " (simulated: not executed)" : NULL,
+                   commands, "None.", "| When | Step | Command | Result |\n|---|---|---|---|\n")) {
         const cJSON *c;
         cJSON_ArrayForEach(c, commands) {
             md_when_which(out, run, c);
@@ -823,11 +830,8 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
     }
 
     const cJSON *requests = cJSON_GetObjectItemCaseSensitive(m, "requests");
-    fprintf(out, "## Requests%s\n\n", mode_banner(run) ? " (simulated: not sent)" : "");
-    if (cJSON_GetArraySize(requests) == 0)
-        fprintf(out, "None.\n\n");
-    else {
-        fprintf(out, "| When | Step | Request | Result |\n|---|---|---|---|\n");
+    if (md_section(out, "Requests", mode_banner(run) ? " (simulated: not sent)" : NULL, requests,
+                   "None.", "| When | Step | Request | Result |\n|---|---|---|---|\n")) {
         const cJSON *q;
         cJSON_ArrayForEach(q, requests) {
             md_when_which(out, run, q);
@@ -848,11 +852,8 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
     }
 
     const cJSON *failures = cJSON_GetObjectItemCaseSensitive(m, "failures");
-    fprintf(out, "## Failures and how they were handled\n\n");
-    if (cJSON_GetArraySize(failures) == 0)
-        fprintf(out, "None.\n\n");
-    else {
-        fprintf(out, "| When | Step | Status | Error | Handled |\n|---|---|---|---|---|\n");
+    if (md_section(out, "Failures and how they were handled", NULL, failures, "None.",
+                   "| When | Step | Status | Error | Handled |\n|---|---|---|---|---|\n")) {
         const cJSON *f;
         cJSON_ArrayForEach(f, failures) {
             md_when_which(out, run, f);
@@ -869,11 +870,8 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
     }
 
     const cJSON *evidence = cJSON_GetObjectItemCaseSensitive(m, "evidence");
-    fprintf(out, "## Evidence and captured output\n\n");
-    if (cJSON_GetArraySize(evidence) == 0)
-        fprintf(out, "None.\n\n");
-    else {
-        fprintf(out, "| Step | Kind | File | Size | SHA-256 |\n|---|---|---|---|---|\n");
+    if (md_section(out, "Evidence and captured output", NULL, evidence, "None.",
+                   "| Step | Kind | File | Size | SHA-256 |\n|---|---|---|---|---|\n")) {
         const cJSON *e;
         cJSON_ArrayForEach(e, evidence) {
             fprintf(out, "| ");
