@@ -187,12 +187,12 @@ cJSON *bh_scorecard_compute(const cJSON *records, const bh_runbook *rb, double t
     cJSON_ArrayForEach(r, records) {
         if (!is(S(r, "type"), "fault_injected")) continue;
         cJSON *f = cJSON_CreateObject();
-        cJSON_AddStringToObject(f, "step", S(r, "step") ? S(r, "step") : "?");
+        cJSON_AddStringToObject(f, "step", str(r, "step"));
         if (N(r, "item", 0) > 0) cJSON_AddNumberToObject(f, "item", N(r, "item", 0));
         cJSON_AddNumberToObject(f, "attempt", N(r, "attempt", 0));
-        cJSON_AddStringToObject(f, "kind", S(r, "kind") ? S(r, "kind") : "?");
+        cJSON_AddStringToObject(f, "kind", str(r, "kind"));
         if (N(r, "factor", 0) > 0) cJSON_AddNumberToObject(f, "factor", N(r, "factor", 0));
-        cJSON_AddStringToObject(f, "source", S(r, "source") ? S(r, "source") : "?");
+        cJSON_AddStringToObject(f, "source", str(r, "source"));
         judge_fault(&ix, r, f);
         absorbed += is(S(f, "outcome"), "absorbed");
         stopped += is(S(f, "outcome"), "stopped the run");
