@@ -90,8 +90,31 @@ typedef struct {
     cJSON *steps;  /* object: id -> {status, attempts, duration_ms, error, execs[]} */
     cJSON *order;  /* array of step ids */
     cJSON *events; /* interrupts */
+    cJSON *remain; /* [{step, item, text}]: in-doubt instances not undone since */
     int records;
 } summary;
+
+/* An in-doubt instance: what it may have left stays listed until its undo
+ * succeeds. */
+static void note_doubt(summary *s, const cJSON *rec, int undone) {
+    const char *step = bh_journal_str(rec, "step");
+    double item = bh_journal_num(rec, "item", 0);
+    cJSON *e;
+    cJSON_ArrayForEach(e, s->remain) {
+        if (strcmp(bh_journal_str(e, "step"), step) == 0 && bh_journal_num(e, "item", 0) == item) {
+            cJSON_DetachItemViaPointer(s->remain, e);
+            cJSON_Delete(e);
+            break;
+        }
+    }
+    if (undone) return;
+    e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "step", step);
+    cJSON_AddNumberToObject(e, "item", item);
+    const char *text = bh_journal_str(rec, "may_remain");
+    cJSON_AddStringToObject(e, "text", text ? text : step);
+    cJSON_AddItemToArray(s->remain, e);
+}
 
 static cJSON *step_entry(summary *s, const char *id) {
     cJSON *e = cJSON_GetObjectItemCaseSensitive(s->steps, id);
@@ -144,6 +167,11 @@ static int collect(const cJSON *rec, uint64_t offset, void *ud) {
                 e, "started",
                 cJSON_CreateString(bh_journal_str(rec, "ts") ? bh_journal_str(rec, "ts") : ""));
         } else if (strcmp(type, "step_end") == 0) {
+            const char *st = bh_journal_str(rec, "status"), *next = bh_journal_str(rec, "next");
+            if (st && strcmp(st, "in_doubt") == 0 && !(next && strcmp(next, "retry") == 0))
+                note_doubt(s, rec, 0);
+            else if (st && strcmp(st, "ok") == 0)
+                note_doubt(s, rec, 1); /* a later attempt succeeded */
             set_field(e, "status",
                       cJSON_CreateString(
                           bh_journal_str(rec, "status") ? bh_journal_str(rec, "status") : "?"));
@@ -154,6 +182,8 @@ static int collect(const cJSON *rec, uint64_t offset, void *ud) {
             if (res) set_field(e, "result", cJSON_Duplicate(res, 1));
             if (bh_journal_str(rec, "reason"))
                 set_field(e, "reason", cJSON_CreateString(bh_journal_str(rec, "reason")));
+            if (bh_journal_str(rec, "doubt"))
+                set_field(e, "doubt", cJSON_CreateString(bh_journal_str(rec, "doubt")));
         } else if (strcmp(type, "step_done") == 0) {
             /* A fan-out or cadence: the sum of its instances wins over the
              * last instance's step_end. */
@@ -161,13 +191,14 @@ static int collect(const cJSON *rec, uint64_t offset, void *ud) {
                       cJSON_CreateString(
                           bh_journal_str(rec, "status") ? bh_journal_str(rec, "status") : "?"));
             char text[96];
-            snprintf(text, sizeof text, "%g ok, %g failed, %g skipped",
-                     bh_journal_num(rec, "ok", 0), bh_journal_num(rec, "failed", 0),
-                     bh_journal_num(rec, "skipped", 0));
+            snprintf(text, sizeof text, "%g ok, %g in doubt, %g failed, %g skipped",
+                     bh_journal_num(rec, "ok", 0), bh_journal_num(rec, "in_doubt", 0),
+                     bh_journal_num(rec, "failed", 0), bh_journal_num(rec, "skipped", 0));
             set_field(e, "instances", cJSON_CreateString(text));
         } else if (strcmp(type, "undo_end") == 0) {
             int ok =
                 bh_journal_str(rec, "status") && strcmp(bh_journal_str(rec, "status"), "ok") == 0;
+            if (ok) note_doubt(s, rec, 1);
             if (ok) set_field(e, "status", cJSON_CreateString("undone"));
             set_field(e, "undo", cJSON_CreateString(ok ? "ok" : "failed"));
         } else if (strcmp(type, "approval") == 0) {
@@ -215,6 +246,7 @@ static void summary_free(summary *s) {
     cJSON_Delete(s->steps);
     cJSON_Delete(s->order);
     cJSON_Delete(s->events);
+    cJSON_Delete(s->remain);
 }
 
 /* Read a run's journal. Returns 0, or an exit code after printing why. */
@@ -223,6 +255,7 @@ static int summarize(const char *dir, summary *s, bh_journal_check *chk) {
     s->steps = cJSON_CreateObject();
     s->order = cJSON_CreateArray();
     s->events = cJSON_CreateArray();
+    s->remain = cJSON_CreateArray();
     char *path = journal_path(dir);
     /* Read once: the chain check and the summary look at the same bytes. */
     size_t len;
@@ -251,8 +284,8 @@ static void run_name(const char *dir, char *out, size_t len) {
 
 static void counts_text(const summary *s, char *out, size_t len) {
     out[0] = '\0';
-    const char *names[] = {"ok",      "failed", "timed_out", "cancelled", "unknown",
-                           "skipped", "undone", "running",   "pending"};
+    const char *names[] = {"ok",      "in_doubt", "failed", "timed_out", "cancelled",
+                           "unknown", "skipped",  "undone", "running",   "pending"};
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
         int n = 0;
         const cJSON *e;
@@ -260,8 +293,18 @@ static void counts_text(const summary *s, char *out, size_t len) {
                                             strcmp(bh_journal_str(e, "status"), names[k]) == 0) n++;
         if (!n) continue;
         size_t used = strlen(out);
-        snprintf(out + used, len - used, "%s%d %s", used ? ", " : "", n, names[k]);
+        snprintf(out + used, len - used, "%s%d %s", used ? ", " : "", n,
+                 strcmp(names[k], "in_doubt") == 0 ? "in doubt" : names[k]);
     }
+}
+
+/* The texts of what in-doubt instances may have left, as a JSON array. */
+static cJSON *remain_texts(const summary *s) {
+    cJSON *out = cJSON_CreateArray();
+    const cJSON *e;
+    cJSON_ArrayForEach(e, s->remain)
+        cJSON_AddItemToArray(out, cJSON_CreateString(bh_journal_str(e, "text")));
+    return out;
 }
 
 int bh_cmd_runs(int argc, char **argv, const bh_cli *g) {
@@ -303,12 +346,19 @@ int bh_cmd_runs(int argc, char **argv, const bh_cli *g) {
                 if (bh_journal_str(s.start, "ts"))
                     cJSON_AddStringToObject(o, "started", bh_journal_str(s.start, "ts"));
                 cJSON_AddBoolToObject(o, "intact", chk.intact);
+                cJSON_AddItemToObject(o, "may_remain", remain_texts(&s));
                 cJSON_AddItemToArray(arr, o);
             } else {
-                printf("%-48s %-11s %-9s %s  (%s)%s\n", names[i], run_status(&s),
+                char doubt[300] = "";
+                int nd = cJSON_GetArraySize(s.remain);
+                if (nd > 0)
+                    snprintf(doubt, sizeof doubt, "  IN DOUBT: %s%s",
+                             bh_journal_str(cJSON_GetArrayItem(s.remain, 0), "text"),
+                             nd > 1 ? " (and more: bulkhead show)" : "");
+                printf("%-48s %-11s %-9s %s  (%s)%s%s\n", names[i], run_status(&s),
                        bh_journal_str(s.start, "mode") ? bh_journal_str(s.start, "mode") : "?",
                        bh_journal_str(s.start, "ts") ? bh_journal_str(s.start, "ts") : "?", counts,
-                       chk.intact ? "" : "  JOURNAL BROKEN");
+                       doubt, chk.intact ? "" : "  JOURNAL BROKEN");
             }
         }
         summary_free(&s);
@@ -391,6 +441,7 @@ int bh_cmd_show(int argc, char **argv, const bh_cli *g) {
             steps, cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(s.steps, id->valuestring), 1));
         cJSON_AddItemToObject(o, "events", cJSON_Duplicate(s.events, 1)); /* interrupts, resumes */
         cJSON_AddBoolToObject(o, "intact", chk.intact);
+        cJSON_AddItemToObject(o, "may_remain", remain_texts(&s));
         cJSON_AddStringToObject(o, "head", chk.head);
         cJSON_AddNumberToObject(o, "records", (double)chk.records);
         char *out = cJSON_Print(o);
@@ -435,7 +486,13 @@ int bh_cmd_show(int argc, char **argv, const bh_cli *g) {
                 printf("  interrupted by %s at %s (%s)\n", bh_journal_str(ev, "signal"),
                        bh_journal_str(ev, "ts"), bh_journal_str(ev, "action"));
         }
-        printf("  folder   %s\n\nsteps\n", dir);
+        printf("  folder   %s\n", dir);
+        const cJSON *d;
+        if (cJSON_GetArraySize(s.remain) > 0)
+            printf("\nin doubt: these may have acted, and are not undone (bulkhead undo %s)\n",
+                   name);
+        cJSON_ArrayForEach(d, s.remain) printf("  %s\n", bh_journal_str(d, "text"));
+        printf("\nsteps\n");
         const cJSON *id;
         cJSON_ArrayForEach(id, s.order) {
             const cJSON *e = cJSON_GetObjectItemCaseSensitive(s.steps, id->valuestring);
@@ -451,6 +508,8 @@ int bh_cmd_show(int argc, char **argv, const bh_cli *g) {
             if (err)
                 printf("       error: %s (%s)\n", bh_journal_str(err, "message"),
                        bh_journal_str(err, "code"));
+            if (bh_journal_str(e, "doubt"))
+                printf("       in doubt: %s\n", bh_journal_str(e, "doubt"));
             if (bh_journal_str(e, "reason"))
                 printf("       reason: %s\n", bh_journal_str(e, "reason"));
             if (bh_journal_str(e, "instances"))

@@ -209,6 +209,8 @@ static void free_strv(char **v) {
 
 static void pending_free(bh_pending_exec *p) {
     free(p->evidence);
+    free_strv(p->not_started);
+    p->not_started = NULL;
     free_strv(p->req.argv);
     free_strv(p->req.env);
     free((char *)p->req.cwd);
@@ -235,7 +237,8 @@ char *bh_ctx_out_path(bh_attempt *a, int n, const char *suffix) {
     return path_in(a, "out", n, suffix);
 }
 
-static const char *const EXEC_OPTIONS[] = {"env", "cwd", "stdin", "timeout", "check", NULL};
+static const char *const EXEC_OPTIONS[] = {"env",  "cwd",        "stdin",       "timeout", "check",
+                                           "acts", "doubt_exit", "not_started", NULL};
 
 /* Validate the option fields of the table at opts (string keys only);
  * extra: one more allowed option, or NULL. */
@@ -249,8 +252,10 @@ static void check_exec_options(lua_State *L, int opts, const char *what, const c
             for (int i = 0; EXEC_OPTIONS[i]; i++)
                 known |= strcmp(k, EXEC_OPTIONS[i]) == 0;
             if (!known)
-                luaL_error(L, "%s: unknown option '%s' (env, cwd, stdin, timeout, check%s%s)", what,
-                           k, extra ? ", " : "", extra ? extra : "");
+                luaL_error(L,
+                           "%s: unknown option '%s' (env, cwd, stdin, timeout, check, acts, "
+                           "doubt_exit, not_started%s%s)",
+                           what, k, extra ? ", " : "", extra ? extra : "");
         }
     }
     int t = lua_getfield(L, opts, "env");
@@ -262,6 +267,92 @@ static void check_exec_options(lua_State *L, int opts, const char *what, const c
     t = lua_getfield(L, opts, "stdin");
     if (t != LUA_TNIL && t != LUA_TSTRING) luaL_error(L, "%s: 'stdin' must be a string", what);
     lua_pop(L, 1);
+    t = lua_getfield(L, opts, "doubt_exit");
+    if (t != LUA_TNIL && t != LUA_TTABLE)
+        luaL_error(L, "%s: 'doubt_exit' must be a list of exit codes", what);
+    for (lua_Integer i = 1; t == LUA_TTABLE && i <= (lua_Integer)lua_rawlen(L, -1); i++) {
+        int isint = 0;
+        lua_rawgeti(L, -1, i);
+        lua_Integer c = lua_tointegerx(L, -1, &isint);
+        if (!isint || c < 1 || c > 255 || i > 8)
+            luaL_error(L, "%s: 'doubt_exit' holds at most 8 exit codes, each 1-255", what);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    t = lua_getfield(L, opts, "not_started");
+    if (t != LUA_TNIL && t != LUA_TTABLE)
+        luaL_error(L, "%s: 'not_started' must be a list of texts", what);
+    for (lua_Integer i = 1; t == LUA_TTABLE && i <= (lua_Integer)lua_rawlen(L, -1); i++) {
+        if (lua_rawgeti(L, -1, i) != LUA_TSTRING || lua_rawlen(L, -1) == 0)
+            luaL_error(L, "%s: 'not_started' must be a list of texts", what);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
+/* acts and doubt_exit of the options at opts (already checked). */
+static void read_doubt_options(lua_State *L, int opts, bh_pending_exec *p) {
+    p->acts = 1;
+    if (!opts) return;
+    if (lua_getfield(L, opts, "acts") != LUA_TNIL) p->acts = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (lua_getfield(L, opts, "doubt_exit") == LUA_TTABLE) {
+        p->ndoubt = (int)lua_rawlen(L, -1);
+        for (int i = 0; i < p->ndoubt; i++) {
+            lua_rawgeti(L, -1, i + 1);
+            p->doubt_exit[i] = (int)lua_tointeger(L, -1);
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+    if (lua_getfield(L, opts, "not_started") == LUA_TTABLE) {
+        size_t n = lua_rawlen(L, -1);
+        p->not_started = bh_util_xcalloc(n + 1, sizeof *p->not_started);
+        for (size_t i = 0; i < n; i++) {
+            lua_rawgeti(L, -1, (lua_Integer)i + 1);
+            p->not_started[i] = bh_util_xstrdup(lua_tostring(L, -1));
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+}
+
+/* Does what the command wrote on stderr say it never started? */
+static int said_not_started(const bh_pending_exec *p, const bh_exec_result *res) {
+    for (char **t = p->not_started; t && *t; t++)
+        if (strstr(res->out[1].data, *t)) return 1;
+    return 0;
+}
+
+/* How the command ended, for the attempt's in-doubt verdict: cut off
+ * (its timeout, the step's, an interrupt) or killed, or an exit code it
+ * declared doubtful (ssh's 255: the connection failed, perhaps after the
+ * remote command started), is no answer. */
+static bh_effect exec_effect(const bh_attempt *a, const bh_pending_exec *p,
+                             const bh_exec_result *res, char *why, size_t len) {
+    const char *what = p->what ? p->what : "?";
+    if (res->timed_out || res->cancelled || a->timed_out || a->cancelled) {
+        snprintf(why, len, "'%s' was cut off before it finished (%s)", what,
+                 res->timed_out ? "its timeout"
+                 : a->timed_out ? "the step's timeout"
+                                : "the run stopped");
+        return BH_EFFECT_UNSURE;
+    }
+    if (res->term_signal) {
+        snprintf(why, len, "'%s' was killed by %s", what,
+                 sigabbrev_np(res->term_signal) ? sigabbrev_np(res->term_signal) : "a signal");
+        return BH_EFFECT_UNSURE;
+    }
+    for (int i = 0; i < p->ndoubt && !said_not_started(p, res); i++) {
+        if (res->exit_code == p->doubt_exit[i]) {
+            snprintf(why, len, "'%s' exited %lld, which says nothing about whether it acted", what,
+                     (long long)res->exit_code);
+            return BH_EFFECT_UNSURE;
+        }
+    }
+    if (res->exit_code != 0) return BH_EFFECT_NONE;
+    snprintf(why, len, "'%s' had completed", what);
+    return BH_EFFECT_DONE;
 }
 
 /* Paths in the journal are relative to the run folder, so the folder can
@@ -390,6 +481,10 @@ static void exec_done(const bh_exec_result *res, void *ud) {
     cJSON_AddBoolToObject(rec, "swept", res->swept);
     if (res->escaped) cJSON_AddNumberToObject(rec, "escaped_killed", res->escaped);
     cJSON_AddNumberToObject(rec, "duration_ms", res->duration_ms);
+    char why[200] = "";
+    bh_effect effect = exec_effect(a, p, res, why, sizeof why);
+    if (p->acts && effect == BH_EFFECT_UNSURE) cJSON_AddBoolToObject(rec, "in_doubt", 1);
+    bh_run_effect_ended(a, p->acts, effect, why);
     cJSON_AddItemToObject(rec, "stdout", stream_json(&res->out[0], p->req.out_path[0], run->dir));
     cJSON_AddItemToObject(rec, "stderr", stream_json(&res->out[1], p->req.out_path[1], run->dir));
     bh_run_append(run, rec);
@@ -525,6 +620,7 @@ static int start_exec(lua_State *L, bh_attempt *a, char **argv, int opts, int sh
         }
         lua_pop(L, 1);
     }
+    read_doubt_options(L, opts, p); /* nothing below raises before the exec is started */
     p->req.env = build_env(L, opts, run->id);
     p->req.timeout_ms = timeout;
     p->req.kill_grace_ms = run->rb->kill_grace_ms;
@@ -575,6 +671,7 @@ static int start_exec(lua_State *L, bh_attempt *a, char **argv, int opts, int sh
     if (p->req.cwd) cJSON_AddStringToObject(rec, "cwd", p->req.cwd);
     cJSON_AddBoolToObject(rec, "shell", shell);
     if (timeout > 0) cJSON_AddNumberToObject(rec, "timeout_ms", timeout);
+    if (!p->acts) cJSON_AddBoolToObject(rec, "acts", 0);
     if (run->opts->sim) cJSON_AddBoolToObject(rec, "simulated", 1); /* nothing was started */
     bh_run_append(run, rec);
     return lua_yieldk(L, 0, (lua_KContext)p->check, exec_k);

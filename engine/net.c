@@ -364,8 +364,16 @@ static void deliver(bh_net_op *op) {
     uv_close((uv_handle_t *)&op->later, later_closed);
 }
 
+/* Did libcurl get as far as sending the request? Before that a failure
+ * (no route, refused, a certificate) means nothing reached the server. */
+static int began_transfer(bh_net_op *op) {
+    curl_off_t t = 0;
+    return curl_easy_getinfo(op->easy, CURLINFO_PRETRANSFER_TIME_T, &t) == CURLE_OK && t > 0;
+}
+
 static void finish(bh_net_op *op, CURLcode code) {
     bh_net_result *r = &op->res;
+    r->sent = began_transfer(op);
     long status = 0;
     curl_easy_getinfo(op->easy, CURLINFO_RESPONSE_CODE, &status);
     r->status = status;
@@ -502,6 +510,7 @@ int bh_net_start(bh_net *n, const bh_net_req *req, bh_net_cb cb, void *ud, bh_ne
 
 void bh_net_cancel(bh_net_op *op) {
     if (!op || op->delivered || op->res.cancelled) return;
+    op->res.sent = op->easy && began_transfer(op);
     op->res.cancelled = 1;
     op->res.failed = 1;
     snprintf(op->res.error, sizeof op->res.error, "cancelled");

@@ -55,6 +55,7 @@ typedef struct {
     long status; /* HTTP status, SMTP final code, 0 for a connect */
     int failed;  /* the transfer itself failed (error says why) */
     int timed_out, cancelled;
+    int sent; /* the request reached the server (libcurl began the transfer) */
     char error[256];
     char *headers; /* response header block, NUL-terminated, never NULL */
     char *body;    /* first capture_max bytes, NUL-terminated, never NULL */

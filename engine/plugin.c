@@ -130,7 +130,7 @@ static const char VALIDATE[] =
     "local TYPES = { string = 1, number = 1, boolean = 1, list = 1, map = 1, table = 1,\n"
     "                ['function'] = 1, any = 1 }\n"
     "local AF = { doc = 1, params = 1, run = 1, describe = 1, undo = 1, idempotent = 1,\n"
-    "             destructive = 1, check = 1, validate = 1, changes = 1 }\n"
+    "             destructive = 1, check = 1, validate = 1, changes = 1, effect = 1 }\n"
     "local PF = { type = 1, required = 1, default = 1, doc = 1 }\n"
     "if type(p) ~= 'table' then return 'it must return a table { doc = ..., actions = {...} }' "
     "end\n"
@@ -143,6 +143,9 @@ static const char VALIDATE[] =
     "  for k in pairs(a) do if not AF[k] then\n"
     "    return ('action %s: unknown field %s'):format(an, tostring(k)) end end\n"
     "  if type(a.doc) ~= 'string' then return ('action %s: needs doc'):format(an) end\n"
+    "  if a.effect ~= nil and type(a.effect) ~= 'string' and type(a.effect) ~= 'function' then\n"
+    "    return ('action %s: effect is what it leaves, e.g. \"isolated\", or a function(p) '\n"
+    "      .. 'saying it'):format(an) end\n"
     "  if type(a.run) ~= 'function' then\n"
     "    return ('action %s: needs run = function(ctx, p, item)'):format(an) end\n"
     "  if a.describe ~= nil and type(a.describe) ~= 'function' then\n"
@@ -691,6 +694,14 @@ void bh_plugin_info_of(lua_State *L, int idx, int each, bh_plugin_info *out) {
     /* a check, or an action that says it changes nothing: nothing to undo */
     out->changes_nothing = out->check || (lua_isboolean(L, -1) && !lua_toboolean(L, -1));
     lua_pop(L, 5);
+    /* "isolated", or function(p) -> "without nginx.service": web1 may still be ... */
+    if (lua_getfield(L, spec, "effect") == LUA_TFUNCTION) {
+        lua_getfield(L, idx, "params");
+        if (lua_pcall(L, 1, 1, 0) != LUA_OK)
+            lua_pushnil(L), lua_replace(L, -2); /* "may have acted" */
+    }
+    if (lua_type(L, -1) == LUA_TSTRING) out->effect = bh_util_xstrdup(lua_tostring(L, -1));
+    lua_pop(L, 1);
     if (lua_getfield(L, spec, "describe") == LUA_TFUNCTION) {
         lua_getfield(L, idx, "params");
         lua_pushnil(L);
@@ -704,6 +715,7 @@ void bh_plugin_info_of(lua_State *L, int idx, int each, bh_plugin_info *out) {
 void bh_plugin_info_free(bh_plugin_info *info) {
     free(info->name);
     free(info->description);
+    free(info->effect);
     memset(info, 0, sizeof *info);
 }
 

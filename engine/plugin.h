@@ -72,6 +72,7 @@ typedef struct {
     char *description;
     int idempotent, destructive, check, has_undo;
     int changes_nothing; /* a check, or changes = false: no undo needed */
+    char *effect;        /* what it leaves on its target ("isolated"), or NULL */
 } bh_plugin_info;
 void bh_plugin_info_of(lua_State *L, int idx, int each, bh_plugin_info *out);
 void bh_plugin_info_free(bh_plugin_info *info);

@@ -24,6 +24,7 @@ typedef struct {
     bh_attempt *a;
     bh_net_kind kind;
     int n, check;
+    int acts;       /* it may change something at the other end (not GET, not a connect) */
     char *what;     /* "POST https://..." for messages */
     char *out_path; /* where an HTTP response's body is kept */
 } pending;
@@ -230,6 +231,15 @@ static int push_result(lua_State *L) {
     return 0;
 }
 
+/* An answer (any status) is definite: the server said what it did. No
+ * answer after the request went out (a timeout, a reset, cancelled) is
+ * not: a notification may have been delivered, a change made. */
+static bh_effect request_effect(const bh_net_result *res, int ok) {
+    if (ok) return BH_EFFECT_DONE;
+    if (res->failed && res->sent) return BH_EFFECT_UNSURE;
+    return BH_EFFECT_NONE;
+}
+
 static void request_done(const bh_net_result *res, void *ud) {
     pending *p = ud;
     bh_attempt *a = p->a;
@@ -248,7 +258,15 @@ static void request_done(const bh_net_result *res, void *ud) {
     if (p->kind == BH_NET_HTTP)
         cJSON_AddItemToObject(rec, "response", stream_json(res, p->out_path, run->dir));
     if (run->opts->sim) cJSON_AddBoolToObject(rec, "simulated", 1);
+    bh_effect effect = request_effect(res, ok);
+    if (p->acts && effect == BH_EFFECT_UNSURE) cJSON_AddBoolToObject(rec, "in_doubt", 1);
     bh_run_append(run, rec);
+    char why[300];
+    snprintf(why, sizeof why,
+             effect == BH_EFFECT_DONE ? "'%s' had been answered"
+                                      : "'%s' was sent but got no answer",
+             p->what ? p->what : "request");
+    bh_run_effect_ended(a, p->acts, effect, why);
     free(p->out_path);
     a->waiting = BH_WAIT_NONE;
     a->request = NULL;
@@ -322,6 +340,11 @@ static int request_k(lua_State *L, int status, lua_KContext kctx) {
  * frees its buffers and yields) or a negative errno (the caller frees and
  * raises). Never raises itself: whatever the caller allocated would leak. */
 static int start(bh_attempt *a, bh_net_req *req, cJSON *rec, int check, char *what) {
+    /* GET, HEAD and OPTIONS only ask; a connect only looks */
+    const char *m = req->method ? req->method : "";
+    int acts =
+        req->kind == BH_NET_MAIL || (req->kind == BH_NET_HTTP && strcasecmp(m, "GET") != 0 &&
+                                     strcasecmp(m, "HEAD") != 0 && strcasecmp(m, "OPTIONS") != 0);
     bh_run *run = a->run;
     int n = ++a->execs;
     char *out_path = req->kind == BH_NET_HTTP ? bh_ctx_out_path(a, n, "response") : NULL;
@@ -339,6 +362,7 @@ static int start(bh_attempt *a, bh_net_req *req, cJSON *rec, int check, char *wh
     p->kind = req->kind;
     p->n = n;
     p->check = check;
+    p->acts = acts;
     p->what = what;
     p->out_path = out_path;
     bh_fx_op *op = NULL;

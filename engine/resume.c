@@ -30,6 +30,12 @@ typedef struct {
     const char *end;   /* status of the last end of an attempt */
     int unknown_retry; /* an earlier resume decided to repeat it (end "unknown") */
     int undo_open;     /* its undo started and ended neither ok nor failed */
+    int effects;       /* acting commands and requests the last attempt started */
+    const char *what;  /* the first of them: argv[0] or the URL */
+    const char *doubt; /* an attempt ended in doubt: why (its record), until one succeeds */
+    int skip_decided;  /* an unknown_outcome said skip: the step_end after it is the operator's */
+    int waived;        /* ended in doubt at the operator's word: the run went on */
+    int cut_in_doubt;  /* in doubt because an interrupt cancelled it (judged as cancelled) */
 } inst_facts;
 
 typedef struct {
@@ -48,6 +54,9 @@ typedef struct {
     int ask_when;    /* no attempt of it had an outcome */
     const char *was; /* "in_flight" or "cancelled" */
     const char *decision, *how;
+    int effects; /* see inst_facts */
+    const char *what, *doubt;
+    int cut_in_doubt;
 } unknown_inst;
 
 typedef struct {
@@ -76,6 +85,45 @@ static int is(const char *a, const char *b) {
     return a && strcmp(a, b) == 0;
 }
 
+/* Does the exec_start or request_start record rec start something that
+ * may act? A command unless it said acts = false; mail; HTTP but GET,
+ * HEAD and OPTIONS; never a connect. */
+static int acting(const cJSON *rec) {
+    if (is(S(rec, "type"), "exec_start")) {
+        const cJSON *acts = cJSON_GetObjectItemCaseSensitive(rec, "acts");
+        return !cJSON_IsFalse(acts);
+    }
+    const char *kind = S(rec, "kind"), *m = S(rec, "method");
+    if (is(kind, "mail")) return 1;
+    return is(kind, "http") && !is(m, "GET") && !is(m, "HEAD") && !is(m, "OPTIONS");
+}
+
+static const char *first_word(const cJSON *rec) {
+    const cJSON *argv = cJSON_GetObjectItemCaseSensitive(rec, "argv");
+    const cJSON *w = cJSON_IsArray(argv) ? argv->child : NULL;
+    return w && cJSON_IsString(w) ? w->valuestring : "?";
+}
+
+/* An attempt's step_end, into its instance's facts. */
+static void read_end(bh_run *run, size_t i, inst_facts *x, const cJSON *rec) {
+    const char *st = S(rec, "status");
+    const cJSON *err = cJSON_GetObjectItemCaseSensitive(rec, "error");
+    x->open = 0;
+    x->end = st;
+    x->waived = is(st, "in_doubt") && x->skip_decided; /* the operator's word, at a resume */
+    x->skip_decided = 0;
+    /* In doubt because an interrupt cancelled it: an unknown outcome to
+     * decide, as a cancelled attempt is (and one that may have acted). */
+    x->cut_in_doubt = is(st, "in_doubt") && is(S(err, "code"), "cancelled") && !x->waived;
+    if (x->cut_in_doubt) x->end = "cancelled";
+    if (!is(x->end, "cancelled") && !is(st, "unknown")) x->outcome_seen = 1;
+    /* in doubt: it may have acted, so its undo is registered too */
+    if ((is(st, "ok") || is(st, "in_doubt")) && !is(S(rec, "next"), "retry"))
+        bh_run_remember_done(run, i, bh_replay_item(rec));
+    if (is(st, "in_doubt")) x->doubt = S(rec, "doubt") ? S(rec, "doubt") : "in doubt";
+    if (is(st, "ok")) x->doubt = NULL;
+}
+
 /* Read the records in order: the state each step and instance was left in. */
 static void read_facts(const bh_runbook *rb, const cJSON *doc, facts *fx, bh_run *run) {
     const cJSON *rec;
@@ -94,6 +142,8 @@ static void read_facts(const bh_runbook *rb, const cJSON *doc, facts *fx, bh_run
             x->end = NULL;
             x->retry_number = 0;
             x->unknown_retry = 0;
+            x->effects = 0;
+            x->what = NULL;
             f->r.began = 1;
             if (item + 1 > f->r.started) f->r.started = item + 1;
         } else if (is(type, "step_end") && attempt == 0) {
@@ -102,12 +152,11 @@ static void read_facts(const bh_runbook *rb, const cJSON *doc, facts *fx, bh_run
             else
                 f->r.failed_early = 1;
         } else if (is(type, "step_end")) {
+            read_end(run, i, instance(f, item), rec);
+        } else if ((is(type, "exec_start") || is(type, "request_start")) &&
+                   !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "undo")) && acting(rec)) {
             inst_facts *x = instance(f, item);
-            const char *st = S(rec, "status");
-            x->open = 0;
-            x->end = st;
-            if (!is(st, "cancelled") && !is(st, "unknown")) x->outcome_seen = 1;
-            if (is(st, "ok")) bh_run_remember_done(run, i, item);
+            if (!x->effects++) x->what = is(type, "exec_start") ? first_word(rec) : S(rec, "url");
         } else if (is(type, "retry") || is(type, "retry_cancelled")) {
             instance(f, item)->retry_number = attempt;
         } else if (is(type, "step_skipped")) {
@@ -147,6 +196,7 @@ static void read_facts(const bh_runbook *rb, const cJSON *doc, facts *fx, bh_run
             x->end = "unknown"; /* decided: not unknown any more */
             x->open = 0;
             x->unknown_retry = is(S(rec, "decision"), "retry");
+            x->skip_decided = is(S(rec, "decision"), "skip");
         } else if (is(type, "undo_start")) {
             instance(f, item)->undo_open = 1;
         } else if (is(type, "undo_end")) {
@@ -154,6 +204,15 @@ static void read_facts(const bh_runbook *rb, const cJSON *doc, facts *fx, bh_run
             instance(f, item)->undo_open = is(S(rec, "status"), "cancelled");
         }
     }
+}
+
+/* Did an instance end in doubt as a failure of its own? Not one an
+ * interrupt cut off (an unknown outcome, decided now), nor one the
+ * operator went on without at a resume. */
+static int doubt_failed(const step_facts *f) {
+    for (size_t k = 0; k < f->n; k++)
+        if (is(f->v[k].end, "in_doubt") && !f->v[k].waived) return 1;
+    return 0;
 }
 
 /* From the facts: counters, reruns and the unknown outcomes to decide. */
@@ -180,21 +239,29 @@ static void judge(const bh_runbook *rb, facts *fx) {
             if (!unknown && x->retry_number > x->attempt) {
                 /* a retry was due (or cancelled by a stop): it runs now */
                 f->r.reruns[f->r.nreruns++] =
-                    (bh_rerun){k, x->retry_number, !x->outcome_seen && x->unknown_retry};
+                    (bh_rerun){k, x->retry_number, !x->outcome_seen && x->unknown_retry, x->doubt};
                 continue;
             }
             if (!unknown && is(x->end, "unknown") && x->unknown_retry) {
                 /* an earlier resume said to repeat it; it never started */
-                f->r.reruns[f->r.nreruns++] = (bh_rerun){k, x->attempt + 1, !x->outcome_seen};
+                f->r.reruns[f->r.nreruns++] = (bh_rerun){k, x->attempt + 1, !x->outcome_seen, NULL};
                 continue;
             }
-            if (!unknown && (is(x->end, "failed") || is(x->end, "timed_out"))) {
+            if (!unknown && x->waived) { /* a resume went on without it: so does this one */
+                f->r.in_doubt++;
+                f->r.waived++;
+                continue;
+            }
+            if (!unknown &&
+                (is(x->end, "failed") || is(x->end, "timed_out") || is(x->end, "in_doubt"))) {
                 if (x->attempt <= s->retries) { /* it would have been retried */
-                    f->r.reruns[f->r.nreruns++] = (bh_rerun){k, x->attempt + 1, 0};
+                    f->r.reruns[f->r.nreruns++] = (bh_rerun){k, x->attempt + 1, 0, x->doubt};
                     continue;
                 }
                 if (is(x->end, "failed"))
                     f->r.failed++;
+                else if (is(x->end, "in_doubt"))
+                    f->r.in_doubt++;
                 else
                     f->r.timed_out++;
                 if (s->each_ref == LUA_NOREF && s->every_ms <= 0 &&
@@ -217,6 +284,10 @@ static void judge(const bh_runbook *rb, facts *fx) {
                 .open = x->open,
                 .ask_when = !x->outcome_seen,
                 .was = x->open ? "in_flight" : "cancelled",
+                .effects = x->effects,
+                .what = x->what,
+                .doubt = x->doubt,
+                .cut_in_doubt = x->cut_in_doubt,
             };
         }
         if (fx->rolling_back) {
@@ -224,7 +295,9 @@ static void judge(const bh_runbook *rb, facts *fx) {
             f->r.failed += f->r.nreruns;
             f->r.nreruns = 0;
         }
-        if (s->every_ms <= 0 && (is(f->r.done, "failed") || is(f->r.done, "timed_out")) &&
+        if (s->every_ms <= 0 &&
+            (is(f->r.done, "failed") || is(f->r.done, "timed_out") ||
+             (is(f->r.done, "in_doubt") && doubt_failed(f))) &&
             s->on_failure != BH_FAIL_CONTINUE)
             fx->run_failed = 1;
     }
@@ -468,10 +541,13 @@ static void write_decisions(bh_run *run, facts *fx) {
         cJSON_AddStringToObject(rec, "how", u->how);
         cJSON_AddStringToObject(rec, "by", run->operator_name);
         bh_run_append(run, rec);
+        /* Not repeated, after it had started something that acts: it may
+         * have acted, so it is in doubt and its undo is registered. */
+        int doubt = !retry && (u->open ? u->effects > 0 || u->doubt : u->cut_in_doubt);
         if (u->open) { /* every step_start gets its step_end */
             rec = bh_run_record("step_end", NULL);
             add_instance(rec, s, u->item, u->attempt);
-            cJSON_AddStringToObject(rec, "status", "unknown");
+            cJSON_AddStringToObject(rec, "status", doubt ? "in_doubt" : "unknown");
             cJSON_AddNumberToObject(rec, "duration_ms", 0);
             cJSON *e = cJSON_AddObjectToObject(rec, "error");
             cJSON_AddStringToObject(e, "code", "unknown_outcome");
@@ -479,6 +555,19 @@ static void write_decisions(bh_run *run, facts *fx) {
                                     "the engine stopped while this attempt ran; its outcome is "
                                     "unknown");
             cJSON_AddStringToObject(rec, "next", retry ? "retry" : "continue");
+            if (doubt) {
+                char why[240], remain[200];
+                if (u->effects > 0)
+                    snprintf(why, sizeof why,
+                             "the engine stopped after the attempt had started '%s'",
+                             u->what ? u->what : "?");
+                else
+                    snprintf(why, sizeof why, "%s", u->doubt);
+                bh_sched_may_remain(run, u->index, u->item, remain, sizeof remain);
+                cJSON_AddStringToObject(rec, "doubt", why);
+                cJSON_AddStringToObject(rec, "may_remain", remain);
+                bh_run_remember_done(run, u->index, u->item);
+            }
             bh_run_append(run, rec);
         }
         char label[200], msg[300];
@@ -488,7 +577,10 @@ static void write_decisions(bh_run *run, facts *fx) {
         bh_console_notice(run->console, msg);
         step_facts *f = &fx->steps[u->index];
         if (retry)
-            f->r.reruns[f->r.nreruns++] = (bh_rerun){u->item, u->attempt + 1, u->ask_when};
+            f->r.reruns[f->r.nreruns++] =
+                (bh_rerun){u->item, u->attempt + 1, u->ask_when, u->effects ? NULL : u->doubt};
+        else if (doubt)
+            f->r.in_doubt++, f->r.waived++; /* the operator chose to go on */
         else
             f->r.unknown++;
     }

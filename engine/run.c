@@ -16,7 +16,8 @@
 #include "util.h"
 
 static const char *const STATUS_NAMES[BH_STEP_NSTATES] = {
-    "pending", "running", "ok", "failed", "timed_out", "skipped", "cancelled", "undone", "unknown",
+    "pending", "running",   "ok",     "failed",  "timed_out",
+    "skipped", "cancelled", "undone", "unknown", "in_doubt",
 };
 
 const char *bh_step_status_name(bh_step_status s) {
@@ -209,6 +210,15 @@ void bh_run_write_start(bh_run *run) {
 }
 
 void bh_run_remember_done(bh_run *run, size_t index, size_t item) {
+    /* Once per instance, where it last completed: an instance in doubt that
+     * a resumed run repeats and completes must not be undone twice. */
+    for (size_t k = 0; k < run->ndone; k++) {
+        if (run->done_list[k].index != index || run->done_list[k].item != item) continue;
+        memmove(&run->done_list[k], &run->done_list[k + 1],
+                (run->ndone - k - 1) * sizeof *run->done_list);
+        run->ndone--;
+        break;
+    }
     if (run->ndone == run->capdone) {
         run->capdone = run->capdone ? run->capdone * 2 : 64;
         run->done_list = realloc(run->done_list, run->capdone * sizeof *run->done_list);
@@ -220,6 +230,19 @@ void bh_run_remember_done(bh_run *run, size_t index, size_t item) {
 }
 
 /* "failed, 3 ok, 1 skipped": counts of step statuses, into rec and text. */
+void bh_run_effect_ended(bh_attempt *a, int acts, bh_effect e, const char *why) {
+    if (!acts || e == BH_EFFECT_NONE) return;
+    bh_doubt *d = &a->doubt;
+    if (e == BH_EFFECT_DONE) {
+        if (!d->acted && !d->unsure) snprintf(d->why, sizeof d->why, "%s", why);
+        d->acted = 1;
+        return;
+    }
+    /* the first uncertainty is what a person needs to check */
+    if (!d->unsure) snprintf(d->why, sizeof d->why, "%s", why);
+    d->unsure = 1;
+}
+
 void bh_run_counts(const bh_run *run, cJSON *counts, char *summary, size_t len) {
     size_t n[BH_STEP_NSTATES] = {0};
     for (size_t i = 0; i < run->rb->nsteps; i++)

@@ -26,7 +26,8 @@ typedef enum {
     BH_STEP_SKIPPED,
     BH_STEP_CANCELLED,
     BH_STEP_UNDONE,
-    BH_STEP_UNKNOWN, /* in flight when an engine died; the operator chose not to repeat it */
+    BH_STEP_UNKNOWN,  /* in flight when an engine died; the operator chose not to repeat it */
+    BH_STEP_IN_DOUBT, /* did not succeed, but may have acted: its undo stays registered */
     BH_STEP_NSTATES
 } bh_step_status;
 
@@ -58,7 +59,19 @@ typedef struct {
     int shell;      /* ctx.sh */
     char *what;     /* argv[0] or "sh", for messages */
     char *evidence; /* ctx.collect: stdout is evidence, kept whole under evidence/ */
+    int acts;       /* may change something (default); acts = false: it only looks */
+    int ndoubt;     /* exit codes after which it is unknown whether it acted */
+    int doubt_exit[8];
+    char **not_started; /* ... unless stderr says one of these: it never started (NULL-ended) */
 } bh_pending_exec;
+
+/* Whether what an attempt did may have acted, for an attempt that does
+ * not succeed: in doubt (BH_STEP_IN_DOUBT) rather than plain failed. */
+typedef struct {
+    int acted;     /* an acting command or request completed */
+    int unsure;    /* one ended without a definite answer (cut off, ssh lost) */
+    char why[240]; /* the first of those, for people */
+} bh_doubt;
 
 struct bh_attempt {
     bh_run *run;
@@ -84,6 +97,7 @@ struct bh_attempt {
     int request_check, request_kind; /* what it was, raise if it failed */
     bh_timer *sleep_timer;
     int execs;
+    bh_doubt doubt; /* this attempt's, plus what earlier attempts of the instance left */
     int timed_out, cancelled;
     int over_budget;          /* ran more Lua instructions than allowed */
     int ask_when;             /* ask the step's `when` although this is not attempt 1 */
@@ -100,8 +114,9 @@ typedef struct bh_retry {
     bh_timer *timer;
     size_t index, item;
     int number;
-    int due;      /* the backoff is over: starts when the caps allow */
-    int ask_when; /* see bh_attempt */
+    int due;        /* the backoff is over: starts when the caps allow */
+    int ask_when;   /* see bh_attempt */
+    bh_doubt doubt; /* what the failed attempts before it may have left */
 } bh_retry;
 
 /* Where a step is, beyond its status: instances, approvals, cadence. */
@@ -111,6 +126,8 @@ typedef struct {
     size_t next_item; /* next instance to start */
     size_t running;   /* attempts in flight or waiting to retry */
     size_t ok, failed, skipped, timed_out, cancelled;
+    size_t in_doubt;  /* instances that did not succeed but may have acted */
+    size_t waived;    /* of those: the operator chose to go on (resume --skip-unknown) */
     size_t unknown;   /* instances whose outcome is unknown and that were not repeated */
     int began;        /* its turn came: approvals asked or instances started */
     int awaiting;     /* waiting for approvals */
@@ -230,8 +247,19 @@ void bh_run_write_start(bh_run *run);
  * the returned descriptor, close-on-exec) until the engine exits. -EBUSY
  * when another engine holds it; *holder is then its pid if known. */
 int bh_run_lock(const char *dir, int *fd, long *holder);
-/* Add a completed instance to run->done_list (undo order comes from it). */
+/* Add a completed (or in-doubt) instance to run->done_list (undo order
+ * comes from it); an instance already there moves to the end. */
 void bh_run_remember_done(bh_run *run, size_t index, size_t item);
+/* How an effect (a command or a request) of an attempt ended. */
+typedef enum {
+    BH_EFFECT_NONE,   /* it did not act: it failed with an answer (an exit code, a status) */
+    BH_EFFECT_DONE,   /* it completed */
+    BH_EFFECT_UNSURE, /* no definite answer: cut off, killed, its connection lost */
+} bh_effect;
+/* Note how an effect of attempt a ended, for the attempt's in-doubt
+ * verdict. acts: the effect may change something (a read-only command or
+ * request does not count). why: what happened, for people. */
+void bh_run_effect_ended(bh_attempt *a, int acts, bh_effect e, const char *why);
 /* Step statuses counted into counts (JSON) and summary (text). */
 void bh_run_counts(const bh_run *run, cJSON *counts, char *summary, size_t len);
 

@@ -48,6 +48,7 @@ static const char *const STEP_FIELDS[] = {"run",
                                           "estimate",
                                           "simulate",
                                           "action",
+                                          "effect",
                                           NULL};
 
 /* --- the Lua allocator: caps what a runbook can make the engine hold --- */
@@ -611,6 +612,7 @@ static void parse_action(lua_State *L, bh_runbook *rb, bh_step *s, const char *w
     bh_plugin_info_of(L, -1, each, &info);
     s->action = info.name;
     s->action_desc = info.description;
+    if (!s->effect) s->effect = info.effect, info.effect = NULL; /* the step's own words win */
     info.name = info.description = NULL;
     bh_plugin_push_function(L, -1, BH_PLUGIN_RUN);
     s->run_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -792,6 +794,7 @@ static int l_step_body(lua_State *L) {
     s->line = line;
     s->run_ref = LUA_NOREF;
     s->doc = opt_string(L, rb, 1, "doc", what, file, line);
+    s->effect = opt_string(L, rb, 1, "effect", what, file, line);
     s->timeout_set = opt_duration(L, rb, 1, "timeout", what, file, line, &s->timeout_ms);
     int at = lua_getfield(L, 1, "after");
     if (at == LUA_TSTRING) {
@@ -1323,6 +1326,7 @@ void bh_runbook_free(bh_runbook *rb) {
         for (size_t k = 0; k < rb->steps[i].nchecklist; k++)
             free(rb->steps[i].checklist[k]);
         free(rb->steps[i].checklist);
+        free(rb->steps[i].effect);
         cJSON_Delete(rb->steps[i].simulate);
         free(rb->steps[i].action);
         free(rb->steps[i].action_desc);

@@ -84,6 +84,7 @@ typedef struct {
     double estimate_ms;      /* how long it usually takes, for drills (-1: not given) */
     char *action;            /* action = plugin.action {...}: "plugin.action", or NULL */
     char *action_desc;       /* what the action says it does (describe), or NULL */
+    char *effect;            /* what it leaves on its target ("isolated"), for in-doubt lines */
     cJSON *simulate;         /* dry run/drill: {exit, stdout, stderr, result}, or NULL */
 } bh_step;
 

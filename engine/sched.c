@@ -63,6 +63,16 @@ static const char *policy_next(const bh_run *run, const bh_step *s, bh_step_stat
     return bh_runbook_policy_name(s->on_failure);
 }
 
+/* The status a step's policy sees: in doubt only because the operator
+ * chose at a resume not to repeat what was cut off, it goes on as an
+ * unknown outcome does. */
+static bh_step_status policy_status(const bh_step_rt *rt, bh_step_status st) {
+    if (st == BH_STEP_IN_DOUBT && rt->in_doubt <= rt->waived && !rt->failed && !rt->timed_out &&
+        !rt->cancelled && !rt->not_started)
+        return BH_STEP_UNKNOWN;
+    return st;
+}
+
 /* A step whose instances have all ended (and whose cadence has stopped)
  * gets its final status. A fan-out or cadence also gets a step_done
  * record summing up its instances; a single attempt's step_end says it. */
@@ -72,7 +82,9 @@ static void maybe_end_step(bh_run *run, size_t index) {
     if (final_status(run->status[index]) || !rt->began || rt->awaiting) return;
     if ((rt->next_item < rt->nitems && !rt->halted) || rt->running > 0 || rt->cadence_timer) return;
     bh_step_status st;
-    if (rt->cancelled || rt->not_started)
+    if (rt->in_doubt) /* what may remain matters more than how the rest ended */
+        st = BH_STEP_IN_DOUBT;
+    else if (rt->cancelled || rt->not_started)
         st = BH_STEP_CANCELLED;
     else if (rt->failed)
         st = BH_STEP_FAILED;
@@ -96,17 +108,21 @@ static void maybe_end_step(bh_run *run, size_t index) {
                                 (double)(rt->failed + rt->timed_out + rt->cancelled));
         cJSON_AddNumberToObject(rec, "skipped", (double)rt->skipped);
         if (rt->unknown) cJSON_AddNumberToObject(rec, "unknown", (double)rt->unknown);
+        if (rt->in_doubt) cJSON_AddNumberToObject(rec, "in_doubt", (double)rt->in_doubt);
         if (rt->not_started) cJSON_AddNumberToObject(rec, "not_started", (double)rt->not_started);
-        if (st != BH_STEP_OK && st != BH_STEP_SKIPPED && st != BH_STEP_UNKNOWN)
+        bh_step_status pst = policy_status(rt, st);
+        if (pst != BH_STEP_OK && pst != BH_STEP_SKIPPED && pst != BH_STEP_UNKNOWN)
             cJSON_AddStringToObject(rec, "next", policy_next(run, s, st));
         bh_run_append(run, rec);
         char msg[256];
-        snprintf(msg, sizeof msg, "%s: %s (%zu ok, %zu failed, %zu skipped of %zu)", s->id,
-                 bh_step_status_name(st), rt->ok, rt->failed + rt->timed_out + rt->cancelled,
+        char doubt[48] = "";
+        if (rt->in_doubt) snprintf(doubt, sizeof doubt, ", %zu in doubt", rt->in_doubt);
+        snprintf(msg, sizeof msg, "%s: %s (%zu ok, %zu failed%s, %zu skipped of %zu)", s->id,
+                 bh_step_status_name(st), rt->ok, rt->failed + rt->timed_out + rt->cancelled, doubt,
                  rt->skipped, s->every_ms > 0 ? (size_t)rt->reps : rt->nitems);
         bh_console_notice(run->console, msg);
     }
-    apply_policy(run, index, st);
+    apply_policy(run, index, policy_status(rt, st));
 }
 
 /* End a step that never got to run an attempt: a denied approval, items
@@ -135,7 +151,8 @@ void bh_sched_end_step(bh_run *run, size_t index, bh_step_status status, const c
 
 /* --- ending an attempt ------------------------------------------------- */
 
-static void start_attempt(bh_run *run, size_t index, size_t item, int number, int ask_when);
+static void start_attempt(bh_run *run, size_t index, size_t item, int number, int ask_when,
+                          const bh_doubt *before);
 static int can_start(const bh_run *run, const bh_unit *u, size_t index);
 
 static void unlink_retry(bh_run *run, bh_retry *r) {
@@ -225,7 +242,7 @@ static void schedule_retry(bh_attempt *a) {
     bh_util_format_duration(delay, d, sizeof d);
     snprintf(msg, sizeof msg, "%s: attempt %d of %d in %s", a->label, number, s->retries + 1, d);
     bh_console_notice(run->console, msg);
-    queue_retry(run, a->index, a->item, number, delay);
+    queue_retry(run, a->index, a->item, number, delay)->doubt = a->doubt;
 }
 
 static void unlink_attempt(bh_run *run, bh_attempt *a) {
@@ -238,9 +255,36 @@ static void unlink_attempt(bh_run *run, bh_attempt *a) {
     run->unit_running[a->step->unit]--;
 }
 
+/* Did an attempt that did not succeed perhaps act? An effect cut off or
+ * without an answer, or one completed before the attempt failed: then its
+ * effect may remain, and the attempt is in doubt rather than failed. */
+static int in_doubt(const bh_attempt *a, bh_step_status status) {
+    if (a->kind == BH_RUN_UNDO) return 0;
+    if (status != BH_STEP_FAILED && status != BH_STEP_TIMED_OUT && status != BH_STEP_CANCELLED)
+        return 0;
+    return a->doubt.unsure || a->doubt.acted;
+}
+
+/* "web1 may still be isolated": the item (or step) and the effect the
+ * step or its action declares, else that it may have acted. */
+void bh_sched_may_remain(bh_run *run, size_t index, size_t item, char *out, size_t len) {
+    const bh_step *s = &run->rb->steps[index];
+    char who[80];
+    if (s->each_ref != LUA_NOREF)
+        bh_sched_item_key(run, index, item, who, sizeof who);
+    else
+        snprintf(who, sizeof who, "%s", s->id);
+    if (s->effect)
+        snprintf(out, len, "%s may still be %s", who, s->effect);
+    else
+        snprintf(out, len, "%s may have acted: what step '%s' does may remain", who, s->id);
+}
+
 static void finish_attempt(bh_attempt *a, bh_step_status status, cJSON *result,
                            bh_luax_error *err) {
     bh_run *run = a->run;
+    int doubt = in_doubt(a, status);
+    if (doubt) status = BH_STEP_IN_DOUBT;
     bh_timer_stop(a->timer);
     a->timer = NULL;
     bh_gate_forget(a);
@@ -261,6 +305,15 @@ static void finish_attempt(bh_attempt *a, bh_step_status status, cJSON *result,
     /* What happens next is part of the record: an auditor reading a failed
      * attempt should not have to infer whether the run retried it. */
     const char *next = NULL;
+    if (doubt) {
+        char remain[200];
+        bh_sched_may_remain(run, a->index, a->item, remain, sizeof remain);
+        cJSON_AddStringToObject(rec, "doubt", a->doubt.why);
+        cJSON_AddStringToObject(rec, "may_remain", remain);
+        size_t used = strlen(detail);
+        snprintf(detail + used, sizeof detail - used, "%s%.190s (%.150s)", used ? "; " : "", remain,
+                 a->doubt.why);
+    }
     if (status == BH_STEP_SKIPPED) {
         cJSON_AddStringToObject(rec, "reason", "when: the condition is false");
         snprintf(detail, sizeof detail, "when: the condition is false");
@@ -298,6 +351,10 @@ static void finish_attempt(bh_attempt *a, bh_step_status status, cJSON *result,
             break;
         case BH_STEP_CANCELLED:
             rt->cancelled++;
+            break;
+        case BH_STEP_IN_DOUBT: /* its undo stays registered: rollback and undo run it */
+            rt->in_doubt++;
+            bh_run_remember_done(run, a->index, a->item);
             break;
         default:
             rt->failed++;
@@ -761,7 +818,8 @@ static void run_lua(bh_run *run, bh_attempt *a, int nargs) {
     bh_sched_resume(a, nargs);
 }
 
-static void start_attempt(bh_run *run, size_t index, size_t item, int number, int ask_when) {
+static void start_attempt(bh_run *run, size_t index, size_t item, int number, int ask_when,
+                          const bh_doubt *before) {
     const bh_step *s = &run->rb->steps[index];
     /* A cadence's later repetitions do not move the run to their phase. */
     if ((s->every_ms <= 0 || item == 0) &&
@@ -772,6 +830,7 @@ static void start_attempt(bh_run *run, size_t index, size_t item, int number, in
     }
     bh_attempt *a = new_attempt(run, index, item, number, s->manual ? BH_RUN_MANUAL : BH_RUN_BODY);
     a->ask_when = ask_when;
+    if (before) a->doubt = *before;
     cJSON *rec = bh_run_record("step_start", a);
     cJSON_AddStringToObject(rec, "phase", s->phase);
     cJSON_AddNumberToObject(rec, "timeout_ms", a->timeout_ms);
@@ -978,7 +1037,8 @@ static int deps_done(const bh_run *run, size_t index, size_t *blocked_by) {
         size_t d = s->deps[k];
         bh_step_status st = run->status[d];
         if (!final_status(st)) return 0;
-        if (st == BH_STEP_OK || st == BH_STEP_UNKNOWN ||
+        /* in doubt at the operator's word (resume): they chose to go on */
+        if (st == BH_STEP_OK || policy_status(&run->rt[d], st) == BH_STEP_UNKNOWN ||
             (st == BH_STEP_SKIPPED && !run->blocked[d]))
             continue;
         *blocked_by = d;
@@ -998,7 +1058,7 @@ static int advance_unit(bh_run *run) {
         if (final_status(run->status[i])) continue;
         if (s->every_ms > 0 && rt->began && !rt->awaiting) {
             while (rt->next_item < rt->nitems && can_start(run, u, i))
-                start_attempt(run, i, rt->next_item++, 1, 0);
+                start_attempt(run, i, rt->next_item++, 1, 0, NULL);
             continue;
         }
         if (!rt->began) {
@@ -1022,7 +1082,7 @@ static int advance_unit(bh_run *run) {
         if (rt->awaiting) continue;
         while (rt->next_item < rt->nitems && can_start(run, u, i) && !run->failed &&
                !run->stopping && !run->io_error)
-            start_attempt(run, i, rt->next_item++, 1, 0);
+            start_attempt(run, i, rt->next_item++, 1, 0, NULL);
     }
     if (run->failed || run->stopping || run->io_error) return 0;
     over = 1; /* steps may have ended above without waiting on the loop */
@@ -1050,8 +1110,9 @@ static void start_due_retries(bh_run *run) {
         if (!pick) return;
         size_t index = pick->index, item = pick->item;
         int number = pick->number, ask_when = pick->ask_when;
+        bh_doubt before = pick->doubt;
         drop_retry(run, pick);
-        start_attempt(run, index, item, number, ask_when);
+        start_attempt(run, index, item, number, ask_when, &before);
     }
 }
 
@@ -1062,7 +1123,7 @@ static void start_due_reps(bh_run *run) {
         if (!rt->cadence_timer) continue;
         const bh_unit *u = &run->rb->units[run->rb->steps[i].unit];
         while (rt->next_item < rt->nitems && can_start(run, u, i))
-            start_attempt(run, i, rt->next_item++, 1, 0);
+            start_attempt(run, i, rt->next_item++, 1, 0, NULL);
     }
 }
 
@@ -1338,6 +1399,8 @@ void bh_sched_restore(bh_run *run, const bh_restored_step *steps) {
         rt->skipped = p->skipped_items;
         rt->timed_out = p->timed_out;
         rt->unknown = p->unknown;
+        rt->in_doubt = p->in_doubt;
+        rt->waived = p->waived;
         rt->next_item = p->started;
         if (s->every_ms > 0) {
             rt->went = 1;
@@ -1359,6 +1422,10 @@ void bh_sched_restore(bh_run *run, const bh_restored_step *steps) {
             bh_retry *r = queue_retry(run, i, p->reruns[k].item, p->reruns[k].number, 0);
             r->ask_when = p->reruns[k].ask_when;
             r->due = 1;
+            if (p->reruns[k].doubt) {
+                r->doubt.unsure = 1;
+                snprintf(r->doubt.why, sizeof r->doubt.why, "%s", p->reruns[k].doubt);
+            }
         }
         if (p->done && strcmp(p->done, "cancelled") != 0 && rt->running == 0 &&
             rt->next_item >= rt->nitems && s->every_ms <= 0) {

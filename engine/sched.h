@@ -59,9 +59,10 @@ int bh_sched_start_undo(bh_run *run, size_t index, size_t item);
  * unknown outcome the operator (or idempotence) said to repeat, a manual
  * task to ask again. */
 typedef struct {
-    size_t item;  /* 0-based */
-    int number;   /* the attempt it starts as */
-    int ask_when; /* no earlier attempt of it had an outcome: ask `when` */
+    size_t item;       /* 0-based */
+    int number;        /* the attempt it starts as */
+    int ask_when;      /* no earlier attempt of it had an outcome: ask `when` */
+    const char *doubt; /* the attempt before it ended in doubt: why (the record's), else NULL */
 } bh_rerun;
 
 typedef struct {
@@ -75,7 +76,8 @@ typedef struct {
     int listed;             /* fan-out: its items were listed (a fanout record) */
     size_t nitems;          /* ... how many */
     size_t started;         /* instances started; the next new one is this */
-    size_t ok, failed, skipped_items, timed_out, unknown;
+    size_t ok, failed, skipped_items, timed_out, unknown, in_doubt;
+    size_t waived; /* of in_doubt: not repeated at the operator's word (resume): the run goes on */
     bh_rerun *reruns;
     size_t nreruns;
 } bh_restored_step;
@@ -90,6 +92,9 @@ int bh_sched_relist(bh_run *run, size_t index, size_t recorded, size_t started, 
  * statuses and their policies, counters, cadences restarted, reruns queued.
  * Steps whose turn had not come are left to the pump. */
 void bh_sched_restore(bh_run *run, const bh_restored_step *steps);
+
+/* "web1 may still be isolated": what an in-doubt instance may have left. */
+void bh_sched_may_remain(bh_run *run, size_t index, size_t item, char *out, size_t len);
 
 /* A short name for item `item` of a fan-out, for people and records. */
 void bh_sched_item_key(bh_run *run, size_t index, size_t item, char *out, size_t len);

@@ -335,6 +335,7 @@ static void sim_req_done(void *ud) {
     res.status = q->cancelled ? 0 : q->status;
     res.cancelled = q->cancelled;
     res.failed = q->cancelled;
+    res.sent = 1; /* as if it had gone out: a drill shows what a cut-off request leaves */
     if (q->cancelled) snprintf(res.error, sizeof res.error, "cancelled");
     res.headers = (char *)"";
     res.body = q->body;

@@ -102,7 +102,12 @@ void bh_undo_plan(const bh_runbook *rb, const cJSON *doc, const char *only_step,
         if (!type || i == (size_t)-1) continue;
         size_t item = bh_replay_item(rec);
         const char *status = bh_journal_str(rec, "status") ? bh_journal_str(rec, "status") : "";
-        if (strcmp(type, "step_end") == 0 && strcmp(status, "ok") == 0) {
+        /* an instance that may have acted has its undo run too; one retried
+         * is not over yet (its last attempt decides) */
+        const char *next = bh_journal_str(rec, "next");
+        int final = !next || strcmp(next, "retry") != 0;
+        if (strcmp(type, "step_end") == 0 && final &&
+            (strcmp(status, "ok") == 0 || strcmp(status, "in_doubt") == 0)) {
             inst *x = find_inst(&v, &nv, i, item);
             x->state |= DONE_OK;
             order = realloc(order, (norder + 1) * sizeof *order);
@@ -156,6 +161,26 @@ void bh_undo_plan(const bh_runbook *rb, const cJSON *doc, const char *only_step,
     run->undo_pos = run->ndone;
     free(v);
     free(order);
+}
+
+/* What in-doubt instances without an undo may have left ("web1 may still
+ * be isolated"): undo cannot put it back, and must not say all is well. */
+static cJSON *doubt_without_undo(const bh_runbook *rb, const cJSON *doc, const char *only_step) {
+    cJSON *out = cJSON_CreateArray();
+    const cJSON *rec;
+    cJSON_ArrayForEach(rec, doc) {
+        const char *type = bh_journal_str(rec, "type"), *st = bh_journal_str(rec, "status");
+        const char *next = bh_journal_str(rec, "next");
+        size_t i = bh_runbook_step_index(rb, bh_journal_str(rec, "step"));
+        if (!type || strcmp(type, "step_end") != 0 || !st || strcmp(st, "in_doubt") != 0 ||
+            (next && strcmp(next, "retry") == 0) || i == (size_t)-1 ||
+            rb->steps[i].undo_ref != LUA_NOREF ||
+            (only_step && strcmp(rb->steps[i].id, only_step) != 0))
+            continue;
+        const char *m = bh_journal_str(rec, "may_remain");
+        cJSON_AddItemToArray(out, cJSON_CreateString(m ? m : rb->steps[i].id));
+    }
+    return out;
 }
 
 int bh_undo_run(const bh_undo_opts *uo) {
@@ -223,13 +248,26 @@ int bh_undo_run(const bh_undo_opts *uo) {
         } else {
             cJSON_Delete(skipped);
         }
+        cJSON *stays = doubt_without_undo(r.rb, r.doc, uo->step);
+        int nstays = cJSON_GetArraySize(stays);
+        if (nstays > 0)
+            cJSON_AddItemToObject(begin, "in_doubt_without_undo", cJSON_Duplicate(stays, 1));
         bh_run_append(run, begin);
         bh_console_run_start(run->console, run->id, r.rb->title, run->dir, run->ndone,
                              ro.sim ? (sim.drill ? "undo, drill" : "undo, dry-run") : "undo");
-        if (run->ndone == 0) bh_console_notice(run->console, "nothing to undo");
+        const cJSON *m;
+        cJSON_ArrayForEach(m, stays) {
+            char line[300];
+            snprintf(line, sizeof line, "in doubt, and its step has no undo: %s (check it by hand)",
+                     m->valuestring);
+            bh_console_notice(run->console, line);
+        }
+        cJSON_Delete(stays);
+        if (run->ndone == 0 && nstays == 0) bh_console_notice(run->console, "nothing to undo");
         if (rc != 0) run->ndone = run->undo_pos = 0;
         bh_sched_pump(run);
         bh_run_outcome out = bh_sched_finish_run(run);
+        if (rc == 0 && out == BH_RUN_OK && nstays > 0) rc = 1; /* not all could be put back */
         if (rc == 0) {
             rc = out == BH_RUN_OK            ? 0
                  : out == BH_RUN_FAILED      ? 1

@@ -88,16 +88,29 @@ local function ruleset(p)
     -- errors about tracked connections come back as related
     add("    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } accept")
     add("    meta l4proto { icmp, ipv6-icmp } ct state related accept")
+    -- An answer is a packet of a connection conntrack saw start, or a TCP
+    -- segment (ACK, no SYN) of one that was open before conntrack looked:
+    -- netfilter tracks only while some rule needs it, so on a host never
+    -- isolated, or released since, the engine's own ssh session and every
+    -- allowed flow already open are new to it, and their next packet out
+    -- counts as "new". Passing only "established" answers dropped them and
+    -- hung the session while the host was already isolated. A connection
+    -- cannot be opened without a SYN, so this lets no new one through.
+    local answers = { "ct state established,related accept",
+                      "ct state new tcp flags & (syn | ack) == ack accept" }
     for _, proto in ipairs { "tcp", "udp" } do
       if #new[proto] > 0 then add("    " .. proto .. " dport " .. set(new[proto]) .. " accept") end
       if #answer[proto] > 0 then
-        add("    " .. proto .. " sport " .. set(answer[proto]) .. " ct state established,related accept")
+        add("    " .. proto .. " sport " .. set(answer[proto]) .. " " .. answers[1])
+        if proto == "tcp" then add("    tcp sport " .. set(answer.tcp) .. " " .. answers[2]) end
       end
     end
     if #open4 > 0 then add("    ip " .. there .. " " .. set(open4) .. " accept") end
     if #open6 > 0 then add("    ip6 " .. there .. " " .. set(open6) .. " accept") end
-    if #reply4 > 0 then add("    ip " .. there .. " " .. set(reply4) .. " ct state established,related accept") end
-    if #reply6 > 0 then add("    ip6 " .. there .. " " .. set(reply6) .. " ct state established,related accept") end
+    for _, a in ipairs(answers) do
+      if #reply4 > 0 then add("    ip " .. there .. " " .. set(reply4) .. " " .. a) end
+      if #reply6 > 0 then add("    ip6 " .. there .. " " .. set(reply6) .. " " .. a) end
+    end
     add("  }")
   end
   -- in: new connections to the host's allowed services, answers from the
@@ -108,8 +121,140 @@ local function ruleset(p)
   return table.concat(lines, "\n") .. "\n"
 end
 
+-- --- addresses -----------------------------------------------------------
+
+-- "10.20.0.7" or "2001:db8::7" -> a list of bytes (4 or 16), or nil.
+local function addr_bytes(a)
+  a = tostring(a):gsub("%%.*$", ""):gsub("^::ffff:(%d+%.%d+%.%d+%.%d+)$", "%1")
+  if a:find("^%d+%.%d+%.%d+%.%d+$") then
+    local b = {}
+    for n in a:gmatch("%d+") do
+      n = tonumber(n)
+      if n > 255 then return nil end
+      b[#b + 1] = n
+    end
+    return b
+  end
+  if not a:find("^[%x:]+$") then return nil end
+  local head, tail = a:match("^(.-)::(.*)$")
+  local function groups(str)
+    local g = {}
+    for x in str:gmatch("[^:]+") do g[#g + 1] = tonumber(x, 16) end
+    return g
+  end
+  local left, right = groups(head or a), groups(tail or "")
+  if not head and #left ~= 8 then return nil end
+  if #left + #right > 8 then return nil end
+  local all = {}
+  for _, g in ipairs(left) do all[#all + 1] = g end
+  for _ = 1, 8 - #left - #right do all[#all + 1] = 0 end
+  for _, g in ipairs(right) do all[#all + 1] = g end
+  local b = {}
+  for _, g in ipairs(all) do
+    if g > 0xffff then return nil end
+    b[#b + 1], b[#b + 2] = g // 256, g % 256
+  end
+  return b
+end
+
+-- Does CIDR c ("10.20.0.0/24", "2001:db8::/32", "10.1.2.3") hold address a?
+local function covers(c, a)
+  local net, len = tostring(c):match("^([^/]+)/?(%d*)$")
+  local nb, ab = addr_bytes(net or ""), addr_bytes(a)
+  if not nb or not ab or #nb ~= #ab then return false end
+  local bits = tonumber(len) or #nb * 8
+  for i = 1, #nb do
+    local take = math.min(8, math.max(0, bits - (i - 1) * 8))
+    local mask = (0xff << (8 - take)) & 0xff
+    if nb[i] & mask ~= ab[i] & mask then return false end
+  end
+  return true
+end
+
+-- --- running nft -----------------------------------------------------------
+
+-- The words in front of a remote command that needs root: "sudo -n [-u U] ".
+local function sudo_words(p)
+  if not p.sudo then return "" end
+  return "sudo -n " .. (p.sudo_user and ("-u " .. ssh.quote(p.sudo_user) .. " ") or "")
+end
+
+-- Over ssh, a script for the remote shell as the login user; sudo only
+-- where the script puts it (SSH_CONNECTION is not kept by sudo).
+local function remote(ctx, p, item, script)
+  local plain = ssh.with(p, { sudo = false })
+  return ssh.argv(ctx, plain, item, script)
+end
+
+-- What the host says before anything changes: how it sees the engine's
+-- connection (SSH_CONNECTION: engine address, its port, the host's address
+-- and port), and whether nft runs there as the runbook asked (sudo).
+local function probe(ctx, p, item, t)
+  local script = 'printf "connection %s\n" "$SSH_CONNECTION"\n'
+    .. "out=$(" .. sudo_words(p) .. ssh.quote(p.nft) .. " --version 2>&1)\n"
+    .. 'printf "nft %s %s\n" "$?" "$out"\n'
+  local argv = remote(ctx, p, item, script)
+  argv.timeout = p.timeout
+  argv.acts = false -- it only looks: a failure here changed nothing
+  local r = ctx.exec(argv)
+  -- a dry run or drill shows the probe, but its answer would be made up
+  if ctx.mode ~= "real" then return nil end
+  local seen = {}
+  seen.engine, seen.engine_port, seen.addr, seen.port =
+    r.stdout:match("connection (%S+) (%d+) (%S+) (%d+)")
+  local rc, text = r.stdout:match("\nnft (%d+) ([^\n]*)")
+  if rc ~= "0" then
+    error(("firewall.isolate: cannot run %s on %s%s: %s; nothing was changed"):format(p.nft, t.name,
+      p.sudo and " with sudo -n" or "", text ~= "" and text or ("exit " .. tostring(rc))), 0)
+  end
+  if not seen.engine then
+    error(("firewall.isolate: %s did not say how it sees the engine's connection (no SSH_CONNECTION); "
+      .. "nothing was changed"):format(t.name), 0)
+  end
+  return seen
+end
+
+-- Refuse an isolation that would cut the engine off: the host must still
+-- let the engine in afterwards (release, evidence), either from its
+-- address (allow_from) or on the port it came in on (allow).
+local function keeps_engine(p, t, seen)
+  for _, c in ipairs(p.allow_from) do
+    if covers(c, seen.engine) then return end
+  end
+  local port = tonumber(seen.port)
+  for _, n in ipairs(ports(p.allow).tcp) do
+    if n == port then return end
+  end
+  local from = #p.allow_from > 0 and table.concat(p.allow_from, ", ") or "nothing"
+  error(("firewall.isolate: %s sees the engine at %s (SSH_CONNECTION, ssh port %s); allow_from (%s) "
+    .. "does not cover it and allow does not keep port %s: isolating would cut the engine off and "
+    .. "release could not reach %s. Nothing was changed: add the engine's address or network to "
+    .. "allow_from, or \"ssh\" to allow"):format(t.name, seen.engine, seen.port, from, seen.port, t.name), 0)
+end
+
+-- Load script with nft -f: on this machine, behind wrap, or over ssh. Over
+-- ssh the remote shell adds two rules for the very connection it runs on
+-- (its addresses and ports, from SSH_CONNECTION), first in each chain, so
+-- that the engine's session survives whatever conntrack makes of it (with
+-- nf_conntrack_tcp_loose=0 an untracked session is "invalid" and dropped).
 local function nft(ctx, p, item, script)
-  local argv = ssh.command(ctx, p, item, { p.nft, "-f", "-" }, p.wrap)
+  local t = ssh.target(p, item)
+  local argv
+  if t.host then
+    local tbl = p.table
+    argv = remote(ctx, p, item, table.concat({
+      "set -- $SSH_CONNECTION",
+      "{ cat",
+      '  case "$1" in *%*) ;; *:*) f=ip6 ;; *) f=ip ;; esac',
+      '  if [ -n "$4" ] && [ -n "${f:-}" ]; then',
+      '    printf "insert rule inet ' .. tbl .. ' input %s saddr %s tcp sport %s tcp dport %s accept\\n" "$f" "$1" "$2" "$4"',
+      '    printf "insert rule inet ' .. tbl .. ' output %s daddr %s tcp dport %s tcp sport %s accept\\n" "$f" "$1" "$2" "$4"',
+      "  fi",
+      "} | " .. sudo_words(p) .. ssh.quote(p.nft) .. " -f -",
+    }, "\n"))
+  else
+    argv = ssh.command(ctx, p, item, { p.nft, "-f", "-" }, p.wrap)
+  end
   argv.stdin = script
   argv.timeout = p.timeout
   ctx.exec(argv)
@@ -155,6 +300,7 @@ return {
       idempotent = true,
       destructive = true,
       undo = "release",
+      effect = "isolated",
       validate = function(p)
         local bad = table_ok(p)
         if bad then return bad end
@@ -181,18 +327,10 @@ return {
           #keep > 0 and table.concat(keep, "; ") or "nothing")
       end,
       run = function(ctx, p, item)
-        -- over ssh, the connection the engine works through must survive
         local t = ssh.target(p, item)
-        if t.host and #p.allow_from == 0 then
-          local port, kept = t.port or 22, false
-          for _, n in ipairs(ports(p.allow).tcp) do
-            if n == port then kept = true end
-          end
-          if not kept then
-            error(("firewall.isolate: over ssh to %s, allow = must keep port %d (or give allow_from "
-              .. "the engine's address): otherwise isolation cuts the engine off and release "
-              .. "cannot reach the host"):format(t.name, port), 0)
-          end
+        if t.host then
+          local seen = probe(ctx, p, item, t)
+          if seen then keeps_engine(p, t, seen) end
         end
         nft(ctx, p, item, ruleset(p))
         return { isolated = true, host = t.name, table = p.table }
@@ -205,7 +343,11 @@ return {
       validate = table_ok,
       describe = function(p, item, each) return ("release%s: delete nftables table %s"):format(where(p, item, each), p.table) end,
       run = function(ctx, p, item)
-        nft(ctx, p, item, "add table inet " .. p.table .. "\ndelete table inet " .. p.table .. "\n")
+        -- release only deletes: no rule for the engine's session to add
+        local argv = ssh.command(ctx, p, item, { p.nft, "-f", "-" }, p.wrap)
+        argv.stdin = "add table inet " .. p.table .. "\ndelete table inet " .. p.table .. "\n"
+        argv.timeout = p.timeout
+        ctx.exec(argv)
         return { isolated = false, host = ssh.target(p, item).name }
       end,
     },

@@ -20,9 +20,10 @@ local function where(p, item, each)
   return t.name and (" on " .. t.name) or (each and " on each host") or ""
 end
 
-local function verb_action(verb, doc, undo, destructive)
+local function verb_action(verb, doc, undo, destructive, effect)
   return {
     doc = doc,
+    effect = effect,
     params = params,
     idempotent = true,
     destructive = destructive,
@@ -39,8 +40,10 @@ return {
   doc = "systemd units: stop, start, restart and is-active (a health check), locally or over ssh "
     .. "(host =, or fan out over inventory hosts).",
   actions = {
-    stop = verb_action("stop", "Stop a unit. Undo: start it again.", "start", true),
-    start = verb_action("start", "Start a unit. Undo: stop it.", "stop", false),
+    stop = verb_action("stop", "Stop a unit. Undo: start it again.", "start", true,
+      function(p) return "without " .. p.unit end),
+    start = verb_action("start", "Start a unit. Undo: stop it.", "stop", false,
+      function(p) return "running " .. p.unit end),
     restart = verb_action("restart", "Restart a unit (no undo: it was running before and after).", nil, true),
     is_active = {
       doc = "Health check: healthy when `systemctl is-active UNIT` says active.",

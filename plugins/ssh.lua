@@ -28,6 +28,13 @@ local function quote(s)
 end
 M.quote = quote
 
+-- What ssh prints when it fails before the remote command could start:
+-- then a 255 is a plain failure, not an effect in doubt.
+M.NOT_STARTED = { "Host key verification failed", "Could not resolve hostname",
+                  "ssh: connect to host ", "Permission denied (", "Too many authentication failures",
+                  "Connection timed out during banner exchange", "kex_exchange_identification",
+                  "REMOTE HOST IDENTIFICATION HAS CHANGED" }
+
 -- Where to connect: the item (host table or name), else p.host.
 function M.target(p, item)
   local t = { host = p.host, user = p.user, port = p.port, key = p.key }
@@ -59,6 +66,11 @@ function M.argv(ctx, p, item, remote)
     "-o", "BatchMode=yes",
     "-o", "StrictHostKeyChecking=" .. (p.strict_host_keys == false and "accept-new" or "yes"),
     "-o", "ConnectTimeout=" .. tostring(p.connect_timeout or 10),
+    -- a connection that dies quietly (a host powered off, a cable pulled)
+    -- ends the command after alive_interval * 3 seconds instead of at the
+    -- step's timeout
+    "-o", "ServerAliveInterval=" .. tostring(p.alive_interval or 5),
+    "-o", "ServerAliveCountMax=3",
   }
   local function add(...) for _, a in ipairs { ... } do argv[#argv + 1] = a end end
   local function opt(o) add("-o", o) end
@@ -71,7 +83,10 @@ function M.argv(ctx, p, item, remote)
     opt("ControlPath=none")
   end
   if p.known_hosts then opt("UserKnownHostsFile=" .. p.known_hosts) end
-  if t.key then add("-i", t.key) end
+  if t.key then
+    add("-i", t.key)
+    opt("IdentitiesOnly=yes") -- that key, not whatever an agent offers first
+  end
   if t.port then add("-p", tostring(t.port)) end
   if t.user then add("-l", t.user) end
   for _, o in ipairs(p.options or {}) do opt(o) end
@@ -85,6 +100,11 @@ function M.argv(ctx, p, item, remote)
     for i, w in ipairs(remote) do words[i] = quote(w) end
     argv[#argv + 1] = prefix .. table.concat(words, " ")
   end
+  -- 255 is ssh's own failure, which includes a connection lost after the
+  -- remote command started: whether it acted is then unknown (in doubt),
+  -- unless ssh says it never got that far
+  argv.doubt_exit = { 255 }
+  argv.not_started = M.NOT_STARTED
   return argv, t
 end
 
@@ -118,6 +138,8 @@ M.params = {
   strict_host_keys = { type = "boolean", default = true,
                        doc = "refuse unknown host keys (false: accept new ones, never changed ones)" },
   connect_timeout = { type = "number", default = 10, doc = "seconds to wait for the connection" },
+  alive_interval = { type = "number", default = 5,
+                     doc = "seconds between keep-alive checks; 3 unanswered end the command (ssh exit 255)" },
   options = { type = "list", default = {}, doc = "more ssh -o options, as \"Name=value\"" },
   multiplex = { type = "boolean", default = false,
                 doc = "share one connection among concurrent commands to the same host; the command "

@@ -70,7 +70,8 @@ assert_exit 0 bh drill --plain "$WORK/dt.lua" --seed 5 --slow restore=3
 assert_eq 900000 "$(end_of restore duration_ms)" "3 x 5m"
 assert_eq "slow 3 absorbed no effect" "$(sc 'faults[0] | "\(.kind) \(.factor) \(.outcome) \(.how)"')"
 assert_exit 0 bh drill --plain "$WORK/dt.lua" --seed 5 --slow tell=5   # tell: on_failure = "continue"
-assert_eq timed_out "$(end_of tell status)" "30s x 5 passes tell's 2m timeout"
+# its (simulated) notification went out before the timeout: in doubt
+assert_eq in_doubt "$(end_of tell status)" "30s x 5 passes tell's 2m timeout"
 assert_eq "absorbed continue" "$(sc 'faults[0] | "\(.outcome) \(.how)"')" "the slow step that timed out"
 
 t same_seed_same_drill

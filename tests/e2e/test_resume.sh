@@ -88,11 +88,16 @@ touch "$WORK/r2/go"
 t skipped_unknown_ends_unknown_and_the_run_goes_on
 assert_exit 0 bh resume last --skip-unknown=b
 assert_jq "$(newest)" '[.[] | select(.type == "step_start" and .step == "b")] | length' 1
-assert_eq unknown "$(jqs "$(newest)" '[.[] | select(.type == "step_end" and .step == "b")][-1].status')"
-assert_contains "$(cat "$WORK/r2/log")" "c tok-" "c ran after an unknown b (the operator chose to go on)"
-assert_jq "$(newest)" '.[-1].counts.unknown' 1
+# b had started its command: it may have acted, so it is in doubt (not
+# merely unknown), with its undo registered, and the run goes on
+assert_eq in_doubt "$(jqs "$(newest)" '[.[] | select(.type == "step_end" and .step == "b")][-1].status')"
+assert_contains "$(jqs "$(newest)" '[.[] | select(.type == "step_end" and .step == "b")][-1].doubt')" \
+    "the engine stopped after the attempt had started"
+assert_contains "$(cat "$WORK/r2/log")" "c tok-" "c ran after b in doubt (the operator chose to go on)"
+assert_jq "$(newest)" '[.[] | select(.type == "run_end")][-1].counts.in_doubt' 1
+assert_jq "$(newest)" '[.[] | select(.type == "run_end")][-1].status' ok
 assert_exit 0 bh show last
-assert_contains "$OUT" "unknown"
+assert_contains "$OUT" "in doubt"
 assert_exit 0 bh verify last
 
 t idempotent_step_runs_again_by_itself
