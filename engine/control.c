@@ -199,8 +199,8 @@ static int open_to_group(int dirfd, gid_t group) {
     return 0;
 }
 
-int bh_control_start(uv_loop_t *loop, const char *dir, gid_t group, bh_control_handler fn,
-                     void *ud, bh_control **out) {
+int bh_control_start(uv_loop_t *loop, const char *dir, gid_t group, bh_control_handler fn, void *ud,
+                     bh_control **out) {
     *out = NULL;
     int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dirfd < 0) return -errno;
@@ -219,8 +219,7 @@ int bh_control_start(uv_loop_t *loop, const char *dir, gid_t group, bh_control_h
     int bound = bind(fd, (struct sockaddr *)&a, sizeof a);
     umask(mask);
     int err = 0;
-    if (bound != 0 || fchmodat(dirfd, SOCK_NAME, 0600, 0) != 0 || listen(fd, 16) != 0)
-        err = -errno;
+    if (bound != 0 || fchmodat(dirfd, SOCK_NAME, 0600, 0) != 0 || listen(fd, 16) != 0) err = -errno;
     if (err == 0) err = open_to_group(dirfd, group);
     if (err != 0) {
         close(fd);
@@ -359,14 +358,15 @@ static void add_blocker(char *why, size_t whylen, size_t *used, const char *path
     const struct group *gr = getgrgid(st->st_gid);
     snprintf(group, sizeof group, "%s", gr ? gr->gr_name : "?");
     if (*used < whylen)
-        *used += (size_t)snprintf(why + *used, whylen - *used, "%s%s (mode %04o, owner %s, group %s)",
-                                  *used ? ", " : "", path, (unsigned)(st->st_mode & 07777), owner,
-                                  group);
+        *used += (size_t)snprintf(why + *used, whylen - *used,
+                                  "%s%s (mode %04o, owner %s, group %s)", *used ? ", " : "", path,
+                                  (unsigned)(st->st_mode & 07777), owner, group);
 }
 
 static void check_passage(const char *path, gid_t gid, char *blockers, size_t len, size_t *used) {
     struct stat st;
-    if (stat(path, &st) == 0 && !group_passes(&st, gid)) add_blocker(blockers, len, used, path, &st);
+    if (stat(path, &st) == 0 && !group_passes(&st, gid))
+        add_blocker(blockers, len, used, path, &st);
 }
 
 int bh_control_check_group(const char *name, const char *dir, gid_t *gid, char *why,

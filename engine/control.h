@@ -38,16 +38,15 @@ typedef cJSON *(*bh_control_handler)(const cJSON *req, const bh_control_peer *pe
 
 /* Listen in dir; members of group (or BH_CONTROL_NO_GROUP) may connect
  * too. Returns 0 or a negative errno (then *out is NULL). */
-int bh_control_start(uv_loop_t *loop, const char *dir, gid_t group, bh_control_handler fn,
-                     void *ud, bh_control **out);
+int bh_control_start(uv_loop_t *loop, const char *dir, gid_t group, bh_control_handler fn, void *ud,
+                     bh_control **out);
 
 /* Before a run or resume with --approvers-group: the group exists, this
  * engine may hand the run folder to it (root, or a member), and its
  * members can pass every directory from / down to dir (the folder that
  * holds run folders), judged by mode bits (ACLs are not read). Returns 0
  * with *gid, or -1 with why (every directory in the way, and what to do). */
-int bh_control_check_group(const char *name, const char *dir, gid_t *gid, char *why,
-                           size_t whylen);
+int bh_control_check_group(const char *name, const char *dir, gid_t *gid, char *why, size_t whylen);
 /* Stop listening, remove the socket; freed once libuv has closed it. */
 void bh_control_stop(bh_control *c);
 

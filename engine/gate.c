@@ -24,7 +24,7 @@ struct bh_gate {
  * is the engine's), nor has one read back from a journal written before
  * uids were recorded for every path: those are told apart by name only. */
 struct bh_approver {
-    uid_t uid;   /* recorded; the identity only when has_uid */
+    uid_t uid; /* recorded; the identity only when has_uid */
     int has_uid;
     char name[BH_UTIL_NAME_MAX + 1]; /* trimmed (bh_util_clean_name) */
 };
@@ -132,7 +132,8 @@ static int decide(bh_run *run, size_t index, int approve, const struct bh_approv
             not_again(was, who, s, err, errlen);
             return -1;
         }
-        rt->approvers = realloc(rt->approvers, ((size_t)rt->napprovers + 1) * sizeof *rt->approvers);
+        rt->approvers =
+            realloc(rt->approvers, ((size_t)rt->napprovers + 1) * sizeof *rt->approvers);
         if (!rt->approvers) abort();
         rt->approvers[rt->napprovers++] = *who;
     }
@@ -150,8 +151,8 @@ static int decide(bh_run *run, size_t index, int approve, const struct bh_approv
     } else {
         char msg[300];
         snprintf(msg, sizeof msg,
-                 "%s: %d of %d approvals; another person must approve, from another account",
-                 s->id, rt->napprovers, s->approvers);
+                 "%s: %d of %d approvals; another person must approve, from another account", s->id,
+                 rt->napprovers, s->approvers);
         bh_console_notice(run->console, msg);
     }
     if (run->gate && run->gate->asked_kind == 1 && run->gate->asked == index && !rt->awaiting)

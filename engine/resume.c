@@ -603,14 +603,15 @@ static const char *recorded_group(const cJSON *doc) {
 
 /* The group's members must reach this run folder (resume makes it theirs
  * to pass, as run did). */
-static int approvers_reach(const char *run_dir, bh_run_opts *ro) {
+static int approvers_reach(const char *run_dir, int inherited, bh_run_opts *ro) {
     char *parent = bh_util_asprintf("%s/..", run_dir);
     char why[2048];
-    int rc = bh_control_check_group(ro->approvers_group, parent, &ro->approvers_gid, why,
-                                    sizeof why);
+    int rc =
+        bh_control_check_group(ro->approvers_group, parent, &ro->approvers_gid, why, sizeof why);
     if (rc != 0)
-        fprintf(stderr, "bulkhead resume: --approvers-group %s: %s; nothing was changed\n",
-                ro->approvers_group, why);
+        fprintf(stderr, "bulkhead resume: %s %s: %s; nothing was changed\n",
+                inherited ? "the run's approvers group" : "--approvers-group", ro->approvers_group,
+                why);
     free(parent);
     return rc;
 }
@@ -654,10 +655,11 @@ int bh_resume_run(const bh_resume_opts *o) {
         cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r.start, "concurrency_hard")))
         ro.concurrency = (int)N(r.start, "concurrency", 0);
     if (ro.timeout_override_ms <= 0) ro.timeout_override_ms = N(r.start, "timeout_override_ms", 0);
-    if (!ro.approvers_group && !ro.sim) ro.approvers_group = recorded_group(r.doc);
+    int inherited = !ro.approvers_group && !ro.sim;
+    if (inherited) ro.approvers_group = recorded_group(r.doc);
     if (ro.sim && ro.approvers_group)
         fprintf(stderr, "bulkhead resume: --approvers-group: a dry run or drill asks nobody\n");
-    if (ro.approvers_group && (ro.sim || approvers_reach(o->run_dir, &ro) != 0)) {
+    if (ro.approvers_group && (ro.sim || approvers_reach(o->run_dir, inherited, &ro) != 0)) {
         bh_replay_close(&r);
         bh_sim_free(&sim);
         return 2;

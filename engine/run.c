@@ -107,8 +107,8 @@ static int blank(const char *s) {
     return *s == '\0';
 }
 
-int bh_run_operator(const char *given, const char *flag, char out[BH_UTIL_NAME_MAX + 1],
-                    char *why, size_t whylen) {
+int bh_run_operator(const char *given, const char *flag, char out[BH_UTIL_NAME_MAX + 1], char *why,
+                    size_t whylen) {
     const char *from = flag, *name = given;
     if (!name) {
         from = "$BULKHEAD_OPERATOR";

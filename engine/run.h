@@ -112,11 +112,12 @@ typedef struct {
     size_t next_item; /* next instance to start */
     size_t running;   /* attempts in flight or waiting to retry */
     size_t ok, failed, skipped, timed_out, cancelled;
-    size_t unknown;   /* instances whose outcome is unknown and that were not repeated */
-    int began;        /* its turn came: approvals asked or instances started */
-    int awaiting;     /* waiting for approvals */
-    int approved;     /* approvals given (or none needed) */
-    struct bh_approver *approvers; /* the people whose approval counted (gate.c) */
+    size_t unknown; /* instances whose outcome is unknown and that were not repeated */
+    int began;      /* its turn came: approvals asked or instances started */
+    int awaiting;   /* waiting for approvals */
+    int approved;   /* approvals given (or none needed) */
+    /* the approvals that counted, one per person (gate.c) */
+    struct bh_approver *approvers;
     int napprovers;
     bh_timer *approval_timer;
     bh_timer *cadence_timer; /* every: the next repetition */
@@ -229,8 +230,8 @@ int bh_run_sync(bh_run *run);
  * $BULKHEAD_OPERATOR (empty or blank counts as unset), else the login name;
  * cleaned into out (bh_util_clean_name: trimmed, never blank). Returns 0,
  * or -1 with why, naming where the name came from. */
-int bh_run_operator(const char *given, const char *flag, char out[BH_UTIL_NAME_MAX + 1],
-                    char *why, size_t whylen);
+int bh_run_operator(const char *given, const char *flag, char out[BH_UTIL_NAME_MAX + 1], char *why,
+                    size_t whylen);
 /* A new run id: UTC start time to the millisecond, runbook id, random. */
 char *bh_run_make_id(const char *runbook_id);
 /* The run folder (0700) with out/ and a new journal; reports errors. */

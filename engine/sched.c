@@ -1509,7 +1509,8 @@ void bh_sched_listen(bh_run *run) {
         uv_signal_start(run->sig[i], on_signal, signums[i]);
     }
     const char *group = run->opts->approvers_group;
-    int err = bh_control_start(run->loop, run->dir, group ? run->opts->approvers_gid : BH_CONTROL_NO_GROUP,
+    int err = bh_control_start(run->loop, run->dir,
+                               group ? run->opts->approvers_gid : BH_CONTROL_NO_GROUP,
                                bh_gate_control, run, &run->control);
     if (err)
         fprintf(stderr,

@@ -135,6 +135,13 @@ if [ -n "$why" ]; then skip "$why"; else
     assert_contains "$ERR" "cannot reach the engine of $dir: Permission denied"
     assert_exit 0 bh deny "$dir" isolate --as carol --reason "done testing"
     finish_bg
+    # an engine whose user is not in the group cannot give the folder to it
+    own=$(mktemp -d /tmp/bulkhead-nobody.XXXXXX)
+    cp "$WORK/appr2.lua" "$own/"
+    chown -R 65534:65534 "$own"
+    assert_exit 2 as_account 65534 "" "$BULKHEAD" --state-dir "$own/state" run --plain --approvers-group "$APPROVERS_GROUP" "$own/appr2.lua"
+    assert_contains "$ERR" "you (uid 65534) are not a member of group '$APPROVERS_GROUP', so the run folder cannot be given to it"
+    rm -rf "$own"
 fi
 
 t names_are_trimmed_and_never_blank
