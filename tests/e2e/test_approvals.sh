@@ -235,6 +235,23 @@ if ! command -v script >/dev/null; then skip "script(1) not installed"; else
     assert_jq "$(journal)" '[.[] | select(.type == "approval")][0].reason' "the IC said so"
 fi
 
+t the_prompt_does_not_ask_an_account_that_already_counts
+if ! command -v script >/dev/null; then skip "script(1) not installed"; else
+    rm -rf "$STATE"
+    ( sleep 1; echo "yes from the console"; sleep 4 ) |
+        script -qec "'$BULKHEAD' --state-dir '$STATE' run --operator gina '$WORK/appr2.lua'" /dev/null >"$WORK/tty2.out" 2>&1 &
+    tty_pid=$!
+    one_approval() { [ "$(decisions)" = "approve:gina:prompt" ]; }
+    wait_for one_approval || fail "the prompt's approval was not recorded"
+    assert_exit 1 bh approve last isolate --as hugo --reason "same account"
+    assert_contains "$ERR" "uid 0 already approved step 'isolate' as gina"
+    assert_exit 0 bh deny last isolate --as gina --reason "no second person around"
+    wait $tty_pid
+    assert_eq 1 "$(grep -c "approve 'isolate'" "$WORK/tty2.out")" "times the prompt asked"
+    assert_eq "approve:gina:prompt,deny:gina:socket" "$(decisions)"
+    assert_jq "$(journal)" '[.[] | select(.type == "approval")][0].uid' 0
+fi
+
 t yes_with_a_cadence_and_a_fanout_starts_each_once
 cat >"$WORK/yescad.lua" <<'LUA'
 runbook { id = "yescad", title = "Yes cadence", timeout = "30s" }
