@@ -20,15 +20,20 @@ static const char APPROVE_HELP[] =
     "\n"
     "Approve or deny a step that a running engine is waiting on, from another\n"
     "terminal. The engine listens on RUN's control socket (in the run folder,\n"
-    "reachable only by its user); the decision is recorded in the journal with\n"
-    "the name, the reason, how it came (socket) and the caller's uid and pid.\n"
-    "A step with approvers = N starts after N different names approved; one\n"
+    "reachable by its user and root, and by the members of the group given to\n"
+    "run --approvers-group); the decision is recorded in the journal with the\n"
+    "name, the reason, how it came (socket) and the caller's uid and pid.\n"
+    "You are your account (uid): a step with approvers = N starts after N\n"
+    "approvals from N different accounts under N different names; an account\n"
+    "or a name (compared without case) that already approved is refused. One\n"
     "denial is enough to stop it.\n"
     "\n"
-    "  --as NAME      who decides (default $BULKHEAD_OPERATOR, else the login name)\n"
+    "  --as NAME      who decides (default $BULKHEAD_OPERATOR, else the login\n"
+    "                 name); trimmed, never blank\n"
     "  --reason TEXT  why: required, it is the record\n"
     "\n"
-    "RUN is a run id, a unique prefix, 'last', or a run folder path.\n"
+    "RUN is a run id, a unique prefix, 'last', or a run folder path (from\n"
+    "another account: the folder path the engine prints).\n"
     "exit: 0 accepted, 1 refused by the engine (the message says why),\n"
     "2 usage, 6 no such run or no engine running it\n";
 
@@ -41,7 +46,8 @@ static const char DONE_HELP[] =
     "\n"
     "  --note TEXT  what was done, or why not: required\n"
     "  --failed     the task could not be done\n"
-    "  --as NAME    who (default $BULKHEAD_OPERATOR, else the login name)\n"
+    "  --as NAME    who (default $BULKHEAD_OPERATOR, else the login name);\n"
+    "               trimmed, never blank\n"
     "\n"
     "exit: 0 accepted, 1 refused by the engine, 2 usage, 6 no such run or no\n"
     "engine running it\n";
@@ -60,7 +66,7 @@ static const char UNDO_HELP[] =
     "\n"
     "  --step STEP       only this step's instances\n"
     "  --retry-unknown   also repeat undos whose earlier outcome is unknown\n"
-    "  --operator NAME   who, for the record\n"
+    "  --operator NAME   who, for the record (trimmed, never blank)\n"
     "  --sign-key FILE   sign checkpoints of what is appended (default\n"
     "                    $BULKHEAD_SIGN_KEY)\n"
     "  --secrets FILE    where the runbook's secret() looks (default\n"
@@ -95,7 +101,10 @@ static const char RESUME_HELP[] =
     "or, on a terminal, answer retry/skip for each. Without a decision resume\n"
     "refuses (exit 2) and changes nothing.\n"
     "\n"
-    "  --operator NAME        who resumes it, for the record\n"
+    "  --operator NAME        who resumes it, for the record (trimmed, never blank)\n"
+    "  --approvers-group GROUP\n"
+    "                         members of GROUP may approve through the control\n"
+    "                         socket, as for run (default: the group the run had)\n"
     "  --approve STEP, --yes  approvals up front, as for run\n"
     "  --no-prompt            never ask on the terminal\n"
     "  --concurrency N        cap (default: what the run had)\n"
@@ -122,6 +131,14 @@ static int call(const char *cmd, const char *dir, cJSON *req) {
                 "bulkhead %s: no engine is running %s (no one listens on its control "
                 "socket)\n",
                 cmd, dir);
+        return BH_EXIT_IO;
+    }
+    if (err == -EACCES) {
+        fprintf(stderr,
+                "bulkhead %s: cannot reach the engine of %s: %s (its control socket admits the "
+                "engine's user, root, and the members of the group the run was given with "
+                "--approvers-group, if any)\n",
+                cmd, dir, bh_util_strerror(err));
         return BH_EXIT_IO;
     }
     if (err) {
@@ -176,13 +193,15 @@ static int person_command(int argc, char **argv, const bh_cli *g, const char *cm
     if (npos < 2) return bh_cmd_usage_error(cmd, "give the run and the step: %s RUN STEP", cmd);
     if (!text || !*text)
         return bh_cmd_usage_error(cmd, "%s TEXT is required: it goes in the record", text_flag);
-    as = bh_run_operator(as);
+    char name[BH_UTIL_NAME_MAX + 1], why[200];
+    if (bh_run_operator(as, "--as", name, why, sizeof why) != 0)
+        return bh_cmd_usage_error(cmd, "%s", why);
     char *dir = bh_cmd_find_run(g, pos[0]);
     if (!dir) return BH_EXIT_IO;
     cJSON *req = cJSON_CreateObject();
     cJSON_AddStringToObject(req, "op", is_done ? (failed ? "fail" : "done") : cmd);
     cJSON_AddStringToObject(req, "step", pos[1]);
-    cJSON_AddStringToObject(req, "as", as);
+    cJSON_AddStringToObject(req, "as", name);
     cJSON_AddStringToObject(req, is_done ? "note" : "reason", text);
     int rc = call(cmd, dir, req);
     free(dir);
@@ -214,7 +233,8 @@ static const char **add_steps(const char **list, size_t *n, char *csv) {
 
 int bh_cmd_resume(int argc, char **argv, const bh_cli *g) {
     const char *run = NULL, *operator_name = NULL, *key = NULL, *secrets_file = NULL;
-    const char *plugins = NULL;
+    const char *plugins = NULL, *group = NULL;
+    char name[BH_UTIL_NAME_MAX + 1];
     const char **approve = bh_util_xcalloc((size_t)argc + 1, sizeof *approve);
     const char **retry = NULL, **skip = NULL;
     size_t napprove = 0, nretry = 0, nskip = 0;
@@ -236,7 +256,8 @@ int bh_cmd_resume(int argc, char **argv, const bh_cli *g) {
         if (strcmp(a, "--operator") == 0 || strcmp(a, "--sign-key") == 0 ||
             strcmp(a, "--approve") == 0 || strcmp(a, "--concurrency") == 0 ||
             strcmp(a, "--timeout") == 0 || strcmp(a, "--checkpoint-every") == 0 ||
-            strcmp(a, "--secrets") == 0 || strcmp(a, "--plugins") == 0) {
+            strcmp(a, "--secrets") == 0 || strcmp(a, "--plugins") == 0 ||
+            strcmp(a, "--approvers-group") == 0) {
             if (i + 1 >= argc) {
                 rc = bh_cmd_usage_error("resume", "%s needs a value", a);
                 break;
@@ -246,6 +267,8 @@ int bh_cmd_resume(int argc, char **argv, const bh_cli *g) {
         char *end = NULL;
         if (val && strcmp(a, "--operator") == 0) {
             operator_name = val;
+        } else if (val && strcmp(a, "--approvers-group") == 0) {
+            group = val;
         } else if (val && strcmp(a, "--secrets") == 0) {
             secrets_file = val;
         } else if (val && strcmp(a, "--plugins") == 0) {
@@ -300,6 +323,9 @@ int bh_cmd_resume(int argc, char **argv, const bh_cli *g) {
     }
     if (rc < 0 && !run)
         rc = bh_cmd_usage_error("resume", "which run? give its id, a prefix or 'last'");
+    char why[200];
+    if (rc < 0 && bh_run_operator(operator_name, "--operator", name, why, sizeof why) != 0)
+        rc = bh_cmd_usage_error("resume", "%s", why);
     if (rc < 0 && retry_all && skip_all)
         rc = bh_cmd_usage_error("resume", "--retry-unknown and --skip-unknown for every step "
                                           "contradict each other; name the steps (=STEP,...)");
@@ -321,8 +347,9 @@ int bh_cmd_resume(int argc, char **argv, const bh_cli *g) {
             .signer = signer,
             .checkpoint_every = every,
             .state_dir = g->state_dir,
-            .operator_name = operator_name,
+            .operator_name = name,
             .timeout_override_ms = timeout_ms,
+            .approvers_group = group,
             .concurrency = concurrency,
             .yes = yes,
             .approve = approve,
@@ -395,6 +422,9 @@ int bh_cmd_undo(int argc, char **argv, const bh_cli *g) {
         }
     }
     if (!run) return bh_cmd_usage_error("undo", "which run? give its id, a prefix or 'last'");
+    char name[BH_UTIL_NAME_MAX + 1], why[200];
+    if (bh_run_operator(operator_name, "--operator", name, why, sizeof why) != 0)
+        return bh_cmd_usage_error("undo", "%s", why);
     bh_signer *signer;
     if (bh_cmd_load_signer("undo", key, &signer)) return BH_EXIT_USAGE;
     char *dir = bh_cmd_find_run(g, run);
@@ -405,7 +435,7 @@ int bh_cmd_undo(int argc, char **argv, const bh_cli *g) {
     bh_run_opts ro = {
         .signer = signer,
         .state_dir = g->state_dir,
-        .operator_name = operator_name,
+        .operator_name = name,
         .console_mode = json                                ? BH_CONSOLE_JSON
                         : (!plain && isatty(STDOUT_FILENO)) ? BH_CONSOLE_TTY
                                                             : BH_CONSOLE_PLAIN,

@@ -8,6 +8,7 @@
 #include <sodium.h>
 
 #include "cmd.h"
+#include "control.h"
 #include "runbook.h"
 #include "sched.h"
 #include "plugin.h"
@@ -72,7 +73,14 @@ static const char RUN_HELP[] =
     "  --timeout DURATION      default step timeout for steps without their own\n"
     "                          (runbook default, else 5m), e.g. 30s, 10m\n"
     "  --operator NAME         who runs it, for the record (default\n"
-    "                          $BULKHEAD_OPERATOR, else the login name)\n"
+    "                          $BULKHEAD_OPERATOR, else the login name); its\n"
+    "                          approvals count as this account (uid)\n"
+    "  --approvers-group GROUP\n"
+    "                          members of GROUP may approve, deny and mark\n"
+    "                          tasks done through the control socket too (it\n"
+    "                          and the run folder are given to the group, the\n"
+    "                          folder only to pass through); every directory\n"
+    "                          above the run folder must let them pass\n"
     "  --concurrency N         at most N attempts in flight at once, for every\n"
     "                          step (default: the number of cores; without this\n"
     "                          flag a step's own 'concurrency' may go above it)\n"
@@ -100,8 +108,10 @@ static const char RUN_HELP[] =
     "\n"
     "Approvals and manual tasks: the run waits, asks on the terminal (when\n"
     "stdin is one) and listens for `bulkhead approve|deny|done RUN STEP` from\n"
-    "another terminal. An approval not given in time is a denial unless the\n"
-    "step says on_approval_timeout = \"approve\".\n"
+    "another terminal. A person is an account: approvers = N needs N different\n"
+    "accounts (and names); the prompt and --approve/--yes are this account.\n"
+    "An approval not given in time is a denial unless the step says\n"
+    "on_approval_timeout = \"approve\".\n"
     "\n"
     "Ctrl-C or SIGTERM: nothing new starts, running children get SIGTERM and\n"
     "SIGKILL after the grace period; a second Ctrl-C kills them at once.\n"
@@ -147,7 +157,7 @@ typedef struct {
     bh_params_input params;
     int json, plain, strict, dot;
     double timeout_ms;
-    const char *operator_name;
+    const char *operator_name, *approvers_group;
     int concurrency, yes, no_prompt, checkpoint_every;
     const char *sign_key, *secrets_file, *plugins;
     char **plugin_dirs;   /* bh_plugin_dirs(plugins) */
@@ -194,7 +204,7 @@ static int parse(int argc, char **argv, opts *o, const char *help, int allow_run
               strcmp(a, "--secrets") == 0 || strcmp(a, "--simulate") == 0 ||
               strcmp(a, "--fail") == 0 || strcmp(a, "--slow") == 0 || strcmp(a, "--flaky") == 0 ||
               strcmp(a, "--chaos") == 0 || strcmp(a, "--seed") == 0 ||
-              strcmp(a, "--approval-wait") == 0))) {
+              strcmp(a, "--approval-wait") == 0 || strcmp(a, "--approvers-group") == 0))) {
             if (i + 1 >= argc) return bh_cmd_usage_error(o->cmd, "%s needs a value", a);
             val = argv[++i];
         } else if (strncmp(a, "-p", 2) == 0 && a[2] != '\0' && a[2] != '-') {
@@ -252,6 +262,8 @@ static int parse(int argc, char **argv, opts *o, const char *help, int allow_run
                                           val);
         } else if (allow_run_opts && strcmp(a, "--operator") == 0) {
             o->operator_name = val;
+        } else if (allow_run_opts && !drill && val && strcmp(a, "--approvers-group") == 0) {
+            o->approvers_group = val;
         } else if (allow_run_opts && val && strcmp(a, "--concurrency") == 0) {
             char *end;
             long n = strtol(val, &end, 10);
@@ -640,6 +652,20 @@ static int build_sim(const opts *o, const bh_runbook *rb, const char *state_dir,
     return 0;
 }
 
+/* --approvers-group: the group, and a way for its members to the run
+ * folders (STATE/runs, made now as the run would). Says why not. */
+static int approvers_reach(const char *cmd, bh_run_opts *ro) {
+    char *runs = bh_util_asprintf("%s/runs", ro->state_dir);
+    bh_util_mkdir_p(runs); /* an error shows as the path not resolving */
+    char why[2048];
+    int rc = bh_control_check_group(ro->approvers_group, runs, &ro->approvers_gid, why, sizeof why);
+    if (rc != 0)
+        fprintf(stderr, "bulkhead %s: --approvers-group %s: %s; nothing was run\n", cmd,
+                ro->approvers_group, why);
+    free(runs);
+    return rc;
+}
+
 /* run, run --dry-run and drill. */
 static int run_command(int argc, char **argv, const bh_cli *g, const char *cmd) {
     opts o = {.cmd = cmd};
@@ -655,6 +681,12 @@ static int run_command(int argc, char **argv, const bh_cli *g, const char *cmd) 
     if (rc == 0 && o.npaths > 1) rc = bh_cmd_usage_error(cmd, "one runbook at a time");
     if (rc == 0 && !drill && !o.dry_run && o.nsimulate)
         rc = bh_cmd_usage_error(cmd, "--simulate only makes sense with --dry-run (or drill)");
+    if (rc == 0 && o.dry_run && o.approvers_group)
+        rc = bh_cmd_usage_error(cmd, "--approvers-group: a dry run asks nobody");
+    char operator_name[BH_UTIL_NAME_MAX + 1], why[2048];
+    if (rc == 0 &&
+        bh_run_operator(o.operator_name, "--operator", operator_name, why, sizeof why) != 0)
+        rc = bh_cmd_usage_error(cmd, "%s", why);
     if (rc != 0) goto done;
     int sim = drill || o.dry_run;
     secrets = bh_cmd_open_secrets(cmd, o.secrets_file);
@@ -666,7 +698,8 @@ static int run_command(int argc, char **argv, const bh_cli *g, const char *cmd) 
     if (rc != BH_EXIT_OK) goto done;
     ro = (bh_run_opts){
         .state_dir = g->state_dir,
-        .operator_name = o.operator_name,
+        .operator_name = operator_name,
+        .approvers_group = o.approvers_group,
         .timeout_override_ms = o.timeout_ms,
         .console_mode = o.json                                ? BH_CONSOLE_JSON
                         : (!o.plain && isatty(STDOUT_FILENO)) ? BH_CONSOLE_TTY
@@ -691,6 +724,10 @@ static int run_command(int argc, char **argv, const bh_cli *g, const char *cmd) 
                 bh_cmd_usage_error(cmd, "--approve %s: the runbook has no such step", o.approve[k]);
             goto done;
         }
+    }
+    if (o.approvers_group && approvers_reach(cmd, &ro) != 0) {
+        rc = BH_EXIT_USAGE;
+        goto done;
     }
     char *run_id;
     int sig;

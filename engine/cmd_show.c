@@ -41,6 +41,12 @@ char *bh_cmd_find_run(const bh_cli *g, const char *arg) {
         return dir;
     }
     if (strchr(arg, '/') && is_dir(arg)) return bh_util_xstrdup(arg);
+    struct stat st;
+    if (strchr(arg, '/') && stat(arg, &st) != 0 && errno == EACCES) {
+        /* another account, not let through to the run folder */
+        fprintf(stderr, "bulkhead: cannot reach run folder %s: %s\n", arg, strerror(errno));
+        return NULL;
+    }
     char *runs_dir = bh_util_asprintf("%s/runs", g->state_dir);
     size_t n;
     char **names = bh_util_list_names(runs_dir, &n);

@@ -2,7 +2,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,15 +175,31 @@ static void on_connection(uv_stream_t *server, int status) {
     uv_os_fd_t fd;
     struct ucred cred;
     socklen_t len = sizeof cred;
-    if (uv_fileno((uv_handle_t *)&c->pipe, &fd) == 0 &&
-        getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
-        c->peer.uid = cred.uid;
-        c->peer.pid = cred.pid;
+    if (uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+        /* The uid is who the caller is: without it a decision would count
+         * for nobody (or, left at 0, for root). */
+        answer(c, error_reply("the engine cannot tell who is calling (SO_PEERCRED failed)"));
+        return;
     }
+    c->peer.uid = cred.uid;
+    c->peer.pid = cred.pid;
     uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
 }
 
-int bh_control_start(uv_loop_t *loop, const char *dir, bh_control_handler fn, void *ud,
+/* Members of the approvers group may pass through the run folder (not
+ * list it) and use the socket. The socket is theirs first, the folder
+ * last: until then they cannot reach it. */
+static int open_to_group(int dirfd, gid_t group) {
+    if (group == BH_CONTROL_NO_GROUP) return 0;
+    if (fchownat(dirfd, SOCK_NAME, (uid_t)-1, group, 0) != 0 ||
+        fchmodat(dirfd, SOCK_NAME, 0660, 0) != 0 || fchown(dirfd, (uid_t)-1, group) != 0 ||
+        fchmod(dirfd, 0710) != 0)
+        return -errno;
+    return 0;
+}
+
+int bh_control_start(uv_loop_t *loop, const char *dir, gid_t group, bh_control_handler fn, void *ud,
                      bh_control **out) {
     *out = NULL;
     int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -195,9 +213,15 @@ int bh_control_start(uv_loop_t *loop, const char *dir, bh_control_handler fn, vo
     struct sockaddr_un a;
     sock_addr(dirfd, &a);
     unlinkat(dirfd, SOCK_NAME, 0); /* a stale socket of an engine that died */
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        fchmodat(dirfd, SOCK_NAME, 0600, 0) != 0 || listen(fd, 16) != 0) {
-        int err = -errno;
+    /* Born 0600: a resumed run's folder may already let a group through,
+     * and no one else may connect in the moment before the chmod. */
+    mode_t mask = umask(0177);
+    int bound = bind(fd, (struct sockaddr *)&a, sizeof a);
+    umask(mask);
+    int err = 0;
+    if (bound != 0 || fchmodat(dirfd, SOCK_NAME, 0600, 0) != 0 || listen(fd, 16) != 0) err = -errno;
+    if (err == 0) err = open_to_group(dirfd, group);
+    if (err != 0) {
         close(fd);
         unlinkat(dirfd, SOCK_NAME, 0);
         close(dirfd);
@@ -210,7 +234,7 @@ int bh_control_start(uv_loop_t *loop, const char *dir, bh_control_handler fn, vo
     c->handles = 1;
     uv_pipe_init(loop, &c->server, 0);
     c->server.data = c;
-    int err = uv_pipe_open(&c->server, fd);
+    err = uv_pipe_open(&c->server, fd);
     if (err == 0) err = uv_listen((uv_stream_t *)&c->server, 16, on_connection);
     if (err != 0) {
         bh_control_stop(c);
@@ -249,7 +273,9 @@ static int wait_fd(int fd, short events, uint64_t deadline_ms) {
 
 int bh_control_call(const char *dir, const cJSON *req, int timeout_ms, cJSON **reply) {
     *reply = NULL;
-    int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    /* O_PATH: a member of the approvers group may pass through the run
+     * folder but not read it. */
+    int dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (dirfd < 0) return -errno;
     struct sockaddr_un a;
     sock_addr(dirfd, &a);
@@ -298,4 +324,90 @@ int bh_control_call(const char *dir, const cJSON *req, int timeout_ms, cJSON **r
     }
     free(text);
     return err;
+}
+
+/* --- the approvers group ------------------------------------------------ */
+
+static int is_member(gid_t gid) {
+    if (getegid() == gid) return 1;
+    int n = getgroups(0, NULL);
+    if (n <= 0) return 0;
+    gid_t *list = bh_util_xcalloc((size_t)n, sizeof *list);
+    n = getgroups(n, list);
+    int found = 0;
+    for (int k = 0; k < n && !found; k++)
+        found = list[k] == gid;
+    free(list);
+    return found;
+}
+
+/* May members of gid pass through this directory? The kernel uses the
+ * group bits for a member when the directory is the group's, the other
+ * bits when not (a member could be in the directory's group too; the
+ * check cannot know every member's groups). */
+static int group_passes(const struct stat *st, gid_t gid) {
+    return st->st_gid == gid ? (st->st_mode & S_IXGRP) != 0 : (st->st_mode & S_IXOTH) != 0;
+}
+
+/* Append "PATH (mode 0700, owner root, group root)" to the list in why. */
+static void add_blocker(char *why, size_t whylen, size_t *used, const char *path,
+                        const struct stat *st) {
+    const struct passwd *pw = getpwuid(st->st_uid);
+    char owner[64], group[64];
+    snprintf(owner, sizeof owner, "%s", pw ? pw->pw_name : "?");
+    const struct group *gr = getgrgid(st->st_gid);
+    snprintf(group, sizeof group, "%s", gr ? gr->gr_name : "?");
+    if (*used < whylen)
+        *used += (size_t)snprintf(why + *used, whylen - *used,
+                                  "%s%s (mode %04o, owner %s, group %s)", *used ? ", " : "", path,
+                                  (unsigned)(st->st_mode & 07777), owner, group);
+}
+
+static void check_passage(const char *path, gid_t gid, char *blockers, size_t len, size_t *used) {
+    struct stat st;
+    if (stat(path, &st) == 0 && !group_passes(&st, gid))
+        add_blocker(blockers, len, used, path, &st);
+}
+
+int bh_control_check_group(const char *name, const char *dir, gid_t *gid, char *why,
+                           size_t whylen) {
+    const struct group *gr = getgrnam(name);
+    if (!gr) {
+        snprintf(why, whylen, "there is no group '%s' on this host (getent group lists them)",
+                 name);
+        return -1;
+    }
+    *gid = gr->gr_gid;
+    if (geteuid() != 0 && !is_member(*gid)) {
+        snprintf(why, whylen,
+                 "you (uid %u) are not a member of group '%s', so the run folder cannot be "
+                 "given to it",
+                 (unsigned)geteuid(), name);
+        return -1;
+    }
+    char *real = realpath(dir, NULL);
+    if (!real) {
+        snprintf(why, whylen, "cannot resolve %s: %s", dir, bh_util_strerror(-errno));
+        return -1;
+    }
+    char blockers[1500] = "";
+    size_t used = 0;
+    size_t n = strlen(real);
+    check_passage("/", *gid, blockers, sizeof blockers, &used);
+    /* then "/a", "/a/b", ... down to the folder itself */
+    for (size_t k = 1; n > 1 && k <= n; k++) {
+        if (real[k] != '/' && real[k] != '\0') continue;
+        char save = real[k];
+        real[k] = '\0';
+        check_passage(real, *gid, blockers, sizeof blockers, &used);
+        real[k] = save;
+    }
+    free(real);
+    if (used == 0) return 0;
+    snprintf(why, whylen,
+             "members of group '%s' could not reach the control socket: they may not pass %s. "
+             "Let them through each (chgrp %s DIR && chmod g+x DIR, or chmod o+x DIR), or use a "
+             "--state-dir they can reach",
+             name, blockers, name);
+    return -1;
 }

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "control.h"
 #include "replay.h"
 #include "sched.h"
 #include "sim.h"
@@ -42,7 +43,7 @@ typedef struct {
     inst_facts *v;
     size_t n, cap;
     bh_restored_step r;
-    cJSON *approvers; /* names that approved, before all that were needed had */
+    cJSON *approvers; /* who approved ({by, uid, how}), before all that were needed had */
     int halted;       /* skipped because the run stopped before its turn */
 } step_facts;
 
@@ -124,6 +125,18 @@ static void read_end(bh_run *run, size_t i, inst_facts *x, const cJSON *rec) {
     if (is(st, "ok")) x->doubt = NULL;
 }
 
+/* Who an approval record says approved: name, account, path (gate.c
+ * counts them again). */
+static cJSON *approver_of(const cJSON *rec) {
+    cJSON *o = cJSON_CreateObject();
+    static const char *const fields[] = {"by", "uid", "how"};
+    for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec, fields[k]);
+        if (v) cJSON_AddItemToObject(o, fields[k], cJSON_Duplicate(v, 0));
+    }
+    return o;
+}
+
 /* Read the records in order: the state each step and instance was left in. */
 static void read_facts(const bh_runbook *rb, const cJSON *doc, facts *fx, bh_run *run) {
     const cJSON *rec;
@@ -186,8 +199,8 @@ static void read_facts(const bh_runbook *rb, const cJSON *doc, facts *fx, bh_run
                  * no person but approves the step all the same. */
                 if (N(rec, "approvals", 0) >= N(rec, "needed", 1) || is(S(rec, "how"), "timeout"))
                     f->r.approved = 1;
-                else if (f->approvers && S(rec, "by"))
-                    cJSON_AddItemToArray(f->approvers, cJSON_CreateString(S(rec, "by")));
+                else if (f->approvers)
+                    cJSON_AddItemToArray(f->approvers, approver_of(rec));
             }
         } else if (is(type, "step_done")) {
             f->r.done = S(rec, "status");
@@ -668,6 +681,33 @@ static int check_flag_steps(const bh_runbook *rb, const char **steps, const char
     return 0;
 }
 
+/* The approvers group the run had: the last one its run_start or a
+ * run_resumed named (each engine records what it used). */
+static const char *recorded_group(const cJSON *doc) {
+    const char *group = NULL;
+    const cJSON *rec;
+    cJSON_ArrayForEach(rec, doc) {
+        if (!is(S(rec, "type"), "run_start") && !is(S(rec, "type"), "run_resumed")) continue;
+        group = S(cJSON_GetObjectItemCaseSensitive(rec, "approvers_group"), "name");
+    }
+    return group;
+}
+
+/* The group's members must reach this run folder (resume makes it theirs
+ * to pass, as run did). */
+static int approvers_reach(const char *run_dir, int inherited, bh_run_opts *ro) {
+    char *parent = bh_util_asprintf("%s/..", run_dir);
+    char why[2048];
+    int rc =
+        bh_control_check_group(ro->approvers_group, parent, &ro->approvers_gid, why, sizeof why);
+    if (rc != 0)
+        fprintf(stderr, "bulkhead resume: %s %s: %s; nothing was changed\n",
+                inherited ? "the run's approvers group" : "--approvers-group", ro->approvers_group,
+                why);
+    free(parent);
+    return rc;
+}
+
 static void free_facts(facts *fx, size_t nsteps) {
     for (size_t i = 0; fx->steps && i < nsteps; i++) {
         free(fx->steps[i].v);
@@ -707,6 +747,15 @@ int bh_resume_run(const bh_resume_opts *o) {
         cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r.start, "concurrency_hard")))
         ro.concurrency = (int)N(r.start, "concurrency", 0);
     if (ro.timeout_override_ms <= 0) ro.timeout_override_ms = N(r.start, "timeout_override_ms", 0);
+    int inherited = !ro.approvers_group && !ro.sim;
+    if (inherited) ro.approvers_group = recorded_group(r.doc);
+    if (ro.sim && ro.approvers_group)
+        fprintf(stderr, "bulkhead resume: --approvers-group: a dry run or drill asks nobody\n");
+    if (ro.approvers_group && (ro.sim || approvers_reach(o->run_dir, inherited, &ro) != 0)) {
+        bh_replay_close(&r);
+        bh_sim_free(&sim);
+        return 2;
+    }
     uv_loop_t loop;
     uv_loop_init(&loop);
     bh_run run_s;

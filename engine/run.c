@@ -1,5 +1,6 @@
 #include "run.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <lauxlib.h>
 #include <pwd.h>
@@ -101,12 +102,29 @@ int bh_run_sync(bh_run *run) {
     return err;
 }
 
-const char *bh_run_operator(const char *given) {
-    if (given) return given;
-    const char *env = getenv("BULKHEAD_OPERATOR");
-    if (env && *env) return env;
-    struct passwd *pw = getpwuid(geteuid());
-    return pw ? pw->pw_name : "unknown";
+static int blank(const char *s) {
+    while (isspace((unsigned char)*s))
+        s++;
+    return *s == '\0';
+}
+
+int bh_run_operator(const char *given, const char *flag, char out[BH_UTIL_NAME_MAX + 1], char *why,
+                    size_t whylen) {
+    const char *from = flag, *name = given;
+    if (!name) {
+        from = "$BULKHEAD_OPERATOR";
+        name = getenv("BULKHEAD_OPERATOR");
+        if (name && blank(name)) name = NULL; /* "" or "  ": as if unset */
+    }
+    if (!name) {
+        from = "the login name";
+        struct passwd *pw = getpwuid(geteuid());
+        name = pw ? pw->pw_name : "unknown";
+    }
+    /* the name itself is not echoed: it may hold terminal escapes */
+    const char *bad = bh_util_clean_name(name, out);
+    if (bad) snprintf(why, whylen, "%s cannot name a person: %s", from, bad);
+    return bad ? -1 : 0;
 }
 
 char *bh_run_make_id(const char *runbook_id) {
@@ -152,6 +170,13 @@ int bh_run_create_dir(bh_run *run) {
  * run_resumed (a resume may be another operator on another host). */
 void bh_run_add_who(const bh_run *run, cJSON *rec) {
     cJSON_AddStringToObject(rec, "operator", run->operator_name);
+    /* the account the operator's own approvals (prompt, flags) count as */
+    cJSON_AddNumberToObject(rec, "uid", (double)getuid());
+    if (run->opts->approvers_group) {
+        cJSON *g = cJSON_AddObjectToObject(rec, "approvers_group");
+        cJSON_AddStringToObject(g, "name", run->opts->approvers_group);
+        cJSON_AddNumberToObject(g, "gid", (double)run->opts->approvers_gid);
+    }
     char host[256] = "";
     gethostname(host, sizeof host - 1);
     cJSON_AddStringToObject(rec, "host", host);

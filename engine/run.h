@@ -16,6 +16,7 @@
 #include "journal.h"
 #include "luax.h"
 #include "runbook.h"
+#include "util.h"
 
 typedef enum {
     BH_STEP_PENDING,
@@ -126,13 +127,14 @@ typedef struct {
     size_t next_item; /* next instance to start */
     size_t running;   /* attempts in flight or waiting to retry */
     size_t ok, failed, skipped, timed_out, cancelled;
-    size_t in_doubt;  /* instances that did not succeed but may have acted */
-    size_t waived;    /* of those: the operator chose to go on (resume --skip-unknown) */
-    size_t unknown;   /* instances whose outcome is unknown and that were not repeated */
-    int began;        /* its turn came: approvals asked or instances started */
-    int awaiting;     /* waiting for approvals */
-    int approved;     /* approvals given (or none needed) */
-    char **approvers; /* distinct names that approved */
+    size_t in_doubt; /* instances that did not succeed but may have acted */
+    size_t waived;   /* of those: the operator chose to go on (resume --skip-unknown) */
+    size_t unknown;  /* instances whose outcome is unknown and that were not repeated */
+    int began;       /* its turn came: approvals asked or instances started */
+    int awaiting;    /* waiting for approvals */
+    int approved;    /* approvals given (or none needed) */
+    /* the approvals that counted, one per person (gate.c) */
+    struct bh_approver *approvers;
     int napprovers;
     bh_timer *approval_timer;
     bh_timer *cadence_timer; /* every: the next repetition */
@@ -166,6 +168,10 @@ typedef struct {
     struct bh_signer *signer; /* sign checkpoints (sign.h), or NULL */
     int checkpoint_every;     /* records between checkpoints (0: the default) */
     const struct bh_sim *sim; /* dry run or drill (sim.h), NULL for a real run */
+    /* --approvers-group: members of this group may use the control socket
+     * too (control.h); NULL: only the engine's user (and root). */
+    const char *approvers_group;
+    gid_t approvers_gid;
 } bh_run_opts;
 
 struct bh_run {
@@ -179,7 +185,8 @@ struct bh_run {
     bh_control *control;
     struct bh_gate *gate; /* the terminal prompt, when there is one */
     const bh_run_opts *opts;
-    const char *operator_name;
+    const char *operator_name; /* points at operator_buf */
+    char operator_buf[BH_UTIL_NAME_MAX + 1];
     char *id, *dir;
     char *tmpdir;      /* ctx.tmpdir(): made on first use, removed at the end */
     double started_ms; /* on the clock */
@@ -236,8 +243,12 @@ bh_attempt *bh_run_attempt(bh_run *run, uint64_t serial);
 void bh_run_checkpoint(bh_run *run);
 /* fdatasync the journal; a failure stops the run like a failed append. */
 int bh_run_sync(bh_run *run);
-/* Who is running this: --operator, $BULKHEAD_OPERATOR, the login name. */
-const char *bh_run_operator(const char *given);
+/* Who is running this: given (the option `flag`: --operator, --as), else
+ * $BULKHEAD_OPERATOR (empty or blank counts as unset), else the login name;
+ * cleaned into out (bh_util_clean_name: trimmed, never blank). Returns 0,
+ * or -1 with why, naming where the name came from. */
+int bh_run_operator(const char *given, const char *flag, char out[BH_UTIL_NAME_MAX + 1], char *why,
+                    size_t whylen);
 /* A new run id: UTC start time to the millisecond, runbook id, random. */
 char *bh_run_make_id(const char *runbook_id);
 /* The run folder (0700) with out/ and a new journal; reports errors. */

@@ -1383,13 +1383,7 @@ void bh_sched_restore(bh_run *run, const bh_restored_step *steps) {
          * turn comes again and the approval is asked again; approvals given
          * before count (N approvers: the others are still needed). */
         if (!p->began || (s->approve && !p->approved)) {
-            const cJSON *name;
-            cJSON_ArrayForEach(name, p->approvers) {
-                rt->approvers =
-                    realloc(rt->approvers, ((size_t)rt->napprovers + 1) * sizeof(char *));
-                if (!rt->approvers) abort();
-                rt->approvers[rt->napprovers++] = bh_util_xstrdup(name->valuestring);
-            }
+            bh_gate_restore(run, i, p->approvers);
             continue;
         }
         rt->began = 1;
@@ -1534,7 +1528,13 @@ void bh_sched_init(bh_run *run, bh_runbook *rb, const bh_run_opts *opts, uv_loop
     rb->run_hook = bh_ctx_deadline_hook;
     rb->on_secret = record_secret;
     run->opts = opts;
-    run->operator_name = bh_run_operator(opts->operator_name);
+    /* The command line resolved and checked the name (and refused one
+     * that names no one), so this does not fail; if it did, the account
+     * still says who it was. */
+    char why[200];
+    if (bh_run_operator(opts->operator_name, "--operator", run->operator_buf, why, sizeof why))
+        snprintf(run->operator_buf, sizeof run->operator_buf, "uid %u", (unsigned)getuid());
+    run->operator_name = run->operator_buf;
     run->fx = opts->sim ? bh_fx_sim(loop, run->clock, bh_sim_mode(opts->sim)) : bh_fx_real(loop);
     run->console = bh_console_new(loop, opts->console_mode, stdout);
     bh_console_set_redact(run->console, rb->redact);
@@ -1575,12 +1575,15 @@ void bh_sched_listen(bh_run *run) {
         run->sig[i]->data = run;
         uv_signal_start(run->sig[i], on_signal, signums[i]);
     }
-    int err = bh_control_start(run->loop, run->dir, bh_gate_control, run, &run->control);
+    const char *group = run->opts->approvers_group;
+    int err = bh_control_start(run->loop, run->dir,
+                               group ? run->opts->approvers_gid : BH_CONTROL_NO_GROUP,
+                               bh_gate_control, run, &run->control);
     if (err)
         fprintf(stderr,
-                "bulkhead: cannot listen on the control socket in %s: %s (approve, deny and "
+                "bulkhead: cannot listen on the control socket in %s%s%s: %s (approve, deny and "
                 "done from another terminal will not reach this run)\n",
-                run->dir, bh_util_strerror(err));
+                run->dir, group ? " for group " : "", group ? group : "", bh_util_strerror(err));
 }
 
 bh_run_outcome bh_sched_finish_run(bh_run *run) {

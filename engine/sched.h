@@ -68,7 +68,7 @@ typedef struct {
 typedef struct {
     int began;              /* its turn had come */
     int approved;           /* the approvals it needs were given */
-    const cJSON *approvers; /* who approved so far, when not all have */
+    const cJSON *approvers; /* approval records ({by, uid, how}) so far, when not all came */
     int skipped;            /* a step_skipped record (when = false, or after): final */
     int blocked;            /* ... because a step it waits for did not succeed */
     int failed_early;       /* a step_end of attempt 0 (denied, bad_items): final, failed */

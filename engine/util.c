@@ -1,5 +1,6 @@
 #include "util.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -335,6 +336,26 @@ char *bh_util_xstrdup(const char *s) {
     char *p = bh_util_xmalloc(n);
     memcpy(p, s, n);
     return p;
+}
+
+#define TEXT_OF(x) #x
+#define TEXT_OF_VALUE(x) TEXT_OF(x)
+#define NAME_MAX_TEXT TEXT_OF_VALUE(BH_UTIL_NAME_MAX)
+
+const char *bh_util_clean_name(const char *in, char out[BH_UTIL_NAME_MAX + 1]) {
+    out[0] = '\0';
+    while (isspace((unsigned char)*in))
+        in++;
+    size_t n = strlen(in);
+    while (n && isspace((unsigned char)in[n - 1]))
+        n--;
+    if (n == 0) return "it is blank";
+    if (n > BH_UTIL_NAME_MAX) return "it is longer than " NAME_MAX_TEXT " bytes";
+    for (size_t k = 0; k < n; k++)
+        if ((unsigned char)in[k] < 0x20 || in[k] == 0x7f) return "it holds a control character";
+    memcpy(out, in, n);
+    out[n] = '\0';
+    return NULL;
 }
 
 const char *bh_util_strerror(int err) {

@@ -65,6 +65,13 @@ void *bh_util_xmalloc(size_t n);
 void *bh_util_xcalloc(size_t n, size_t size);
 char *bh_util_xstrdup(const char *s);
 
+/* A person's name as given (--as, --operator, $BULKHEAD_OPERATOR, a
+ * control socket request): leading and trailing white space removed, into
+ * out. Returns NULL, or why it names no one: blank, a control character
+ * (a name must not forge console lines), longer than BH_UTIL_NAME_MAX. */
+#define BH_UTIL_NAME_MAX 100
+const char *bh_util_clean_name(const char *in, char out[BH_UTIL_NAME_MAX + 1]);
+
 /* Text for a negative errno value. */
 const char *bh_util_strerror(int err);
 

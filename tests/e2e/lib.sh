@@ -99,3 +99,25 @@ crash_when() {
     kill -KILL $pid
     wait $pid 2>/dev/null
 }
+
+# Other accounts, for the two-person rule: no user account needs to exist.
+# other_accounts_missing: why they cannot be used here ("" when they can).
+APPROVERS_GROUP=users
+other_accounts_missing() {
+    [ "$(id -u)" = 0 ] || { echo "needs root (setpriv to another uid)"; return; }
+    command -v setpriv >/dev/null || { echo "setpriv (util-linux) not installed"; return; }
+    getent group "$APPROVERS_GROUP" >/dev/null || echo "no group $APPROVERS_GROUP"
+}
+# as_account UID GROUP CMD...: CMD as uid and gid UID, with GROUP (a name,
+# or "" for none) as its only supplementary group.
+as_account() {
+    local uid=$1 group=$2; shift 2
+    if [ -n "$group" ]; then
+        setpriv --reuid="$uid" --regid="$uid" --groups="$(getent group "$group" | cut -d: -f3)" "$@"
+    else
+        setpriv --reuid="$uid" --regid="$uid" --clear-groups "$@"
+    fi
+}
+# let_group_pass GROUP DIR...: members of GROUP may pass through each DIR
+# (group-owned, 0710), as docs/cli.md tells an operator to do.
+let_group_pass() { local g=$1; shift; chgrp "$g" "$@" && chmod 0710 "$@"; }

@@ -68,18 +68,119 @@ assert_eq "approve:dan:flag" "$(decisions)"
 assert_exit 2 bh run --plain --approve nosuch "$WORK/appr.lua"
 assert_contains "$ERR" "--approve nosuch: the runbook has no such step"
 
-t two_person_rule
+t one_account_cannot_be_two_approvers
 sed 's/approve_timeout = "20s",/approve_timeout = "20s", approvers = 2,/' "$WORK/appr.lua" >"$WORK/appr2.lua"
 rm -rf "$STATE"
 start_bg "$WORK/appr2.lua" --approve isolate --operator carol
 wait_for waiting_for approval_wait
-sleep 0.2
+wait_for grep -q "1 of 2 approvals" "$WORK/bg.out" || fail "the flag's approval was not counted"
+# the socket caller is root, as the operator: one account, whatever the name
+assert_exit 1 bh approve last isolate --as erin --reason "a second name"
+assert_contains "$ERR" "uid 0 already approved step 'isolate' as carol: one account is one person"
 assert_exit 1 bh approve last isolate --as carol --reason "me again"
-assert_contains "$ERR" "already approved by this person"
-assert_exit 0 bh approve last isolate --as erin --reason "second pair of eyes"
+assert_contains "$ERR" "carol (uid 0) already approved step 'isolate'; it needs 2 approvals from different people"
+assert_eq 1 "$(jqs "$(journal)" '[.[] | select(.type == "approval")] | length')" "nothing recorded for a refusal"
+assert_eq "waiting" "$(jqs "$(journal)" 'if any(.[]; .type == "step_start" and .step == "isolate") then "started" else "waiting" end')"
+# the same account may still deny: one denial is enough
+assert_exit 0 bh deny last isolate --as carol --reason "called off"
 finish_bg
-assert_eq 0 "$BGRC" "run exit"
-assert_eq "approve:carol:flag,approve:erin:socket" "$(decisions)"
+assert_eq 1 "$BGRC" "run exit"
+assert_eq "approve:carol:flag,deny:carol:socket" "$(decisions)"
+assert_eq "0,0" "$(jqs "$(journal)" '[.[] | select(.type == "approval") | .uid] | join(",")')" "uids"
+
+t two_accounts_are_two_approvers
+why=$(other_accounts_missing)
+if [ -n "$why" ]; then skip "$why"; else
+    rm -rf "$STATE"
+    assert_exit 2 bh run --plain --approvers-group no-such-group-bh "$WORK/appr2.lua"
+    assert_contains "$ERR" "--approvers-group no-such-group-bh: there is no group 'no-such-group-bh' on this host"
+    # WORK (mktemp) and the state folders the engine makes are 0700: refused, each named
+    assert_exit 2 bh run --plain --approvers-group "$APPROVERS_GROUP" "$WORK/appr2.lua"
+    assert_contains "$ERR" "members of group '$APPROVERS_GROUP' could not reach the control socket: they may not pass $WORK (mode 0700, owner root, group root), $STATE (mode 0700"
+    assert_contains "$ERR" "$STATE/runs (mode 0700"
+    assert_eq "" "$(ls "$STATE/runs")" "nothing was run"
+    let_group_pass "$APPROVERS_GROUP" "$WORK" "$STATE" "$STATE/runs"
+    start_bg "$WORK/appr2.lua" --approvers-group "$APPROVERS_GROUP" --approve isolate --operator carol
+    wait_for waiting_for approval_wait
+    wait_for grep -q "from another account" "$WORK/bg.out"
+    dir=$(last_run_dir)
+    assert_contains "$(cat "$WORK/bg.out")" "from another account in group $APPROVERS_GROUP: bulkhead approve $dir isolate --as NAME"
+    # the group may pass through the folder to the socket, and nothing more
+    assert_eq "710 $APPROVERS_GROUP" "$(stat -c '%a %G' "$dir")" "run folder"
+    assert_eq "660 $APPROVERS_GROUP" "$(stat -c '%a %G' "$dir/control.sock")" "socket"
+    assert_eq "600 root" "$(stat -c '%a %G' "$dir/journal.jsonl")" "journal"
+    as_account 65534 "$APPROVERS_GROUP" ls "$dir" >/dev/null 2>&1 && fail "a member could list the run folder"
+    as_account 65534 "$APPROVERS_GROUP" cat "$dir/journal.jsonl" >/dev/null 2>&1 && fail "a member could read the journal"
+    # outside the group: not even the folder
+    assert_exit 6 as_account 65533 "" "$BULKHEAD" approve "$dir" isolate --as mallory --reason "let me"
+    assert_contains "$ERR" "cannot reach run folder $dir: Permission denied"
+    # another account, under a name already counted (case and blanks aside)
+    assert_exit 1 as_account 65534 "$APPROVERS_GROUP" "$BULKHEAD" approve "$dir" isolate --as " CAROL " --reason "me, from my own account"
+    assert_contains "$ERR" "an approval by carol already counts for step 'isolate'; the same name from another account (uid 65534) is not another person"
+    assert_exit 0 as_account 65534 "$APPROVERS_GROUP" "$BULKHEAD" approve "$dir" isolate --as erin --reason "second pair of eyes"
+    assert_contains "$OUT" "isolate: approved by erin (uid 65534)"
+    finish_bg
+    assert_eq 0 "$BGRC" "run exit"
+    assert_eq "approve:carol:flag,approve:erin:socket" "$(decisions)"
+    assert_eq "0:carol:1,65534:erin:2" "$(jqs "$(journal)" '[.[] | select(.type == "approval") | "\(.uid):\(.by):\(.approvals)"] | join(",")')"
+    assert_jq "$(journal)" '.[0] | "\(.uid) \(.approvers_group.name) \(.approvers_group.gid)"' "0 $APPROVERS_GROUP $(getent group "$APPROVERS_GROUP" | cut -d: -f3)"
+    assert_eq isolated "$(end_of after result)"
+    # without --approvers-group the folder stays the engine's alone
+    start_bg "$WORK/appr2.lua" --approve isolate --operator carol
+    wait_for waiting_for approval_wait
+    wait_for sh -c "ls $STATE/runs/*/control.sock >/dev/null 2>&1"
+    dir=$(ls -d "$STATE"/runs/* | sort | tail -n1)
+    assert_eq "700 600" "$(stat -c '%a' "$dir") $(stat -c '%a' "$dir/control.sock")" "default modes"
+    assert_exit 6 as_account 65534 "$APPROVERS_GROUP" "$BULKHEAD" approve "$dir" isolate --as erin --reason "let me"
+    assert_contains "$ERR" "cannot reach the engine of $dir: Permission denied"
+    assert_exit 0 bh deny "$dir" isolate --as carol --reason "done testing"
+    finish_bg
+    # an engine whose user is not in the group cannot give the folder to it
+    own=$(mktemp -d /tmp/bulkhead-nobody.XXXXXX)
+    cp "$WORK/appr2.lua" "$own/"
+    chown -R 65534:65534 "$own"
+    assert_exit 2 as_account 65534 "" "$BULKHEAD" --state-dir "$own/state" run --plain --approvers-group "$APPROVERS_GROUP" "$own/appr2.lua"
+    assert_contains "$ERR" "you (uid 65534) are not a member of group '$APPROVERS_GROUP', so the run folder cannot be given to it"
+    rm -rf "$own"
+fi
+
+t names_are_trimmed_and_never_blank
+rm -rf "$STATE"
+start_bg "$WORK/appr2.lua" --operator "  Dana "
+wait_for waiting_for approval_wait
+assert_exit 2 bh approve last isolate --as "   " --reason "x"
+assert_contains "$ERR" "--as cannot name a person: it is blank"
+assert_exit 2 bh approve last isolate --as "$(printf 'eve\033[2J')" --reason "x"
+assert_contains "$ERR" "--as cannot name a person: it holds a control character"
+assert_exit 2 bh done last isolate --as "" --note "x"
+assert_contains "$ERR" "--as cannot name a person: it is blank"
+# the engine refuses it too, whatever client sends it
+reply=$(python3 - "$(last_run_dir)" <<'PY'
+import os, socket, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+s = socket.socket(socket.AF_UNIX)
+s.connect("/proc/self/fd/%d/control.sock" % fd)
+s.sendall(b'{"op":"approve","step":"isolate","as":" \\t ","reason":"x"}\n')
+print(s.makefile().readline().strip())
+PY
+)
+assert_eq '{"ok":false,"error":"--as: the name cannot be used: it is blank"}' "$reply" "socket reply"
+assert_exit 0 bh approve last isolate --as "  alice  " --reason "padded"
+assert_contains "$OUT" "isolate: approved by alice (uid 0)"
+assert_exit 1 bh approve last isolate --as "ALICE" --reason "shouting"
+assert_contains "$ERR" "alice (uid 0) already approved step 'isolate'"
+assert_exit 0 bh deny last isolate --as alice --reason "called off"
+finish_bg
+assert_eq 1 "$BGRC" "run exit"
+assert_eq "approve:alice:socket,deny:alice:socket" "$(decisions)"
+assert_jq "$(journal)" '.[0].operator' "Dana"
+before=$(ls "$STATE/runs" | wc -l)
+assert_exit 2 bh run --plain --operator " " "$WORK/appr.lua"
+assert_contains "$ERR" "--operator cannot name a person: it is blank"
+assert_eq "$before" "$(ls "$STATE/runs" | wc -l)" "nothing was run"
+# a blank $BULKHEAD_OPERATOR is as if unset: the login name
+assert_exit 0 env BULKHEAD_OPERATOR="  " "$BULKHEAD" --state-dir "$STATE" run --plain --approve isolate "$WORK/appr.lua"
+assert_eq "approve:$(id -un):flag" "$(decisions)"
 
 t interrupt_while_waiting_for_approval
 rm -rf "$STATE"
@@ -132,6 +233,23 @@ if ! command -v script >/dev/null; then skip "script(1) not installed"; else
     ( sleep 1; echo "yes the IC said so" ) | script -qec "'$BULKHEAD' --state-dir '$STATE' run --operator gina '$WORK/appr.lua'" /dev/null >"$WORK/tty.out" 2>&1
     assert_eq "approve:gina:prompt" "$(decisions)"
     assert_jq "$(journal)" '[.[] | select(.type == "approval")][0].reason' "the IC said so"
+fi
+
+t the_prompt_does_not_ask_an_account_that_already_counts
+if ! command -v script >/dev/null; then skip "script(1) not installed"; else
+    rm -rf "$STATE"
+    ( sleep 1; echo "yes from the console"; sleep 4 ) |
+        script -qec "'$BULKHEAD' --state-dir '$STATE' run --operator gina '$WORK/appr2.lua'" /dev/null >"$WORK/tty2.out" 2>&1 &
+    tty_pid=$!
+    one_approval() { [ "$(decisions)" = "approve:gina:prompt" ]; }
+    wait_for one_approval || fail "the prompt's approval was not recorded"
+    assert_exit 1 bh approve last isolate --as hugo --reason "same account"
+    assert_contains "$ERR" "uid 0 already approved step 'isolate' as gina"
+    assert_exit 0 bh deny last isolate --as gina --reason "no second person around"
+    wait $tty_pid
+    assert_eq 1 "$(grep -c "approve 'isolate'" "$WORK/tty2.out")" "times the prompt asked"
+    assert_eq "approve:gina:prompt,deny:gina:socket" "$(decisions)"
+    assert_jq "$(journal)" '[.[] | select(.type == "approval")][0].uid' 0
 fi
 
 t yes_with_a_cadence_and_a_fanout_starts_each_once

@@ -260,6 +260,34 @@ static void test_asprintf_and_alloc(void **state) {
     assert_string_equal(bh_util_strerror(-ENOENT), strerror(ENOENT));
 }
 
+/* Names of people: trimmed, never blank, no control characters, bounded. */
+static void test_clean_name(void **state) {
+    char out[BH_UTIL_NAME_MAX + 1];
+    assert_null(bh_util_clean_name("  Alice Smith \t", out));
+    assert_string_equal(out, "Alice Smith");
+    assert_null(bh_util_clean_name("bob", out));
+    assert_string_equal(out, "bob");
+    assert_null(bh_util_clean_name("Zo\xc3\xab", out)); /* UTF-8 is a name like any */
+    assert_string_equal(out, "Zo\xc3\xab");
+    assert_string_equal(bh_util_clean_name("", out), "it is blank");
+    assert_string_equal(out, "");
+    assert_string_equal(bh_util_clean_name(" \t\n ", out), "it is blank");
+    assert_string_equal(bh_util_clean_name("al\nice", out), "it holds a control character");
+    assert_string_equal(bh_util_clean_name("al\x1b[2Jice", out), "it holds a control character");
+    assert_string_equal(bh_util_clean_name("del\x7f", out), "it holds a control character");
+    char longest[BH_UTIL_NAME_MAX + 3];
+    memset(longest, 'n', sizeof longest);
+    longest[BH_UTIL_NAME_MAX] = '\0';
+    assert_null(bh_util_clean_name(longest, out));
+    assert_int_equal(strlen(out), BH_UTIL_NAME_MAX);
+    longest[BH_UTIL_NAME_MAX] = 'n';
+    longest[BH_UTIL_NAME_MAX + 1] = '\0';
+    assert_string_equal(bh_util_clean_name(longest, out), "it is longer than 100 bytes");
+    /* white space around a name does not count towards its length */
+    longest[BH_UTIL_NAME_MAX] = ' ';
+    assert_null(bh_util_clean_name(longest, out));
+}
+
 static void test_diag(void **state) {
     bh_diag_list list;
     bh_diag_init(&list);
@@ -305,6 +333,7 @@ int main(void) {
         cmocka_unit_test(test_now_ms),
         cmocka_unit_test(test_files),
         cmocka_unit_test(test_asprintf_and_alloc),
+        cmocka_unit_test(test_clean_name),
         cmocka_unit_test(test_diag),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
