@@ -312,17 +312,37 @@ static int pattern_matches(lua_State *L, const char *s, const char *pat) {
     return ok;
 }
 
+/* A JSON value's kind, for messages. */
+static const char *json_kind(const cJSON *v) {
+    return cJSON_IsNumber(v)   ? "a number"
+           : cJSON_IsBool(v)   ? "a boolean"
+           : cJSON_IsArray(v)  ? "a list"
+           : cJSON_IsObject(v) ? "a table"
+           : cJSON_IsNull(v)   ? "null"
+                               : "a string";
+}
+
 /* Values given for parameters with a pattern must match it, whole: an
  * account or host name that goes into a URL or a remote command is
- * checked before anything runs. `check`'s stand-ins ("<name>") pass. */
+ * checked before anything runs. In a list every item must, so an item that
+ * is not a string at all (a number, a table) is refused too: the pattern
+ * cannot vouch for it. `check`'s stand-ins ("<name>") pass. */
 static void check_patterns(lua_State *L, bh_runbook *rb, const char *file, int line) {
     for (size_t i = 0; rb->param_values && i < rb->nparams; i++) {
         const bh_param_spec *p = &rb->params[i];
         if (!p->pattern) continue;
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(rb->param_values, p->name);
-        const cJSON *one = cJSON_IsArray(v) ? v->child : v;
-        for (; one; one = cJSON_IsArray(v) ? one->next : NULL) {
-            if (!cJSON_IsString(one)) continue;
+        int list = cJSON_IsArray(v);
+        const cJSON *one = list ? v->child : v;
+        for (int k = 1; one; one = list ? one->next : NULL, k++) {
+            char item[48] = ""; /* which item of a list, for the message */
+            if (list) snprintf(item, sizeof item, " item %d", k);
+            if (!cJSON_IsString(one)) {
+                bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                            "parameter '%s':%s is %s, but its pattern %s applies to strings only",
+                            p->name, item, json_kind(one), p->pattern);
+                break;
+            }
             const char *s = one->valuestring;
             if (rb->placeholders && s[0] == '<') continue;
             int m = pattern_matches(L, s, p->pattern);
@@ -332,12 +352,13 @@ static void check_patterns(lua_State *L, bh_runbook *rb, const char *file, int l
                             p->pattern);
                 break;
             }
-            if (!m)
+            if (!m) {
                 bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
-                            "parameter '%s': \"%s\" does not match its pattern %s%s%s%s", p->name,
-                            s, p->pattern, p->doc ? " (" : "", p->doc ? p->doc : "",
+                            "parameter '%s':%s \"%s\" does not match its pattern %s%s%s%s",
+                            p->name, item, s, p->pattern, p->doc ? " (" : "", p->doc ? p->doc : "",
                             p->doc ? ")" : "");
-            if (!m) break;
+                break;
+            }
         }
     }
 }
