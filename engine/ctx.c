@@ -669,6 +669,12 @@ static int l_collect(lua_State *L) {
              *c == '.' || *c == '-' || *c == '_';
     if (!ok || name[0] == '.')
         return luaL_error(L, "ctx.collect: 'name' names the evidence file: letters, digits, . - _");
+    const char *secret = bh_redact_which(a->run->rb->redact, name, strlen(name));
+    if (secret) /* the name is refused, never shown */
+        return luaL_error(L,
+                          "ctx.collect: 'name' is built from secret(\"%s\"): it names the "
+                          "evidence file, and a secret never goes into a file name",
+                          secret);
     char **argv =
         table_argv(L, "ctx.collect", "give the command, e.g. { \"cat\", path, name = ... }");
     return start_exec(L, a, argv, 1, 0, name); /* copies name */

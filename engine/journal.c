@@ -340,8 +340,7 @@ void bh_journal_verify_buf(const char *buf, size_t len, bh_journal_check *out) {
                 const char *nnl = memchr(next, '\n', rest);
                 size_t nlen = nnl ? (size_t)(nnl - next) : rest;
                 record_head nh;
-                if (parse_record(next, nlen, &nh) && strcmp(nh.prev, own) != 0)
-                    this_changed = 1;
+                if (parse_record(next, nlen, &nh) && strcmp(nh.prev, own) != 0) this_changed = 1;
             }
             if (this_changed) {
                 set_broken(out, expected, off, hash);

@@ -96,6 +96,22 @@ static int valid_name(const char *s) {
     return 1;
 }
 
+/* Does s, which becomes part of a file name, hold a secret? A secret's
+ * value in any form it is masked in, or its stand-in "<secret:NAME>" (plan,
+ * check, a drill without the secret): 1, with the secret's name (never
+ * its value) in name. */
+static int holds_secret(const bh_runbook *rb, const char *s, char *name, size_t namelen) {
+    const char *standin = s ? strstr(s, "<secret:") : NULL;
+    if (standin) {
+        standin += 8;
+        snprintf(name, namelen, "%.*s", (int)strcspn(standin, ">"), standin);
+        return 1;
+    }
+    const char *which = s ? bh_redact_which(rb->redact, s, strlen(s)) : NULL;
+    if (which) snprintf(name, namelen, "%s", which);
+    return which != NULL;
+}
+
 static int in_list(const char *s, const char *const *list) {
     for (int i = 0; list[i]; i++)
         if (strcmp(s, list[i]) == 0) return 1;
@@ -354,8 +370,8 @@ static void check_patterns(lua_State *L, bh_runbook *rb, const char *file, int l
             }
             if (!m) {
                 bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
-                            "parameter '%s':%s \"%s\" does not match its pattern %s%s%s%s",
-                            p->name, item, s, p->pattern, p->doc ? " (" : "", p->doc ? p->doc : "",
+                            "parameter '%s':%s \"%s\" does not match its pattern %s%s%s%s", p->name,
+                            item, s, p->pattern, p->doc ? " (" : "", p->doc ? p->doc : "",
                             p->doc ? ")" : "");
                 break;
             }
@@ -386,7 +402,15 @@ static int l_runbook(lua_State *L) {
     rb->severity = opt_string(L, rb, 1, "severity", "runbook", file, line);
     rb->owner = opt_string(L, rb, 1, "owner", "runbook", file, line);
     rb->description = opt_string(L, rb, 1, "description", "runbook", file, line);
-    if (!rb->id || !valid_name(rb->id))
+    char secret[64];
+    if (holds_secret(rb, rb->id, secret, sizeof secret))
+        /* Never the value: the id is refused, not shown. */
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                    "runbook: 'id' is built from secret(\"%s\"): the run id, and with it the run "
+                    "folder's name, is made from the runbook id, and a secret never goes into a "
+                    "file name; give a fixed id",
+                    secret);
+    else if (!rb->id || !valid_name(rb->id))
         bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
                     "runbook: 'id' is required: letters, digits, '-', '_' and '.'%s%s%s",
                     rb->id ? " (got \"" : "", rb->id ? rb->id : "", rb->id ? "\")" : "");
@@ -908,7 +932,15 @@ static int l_step(lua_State *L) {
     int line = caller_where(L, file, sizeof file);
     check_pending_step(rb, file);
     const char *id = lua_tostring(L, 1);
-    if (lua_type(L, 1) != LUA_TSTRING || !valid_name(id)) {
+    char secret[64];
+    if (lua_type(L, 1) == LUA_TSTRING && holds_secret(rb, id, secret, sizeof secret)) {
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                    "step: its id is built from secret(\"%s\"): a step's id names its files "
+                    "(out/STEP.A.N.stdout, evidence/) and a secret never goes into a file name; "
+                    "give a fixed id",
+                    secret);
+        id = "?";
+    } else if (lua_type(L, 1) != LUA_TSTRING || !valid_name(id)) {
         bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
                     "step: expected an id of letters, digits, '-', '_' or '.', as in "
                     "step \"isolate-web\" { ... }");
