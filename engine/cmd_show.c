@@ -331,10 +331,11 @@ static void print_stream(const char *label, const cJSON *st) {
     if (size == 0) return;
     const char *path = bh_journal_str(st, "path");
     const char *sha = bh_journal_str(st, "sha256");
-    printf("         %s: %s (%.0f bytes%s, sha256 %.16s...)\n", label, path ? path : "(not stored)",
-           size,
-           cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(st, "truncated")) ? ", truncated" : "",
-           sha ? sha : "?");
+    const char *why = bh_journal_str(st, "truncated_reason");
+    int cut = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(st, "truncated"));
+    printf("         %s: %s (%.0f bytes%s%s%s, sha256 %.16s...)\n", label,
+           path ? path : "(not stored)", size, cut ? ", truncated" : "", cut && why ? ": " : "",
+           cut && why ? why : "", sha ? sha : "?");
 }
 
 /* Parse `CMD RUN [--json]` (json NULL: no --json option) and find the run.

@@ -264,6 +264,24 @@ static void check_exec_options(lua_State *L, int opts, const char *what, const c
     lua_pop(L, 1);
 }
 
+/* Does the file of a captured stream lack what the program wrote, and why?
+ * A limit cuts it by design; a write error (a full disk) loses output the
+ * record should hold, and then the command did not succeed. */
+static int stream_cut(const bh_exec_stream *s, char *why, size_t len) {
+    if (s->file_error) {
+        snprintf(why, len, "writing the file failed: %s (%llu of %llu bytes stored)",
+                 bh_util_strerror(s->file_error), (unsigned long long)s->stored,
+                 (unsigned long long)s->total);
+        return 1;
+    }
+    if (s->stored < s->total) {
+        snprintf(why, len, "the first %llu of %llu bytes stored: the limit of a captured stream",
+                 (unsigned long long)s->stored, (unsigned long long)s->total);
+        return 1;
+    }
+    return 0;
+}
+
 /* Paths in the journal are relative to the run folder, so the folder can
  * be copied elsewhere as evidence and still make sense. */
 static cJSON *stream_json(const bh_exec_stream *s, const char *path, const char *rundir) {
@@ -273,9 +291,25 @@ static cJSON *stream_json(const bh_exec_stream *s, const char *path, const char 
     cJSON_AddNumberToObject(o, "size", (double)s->total);
     if (s->stored != s->total) cJSON_AddNumberToObject(o, "stored", (double)s->stored);
     cJSON_AddStringToObject(o, "sha256", s->sha256);
-    cJSON_AddBoolToObject(o, "truncated", s->truncated);
-    if (s->file_error) cJSON_AddStringToObject(o, "file_error", bh_util_strerror(s->file_error));
+    char why[200];
+    int cut = stream_cut(s, why, sizeof why);
+    cJSON_AddBoolToObject(o, "truncated", cut);
+    if (cut) cJSON_AddStringToObject(o, "truncated_reason", why);
     return o;
+}
+
+/* "stdout could not be stored: ...": the first stream whose file lost
+ * output to a write error, for the step's error; 0 when none did. */
+static int output_lost(const bh_exec_result *res, char *why, size_t len) {
+    for (int i = 0; i < 2; i++) {
+        if (!res->out[i].file_error) continue;
+        snprintf(why, len, "its %s could not be stored: %s (%llu of %llu bytes lost)",
+                 i ? "stderr" : "stdout", bh_util_strerror(res->out[i].file_error),
+                 (unsigned long long)(res->out[i].total - res->out[i].stored),
+                 (unsigned long long)res->out[i].total);
+        return 1;
+    }
+    return 0;
 }
 
 static const char *signal_name(int sig) {
@@ -296,10 +330,16 @@ static int push_exec_result(lua_State *L) {
     push_result *pr = lua_touserdata(L, 1);
     const bh_exec_result *res = pr->res;
     lua_State *co = pr->a->co;
-    lua_createtable(co, 0, 12);
-    int ok = !res->term_signal && res->exit_code == 0 && !res->timed_out;
+    lua_createtable(co, 0, 13);
+    char lost[200];
+    int lost_output = output_lost(res, lost, sizeof lost);
+    int ok = !res->term_signal && res->exit_code == 0 && !res->timed_out && !lost_output;
     lua_pushboolean(co, ok);
     lua_setfield(co, -2, "ok");
+    if (lost_output) { /* exec_k raises it, whatever `check` says */
+        lua_pushstring(co, lost);
+        lua_setfield(co, -2, "output_lost");
+    }
     if (res->term_signal) {
         lua_pushstring(co, signal_name(res->term_signal));
         lua_setfield(co, -2, "signal");
@@ -353,8 +393,10 @@ static void record_evidence(bh_attempt *a, const bh_exec_result *res) {
     cJSON_AddStringToObject(rec, "sha256", s->sha256);
     /* only what did not reach the file counts: evidence is kept whole, not
      * in memory */
-    int cut = s->total > s->stored;
+    char why[200];
+    int cut = stream_cut(s, why, sizeof why);
     cJSON_AddBoolToObject(rec, "truncated", cut);
+    if (cut) cJSON_AddStringToObject(rec, "truncated_reason", why);
     cJSON_AddBoolToObject(rec, "complete", ok && !cut);
     if (a->step->each_ref != LUA_NOREF) { /* which host of the fan-out */
         char key[64];
@@ -443,11 +485,36 @@ static int exec_k(lua_State *L, int status, lua_KContext kctx) {
     lua_getfield(L, -1, "ok");
     int ok = lua_toboolean(L, -1);
     lua_pop(L, 1);
+    int res = lua_gettop(L);
+    /* Output the record should hold was lost (a full disk): the step did
+     * not do what its record can show, even with check = false, which is
+     * about the program's own exit. */
+    if (lua_getfield(L, res, "output_lost") == LUA_TSTRING) {
+        char how[64] = "ran";
+        if (lua_getfield(L, res, "timed_out") == LUA_TBOOLEAN && lua_toboolean(L, -1))
+            snprintf(how, sizeof how, "timed out");
+        else if (lua_getfield(L, res, "signal") == LUA_TSTRING)
+            snprintf(how, sizeof how, "was killed by %s", lua_tostring(L, -1));
+        else if (lua_getfield(L, res, "code") == LUA_TNUMBER && lua_tointeger(L, -1) != 0)
+            snprintf(how, sizeof how, "exited with code %lld", (long long)lua_tointeger(L, -1));
+        lua_settop(L, res + 1);
+        char msg[512];
+        snprintf(msg, sizeof msg, "'%s' %s, but %s: the record of what it printed is incomplete",
+                 what ? what : "?", how, lua_tostring(L, -1));
+        free(what);
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_getfield(L, res, "stdout");
+        lua_setfield(L, -2, "stdout");
+        lua_getfield(L, res, "stderr");
+        lua_setfield(L, -2, "stderr");
+        return bh_luax_raise(L, "output_lost", "%s", msg);
+    }
+    lua_pop(L, 1);
     if (ok || !check) {
         free(what);
         return 1;
     }
-    int res = lua_gettop(L);
     lua_getfield(L, res, "stderr");
     char tail[200];
     last_line(lua_tostring(L, -1), tail, sizeof tail);
