@@ -146,6 +146,25 @@ void bh_console_step_end(bh_console *c, const char *id, const char *status, doub
     }
 }
 
+void bh_console_step_unrecorded(bh_console *c, const char *id, const char *status, double ms,
+                                int err) {
+    if (c->running) c->running--;
+    if (!c->running) uv_timer_stop(&c->timer);
+    if (!human(c)) return;
+    clear_live(c);
+    char el[32];
+    bh_util_format_duration(ms, el, sizeof el);
+    const char *mark = c->mode == BH_CONSOLE_TTY ? "\033[33m?\033[0m" : "??  ";
+    say(c, c->out, "  %s %s  not recorded %s\n", mark, id, el);
+    /* What it did matters to whoever resumes it; the journal has no word. */
+    say(c, c->out,
+        "      it ended %s, but its end could not be written to the journal (%s): for the "
+        "record its outcome is unknown, and `bulkhead resume` asks whether to run it again\n",
+        strcmp(status, "ok") == 0 ? "without error" : status, bh_util_strerror(err));
+    draw_live(c);
+    fflush(c->out);
+}
+
 void bh_console_step_skipped(bh_console *c, const char *id, const char *reason) {
     if (!human(c)) return;
     clear_live(c);

@@ -276,7 +276,11 @@ static void finish_attempt(bh_attempt *a, bh_step_status status, cJSON *result,
     bh_run_append(run, rec);
     char label[200];
     snprintf(label, sizeof label, "%s%s", undo ? "undo " : "", a->label);
-    bh_console_step_end(run->console, label, bh_step_status_name(status), ms, detail);
+    if (run->io_error) /* the record has no end: the screen must not show one */
+        bh_console_step_unrecorded(run->console, label, bh_step_status_name(status), ms,
+                                   run->io_error);
+    else
+        bh_console_step_end(run->console, label, bh_step_status_name(status), ms, detail);
 
     unlink_attempt(run, a);
     rt->running--;
@@ -1433,7 +1437,12 @@ static void write_run_end(bh_run *run) {
     bh_run_append(run, rec);
     bh_run_checkpoint(run); /* the end of the record, signed */
     bh_run_sync(run);
-    bh_console_run_end(run->console, run->id, run_status(run), ms, summary);
+    /* The counts are the engine's; with a journal that could not be
+     * written they are not the record's. */
+    bh_console_run_end(run->console, run->id, run_status(run), ms,
+                       run->io_error ? "the journal could not be written; `bulkhead show` has "
+                                       "what it holds"
+                                     : summary);
 }
 
 static void close_walk(uv_handle_t *h, void *arg) {

@@ -62,3 +62,42 @@ else
     assert_exit 0 bh show last
     assert_contains "$OUT" "truncated: writing the file failed: No space left on device"
 fi
+
+t console_never_says_ok_for_an_end_the_journal_lacks
+# The step's own command fills the disk, so its step_end (with a result too
+# big for what is left) cannot be written: the console must not say ok.
+mnt="$WORK/full2"
+mkdir -p "$mnt"
+if ! mount -t tmpfs -o size=64k tmpfs "$mnt" 2>/dev/null; then
+    skip "cannot mount a small tmpfs here (needs root)"
+else
+    cat >"$WORK/unrec.lua" <<'LUA'
+runbook { id = "unrec", title = "An end the journal lacks", timeout = "20s",
+          params = { dir = { type = "string", required = true, doc = "the small disk" } } }
+step "first" { run = function(ctx) return 1 end }
+step "fill" { run = function(ctx)
+  ctx.sh('head -c 1M /dev/zero >"$DIR/filler" 2>/dev/null; true', { env = { DIR = ctx.params.dir } })
+  return string.rep("r", 20000)
+end }
+step "after" { run = function(ctx) return 2 end }
+LUA
+    assert_exit 6 "$BULKHEAD" --state-dir "$mnt/state" run --plain "$WORK/unrec.lua" -p dir="$mnt"
+    assert_contains "$ERR" "No space left on device"
+    assert_contains "$OUT" "  ok   first  ok"
+    assert_contains "$OUT" "  ??   fill  not recorded"
+    assert_contains "$OUT" "it ended without error, but its end could not be written to the journal (No space left on device)"
+    assert_eq "" "$(printf '%s\n' "$OUT" | grep -E '(ok|✓).*fill|fill.* ok( |$)')" "a line that says fill is ok"
+    assert_contains "$OUT" "error in"
+    assert_not_contains "$OUT" "2 ok" "the run's last line"
+    j=$(ls "$mnt"/state/runs/*/journal.jsonl)
+    assert_jq "$j" '[.[] | select(.type == "step_end") | .step] | join(",")' "first"
+    assert_exit 0 "$BULKHEAD" --state-dir "$mnt/state" verify last
+    # Room again: resume sees the end missing and treats the outcome as
+    # unknown, as the console said it would.
+    rm -f "$mnt/filler"
+    mount -o remount,size=1m "$mnt"
+    assert_exit 0 "$BULKHEAD" --state-dir "$mnt/state" resume last --skip-unknown --plain
+    assert_jq "$j" '[.[] | select(.type == "unknown_outcome") | "\(.step):\(.was):\(.decision)"] | join(",")' "fill:in_flight:skip"
+    assert_jq "$j" '[.[] | select(.type == "step_end") | "\(.step):\(.status)"] | join(",")' "first:ok,fill:unknown,after:ok"
+    umount "$mnt"
+fi
