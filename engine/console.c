@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 
+#include "json.h"
 #include "util.h"
 
 #define REDRAW_MS 200
@@ -38,7 +39,11 @@ static void say(bh_console *c, FILE *out, const char *fmt, ...) {
         va_end(ap);
     }
     char *masked = bh_redact_text(c->redact, text, (size_t)n, NULL);
-    fputs(masked ? masked : text, out);
+    /* a NUL or bytes that are not UTF-8 shown as the journal writes them */
+    const char *shown = masked ? masked : text;
+    char *escaped = bh_json_escape(shown, strlen(shown), NULL);
+    fputs(escaped ? escaped : shown, out);
+    free(escaped);
     free(masked);
     if (text != stack) free(text);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "json.h"
 #include "request.h"
 #include "sched.h"
 #include "sim.h"
@@ -92,7 +93,9 @@ static char *join_args(lua_State *L, int first, const char *sep) {
         luaL_addvalue(&b);
     }
     luaL_pushresult(&b);
-    char *s = bh_util_xstrdup(lua_tostring(L, -1));
+    size_t len;
+    const char *joined = lua_tolstring(L, -1, &len);
+    char *s = bh_json_from_bytes(joined, len); /* a NUL inside is kept, not an end */
     lua_pop(L, 1);
     return s;
 }
@@ -235,6 +238,19 @@ char *bh_ctx_out_path(bh_attempt *a, int n, const char *suffix) {
     return path_in(a, "out", n, suffix);
 }
 
+/* A program's arguments, environment and working directory are C strings:
+ * execve would end one at a NUL byte and run something else than the
+ * runbook says, silently. Refused, naming which one. */
+static void check_no_nul(lua_State *L, int idx, const char *what, const char *which) {
+    size_t len;
+    const char *s = lua_tolstring(L, idx, &len);
+    if (s && strlen(s) != len)
+        luaL_error(L,
+                   "%s: %s holds a NUL byte (at byte %d): a program's arguments, environment "
+                   "and directory cannot, so it would be cut short there",
+                   what, which, (int)strlen(s) + 1);
+}
+
 static const char *const EXEC_OPTIONS[] = {"env", "cwd", "stdin", "timeout", "check", NULL};
 
 /* Validate the option fields of the table at opts (string keys only);
@@ -255,9 +271,22 @@ static void check_exec_options(lua_State *L, int opts, const char *what, const c
     }
     int t = lua_getfield(L, opts, "env");
     if (t != LUA_TNIL && t != LUA_TTABLE) luaL_error(L, "%s: 'env' must be a table", what);
+    if (t == LUA_TTABLE) {
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
+            if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
+                check_no_nul(L, -2, what, "a name in 'env'");
+                char which[80];
+                snprintf(which, sizeof which, "'env' value %.40s", lua_tostring(L, -2));
+                check_no_nul(L, -1, what, which);
+            }
+            lua_pop(L, 1);
+        }
+    }
     lua_pop(L, 1);
     t = lua_getfield(L, opts, "cwd");
     if (t != LUA_TNIL && t != LUA_TSTRING) luaL_error(L, "%s: 'cwd' must be a string", what);
+    if (t == LUA_TSTRING) check_no_nul(L, -1, what, "'cwd'");
     lua_pop(L, 1);
     t = lua_getfield(L, opts, "stdin");
     if (t != LUA_TNIL && t != LUA_TSTRING) luaL_error(L, "%s: 'stdin' must be a string", what);
@@ -405,7 +434,7 @@ static void record_evidence(bh_attempt *a, const bh_exec_result *res) {
     }
     cJSON *src = cJSON_AddArrayToObject(rec, "source");
     for (char **v = p->req.argv; v && *v; v++)
-        cJSON_AddItemToArray(src, cJSON_CreateString(*v));
+        cJSON_AddItemToArray(src, bh_json_string(*v, strlen(*v)));
     cJSON_AddStringToObject(rec, "collected_by", run->operator_name);
     if (run->opts->sim) cJSON_AddBoolToObject(rec, "simulated", 1);
     bh_run_append(run, rec);
@@ -616,7 +645,7 @@ static int start_exec(lua_State *L, bh_attempt *a, char **argv, int opts, int sh
 
     cJSON *argj = cJSON_CreateArray();
     for (char **v = argv; *v; v++)
-        cJSON_AddItemToArray(argj, cJSON_CreateString(*v));
+        cJSON_AddItemToArray(argj, bh_json_string(*v, strlen(*v)));
     int err = run->fx->exec(run->fx, &p->req, exec_done, a, &p->op);
     if (err < 0) {
         cJSON *rec = bh_run_record("exec_error", a);
@@ -657,6 +686,9 @@ static char **table_argv(lua_State *L, const char *what, const char *usage) {
         if (t != LUA_TSTRING && t != LUA_TNUMBER)
             luaL_error(L, "%s: argument %d is a %s; arguments must be strings", what, (int)i,
                        lua_typename(L, t));
+        char arg[32];
+        snprintf(arg, sizeof arg, "argument %d", (int)i);
+        check_no_nul(L, -1, what, arg);
         lua_pop(L, 1);
     }
     char **argv = bh_util_xcalloc((size_t)n + 1, sizeof *argv);
@@ -682,6 +714,7 @@ static int l_exec(lua_State *L) {
 static int l_sh(lua_State *L) {
     bh_attempt *a = bh_ctx_attempt_of(L, "sh");
     const char *script = luaL_checkstring(L, 1);
+    check_no_nul(L, 1, "ctx.sh", "the script");
     int opts = 0;
     if (!lua_isnoneornil(L, 2)) {
         luaL_checktype(L, 2, LUA_TTABLE);
@@ -973,12 +1006,15 @@ static int l_gate(lua_State *L) {
     if (n == 1) a->verify_started_ms = now;
     char why[300] = "";
     const bh_redact *r = a->run->rb->redact; /* masked before it is cut short */
-    if (!ok)
-        bh_redact_snprintf(r, why, sizeof why, "%s", luaL_tolstring(L, 3, NULL));
-    else if (!healthy && lua_type(L, 4) == LUA_TSTRING)
-        bh_redact_snprintf(r, why, sizeof why, "%s", lua_tostring(L, 4));
-    else if (!healthy)
-        bh_redact_snprintf(r, why, sizeof why, "verify returned %s", luaL_tolstring(L, 3, NULL));
+    int said = !ok ? 3 : !healthy && lua_type(L, 4) == LUA_TSTRING ? 4 : !healthy ? 3 : 0;
+    if (said) {
+        size_t len;
+        const char *s = luaL_tolstring(L, said, &len);
+        char *text = bh_json_from_bytes(s, len); /* a NUL in it is kept */
+        bh_redact_snprintf(r, why, sizeof why, "%s%s", ok && said == 3 ? "verify returned " : "",
+                           text);
+        free(text);
+    }
     cJSON *rec = bh_run_record("verify", a);
     cJSON_AddNumberToObject(rec, "try", (double)n);
     cJSON_AddBoolToObject(rec, "healthy", healthy);

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "json.h"
+
 static const char zero_hash[BH_SHA256_HEX_LEN + 1] =
     "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -135,7 +137,9 @@ int bh_journal_append(bh_journal *j, const cJSON *rec) {
     for (const cJSON *it = rec->child; it; it = it->next)
         if (!it->string || reserved_name(it->string)) return fail(j, -EINVAL);
 
-    char *body = cJSON_PrintUnformatted(rec);
+    /* Strict JSON whatever bytes the strings hold (json.h): NUL and bytes
+     * that are not UTF-8 escaped, so every line is valid UTF-8. */
+    char *body = bh_json_print(rec, 0);
     if (!body) return fail(j, -ENOMEM);
 
     char ts[32];
@@ -212,13 +216,11 @@ int bh_journal_close(bh_journal *j) {
 
 /* ---- reading ---- */
 
-/* Parse one line as a JSON object. cJSON_ParseWithLength alone would accept
- * `{...}garbage`, so the parse must also end exactly at the line's end. */
+/* Parse one line as a JSON object, and nothing after it (`{...}garbage` is
+ * not a record), with the escapes the writer uses read back (json.h). */
 static cJSON *parse_line(const char *line, size_t len) {
-    const char *end = NULL;
-    cJSON *v = cJSON_ParseWithLengthOpts(line, len, &end, 0);
-    if (!v) return NULL;
-    if (!cJSON_IsObject(v) || end != line + len) {
+    cJSON *v = bh_json_parse(line, len);
+    if (v && !cJSON_IsObject(v)) {
         cJSON_Delete(v);
         return NULL;
     }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "scorecard.h"
 #include "util.h"
 
@@ -628,6 +629,8 @@ static void request_text(const cJSON *q, char *what, size_t wlen, char *result, 
 /* Text from the journal in Markdown: nothing in it can end a table row,
  * open a link or an HTML tag, or start a code span; it reads as written. */
 static void md_cell(FILE *out, const char *s) {
+    char *copy;
+    s = bh_json_visible(s, &copy); /* NUL, bytes not UTF-8: as the journal writes them */
     for (; s && *s; s++) {
         switch (*s) {
         case '\\':
@@ -650,6 +653,7 @@ static void md_cell(FILE *out, const char *s) {
             fputc(*s, out);
         }
     }
+    free(copy);
 }
 
 /* md_cell of a value that may be missing. */
@@ -673,7 +677,8 @@ static void md_fence(FILE *out, const char *s, size_t min) {
  * escaped (a table would end the cell on it; GFM takes "\|" back out of
  * the span). */
 static void md_code(FILE *out, const char *s) {
-    s = dflt(s, "?");
+    char *copy;
+    s = bh_json_visible(dflt(s, "?"), &copy);
     size_t len = strlen(s);
     int pad = len > 0 && (s[0] == '`' || s[len - 1] == '`' || s[0] == ' ');
     md_fence(out, s, 1);
@@ -688,6 +693,7 @@ static void md_code(FILE *out, const char *s) {
     }
     if (pad) fputc(' ', out);
     md_fence(out, s, 1);
+    free(copy);
 }
 
 /* The start of a row's first cell: whether the chain vouches for it. */
@@ -786,7 +792,7 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
     fprintf(out, " |\n| Runbook SHA-256 | ");
     md_code(out, S(rb, "sha256"));
     fprintf(out, " |\n");
-    char *params = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(run, "params"));
+    char *params = bh_json_print(cJSON_GetObjectItemCaseSensitive(run, "params"), 0);
     fprintf(out, "| Parameters | ");
     md_code(out, params ? params : "{}");
     fprintf(out, " |\n");
@@ -1027,6 +1033,8 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
 /* --- HTML --------------------------------------------------------------- */
 
 static void h(FILE *out, const char *s) {
+    char *copy;
+    s = bh_json_visible(s, &copy); /* NUL, bytes not UTF-8: as the journal writes them */
     for (; s && *s; s++) {
         switch (*s) {
         case '<':
@@ -1048,6 +1056,7 @@ static void h(FILE *out, const char *s) {
             fputc(*s, out);
         }
     }
+    free(copy);
 }
 
 /* A status as a class name: only [a-z_], so a journal cannot break out of
@@ -1331,7 +1340,7 @@ void bh_report_html(const cJSON *m, FILE *out) {
     html_table_row(out, "Runbook", title, 0);
     html_table_row(out, "Runbook file", S(rb, "path"), 1);
     html_table_row(out, "Runbook SHA-256", S(rb, "sha256"), 1);
-    char *params = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(run, "params"));
+    char *params = bh_json_print(cJSON_GetObjectItemCaseSensitive(run, "params"), 0);
     html_table_row(out, "Parameters", params ? params : "{}", 1);
     free(params);
     snprintf(t, sizeof t, "%s on %s", dflt(S(run, "operator"), "?"), dflt(S(run, "host"), "?"));
