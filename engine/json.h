@@ -11,8 +11,9 @@
  *   Modified UTF-8 writes it), a C0 byte is C0 C0. Every other byte is
  *   itself, so text is untouched. bh_json_string() makes such a string from
  *   bytes (a Lua string), bh_json_bytes() gives the bytes back. A string
- *   made in C from C strings holds no NUL, and a C0 in it (not followed by
- *   80 or C0) stands for itself.
+ *   made in C from C strings (a message, a -p value) is read the same way:
+ *   a C0 in it stands for itself unless 80 or C0 follows, which is taken
+ *   for the escape; so what can hold any bytes is converted, not copied.
  * - In JSON text (bh_json_print, bh_json_escape), a NUL is written \u0000,
  *   and every byte that is not part of a well-formed UTF-8 sequence is
  *   written \udcXX, XX its value in hex (80..ff): the lone low surrogates
