@@ -8,6 +8,7 @@
 
 #include "cmd.h"
 #include "journal.h"
+#include "json.h"
 #include "report.h"
 #include "util.h"
 
@@ -99,7 +100,7 @@ int bh_cmd_report(int argc, char **argv, const bh_cli *g) {
         }
     }
     if (strcmp(format, "json") == 0) {
-        char *s = cJSON_Print(model);
+        char *s = bh_json_print(model, 1); /* strict JSON, as the journal's lines */
         fputs(s, out);
         fputc('\n', out);
         free(s);

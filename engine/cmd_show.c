@@ -7,6 +7,7 @@
 
 #include "cmd.h"
 #include "journal.h"
+#include "json.h"
 #include "util.h"
 
 static const char RUNS_HELP[] =
@@ -371,7 +372,7 @@ int bh_cmd_runs(int argc, char **argv, const bh_cli *g) {
         free(dir);
     }
     if (json) {
-        char *out = cJSON_Print(arr);
+        char *out = bh_json_print(arr, 1);
         puts(out);
         free(out);
     }
@@ -381,16 +382,17 @@ int bh_cmd_runs(int argc, char **argv, const bh_cli *g) {
     return BH_EXIT_OK;
 }
 
-static void print_stream(const char *label, const cJSON *st) {
+static void print_stream(FILE *o, const char *label, const cJSON *st) {
     if (!st) return;
     double size = bh_journal_num(st, "size", 0);
     if (size == 0) return;
     const char *path = bh_journal_str(st, "path");
     const char *sha = bh_journal_str(st, "sha256");
-    printf("         %s: %s (%.0f bytes%s, sha256 %.16s...)\n", label, path ? path : "(not stored)",
-           size,
-           cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(st, "truncated")) ? ", truncated" : "",
-           sha ? sha : "?");
+    const char *why = bh_journal_str(st, "truncated_reason");
+    int cut = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(st, "truncated"));
+    fprintf(o, "         %s: %s (%.0f bytes%s%s%s, sha256 %.16s...)\n", label,
+            path ? path : "(not stored)", size, cut ? ", truncated" : "", cut && why ? ": " : "",
+            cut && why ? why : "", sha ? sha : "?");
 }
 
 /* Parse `CMD RUN [--json]` (json NULL: no --json option) and find the run.
@@ -417,6 +419,110 @@ static int run_arg(int argc, char **argv, const bh_cli *g, const char *cmd, cons
     if (!which) return bh_cmd_usage_error(cmd, "which run? (an id, a prefix, or 'last')");
     *dir = bh_cmd_find_run(g, which);
     return *dir ? BH_EXIT_OK : BH_EXIT_IO;
+}
+
+/* show's text: what a person reads, every string as the journal writes it
+ * (a NUL, bytes that are not UTF-8: their escapes, json.h). */
+static void show_text(FILE *o, const char *name, const char *dir, const summary *s,
+                      const bh_journal_check *chk) {
+    const cJSON *rb = cJSON_GetObjectItemCaseSensitive(s->start, "runbook");
+    fprintf(o, "run %s: %s\n", name, run_status(s));
+    const char *mode = bh_journal_str(s->start, "mode");
+    if (mode && strcmp(mode, "real") != 0)
+        fprintf(o,
+                "  %s: nothing was executed or sent; commands below are what it would "
+                "have run\n",
+                strcmp(mode, "drill") == 0 ? "DRILL" : "DRY RUN");
+    if (rb)
+        fprintf(o, "  runbook  %s (%s)\n           %s sha256 %s\n", bh_journal_str(rb, "id"),
+                bh_journal_str(rb, "title"), bh_journal_str(rb, "path"),
+                bh_journal_str(rb, "sha256"));
+    if (s->start) {
+        char *params = bh_json_print(cJSON_GetObjectItemCaseSensitive(s->start, "params"), 0);
+        fprintf(o, "  params   %s\n  operator %s on %s, mode %s\n  started  %s\n",
+                params ? params : "{}", bh_journal_str(s->start, "operator"),
+                bh_journal_str(s->start, "host"), bh_journal_str(s->start, "mode"),
+                bh_journal_str(s->start, "ts"));
+        free(params);
+    }
+    if (s->end) {
+        char el[32];
+        bh_util_format_duration(bh_journal_num(s->end, "duration_ms", 0), el, sizeof el);
+        fprintf(o, "  ended    %s after %s\n", bh_journal_str(s->end, "ts"), el);
+    }
+    const cJSON *ev;
+    cJSON_ArrayForEach(ev, s->events) {
+        if (strcmp(bh_journal_str(ev, "type"), "run_resumed") == 0)
+            fprintf(o, "  resumed  %s by %s (before: %s, %d leftover command(s) stopped)\n",
+                    bh_journal_str(ev, "ts"), bh_journal_str(ev, "operator"),
+                    bh_journal_str(ev, "previous"),
+                    cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ev, "leftovers_stopped")));
+        else
+            fprintf(o, "  interrupted by %s at %s (%s)\n", bh_journal_str(ev, "signal"),
+                    bh_journal_str(ev, "ts"), bh_journal_str(ev, "action"));
+    }
+    fprintf(o, "  folder   %s\n", dir);
+    const cJSON *d;
+    if (cJSON_GetArraySize(s->remain) > 0)
+        fprintf(o, "\nin doubt: these may have acted, and are not undone (bulkhead undo %s)\n",
+                name);
+    cJSON_ArrayForEach(d, s->remain) fprintf(o, "  %s\n", bh_journal_str(d, "text"));
+    fprintf(o, "\nsteps\n");
+    const cJSON *id;
+    cJSON_ArrayForEach(id, s->order) {
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(s->steps, id->valuestring);
+        char el[32] = "";
+        if (cJSON_GetObjectItemCaseSensitive(e, "duration_ms"))
+            bh_util_format_duration(bh_journal_num(e, "duration_ms", 0), el, sizeof el);
+        int attempts = (int)bh_journal_num(e, "attempts", 0);
+        const char *status = bh_journal_str(e, "status");
+        fprintf(o, "  %-28s %-10s %s", id->valuestring, status ? status : "?", el);
+        if (attempts > 1) fprintf(o, "  (%d attempts)", attempts);
+        fputc('\n', o);
+        const cJSON *err = cJSON_GetObjectItemCaseSensitive(e, "error");
+        if (err)
+            fprintf(o, "       error: %s (%s)\n", bh_journal_str(err, "message"),
+                    bh_journal_str(err, "code"));
+        if (bh_journal_str(e, "doubt"))
+            fprintf(o, "       in doubt: %s\n", bh_journal_str(e, "doubt"));
+        if (bh_journal_str(e, "reason"))
+            fprintf(o, "       reason: %s\n", bh_journal_str(e, "reason"));
+        if (bh_journal_str(e, "instances"))
+            fprintf(o, "       fan-out: %s\n", bh_journal_str(e, "instances"));
+        const cJSON *ap;
+        cJSON_ArrayForEach(ap, cJSON_GetObjectItemCaseSensitive(e, "approvals"))
+            fprintf(o, "       approval: %s\n", ap->valuestring);
+        if (bh_journal_str(e, "undo") && strcmp(bh_journal_str(e, "undo"), "ok") != 0)
+            fprintf(o, "       undo: FAILED (see the journal's undo_end)\n");
+        const cJSON *x;
+        cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(e, "execs")) {
+            char *args = bh_json_print(cJSON_GetObjectItemCaseSensitive(x, "argv"), 0);
+            if (attempts > 1)
+                fprintf(o, "       #%.0f $ %s", bh_journal_num(x, "attempt", 0), args ? args : "?");
+            else
+                fprintf(o, "       $ %s", args ? args : "?");
+            free(args);
+            if (bh_journal_str(x, "error"))
+                fprintf(o, "  -> %s\n", bh_journal_str(x, "error"));
+            else if (bh_journal_str(x, "signal"))
+                fprintf(o, "  -> %s%s\n", bh_journal_str(x, "signal"),
+                        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "timed_out"))
+                            ? " (timed out)"
+                            : "");
+            else if (cJSON_GetObjectItemCaseSensitive(x, "code"))
+                fprintf(o, "  -> exit %.0f\n", bh_journal_num(x, "code", 0));
+            else
+                fprintf(o, "  -> (no end recorded)\n");
+            print_stream(o, "stdout", cJSON_GetObjectItemCaseSensitive(x, "stdout"));
+            print_stream(o, "stderr", cJSON_GetObjectItemCaseSensitive(x, "stderr"));
+        }
+    }
+    if (chk->intact)
+        fprintf(o, "\njournal intact: %llu records, head %s\n", (unsigned long long)chk->records,
+                chk->head);
+    else
+        fprintf(o, "\nJOURNAL BROKEN at seq %lld (byte offset %llu): %s\n", (long long)chk->bad_seq,
+                (unsigned long long)chk->bad_offset, chk->message);
 }
 
 int bh_cmd_show(int argc, char **argv, const bh_cli *g) {
@@ -450,110 +556,24 @@ int bh_cmd_show(int argc, char **argv, const bh_cli *g) {
         cJSON_AddItemToObject(o, "may_remain", remain_texts(&s));
         cJSON_AddStringToObject(o, "head", chk.head);
         cJSON_AddNumberToObject(o, "records", (double)chk.records);
-        char *out = cJSON_Print(o);
+        char *out = bh_json_print(o, 1);
         puts(out);
         free(out);
         cJSON_Delete(o);
     } else {
-        const cJSON *rb = cJSON_GetObjectItemCaseSensitive(s.start, "runbook");
-        printf("run %s: %s\n", name, run_status(&s));
-        const char *mode = bh_journal_str(s.start, "mode");
-        if (mode && strcmp(mode, "real") != 0)
-            printf("  %s: nothing was executed or sent; commands below are what it would "
-                   "have run\n",
-                   strcmp(mode, "drill") == 0 ? "DRILL" : "DRY RUN");
-        if (rb)
-            printf("  runbook  %s (%s)\n           %s sha256 %s\n", bh_journal_str(rb, "id"),
-                   bh_journal_str(rb, "title"), bh_journal_str(rb, "path"),
-                   bh_journal_str(rb, "sha256"));
-        if (s.start) {
-            char *params =
-                cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(s.start, "params"));
-            printf("  params   %s\n  operator %s on %s, mode %s\n  started  %s\n",
-                   params ? params : "{}", bh_journal_str(s.start, "operator"),
-                   bh_journal_str(s.start, "host"), bh_journal_str(s.start, "mode"),
-                   bh_journal_str(s.start, "ts"));
-            free(params);
+        char *text = NULL;
+        size_t len = 0;
+        FILE *o = open_memstream(&text, &len);
+        if (!o) {
+            fprintf(stderr, "bulkhead show: out of memory\n");
+            abort();
         }
-        if (s.end) {
-            char el[32];
-            bh_util_format_duration(bh_journal_num(s.end, "duration_ms", 0), el, sizeof el);
-            printf("  ended    %s after %s\n", bh_journal_str(s.end, "ts"), el);
-        }
-        const cJSON *ev;
-        cJSON_ArrayForEach(ev, s.events) {
-            if (strcmp(bh_journal_str(ev, "type"), "run_resumed") == 0)
-                printf(
-                    "  resumed  %s by %s (before: %s, %d leftover command(s) stopped)\n",
-                    bh_journal_str(ev, "ts"), bh_journal_str(ev, "operator"),
-                    bh_journal_str(ev, "previous"),
-                    cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ev, "leftovers_stopped")));
-            else
-                printf("  interrupted by %s at %s (%s)\n", bh_journal_str(ev, "signal"),
-                       bh_journal_str(ev, "ts"), bh_journal_str(ev, "action"));
-        }
-        printf("  folder   %s\n", dir);
-        const cJSON *d;
-        if (cJSON_GetArraySize(s.remain) > 0)
-            printf("\nin doubt: these may have acted, and are not undone (bulkhead undo %s)\n",
-                   name);
-        cJSON_ArrayForEach(d, s.remain) printf("  %s\n", bh_journal_str(d, "text"));
-        printf("\nsteps\n");
-        const cJSON *id;
-        cJSON_ArrayForEach(id, s.order) {
-            const cJSON *e = cJSON_GetObjectItemCaseSensitive(s.steps, id->valuestring);
-            char el[32] = "";
-            if (cJSON_GetObjectItemCaseSensitive(e, "duration_ms"))
-                bh_util_format_duration(bh_journal_num(e, "duration_ms", 0), el, sizeof el);
-            int attempts = (int)bh_journal_num(e, "attempts", 0);
-            const char *status = bh_journal_str(e, "status");
-            printf("  %-28s %-10s %s", id->valuestring, status ? status : "?", el);
-            if (attempts > 1) printf("  (%d attempts)", attempts);
-            putchar('\n');
-            const cJSON *err = cJSON_GetObjectItemCaseSensitive(e, "error");
-            if (err)
-                printf("       error: %s (%s)\n", bh_journal_str(err, "message"),
-                       bh_journal_str(err, "code"));
-            if (bh_journal_str(e, "doubt"))
-                printf("       in doubt: %s\n", bh_journal_str(e, "doubt"));
-            if (bh_journal_str(e, "reason"))
-                printf("       reason: %s\n", bh_journal_str(e, "reason"));
-            if (bh_journal_str(e, "instances"))
-                printf("       fan-out: %s\n", bh_journal_str(e, "instances"));
-            const cJSON *ap;
-            cJSON_ArrayForEach(ap, cJSON_GetObjectItemCaseSensitive(e, "approvals"))
-                printf("       approval: %s\n", ap->valuestring);
-            if (bh_journal_str(e, "undo") && strcmp(bh_journal_str(e, "undo"), "ok") != 0)
-                printf("       undo: FAILED (see the journal's undo_end)\n");
-            const cJSON *x;
-            cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(e, "execs")) {
-                char *args = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(x, "argv"));
-                if (attempts > 1)
-                    printf("       #%.0f $ %s", bh_journal_num(x, "attempt", 0), args ? args : "?");
-                else
-                    printf("       $ %s", args ? args : "?");
-                free(args);
-                if (bh_journal_str(x, "error"))
-                    printf("  -> %s\n", bh_journal_str(x, "error"));
-                else if (bh_journal_str(x, "signal"))
-                    printf("  -> %s%s\n", bh_journal_str(x, "signal"),
-                           cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "timed_out"))
-                               ? " (timed out)"
-                               : "");
-                else if (cJSON_GetObjectItemCaseSensitive(x, "code"))
-                    printf("  -> exit %.0f\n", bh_journal_num(x, "code", 0));
-                else
-                    printf("  -> (no end recorded)\n");
-                print_stream("stdout", cJSON_GetObjectItemCaseSensitive(x, "stdout"));
-                print_stream("stderr", cJSON_GetObjectItemCaseSensitive(x, "stderr"));
-            }
-        }
-        if (chk.intact)
-            printf("\njournal intact: %llu records, head %s\n", (unsigned long long)chk.records,
-                   chk.head);
-        else
-            printf("\nJOURNAL BROKEN at seq %lld (byte offset %llu): %s\n", (long long)chk.bad_seq,
-                   (unsigned long long)chk.bad_offset, chk.message);
+        show_text(o, name, dir, &s, &chk);
+        fclose(o);
+        char *esc = bh_json_escape(text, len, NULL);
+        fputs(esc ? esc : text, stdout);
+        free(esc);
+        free(text);
     }
     summary_free(&s);
     free(dir);

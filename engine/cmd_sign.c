@@ -22,7 +22,8 @@ static const char KEYGEN_HELP[] =
 static const char VERIFY_HELP[] =
     "usage: bulkhead verify RUN [--key PUBLIC] [--expect-head HASH]\n"
     "\n"
-    "Recheck the journal: every line is a record, seq runs without gaps, and\n"
+    "Recheck the journal: it begins with its run's run_start, whose run id is\n"
+    "the run folder's name; every line is a record, seq runs without gaps, and\n"
     "each record's prev is the SHA-256 of the line before it. Prints the head\n"
     "hash when intact; otherwise names the first broken record and its byte\n"
     "offset.\n"
@@ -64,7 +65,7 @@ typedef struct {
     char (*hash)[BH_SHA256_HEX_LEN + 1]; /* per line */
     size_t nlines;
     const unsigned char *pk;
-    char run_id[160]; /* from run_start: the record itself is freed after the callback */
+    char *run_id; /* of the first run_start (record 0 of an intact journal) */
     const char *expect;
     int checkpoints, bad, expect_found;
     uint64_t last_covered, last_cp_seq;
@@ -78,7 +79,7 @@ static int check_record(const cJSON *rec, uint64_t offset, void *ud) {
     const cJSON *seq = cJSON_GetObjectItemCaseSensitive(rec, "seq");
     if (cJSON_IsString(t) && strcmp(t->valuestring, "run_start") == 0) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(rec, "run_id");
-        if (cJSON_IsString(id)) snprintf(st->run_id, sizeof st->run_id, "%s", id->valuestring);
+        if (cJSON_IsString(id) && !st->run_id) st->run_id = bh_util_xstrdup(id->valuestring);
     }
     if (!st->pk || !cJSON_IsString(t) || strcmp(t->valuestring, "checkpoint") != 0 || st->bad)
         return 0;
@@ -94,7 +95,7 @@ static int check_record(const cJSON *rec, uint64_t offset, void *ud) {
                  "checkpoint at seq %.0f does not cover the record just before it",
                  cJSON_IsNumber(seq) ? seq->valuedouble : -1.0);
         st->bad = 1;
-    } else if (!bh_sign_check(st->pk, st->run_id, rec, err, sizeof err)) {
+    } else if (!bh_sign_check(st->pk, st->run_id ? st->run_id : "", rec, err, sizeof err)) {
         snprintf(st->why, sizeof st->why, "checkpoint at seq %.0f: %s", seq->valuedouble, err);
         st->bad = 1;
     } else {
@@ -151,7 +152,6 @@ int bh_cmd_verify(int argc, char **argv, const bh_cli *g) {
         rc = BH_EXIT_BROKEN;
         goto out;
     }
-    printf("%s: intact, %llu records\nhead %s\n", path, (unsigned long long)chk.records, chk.head);
     rc = BH_EXIT_OK;
     sig_state st = {.pk = keypath ? pk : NULL, .expect = expect};
     st.hash = bh_util_xcalloc(chk.records ? chk.records : 1, sizeof *st.hash);
@@ -164,13 +164,18 @@ int bh_cmd_verify(int argc, char **argv, const bh_cli *g) {
         off += n + 1;
     }
     bh_journal_each_buf(buf, len, check_record, &st);
-    /* The journal must be this run's: its run_start names the folder. */
+    /* The journal must be this run's: its run_start names the folder. An
+     * intact chain proves nothing about which run it is the record of: one
+     * run's journal copied over another's verifies by itself. */
     const char *base = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
-    if (keypath && strcmp(st.run_id, base) != 0) {
-        printf("the journal's run_start names run '%s', not this run folder '%s'\n", st.run_id,
-               base);
+    if (!st.run_id || strcmp(st.run_id, base) != 0) {
+        printf("%s: NOT THIS RUN'S JOURNAL: its run_start names run '%s', not this run folder "
+               "'%s'\n",
+               path, st.run_id ? st.run_id : "(none)", base);
         rc = BH_EXIT_BROKEN;
+        goto done;
     }
+    printf("%s: intact, %llu records\nhead %s\n", path, (unsigned long long)chk.records, chk.head);
     if (expect && !st.expect_found) {
         printf("expected head %s is not the hash of any record here: the journal was cut "
                "short or is not the one quoted\n",
@@ -201,6 +206,8 @@ int bh_cmd_verify(int argc, char **argv, const bh_cli *g) {
             }
         }
     }
+done:
+    free(st.run_id);
     free(st.hash);
 out:
     free(buf);

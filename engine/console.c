@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 
+#include "json.h"
 #include "util.h"
 
 #define REDRAW_MS 200
@@ -38,7 +39,11 @@ static void say(bh_console *c, FILE *out, const char *fmt, ...) {
         va_end(ap);
     }
     char *masked = bh_redact_text(c->redact, text, (size_t)n, NULL);
-    fputs(masked ? masked : text, out);
+    /* a NUL or bytes that are not UTF-8 shown as the journal writes them */
+    const char *shown = masked ? masked : text;
+    char *escaped = bh_json_escape(shown, strlen(shown), NULL);
+    fputs(escaped ? escaped : shown, out);
+    free(escaped);
     free(masked);
     if (text != stack) free(text);
 }
@@ -144,6 +149,25 @@ void bh_console_step_end(bh_console *c, const char *id, const char *status, doub
         draw_live(c);
         fflush(c->out);
     }
+}
+
+void bh_console_step_unrecorded(bh_console *c, const char *id, const char *status, double ms,
+                                int err) {
+    if (c->running) c->running--;
+    if (!c->running) uv_timer_stop(&c->timer);
+    if (!human(c)) return;
+    clear_live(c);
+    char el[32];
+    bh_util_format_duration(ms, el, sizeof el);
+    const char *mark = c->mode == BH_CONSOLE_TTY ? "\033[33m?\033[0m" : "??  ";
+    say(c, c->out, "  %s %s  not recorded %s\n", mark, id, el);
+    /* What it did matters to whoever resumes it; the journal has no word. */
+    say(c, c->out,
+        "      it ended %s, but its end could not be written to the journal (%s): for the "
+        "record its outcome is unknown, and `bulkhead resume` asks whether to run it again\n",
+        strcmp(status, "ok") == 0 ? "without error" : status, bh_util_strerror(err));
+    draw_live(c);
+    fflush(c->out);
 }
 
 void bh_console_step_skipped(bh_console *c, const char *id, const char *reason) {

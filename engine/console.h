@@ -30,6 +30,10 @@ void bh_console_phase(bh_console *c, const char *phase);
 void bh_console_step_start(bh_console *c, const char *label);
 void bh_console_step_end(bh_console *c, const char *id, const char *status, double ms,
                          const char *detail);
+/* An attempt ended but its end record did not reach the journal (err, a
+ * negative errno): never shown as ok, since the record does not say so. */
+void bh_console_step_unrecorded(bh_console *c, const char *id, const char *status, double ms,
+                                int err);
 void bh_console_step_skipped(bh_console *c, const char *id, const char *reason);
 void bh_console_log(bh_console *c, const char *step, const char *text);
 void bh_console_notice(bh_console *c, const char *text);

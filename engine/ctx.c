@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "json.h"
 #include "request.h"
 #include "sched.h"
 #include "sim.h"
@@ -92,7 +93,9 @@ static char *join_args(lua_State *L, int first, const char *sep) {
         luaL_addvalue(&b);
     }
     luaL_pushresult(&b);
-    char *s = bh_util_xstrdup(lua_tostring(L, -1));
+    size_t len;
+    const char *joined = lua_tolstring(L, -1, &len);
+    char *s = bh_json_from_bytes(joined, len); /* a NUL inside is kept, not an end */
     lua_pop(L, 1);
     return s;
 }
@@ -237,6 +240,19 @@ char *bh_ctx_out_path(bh_attempt *a, int n, const char *suffix) {
     return path_in(a, "out", n, suffix);
 }
 
+/* A program's arguments, environment and working directory are C strings:
+ * execve would end one at a NUL byte and run something else than the
+ * runbook says, silently. Refused, naming which one. */
+static void check_no_nul(lua_State *L, int idx, const char *what, const char *which) {
+    size_t len;
+    const char *s = lua_tolstring(L, idx, &len);
+    if (s && strlen(s) != len)
+        luaL_error(L,
+                   "%s: %s holds a NUL byte (at byte %d): a program's arguments, environment "
+                   "and directory cannot, so it would be cut short there",
+                   what, which, (int)strlen(s) + 1);
+}
+
 static const char *const EXEC_OPTIONS[] = {"env",  "cwd",        "stdin",       "timeout", "check",
                                            "acts", "doubt_exit", "not_started", NULL};
 
@@ -260,9 +276,22 @@ static void check_exec_options(lua_State *L, int opts, const char *what, const c
     }
     int t = lua_getfield(L, opts, "env");
     if (t != LUA_TNIL && t != LUA_TTABLE) luaL_error(L, "%s: 'env' must be a table", what);
+    if (t == LUA_TTABLE) {
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
+            if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
+                check_no_nul(L, -2, what, "a name in 'env'");
+                char which[80];
+                snprintf(which, sizeof which, "'env' value %.40s", lua_tostring(L, -2));
+                check_no_nul(L, -1, what, which);
+            }
+            lua_pop(L, 1);
+        }
+    }
     lua_pop(L, 1);
     t = lua_getfield(L, opts, "cwd");
     if (t != LUA_TNIL && t != LUA_TSTRING) luaL_error(L, "%s: 'cwd' must be a string", what);
+    if (t == LUA_TSTRING) check_no_nul(L, -1, what, "'cwd'");
     lua_pop(L, 1);
     t = lua_getfield(L, opts, "stdin");
     if (t != LUA_TNIL && t != LUA_TSTRING) luaL_error(L, "%s: 'stdin' must be a string", what);
@@ -355,6 +384,24 @@ static bh_effect exec_effect(const bh_attempt *a, const bh_pending_exec *p,
     return BH_EFFECT_DONE;
 }
 
+/* Does the file of a captured stream lack what the program wrote, and why?
+ * A limit cuts it by design; a write error (a full disk) loses output the
+ * record should hold, and then the command did not succeed. */
+static int stream_cut(const bh_exec_stream *s, char *why, size_t len) {
+    if (s->file_error) {
+        snprintf(why, len, "writing the file failed: %s (%llu of %llu bytes stored)",
+                 bh_util_strerror(s->file_error), (unsigned long long)s->stored,
+                 (unsigned long long)s->total);
+        return 1;
+    }
+    if (s->stored < s->total) {
+        snprintf(why, len, "the first %llu of %llu bytes stored: the limit of a captured stream",
+                 (unsigned long long)s->stored, (unsigned long long)s->total);
+        return 1;
+    }
+    return 0;
+}
+
 /* Paths in the journal are relative to the run folder, so the folder can
  * be copied elsewhere as evidence and still make sense. */
 static cJSON *stream_json(const bh_exec_stream *s, const char *path, const char *rundir) {
@@ -364,9 +411,25 @@ static cJSON *stream_json(const bh_exec_stream *s, const char *path, const char 
     cJSON_AddNumberToObject(o, "size", (double)s->total);
     if (s->stored != s->total) cJSON_AddNumberToObject(o, "stored", (double)s->stored);
     cJSON_AddStringToObject(o, "sha256", s->sha256);
-    cJSON_AddBoolToObject(o, "truncated", s->truncated);
-    if (s->file_error) cJSON_AddStringToObject(o, "file_error", bh_util_strerror(s->file_error));
+    char why[200];
+    int cut = stream_cut(s, why, sizeof why);
+    cJSON_AddBoolToObject(o, "truncated", cut);
+    if (cut) cJSON_AddStringToObject(o, "truncated_reason", why);
     return o;
+}
+
+/* "stdout could not be stored: ...": the first stream whose file lost
+ * output to a write error, for the step's error; 0 when none did. */
+static int output_lost(const bh_exec_result *res, char *why, size_t len) {
+    for (int i = 0; i < 2; i++) {
+        if (!res->out[i].file_error) continue;
+        snprintf(why, len, "its %s could not be stored: %s (%llu of %llu bytes lost)",
+                 i ? "stderr" : "stdout", bh_util_strerror(res->out[i].file_error),
+                 (unsigned long long)(res->out[i].total - res->out[i].stored),
+                 (unsigned long long)res->out[i].total);
+        return 1;
+    }
+    return 0;
 }
 
 static const char *signal_name(int sig) {
@@ -387,10 +450,16 @@ static int push_exec_result(lua_State *L) {
     push_result *pr = lua_touserdata(L, 1);
     const bh_exec_result *res = pr->res;
     lua_State *co = pr->a->co;
-    lua_createtable(co, 0, 12);
-    int ok = !res->term_signal && res->exit_code == 0 && !res->timed_out;
+    lua_createtable(co, 0, 13);
+    char lost[200];
+    int lost_output = output_lost(res, lost, sizeof lost);
+    int ok = !res->term_signal && res->exit_code == 0 && !res->timed_out && !lost_output;
     lua_pushboolean(co, ok);
     lua_setfield(co, -2, "ok");
+    if (lost_output) { /* exec_k raises it, whatever `check` says */
+        lua_pushstring(co, lost);
+        lua_setfield(co, -2, "output_lost");
+    }
     if (res->term_signal) {
         lua_pushstring(co, signal_name(res->term_signal));
         lua_setfield(co, -2, "signal");
@@ -444,8 +513,10 @@ static void record_evidence(bh_attempt *a, const bh_exec_result *res) {
     cJSON_AddStringToObject(rec, "sha256", s->sha256);
     /* only what did not reach the file counts: evidence is kept whole, not
      * in memory */
-    int cut = s->total > s->stored;
+    char why[200];
+    int cut = stream_cut(s, why, sizeof why);
     cJSON_AddBoolToObject(rec, "truncated", cut);
+    if (cut) cJSON_AddStringToObject(rec, "truncated_reason", why);
     cJSON_AddBoolToObject(rec, "complete", ok && !cut);
     if (a->step->each_ref != LUA_NOREF) { /* which host of the fan-out */
         char key[64];
@@ -454,7 +525,7 @@ static void record_evidence(bh_attempt *a, const bh_exec_result *res) {
     }
     cJSON *src = cJSON_AddArrayToObject(rec, "source");
     for (char **v = p->req.argv; v && *v; v++)
-        cJSON_AddItemToArray(src, cJSON_CreateString(*v));
+        cJSON_AddItemToArray(src, bh_json_string(*v, strlen(*v)));
     cJSON_AddStringToObject(rec, "collected_by", run->operator_name);
     if (run->opts->sim) cJSON_AddBoolToObject(rec, "simulated", 1);
     bh_run_append(run, rec);
@@ -538,11 +609,36 @@ static int exec_k(lua_State *L, int status, lua_KContext kctx) {
     lua_getfield(L, -1, "ok");
     int ok = lua_toboolean(L, -1);
     lua_pop(L, 1);
+    int res = lua_gettop(L);
+    /* Output the record should hold was lost (a full disk): the step did
+     * not do what its record can show, even with check = false, which is
+     * about the program's own exit. */
+    if (lua_getfield(L, res, "output_lost") == LUA_TSTRING) {
+        char how[64] = "ran";
+        if (lua_getfield(L, res, "timed_out") == LUA_TBOOLEAN && lua_toboolean(L, -1))
+            snprintf(how, sizeof how, "timed out");
+        else if (lua_getfield(L, res, "signal") == LUA_TSTRING)
+            snprintf(how, sizeof how, "was killed by %s", lua_tostring(L, -1));
+        else if (lua_getfield(L, res, "code") == LUA_TNUMBER && lua_tointeger(L, -1) != 0)
+            snprintf(how, sizeof how, "exited with code %lld", (long long)lua_tointeger(L, -1));
+        lua_settop(L, res + 1);
+        char msg[512];
+        snprintf(msg, sizeof msg, "'%s' %s, but %s: the record of what it printed is incomplete",
+                 what ? what : "?", how, lua_tostring(L, -1));
+        free(what);
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_getfield(L, res, "stdout");
+        lua_setfield(L, -2, "stdout");
+        lua_getfield(L, res, "stderr");
+        lua_setfield(L, -2, "stderr");
+        return bh_luax_raise(L, "output_lost", "%s", msg);
+    }
+    lua_pop(L, 1);
     if (ok || !check) {
         free(what);
         return 1;
     }
-    int res = lua_gettop(L);
     lua_getfield(L, res, "stderr");
     char tail[200];
     last_line(lua_tostring(L, -1), tail, sizeof tail);
@@ -645,7 +741,7 @@ static int start_exec(lua_State *L, bh_attempt *a, char **argv, int opts, int sh
 
     cJSON *argj = cJSON_CreateArray();
     for (char **v = argv; *v; v++)
-        cJSON_AddItemToArray(argj, cJSON_CreateString(*v));
+        cJSON_AddItemToArray(argj, bh_json_string(*v, strlen(*v)));
     int err = run->fx->exec(run->fx, &p->req, exec_done, a, &p->op);
     if (err < 0) {
         cJSON *rec = bh_run_record("exec_error", a);
@@ -687,6 +783,9 @@ static char **table_argv(lua_State *L, const char *what, const char *usage) {
         if (t != LUA_TSTRING && t != LUA_TNUMBER)
             luaL_error(L, "%s: argument %d is a %s; arguments must be strings", what, (int)i,
                        lua_typename(L, t));
+        char arg[32];
+        snprintf(arg, sizeof arg, "argument %d", (int)i);
+        check_no_nul(L, -1, what, arg);
         lua_pop(L, 1);
     }
     char **argv = bh_util_xcalloc((size_t)n + 1, sizeof *argv);
@@ -712,6 +811,7 @@ static int l_exec(lua_State *L) {
 static int l_sh(lua_State *L) {
     bh_attempt *a = bh_ctx_attempt_of(L, "sh");
     const char *script = luaL_checkstring(L, 1);
+    check_no_nul(L, 1, "ctx.sh", "the script");
     int opts = 0;
     if (!lua_isnoneornil(L, 2)) {
         luaL_checktype(L, 2, LUA_TTABLE);
@@ -766,6 +866,12 @@ static int l_collect(lua_State *L) {
              *c == '.' || *c == '-' || *c == '_';
     if (!ok || name[0] == '.')
         return luaL_error(L, "ctx.collect: 'name' names the evidence file: letters, digits, . - _");
+    const char *secret = bh_redact_which(a->run->rb->redact, name, strlen(name));
+    if (secret) /* the name is refused, never shown */
+        return luaL_error(L,
+                          "ctx.collect: 'name' is built from secret(\"%s\"): it names the "
+                          "evidence file, and a secret never goes into a file name",
+                          secret);
     char **argv =
         table_argv(L, "ctx.collect", "give the command, e.g. { \"cat\", path, name = ... }");
     return start_exec(L, a, argv, 1, 0, name); /* copies name */
@@ -997,12 +1103,15 @@ static int l_gate(lua_State *L) {
     if (n == 1) a->verify_started_ms = now;
     char why[300] = "";
     const bh_redact *r = a->run->rb->redact; /* masked before it is cut short */
-    if (!ok)
-        bh_redact_snprintf(r, why, sizeof why, "%s", luaL_tolstring(L, 3, NULL));
-    else if (!healthy && lua_type(L, 4) == LUA_TSTRING)
-        bh_redact_snprintf(r, why, sizeof why, "%s", lua_tostring(L, 4));
-    else if (!healthy)
-        bh_redact_snprintf(r, why, sizeof why, "verify returned %s", luaL_tolstring(L, 3, NULL));
+    int said = !ok ? 3 : !healthy && lua_type(L, 4) == LUA_TSTRING ? 4 : !healthy ? 3 : 0;
+    if (said) {
+        size_t len;
+        const char *s = luaL_tolstring(L, said, &len);
+        char *text = bh_json_from_bytes(s, len); /* a NUL in it is kept */
+        bh_redact_snprintf(r, why, sizeof why, "%s%s", ok && said == 3 ? "verify returned " : "",
+                           text);
+        free(text);
+    }
     cJSON *rec = bh_run_record("verify", a);
     cJSON_AddNumberToObject(rec, "try", (double)n);
     cJSON_AddBoolToObject(rec, "healthy", healthy);

@@ -395,8 +395,13 @@ static void sink_store(bh_exec *ex, int i, const char *buf, size_t n) {
     int r = bh_util_write_all(k->fd, buf, take);
     if (r < 0) {
         /* Keep reading and discarding so the child never blocks on a full
-         * pipe; the error is reported with the result. */
+         * pipe; the error is reported with the result. Part of the chunk
+         * may have landed: cut it off, so the file is what the hash and
+         * `stored` say it is. */
         s->file_error = r;
+        if (ftruncate(k->fd, (off_t)s->stored) != 0) {
+            /* nothing more to do: the stream is reported lost already */
+        }
         close(k->fd);
         k->fd = -1;
         return;

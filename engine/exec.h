@@ -41,12 +41,13 @@ typedef struct {
 } bh_exec_req;
 
 typedef struct {
-    char *data;                         /* first capture_max bytes, NUL-terminated, never NULL */
-    size_t len;                         /* bytes in data */
-    uint64_t total;                     /* bytes the child wrote to the stream */
-    uint64_t stored;                    /* bytes written to the file */
-    int truncated;                      /* total > capture_max or > file_max */
-    int file_error;                     /* negative errno if writing the file failed, else 0 */
+    char *data;      /* first capture_max bytes, NUL-terminated, never NULL */
+    size_t len;      /* bytes in data */
+    uint64_t total;  /* bytes the child wrote to the stream */
+    uint64_t stored; /* bytes written to the file */
+    int truncated;   /* total > capture_max or > file_max */
+    int file_error;  /* negative errno if writing (or syncing) the file failed, else 0: the
+                        file then holds only the first `stored` bytes, and may not be durable */
     char sha256[BH_SHA256_HEX_LEN + 1]; /* of the stored bytes */
 } bh_exec_stream;
 

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "json.h"
+
 static const char zero_hash[BH_SHA256_HEX_LEN + 1] =
     "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -135,7 +137,9 @@ int bh_journal_append(bh_journal *j, const cJSON *rec) {
     for (const cJSON *it = rec->child; it; it = it->next)
         if (!it->string || reserved_name(it->string)) return fail(j, -EINVAL);
 
-    char *body = cJSON_PrintUnformatted(rec);
+    /* Strict JSON whatever bytes the strings hold (json.h): NUL and bytes
+     * that are not UTF-8 escaped, so every line is valid UTF-8. */
+    char *body = bh_json_print(rec, 0);
     if (!body) return fail(j, -ENOMEM);
 
     char ts[32];
@@ -212,36 +216,42 @@ int bh_journal_close(bh_journal *j) {
 
 /* ---- reading ---- */
 
-/* Parse one line as a JSON object. cJSON_ParseWithLength alone would accept
- * `{...}garbage`, so the parse must also end exactly at the line's end. */
+/* Parse one line as a JSON object, and nothing after it (`{...}garbage` is
+ * not a record), with the escapes the writer uses read back (json.h). */
 static cJSON *parse_line(const char *line, size_t len) {
-    const char *end = NULL;
-    cJSON *v = cJSON_ParseWithLengthOpts(line, len, &end, 0);
-    if (!v) return NULL;
-    if (!cJSON_IsObject(v) || end != line + len) {
+    cJSON *v = bh_json_parse(line, len);
+    if (v && !cJSON_IsObject(v)) {
         cJSON_Delete(v);
         return NULL;
     }
     return v;
 }
 
+/* What verification needs of a record. */
+typedef struct {
+    double seq;
+    char prev[BH_SHA256_HEX_LEN + 1];
+    char type[32]; /* cut short if longer: only compared with "run_start" */
+} record_head;
+
 /* Parse a line as a record: an object with a whole, non-negative seq and a
- * string prev. Returns 1 and fills *seq and prev, or 0. */
-static int parse_record(const char *line, size_t len, double *seq,
-                        char prev[BH_SHA256_HEX_LEN + 1]) {
+ * string prev. Returns 1 and fills *h, or 0. */
+static int parse_record(const char *line, size_t len, record_head *h) {
     cJSON *v = parse_line(line, len);
     if (!v) return 0;
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(v, "seq");
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(v, "prev");
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(v, "type");
     int ok = cJSON_IsNumber(s) && cJSON_IsString(p) && s->valuedouble >= 0;
     if (ok) {
-        *seq = s->valuedouble;
+        h->seq = s->valuedouble;
         /* A prev of the wrong length cannot match any hash: "" stands for
          * it, so the caller's comparison fails without a bigger buffer. */
         if (strlen(p->valuestring) == BH_SHA256_HEX_LEN)
-            memcpy(prev, p->valuestring, BH_SHA256_HEX_LEN + 1);
+            memcpy(h->prev, p->valuestring, BH_SHA256_HEX_LEN + 1);
         else
-            prev[0] = '\0';
+            h->prev[0] = '\0';
+        snprintf(h->type, sizeof h->type, "%s", cJSON_IsString(t) ? t->valuestring : "");
     }
     cJSON_Delete(v);
     return ok;
@@ -281,9 +291,8 @@ void bh_journal_verify_buf(const char *buf, size_t len, bh_journal_check *out) {
         }
         size_t llen = (size_t)(nl - line);
 
-        double seq;
-        char prev[BH_SHA256_HEX_LEN + 1];
-        if (!parse_record(line, llen, &seq, prev)) {
+        record_head rh;
+        if (!parse_record(line, llen, &rh)) {
             set_broken(out, expected, off, hash);
             snprintf(out->message, sizeof out->message,
                      "line at byte %zu, where seq %" PRIu64
@@ -292,19 +301,29 @@ void bh_journal_verify_buf(const char *buf, size_t len, bh_journal_check *out) {
                      off, expected);
             return;
         }
-        if (seq != (double)expected) {
+        if (rh.seq != (double)expected) {
             set_broken(out, expected, off, hash);
             snprintf(out->message, sizeof out->message,
                      "expected seq %" PRIu64 ", found seq %.17g at byte %zu: a record is "
                      "missing or out of order",
-                     expected, seq, off);
+                     expected, rh.seq, off);
+            return;
+        }
+        /* A chain can be rebuilt from any record on (renumbered, rehashed):
+         * only the run's own start says it is the whole story. */
+        if (expected == 0 && strcmp(rh.type, "run_start") != 0) {
+            set_broken(out, 0, off, zero_hash);
+            snprintf(out->message, sizeof out->message,
+                     "seq 0 at byte %zu is a '%s' record, not run_start: a journal begins with "
+                     "its run's run_start, so records before this one are missing",
+                     off, rh.type[0] ? rh.type : "(untyped)");
             return;
         }
 
         char own[BH_SHA256_HEX_LEN + 1];
         bh_util_sha256_hex(line, llen, own);
 
-        if (strcmp(prev, hash) != 0) {
+        if (strcmp(rh.prev, hash) != 0) {
             if (expected == 0) {
                 /* No earlier line to blame. */
                 set_broken(out, 0, off, zero_hash);
@@ -322,10 +341,8 @@ void bh_journal_verify_buf(const char *buf, size_t len, bh_journal_check *out) {
             if (rest > 0) {
                 const char *nnl = memchr(next, '\n', rest);
                 size_t nlen = nnl ? (size_t)(nnl - next) : rest;
-                double nseq;
-                char nprev[BH_SHA256_HEX_LEN + 1];
-                if (parse_record(next, nlen, &nseq, nprev) && strcmp(nprev, own) != 0)
-                    this_changed = 1;
+                record_head nh;
+                if (parse_record(next, nlen, &nh) && strcmp(nh.prev, own) != 0) this_changed = 1;
             }
             if (this_changed) {
                 set_broken(out, expected, off, hash);
@@ -353,6 +370,13 @@ void bh_journal_verify_buf(const char *buf, size_t len, bh_journal_check *out) {
         off += llen + 1;
     }
 
+    if (expected == 0) { /* emptied, or never written */
+        set_broken(out, 0, 0, zero_hash);
+        snprintf(out->message, sizeof out->message,
+                 "the journal is empty: it has no run_start record, so nothing vouches for "
+                 "the run");
+        return;
+    }
     out->intact = 1;
     out->records = expected;
     out->bad_seq = -1;

@@ -30,8 +30,8 @@ typedef void (*bh_journal_listener)(const char *line, size_t len, void *ud);
 int bh_journal_create(const char *path, bh_journal **out);
 /* Open an existing, intact journal to append to it: the next seq and prev
  * hash are taken from its last line. Fails with -EBADMSG if the file does
- * not end in a complete record, or if its chain does not verify (the whole
- * file is checked with bh_journal_verify_buf). */
+ * not end in a complete record, or if it does not verify (the whole file is
+ * checked with bh_journal_verify_buf: an empty one does not). */
 int bh_journal_open_append(const char *path, bh_journal **out);
 /* Cut a torn last line (bytes after the last '\n', left by an engine that
  * died inside a write) off the file and fsync it. *cut is how many bytes
@@ -67,8 +67,12 @@ typedef struct {
     char head[BH_SHA256_HEX_LEN + 1]; /* hash of the last intact line */
 } bh_journal_check;
 
-/* Check the chain of a journal held in memory: every line parses as a JSON
- * object, seq runs 0,1,2,... and prev matches the previous line's hash.
+/* Check the chain of a journal held in memory: the first record is the
+ * run's run_start (an empty journal, or one that begins with anything
+ * else, is broken at seq 0: the start of the story is missing), every line
+ * parses as a JSON object, seq runs 0,1,2,... and prev matches the previous
+ * line's hash. Which run it is the journal of (run_start's run_id against
+ * the run folder's name) is for the caller to check.
  * When a link breaks, the record named is the one whose bytes no longer
  * match: the earlier line of the link, unless the later line's own link to
  * its successor is broken too (then the later line was edited). */

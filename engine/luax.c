@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "util.h"
 
 #define ERROR_MT "bulkhead.error"
@@ -15,6 +16,14 @@
 
 static char *dup_or_null(const char *s) {
     return s ? bh_util_xstrdup(s) : NULL;
+}
+
+/* The string at idx, whole: a NUL inside is kept (json.h), not where the
+ * copy ends. */
+static char *dup_lua_string(lua_State *L, int idx) {
+    size_t len;
+    const char *s = lua_tolstring(L, idx, &len);
+    return s ? bh_json_from_bytes(s, len) : NULL;
 }
 
 void bh_luax_error_free(bh_luax_error *e) {
@@ -108,17 +117,17 @@ static void describe_value(lua_State *L, int idx, bh_luax_error *err) {
      * that raises here would abort the engine. */
     if (lua_istable(L, idx)) {
         lua_pushliteral(L, "code");
-        if (lua_rawget(L, idx) == LUA_TSTRING) err->code = bh_util_xstrdup(lua_tostring(L, -1));
+        if (lua_rawget(L, idx) == LUA_TSTRING) err->code = dup_lua_string(L, -1);
         lua_pop(L, 1);
         lua_pushliteral(L, "message");
-        if (lua_rawget(L, idx) == LUA_TSTRING) err->message = bh_util_xstrdup(lua_tostring(L, -1));
+        if (lua_rawget(L, idx) == LUA_TSTRING) err->message = dup_lua_string(L, -1);
         lua_pop(L, 1);
     }
     if (!err->message) {
         int t = lua_type(L, idx);
         if (t == LUA_TSTRING || t == LUA_TNUMBER) {
             lua_pushvalue(L, idx); /* lua_tostring converts numbers in place */
-            err->message = bh_util_xstrdup(lua_tostring(L, -1));
+            err->message = dup_lua_string(L, -1);
             lua_pop(L, 1);
         } else {
             err->message = bh_util_asprintf("(error object is a %s without a message field)",
@@ -285,7 +294,9 @@ static cJSON *table_to_json(lua_State *L, int idx, int depth, char *path, size_t
             cJSON_Delete(obj);
             return NULL;
         }
-        cJSON_AddItemToObject(obj, k, v);
+        char *key = dup_lua_string(L, -1); /* keys keep their NULs too */
+        cJSON_AddItemToObject(obj, key, v);
+        free(key);
     }
     return obj;
 }
@@ -318,8 +329,11 @@ static cJSON *to_json(lua_State *L, int idx, int depth, char *path, size_t pathl
         }
         return cJSON_CreateNumber(d);
     }
-    case LUA_TSTRING:
-        return cJSON_CreateString(lua_tostring(L, idx));
+    case LUA_TSTRING: {
+        size_t len;
+        const char *s = lua_tolstring(L, idx, &len);
+        return bh_json_string(s, len);
+    }
     case LUA_TTABLE:
         return table_to_json(L, idx, depth, path, pathlen, why, whylen);
     default:
@@ -338,6 +352,15 @@ cJSON *bh_luax_to_json(lua_State *L, int idx, char *why, size_t whylen) {
 
 /* --- JSON -> Lua ------------------------------------------------------- */
 
+/* A string as the bytes it stands for (json.h: its NULs back). The bytes
+ * are decoded into Lua's memory: a push that raises leaks nothing. */
+static void push_bytes(lua_State *L, const char *s) {
+    char *b = lua_newuserdatauv(L, strlen(s) + 1, 0);
+    size_t len = bh_json_bytes(s, b);
+    lua_pushlstring(L, b, len);
+    lua_remove(L, -2);
+}
+
 void bh_luax_push_json(lua_State *L, const cJSON *v) {
     bh_luax_checkstack(L, 3);
     if (cJSON_IsBool(v)) {
@@ -349,7 +372,7 @@ void bh_luax_push_json(lua_State *L, const cJSON *v) {
         else
             lua_pushnumber(L, d);
     } else if (cJSON_IsString(v)) {
-        lua_pushstring(L, v->valuestring);
+        push_bytes(L, v->valuestring);
     } else if (cJSON_IsArray(v)) {
         lua_createtable(L, cJSON_GetArraySize(v), 0);
         lua_Integer i = 1;
@@ -360,8 +383,9 @@ void bh_luax_push_json(lua_State *L, const cJSON *v) {
     } else if (cJSON_IsObject(v)) {
         lua_newtable(L);
         for (const cJSON *c = v->child; c; c = c->next) {
+            push_bytes(L, c->string);
             bh_luax_push_json(L, c);
-            lua_setfield(L, -2, c->string);
+            lua_rawset(L, -3);
         }
     } else {
         lua_pushnil(L);

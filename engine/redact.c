@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "util.h"
 
 typedef struct {
@@ -18,6 +19,7 @@ struct bh_redact {
     form *forms; /* longest first */
     size_t nforms, capforms;
     char **masks; /* "[masked:NAME]" per secret */
+    char **names; /* NAME per secret */
     size_t nsecrets;
     size_t maxlen;
     /* by first byte: does any form start with it? (a cheap filter) */
@@ -52,10 +54,13 @@ void bh_redact_free(bh_redact *r) {
     if (!r) return;
     for (size_t i = 0; i < r->nforms; i++)
         free(r->forms[i].bytes);
-    for (size_t i = 0; i < r->nsecrets; i++)
+    for (size_t i = 0; i < r->nsecrets; i++) {
         free(r->masks[i]);
+        free(r->names[i]);
+    }
     free(r->forms);
     free(r->masks);
+    free(r->names);
     free(r);
 }
 
@@ -183,10 +188,18 @@ int bh_redact_add(bh_redact *r, const char *name, const char *value, size_t len)
     if (len < BH_REDACT_MIN_SECRET) return -EINVAL;
     r->masks = realloc(r->masks, (r->nsecrets + 1) * sizeof *r->masks);
     if (!r->masks) abort();
+    r->names = realloc(r->names, (r->nsecrets + 1) * sizeof *r->names);
+    if (!r->names) abort();
     r->masks[r->nsecrets] = bh_util_asprintf("[masked:%s]", name);
+    r->names[r->nsecrets] = bh_util_xstrdup(name);
     size_t id = r->nsecrets++;
     const unsigned char *v = (const unsigned char *)value;
     add_form(r, id, value, len, 1);
+    /* as the engine's JSON strings hold it (json.h), if a C0 byte makes
+     * that differ: records are masked in that form */
+    char *mem = bh_json_from_bytes(value, len);
+    add_form(r, id, mem, strlen(mem), 1);
+    free(mem);
     add_json_escaped(r, id, v, len);
     add_hex(r, id, v, len, 0);
     add_hex(r, id, v, len, 1);
@@ -233,6 +246,15 @@ static size_t scan(const bh_redact *r, const char *b, size_t len, int final, buf
     }
     put(out, b + lit, p - lit);
     return p;
+}
+
+const char *bh_redact_which(const bh_redact *r, const char *s, size_t len) {
+    if (!r || !r->nforms || !s) return NULL;
+    for (size_t p = 0; p < len; p++) {
+        const form *f = match_at(r, s, len, p);
+        if (f) return r->names[f->secret];
+    }
+    return NULL;
 }
 
 char *bh_redact_text(const bh_redact *r, const char *s, size_t len, size_t *outlen) {

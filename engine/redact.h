@@ -38,6 +38,10 @@ int bh_redact_add(bh_redact *r, const char *name, const char *value, size_t len)
 /* How many secrets are registered (0 for NULL). */
 size_t bh_redact_count(const bh_redact *r);
 
+/* The name of the first secret s[0..len) holds in any form masked, or
+ * NULL: what must not become a file name says which secret it holds
+ * without showing it. */
+const char *bh_redact_which(const bh_redact *r, const char *s, size_t len);
 /* A malloc'd, NUL-terminated copy of s[0..len) with every form masked, and
  * its length in *outlen; NULL when r is NULL or nothing matched. */
 char *bh_redact_text(const bh_redact *r, const char *s, size_t len, size_t *outlen);

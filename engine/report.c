@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "scorecard.h"
 #include "util.h"
 
@@ -100,31 +101,59 @@ static cJSON *find_attempt(cJSON *step, const char *list, const cJSON *rec) {
     return NULL;
 }
 
-static void add_instance_fields(cJSON *to, const cJSON *rec) {
+/* The key of the fan-out item a record is about ("web1", as the console's
+ * label shows it): its own, or the one its instance started with. Only
+ * step_start and undo_start carry it; what an attempt does next names the
+ * item by number. */
+static const char *item_key(const cJSON *step, const cJSON *rec) {
+    if (S(rec, "key")) return S(rec, "key");
+    double item = N(rec, "item", 0);
+    if (item <= 0 || !step) return NULL;
+    static const char *const lists[] = {"attempts", "undos"};
+    for (int k = 0; k < 2; k++) {
+        const cJSON *arr = cJSON_GetObjectItemCaseSensitive(step, lists[k]);
+        for (const cJSON *a = tail_of(arr); a; a = prev_of(arr, a))
+            if (N(a, "item", 0) == item && S(a, "key")) return S(a, "key");
+    }
+    return NULL;
+}
+
+/* Which instance and attempt of the step a record is about: item (and its
+ * key), repetition, attempt; the same fields for every entry, so each
+ * table names an instance the same way. */
+static void add_instance_fields(cJSON *to, const cJSON *step, const cJSON *rec) {
     if (N(rec, "item", 0) > 0) cJSON_AddNumberToObject(to, "item", N(rec, "item", 0));
     if (N(rec, "rep", 0) > 0) cJSON_AddNumberToObject(to, "rep", N(rec, "rep", 0));
-    if (S(rec, "key")) cJSON_AddStringToObject(to, "key", S(rec, "key"));
+    const char *key = item_key(step, rec);
+    if (key) cJSON_AddStringToObject(to, "key", key);
     cJSON_AddNumberToObject(to, "attempt", N(rec, "attempt", 0));
 }
 
-/* The entry of a command or request record: when, which attempt, its
- * number within the attempt. */
-static cJSON *action_entry(const cJSON *rec, const char *sid, double t) {
+/* The entry of a record about one attempt (a command, a request, a file):
+ * when, which step, instance and attempt, and whether an undo did it. */
+static cJSON *attempt_entry(const cJSON *rec, const cJSON *step, const char *sid, double t) {
     cJSON *x = cJSON_CreateObject();
     cJSON_AddStringToObject(x, "at", dflt(S(rec, "ts"), ""));
     cJSON_AddNumberToObject(x, "t_ms", t);
     cJSON_AddStringToObject(x, "step", sid);
-    add_instance_fields(x, rec);
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "undo")))
+        cJSON_AddBoolToObject(x, "undo", 1);
+    add_instance_fields(x, step, rec);
+    return x;
+}
+
+/* The same for a command or request, with its number within the attempt. */
+static cJSON *action_entry(const cJSON *rec, const cJSON *step, const char *sid, double t) {
+    cJSON *x = attempt_entry(rec, step, sid, t);
     cJSON_AddNumberToObject(x, "n", N(rec, "n", 0));
     return x;
 }
 
-/* Mark an undo's entry, and name the item of the attempt it belongs to. */
-static void action_attach(cJSON *x, cJSON *step, const cJSON *rec) {
-    int undo = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "undo"));
-    if (undo) cJSON_AddBoolToObject(x, "undo", 1);
-    const cJSON *a = find_attempt(step, undo ? "undos" : "attempts", rec);
-    if (a && S(a, "key") && !S(x, "key")) cJSON_AddStringToObject(x, "key", S(a, "key"));
+/* What a journal broken at some record says about everything from there
+ * on: it may have been edited. */
+static void mark_unverified(cJSON *x, int unverified) {
+    if (unverified && x && !cJSON_GetObjectItemCaseSensitive(x, "unverified"))
+        cJSON_AddBoolToObject(x, "unverified", 1);
 }
 
 /* The entry an exec_end or request_end record closes. */
@@ -160,16 +189,24 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
     cJSON *index = cJSON_CreateObject();
     timebase tb = {0, 0};
     const cJSON *start = NULL, *end = NULL, *scorecard = NULL;
-    int checkpoints = 0;
+    int checkpoints = 0, start_unv = 0, end_unv = 0, scorecard_unv = 0;
     const char *key_id = NULL;
     double last_t = 0;
+    /* The records from the broken one on (by place in the file: a record
+     * moved from elsewhere keeps its seq) are not vouched for by the
+     * chain. */
+    int64_t broken_at = chk && !chk->intact ? chk->bad_seq : -1;
+    int64_t pos = -1;
 
     const cJSON *rec;
     cJSON_ArrayForEach(rec, records) {
+        pos++;
+        int unv = broken_at >= 0 && pos >= broken_at;
         const char *type = S(rec, "type");
         if (!type) continue;
         if (is(type, "run_start") && !start) {
             start = rec;
+            start_unv = unv;
             bh_util_parse_iso8601(S(rec, "ts"), &tb.t0);
             tb.simulated = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(rec, "simulation"));
             /* the plan's phases, when the run recorded them */
@@ -179,14 +216,21 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
                 const cJSON *id;
                 cJSON_ArrayForEach(
                     id, cJSON_GetObjectItemCaseSensitive(ph, "steps")) if (cJSON_IsString(id))
-                    step_entry(phases, index, id->valuestring, S(ph, "phase"));
+                    mark_unverified(step_entry(phases, index, id->valuestring, S(ph, "phase")),
+                                    unv);
             }
         }
         double t = t_of(&tb, rec);
         if (t > last_t) last_t = t;
         const char *sid = S(rec, "step");
-        if (is(type, "run_end")) end = rec;
-        if (is(type, "scorecard")) scorecard = rec;
+        if (is(type, "run_end")) {
+            end = rec;
+            end_unv = unv;
+        }
+        if (is(type, "scorecard")) {
+            scorecard = rec;
+            scorecard_unv = unv;
+        }
         if (is(type, "checkpoint")) {
             checkpoints++;
             key_id = S(rec, "key_id");
@@ -200,28 +244,26 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
             static const char *const keep[] = {"operator",  "previous", "signal", "action",
                                                "cut_bytes", "undos",    "status", NULL};
             copy_fields(e, rec, keep);
+            mark_unverified(e, unv);
             cJSON_AddItemToArray(events, e);
         }
         if (!sid) continue;
         cJSON *step = step_entry(phases, index, sid, S(rec, "phase"));
-        if (is(type, "step_start")) {
+        /* what the step shows (its status, its summary) may come from here */
+        mark_unverified(step, unv);
+        if (is(type, "step_start") || is(type, "undo_start")) {
             /* a step seen first in a skip record may have no phase yet */
+            const char *list = is(type, "undo_start") ? "undos" : "attempts";
+            cJSON *arr = cJSON_GetObjectItemCaseSensitive(step, list);
+            if (!arr) arr = cJSON_AddArrayToObject(step, list);
             cJSON *a = cJSON_CreateObject();
-            add_instance_fields(a, rec);
+            add_instance_fields(a, step, rec);
             cJSON_AddStringToObject(a, "start", dflt(S(rec, "ts"), ""));
             cJSON_AddNumberToObject(a, "start_ms", t);
             cJSON_AddStringToObject(a, "status", "running");
-            cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(step, "attempts"), a);
-            set_str(step, "status", "running");
-        } else if (is(type, "undo_start")) {
-            cJSON *undos = cJSON_GetObjectItemCaseSensitive(step, "undos");
-            if (!undos) undos = cJSON_AddArrayToObject(step, "undos");
-            cJSON *a = cJSON_CreateObject();
-            add_instance_fields(a, rec);
-            cJSON_AddStringToObject(a, "start", dflt(S(rec, "ts"), ""));
-            cJSON_AddNumberToObject(a, "start_ms", t);
-            cJSON_AddStringToObject(a, "status", "running");
-            cJSON_AddItemToArray(undos, a);
+            mark_unverified(a, unv);
+            cJSON_AddItemToArray(arr, a);
+            if (is(type, "step_start")) set_str(step, "status", "running");
         } else if (is(type, "step_end") || is(type, "undo_end")) {
             int undo = is(type, "undo_end");
             cJSON *a = find_attempt(step, undo ? "undos" : "attempts", rec);
@@ -234,6 +276,7 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
                 copy_field(a, rec, "error");
                 copy_field(a, rec, "next");
                 copy_field(a, rec, "result");
+                mark_unverified(a, unv);
             }
             if (undo) {
                 if (is(status, "ok")) set_str(step, "status", "undone");
@@ -243,18 +286,16 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
                 set_str(step, "status", status);
             }
             if (!is(status, "ok") && !is(status, "skipped")) {
-                cJSON *f = cJSON_CreateObject();
-                cJSON_AddStringToObject(f, "at", dflt(S(rec, "ts"), ""));
-                cJSON_AddNumberToObject(f, "t_ms", t);
-                cJSON_AddStringToObject(f, "step", sid);
-                if (undo) cJSON_AddBoolToObject(f, "undo", 1);
-                add_instance_fields(f, rec);
+                cJSON *f = attempt_entry(rec, step, sid, t);
+                if (undo && !cJSON_GetObjectItemCaseSensitive(f, "undo"))
+                    cJSON_AddBoolToObject(f, "undo", 1);
                 cJSON_AddStringToObject(f, "status", status);
                 const cJSON *e = cJSON_GetObjectItemCaseSensitive(rec, "error");
                 cJSON_AddStringToObject(f, "code", dflt(S(e, "code"), "?"));
                 cJSON_AddStringToObject(f, "message", dflt(S(e, "message"), ""));
                 cJSON_AddStringToObject(f, "handled",
                                         dflt(S(rec, "next"), undo ? "recorded" : "?"));
+                mark_unverified(f, unv);
                 cJSON_AddItemToArray(failures, f);
             }
         } else if (is(type, "step_done")) {
@@ -277,6 +318,7 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
             cJSON_AddNumberToObject(w, "end_ms", t);
             cJSON_AddStringToObject(w, "reason", dflt(S(rec, "reason"), ""));
             cJSON_AddBoolToObject(w, "open", 1);
+            mark_unverified(w, unv);
             cJSON_AddItemToArray(waits, w);
         } else if (is(type, "approval") || is(type, "manual") || is(type, "unknown_outcome")) {
             cJSON *d = cJSON_CreateObject();
@@ -295,7 +337,8 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
             cJSON_AddStringToObject(d, "why", dflt(S(rec, "reason"), dflt(S(rec, "note"), "")));
             copy_field(d, rec, "uid");
             copy_field(d, rec, "pid");
-            if (is(type, "unknown_outcome")) add_instance_fields(d, rec);
+            if (is(type, "unknown_outcome")) add_instance_fields(d, step, rec);
+            mark_unverified(d, unv);
             cJSON_AddItemToArray(decisions, d);
             if (is(type, "approval")) { /* the wait it ends */
                 cJSON *w;
@@ -304,6 +347,7 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
                         !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(w, "open")))
                         continue;
                     cJSON_ReplaceItemInObjectCaseSensitive(w, "end_ms", cJSON_CreateNumber(t));
+                    mark_unverified(w, unv);
                     if (is(S(rec, "decision"), "deny") ||
                         N(rec, "approvals", 0) >= N(rec, "needed", 1) ||
                         is(S(rec, "how"), "timeout"))
@@ -318,9 +362,10 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
             cJSON_AddNumberToObject(w, "attempt", N(rec, "attempt", 0) - 1);
             cJSON_AddNumberToObject(w, "start_ms", t);
             cJSON_AddNumberToObject(w, "end_ms", t + N(rec, "delay_ms", 0));
+            mark_unverified(w, unv);
             cJSON_AddItemToArray(waits, w);
         } else if (is(type, "exec_start") || is(type, "exec_error")) {
-            cJSON *c = action_entry(rec, sid, t);
+            cJSON *c = action_entry(rec, step, sid, t);
             copy_field(c, rec, "argv");
             if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "shell")))
                 cJSON_AddBoolToObject(c, "shell", 1);
@@ -328,7 +373,7 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
                 cJSON_AddBoolToObject(c, "simulated", 1);
             if (is(type, "exec_error"))
                 cJSON_AddStringToObject(c, "error", dflt(S(rec, "error"), "?"));
-            action_attach(c, step, rec);
+            mark_unverified(c, unv);
             cJSON_AddItemToArray(commands, c);
         } else if (is(type, "exec_end")) {
             cJSON *c = action_ended(commands, sid, rec);
@@ -336,24 +381,25 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
             static const char *const keep[] = {"code",        "signal", "timed_out", "killed",
                                                "duration_ms", "stdout", "stderr",    NULL};
             copy_fields(c, rec, keep);
+            mark_unverified(c, unv);
             for (int k = 0; k < 2; k++) {
                 const cJSON *st = cJSON_GetObjectItemCaseSensitive(rec, k ? "stderr" : "stdout");
                 if (!S(st, "path")) continue;
-                cJSON *e = cJSON_CreateObject();
-                cJSON_AddStringToObject(e, "at", dflt(S(rec, "ts"), ""));
-                cJSON_AddStringToObject(e, "step", sid);
+                cJSON *e = attempt_entry(rec, step, sid, t);
                 cJSON_AddStringToObject(e, "kind", "captured output");
                 cJSON_AddStringToObject(e, "path", S(st, "path"));
                 cJSON_AddNumberToObject(e, "size", N(st, "size", 0));
                 cJSON_AddStringToObject(e, "sha256", dflt(S(st, "sha256"), "?"));
+                copy_field(e, st, "truncated_reason");
+                mark_unverified(e, unv);
                 cJSON_AddItemToArray(evidence, e);
             }
         } else if (is(type, "request_start")) {
-            cJSON *q = action_entry(rec, sid, t);
+            cJSON *q = action_entry(rec, step, sid, t);
             static const char *const keep[] = {"kind",    "method",     "url",       "to",
                                                "subject", "verify_tls", "simulated", NULL};
             copy_fields(q, rec, keep);
-            action_attach(q, step, rec);
+            mark_unverified(q, unv);
             cJSON_AddItemToArray(requests, q);
         } else if (is(type, "request_end")) {
             cJSON *q = action_ended(requests, sid, rec);
@@ -361,13 +407,21 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
             static const char *const keep[] = {"status",    "ok",          "error",
                                                "timed_out", "duration_ms", NULL};
             copy_fields(q, rec, keep);
+            mark_unverified(q, unv);
         } else if (is(type, "evidence")) {
-            cJSON *e = cJSON_CreateObject();
-            cJSON_AddStringToObject(e, "at", dflt(S(rec, "ts"), ""));
-            cJSON_AddStringToObject(e, "step", sid);
+            /* The collected file is also the stdout of the command that
+             * collected it: one entry per file, the evidence record's. */
+            cJSON *e = S(rec, "path") ? find_by_id(evidence, "path", S(rec, "path")) : NULL;
+            if (e) {
+                cJSON_DetachItemViaPointer(evidence, e);
+                cJSON_Delete(e);
+            }
+            e = attempt_entry(rec, step, sid, t);
             cJSON_AddStringToObject(e, "kind", "collected");
-            static const char *const keep[] = {"path", "size", "sha256", "source", "key", NULL};
+            static const char *const keep[] = {
+                "path", "size", "sha256", "source", "complete", "truncated_reason", NULL};
             copy_fields(e, rec, keep);
+            mark_unverified(e, unv);
             cJSON_AddItemToArray(evidence, e);
         }
     }
@@ -390,12 +444,25 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
     }
     cJSON_AddBoolToObject(run, "simulated_time", tb.simulated);
     cJSON_AddNumberToObject(run, "span_ms", last_t);
+    /* the outcome and the times come from run_start and run_end */
+    mark_unverified(run, start_unv || end_unv || (broken_at >= 0 && !end));
 
     /* journal */
-    cJSON_AddNumberToObject(jr, "records", (double)cJSON_GetArraySize(records));
+    int nrecords = cJSON_GetArraySize(records);
+    cJSON_AddNumberToObject(jr, "records", nrecords);
     cJSON_AddStringToObject(jr, "head", chk ? chk->head : "");
     cJSON_AddBoolToObject(jr, "intact", chk && chk->intact);
-    if (chk && !chk->intact) cJSON_AddStringToObject(jr, "problem", chk->message);
+    if (chk && !chk->intact) {
+        cJSON_AddStringToObject(jr, "problem", chk->message);
+        cJSON *b = cJSON_AddObjectToObject(jr, "broken_at");
+        cJSON_AddNumberToObject(b, "seq", (double)chk->bad_seq);
+        cJSON_AddNumberToObject(b, "offset", (double)chk->bad_offset);
+        /* records read from there on; a line that does not parse ends
+         * the reading, so what follows it is not in the report at all */
+        cJSON_AddNumberToObject(jr, "unverified_records",
+                                nrecords > broken_at ? (double)(nrecords - broken_at) : 0);
+        cJSON_AddBoolToObject(jr, "unparsed_from_break", broken_at >= nrecords);
+    }
     cJSON_AddNumberToObject(jr, "checkpoints", checkpoints);
     if (key_id) cJSON_AddStringToObject(jr, "key_id", key_id);
 
@@ -430,6 +497,7 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
         static const char *const drop[] = {"seq", "ts", "prev", "type", "sim_ms", NULL};
         for (int k = 0; drop[k]; k++)
             cJSON_DeleteItemFromObjectCaseSensitive(sc, drop[k]);
+        mark_unverified(sc, scorecard_unv);
         cJSON_AddItemToObject(m, "scorecard", sc);
     }
     cJSON_Delete(index);
@@ -483,6 +551,51 @@ static char *argv_text(const cJSON *argv) {
     return s;
 }
 
+/* Writes text escaped for the output format (md_cell, h). */
+typedef void (*text_fn)(FILE *out, const char *s);
+
+/* "undo isolate-web[web1]#3": the step, the key of its fan-out item as
+ * the console's label shows it (make_label in sched.c), or the item's
+ * number when the journal has no key, and a cadence's repetition. Every
+ * table names an instance this way. */
+static void attempt_name(FILE *out, text_fn esc, const char *step, const cJSON *x, int undo) {
+    if (undo) fputs("undo ", out);
+    esc(out, step);
+    if (S(x, "key")) {
+        fputc('[', out);
+        esc(out, S(x, "key"));
+        fputc(']', out);
+    } else if (N(x, "item", 0) > 0) {
+        fprintf(out, "[%.0f]", N(x, "item", 0));
+    }
+    if (N(x, "rep", 0) > 0) fprintf(out, "#%.0f", N(x, "rep", 0));
+}
+
+static int unverified(const cJSON *x) {
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "unverified"));
+}
+
+/* What the banner of a report of a broken journal says after the
+ * problem: which records the reader must not trust. */
+static const char *broken_tail(const cJSON *jr) {
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(jr, "unparsed_from_break"))
+               ? "That line does not parse: nothing from it on is in this report, and the "
+                 "report may not be the whole story."
+               : "Everything from that record on is unverified: it may have been changed "
+                 "after the run, and is marked unverified below.";
+}
+
+/* What the head hash of a broken journal is the hash of: "" when intact. */
+static void head_note(const cJSON *jr, char *out, size_t len) {
+    out[0] = '\0';
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(jr, "intact"))) return;
+    double seq = N(cJSON_GetObjectItemCaseSensitive(jr, "broken_at"), "seq", 0);
+    if (seq >= 1)
+        snprintf(out, len, " (of seq %.0f, the last record the chain vouches for)", seq - 1);
+    else
+        snprintf(out, len, " (the chain vouches for no record)");
+}
+
 static const char *mode_banner(const cJSON *run) {
     const char *mode = S(run, "mode");
     if (is(mode, "drill")) return "DRILL: nothing was executed or sent; times are simulated.";
@@ -516,6 +629,8 @@ static void request_text(const cJSON *q, char *what, size_t wlen, char *result, 
 /* Text from the journal in Markdown: nothing in it can end a table row,
  * open a link or an HTML tag, or start a code span; it reads as written. */
 static void md_cell(FILE *out, const char *s) {
+    char *copy;
+    s = bh_json_visible(s, &copy); /* NUL, bytes not UTF-8: as the journal writes them */
     for (; s && *s; s++) {
         switch (*s) {
         case '\\':
@@ -538,6 +653,7 @@ static void md_cell(FILE *out, const char *s) {
             fputc(*s, out);
         }
     }
+    free(copy);
 }
 
 /* md_cell of a value that may be missing. */
@@ -561,7 +677,8 @@ static void md_fence(FILE *out, const char *s, size_t min) {
  * escaped (a table would end the cell on it; GFM takes "\|" back out of
  * the span). */
 static void md_code(FILE *out, const char *s) {
-    s = dflt(s, "?");
+    char *copy;
+    s = bh_json_visible(dflt(s, "?"), &copy);
     size_t len = strlen(s);
     int pad = len > 0 && (s[0] == '`' || s[len - 1] == '`' || s[0] == ' ');
     md_fence(out, s, 1);
@@ -576,19 +693,12 @@ static void md_code(FILE *out, const char *s) {
     }
     if (pad) fputc(' ', out);
     md_fence(out, s, 1);
+    free(copy);
 }
 
-/* "isolate[web-2]#3": the step, its item or repetition. */
-static void md_attempt_name(FILE *out, const char *step, const cJSON *a) {
-    md_cell(out, step);
-    if (S(a, "key")) {
-        fputc('[', out);
-        md_cell(out, S(a, "key"));
-        fputc(']', out);
-    } else if (N(a, "item", 0) > 0) {
-        fprintf(out, "[%.0f]", N(a, "item", 0));
-    }
-    if (N(a, "rep", 0) > 0) fprintf(out, "#%.0f", N(a, "rep", 0));
+/* The start of a row's first cell: whether the chain vouches for it. */
+static void md_unverified(FILE *out, const cJSON *x) {
+    if (unverified(x)) fputs("**unverified** ", out);
 }
 
 /* A row's error: "code: message". */
@@ -605,8 +715,9 @@ static void md_attempt_row(FILE *out, const cJSON *run, const char *step, const 
     char t[64], d[32];
     when(run, N(a, "start_ms", 0), S(a, "start"), t, sizeof t);
     bh_util_format_duration(N(a, "duration_ms", 0), d, sizeof d);
-    fprintf(out, "| %s", undo ? "undo " : "");
-    md_attempt_name(out, step, a);
+    fprintf(out, "| ");
+    md_unverified(out, a);
+    attempt_name(out, md_cell, step, a, undo);
     fprintf(out, " | %.0f | ", N(a, "attempt", 0));
     md_cell(out, t);
     fprintf(out, " | %s | ", d);
@@ -627,9 +738,11 @@ static void md_when_which(FILE *out, const cJSON *run, const cJSON *x) {
     char t[64];
     when(run, N(x, "t_ms", 0), S(x, "at"), t, sizeof t);
     fprintf(out, "| ");
+    md_unverified(out, x);
     md_cell(out, t);
-    fprintf(out, " | %s", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "undo")) ? "undo " : "");
-    md_attempt_name(out, S(x, "step"), x);
+    fprintf(out, " | ");
+    attempt_name(out, md_cell, S(x, "step"), x,
+                 cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "undo")));
     fprintf(out, " #%.0f | ", N(x, "attempt", 0));
 }
 
@@ -654,6 +767,13 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
     fprintf(out, "# After-action report: ");
     md_text(out, dflt(S(rb, "title"), S(rb, "id")));
     fprintf(out, "\n\n");
+    if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(jr, "intact"))) {
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(jr, "broken_at");
+        fprintf(out, "> **THE JOURNAL'S HASH CHAIN IS BROKEN at seq %.0f (byte offset %.0f):** ",
+                N(b, "seq", 0), N(b, "offset", 0));
+        md_text(out, S(jr, "problem"));
+        fprintf(out, "\n>\n> %s\n\n", broken_tail(jr));
+    }
     if (mode_banner(run)) fprintf(out, "> **%s**\n\n", mode_banner(run));
     fprintf(out, "## Summary\n\n");
     fprintf(out, "| | |\n|---|---|\n");
@@ -661,7 +781,7 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
     md_code(out, S(run, "id"));
     fprintf(out, " |\n| Outcome | **");
     md_text(out, S(run, "status"));
-    fprintf(out, "** |\n| Runbook | ");
+    fprintf(out, "**%s |\n| Runbook | ", unverified(run) ? " (unverified)" : "");
     md_text(out, S(rb, "title"));
     fprintf(out, " (");
     md_code(out, S(rb, "id"));
@@ -672,7 +792,7 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
     fprintf(out, " |\n| Runbook SHA-256 | ");
     md_code(out, S(rb, "sha256"));
     fprintf(out, " |\n");
-    char *params = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(run, "params"));
+    char *params = bh_json_print(cJSON_GetObjectItemCaseSensitive(run, "params"), 0);
     fprintf(out, "| Parameters | ");
     md_code(out, params ? params : "{}");
     fprintf(out, " |\n");
@@ -690,28 +810,26 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
         bh_util_format_duration(N(run, "duration_ms", 0), d, sizeof d);
         fprintf(out, "| Ended (UTC) | ");
         md_text(out, S(run, "ended"));
-        fprintf(out, " |\n| Duration | %s%s |\n", d,
+        fprintf(out, "%s |\n| Duration | %s%s%s |\n", unverified(run) ? " (unverified)" : "", d,
                 cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(run, "simulated_time"))
                     ? " (simulated)"
-                    : "");
+                    : "",
+                unverified(run) ? " (unverified)" : "");
     }
     const cJSON *eng = cJSON_GetObjectItemCaseSensitive(run, "engine");
     fprintf(out, "| Engine | ");
     md_text(out, S(eng, "name"));
     fputc(' ', out);
     md_text(out, S(eng, "version"));
+    char note[96];
+    head_note(jr, note, sizeof note);
     fprintf(out, " |\n| Journal head (SHA-256) | ");
     md_code(out, S(jr, "head"));
-    fprintf(out, " |\n");
+    fprintf(out, "%s |\n", note);
     fprintf(out, "| Journal | %.0f records, %s%s |\n\n", N(jr, "records", 0),
             cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(jr, "intact")) ? "chain intact"
                                                                          : "**CHAIN BROKEN**",
             N(jr, "checkpoints", 0) > 0 ? ", signed checkpoints" : "");
-    if (S(jr, "problem")) {
-        fprintf(out, "Journal problem: ");
-        md_cell(out, S(jr, "problem"));
-        fprintf(out, "\n\n");
-    }
     fprintf(out, "Quote the journal head in the incident ticket; `bulkhead verify RUN "
                  "--expect-head HASH` checks it later.\n\n");
 
@@ -722,6 +840,7 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
         cJSON_ArrayForEach(e, events) {
             when(run, N(e, "t_ms", 0), S(e, "at"), t, sizeof t);
             fprintf(out, "| ");
+            md_unverified(out, e);
             md_cell(out, t);
             fprintf(out, " | ");
             md_text(out, S(e, "event"));
@@ -750,6 +869,7 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
             const cJSON *attempts = cJSON_GetObjectItemCaseSensitive(st, "attempts");
             if (cJSON_GetArraySize(attempts) == 0) {
                 fprintf(out, "| ");
+                md_unverified(out, st);
                 md_cell(out, S(st, "id"));
                 fprintf(out, " | - | - | - | ");
                 md_text(out, S(st, "status"));
@@ -765,6 +885,7 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
             const cJSON *sum = cJSON_GetObjectItemCaseSensitive(st, "instances");
             if (sum) {
                 fprintf(out, "| ");
+                md_unverified(out, st);
                 md_cell(out, S(st, "id"));
                 fprintf(out, " | all | | | ");
                 md_text(out, S(st, "status"));
@@ -782,9 +903,10 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
         cJSON_ArrayForEach(x, decisions) {
             when(run, N(x, "t_ms", 0), S(x, "at"), t, sizeof t);
             fprintf(out, "| ");
+            md_unverified(out, x);
             md_cell(out, t);
             fprintf(out, " | ");
-            md_cell(out, S(x, "step"));
+            attempt_name(out, md_cell, S(x, "step"), x, 0);
             fprintf(out, " | ");
             md_text(out, S(x, "kind"));
             fprintf(out, ": ");
@@ -875,9 +997,16 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
         const cJSON *e;
         cJSON_ArrayForEach(e, evidence) {
             fprintf(out, "| ");
-            md_cell(out, S(e, "step"));
+            md_unverified(out, e);
+            attempt_name(out, md_cell, S(e, "step"), e,
+                         cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "undo")));
             fprintf(out, " | ");
             md_text(out, S(e, "kind"));
+            if (S(e, "truncated_reason")) {
+                fprintf(out, " (truncated: ");
+                md_cell(out, S(e, "truncated_reason"));
+                fputc(')', out);
+            }
             fprintf(out, " | ");
             md_code(out, S(e, "path"));
             fprintf(out, " | %.0f | ", N(e, "size", 0));
@@ -891,7 +1020,7 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
     if (sc) {
         char *text = bh_scorecard_text(sc);
         if (text) { /* a fenced block: at least ``` */
-            fprintf(out, "## Scorecard\n\n");
+            fprintf(out, "## Scorecard%s\n\n", unverified(sc) ? " (unverified)" : "");
             md_fence(out, text, 3);
             fprintf(out, "\n%s", text);
             md_fence(out, text, 3);
@@ -904,6 +1033,8 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
 /* --- HTML --------------------------------------------------------------- */
 
 static void h(FILE *out, const char *s) {
+    char *copy;
+    s = bh_json_visible(s, &copy); /* NUL, bytes not UTF-8: as the journal writes them */
     for (; s && *s; s++) {
         switch (*s) {
         case '<':
@@ -925,6 +1056,7 @@ static void h(FILE *out, const char *s) {
             fputc(*s, out);
         }
     }
+    free(copy);
 }
 
 /* A status as a class name: only [a-z_], so a journal cannot break out of
@@ -953,6 +1085,9 @@ static const char CSS[] =
     ".banner{background:#fff4ce;border:1px solid #d4a72c;padding:8px 12px;margin:10px 0;"
     "font-weight:600}"
     ".broken{background:#ffebe9;border-color:#cf222e}"
+    "tr.unverified td{background:#fff8f7}"
+    ".unv{color:#cf222e;font-weight:700;font-size:11px;text-transform:uppercase}"
+    "svg .unverified{fill-opacity:.4;stroke:#cf222e;stroke-dasharray:2 2}"
     ".s-ok{color:#1a7f37}.s-failed,.s-timed_out{color:#cf222e}.s-cancelled,.s-unknown{color:"
     "#9a6700}.s-skipped{color:#6e7781}.s-undone{color:#8250df}"
     "svg{border:1px solid #d8dee4;background:#fff}"
@@ -1054,14 +1189,8 @@ static void svg_timeline(const cJSON *m, FILE *out) {
         double y = top + (double)r * rowh;
         const cJSON *at = rows[r].attempt;
         const char *sid = S(rows[r].step, "id");
-        fprintf(out, "<text x=\"96\" y=\"%.1f\">%s", y + 13, rows[r].undo ? "undo " : "");
-        h(out, sid);
-        if (at && S(at, "key")) {
-            fputc('[', out);
-            h(out, S(at, "key"));
-            fputc(']', out);
-        }
-        if (at && N(at, "rep", 0) > 0) fprintf(out, "#%.0f", N(at, "rep", 0));
+        fprintf(out, "<text x=\"96\" y=\"%.1f\">", y + 13);
+        attempt_name(out, h, sid, at, rows[r].undo);
         if (at && N(at, "attempt", 0) > 1) fprintf(out, " (%.0f)", N(at, "attempt", 0));
         fprintf(out, "</text>\n");
         /* approval waits are drawn on the step's first row */
@@ -1087,17 +1216,19 @@ static void svg_timeline(const cJSON *m, FILE *out) {
         char d[32];
         bh_util_format_duration(s1 - s0, d, sizeof d);
         /* "bar" is a step attempt, one each; an undo is an "undo-bar" */
-        fprintf(out, "<rect class=\"%s status-%s", rows[r].undo ? "undo-bar" : "bar", cls(status));
+        fprintf(out, "<rect class=\"%s status-%s%s", rows[r].undo ? "undo-bar" : "bar", cls(status),
+                unverified(at) ? " unverified" : "");
         fprintf(out, "\" data-step=\"");
         h(out, sid);
         fprintf(out,
                 "\" data-attempt=\"%.0f\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
                 "height=\"%d\"><title>",
                 N(at, "attempt", 0), x0, y + 3, x1 - x0 < 2 ? 2 : x1 - x0, rowh - 6);
-        h(out, sid);
+        attempt_name(out, h, sid, at, rows[r].undo);
         fprintf(out, " attempt %.0f: ", N(at, "attempt", 0));
         h(out, status);
-        fprintf(out, ", %s</title></rect>\n", d);
+        fprintf(out, ", %s%s</title></rect>\n", d,
+                unverified(at) ? " (unverified: the journal's chain is broken before it)" : "");
         cJSON_ArrayForEach(a, waits) {
             if (!is(S(a, "kind"), "retry") || !is(S(a, "step"), sid) ||
                 N(a, "attempt", 0) != N(at, "attempt", 0) || N(a, "item", 0) != N(at, "item", 0))
@@ -1114,19 +1245,36 @@ static void svg_timeline(const cJSON *m, FILE *out) {
     free(rows);
 }
 
+/* A table row and its first cell, opened: marked when the chain does not
+ * vouch for what it shows. */
+static void html_tr(FILE *out, const cJSON *x) {
+    if (unverified(x))
+        fputs("<tr class=\"unverified\"><td><span class=\"unv\">unverified</span> ", out);
+    else
+        fputs("<tr><td>", out);
+}
+
+/* The first cells of a row about a record of one attempt (a command, a
+ * request, a failure), as md_when_which. */
+static void html_when_which(FILE *out, const cJSON *run, const cJSON *x) {
+    char t[64];
+    when(run, N(x, "t_ms", 0), S(x, "at"), t, sizeof t);
+    html_tr(out, x);
+    h(out, t);
+    fprintf(out, "</td><td>");
+    attempt_name(out, h, S(x, "step"), x,
+                 cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "undo")));
+    fprintf(out, " #%.0f</td><td>", N(x, "attempt", 0));
+}
+
 /* A row of the steps table: one attempt of a step, or one undo of it. */
 static void html_attempt_row(FILE *out, const cJSON *run, const char *step, const cJSON *a,
                              int undo) {
     char t[64], d[32];
     when(run, N(a, "start_ms", 0), S(a, "start"), t, sizeof t);
     bh_util_format_duration(N(a, "duration_ms", 0), d, sizeof d);
-    fprintf(out, "<tr><td>%s", undo ? "undo " : "");
-    h(out, step);
-    if (S(a, "key")) {
-        fputc('[', out);
-        h(out, S(a, "key"));
-        fputc(']', out);
-    }
+    html_tr(out, a);
+    attempt_name(out, h, step, a, undo);
     fprintf(out, "</td><td>%.0f</td><td>", N(a, "attempt", 0));
     h(out, t);
     fprintf(out, "</td><td>%s</td><td class=\"s-%s\">", d, cls(S(a, "status")));
@@ -1169,25 +1317,30 @@ void bh_report_html(const cJSON *m, FILE *out) {
     fprintf(out, "<h1>After-action report: ");
     h(out, dflt(S(rb, "title"), dflt(S(rb, "id"), "?")));
     fprintf(out, "</h1>\n");
+    if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(jr, "intact"))) {
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(jr, "broken_at");
+        fprintf(out,
+                "<div class=\"banner broken\" id=\"chain\">The journal's hash chain is broken "
+                "at seq %.0f (byte offset %.0f): ",
+                N(b, "seq", 0), N(b, "offset", 0));
+        hd(out, S(jr, "problem"));
+        fprintf(out, "<br>%s</div>\n", broken_tail(jr));
+    }
     if (mode_banner(run))
         fprintf(out, "<div class=\"banner\" id=\"mode\">%s</div>\n", mode_banner(run));
-    if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(jr, "intact"))) {
-        fprintf(out, "<div class=\"banner broken\">The journal's hash chain is broken: ");
-        h(out, S(jr, "problem"));
-        fprintf(out, "</div>\n");
-    }
     fprintf(out, "<h2>Summary</h2>\n<table id=\"summary\">\n");
     html_table_row(out, "Run", S(run, "id"), 1);
     fprintf(out, "<tr><td class=\"k\">Outcome</td><td class=\"s-%s\"><b>", cls(S(run, "status")));
     hd(out, S(run, "status"));
-    fprintf(out, "</b></td></tr>\n");
+    fprintf(out, "</b>%s</td></tr>\n",
+            unverified(run) ? " <span class=\"unv\">unverified</span>" : "");
     char title[512];
     snprintf(title, sizeof title, "%s (%s), severity %s", dflt(S(rb, "title"), "?"),
              dflt(S(rb, "id"), "?"), dflt(S(rb, "severity"), "?"));
     html_table_row(out, "Runbook", title, 0);
     html_table_row(out, "Runbook file", S(rb, "path"), 1);
     html_table_row(out, "Runbook SHA-256", S(rb, "sha256"), 1);
-    char *params = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(run, "params"));
+    char *params = bh_json_print(cJSON_GetObjectItemCaseSensitive(run, "params"), 0);
     html_table_row(out, "Parameters", params ? params : "{}", 1);
     free(params);
     snprintf(t, sizeof t, "%s on %s", dflt(S(run, "operator"), "?"), dflt(S(run, "host"), "?"));
@@ -1195,11 +1348,17 @@ void bh_report_html(const cJSON *m, FILE *out) {
     html_table_row(out, "Mode", S(run, "mode"), 0);
     html_table_row(out, "Started (UTC)", S(run, "started"), 0);
     if (S(run, "ended")) {
-        html_table_row(out, "Ended (UTC)", S(run, "ended"), 0);
+        snprintf(t, sizeof t, "%s%s", S(run, "ended"), unverified(run) ? " (unverified)" : "");
+        html_table_row(out, "Ended (UTC)", t, 0);
         bh_util_format_duration(N(run, "duration_ms", 0), d, sizeof d);
-        html_table_row(out, "Duration", d, 0);
+        snprintf(t, sizeof t, "%s%s", d, unverified(run) ? " (unverified)" : "");
+        html_table_row(out, "Duration", t, 0);
     }
-    html_table_row(out, "Journal head (SHA-256)", S(jr, "head"), 1);
+    char note[96];
+    head_note(jr, note, sizeof note);
+    fprintf(out, "<tr><td class=\"k\">Journal head (SHA-256)</td><td><code>");
+    hd(out, S(jr, "head"));
+    fprintf(out, "</code>%s</td></tr>\n", note);
     snprintf(t, sizeof t, "%.0f records, %s", N(jr, "records", 0),
              cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(jr, "intact")) ? "chain intact"
                                                                           : "CHAIN BROKEN");
@@ -1216,7 +1375,11 @@ void bh_report_html(const cJSON *m, FILE *out) {
             "<span><i style=\"background:#8250df;opacity:.45\"></i>waiting for "
             "approval</span>"
             "<span><i style=\"background:#bf8700;opacity:.35\"></i>retry backoff</span>"
-            "%s</p>\n",
+            "%s%s</p>\n",
+            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(jr, "intact"))
+                ? ""
+                : "<span><i style=\"border:1px dashed #cf222e;opacity:.6\"></i>unverified (after "
+                  "the break)</span>",
             cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(run, "simulated_time"))
                 ? "<span>(simulated time)</span>"
                 : "");
@@ -1233,7 +1396,7 @@ void bh_report_html(const cJSON *m, FILE *out) {
         cJSON_ArrayForEach(st, cJSON_GetObjectItemCaseSensitive(p, "steps")) {
             const cJSON *attempts = cJSON_GetObjectItemCaseSensitive(st, "attempts");
             if (cJSON_GetArraySize(attempts) == 0) {
-                fprintf(out, "<tr><td>");
+                html_tr(out, st);
                 h(out, S(st, "id"));
                 fprintf(out, "</td><td>-</td><td>-</td><td>-</td><td class=\"s-%s\">",
                         cls(S(st, "status")));
@@ -1256,10 +1419,10 @@ void bh_report_html(const cJSON *m, FILE *out) {
     const cJSON *x;
     cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(m, "decisions")) {
         when(run, N(x, "t_ms", 0), S(x, "at"), t, sizeof t);
-        fprintf(out, "<tr><td>");
+        html_tr(out, x);
         h(out, t);
         fprintf(out, "</td><td>");
-        h(out, S(x, "step"));
+        attempt_name(out, h, S(x, "step"), x, 0);
         fprintf(out, "</td><td>");
         hd(out, S(x, "kind"));
         fputs(": ", out);
@@ -1279,13 +1442,9 @@ void bh_report_html(const cJSON *m, FILE *out) {
             "<th>Command</th><th>Result</th></tr>\n",
             mode_banner(run) ? " (simulated: not executed)" : "");
     cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(m, "commands")) {
-        when(run, N(x, "t_ms", 0), S(x, "at"), t, sizeof t);
         char *args = argv_text(cJSON_GetObjectItemCaseSensitive(x, "argv"));
-        fprintf(out, "<tr><td>");
-        h(out, t);
-        fprintf(out, "</td><td>");
-        h(out, S(x, "step"));
-        fprintf(out, "</td><td><code>");
+        html_when_which(out, run, x);
+        fprintf(out, "<code>");
         h(out, args);
         free(args);
         fprintf(out, "</code></td><td>");
@@ -1306,14 +1465,9 @@ void bh_report_html(const cJSON *m, FILE *out) {
             "<th>Request</th><th>Result</th></tr>\n",
             mode_banner(run) ? " (simulated: not sent)" : "");
     cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(m, "requests")) {
-        when(run, N(x, "t_ms", 0), S(x, "at"), t, sizeof t);
         char what[64], result[64];
         request_text(x, what, sizeof what, result, sizeof result);
-        fprintf(out, "<tr><td>");
-        h(out, t);
-        fprintf(out, "</td><td>");
-        h(out, S(x, "step"));
-        fprintf(out, "</td><td>");
+        html_when_which(out, run, x);
         h(out, what);
         fprintf(out, " <code>");
         h(out, S(x, "url"));
@@ -1330,13 +1484,10 @@ void bh_report_html(const cJSON *m, FILE *out) {
     fprintf(out, "<h2>Failures and how they were handled</h2>\n<table id=\"failures\"><tr>"
                  "<th>When</th><th>Step</th><th>Status</th><th>Error</th><th>Handled</th></tr>\n");
     cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(m, "failures")) {
-        when(run, N(x, "t_ms", 0), S(x, "at"), t, sizeof t);
-        fprintf(out, "<tr><td>");
-        h(out, t);
-        fprintf(out, "</td><td>");
-        h(out, S(x, "step"));
-        fprintf(out, " #%.0f</td><td class=\"s-%s\">", N(x, "attempt", 0), cls(S(x, "status")));
+        html_when_which(out, run, x);
+        fprintf(out, "<span class=\"s-%s\">", cls(S(x, "status")));
         hd(out, S(x, "status"));
+        fputs("</span>", out);
         fprintf(out, "</td><td>");
         h(out, S(x, "code"));
         fputs(": ", out);
@@ -1350,10 +1501,16 @@ void bh_report_html(const cJSON *m, FILE *out) {
     fprintf(out, "<h2>Evidence and captured output</h2>\n<table id=\"evidence\"><tr>"
                  "<th>Step</th><th>Kind</th><th>File</th><th>Size</th><th>SHA-256</th></tr>\n");
     cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(m, "evidence")) {
-        fprintf(out, "<tr><td>");
-        h(out, S(x, "step"));
+        html_tr(out, x);
+        attempt_name(out, h, S(x, "step"), x,
+                     cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "undo")));
         fprintf(out, "</td><td>");
         h(out, S(x, "kind"));
+        if (S(x, "truncated_reason")) {
+            fputs(" (truncated: ", out);
+            h(out, S(x, "truncated_reason"));
+            fputc(')', out);
+        }
         fprintf(out, "</td><td><code>");
         h(out, S(x, "path"));
         fprintf(out, "</code></td><td>%.0f</td><td><code>", N(x, "size", 0));
@@ -1364,7 +1521,8 @@ void bh_report_html(const cJSON *m, FILE *out) {
 
     const cJSON *sc = cJSON_GetObjectItemCaseSensitive(m, "scorecard");
     if (sc) {
-        fprintf(out, "<h2>Scorecard</h2>\n<pre id=\"scorecard\">");
+        fprintf(out, "<h2>Scorecard%s</h2>\n<pre id=\"scorecard\">",
+                unverified(sc) ? " <span class=\"unv\">unverified</span>" : "");
         char *text = bh_scorecard_text(sc);
         if (text) h(out, text);
         free(text);

@@ -5,7 +5,8 @@
  *   run        runbook and its hash, parameters, operator, host, mode,
  *              start, end, duration, outcome, resumes and interrupts
  *   journal    records, head hash to quote in the ticket, whether the
- *              chain is intact, signed checkpoints
+ *              chain is intact (if not: where it breaks, and how many
+ *              records were read from there on), signed checkpoints
  *   phases     each phase with its steps and every attempt of each step
  *              (start, end, duration, status, error, what came next), on a
  *              time line in ms from the run's start (simulated time for
@@ -18,6 +19,12 @@
  *   failures   every attempt that did not succeed and how it was handled
  *   evidence   collected evidence and captured output, with hashes
  *   scorecard  for dry runs and drills
+ * Every entry names its step instance the same way (item, and its key
+ * as the console's label shows it: isolate[web1]). An entry built from a
+ * record at or after the place where the chain breaks has "unverified":
+ * true (also run, when its outcome comes from there, and the scorecard),
+ * and Markdown and HTML open with a banner naming the broken record and
+ * mark each such row.
  * Markdown and HTML are for people; the HTML file is self-contained (no
  * fetches) with an SVG time line: a bar per step attempt coloured by
  * status, in phase bands, approval waits and backoffs drawn too. */

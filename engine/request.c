@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "ctx.h"
+#include "json.h"
 #include "sched.h"
 #include "sim.h"
 #include "util.h"
@@ -399,11 +400,8 @@ static void record_body(cJSON *rec, const char *body, size_t len) {
     cJSON_AddNumberToObject(rec, "body_size", (double)len);
     cJSON_AddStringToObject(rec, "body_sha256", hex);
     size_t keep = len < RECORD_BODY_MAX ? len : RECORD_BODY_MAX;
-    char *text = bh_util_xmalloc(keep + 1);
-    memcpy(text, body, keep);
-    text[keep] = '\0';
-    cJSON_AddStringToObject(rec, "body", text); /* as text; secrets masked on append */
-    free(text);
+    /* as text, every byte of it (json.h); secrets masked on append */
+    cJSON_AddItemToObject(rec, "body", bh_json_string(body, keep));
     if (keep < len) cJSON_AddBoolToObject(rec, "body_truncated", 1);
 }
 

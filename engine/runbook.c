@@ -97,6 +97,22 @@ static int valid_name(const char *s) {
     return 1;
 }
 
+/* Does s, which becomes part of a file name, hold a secret? A secret's
+ * value in any form it is masked in, or its stand-in "<secret:NAME>" (plan,
+ * check, a drill without the secret): 1, with the secret's name (never
+ * its value) in name. */
+static int holds_secret(const bh_runbook *rb, const char *s, char *name, size_t namelen) {
+    const char *standin = s ? strstr(s, "<secret:") : NULL;
+    if (standin) {
+        standin += 8;
+        snprintf(name, namelen, "%.*s", (int)strcspn(standin, ">"), standin);
+        return 1;
+    }
+    const char *which = s ? bh_redact_which(rb->redact, s, strlen(s)) : NULL;
+    if (which) snprintf(name, namelen, "%s", which);
+    return which != NULL;
+}
+
 static int in_list(const char *s, const char *const *list) {
     for (int i = 0; list[i]; i++)
         if (strcmp(s, list[i]) == 0) return 1;
@@ -313,17 +329,37 @@ static int pattern_matches(lua_State *L, const char *s, const char *pat) {
     return ok;
 }
 
+/* A JSON value's kind, for messages. */
+static const char *json_kind(const cJSON *v) {
+    return cJSON_IsNumber(v)   ? "a number"
+           : cJSON_IsBool(v)   ? "a boolean"
+           : cJSON_IsArray(v)  ? "a list"
+           : cJSON_IsObject(v) ? "a table"
+           : cJSON_IsNull(v)   ? "null"
+                               : "a string";
+}
+
 /* Values given for parameters with a pattern must match it, whole: an
  * account or host name that goes into a URL or a remote command is
- * checked before anything runs. `check`'s stand-ins ("<name>") pass. */
+ * checked before anything runs. In a list every item must, so an item that
+ * is not a string at all (a number, a table) is refused too: the pattern
+ * cannot vouch for it. `check`'s stand-ins ("<name>") pass. */
 static void check_patterns(lua_State *L, bh_runbook *rb, const char *file, int line) {
     for (size_t i = 0; rb->param_values && i < rb->nparams; i++) {
         const bh_param_spec *p = &rb->params[i];
         if (!p->pattern) continue;
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(rb->param_values, p->name);
-        const cJSON *one = cJSON_IsArray(v) ? v->child : v;
-        for (; one; one = cJSON_IsArray(v) ? one->next : NULL) {
-            if (!cJSON_IsString(one)) continue;
+        int list = cJSON_IsArray(v);
+        const cJSON *one = list ? v->child : v;
+        for (int k = 1; one; one = list ? one->next : NULL, k++) {
+            char item[48] = ""; /* which item of a list, for the message */
+            if (list) snprintf(item, sizeof item, " item %d", k);
+            if (!cJSON_IsString(one)) {
+                bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                            "parameter '%s':%s is %s, but its pattern %s applies to strings only",
+                            p->name, item, json_kind(one), p->pattern);
+                break;
+            }
             const char *s = one->valuestring;
             if (rb->placeholders && s[0] == '<') continue;
             int m = pattern_matches(L, s, p->pattern);
@@ -333,12 +369,13 @@ static void check_patterns(lua_State *L, bh_runbook *rb, const char *file, int l
                             p->pattern);
                 break;
             }
-            if (!m)
+            if (!m) {
                 bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
-                            "parameter '%s': \"%s\" does not match its pattern %s%s%s%s", p->name,
-                            s, p->pattern, p->doc ? " (" : "", p->doc ? p->doc : "",
+                            "parameter '%s':%s \"%s\" does not match its pattern %s%s%s%s", p->name,
+                            item, s, p->pattern, p->doc ? " (" : "", p->doc ? p->doc : "",
                             p->doc ? ")" : "");
-            if (!m) break;
+                break;
+            }
         }
     }
 }
@@ -366,7 +403,15 @@ static int l_runbook(lua_State *L) {
     rb->severity = opt_string(L, rb, 1, "severity", "runbook", file, line);
     rb->owner = opt_string(L, rb, 1, "owner", "runbook", file, line);
     rb->description = opt_string(L, rb, 1, "description", "runbook", file, line);
-    if (!rb->id || !valid_name(rb->id))
+    char secret[64];
+    if (holds_secret(rb, rb->id, secret, sizeof secret))
+        /* Never the value: the id is refused, not shown. */
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                    "runbook: 'id' is built from secret(\"%s\"): the run id, and with it the run "
+                    "folder's name, is made from the runbook id, and a secret never goes into a "
+                    "file name; give a fixed id",
+                    secret);
+    else if (!rb->id || !valid_name(rb->id))
         bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
                     "runbook: 'id' is required: letters, digits, '-', '_' and '.'%s%s%s",
                     rb->id ? " (got \"" : "", rb->id ? rb->id : "", rb->id ? "\")" : "");
@@ -890,7 +935,15 @@ static int l_step(lua_State *L) {
     int line = caller_where(L, file, sizeof file);
     check_pending_step(rb, file);
     const char *id = lua_tostring(L, 1);
-    if (lua_type(L, 1) != LUA_TSTRING || !valid_name(id)) {
+    char secret[64];
+    if (lua_type(L, 1) == LUA_TSTRING && holds_secret(rb, id, secret, sizeof secret)) {
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                    "step: its id is built from secret(\"%s\"): a step's id names its files "
+                    "(out/STEP.A.N.stdout, evidence/) and a secret never goes into a file name; "
+                    "give a fixed id",
+                    secret);
+        id = "?";
+    } else if (lua_type(L, 1) != LUA_TSTRING || !valid_name(id)) {
         bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
                     "step: expected an id of letters, digits, '-', '_' or '.', as in "
                     "step \"isolate-web\" { ... }");

@@ -255,14 +255,16 @@ static void unlink_attempt(bh_run *run, bh_attempt *a) {
     run->unit_running[a->step->unit]--;
 }
 
-/* Did an attempt that did not succeed perhaps act? An effect cut off or
- * without an answer, or one completed before the attempt failed: then its
- * effect may remain, and the attempt is in doubt rather than failed. */
+/* Did an attempt that did not succeed perhaps act? One of its effects
+ * was cut off or got no answer, or it was itself cut off (timeout,
+ * interrupt) after an effect completed: then what it did may remain, and
+ * it is in doubt rather than failed. An attempt that failed with an
+ * answer of its own (an error, an exit code, a health gate) is failed. */
 static int in_doubt(const bh_attempt *a, bh_step_status status) {
     if (a->kind == BH_RUN_UNDO) return 0;
     if (status != BH_STEP_FAILED && status != BH_STEP_TIMED_OUT && status != BH_STEP_CANCELLED)
         return 0;
-    return a->doubt.unsure || a->doubt.acted;
+    return a->doubt.unsure || (a->doubt.acted && status != BH_STEP_FAILED);
 }
 
 /* "web1 may still be isolated": the item (or step) and the effect the
@@ -329,13 +331,18 @@ static void finish_attempt(bh_attempt *a, bh_step_status status, cJSON *result,
     bh_run_append(run, rec);
     char label[200];
     snprintf(label, sizeof label, "%s%s", undo ? "undo " : "", a->label);
-    bh_console_step_end(run->console, label, bh_step_status_name(status), ms, detail);
+    if (run->io_error) /* the record has no end: the screen must not show one */
+        bh_console_step_unrecorded(run->console, label, bh_step_status_name(status), ms,
+                                   run->io_error);
+    else
+        bh_console_step_end(run->console, label, bh_step_status_name(status), ms, detail);
 
     unlink_attempt(run, a);
     rt->running--;
     if (undo) {
         bh_undo_ended(run, a, status);
     } else if (next && strcmp(next, "retry") == 0) {
+        if (doubt) a->doubt.unsure = 1; /* what this attempt may have left stays in doubt */
         schedule_retry(a);
     } else {
         switch (status) {
@@ -1494,7 +1501,12 @@ static void write_run_end(bh_run *run) {
     bh_run_append(run, rec);
     bh_run_checkpoint(run); /* the end of the record, signed */
     bh_run_sync(run);
-    bh_console_run_end(run->console, run->id, run_status(run), ms, summary);
+    /* The counts are the engine's; with a journal that could not be
+     * written they are not the record's. */
+    bh_console_run_end(run->console, run->id, run_status(run), ms,
+                       run->io_error ? "the journal could not be written; `bulkhead show` has "
+                                       "what it holds"
+                                     : summary);
 }
 
 static void close_walk(uv_handle_t *h, void *arg) {

@@ -121,3 +121,20 @@ as_account() {
 # let_group_pass GROUP DIR...: members of GROUP may pass through each DIR
 # (group-owned, 0710), as docs/cli.md tells an operator to do.
 let_group_pass() { local g=$1; shift; chgrp "$g" "$@" && chmod 0710 "$@"; }
+# rechain FILE: renumber seq from 0 and recompute every prev after an edit,
+# as a forger who can write the file would: the chain alone then holds.
+rechain() {
+    python3 - "$1" <<'PY'
+import hashlib, json, sys
+lines = open(sys.argv[1], "rb").read().split(b"\n")[:-1]
+out, prev = [], "0" * 64
+for i, l in enumerate(lines):
+    r = json.loads(l)
+    r["seq"] = i
+    r["prev"] = prev
+    b = json.dumps(r, separators=(",", ":")).encode()
+    out.append(b)
+    prev = hashlib.sha256(b).hexdigest()
+open(sys.argv[1], "wb").write(b"\n".join(out) + b"\n")
+PY
+}

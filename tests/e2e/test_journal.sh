@@ -24,13 +24,17 @@ t journal_step_results
 assert_jq "$J" '[.[]|select(.type=="step_end")|.result] == [{"n":20,"tag":"a"},{"n":42,"tag":"ab"},42]' "true"
 assert_jq "$J" '.[]|select(.type=="log")|.message' "second said ab"
 
-# Tampering: copies of the journal of the three-step run.
-mkdir -p "$WORK/orig"; cp "$J" "$WORK/orig/journal.jsonl"; ORIG="$WORK/orig/journal.jsonl"
+# Tampering: copies of the journal of the three-step run, each in a folder
+# named after the run (verify checks that the journal is that run's).
+RUN_ID=$(basename "$(dirname "$J")")
+# copy_to NAME: a copy of the journal in $WORK/NAME/RUN_ID/; its path in $T.
+copy_to() { mkdir -p "$WORK/$1/$RUN_ID"; T="$WORK/$1/$RUN_ID/journal.jsonl"; cp "$ORIG" "$T"; }
+mkdir -p "$WORK/orig/$RUN_ID"; cp "$J" "$WORK/orig/$RUN_ID/journal.jsonl"; ORIG="$WORK/orig/$RUN_ID/journal.jsonl"
 # line L holds seq L-1; offset of line L = bytes of lines 1..L-1.
 off() { head -n "$(($2-1))" "$1" | wc -c | tr -d ' '; }
 
 t verify_tamper_changed_byte
-T="$WORK/t1/journal.jsonl"; mkdir -p "$WORK/t1"; cp "$ORIG" "$T"
+copy_to t1
 # seq 3 is step_start of "second": change one letter of the step id.
 sed -i '4s/"step":"second"/"step":"secxnd"/' "$T"
 cmp -s "$T" "$ORIG" && fail "sed did not tamper"
@@ -39,7 +43,7 @@ assert_contains "$OUT$ERR" "seq 3" "verify output"
 assert_contains "$OUT$ERR" "$(off "$ORIG" 4)" "verify output (offset)"
 
 t verify_tamper_changed_digit
-T="$WORK/t1b/journal.jsonl"; mkdir -p "$WORK/t1b"; cp "$ORIG" "$T"
+copy_to t1b
 # seq 2 is step_end of "first": change the first digit of duration_ms.
 sed -i -E '3s/"duration_ms":([0-9])/"duration_ms":X\1/; 3s/"duration_ms":X0/"duration_ms":1/; 3s/"duration_ms":X[1-9]/"duration_ms":0/' "$T"
 [ "$(wc -c <"$T")" = "$(wc -c <"$ORIG")" ] || fail "size changed"
@@ -49,14 +53,14 @@ assert_contains "$OUT$ERR" "seq 2" "verify output"
 assert_contains "$OUT$ERR" "$(off "$ORIG" 3)" "verify output (offset)"
 
 t verify_tamper_deleted_line
-T="$WORK/t2/journal.jsonl"; mkdir -p "$WORK/t2"; cp "$ORIG" "$T"
+copy_to t2
 sed -i '5d' "$T"   # delete seq 4
 assert_exit 5 bh verify "$T"
 assert_contains "$OUT$ERR" "expected seq 4" "verify output"
 assert_contains "$OUT$ERR" "$(off "$ORIG" 5)" "verify output (offset)"
 
 t verify_tamper_swapped_lines
-T="$WORK/t3/journal.jsonl"; mkdir -p "$WORK/t3"; cp "$ORIG" "$T"
+copy_to t3
 # swap lines 4 and 5 (seq 3 and seq 4)
 awk 'NR==4{h=$0;next} NR==5{print;print h;next} {print}' "$ORIG" >"$T"
 assert_exit 5 bh verify "$T"
@@ -64,11 +68,46 @@ assert_contains "$OUT$ERR" "expected seq 3" "verify output"
 assert_contains "$OUT$ERR" "$(off "$ORIG" 4)" "verify output (offset)"
 
 t verify_torn_last_line
-T="$WORK/t4/journal.jsonl"; mkdir -p "$WORK/t4"; head -c -1 "$ORIG" >"$T"
+copy_to t4; head -c -1 "$ORIG" >"$T"
 assert_exit 5 bh verify "$T"
 
 t verify_original_copy_intact
 assert_exit 0 bh verify "$ORIG"
+
+t verify_empty_journal_is_not_intact
+copy_to empty; : >"$T"
+assert_exit 5 bh verify "$T"
+assert_contains "$OUT" "BROKEN at seq 0 (byte offset 0)"
+assert_contains "$OUT" "the journal is empty: it has no run_start record"
+assert_exit 0 bh show "$T"
+assert_contains "$OUT" "JOURNAL BROKEN"
+
+t verify_journal_without_its_run_start_is_not_intact
+# The first record cut off and the rest renumbered and rehashed: every
+# link holds, but the run's own start is gone.
+copy_to headless; sed -i '1d' "$T"; rechain "$T"
+assert_eq step_start "$(head -n1 "$T" | jq -r .type)" "first record of the edited copy"
+assert_exit 5 bh verify "$T"
+assert_contains "$OUT" "BROKEN at seq 0 (byte offset 0)"
+assert_contains "$OUT" "is a 'step_start' record, not run_start"
+# The first record turned into another type.
+copy_to retyped; sed -i '1s/"type":"run_start"/"type":"log"/' "$T"
+assert_exit 5 bh verify "$T"
+assert_contains "$OUT" "BROKEN at seq 0 (byte offset 0): seq 0 at byte 0 is a 'log' record, not run_start"
+# resume and undo refuse to append to it.
+assert_exit 5 bh resume "$T" --skip-unknown --plain
+assert_contains "$ERR" "is damaged: seq 0 at byte 0 is a 'log' record, not run_start"
+assert_exit 5 bh undo "$T"
+assert_contains "$ERR" "not run_start"
+
+t verify_journal_of_another_run_is_refused_without_a_key
+# Intact by itself, but its run_start names another run than the folder
+# it is in: one run's journal copied over another's.
+mkdir -p "$WORK/swap/20990101T000000.000Z-three-abcdef"
+cp "$ORIG" "$WORK/swap/20990101T000000.000Z-three-abcdef/journal.jsonl"
+assert_exit 5 bh verify "$WORK/swap/20990101T000000.000Z-three-abcdef"
+assert_contains "$OUT" "NOT THIS RUN'S JOURNAL: its run_start names run '$RUN_ID', not this run folder '20990101T000000.000Z-three-abcdef'"
+assert_not_contains "$OUT" "intact"
 
 t run_json_stdout_equals_journal
 rm -rf "$STATE"

@@ -56,8 +56,31 @@ assert_exit 0 bh run --plain "$WORK/pat.lua" -p user=jdoe -p hosts=a.example,b-2
 assert_exit 4 bh run --plain "$WORK/pat.lua" -p 'user=x;rm -rf /'
 assert_contains "$ERR" "pat.lua:1: error: parameter 'user': \"x;rm -rf /\" does not match its pattern [%w][%w._-]* (a login name)"
 assert_exit 4 bh run --plain "$WORK/pat.lua" -p user=ok -p 'hosts=good,$(bad)'
-assert_contains "$ERR" "parameter 'hosts': \"\$(bad)\" does not match"
+assert_contains "$ERR" "parameter 'hosts': item 2 \"\$(bad)\" does not match"
 assert_exit 0 bh check --strict "$WORK/pat.lua"   # check's stand-in "<user>" passes
+
+t param_pattern_applies_to_every_list_item
+# A list item that is not a string cannot match a pattern: a number or a
+# table in the list is refused, named by its place, before anything runs.
+runs_before=$(ls "$STATE/runs" 2>/dev/null | wc -l)
+assert_exit 4 bh run --plain "$WORK/pat.lua" -p user=ok -p 'hosts=["web1",2]'
+assert_contains "$ERR" "pat.lua:1: error: parameter 'hosts': item 2 is a number, but its pattern [%w.-]+ applies to strings only"
+printf '{"user": "ok", "hosts": ["web1", "web2", {"name": "x;id"}]}\n' >"$WORK/pat.json"
+assert_exit 4 bh run --plain "$WORK/pat.lua" --params "$WORK/pat.json"
+assert_contains "$ERR" "parameter 'hosts': item 3 is a table, but its pattern"
+printf '{"user": "ok", "hosts": [true]}\n' >"$WORK/pat.json"
+assert_exit 4 bh plan "$WORK/pat.lua" --params "$WORK/pat.json"
+assert_contains "$ERR" "parameter 'hosts': item 1 is a boolean"
+assert_eq "$runs_before" "$(ls "$STATE/runs" 2>/dev/null | wc -l)" "run folders made"
+# A default is held to the pattern too.
+cat >"$WORK/patdef.lua" <<'LUA'
+runbook { id = "patdef", title = "Pattern default", timeout = "10s",
+  params = { ports = { type = "list", default = { "22", 443 }, pattern = "%d+", doc = "ports" } } }
+step "s" { run = function(ctx) end }
+LUA
+assert_exit 4 bh run --plain "$WORK/patdef.lua"
+assert_contains "$ERR" "parameter 'ports': item 2 is a number"
+assert_exit 0 bh run --plain "$WORK/patdef.lua" -p ports=22,443
 printf 'runbook { id = "p2", title = "P2", timeout = "1s", params = { n = { type = "number", pattern = "%%d+", doc = "n" } } }\nstep "s" { run = function() end }\n' >"$WORK/p2.lua"
 assert_exit 3 bh check "$WORK/p2.lua"
 assert_contains "$ERR" "'pattern' applies to a string or a list of strings"

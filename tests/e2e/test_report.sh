@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 
 FIX="$ROOT/tests/fixtures/reports"
-for name in real drill resumed; do
+for name in real drill resumed broken; do
     for fmt in md json; do
         t "report_golden_${name}_$fmt"
         j="$FIX/$name/journal.jsonl"
@@ -25,7 +25,7 @@ j="$FIX/real/journal.jsonl"
 assert_exit 0 bh report "$j" --format json
 printf '%s' "$OUT" >"$WORK/real.json"
 assert_eq "$(jq -rs '.[0].run_id' "$j")" "$(jq -r .run.id "$WORK/real.json")" "run id"
-assert_eq "$("$BULKHEAD" verify "$j" | sed -n 's/^head //p')" "$(jq -r .journal.head "$WORK/real.json")" "head hash"
+assert_eq "$(line_sha "$j" "$(wc -l <"$j")")" "$(jq -r .journal.head "$WORK/real.json")" "head hash"
 assert_eq "$(jq -rs '[.[] | select(.type == "step_start")] | length' "$j")" \
           "$(jq '[.phases[].steps[].attempts[]] | length' "$WORK/real.json")" "attempts"
 assert_eq "$(jq -rs '[.[] | select(.type == "exec_start")] | length' "$j")" \
@@ -36,12 +36,45 @@ assert_eq "retry,continue" "$(jq -r '[.failures[].handled] | join(",")' "$WORK/r
 assert_eq "contain,communicate,recover" "$(jq -r '[.phases[].name] | join(",")' "$WORK/real.json")" "phases"
 
 t report_of_a_broken_journal_says_so
-mkdir -p "$WORK/broken"
-sed '5s/"contain"/"Contain"/' "$FIX/real/journal.jsonl" >"$WORK/broken/journal.jsonl"
-assert_exit 0 bh report "$WORK/broken/journal.jsonl"
+# broken/ is real/ with seq 23 (the manual task's note) changed: the report
+# opens with a banner naming that record, and everything read from it on
+# is marked unverified, in each format; what came before is not.
+j="$FIX/broken/journal.jsonl"
+assert_exit 5 bh verify "$j"
+assert_contains "$OUT" "BROKEN at seq 23 (byte offset 7350)"
+assert_exit 0 bh report "$j" --format json
+printf '%s' "$OUT" >"$WORK/broken.json"
+assert_eq "false 23 7350 21" "$(jq -r '.journal | "\(.intact) \(.broken_at.seq) \(.broken_at.offset) \(.unverified_records)"' "$WORK/broken.json")" "journal"
+assert_eq "true" "$(jq -r '.run.unverified' "$WORK/broken.json")" "the outcome (run_end is after the break)"
+assert_eq "SOC has no IOCs:true" "$(jq -r '.decisions[] | select(.kind == "manual task") | "\(.why):\(.unverified)"' "$WORK/broken.json")" "the changed decision"
+assert_eq "null" "$(jq -r '.decisions[] | select(.kind == "approval") | .unverified' "$WORK/broken.json")" "the approval before the break"
+assert_eq "isolate:null snapshot:null call-soc:true page:true restore:true" \
+    "$(jq -r '[.phases[].steps[] | "\(.id):\(.attempts | map(.unverified) | any // null | if . then true else null end)"] | join(" ")' "$WORK/broken.json")" "attempts by step"
+assert_eq "4 4" "$(jq -r '"\([.commands[] | select(.unverified)] | length) \([.commands[] | select(.unverified | not)] | length)"' "$WORK/broken.json")" "commands after and before the break"
+assert_exit 0 bh report "$j"
+first=$(printf '%s\n' "$OUT" | sed -n '3p')
+assert_contains "$first" "> **THE JOURNAL'S HASH CHAIN IS BROKEN at seq 23 (byte offset 7350):** seq 23 at byte 7350 was changed" "the line after the title"
+assert_contains "$OUT" "Everything from that record on is unverified"
+assert_contains "$OUT" "| Outcome | **ok** (unverified) |"
 assert_contains "$OUT" "**CHAIN BROKEN**"
-assert_exit 0 bh report "$WORK/broken/journal.jsonl" --format html
-assert_contains "$OUT" "hash chain is broken"
+assert_contains "$OUT" "| **unverified** 2026-12-01T14:27:11.210Z (T+107ms) | call-soc | manual task: done | alice |"
+assert_contains "$OUT" "| 2026-12-01T14:27:11.103Z (T+0ms) | isolate | approval: approve |"
+assert_contains "$OUT" "| **unverified** restore | 1 |"
+assert_contains "$OUT" "| isolate[web1] | 1 |"
+assert_exit 0 bh report "$j" --format html
+assert_contains "$OUT" "<div class=\"banner broken\" id=\"chain\">The journal's hash chain is broken at seq 23 (byte offset 7350)"
+# rows: 5 attempts and undos, 1 decision, 4 commands, 1 failure, 3 files
+assert_eq 14 "$(printf '%s' "$OUT" | grep -c '<tr class="unverified">')" "unverified rows in the HTML"
+# bars: call-soc, page, restore and the two undos
+assert_eq 5 "$(printf '%s' "$OUT" | grep -o '<rect class="[a-z-]* status-[a-z_]* unverified"' | wc -l)" "unverified bars"
+# The banner comes before anything else in the body.
+assert_eq "chain" "$(printf '%s' "$OUT" | grep -o 'id="[a-z]*"' | head -n1 | sed 's/id="//; s/"//')" "first element with an id"
+# A journal whose first line does not parse: nothing is read, all of it is suspect.
+mkdir -p "$WORK/unparsed"
+sed '1s/^{/x/' "$FIX/real/journal.jsonl" >"$WORK/unparsed/journal.jsonl"
+assert_exit 0 bh report "$WORK/unparsed/journal.jsonl"
+assert_contains "$OUT" "THE JOURNAL'S HASH CHAIN IS BROKEN at seq 0 (byte offset 0)"
+assert_contains "$OUT" "That line does not parse: nothing from it on is in this report"
 
 t report_out_file_is_private_and_whole
 assert_exit 0 bh report "$FIX/real/journal.jsonl" --format html --out "$WORK/r.html"
@@ -52,7 +85,7 @@ assert_contains "$ERR" "use md, html or json"
 assert_exit 6 bh report no-such-run
 
 t report_html_is_self_contained
-for name in real drill resumed; do
+for name in real drill resumed broken; do
     assert_exit 0 bh report "$FIX/$name/journal.jsonl" --format html --out "$WORK/$name.html"
     for bad in '<script' '<link' 'src=' '@import' 'url(' 'href="http'; do
         grep -qi -- "$bad" "$WORK/$name.html" && fail "$name.html has $bad"
@@ -91,6 +124,46 @@ grep -q 'onmouseover="' "$WORK/edited.html" && fail "an attribute was opened"
 assert_contains "$(cat "$WORK/edited.html")" 's-other'
 assert_contains "$(cat "$WORK/edited.html")" "hash chain is broken"
 
+t report_names_an_instance_the_same_in_every_table
+# A fan-out whose second host fails, each host's log collected as
+# evidence: every table names an instance as the console does
+# (isolate-web[web2]), and each file is listed once, with its host.
+cat >"$WORK/names.lua" <<'LUA'
+runbook { id = "names", title = "Names", timeout = "30s" }
+step "isolate-web" { each = { "web1", "web2" }, on_failure = "continue", run = function(ctx, h)
+  ctx.collect { "echo", "log of " .. h, name = "access.log" }
+  ctx.exec { "echo", "isolating", h }
+  if h == "web2" then error("web2 refused") end
+end }
+LUA
+assert_exit 0 bh run --plain "$WORK/names.lua"
+assert_contains "$OUT" "isolate-web[web2]  failed" "the console's label"
+assert_exit 0 bh report last
+md=$OUT
+for row in "| isolate-web[web1] | 1 |" "| isolate-web[web2] | 1 |" \
+           "| isolate-web[web1] #1 | \`echo 'log of web1'\` | exit 0 |" \
+           "| isolate-web[web2] #1 | failed | lua_error: " \
+           "| isolate-web[web1] | collected | \`evidence/isolate-web.i1.1.1.access.log\` | 12 |" \
+           "| isolate-web[web2] | collected | \`evidence/isolate-web.i2.1.1.access.log\` | 12 |" \
+           "| isolate-web[web2] | captured output | \`out/isolate-web.i2.1.2.stdout\` |"; do
+    assert_contains "$md" "$row"
+done
+assert_eq "" "$(printf '%s\n' "$md" | grep -E 'isolate-web\[[0-9]+\]')" "an instance named by its number"
+assert_eq 1 "$(printf '%s\n' "$md" | grep -c 'evidence/isolate-web.i1.1.1.access.log')" "rows of web1's evidence file"
+assert_exit 0 bh report last --format json
+printf '%s' "$OUT" >"$WORK/names.json"
+assert_eq "$(jq '[.evidence[].path] | unique | length' "$WORK/names.json")" "$(jq '.evidence | length' "$WORK/names.json")" "files listed once"
+assert_eq "web1 web1 web2 web2" "$(jq -r '[.evidence[] | .key] | sort | join(" ")' "$WORK/names.json")" "the host of each file"
+assert_eq "" "$(jq -r '.evidence[] | select((.path | test("\\.i1\\.")) != (.key == "web1")) | .path' "$WORK/names.json")" "a file listed with another host"
+assert_eq "web2" "$(jq -r '.failures[0].key' "$WORK/names.json")" "the failure's host"
+assert_exit 0 bh report last --format html
+for id in steps commands failures evidence; do
+    printf '%s\n' "$OUT" | sed -n "/<table [a-z]*=\"$id\"/,/<\/table>/p" >"$WORK/names.$id"
+    grep -q 'isolate-web\[web2\]' "$WORK/names.$id" || fail "the $id table of the HTML does not name isolate-web[web2]"
+    grep -qE 'isolate-web\[[0-9]+\]' "$WORK/names.$id" && fail "the $id table of the HTML names an instance by its number"
+done
+assert_eq 1 "$(printf '%s\n' "$OUT" | grep -c 'evidence/isolate-web.i2.1.1.access.log')" "rows of web2's evidence file in the HTML"
+
 t report_lists_requests
 "$BH_TOOLS/bh_peer" http "$WORK/rq.port" "$WORK/rq.log" &
 RQ=$!
@@ -127,7 +200,7 @@ if [ -z "$CHROMIUM" ]; then skip "chromium not installed (make check installs De
             --proxy-server="127.0.0.1:$(cat "$WORK/port")" --proxy-bypass-list='<-loopback>' "$@" \
             2>>"$WORK/chrome.err"
     }
-    for name in real drill resumed; do
+    for name in real drill resumed broken; do
         j="$FIX/$name/journal.jsonl"
         chrome --dump-dom "file://$WORK/$name.html" >"$WORK/$name.dom"
         [ -s "$WORK/$name.dom" ] || fail "$name: chromium rendered nothing: $(tail -n2 "$WORK/chrome.err" | tr '\n' '|')"
@@ -144,7 +217,7 @@ if [ -z "$CHROMIUM" ]; then skip "chromium not installed (make check installs De
                   "$name: phase labels"
         for st in ok failed; do
             want=$(jq -rs "[.[] | select(.type == \"step_end\" and .attempt > 0 and .status == \"$st\")] | length" "$j")
-            assert_eq "$want" "$(grep -o "<rect class=\"bar status-$st\"" "$WORK/$name.dom" | wc -l)" "$name: $st bars"
+            assert_eq "$want" "$(grep -o "<rect class=\"bar status-$st[\" ]" "$WORK/$name.dom" | wc -l)" "$name: $st bars"
         done
     done
     chrome --hide-scrollbars --window-size=1200,1600 --screenshot="$ROOT/tests/out/report-real.png" \

@@ -198,3 +198,44 @@ assert_eq "" "$(leaks "$WORK/odd.console" $(find "$(last_run_dir)" -type f))" "f
 assert_eq "" "$(grep -o 'c4n4ry-S3cr3t/w' "$WORK/odd.console" "$(journal)")" "a cut-short canary"
 assert_not_contains "$(cat "$(journal)")" "3.14159" "a numeric secret"
 assert_contains "$ERR" "print: at load [masked:CANARY]"
+
+t secrets_never_become_file_names
+# A run id is made from the runbook id, a step's output files from its id,
+# an evidence file from ctx.collect's name: built from a secret, each is
+# refused (at load for ids), naming the secret and the place, never the
+# value. The canary has a '/', so a plain value would also fail the id
+# rules: use one that passes them, as a real token might.
+export IDTOKEN=tok3nLooksLikeAnId
+cat >"$WORK/sid.lua" <<'LUA'
+runbook { id = "incident-" .. secret("IDTOKEN"), title = "Run id from a secret", timeout = "10s" }
+step "s" { run = function(ctx) end }
+LUA
+runs_before=$(ls "$STATE/runs" 2>/dev/null | wc -l)
+assert_exit 3 bh run --plain "$WORK/sid.lua"
+assert_contains "$ERR" "sid.lua:1: error: runbook: 'id' is built from secret(\"IDTOKEN\"): the run id, and with it the run folder's name"
+cat >"$WORK/stepid.lua" <<'LUA'
+runbook { id = "stepid", title = "Step id from a secret", timeout = "10s" }
+local t = secret("IDTOKEN")
+step "first" { run = function(ctx) end }
+step("isolate-" .. t) { run = function(ctx) ctx.exec { "true" } end }
+LUA
+assert_exit 3 bh run --plain "$WORK/stepid.lua"
+assert_contains "$ERR" "stepid.lua:4: error: step: its id is built from secret(\"IDTOKEN\"): a step's id names its files"
+assert_eq "$runs_before" "$(ls "$STATE/runs" 2>/dev/null | wc -l)" "run folders made"
+# plan and check have no values, only stand-ins: the same error.
+assert_exit 3 bh check "$WORK/stepid.lua"
+assert_contains "$ERR" "step: its id is built from secret(\"IDTOKEN\")"
+assert_exit 3 bh plan "$WORK/sid.lua"
+assert_contains "$ERR" "runbook: 'id' is built from secret(\"IDTOKEN\")"
+for f in "$WORK/.out" "$WORK/.err"; do
+    grep -q "tok3nLooksLikeAnId" "$f" && fail "the secret's value in $(basename "$f")"
+done
+cat >"$WORK/evname.lua" <<'LUA'
+runbook { id = "evname", title = "Evidence named by a secret", timeout = "10s" }
+step "keep" { run = function(ctx) ctx.collect { "echo", "x", name = "dump-" .. secret("IDTOKEN") } end }
+LUA
+assert_exit 1 bh run --plain "$WORK/evname.lua"
+assert_contains "$(end_of keep error.message)" "ctx.collect: 'name' is built from secret(\"IDTOKEN\"): it names the evidence file"
+assert_eq "" "$(find "$(last_run_dir)" -name '*tok3n*')" "files named by the secret"
+assert_eq "" "$(grep -rl tok3nLooksLikeAnId "$(last_run_dir)" "$WORK/.out" "$WORK/.err")" "the secret's value anywhere"
+unset IDTOKEN

@@ -6,22 +6,6 @@ cat >"$WORK/sig.lua" <<'LUA'
 runbook { id = "sig", title = "Signed", timeout = "30s" }
 for i = 1, 12 do step("s" .. i) { run = function(ctx) return i end } end
 LUA
-# rechain FILE: recompute every prev after an edit, as a forger would.
-rechain() {
-    python3 - "$1" <<'PY'
-import hashlib, json, sys
-lines = open(sys.argv[1], "rb").read().split(b"\n")[:-1]
-out, prev = [], "0" * 64
-for i, l in enumerate(lines):
-    r = json.loads(l)
-    r["seq"] = i
-    r["prev"] = prev
-    b = json.dumps(r, separators=(",", ":")).encode()
-    out.append(b)
-    prev = hashlib.sha256(b).hexdigest()
-open(sys.argv[1], "wb").write(b"\n".join(out) + b"\n")
-PY
-}
 
 t keygen_makes_a_private_pair_and_never_overwrites
 assert_exit 0 bh keygen --out "$WORK/k"

@@ -45,9 +45,10 @@ static int teardown(void **state) {
     return rc;
 }
 
+/* Record i of a test journal: a run's journal begins with its run_start. */
 static cJSON *make_record(int i) {
     cJSON *rec = cJSON_CreateObject();
-    cJSON_AddStringToObject(rec, "type", "log");
+    cJSON_AddStringToObject(rec, "type", i == 0 ? "run_start" : "log");
     cJSON_AddNumberToObject(rec, "i", i);
     char msg[32];
     snprintf(msg, sizeof msg, "record %d", i);
@@ -154,7 +155,8 @@ static void test_write_then_verify(void **state) {
     assert_memory_equal(line0, "{\"seq\":0,\"ts\":\"", 15);
     char want_tail[160];
     snprintf(want_tail, sizeof want_tail,
-             "Z\",\"prev\":\"%s\",\"type\":\"log\",\"i\":0,\"message\":\"record 0\"}\n", ZEROS);
+             "Z\",\"prev\":\"%s\",\"type\":\"run_start\",\"i\":0,\"message\":\"record 0\"}\n",
+             ZEROS);
     assert_memory_equal(line0 + 15 + 23, want_tail, strlen(want_tail));
 
     /* prev of each line is the hash of the line before; the head is the
@@ -260,15 +262,6 @@ static void test_open_append_continues_chain(void **state) {
     assert_true(chk.intact);
     assert_int_equal(chk.records, 5);
     assert_string_equal(chk.head, head);
-
-    /* An empty journal can be appended to as well, from seq 0. */
-    unlink(f->path);
-    assert_int_equal(bh_journal_create(f->path, &j), 0);
-    assert_int_equal(bh_journal_close(j), 0);
-    assert_int_equal(bh_journal_open_append(f->path, &j), 0);
-    assert_int_equal(bh_journal_next_seq(j), 0);
-    assert_string_equal(bh_journal_head(j), ZEROS);
-    assert_int_equal(bh_journal_close(j), 0);
 }
 
 static void test_open_append_refuses_broken(void **state) {
@@ -364,19 +357,28 @@ static void check_broken(const char *buf, size_t len, int64_t bad_seq, size_t ba
 static void test_intact_and_empty(void **state) {
     fixture *f = *state;
     bh_journal_check chk;
-    bh_journal_verify_buf("", 0, &chk);
-    assert_int_equal(chk.intact, 1);
+    /* Nothing vouches for a run without its run_start: an empty journal is
+     * not intact. */
+    check_broken("", 0, 0, 0, "the journal is empty: it has no run_start record", &chk);
     assert_int_equal(chk.records, 0);
-    assert_int_equal(chk.bad_seq, -1);
     assert_string_equal(chk.head, ZEROS);
 
-    /* An empty file, as `create` leaves it. */
+    /* An empty file, as `create` leaves it; appending to it is refused. */
     bh_journal *j = NULL;
     assert_int_equal(bh_journal_create(f->path, &j), 0);
     assert_int_equal(bh_journal_close(j), 0);
     assert_int_equal(bh_journal_verify(f->path, &chk), 0);
-    assert_int_equal(chk.intact, 1);
+    assert_int_equal(chk.intact, 0);
     assert_int_equal(chk.records, 0);
+    assert_int_equal(bh_journal_open_append(f->path, &j), -EBADMSG);
+    unlink(f->path);
+
+    /* One record, the run_start: intact. */
+    write_journal(f->path, 1);
+    assert_int_equal(bh_journal_verify(f->path, &chk), 0);
+    assert_int_equal(chk.intact, 1);
+    assert_int_equal(chk.records, 1);
+    assert_int_equal(chk.bad_seq, -1);
     unlink(f->path);
 
     char *missing = bh_util_asprintf("%s/none.jsonl", f->dir);
@@ -529,10 +531,15 @@ static void test_not_a_record(void **state) {
     bh_journal_verify_buf(junk, strlen(junk), &chk);
     assert_int_equal(chk.intact, 0);
     assert_contains(chk.message, "not a valid record");
-    const char *clean = "{\"seq\":0,\"prev\":\"" ZEROS "\",\"type\":\"x\"}\n";
+    const char *clean = "{\"seq\":0,\"prev\":\"" ZEROS "\",\"type\":\"run_start\"}\n";
     bh_journal_verify_buf(clean, strlen(clean), &chk);
     assert_int_equal(chk.intact, 1);
     assert_int_equal(chk.records, 1);
+    /* A first record of another type: the run's start is missing. */
+    const char *other = "{\"seq\":0,\"prev\":\"" ZEROS "\",\"type\":\"x\"}\n";
+    check_broken(other, strlen(other), 0, 0, "is a 'x' record, not run_start", &chk);
+    const char *untyped = "{\"seq\":0,\"prev\":\"" ZEROS "\"}\n";
+    check_broken(untyped, strlen(untyped), 0, 0, "is a '(untyped)' record, not run_start", &chk);
 
     /* A blank line. */
     bh_journal_verify_buf("\n", 1, &chk);

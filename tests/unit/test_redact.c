@@ -15,6 +15,7 @@
 
 #include <sodium.h>
 
+#include "json.h"
 #include "redact.h"
 #include "secrets.h"
 #include "util.h"
@@ -151,6 +152,34 @@ static void collect(const char *buf, size_t n, void *ud) {
 }
 
 /* The secret split at every possible point between two writes. */
+/* A string that holds a NUL, bytes that are not UTF-8 and a secret, as the
+ * engine's JSON strings hold it (json.h): the secret is masked there, and
+ * the record printed is strict JSON with the escapes around the mask. Also
+ * for a secret with a C0 byte, which that form writes differently. */
+static void test_json_tree_of_odd_bytes(void **state) {
+    (void)state;
+    bh_redact *r = canary();
+    assert_int_equal(bh_redact_add(r, "BIN",
+                                   "ab\xc0"
+                                   "cd",
+                                   5),
+                     0);
+    char bytes[96];
+    size_t n = (size_t)snprintf(bytes, sizeof bytes,
+                                "x%c%s\xff|ab\xc0"
+                                "cd|",
+                                0, SECRET);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "v", bh_json_string(bytes, n));
+    bh_redact_json(r, o);
+    char *text = bh_json_print(o, 0);
+    assert_string_equal(text, "{\"v\":\"x\\u0000[masked:CANARY]\\udcff|[masked:BIN]|\"}");
+    assert_string_equal(bh_redact_which(r, bytes + 2, strlen(SECRET)), "CANARY");
+    free(text);
+    cJSON_Delete(o);
+    bh_redact_free(r);
+}
+
 static void test_stream_split_anywhere(void **state) {
     (void)state;
     bh_redact *r = canary();
@@ -248,6 +277,7 @@ int main(void) {
         cmocka_unit_test(test_base64_any_alignment),
         cmocka_unit_test(test_short_and_several),
         cmocka_unit_test(test_json_tree),
+        cmocka_unit_test(test_json_tree_of_odd_bytes),
         cmocka_unit_test(test_stream_split_anywhere),
         cmocka_unit_test(test_secrets_file),
     };
