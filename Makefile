@@ -59,8 +59,12 @@ FUZZ_PKGS := clang
 # (test_report.sh) in headless mode; script(1) (bsdutils, essential) gives
 # the prompt tests a terminal. The plugin tests (test_plugins.sh) start
 # their own peers: sshd and ssh (openssh-server, openssh-client), nft in
-# network namespaces (nftables, iproute2), a TLS server (openssl).
-TEST_PKGS := chromium openssh-server openssh-client nftables iproute2 openssl
+# network namespaces (nftables, iproute2), a TLS server (openssl). The lab
+# (tests/lab/lab, test_lab.sh) adds its hosts' services: python3 for HTTP,
+# TCP and webhook services, aiosmtpd (python3-aiosmtpd) for a real SMTP
+# server with STARTTLS and AUTH, sudo for the automation account.
+TEST_PKGS := chromium openssh-server openssh-client nftables iproute2 openssl \
+             python3 python3-aiosmtpd sudo
 
 .PHONY: all deps demo check test unit e2e bench lint format install uninstall clean asan fuzz
 

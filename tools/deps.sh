@@ -18,6 +18,25 @@ else
     echo "deps: missing packages:$missing; run as root or install sudo" >&2
     exit 1
 fi
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+# Another install may hold the package locks (unattended-upgrades, a second
+# terminal): wait for it rather than fail. apt-get waits for the dpkg lock
+# itself with DPkg::Lock::Timeout; the package lists' lock (apt-get update)
+# it does not, so that is retried while apt says it could not get a lock.
+WAIT=${DEPS_LOCK_WAIT:-900}
+apt() {
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout="$WAIT" "$@"
+}
+start=$(date +%s)
+until apt update -qq 2>/tmp/bulkhead-deps.$$; do
+    if ! grep -q "Could not get lock\|Unable to lock" /tmp/bulkhead-deps.$$ ||
+        [ $(($(date +%s) - start)) -ge "$WAIT" ]; then
+        cat /tmp/bulkhead-deps.$$ >&2
+        rm -f /tmp/bulkhead-deps.$$
+        exit 1
+    fi
+    echo "deps: another package install holds the lock; waiting" >&2
+    sleep 5
+done
+rm -f /tmp/bulkhead-deps.$$
 # shellcheck disable=SC2086
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+apt install -y -qq --no-install-recommends $missing
