@@ -1669,6 +1669,11 @@ bh_run_outcome bh_sched_finish_run(bh_run *run) {
 
 void bh_sched_cleanup(bh_run *run) {
     uv_loop_t *loop = run->loop;
+    if (run->wake) { /* the run never finished: nobody may wake what is freed below */
+        bh_guard_set_notify(NULL, NULL);
+        uv_close((uv_handle_t *)run->wake, close_wake);
+        run->wake = NULL;
+    }
     if (run->journal) bh_journal_close(run->journal);
     bh_control_stop(run->control);
     bh_console_close(run->console);

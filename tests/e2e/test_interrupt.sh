@@ -21,6 +21,19 @@ start() {
 }
 # marked FILE: wait until the runbook wrote FILE (its marker step ran).
 marked() { wait_for test -e "$1" || fail "the run never got to $1"; }
+# cpu PID: CPU time (clock ticks) the process used so far.
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# spinning PID: wait until it has spent 0.3 s of CPU from now: it is in the
+# loop (everything before the loop is a few milliseconds of work).
+spinning() {
+    local t0 i
+    t0=$(cpu "$1")
+    for i in $(seq 1 100); do
+        [ $(($(cpu "$1") - t0)) -ge $(($(getconf CLK_TCK) * 3 / 10)) ] && return 0
+        sleep 0.1
+    done
+    fail "the engine never got busy in the loop"
+}
 # stop_with SIG: send SIG to $BG; its exit code in $RC and how long it took
 # to exit in $MS (ms); fails if it is still there after 10 s.
 stop_with() {
@@ -69,7 +82,7 @@ for sig in TERM INT; do
     rm -f "$WORK/m1"
     start eachloop -p mark="$WORK/m1" --timeout 60s
     marked "$WORK/m1"
-    sleep 0.3 # inside the loop by now
+    spinning "$BG"
     stop_with $sig
     want=$([ $sig = TERM ] && echo 143 || echo 130)
     assert_eq "$want" "$RC" "exit after SIG$sig"
@@ -87,7 +100,7 @@ runbook { id = "eachdry", title = "Each loops, dry" }
 step "fan" { each = function(ctx) while true do end end, run = function(ctx, x) end }
 LUA
 start eachdry --dry-run --timeout 60s
-sleep 1
+spinning "$BG"
 stop_with INT
 assert_eq 130 "$RC" "exit of the dry run after SIGINT"
 assert_jq "$(journal)" '[.[] | select(.type == "interrupt")] | length' 1
@@ -103,7 +116,7 @@ for sig in INT TERM; do
     rm -f "$WORK/m3" "$WORK/m3.later"
     start spin -p mark="$WORK/m3"
     marked "$WORK/m3"
-    sleep 0.3
+    spinning "$BG"
     stop_with $sig
     want=$([ $sig = TERM ] && echo 143 || echo 130)
     assert_eq "$want" "$RC" "exit after SIG$sig, not 1"
@@ -112,10 +125,9 @@ for sig in INT TERM; do
     assert_contains "$(end_of spin error.message)" "was cancelled by SIG$sig"
     assert_jq "$(journal)" '[.[] | select(.type == "step_start" and .step == "later")] | length' 0
     assert_no_file "$WORK/m3.later"
-    # from the signal to the step's end, as the journal's clock saw it
-    gap=$(jfield '([.[] | select(.type == "step_end" and .step == "spin")][0].ts | sub("Z$"; "") | split(".") | (.[0] + "Z" | fromdate) * 1000 + (.[1] | tonumber)) - ([.[] | select(.type == "interrupt")][0].ts | sub("Z$"; "") | split(".") | (.[0] + "Z" | fromdate) * 1000 + (.[1] | tonumber))')
-    echo "interrupt: SIG$sig: the engine exited ${MS} ms after the signal; interrupt to step_end ${gap} ms" >&2
-    [ "$gap" -le 100 ] || fail "the body stopped ${gap} ms after the interrupt record (want within 100 ms)"
+    # stopped promptly, not at the step's 60 s timeout (how promptly is
+    # bench/run.sh's to measure: no timing in tests)
+    [ "$MS" -lt 5000 ] || fail "the engine took ${MS} ms to stop a CPU-bound body"
 done
 
 t a_long_lua_call_does_not_shorten_the_next_steps_timeout
@@ -211,7 +223,7 @@ while true do pcall(function() while true do end end) end
 LUA
 "$BULKHEAD" plan "$WORK/loadloop.lua" >"$WORK/ll.out" 2>&1 &
 BG=$!
-sleep 0.5
+spinning "$BG"
 stop_with INT
 assert_eq 130 "$RC" "plan interrupted while loading"
 assert_contains "$(cat "$WORK/ll.out")" "loading the runbook was interrupted by SIGINT"
