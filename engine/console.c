@@ -133,7 +133,13 @@ static const char *mark(const bh_console *c, const char *status) {
     int tty = c->mode == BH_CONSOLE_TTY;
     if (strcmp(status, "ok") == 0) return tty ? "\033[32m✓\033[0m" : "ok  ";
     if (strcmp(status, "skipped") == 0) return tty ? "\033[2m-\033[0m" : "skip";
+    if (strcmp(status, "in_doubt") == 0) return tty ? "\033[33m✗\033[0m" : "FAIL";
     return tty ? "\033[31m✗\033[0m" : "FAIL";
+}
+
+/* For people: "in doubt", not the record's in_doubt. */
+static const char *said(const char *status) {
+    return strcmp(status, "in_doubt") == 0 ? "in doubt" : status;
 }
 
 void bh_console_step_end(bh_console *c, const char *id, const char *status, double ms,
@@ -144,7 +150,7 @@ void bh_console_step_end(bh_console *c, const char *id, const char *status, doub
         clear_live(c);
         char el[32];
         bh_util_format_duration(ms, el, sizeof el);
-        say(c, c->out, "  %s %s  %s %s\n", mark(c, status), id, status, el);
+        say(c, c->out, "  %s %s  %s %s\n", mark(c, status), id, said(status), el);
         if (detail && *detail) say(c, c->out, "      %s\n", detail);
         draw_live(c);
         fflush(c->out);

@@ -586,7 +586,10 @@ static void write_decisions(bh_run *run, facts *fx) {
         char label[200], msg[300];
         label_of(run, u, label, sizeof label);
         snprintf(msg, sizeof msg, "%s: outcome of attempt %d unknown: %s (%s)", label, u->attempt,
-                 retry ? "running it again" : "not repeated", u->how);
+                 retry   ? "running it again"
+                 : doubt ? "not repeated; in doubt, its undo stays registered"
+                         : "not repeated",
+                 u->how);
         bh_console_notice(run->console, msg);
         step_facts *f = &fx->steps[u->index];
         if (retry)

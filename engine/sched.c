@@ -188,9 +188,16 @@ static void cancel_retries(bh_run *run) {
         if (s->each_ref != LUA_NOREF) cJSON_AddNumberToObject(rec, "item", (double)r->item + 1);
         cJSON_AddNumberToObject(rec, "attempt", r->number);
         bh_run_append(run, rec);
-        size_t index = r->index;
+        size_t index = r->index, item = r->item;
+        /* what the attempt before it may have left stays in doubt */
+        int doubt = r->doubt.unsure; /* set when the attempt before it was in doubt */
         drop_retry(run, r);
-        run->rt[index].cancelled++;
+        if (doubt) {
+            run->rt[index].in_doubt++;
+            bh_run_remember_done(run, index, item); /* so its undo runs */
+        } else {
+            run->rt[index].cancelled++;
+        }
         maybe_end_step(run, index);
     }
 }

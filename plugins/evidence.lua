@@ -15,6 +15,7 @@ local function collect(ctx, p, item, cmd, default_name)
   local argv, t = ssh.command(ctx, p, item, cmd)
   argv.name = p.name or ((t.name and (safe(t.name) .. "_") or "") .. default_name)
   argv.timeout = p.timeout
+  argv.acts = false -- collecting only reads: cut off, it leaves nothing in doubt
   return ctx.collect(argv).evidence or {}, t
 end
 

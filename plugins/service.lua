@@ -6,6 +6,7 @@ local function run_systemctl(ctx, p, item, verb, check)
   local argv = ssh.command(ctx, p, item, { p.systemctl, verb, p.unit })
   argv.check = check
   argv.timeout = p.timeout
+  argv.acts = verb ~= "is-active" -- asking changes nothing
   return ctx.exec(argv)
 end
 

@@ -134,6 +134,9 @@ f=$(jqs "$(journal)" '[.[] | select(.type == "evidence")][0].path')
 assert_contains "$(cat "$(last_run_dir)/$f")" "$LAB_ENGINE_ADDR" "the host's own ss saw the engine's connection"
 assert_exit 1 go file -p only=web1 -p path=/var/log/no-such.log
 assert_jq "$(journal)" '[.[] | select(.type == "evidence")][0].complete' false
+# collecting only reads: cut off by its timeout it is timed out, not in doubt
+assert_exit 1 go command -p only=web1 -p command=sleep,30 -p timeout=1s
+assert_eq timed_out "$(end_field act status)"
 
 # --- isolation ------------------------------------------------------------------
 

@@ -164,6 +164,7 @@ wait $pid; rc=$?
 assert_eq 130 "$rc" "exit after SIGINT"
 assert_jq "$(journal)" '[.[] | select(.type == "retry_cancelled")] | length' 1
 assert_eq in_doubt "$(end_of iso status)"
+assert_jq "$(journal)" '[.[] | select(.type == "run_end")][-1].counts.in_doubt' 1 "the run's own count: in doubt, not cancelled"
 assert_exit 0 bh show last
 assert_contains "$OUT" "in doubt: these may have acted, and are not undone (bulkhead undo "
 assert_contains "$OUT" "$(printf '\n  iso may still be isolated\n')"
