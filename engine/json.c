@@ -6,26 +6,6 @@
 
 #include "util.h"
 
-/* A growing byte buffer, always NUL-terminated. */
-typedef struct {
-    char *p;
-    size_t len, cap;
-} buf;
-
-static void put(buf *b, const void *data, size_t n) {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 64;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        b->p = realloc(b->p, cap);
-        if (!b->p) abort();
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
 /* In memory, C0 (never in well-formed UTF-8) escapes the two bytes a C
  * string cannot hold as they are: NUL as C0 80, C0 itself as C0 C0. */
 #define MARK ((char)0xC0)
@@ -99,20 +79,20 @@ char *bh_json_escape(const char *s, size_t len, size_t *outlen) {
     while (i < len && (k = utf8_seq(u + i, len - i)) > 0)
         i += k;
     if (i == len) return NULL; /* the common case: nothing to do */
-    buf b = {0};
-    put(&b, s, i);
+    bh_buf b = {0};
+    bh_buf_put(&b, s, i);
     while (i < len) {
         k = utf8_seq(u + i, len - i);
         if (k) {
-            put(&b, s + i, k);
+            bh_buf_put(&b, s + i, k);
             i += k;
         } else if (s[i] == MARK && i + 1 < len && (s[i + 1] == NUL_MARK || s[i + 1] == MARK)) {
-            put(&b, s[i + 1] == NUL_MARK ? "\\u0000" : "\\udcc0", 6);
+            bh_buf_put(&b, s[i + 1] == NUL_MARK ? "\\u0000" : "\\udcc0", 6);
             i += 2;
         } else {
             char e[8];
             snprintf(e, sizeof e, "\\udc%02x", u[i]);
-            put(&b, e, 6);
+            bh_buf_put(&b, e, 6);
             i++;
         }
     }
@@ -154,14 +134,14 @@ static int hex4(const char *s, unsigned *out) {
  * NULL when there is none, which cJSON then reads as it is. */
 static char *unescape(const char *text, size_t len, size_t *outlen) {
     if (!memmem(text, len, "\\u", 2)) return NULL;
-    buf b = {0};
+    bh_buf b = {0};
     int in_string = 0, changed = 0;
     size_t i = 0;
     while (i < len) {
         char c = text[i];
         if (c == '"') in_string = !in_string;
         if (!in_string || c != '\\' || i + 1 >= len) {
-            put(&b, &c, 1);
+            bh_buf_put(&b, &c, 1);
             i++;
             continue;
         }
@@ -169,18 +149,18 @@ static char *unescape(const char *text, size_t len, size_t *outlen) {
         if (text[i + 1] == 'u' && i + 6 <= len && hex4(text + i + 2, &cp)) {
             if (cp == 0 || cp == 0xDCC0) {
                 char pair[2] = {MARK, cp == 0 ? NUL_MARK : MARK};
-                put(&b, pair, 2);
+                bh_buf_put(&b, pair, 2);
                 changed = 1;
             } else if (cp >= 0xDC80 && cp <= 0xDCFF) {
                 char byte = (char)(cp & 0xFF);
-                put(&b, &byte, 1);
+                bh_buf_put(&b, &byte, 1);
                 changed = 1;
             } else {
-                put(&b, text + i, 6);
+                bh_buf_put(&b, text + i, 6);
             }
             i += 6;
         } else { /* any other escape, \" and \\ among them: as it is */
-            put(&b, text + i, 2);
+            bh_buf_put(&b, text + i, 2);
             i += 2;
         }
     }

@@ -26,26 +26,6 @@ struct bh_redact {
     unsigned char starts[256];
 };
 
-/* A growing byte buffer. */
-typedef struct {
-    char *p;
-    size_t len, cap;
-} buf;
-
-static void put(buf *b, const void *data, size_t n) {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        b->p = realloc(b->p, cap);
-        if (!b->p) abort();
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
 bh_redact *bh_redact_new(void) {
     return bh_util_xcalloc(1, sizeof(bh_redact));
 }
@@ -105,17 +85,17 @@ static void add_hex(bh_redact *r, size_t secret, const unsigned char *v, size_t 
 static void add_percent(bh_redact *r, size_t secret, const unsigned char *v, size_t n, int upper,
                         int plus, int slash) {
     const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
-    buf b = {0};
+    bh_buf b = {0};
     for (size_t i = 0; i < n; i++) {
         unsigned char c = v[i];
         if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
             c == '-' || c == '.' || c == '_' || c == '~' || (slash && c == '/')) {
-            put(&b, &c, 1);
+            bh_buf_put(&b, &c, 1);
         } else if (c == ' ' && plus) {
-            put(&b, "+", 1);
+            bh_buf_put(&b, "+", 1);
         } else {
             char e[3] = {'%', digits[c >> 4], digits[c & 15]};
-            put(&b, e, 3);
+            bh_buf_put(&b, e, 3);
         }
     }
     if (b.len) add_form(r, secret, b.p, b.len, 0);
@@ -124,38 +104,38 @@ static void add_percent(bh_redact *r, size_t secret, const unsigned char *v, siz
 
 /* v as cJSON writes it inside a string. */
 static void add_json_escaped(bh_redact *r, size_t secret, const unsigned char *v, size_t n) {
-    buf b = {0};
+    bh_buf b = {0};
     for (size_t i = 0; i < n; i++) {
         unsigned char c = v[i];
         char e[8];
         switch (c) {
         case '"':
-            put(&b, "\\\"", 2);
+            bh_buf_put(&b, "\\\"", 2);
             break;
         case '\\':
-            put(&b, "\\\\", 2);
+            bh_buf_put(&b, "\\\\", 2);
             break;
         case '\b':
-            put(&b, "\\b", 2);
+            bh_buf_put(&b, "\\b", 2);
             break;
         case '\f':
-            put(&b, "\\f", 2);
+            bh_buf_put(&b, "\\f", 2);
             break;
         case '\n':
-            put(&b, "\\n", 2);
+            bh_buf_put(&b, "\\n", 2);
             break;
         case '\r':
-            put(&b, "\\r", 2);
+            bh_buf_put(&b, "\\r", 2);
             break;
         case '\t':
-            put(&b, "\\t", 2);
+            bh_buf_put(&b, "\\t", 2);
             break;
         default:
             if (c < 0x20) {
                 snprintf(e, sizeof e, "\\u%04x", c);
-                put(&b, e, 6);
+                bh_buf_put(&b, e, 6);
             } else {
-                put(&b, &c, 1);
+                bh_buf_put(&b, &c, 1);
             }
         }
     }
@@ -229,7 +209,7 @@ static const form *match_at(const bh_redact *r, const char *b, size_t len, size_
 
 /* Mask b[0..len) into out while every form can be checked at the position
  * (all of them when final). Returns how many input bytes were consumed. */
-static size_t scan(const bh_redact *r, const char *b, size_t len, int final, buf *out,
+static size_t scan(const bh_redact *r, const char *b, size_t len, int final, bh_buf *out,
                    int *matched) {
     size_t p = 0, lit = 0;
     while (p < len && (final || p + r->maxlen <= len)) {
@@ -238,13 +218,13 @@ static size_t scan(const bh_redact *r, const char *b, size_t len, int final, buf
             p++;
             continue;
         }
-        put(out, b + lit, p - lit);
-        put(out, r->masks[f->secret], strlen(r->masks[f->secret]));
+        bh_buf_put(out, b + lit, p - lit);
+        bh_buf_put(out, r->masks[f->secret], strlen(r->masks[f->secret]));
         p += f->len;
         lit = p;
         *matched = 1;
     }
-    put(out, b + lit, p - lit);
+    bh_buf_put(out, b + lit, p - lit);
     return p;
 }
 
@@ -259,7 +239,7 @@ const char *bh_redact_which(const bh_redact *r, const char *s, size_t len) {
 
 char *bh_redact_text(const bh_redact *r, const char *s, size_t len, size_t *outlen) {
     if (!r || !r->nforms || !s) return NULL;
-    buf out = {0};
+    bh_buf out = {0};
     int matched = 0;
     scan(r, s, len, 1, &out, &matched);
     if (!matched) {
@@ -336,8 +316,8 @@ struct bh_redact_stream {
     const bh_redact *r;
     bh_redact_emit emit;
     void *ud;
-    buf held; /* what may be the start of a secret cut by the chunk's end */
-    buf out;  /* reused for each chunk: output comes many small chunks at a time */
+    bh_buf held; /* what may be the start of a secret cut by the chunk's end */
+    bh_buf out;  /* reused for each chunk: output comes many small chunks at a time */
 };
 
 bh_redact_stream *bh_redact_stream_new(const bh_redact *r, bh_redact_emit emit, void *ud) {
@@ -363,7 +343,7 @@ void bh_redact_stream_feed(bh_redact_stream *s, const char *data, size_t n) {
         s->emit(data, n, s->ud);
         return;
     }
-    put(&s->held, data, n);
+    bh_buf_put(&s->held, data, n);
     size_t used = drain(s, 0);
     memmove(s->held.p, s->held.p + used, s->held.len - used);
     s->held.len -= used;

@@ -146,3 +146,9 @@ cJSON *bh_remain_note(bh_remain *r, const cJSON *rec) {
     }
     return NULL;
 }
+
+void bh_remain_read(bh_remain *r, const cJSON *records) {
+    bh_remain_init(r);
+    const cJSON *rec;
+    cJSON_ArrayForEach(rec, records) bh_remain_note(r, rec);
+}

@@ -38,6 +38,8 @@ typedef struct {
 
 void bh_remain_init(bh_remain *r);
 void bh_remain_free(bh_remain *r);
+/* init, then every record of an array of them: where they stand at its end. */
+void bh_remain_read(bh_remain *r, const cJSON *records);
 /* Read one record. Returns the entry it opened, changed or resolved (owned
  * by r, for the caller to annotate), or NULL when it changes nothing. */
 cJSON *bh_remain_note(bh_remain *r, const cJSON *rec);

@@ -157,9 +157,7 @@ static int count_doubt(const cJSON *records) {
  * a rollback's undo may have settled some. */
 static cJSON *may_remain(const cJSON *records) {
     bh_remain rm;
-    bh_remain_init(&rm);
-    const cJSON *r;
-    cJSON_ArrayForEach(r, records) bh_remain_note(&rm, r);
+    bh_remain_read(&rm, records);
     cJSON *out = cJSON_CreateArray();
     const cJSON *e;
     cJSON_ArrayForEach(e, rm.open) cJSON_AddItemToArray(

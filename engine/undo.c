@@ -181,9 +181,7 @@ void bh_undo_plan(const bh_runbook *rb, const cJSON *doc, const char *only_step,
  * be isolated"): undo cannot put it back, and must not say all is well. */
 static cJSON *doubt_without_undo(const bh_runbook *rb, const cJSON *doc, const char *only_step) {
     bh_remain remain;
-    bh_remain_init(&remain);
-    const cJSON *rec;
-    cJSON_ArrayForEach(rec, doc) bh_remain_note(&remain, rec);
+    bh_remain_read(&remain, doc);
     cJSON *out = cJSON_CreateArray();
     const cJSON *e;
     cJSON_ArrayForEach(e, remain.open) {

@@ -75,4 +75,12 @@ const char *bh_util_clean_name(const char *in, char out[BH_UTIL_NAME_MAX + 1]);
 /* Text for a negative errno value. */
 const char *bh_util_strerror(int err);
 
+/* A growing byte buffer, always NUL-terminated once anything is in it
+ * ({0} is an empty one; free p when done). */
+typedef struct {
+    char *p;
+    size_t len, cap;
+} bh_buf;
+void bh_buf_put(bh_buf *b, const void *data, size_t n);
+
 #endif
