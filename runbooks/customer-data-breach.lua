@@ -151,9 +151,11 @@ phase "assess"
 step "scope" {
   doc = "How many records, of which kinds, are involved (read-only query)",
   each = db, timeout = "30m", estimate = "10m",
-  -- as the database's own user, in a read-only transaction: the SET runs
-  -- first in the same session, so the file cannot change anything
-  action = ssh.run(on { sudo_user = param.db_user, command = { param.psql, "-XAt", "-v", "ON_ERROR_STOP=1",
+  -- as the database's own user, in read-only transactions: the SET runs
+  -- first in the same session, so a mistake in the file (an UPDATE, a
+  -- DELETE) fails instead of changing the evidence; -q keeps psql's
+  -- command tags out of the result
+  action = ssh.run(on { sudo_user = param.db_user, command = { param.psql, "-XAqt", "-v", "ON_ERROR_STOP=1",
     "-d", param.database, "-c", "SET default_transaction_read_only = on", "-f", param.scope_sql } }),
 }
 

@@ -143,7 +143,10 @@ start_run() {
     local rb=$1 before
     shift
     before=$(ls "$STATE/runs" 2>/dev/null)
-    lbh run --plain --yes "$RB/$rb.lua" "$@" >"$WORK/$rb.out" 2>&1 &
+    # not through lbh: a function in the background is a subshell, and
+    # its pid would not be the engine's (lab run execs into it)
+    "$LABCTL" run "$LAB" env HOME="$WORK/home" "$BULKHEAD" --state-dir "$STATE" \
+        run --plain --yes "$RB/$rb.lua" "$@" >"$WORK/$rb.out" 2>&1 &
     RUN_PID=$!
     BG+=("$RUN_PID")
     RUN_ID=""
@@ -296,8 +299,17 @@ assert_contains "$argv" "UserKnownHostsFile=$LAB_KNOWN_HOSTS"
 assert_contains "$argv" "-l ir-automation"
 assert_contains "$argv" "sudo -n /usr/local/sbin/systemctl stop nginx.service"
 assert_jq "$RUN_DIR/journal.jsonl" '[.[] | select(.type == "step_end" and .step == "channel")] | length' 0
+assert_jq "$RUN_DIR/journal.jsonl" '[.[0].secrets[].name] | sort | join(",")' "SMTP_PASSWORD,STATUS_WEBHOOK_URL"
 no_secret_in_run
 WEB_RUN=$RUN_ID
+
+t web_tier_without_a_meeting_platform_plans_and_drills
+inventory "$WORK/web-nomeet.ini" web=web1,web2 mail=mail1 records=rec1 archive=arc1 -- \
+    "ansible_ssh_private_key_file=$LAB_KEY"
+assert_exit 0 bh plan "$RB/web-tier-compromise.lua" --params "$WORK/web.json" -p inventory="$WORK/web-nomeet.ini"
+assert_not_contains "$OUT" "meetings-still-up"
+assert_contains "$OUT" "mail-still-up"
+drill_touches_nothing web-tier-compromise "${WEB[@]}" -p inventory="$WORK/web-nomeet.ini"
 
 t web_tier_undo_at_the_all_clear_keeps_what_was_restored
 assert_exit 0 lbh undo "$WEB_RUN" --plain --secrets "$WORK/secrets.nochat"
@@ -394,7 +406,7 @@ done
 answer confirm-restore-point "the snapshot has encrypted files too" --failed
 finish_run
 assert_eq 1 "$RC" "a restore point nobody confirms stops the run"
-assert_eq skipped "$(step_field restore status)"
+assert_jq "$RUN_DIR/journal.jsonl" '[.[] | select(.step == "restore")] | map(.type) | join(",")' step_skipped
 assert_contains "$(on fs1 ls /srv/shares/finance)" "budget.ods.locked" "nothing was restored"
 isolated fs1 || fail "the containment did not stay after the stop"
 assert_exit 0 lbh undo "$RUN_ID" --plain --secrets "$WORK/secrets"
@@ -452,4 +464,334 @@ for h in fs1 fs2; do
     active "$h" nginx.service || fail "the undo stopped sharing on $h"
     active "$h" records.service || fail "the undo stopped backup sync on $h"
     isolated "$h" && fail "$h isolated after the undo"
+done
+
+# =============================================================================
+# stolen-credentials: jdoe, phished, is suspended at the identity provider
+# (the stand-in of an Okta-style admin API on saas, over HTTPS signed by
+# the lab's CA, an SSWS token), locked out of web1, fs1 and db1 with its
+# attacker's session killed, and given back after the owner is verified.
+# The lab's key comes as a parameter (the inventory has none); sshd logs
+# to a file (no journald); a post to the Slack stand-in.
+
+inventory "$WORK/creds.ini" linux=web1,fs1,db1
+cat >"$WORK/creds.json" <<JSON
+{
+  "incident": "IR-LAB-003",
+  "user": "jdoe",
+  "inventory": "$WORK/creds.ini",
+  "group": "linux",
+  "ssh_key": "$LAB_KEY",
+  "known_hosts": "$LAB_KNOWN_HOSTS",
+  "idp_url": "https://saas/api/v1",
+  "idp_auth": "SSWS",
+  "login_log": "/var/log/sshd.log",
+  "smtp": "smtp://mail1:587",
+  "smtp_user": "$LAB_SMTP_USER",
+  "ca_file": "$LAB_CA",
+  "mail_from": "ir@lab.example",
+  "security": ["security@lab.example"],
+  "slack": true
+}
+JSON
+CREDS=(--params "$WORK/creds.json" --secrets "$WORK/secrets")
+ssh-keygen -q -t ed25519 -N '' -C jdoe -f "$WORK/jdoe_key"
+for h in web1 fs1 db1; do
+    on "$h" bash -c 'useradd -m -d /run/home/jdoe -s /bin/bash jdoe && usermod -p "*" jdoe &&
+        cat >/etc/ssh/authorized_keys/jdoe && chmod 0644 /etc/ssh/authorized_keys/jdoe' <"$WORK/jdoe_key.pub"
+done
+# as_jdoe HOST CMD...: jdoe's key, from the engine side
+as_jdoe() {
+    local h=$1
+    shift
+    "$LABCTL" run "$LAB" ssh -o BatchMode=yes -o ConnectTimeout=5 -o UserKnownHostsFile="$LAB_KNOWN_HOSTS" \
+        -i "$WORK/jdoe_key" -o IdentitiesOnly=yes -l jdoe -- "$h" "$@"
+}
+for h in web1 fs1 db1; do as_jdoe "$h" true || fail "jdoe cannot log in to $h before the incident"; done
+cat >"$(srv saas)/saas/users.json" <<'JSON'
+{ "jdoe": { "status": "ACTIVE" }, "asmith": { "status": "ACTIVE" } }
+JSON
+cat >"$(srv saas)/saas/events.json" <<'JSON'
+[ { "eventType": "user.session.start", "published": "2026-12-01T03:12:44.000Z",
+    "actor": { "alternateId": "jdoe", "type": "User" }, "client": { "ipAddress": "203.0.113.66" },
+    "outcome": { "result": "SUCCESS" } },
+  { "eventType": "user.session.start", "published": "2026-12-01T08:00:00.000Z",
+    "actor": { "alternateId": "asmith", "type": "User" }, "client": { "ipAddress": "198.51.100.7" },
+    "outcome": { "result": "SUCCESS" } } ]
+JSON
+# the identity provider's answers, as a run meets them: one attempt, then stop the run
+first_attempt_of_suspend() {
+    start_run stolen-credentials "$@"
+    local i
+    for i in $(seq 1 100); do
+        jq -c 'select(.type == "step_end" and .step == "suspend-account")' "$RUN_DIR/journal.jsonl" 2>/dev/null |
+            grep -q . && break
+        sleep 0.1
+    done
+    kill -TERM "$RUN_PID"
+    finish_run
+}
+
+t stolen_credentials_identity_provider_errors_stop_the_run
+sshd_lines=$(wc -l <"$LAB/hosts/web1/log/sshd.log")
+first_attempt_of_suspend "${CREDS[@]}" -p user=ghost
+assert_eq failed "$(step_field suspend-account status)"
+assert_eq retry "$(step_field suspend-account next)" "a failed attempt is retried, as the runbook says"
+assert_eq 143 "$RC" "the run, stopped after the first attempt"
+assert_contains "$(step_field suspend-account error.message)" "GET https://saas/api/v1/users/ghost answered 404, expected 200: E0000007 Not found: Resource not found: ghost (User)"
+sed 's/^IDP_TOKEN=.*/IDP_TOKEN=not-the-token/' "$WORK/secrets" >"$WORK/secrets.badtoken"
+chmod 600 "$WORK/secrets.badtoken"
+first_attempt_of_suspend --params "$WORK/creds.json" --secrets "$WORK/secrets.badtoken"
+assert_contains "$(step_field suspend-account error.message)" "answered 401, expected 200: E0000011 Invalid token provided"
+assert_eq "$sshd_lines" "$(wc -l <"$LAB/hosts/web1/log/sshd.log")" "a host was reached after the identity provider refused"
+assert_eq ACTIVE "$(jq -r .jdoe.status "$(srv saas)/saas/users.json")"
+
+t stolen_credentials_drill_touches_nothing
+drill_touches_nothing stolen-credentials "${CREDS[@]}"
+
+t stolen_credentials_runs_for_real_and_is_checked_from_outside
+# the attacker's session, open on web1
+"$LABCTL" run "$LAB" ssh -o BatchMode=yes -o UserKnownHostsFile="$LAB_KNOWN_HOSTS" -i "$WORK/jdoe_key" \
+    -o IdentitiesOnly=yes -l jdoe -- web1 sleep 300 >/dev/null 2>&1 &
+ATTACKER=$!
+BG+=("$ATTACKER")
+wait_for on web1 pgrep -u jdoe sleep >/dev/null || fail "the attacker's session did not start"
+saas_before=$(count "$(srv saas)/saas")
+start_run stolen-credentials "${CREDS[@]}"
+at_task verify-owner
+assert_eq SUSPENDED "$(jq -r .jdoe.status "$(srv saas)/saas/users.json")" "jdoe at the identity provider"
+assert_eq "0 0" "$(jq -r '"\(.jdoe.sessions) \(.jdoe.oauth_tokens)"' "$(srv saas)/saas/users.json")" "sessions and tokens"
+assert_eq ACTIVE "$(jq -r .asmith.status "$(srv saas)/saas/users.json")" "another user"
+for h in web1 fs1 db1; do
+    shadow=$(on "$h" getent shadow jdoe)
+    assert_eq '!*:1' "$(echo "$shadow" | cut -d: -f2,8)" "jdoe's password and expiry on $h"
+    as_jdoe "$h" true 2>/dev/null && fail "jdoe can still log in to $h"
+done
+wait_dead "$ATTACKER" 50 || fail "the attacker's session on web1 survived"
+# (what was killed may wait a while as a zombie for this machine's PID 1 to reap it)
+[ -z "$(on web1 ps -u jdoe -o stat= | grep -v '^Z')" ] || fail "jdoe still runs something on web1"
+trail=$(jqs "$RUN_DIR/journal.jsonl" '[.[] | select(.type == "step_end" and .step == "idp-trail")][0].result.body')
+assert_contains "$trail" "203.0.113.66" "the identity provider's trail of jdoe"
+assert_not_contains "$trail" "asmith"
+while read -r h f; do
+    assert_contains "$(cat "$f")" "Accepted publickey for jdoe" "$h's sign-ins of jdoe"
+done < <(evidence_of host-logins)
+assert_eq 3 "$(evidence_of host-logins | wc -l)"
+sec=$(mail_to security@lab.example)
+assert_contains "$sec" "Credentials of jdoe contained"
+assert_contains "$sec" "TLS: yes"
+assert_contains "$sec" "AUTH: $LAB_SMTP_USER"
+post=$(grep -l '"service": "slack"' "$(srv saas)/saas"/[0-9]*.json | tail -n 1)
+assert_eq "200 true" "$(jq -r '"\(.status) \(.posted)"' "$post" 2>/dev/null)" "the Slack stand-in's answer"
+assert_contains "$(jq -r .body "$post")" "*IR-LAB-003*: credentials of jdoe contained"
+answer verify-owner "reached on the HR number; the 03:12 sign-in was not theirs"
+at_task new-credentials
+answer new-credentials "password reset in person, new FIDO key, API tokens revoked"
+finish_run
+assert_eq 0 "$RC" "the run's exit: $(tail -n 5 "$WORK/stolen-credentials.out" | tr '\n' '|')"
+assert_eq ACTIVE "$(jq -r .jdoe.status "$(srv saas)/saas/users.json")" "jdoe given back"
+for h in web1 fs1 db1; do
+    assert_eq '*:' "$(on "$h" getent shadow jdoe | cut -d: -f2,8)" "jdoe unlocked on $h"
+done
+as_jdoe fs1 true || fail "jdoe cannot log in again after the run"
+# what the identity provider was asked, in order, and answered
+calls=$(for f in $(ls "$(srv saas)/saas"/[0-9]*.json | sort -V | tail -n +$((saas_before + 1))); do
+    jq -r 'select(.service == "idp") | "\(.method) \(.path | sub("\\?.*"; "")) \(.status)"' "$f"; done | tr '\n' ',')
+assert_eq "GET /api/v1/users/jdoe 200,POST /api/v1/users/jdoe/lifecycle/suspend 200,DELETE /api/v1/users/jdoe/sessions 204,GET /api/v1/logs 200,GET /api/v1/users/jdoe 200,POST /api/v1/users/jdoe/lifecycle/unsuspend 200," "$calls"
+argv=$(jqs "$RUN_DIR/journal.jsonl" '[.[] | select(.type == "exec_start" and .step == "lock-on-hosts")][0].argv | join(" ")')
+assert_contains "$argv" "-i $LAB_KEY -o IdentitiesOnly=yes"
+no_secret_in_run
+CREDS_RUN=$RUN_ID
+
+t stolen_credentials_undo_after_the_all_clear_changes_nothing_back
+saas_before=$(count "$(srv saas)/saas")
+assert_exit 0 lbh undo "$CREDS_RUN" --plain --secrets "$WORK/secrets"
+assert_eq ACTIVE "$(jq -r .jdoe.status "$(srv saas)/saas/users.json")"
+assert_jq "$RUN_DIR/journal.jsonl" '[.[] | select(.type == "undo_end" and .step == "suspend-account")][0].result.changed' false
+new=$(ls "$(srv saas)/saas"/[0-9]*.json | sort -V | tail -n +$((saas_before + 1)) | xargs -r jq -r '"\(.method) \(.path)"' | tr '\n' ',')
+assert_eq "GET /api/v1/users/jdoe," "$new" "what the undo asked the identity provider: the state, no change"
+as_jdoe db1 true || fail "jdoe locked out by the undo"
+
+# =============================================================================
+# customer-data-breach: a real PostgreSQL on db1 (its own cluster), the
+# application on app1; the scope is counted read-only with psql as
+# postgres; the DPO's NOTIFY decision sends the notices.
+
+inventory "$WORK/breach.ini" db=db1 app=app1 -- "ansible_ssh_private_key_file=$LAB_KEY"
+cat >"$WORK/breach.json" <<JSON
+{
+  "incident": "IR-LAB-004",
+  "inventory": "$WORK/breach.ini",
+  "known_hosts": "$LAB_KNOWN_HOSTS",
+  "mgmt": ["$MGMT"],
+  "audit_log": "/var/log/bhlab/postgresql.service.log",
+  "app_logs": "/var/log/app",
+  "smtp": "smtp://mail1:587",
+  "smtp_user": "$LAB_SMTP_USER",
+  "ca_file": "$LAB_CA",
+  "mail_from": "ir@lab.example",
+  "dpo": ["dpo@lab.example"],
+  "leadership": ["ceo@lab.example"],
+  "regulator": ["reports@dpa.example"],
+  "customers": ["affected@lists.lab.example"],
+  "update_every": "1h"
+}
+JSON
+BREACH=(--params "$WORK/breach.json" --secrets "$WORK/secrets")
+pg() { on db1 setpriv --reuid=postgres --regid=postgres --init-groups psql -XAtq -v ON_ERROR_STOP=1 "$@"; }
+pg -c "CREATE DATABASE customers" || fail "no database"
+pg -d customers -c "CREATE TABLE customers (id serial PRIMARY KEY, name text, email text, phone text);
+    INSERT INTO customers (name, email, phone) VALUES ('A', 'a@x.example', '+31 1'), ('B', 'b@x.example', NULL),
+    ('C', 'c@x.example', '+31 3'), ('D', 'd@x.example', NULL), ('E', 'e@x.example', '+31 5')"
+on db1 bash -c 'mkdir -p /etc/ir && cat >/etc/ir/breach-scope.sql' <<'SQL'
+SELECT 'email', count(*) FROM customers WHERE email IS NOT NULL;
+SELECT 'phone', count(*) FROM customers WHERE phone IS NOT NULL;
+SQL
+on app1 bash -c 'mkdir -p /var/log/app && printf "GET /export?all=1 200 8123456\n" >/var/log/app/access.log && printf "export by svc-report\n" >/var/log/app/app.log'
+reach hooks db1 5432 || fail "the database does not answer before the incident"
+
+t customer_data_breach_drill_touches_nothing
+drill_touches_nothing customer-data-breach "${BREACH[@]}"
+
+t customer_data_breach_runs_for_real_and_is_checked_from_outside
+start_run customer-data-breach "${BREACH[@]}"
+at_task rotate-db-credentials
+isolated db1 || fail "the database is not fenced in"
+reach app1 db1 5432 || fail "the application lost the database"
+reach hooks db1 5432 && fail "another client still reaches the database"
+reach db1 hooks 8080 && fail "the database can still connect out"
+read -r _ f < <(evidence_of db-audit-log)
+size=$(stat -c %s "$f")
+[ "$size" -gt 0 ] || fail "an empty audit log"
+head -c "$size" "$LAB/hosts/db1/log/bhlab/postgresql.service.log" | cmp -s - "$f" ||
+    fail "the audit log evidence is not the host's file byte for byte"
+assert_contains "$(cat "$f")" "INSERT INTO customers" "the audit log"
+read -r _ f < <(evidence_of db-connections)
+assert_contains "$(cat "$f")" "$(addr db1):22" "who was connected (the engine's ssh at least)"
+read -r _ f < <(evidence_of app-logs)
+same_in_tar "$f" ./access.log "$LAB/hosts/app1/log/app/access.log"
+same_in_tar "$f" ./app.log "$LAB/hosts/app1/log/app/app.log"
+answer rotate-db-credentials "svc-app and svc-report rotated"
+at_task decide
+assert_eq "$(printf 'email|5\nphone|3\n')" "$(jqs "$RUN_DIR/journal.jsonl" '[.[] | select(.type == "step_end" and .step == "scope")][0].result.stdout')" "the scope, counted"
+assert_contains "$(cat "$LAB/hosts/db1/log/bhlab/postgresql.service.log")" "SET default_transaction_read_only = on" "the scope's session"
+dpo=$(mail_to dpo@lab.example)
+assert_contains "$dpo" "72h clock started"
+assert_contains "$dpo" "email|5"
+assert_contains "$dpo" "TLS: yes"
+answer decide "NOTIFY: 5 customers' e-mail addresses and 3 phone numbers (DPO, legal agree)"
+finish_run
+assert_eq 0 "$RC" "the run's exit: $(tail -n 5 "$WORK/customer-data-breach.out" | tr '\n' '|')"
+reg=$(mail_to reports@dpa.example)
+assert_contains "$reg" "Subject: Personal data breach notification: IR-LAB-004"
+assert_contains "$reg" "NOTIFY: 5 customers' e-mail addresses and 3 phone numbers"
+assert_contains "$reg" "AUTH: $LAB_SMTP_USER"
+assert_contains "$(mail_to affected@lists.lab.example)" "Important information about your data"
+assert_contains "$(mail_to ceo@lab.example)" "[IR-LAB-004] Update 1"
+isolated db1 && fail "the fence was not lifted"
+reach hooks db1 5432 || fail "the database's other clients are still cut off"
+no_secret_in_run
+BREACH_RUN=$RUN_ID
+
+t customer_data_breach_undo_after_the_all_clear_keeps_the_database_open
+assert_exit 0 lbh undo "$BREACH_RUN" --plain --secrets "$WORK/secrets"
+isolated db1 && fail "the undo fenced the database in again"
+reach hooks db1 5432 || fail "the database is cut off after the undo"
+assert_eq 5 "$(pg -d customers -c 'SELECT count(*) FROM customers')" "the customers table"
+
+# =============================================================================
+# booking-suspension: the booking pool (book1, book2) behind the load
+# balancer stand-in on lb, service centres sc1 and sc2, mail on mail1,
+# EDI on edi1 (port 5432), the status page on hooks; mail in the clear on
+# port 25 without a login, as the parameters say.
+
+inventory "$WORK/booking.ini" booking=book1,book2 service_centres=sc1,sc2 mail=mail1 edi=edi1 -- \
+    "ansible_ssh_private_key_file=$LAB_KEY"
+cat >"$WORK/booking.json" <<JSON
+{
+  "incident": "IR-LAB-005",
+  "inventory": "$WORK/booking.ini",
+  "known_hosts": "$LAB_KNOWN_HOSTS",
+  "systemctl": "/usr/local/sbin/systemctl",
+  "mgmt": ["$MGMT"],
+  "edi_port": 5432,
+  "centre_port": 80,
+  "booking_unit": "nginx.service",
+  "lb_url": "http://lb/api/v2/pools/booking",
+  "health_url": "http://{name}/healthz",
+  "update_every": "1h",
+  "smtp": "smtp://mail1:25",
+  "smtp_starttls": false,
+  "smtp_auth": false,
+  "mail_from": "ir@lab.example",
+  "edi_partners": ["edi@partner.example"]
+}
+JSON
+BOOK=(--params "$WORK/booking.json" --secrets "$WORK/secrets")
+echo '{ "booking": ["book1:80", "book2:80"] }' >"$(srv lb)/lb/pools.json"
+for h in book1 book2; do
+    on "$h" bash -c 'mkdir -p /var/log/nginx /var/log/booking && echo "GET /book?from=RTM 200" >/var/log/nginx/access.log && printf "booking %s\n" "$(hostname)" >/var/log/booking/app.log'
+done
+# lb_get: what a customer gets from the load balancer (status, then the page)
+lb_get() { on hooks curl -s -m 5 -w ' %{http_code}' http://lb/; }
+assert_contains "$(lb_get)" " 200" "booking before the incident"
+
+t booking_login_without_tls_is_refused_before_anything_runs
+before=$(ls "$STATE/runs" | wc -l)
+assert_exit 3 lbh run --plain --yes "$RB/booking-suspension.lua" "${BOOK[@]}" -p smtp_auth=true
+assert_contains "$ERR" "smtp_auth = true with smtp_starttls = false on smtp://mail1:25 would send SMTP_PASSWORD in the clear"
+assert_contains "$ERR" "booking-suspension.lua:"
+assert_eq "$before" "$(ls "$STATE/runs" | wc -l)" "run folders after a refused load"
+
+t booking_drill_touches_nothing
+drill_touches_nothing booking-suspension "${BOOK[@]}"
+
+t booking_runs_for_real_and_is_checked_from_outside
+hooks_before=$(count "$(srv hooks)/hooks")
+start_run booking-suspension "${BOOK[@]}"
+at_task breach-scope
+page=$(lb_get)
+assert_contains "$page" " 503" "booking while suspended"
+assert_contains "$page" "IR-LAB-005"
+assert_eq true "$(jq -r .booking.maintenance "$(srv lb)/lb/state.json")"
+for h in book1 book2; do active "$h" nginx.service && fail "booking still runs on $h"; done
+for h in sc1 sc2; do
+    isolated "$h" || fail "$h not cut off"
+    reach hooks "$h" 80 && fail "$h reachable from another host"
+done
+reach hooks mail1 25 || fail "mail stopped flowing"
+reach hooks edi1 5432 || fail "EDI stopped"
+assert_contains "$(bodies "$(srv hooks)/hooks" | tail -n +$((hooks_before + 1)))" "Email and EDI bookings continue. Next update in 1h."
+edi=$(mail_to edi@partner.example)
+assert_contains "$edi" "Online booking suspended, EDI continues"
+assert_contains "$edi" "TLS: no" "mail on port 25 in the clear, as asked"
+assert_contains "$edi" "AUTH: none"
+while read -r h f; do
+    same_in_tar "$f" nginx/access.log "$LAB/hosts/$h/log/nginx/access.log"
+    same_in_tar "$f" booking/app.log "$LAB/hosts/$h/log/booking/app.log"
+done < <(evidence_of booking-logs)
+answer breach-scope "no customer data exposed: the booking database was not reached"
+finish_run
+assert_eq 0 "$RC" "the run's exit: $(tail -n 5 "$WORK/booking-suspension.out" | tr '\n' '|')"
+page=$(lb_get)
+assert_contains "$page" " 200" "booking after the run"
+assert_contains "$page" "<h1>book"
+assert_eq false "$(jq -r .booking.maintenance "$(srv lb)/lb/state.json")"
+for h in sc1 sc2; do
+    isolated "$h" && fail "$h still cut off"
+    reach hooks "$h" 80 || fail "$h not reachable after the run"
+done
+for h in book1 book2; do active "$h" nginx.service || fail "booking not started on $h"; done
+assert_contains "$(bodies "$(srv hooks)/hooks" | tail -n 1)" "Online booking is available again"
+puts=$(for f in $(ls "$(srv lb)/lb"/[0-9]*.json | sort -V); do jq -r 'select(.path | startswith("/api/")) | "\(.method) \(.body | fromjson | .enabled) \(.status) \(.headers.authorization)"' "$f"; done | tr '\n' ',')
+assert_eq "PUT true 200 [present],PUT false 200 [present]," "$puts" "what the load balancer was asked"
+no_secret_in_run
+BOOK_RUN=$RUN_ID
+
+t booking_undo_at_the_all_clear_does_not_close_booking
+assert_exit 0 lbh undo "$BOOK_RUN" --plain --secrets "$WORK/secrets"
+assert_contains "$(lb_get)" " 200" "booking after the undo"
+for h in book1 book2; do active "$h" nginx.service || fail "the undo stopped booking on $h"; done
+for h in sc1 sc2; do
+    if isolated "$h"; then fail "$h cut off by the undo"; fi
 done
