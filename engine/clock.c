@@ -138,6 +138,9 @@ bh_timer *bh_timer_start(bh_clock *c, double ms, double repeat, bh_timer_fn fn, 
     t->uv = bh_util_xmalloc(sizeof *t->uv);
     uv_timer_init(c->loop, t->uv);
     t->uv->data = t;
+    /* From now, not from when the loop last woke: after a long call into
+     * Lua its cached time is old, and a step's timeout would be cut short. */
+    uv_update_time(c->loop);
     uv_timer_start(t->uv, on_uv_timer, ms_to_uv(ms), ms_to_uv(repeat));
     return t;
 }

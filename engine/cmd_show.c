@@ -8,6 +8,7 @@
 #include "cmd.h"
 #include "journal.h"
 #include "json.h"
+#include "remain.h"
 #include "util.h"
 
 static const char RUNS_HELP[] =
@@ -92,36 +93,14 @@ char *bh_cmd_find_run(const bh_cli *g, const char *arg) {
 /* --- a run's summary, read from its journal ---------------------------- */
 
 typedef struct {
-    cJSON *start;  /* run_start record */
-    cJSON *end;    /* run_end record or NULL */
-    cJSON *steps;  /* object: id -> {status, attempts, duration_ms, error, execs[]} */
-    cJSON *order;  /* array of step ids */
-    cJSON *events; /* interrupts */
-    cJSON *remain; /* [{step, item, text}]: in-doubt instances not undone since */
+    cJSON *start;     /* run_start record */
+    cJSON *end;       /* run_end record or NULL */
+    cJSON *steps;     /* object: id -> {status, attempts, duration_ms, error, execs[]} */
+    cJSON *order;     /* array of step ids */
+    cJSON *events;    /* interrupts */
+    bh_remain remain; /* what in-doubt instances may have left (remain.h) */
     int records;
 } summary;
-
-/* An in-doubt instance: what it may have left stays listed until its undo
- * succeeds. */
-static void note_doubt(summary *s, const cJSON *rec, int undone) {
-    const char *step = bh_journal_str(rec, "step");
-    double item = bh_journal_num(rec, "item", 0);
-    cJSON *e;
-    cJSON_ArrayForEach(e, s->remain) {
-        if (strcmp(bh_journal_str(e, "step"), step) == 0 && bh_journal_num(e, "item", 0) == item) {
-            cJSON_DetachItemViaPointer(s->remain, e);
-            cJSON_Delete(e);
-            break;
-        }
-    }
-    if (undone) return;
-    e = cJSON_CreateObject();
-    cJSON_AddStringToObject(e, "step", step);
-    cJSON_AddNumberToObject(e, "item", item);
-    const char *text = bh_journal_str(rec, "may_remain");
-    cJSON_AddStringToObject(e, "text", text ? text : step);
-    cJSON_AddItemToArray(s->remain, e);
-}
 
 static cJSON *step_entry(summary *s, const char *id) {
     cJSON *e = cJSON_GetObjectItemCaseSensitive(s->steps, id);
@@ -149,6 +128,7 @@ static int collect(const cJSON *rec, uint64_t offset, void *ud) {
     const char *type = bh_journal_str(rec, "type");
     const char *step = bh_journal_str(rec, "step");
     if (!type) return 0;
+    bh_remain_note(&s->remain, rec);
     if (strcmp(type, "run_start") == 0) {
         cJSON_Delete(s->start);
         s->start = cJSON_Duplicate(rec, 1);
@@ -174,11 +154,6 @@ static int collect(const cJSON *rec, uint64_t offset, void *ud) {
                 e, "started",
                 cJSON_CreateString(bh_journal_str(rec, "ts") ? bh_journal_str(rec, "ts") : ""));
         } else if (strcmp(type, "step_end") == 0) {
-            const char *st = bh_journal_str(rec, "status"), *next = bh_journal_str(rec, "next");
-            if (st && strcmp(st, "in_doubt") == 0 && !(next && strcmp(next, "retry") == 0))
-                note_doubt(s, rec, 0);
-            else if (st && strcmp(st, "ok") == 0)
-                note_doubt(s, rec, 1); /* a later attempt succeeded */
             set_field(e, "status",
                       cJSON_CreateString(
                           bh_journal_str(rec, "status") ? bh_journal_str(rec, "status") : "?"));
@@ -205,7 +180,6 @@ static int collect(const cJSON *rec, uint64_t offset, void *ud) {
         } else if (strcmp(type, "undo_end") == 0) {
             int ok =
                 bh_journal_str(rec, "status") && strcmp(bh_journal_str(rec, "status"), "ok") == 0;
-            if (ok) note_doubt(s, rec, 1);
             if (ok) set_field(e, "status", cJSON_CreateString("undone"));
             set_field(e, "undo", cJSON_CreateString(ok ? "ok" : "failed"));
         } else if (strcmp(type, "approval") == 0) {
@@ -253,7 +227,7 @@ static void summary_free(summary *s) {
     cJSON_Delete(s->steps);
     cJSON_Delete(s->order);
     cJSON_Delete(s->events);
-    cJSON_Delete(s->remain);
+    bh_remain_free(&s->remain);
 }
 
 /* Read a run's journal. Returns 0, or an exit code after printing why. */
@@ -262,7 +236,7 @@ static int summarize(const char *dir, summary *s, bh_journal_check *chk) {
     s->steps = cJSON_CreateObject();
     s->order = cJSON_CreateArray();
     s->events = cJSON_CreateArray();
-    s->remain = cJSON_CreateArray();
+    bh_remain_init(&s->remain);
     char *path = journal_path(dir);
     /* Read once: the chain check and the summary look at the same bytes. */
     size_t len;
@@ -309,8 +283,8 @@ static void counts_text(const summary *s, char *out, size_t len) {
 static cJSON *remain_texts(const summary *s) {
     cJSON *out = cJSON_CreateArray();
     const cJSON *e;
-    cJSON_ArrayForEach(e, s->remain)
-        cJSON_AddItemToArray(out, cJSON_CreateString(bh_journal_str(e, "text")));
+    cJSON_ArrayForEach(e, s->remain.open)
+        cJSON_AddItemToArray(out, cJSON_CreateString(bh_journal_str(e, "may_remain")));
     return out;
 }
 
@@ -357,10 +331,10 @@ int bh_cmd_runs(int argc, char **argv, const bh_cli *g) {
                 cJSON_AddItemToArray(arr, o);
             } else {
                 char doubt[300] = "";
-                int nd = cJSON_GetArraySize(s.remain);
+                int nd = cJSON_GetArraySize(s.remain.open);
                 if (nd > 0)
                     snprintf(doubt, sizeof doubt, "  IN DOUBT: %s%s",
-                             bh_journal_str(cJSON_GetArrayItem(s.remain, 0), "text"),
+                             bh_journal_str(cJSON_GetArrayItem(s.remain.open, 0), "may_remain"),
                              nd > 1 ? " (and more: bulkhead show)" : "");
                 printf("%-48s %-11s %-9s %s  (%s)%s%s\n", names[i], run_status(&s),
                        bh_journal_str(s.start, "mode") ? bh_journal_str(s.start, "mode") : "?",
@@ -463,10 +437,10 @@ static void show_text(FILE *o, const char *name, const char *dir, const summary 
     }
     fprintf(o, "  folder   %s\n", dir);
     const cJSON *d;
-    if (cJSON_GetArraySize(s->remain) > 0)
+    if (cJSON_GetArraySize(s->remain.open) > 0)
         fprintf(o, "\nin doubt: these may have acted, and are not undone (bulkhead undo %s)\n",
                 name);
-    cJSON_ArrayForEach(d, s->remain) fprintf(o, "  %s\n", bh_journal_str(d, "text"));
+    cJSON_ArrayForEach(d, s->remain.open) fprintf(o, "  %s\n", bh_journal_str(d, "may_remain"));
     fprintf(o, "\nsteps\n");
     const cJSON *id;
     cJSON_ArrayForEach(id, s->order) {

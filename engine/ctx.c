@@ -14,7 +14,6 @@
 
 #define CAPTURE_MAX ((size_t)1 << 20)
 #define FILE_MAX ((size_t)64 << 20)
-#define HOOK_EVERY 1000
 
 extern char **environ;
 
@@ -1158,43 +1157,4 @@ void bh_ctx_uninstall_print(bh_run *run) {
     lua_pushcfunction(L, l_print_after_run);
     lua_setfield(L, -2, "print");
     lua_pop(L, 1);
-}
-
-void bh_ctx_deadline_hook(lua_State *L, lua_Debug *ar) {
-    (void)ar;
-    bh_attempt *a = bh_ctx_current(L);
-    if (!a) {
-        /* A coroutine whose own step has ended, resumed by another step's
-         * body: that step's deadline holds (the main thread names it). */
-        void *ud;
-        lua_getallocf(L, &ud);
-        bh_run *run = ((bh_runbook *)ud)->host;
-        uint64_t serial = run ? *extra(run->L) : 0;
-        a = serial ? bh_run_attempt(run, serial) : NULL;
-    }
-    if (!a) return;
-    a->instructions += HOOK_EVERY;
-    int over = a->instructions > a->step->max_instructions;
-    if (!over && uv_hrtime() < a->deadline_ns) return;
-    if (over)
-        a->over_budget = 1;
-    else
-        a->timed_out = 1;
-    /* A yield, not an error: pcall inside the body cannot catch a yield, so
-     * `while true do pcall(...) end` still stops. The scheduler sees the
-     * yield with nothing waited on and ends the attempt as timed out; the
-     * coroutine is never resumed. Where yielding is impossible (inside a
-     * metamethod called from C) an error is the best there is, and the
-     * hook raises it again every HOOK_EVERY instructions. */
-    if (L == a->co && lua_isyieldable(L)) {
-        /* In a hook lua_yield returns; the yield happens when the hook does. */
-        lua_yield(L, 0);
-        return;
-    }
-    luaL_error(L, "step '%s' exceeded its %s while running Lua code", a->step->id,
-               over ? "instruction budget" : "timeout");
-}
-
-void bh_ctx_set_deadline_hook(bh_attempt *a) {
-    lua_sethook(a->co, bh_ctx_deadline_hook, LUA_MASKCOUNT, HOOK_EVERY);
 }

@@ -30,11 +30,6 @@ void bh_ctx_install_print(bh_run *run);
 void bh_ctx_uninstall_print(bh_run *run);
 /* Log a line for the attempt: journal and console. */
 void bh_ctx_log(bh_attempt *a, const char *text);
-/* Count hook: raises once the step's deadline has passed, so a Lua loop
- * that never yields still ends at its timeout. */
-void bh_ctx_set_deadline_hook(bh_attempt *a);
-/* The hook itself, for threads that got another one (runbook.h run_hook). */
-void bh_ctx_deadline_hook(lua_State *L, lua_Debug *ar);
 
 /* The attempt is being resumed / was: coroutines its body creates meanwhile
  * belong to it (their loops are bounded by its deadline). */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "guard.h"
 
 static const char USAGE[] =
     "bulkhead " BH_VERSION " - incident-response runbook engine\n"
@@ -86,7 +87,13 @@ int main(int argc, char **argv) {
         fputs(USAGE, stdout);
         return BH_EXIT_OK;
     }
-    for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++)
-        if (strcmp(name, cmds[k].name) == 0) return cmds[k].fn(argc - i, argv + i, &g);
+    for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++) {
+        if (strcmp(name, cmds[k].name) != 0) continue;
+        /* Ctrl-C stops runbook Lua where it is (guard.h); a command it
+         * stopped that way (loading, listing) ends as interrupted. */
+        bh_guard_catch_signals();
+        int rc = cmds[k].fn(argc - i, argv + i, &g);
+        return bh_guard_signals() ? 128 + bh_guard_last_signal() : rc;
+    }
     return bh_cmd_usage_error(NULL, "unknown command '%s'", name);
 }

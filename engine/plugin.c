@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "ctx.h"
+#include "guard.h"
 #include "luax.h"
 #include "run.h"
 #include "sandbox.h"
@@ -841,6 +842,7 @@ cJSON *bh_plugin_catalog(char *const *dirs, const char *only, char *why, size_t 
     lua_State *L = luaL_newstate();
     if (!L) abort();
     *(void **)lua_getextraspace(L) = NULL;
+    bh_guard_install(L);
     luaL_openlibs(L);
     bh_sandbox_harden(L);
     bh_luax_init(L);
@@ -859,8 +861,16 @@ cJSON *bh_plugin_catalog(char *const *dirs, const char *only, char *why, size_t 
             cJSON_AddTrueToObject(seen, name); /* the first directory wins, as at run time */
             char *path = bh_util_asprintf("%s/%s", *d, e->d_name);
             char err[600];
+            /* loading a plugin runs its code: bounded as loading a runbook is */
+            bh_guard g;
+            bh_guard_init(&g, "loading the plugin", BH_LOAD_MAX_INSTRUCTIONS, BH_LOAD_TIMEOUT_MS,
+                          1);
+            g.hint = "an endless loop in the plugin file?";
+            bh_guard_enter(&g, L);
             int loaded = load_file(L, &rb, path, err, sizeof err, NULL) == 0;
-            if (!loaded || validate(L, -1, err, sizeof err)) {
+            int bad = !loaded || validate(L, -1, err, sizeof err);
+            bh_guard_leave(&g);
+            if (bad) {
                 cJSON *p = cJSON_CreateObject();
                 cJSON_AddStringToObject(p, "name", name);
                 cJSON_AddStringToObject(p, "path", path);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "remain.h"
 #include "scorecard.h"
 #include "util.h"
 
@@ -171,6 +172,32 @@ static void set_str(cJSON *o, const char *k, const char *v) {
     cJSON_AddStringToObject(o, k, v ? v : "");
 }
 
+/* An entry of remain.h, as the report lists it: which instance, when (the
+ * record that put it in doubt), and what remain.h says of it. */
+static cJSON *doubt_entry(const cJSON *e, cJSON *index, const timebase *tb) {
+    const cJSON *step = cJSON_GetObjectItemCaseSensitive(index, dflt(S(e, "step"), ""));
+    cJSON *x = cJSON_CreateObject();
+    cJSON_AddStringToObject(x, "at", dflt(S(e, "ts"), ""));
+    cJSON_AddNumberToObject(x, "t_ms", t_of(tb, e));
+    cJSON_AddStringToObject(x, "step", dflt(S(e, "step"), "?"));
+    add_instance_fields(x, step, e);
+    static const char *const keep[] = {"may_remain", "doubt", "undo", "by", "unverified", NULL};
+    copy_fields(x, e, keep);
+    if (S(e, "resolved_ts")) cJSON_AddStringToObject(x, "resolved_at", S(e, "resolved_ts"));
+    return x;
+}
+
+/* in_doubt: what may remain at the end of the journal, and what was in
+ * doubt and no longer is (a later attempt succeeded, or an undo). */
+static void add_doubt(cJSON *doubt, const bh_remain *remain, cJSON *index, const timebase *tb) {
+    cJSON *open = cJSON_AddArrayToObject(doubt, "remaining");
+    cJSON *resolved = cJSON_AddArrayToObject(doubt, "resolved");
+    const cJSON *e;
+    cJSON_ArrayForEach(e, remain->open) cJSON_AddItemToArray(open, doubt_entry(e, index, tb));
+    cJSON_ArrayForEach(e, remain->resolved)
+        cJSON_AddItemToArray(resolved, doubt_entry(e, index, tb));
+}
+
 cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
     cJSON *m = cJSON_CreateObject();
     cJSON *meta = cJSON_AddObjectToObject(m, "report");
@@ -178,6 +205,7 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
     cJSON_AddStringToObject(meta, "generator", "bulkhead " BH_VERSION);
     cJSON *run = cJSON_AddObjectToObject(m, "run");
     cJSON *jr = cJSON_AddObjectToObject(m, "journal");
+    cJSON *doubt = cJSON_AddObjectToObject(m, "in_doubt");
     cJSON *phases = cJSON_AddArrayToObject(m, "phases");
     cJSON *waits = cJSON_AddArrayToObject(m, "waits");
     cJSON *decisions = cJSON_AddArrayToObject(m, "decisions");
@@ -197,6 +225,8 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
      * chain. */
     int64_t broken_at = chk && !chk->intact ? chk->bad_seq : -1;
     int64_t pos = -1;
+    bh_remain remain;
+    bh_remain_init(&remain);
 
     const cJSON *rec;
     cJSON_ArrayForEach(rec, records) {
@@ -204,6 +234,8 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
         int unv = broken_at >= 0 && pos >= broken_at;
         const char *type = S(rec, "type");
         if (!type) continue;
+        /* what an entry shows may come from here */
+        mark_unverified(bh_remain_note(&remain, rec), unv);
         if (is(type, "run_start") && !start) {
             start = rec;
             start_unv = unv;
@@ -241,8 +273,10 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
             cJSON_AddStringToObject(e, "at", dflt(S(rec, "ts"), ""));
             cJSON_AddNumberToObject(e, "t_ms", t);
             cJSON_AddStringToObject(e, "event", type);
-            static const char *const keep[] = {"operator",  "previous", "signal", "action",
-                                               "cut_bytes", "undos",    "status", NULL};
+            static const char *const keep[] = {
+                "operator",  "previous", "signal", "action",
+                "cut_bytes", "undos",    "status", "in_doubt_without_undo",
+                NULL};
             copy_fields(e, rec, keep);
             mark_unverified(e, unv);
             cJSON_AddItemToArray(events, e);
@@ -273,9 +307,9 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
                 cJSON_AddStringToObject(a, "end", dflt(S(rec, "ts"), ""));
                 cJSON_AddNumberToObject(a, "end_ms", t);
                 cJSON_AddNumberToObject(a, "duration_ms", N(rec, "duration_ms", 0));
-                copy_field(a, rec, "error");
-                copy_field(a, rec, "next");
-                copy_field(a, rec, "result");
+                static const char *const keep[] = {"error", "next",       "result",
+                                                   "doubt", "may_remain", NULL};
+                copy_fields(a, rec, keep);
                 mark_unverified(a, unv);
             }
             if (undo) {
@@ -295,6 +329,8 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
                 cJSON_AddStringToObject(f, "message", dflt(S(e, "message"), ""));
                 cJSON_AddStringToObject(f, "handled",
                                         dflt(S(rec, "next"), undo ? "recorded" : "?"));
+                static const char *const keep[] = {"doubt", "may_remain", NULL};
+                copy_fields(f, rec, keep);
                 mark_unverified(f, unv);
                 cJSON_AddItemToArray(failures, f);
             }
@@ -302,8 +338,9 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
             set_str(step, "status", dflt(S(rec, "status"), "?"));
             cJSON_AddBoolToObject(step, "done", 1);
             cJSON *sum = cJSON_CreateObject();
-            static const char *const keep[] = {"items",   "reps",    "ok",          "failed",
-                                               "skipped", "unknown", "not_started", NULL};
+            static const char *const keep[] = {"items",    "reps",        "ok",
+                                               "failed",   "skipped",     "unknown",
+                                               "in_doubt", "not_started", NULL};
             copy_fields(sum, rec, keep);
             cJSON_DeleteItemFromObjectCaseSensitive(step, "instances");
             cJSON_AddItemToObject(step, "instances", sum);
@@ -371,6 +408,8 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
                 cJSON_AddBoolToObject(c, "shell", 1);
             if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "simulated")))
                 cJSON_AddBoolToObject(c, "simulated", 1);
+            if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(rec, "acts")))
+                cJSON_AddBoolToObject(c, "acts", 0); /* read-only: never in doubt */
             if (is(type, "exec_error"))
                 cJSON_AddStringToObject(c, "error", dflt(S(rec, "error"), "?"));
             mark_unverified(c, unv);
@@ -378,8 +417,9 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
         } else if (is(type, "exec_end")) {
             cJSON *c = action_ended(commands, sid, rec);
             if (!c) continue;
-            static const char *const keep[] = {"code",        "signal", "timed_out", "killed",
-                                               "duration_ms", "stdout", "stderr",    NULL};
+            static const char *const keep[] = {"code",   "signal",      "timed_out",
+                                               "killed", "duration_ms", "stdout",
+                                               "stderr", "in_doubt",    NULL};
             copy_fields(c, rec, keep);
             mark_unverified(c, unv);
             for (int k = 0; k < 2; k++) {
@@ -404,8 +444,8 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
         } else if (is(type, "request_end")) {
             cJSON *q = action_ended(requests, sid, rec);
             if (!q) continue;
-            static const char *const keep[] = {"status",    "ok",          "error",
-                                               "timed_out", "duration_ms", NULL};
+            static const char *const keep[] = {"status",      "ok",       "error", "timed_out",
+                                               "duration_ms", "in_doubt", NULL};
             copy_fields(q, rec, keep);
             mark_unverified(q, unv);
         } else if (is(type, "evidence")) {
@@ -492,6 +532,8 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
             cJSON_ReplaceItemInObjectCaseSensitive(w, "end_ms", cJSON_CreateNumber(last_t));
         cJSON_DeleteItemFromObjectCaseSensitive(w, "open");
     }
+    add_doubt(doubt, &remain, index, &tb);
+    bh_remain_free(&remain);
     if (scorecard) {
         cJSON *sc = cJSON_Duplicate(scorecard, 1);
         static const char *const drop[] = {"seq", "ts", "prev", "type", "sim_ms", NULL};
@@ -601,6 +643,71 @@ static const char *mode_banner(const cJSON *run) {
     if (is(mode, "drill")) return "DRILL: nothing was executed or sent; times are simulated.";
     if (is(mode, "dry-run")) return "DRY RUN: nothing was executed or sent; times are simulated.";
     return NULL;
+}
+
+/* A status for people: "in doubt" for in_doubt; the others as recorded. */
+static const char *status_text(const char *status) {
+    return is(status, "in_doubt") ? "in doubt" : status;
+}
+
+/* What an undo did for an instance still in doubt (remain.h's undo). */
+static const char *undo_text(const cJSON *x) {
+    if (is(S(x, "undo"), "failed")) return "failed";
+    if (is(S(x, "undo"), "none")) return "none: its step has no undo";
+    return "not run";
+}
+
+/* What an in-doubt attempt may have left and why, after its error: "; in
+ * doubt: web2 may still be isolated ('sh' was cut off ...)". */
+static void doubt_note(FILE *out, text_fn esc, const cJSON *x) {
+    if (!S(x, "may_remain") && !S(x, "doubt")) return;
+    fputs("; in doubt: ", out);
+    esc(out, dflt(S(x, "may_remain"), "it may have acted"));
+    if (S(x, "doubt")) {
+        fputs(" (", out);
+        esc(out, S(x, "doubt"));
+        fputc(')', out);
+    }
+}
+
+/* The instances no longer in doubt, for the line under the section:
+ * "isolate[web2] (a later attempt succeeded), ...". */
+static void resolved_list(FILE *out, text_fn esc, const cJSON *resolved) {
+    const cJSON *x;
+    int n = 0;
+    cJSON_ArrayForEach(x, resolved) {
+        if (n++) fputs(", ", out);
+        attempt_name(out, esc, dflt(S(x, "step"), "?"), x, 0);
+        fputs(is(S(x, "by"), "undo") ? " (undone)" : " (a later attempt succeeded)", out);
+    }
+}
+
+/* A command that said acts = false; a command or request whose end gave
+ * no definite answer (exec_end, request_end in_doubt). */
+static int read_only(const cJSON *c) {
+    return cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(c, "acts"));
+}
+
+static int in_doubt(const cJSON *x) {
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "in_doubt"));
+}
+
+static const char IN_DOUBT_CMD[] = " (in doubt: it may have acted)";
+static const char IN_DOUBT_REQ[] = " (in doubt: sent, no answer)";
+
+/* The words over the in-doubt section, or what to say when it is empty. */
+static const char DOUBT_INTRO[] =
+    "What attempts that did not succeed may have left, as the journal ends: each may have "
+    "acted (a command cut off, a request without an answer, an attempt cut off after it "
+    "acted), and neither a later attempt nor an undo has settled it since. Check each by "
+    "hand; ";
+/* ... then the command in the format's code, then this. */
+static const char DOUBT_UNDO[] = " runs the undo of those whose step has one.";
+
+static const char *doubt_none(const cJSON *doubt) {
+    return cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doubt, "resolved")) > 0
+               ? "Nothing any more."
+               : "Nothing: no attempt ended in doubt.";
 }
 
 /* A request for people: "POST", "mail to 2", "connect"; and its outcome. */
@@ -721,9 +828,10 @@ static void md_attempt_row(FILE *out, const cJSON *run, const char *step, const 
     fprintf(out, " | %.0f | ", N(a, "attempt", 0));
     md_cell(out, t);
     fprintf(out, " | %s | ", d);
-    md_text(out, S(a, "status"));
+    md_text(out, status_text(S(a, "status")));
     fprintf(out, " | ");
     md_error(out, cJSON_GetObjectItemCaseSensitive(a, "error"));
+    doubt_note(out, md_cell, a);
     if (S(a, "next")) { /* only attempts have one */
         fprintf(out, " (next: ");
         md_cell(out, S(a, "next"));
@@ -759,6 +867,35 @@ static int md_section(FILE *out, const char *title, const char *note, const cJSO
     return 1;
 }
 
+/* The in-doubt section: what may remain, then what no longer does. */
+static void md_doubt(FILE *out, const cJSON *run, const cJSON *doubt) {
+    const cJSON *open = cJSON_GetObjectItemCaseSensitive(doubt, "remaining");
+    const cJSON *resolved = cJSON_GetObjectItemCaseSensitive(doubt, "resolved");
+    fprintf(out, "## In doubt: may remain\n\n");
+    if (cJSON_GetArraySize(open) == 0) {
+        fprintf(out, "%s\n\n", doubt_none(doubt));
+    } else {
+        fprintf(out,
+                "%s`bulkhead undo RUN`%s\n\n| Since | Step | What may remain | Why in doubt | "
+                "Undo |\n|---|---|---|---|---|\n",
+                DOUBT_INTRO, DOUBT_UNDO);
+        const cJSON *x;
+        cJSON_ArrayForEach(x, open) {
+            md_when_which(out, run, x);
+            md_text(out, S(x, "may_remain"));
+            fprintf(out, " | ");
+            md_cell(out, S(x, "doubt"));
+            fprintf(out, " | %s |\n", undo_text(x));
+        }
+        fputc('\n', out);
+    }
+    if (cJSON_GetArraySize(resolved) > 0) {
+        fprintf(out, "No longer in doubt: ");
+        resolved_list(out, md_cell, resolved);
+        fprintf(out, ".\n\n");
+    }
+}
+
 void bh_report_markdown(const cJSON *m, FILE *out) {
     const cJSON *run = cJSON_GetObjectItemCaseSensitive(m, "run");
     const cJSON *rb = cJSON_GetObjectItemCaseSensitive(run, "runbook");
@@ -781,7 +918,11 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
     md_code(out, S(run, "id"));
     fprintf(out, " |\n| Outcome | **");
     md_text(out, S(run, "status"));
-    fprintf(out, "**%s |\n| Runbook | ", unverified(run) ? " (unverified)" : "");
+    fprintf(out, "**%s |\n", unverified(run) ? " (unverified)" : "");
+    int nd = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(m, "in_doubt"), "remaining"));
+    if (nd > 0) fprintf(out, "| In doubt | **%d may remain** (see below) |\n", nd);
+    fprintf(out, "| Runbook | ");
     md_text(out, S(rb, "title"));
     fprintf(out, " (");
     md_code(out, S(rb, "id"));
@@ -832,6 +973,7 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
             N(jr, "checkpoints", 0) > 0 ? ", signed checkpoints" : "");
     fprintf(out, "Quote the journal head in the incident ticket; `bulkhead verify RUN "
                  "--expect-head HASH` checks it later.\n\n");
+    md_doubt(out, run, cJSON_GetObjectItemCaseSensitive(m, "in_doubt"));
 
     const cJSON *events = cJSON_GetObjectItemCaseSensitive(m, "events");
     if (cJSON_GetArraySize(events) > 0) {
@@ -852,7 +994,14 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
                     md_cell(out, S(e, k[i]));
                     fputc(' ', out);
                 }
-            fprintf(out, "|\n");
+            const cJSON *stays = cJSON_GetObjectItemCaseSensitive(e, "in_doubt_without_undo");
+            const cJSON *x;
+            int n = 0;
+            cJSON_ArrayForEach(x, stays) if (cJSON_IsString(x)) {
+                fprintf(out, "%s", n++ ? "; " : "in_doubt_without_undo: ");
+                md_cell(out, x->valuestring);
+            }
+            fprintf(out, "%s|\n", n ? " " : "");
         }
         fputc('\n', out);
     }
@@ -872,7 +1021,7 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
                 md_unverified(out, st);
                 md_cell(out, S(st, "id"));
                 fprintf(out, " | - | - | - | ");
-                md_text(out, S(st, "status"));
+                md_text(out, status_text(S(st, "status")));
                 fprintf(out, " | ");
                 md_cell(out, S(st, "reason"));
                 fprintf(out, " |\n");
@@ -888,9 +1037,12 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
                 md_unverified(out, st);
                 md_cell(out, S(st, "id"));
                 fprintf(out, " | all | | | ");
-                md_text(out, S(st, "status"));
-                fprintf(out, " | %.0f ok, %.0f failed, %.0f skipped |\n", N(sum, "ok", 0),
-                        N(sum, "failed", 0), N(sum, "skipped", 0));
+                md_text(out, status_text(S(st, "status")));
+                fprintf(out, " | %.0f ok, ", N(sum, "ok", 0));
+                if (N(sum, "in_doubt", 0) > 0)
+                    fprintf(out, "%.0f in doubt, ", N(sum, "in_doubt", 0));
+                fprintf(out, "%.0f failed, %.0f skipped |\n", N(sum, "failed", 0),
+                        N(sum, "skipped", 0));
             }
         }
         fputc('\n', out);
@@ -932,7 +1084,7 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
             md_when_which(out, run, c);
             char *args = argv_text(cJSON_GetObjectItemCaseSensitive(c, "argv"));
             md_code(out, args);
-            fprintf(out, " | ");
+            fprintf(out, "%s | ", read_only(c) ? " (read-only)" : "");
             free(args);
             if (S(c, "error")) {
                 fprintf(out, "could not start: ");
@@ -946,7 +1098,7 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
             } else {
                 fprintf(out, "no end recorded");
             }
-            fprintf(out, " |\n");
+            fprintf(out, "%s |\n", in_doubt(c) ? IN_DOUBT_CMD : "");
         }
         fputc('\n', out);
     }
@@ -968,7 +1120,7 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
                 fprintf(out, ": ");
                 md_cell(out, S(q, "error"));
             }
-            fprintf(out, " |\n");
+            fprintf(out, "%s |\n", in_doubt(q) ? IN_DOUBT_REQ : "");
         }
         fputc('\n', out);
     }
@@ -979,11 +1131,12 @@ void bh_report_markdown(const cJSON *m, FILE *out) {
         const cJSON *f;
         cJSON_ArrayForEach(f, failures) {
             md_when_which(out, run, f);
-            md_text(out, S(f, "status"));
+            md_text(out, status_text(S(f, "status")));
             fprintf(out, " | ");
             md_text(out, S(f, "code"));
             fprintf(out, ": ");
             md_cell(out, S(f, "message"));
+            doubt_note(out, md_cell, f);
             fprintf(out, " | ");
             md_text(out, S(f, "handled"));
             fprintf(out, " |\n");
@@ -1090,6 +1243,8 @@ static const char CSS[] =
     "svg .unverified{fill-opacity:.4;stroke:#cf222e;stroke-dasharray:2 2}"
     ".s-ok{color:#1a7f37}.s-failed,.s-timed_out{color:#cf222e}.s-cancelled,.s-unknown{color:"
     "#9a6700}.s-skipped{color:#6e7781}.s-undone{color:#8250df}"
+    ".s-in_doubt{color:#bf3989;font-weight:600}"
+    "table#in-doubt td{background:#fff0f7}"
     "svg{border:1px solid #d8dee4;background:#fff}"
     "svg text{font:11px system-ui,sans-serif;fill:#1d2329}"
     "svg .phase-band{fill:#f6f8fa}svg .phase-band.alt{fill:#eef1f4}"
@@ -1098,6 +1253,9 @@ static const char CSS[] =
     "svg .bar.status-timed_out{fill:#bc4c00}svg .bar.status-cancelled{fill:#bf8700}"
     "svg .bar.status-unknown{fill:#9a6700}svg .bar.status-running{fill:#0969da}"
     "svg .bar.status-skipped{fill:#8c959f}"
+    /* in doubt: a colour of its own, and an outline, so it reads as neither
+     * failed nor done */
+    "svg .bar.status-in_doubt{fill:#bf3989;stroke:#6b1f4a;stroke-width:1.5}"
     "svg .undo-bar{fill:#8250df}svg .undo-bar.status-failed{fill:#cf222e}"
     "svg .wait.approval{fill:#8250df;fill-opacity:.35;stroke:#8250df;stroke-dasharray:3 2}"
     "svg .wait.retry{fill:#bf8700;fill-opacity:.25;stroke:#bf8700;stroke-dasharray:2 2}"
@@ -1226,11 +1384,16 @@ static void svg_timeline(const cJSON *m, FILE *out) {
                 N(at, "attempt", 0), x0, y + 3, x1 - x0 < 2 ? 2 : x1 - x0, rowh - 6);
         attempt_name(out, h, sid, at, rows[r].undo);
         fprintf(out, " attempt %.0f: ", N(at, "attempt", 0));
-        h(out, status);
+        h(out, status_text(status));
+        if (S(at, "may_remain")) {
+            fputs(": ", out);
+            h(out, S(at, "may_remain"));
+        }
         fprintf(out, ", %s%s</title></rect>\n", d,
                 unverified(at) ? " (unverified: the journal's chain is broken before it)" : "");
+        /* a backoff follows an attempt, never an undo of the same number */
         cJSON_ArrayForEach(a, waits) {
-            if (!is(S(a, "kind"), "retry") || !is(S(a, "step"), sid) ||
+            if (rows[r].undo || !is(S(a, "kind"), "retry") || !is(S(a, "step"), sid) ||
                 N(a, "attempt", 0) != N(at, "attempt", 0) || N(a, "item", 0) != N(at, "item", 0))
                 continue;
             double w0 = at_x(left, plot, N(a, "start_ms", 0), span);
@@ -1278,7 +1441,7 @@ static void html_attempt_row(FILE *out, const cJSON *run, const char *step, cons
     fprintf(out, "</td><td>%.0f</td><td>", N(a, "attempt", 0));
     h(out, t);
     fprintf(out, "</td><td>%s</td><td class=\"s-%s\">", d, cls(S(a, "status")));
-    hd(out, S(a, "status"));
+    hd(out, status_text(S(a, "status")));
     fprintf(out, "</td><td>");
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(a, "error");
     if (e) {
@@ -1286,12 +1449,42 @@ static void html_attempt_row(FILE *out, const cJSON *run, const char *step, cons
         fputs(": ", out);
         h(out, S(e, "message"));
     }
+    doubt_note(out, h, a);
     if (S(a, "next")) { /* only attempts have one */
         fputs(" (next: ", out);
         h(out, S(a, "next"));
         fputc(')', out);
     }
     fprintf(out, "</td></tr>\n");
+}
+
+/* The in-doubt section, as md_doubt. */
+static void html_doubt(FILE *out, const cJSON *run, const cJSON *doubt) {
+    const cJSON *open = cJSON_GetObjectItemCaseSensitive(doubt, "remaining");
+    const cJSON *resolved = cJSON_GetObjectItemCaseSensitive(doubt, "resolved");
+    fprintf(out, "<h2>In doubt: may remain</h2>\n");
+    if (cJSON_GetArraySize(open) == 0) {
+        fprintf(out, "<p id=\"in-doubt\">%s</p>\n", doubt_none(doubt));
+    } else {
+        fprintf(out, "<p>%s<code>bulkhead undo RUN</code>%s</p>\n", DOUBT_INTRO, DOUBT_UNDO);
+        fprintf(out, "<table id=\"in-doubt\"><tr><th>Since</th><th>Step</th>"
+                     "<th>What may remain</th><th>Why in doubt</th><th>Undo</th></tr>\n");
+        const cJSON *x;
+        cJSON_ArrayForEach(x, open) {
+            html_when_which(out, run, x);
+            fputs("<b>", out);
+            hd(out, S(x, "may_remain"));
+            fprintf(out, "</b></td><td>");
+            h(out, S(x, "doubt"));
+            fprintf(out, "</td><td>%s</td></tr>\n", undo_text(x));
+        }
+        fprintf(out, "</table>\n");
+    }
+    if (cJSON_GetArraySize(resolved) > 0) {
+        fprintf(out, "<p>No longer in doubt: ");
+        resolved_list(out, h, resolved);
+        fprintf(out, ".</p>\n");
+    }
 }
 
 static void html_table_row(FILE *out, const char *k, const char *v, int code) {
@@ -1334,6 +1527,13 @@ void bh_report_html(const cJSON *m, FILE *out) {
     hd(out, S(run, "status"));
     fprintf(out, "</b>%s</td></tr>\n",
             unverified(run) ? " <span class=\"unv\">unverified</span>" : "");
+    int nd = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(m, "in_doubt"), "remaining"));
+    if (nd > 0)
+        fprintf(out,
+                "<tr><td class=\"k\">In doubt</td><td class=\"s-in_doubt\">%d may remain "
+                "(<a href=\"#in-doubt\">below</a>)</td></tr>\n",
+                nd);
     char title[512];
     snprintf(title, sizeof title, "%s (%s), severity %s", dflt(S(rb, "title"), "?"),
              dflt(S(rb, "id"), "?"), dflt(S(rb, "severity"), "?"));
@@ -1364,6 +1564,7 @@ void bh_report_html(const cJSON *m, FILE *out) {
                                                                           : "CHAIN BROKEN");
     html_table_row(out, "Journal", t, 0);
     fprintf(out, "</table>\n");
+    html_doubt(out, run, cJSON_GetObjectItemCaseSensitive(m, "in_doubt"));
 
     fprintf(out,
             "<h2>Time line</h2>\n<p class=\"legend\">"
@@ -1372,6 +1573,8 @@ void bh_report_html(const cJSON *m, FILE *out) {
             "<span><i style=\"background:#bc4c00\"></i>timed out</span>"
             "<span><i style=\"background:#bf8700\"></i>cancelled</span>"
             "<span><i style=\"background:#9a6700\"></i>unknown</span>"
+            "<span><i style=\"background:#bf3989;outline:1.5px solid #6b1f4a\"></i>in doubt "
+            "(may have acted)</span>"
             "<span><i style=\"background:#8250df;opacity:.45\"></i>waiting for "
             "approval</span>"
             "<span><i style=\"background:#bf8700;opacity:.35\"></i>retry backoff</span>"
@@ -1400,7 +1603,7 @@ void bh_report_html(const cJSON *m, FILE *out) {
                 h(out, S(st, "id"));
                 fprintf(out, "</td><td>-</td><td>-</td><td>-</td><td class=\"s-%s\">",
                         cls(S(st, "status")));
-                hd(out, S(st, "status"));
+                hd(out, status_text(S(st, "status")));
                 fprintf(out, "</td><td>");
                 h(out, S(st, "reason"));
                 fprintf(out, "</td></tr>\n");
@@ -1447,7 +1650,7 @@ void bh_report_html(const cJSON *m, FILE *out) {
         fprintf(out, "<code>");
         h(out, args);
         free(args);
-        fprintf(out, "</code></td><td>");
+        fprintf(out, "</code>%s</td><td>", read_only(x) ? " (read-only)" : "");
         if (S(x, "error"))
             h(out, S(x, "error"));
         else if (S(x, "signal"))
@@ -1456,6 +1659,7 @@ void bh_report_html(const cJSON *m, FILE *out) {
             fprintf(out, "exit %.0f", N(x, "code", 0));
         else
             fputs("no end recorded", out);
+        if (in_doubt(x)) fprintf(out, "<span class=\"s-in_doubt\">%s</span>", IN_DOUBT_CMD);
         fprintf(out, "</td></tr>\n");
     }
     fprintf(out, "</table>\n");
@@ -1477,6 +1681,7 @@ void bh_report_html(const cJSON *m, FILE *out) {
             fputs(": ", out);
             h(out, S(x, "error"));
         }
+        if (in_doubt(x)) fprintf(out, "<span class=\"s-in_doubt\">%s</span>", IN_DOUBT_REQ);
         fprintf(out, "</td></tr>\n");
     }
     fprintf(out, "</table>\n");
@@ -1486,12 +1691,13 @@ void bh_report_html(const cJSON *m, FILE *out) {
     cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(m, "failures")) {
         html_when_which(out, run, x);
         fprintf(out, "<span class=\"s-%s\">", cls(S(x, "status")));
-        hd(out, S(x, "status"));
+        hd(out, status_text(S(x, "status")));
         fputs("</span>", out);
         fprintf(out, "</td><td>");
         h(out, S(x, "code"));
         fputs(": ", out);
         h(out, S(x, "message"));
+        doubt_note(out, h, x);
         fprintf(out, "</td><td>");
         h(out, S(x, "handled"));
         fprintf(out, "</td></tr>\n");

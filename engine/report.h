@@ -7,6 +7,10 @@
  *   journal    records, head hash to quote in the ticket, whether the
  *              chain is intact (if not: where it breaks, and how many
  *              records were read from there on), signed checkpoints
+ *   in_doubt   remaining: what in-doubt instances may have left as the
+ *              journal ends (remain.h: neither a later attempt nor an undo
+ *              settled it), with why and whether an undo failed or there is
+ *              none; resolved: what was in doubt and no longer is, and how
  *   phases     each phase with its steps and every attempt of each step
  *              (start, end, duration, status, error, what came next), on a
  *              time line in ms from the run's start (simulated time for
@@ -15,8 +19,11 @@
  *   decisions  approvals, denials, manual tasks, unknown-outcome choices,
  *              undo requests: who, how, why, when
  *   commands   every command run (or, in a simulation, that would have
- *              run): argv, exit, duration, captured output with SHA-256
+ *              run): argv, exit, duration, captured output with SHA-256;
+ *              acts = false for a read-only one, in_doubt for one whose end
+ *              gave no definite answer (requests likewise)
  *   failures   every attempt that did not succeed and how it was handled
+ *              (an in-doubt one with doubt and may_remain, as its attempt)
  *   evidence   collected evidence and captured output, with hashes
  *   scorecard  for dry runs and drills
  * Every entry names its step instance the same way (item, and its key
@@ -25,9 +32,11 @@
  * true (also run, when its outcome comes from there, and the scorecard),
  * and Markdown and HTML open with a banner naming the broken record and
  * mark each such row.
- * Markdown and HTML are for people; the HTML file is self-contained (no
- * fetches) with an SVG time line: a bar per step attempt coloured by
- * status, in phase bands, approval waits and backoffs drawn too. */
+ * Markdown and HTML are for people, and say "in doubt" for in_doubt; they
+ * open (after the summary) with what is still in doubt. The HTML file is
+ * self-contained (no fetches) with an SVG time line: a bar per step
+ * attempt coloured by status (in doubt has a colour and outline of its
+ * own), in phase bands, approval waits and backoffs drawn too. */
 #ifndef BH_REPORT_H
 #define BH_REPORT_H
 

@@ -44,7 +44,14 @@ int bh_run_protected(bh_run *run, lua_CFunction fn, void *ud) {
     lua_State *L = run->L;
     lua_pushcfunction(L, fn); /* light C functions and pointers allocate nothing */
     lua_pushlightuserdata(L, ud);
+    /* The engine's own work, but a runbook's metamethod can run inside it:
+     * bounded too, though no signal stops it halfway. */
+    bh_guard g;
+    bh_guard_init(&g, "a metamethod of the runbook", BH_LOAD_MAX_INSTRUCTIONS, BH_LOAD_TIMEOUT_MS,
+                  0);
+    bh_guard_enter(&g, L);
     int st = lua_pcall(L, 1, 0, 0);
+    bh_guard_leave(&g);
     if (st != LUA_OK) lua_pop(L, 1);
     return st;
 }

@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "console.h"
 #include "fx.h"
+#include "guard.h"
 #include "journal.h"
 #include "luax.h"
 #include "runbook.h"
@@ -88,7 +89,7 @@ struct bh_attempt {
     struct bh_ctx_handle *handle; /* cleared when the attempt ends */
     int handle_ref;               /* registry anchor of the handle */
     double started_ms;            /* on the run's clock */
-    uint64_t deadline_ns;         /* real time: the Lua deadline hook's */
+    bh_guard guard;               /* its Lua's budget, deadline (real time) and interrupt */
     double timeout_ms;            /* in force for this attempt (step, runbook or --timeout) */
     bh_timer *timer;              /* the attempt's timeout */
     bh_wait_kind waiting;
@@ -103,7 +104,6 @@ struct bh_attempt {
     int over_budget;          /* ran more Lua instructions than allowed */
     int ask_when;             /* ask the step's `when` although this is not attempt 1 */
     double sim_factor;        /* drill: a slow fault's factor on the estimate */
-    double instructions;      /* counted by the hook, HOOK_EVERY at a time */
     double verify_started_ms; /* first health check, on the run's clock */
     char label[160];          /* step id, with [item] for a fan-out: for people */
 };
@@ -215,10 +215,11 @@ struct bh_run {
     int undo_only; /* this engine was started by `bulkhead undo` */
     int lock_fd;   /* RUNDIR/lock, held for the engine's life */
     int since_checkpoint, checkpointing;
-    int io_error; /* first journal error, negative errno */
-    uv_signal_t *sig[2];
-    int continued;   /* failures let through by on_failure = "continue" */
-    int wrapper_ref; /* registry: the Lua function every attempt runs */
+    int io_error;       /* first journal error, negative errno */
+    uv_async_t *wake;   /* the signal handler wakes the loop (guard.h) */
+    unsigned delivered; /* signals handled so far (bh_guard_signals counts them) */
+    int continued;      /* failures let through by on_failure = "continue" */
+    int wrapper_ref;    /* registry: the Lua function every attempt runs */
     int undo_wrapper_ref;
     size_t *unit_running;             /* attempts in flight per unit */
     int pumping, repump;              /* pump() is running: a nested call only asks again */

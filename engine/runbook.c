@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "graph.h"
+#include "guard.h"
 #include "inventory.h"
 #include "luax.h"
 #include "plugin.h"
@@ -1010,30 +1011,6 @@ static int l_parallel(lua_State *L) {
     return 0;
 }
 
-/* Count hook while the file runs: loading only declares, so a budget of
- * BH_LOAD_MAX_INSTRUCTIONS is generous and still ends `while true do end`. */
-/* BH_LOAD_MAX_INSTRUCTIONS is 1e8: the message below says "100 million". */
-static void load_budget_hook(lua_State *L, lua_Debug *ar) {
-    void *ud;
-    lua_getallocf(L, &ud);
-    bh_runbook *rb = ud;
-    if (!rb->loading) {
-        /* A coroutine created at load time, resumed by a step later: from
-         * now on the step's deadline and budget hold in it. */
-        lua_sethook(L, rb->run_hook, rb->run_hook ? LUA_MASKCOUNT : 0, rb->run_hook ? 1000 : 0);
-        if (rb->run_hook) rb->run_hook(L, ar);
-        return;
-    }
-    rb->load_instructions += 1000;
-    if (rb->load_instructions > BH_LOAD_MAX_INSTRUCTIONS) {
-        /* From now on at every instruction: a pcall that catches this
-         * error returns into code that raises it again at once. */
-        lua_sethook(L, load_budget_hook, LUA_MASKCOUNT, 1);
-        luaL_error(L, "loading the runbook ran more than 100 million Lua instructions (an "
-                      "endless loop at load time?)");
-    }
-}
-
 /* --- load-time stand-ins ---------------------------------------------- */
 
 static int ctx_at_load(lua_State *L) {
@@ -1273,6 +1250,7 @@ bh_runbook_status bh_runbook_load(const bh_runbook_opts *opts, bh_runbook **out)
      * current attempt): it must start out NULL, not as garbage. */
     *(void **)lua_getextraspace(L) = NULL;
     rb->L = L;
+    bh_guard_install(L); /* every call into it is bounded (guard.h) */
     luaL_openlibs(L);
     bh_sandbox_harden(L);
     bh_luax_init(L);
@@ -1300,13 +1278,14 @@ bh_runbook_status bh_runbook_load(const bh_runbook_opts *opts, bh_runbook **out)
     lua_remove(L, env);
 
     bh_luax_error err;
-    /* Loading must end: `check` of a hostile or broken file cannot hang. */
-    rb->load_instructions = 0;
-    lua_sethook(L, load_budget_hook, LUA_MASKCOUNT, 1000);
+    /* Loading must end: `check` of a hostile or broken file cannot hang,
+     * and Ctrl-C stops it. Loading only declares: the budget is generous. */
+    bh_guard load;
+    bh_guard_init(&load, "loading the runbook", BH_LOAD_MAX_INSTRUCTIONS, BH_LOAD_TIMEOUT_MS, 1);
+    load.hint = "an endless loop at load time?";
     rb->loading = 1;
-    st = bh_luax_pcall(L, 0, 0, &err);
+    st = bh_guard_pcall(L, &load, 0, 0, &err);
     rb->loading = 0;
-    lua_sethook(L, NULL, 0, 0);
     if (st != LUA_OK) {
         /* After STOP_LOADING the problems are already in the diagnostics. */
         if (!rb->stopped) {
@@ -1362,7 +1341,7 @@ bh_runbook_status bh_runbook_load(const bh_runbook_opts *opts, bh_runbook **out)
 
 void bh_runbook_free(bh_runbook *rb) {
     if (!rb) return;
-    if (rb->L) lua_close(rb->L);
+    if (rb->L) lua_close(rb->L); /* no runbook finalizer can run here: the sandbox has none */
     bh_redact_free(rb->redact);
     cJSON_Delete(rb->secrets_used);
     cJSON_Delete(rb->plugins_used);

@@ -30,6 +30,7 @@
  * orchestrate, they do not compute. */
 #define BH_DEFAULT_MAX_INSTRUCTIONS 1e9
 #define BH_LOAD_MAX_INSTRUCTIONS 1e8
+#define BH_LOAD_TIMEOUT_MS (60.0 * 1000) /* wall clock for loading (and for finalizers) */
 #define BH_DEFAULT_APPROVE_TIMEOUT_MS (30.0 * 60 * 1000)
 #define BH_DEFAULT_VERIFY_TIMEOUT_MS (60.0 * 1000)
 #define BH_DEFAULT_VERIFY_INTERVAL_MS 2000.0
@@ -127,13 +128,9 @@ typedef struct {
     int param_errors;
     int params_ref; /* registry reference to the `param` table */
     int env_ref;    /* registry reference to the runbook's _ENV */
-    int loading;    /* the file is running (the load-time hook counts) */
+    int loading;    /* the file is running */
     size_t mem_used, mem_limit;
     void *host; /* the run using this state, for Lua hooks (sched.c sets it) */
-    double load_instructions;
-    /* Hook for threads made while loading and run later by a step (they
-     * inherited the load-time hook): the scheduler's deadline hook. */
-    lua_Hook run_hook;
     /* secrets (secret("NAME")): where values come from, what must be masked */
     const bh_secrets *secrets;
     bh_redact *redact;   /* every secret resolved so far, masked in all output */

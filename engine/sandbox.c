@@ -89,6 +89,27 @@ static void push_explaining_table(lua_State *L, const char *name, const char *wh
     lua_setmetatable(L, -2);
 }
 
+/* setmetatable, without finalizers: Lua runs __gc with hooks turned off
+ * (lgc.c, GCTM), so no budget, deadline or Ctrl-C could stop a finalizer
+ * that loops, at any moment the collector chooses. Lua marks an object for
+ * finalization only when its metatable has __gc as it is set (a raw
+ * field), so refusing that here is the whole of it. */
+static int l_setmetatable(lua_State *L) {
+    lua_settop(L, 2);
+    if (lua_type(L, 2) == LUA_TTABLE) {
+        lua_pushliteral(L, "__gc");
+        if (lua_rawget(L, 2) != LUA_TNIL)
+            return luaL_error(L, "setmetatable: __gc (a finalizer) is not allowed: Lua runs "
+                                 "finalizers where nothing can stop them (no timeout, no "
+                                 "Ctrl-C)");
+        lua_pop(L, 1);
+    }
+    lua_pushvalue(L, lua_upvalueindex(1)); /* Lua's own */
+    lua_insert(L, 1);
+    lua_call(L, 2, 1);
+    return 1;
+}
+
 void bh_sandbox_new_env(lua_State *L) {
     luaL_checkstack(L, 12, "sandbox");
     lua_newtable(L);
@@ -126,6 +147,9 @@ void bh_sandbox_new_env(lua_State *L) {
             push_explainer(L, FORBIDDEN[i].name, FORBIDDEN[i].why);
         lua_setfield(L, env, FORBIDDEN[i].name);
     }
+    lua_getfield(L, g, "setmetatable");
+    lua_pushcclosure(L, l_setmetatable, 1);
+    lua_setfield(L, env, "setmetatable");
     lua_pushvalue(L, env);
     lua_setfield(L, env, "_G");
     lua_pop(L, 1); /* the real globals */

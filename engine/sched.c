@@ -21,6 +21,7 @@
 static char WHEN_FALSE;
 
 static void stop_run(bh_run *run);
+static void deliver_signals(bh_run *run);
 
 static int final_status(bh_step_status st) {
     return st != BH_STEP_PENDING && st != BH_STEP_RUNNING;
@@ -370,7 +371,6 @@ static void finish_attempt(bh_attempt *a, bh_step_status status, cJSON *result,
         maybe_end_step(run, a->index);
     }
     bh_ctx_release(a);
-    if (a->co) lua_sethook(a->co, NULL, 0, 0);
     luaL_unref(run->L, LUA_REGISTRYINDEX, a->co_ref);
     /* What a step that ran out of memory held is garbage now: give it back
      * before the next step needs it. */
@@ -545,8 +545,13 @@ void bh_sched_resume(bh_attempt *a, int nargs) {
     /* Coroutines the body makes copy the main thread's extra space: while
      * this attempt runs, it names this attempt (ctx.c). */
     bh_ctx_enter(a);
+    bh_guard_enter(&a->guard, co);
     int st = lua_resume(co, run->L, nargs, &nres);
+    bh_guard_leave(&a->guard);
     bh_ctx_leave(a);
+    /* A signal that came while the body ran Lua is handled before anything
+     * else happens: the run stops, this attempt is cancelled with the rest. */
+    deliver_signals(run);
     if (st == LUA_YIELD) {
         if (a->waiting != BH_WAIT_NONE) return;
         lua_pop(co, nres);
@@ -618,6 +623,10 @@ void bh_sched_resume(bh_attempt *a, int nargs) {
         status = BH_STEP_TIMED_OUT;
         free(e.code);
         e.code = bh_util_xstrdup("step_timeout");
+    } else if (a->cancelled) { /* the interrupt's error reached the body's top */
+        status = BH_STEP_CANCELLED;
+        free(e.code);
+        e.code = bh_util_xstrdup("cancelled");
     }
     finish_attempt(a, status, NULL, &e);
     bh_luax_error_free(&e);
@@ -693,7 +702,7 @@ static int setup_attempt(lua_State *L) {
                                   "=bulkhead step");
     a->co = lua_newthread(L);
     a->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    bh_ctx_set_deadline_hook(a);
+    a->guard.co = a->co; /* a tripped guard yields it: pcall cannot catch that */
     lua_State *co = a->co;
     lua_rawgeti(co, LUA_REGISTRYINDEX, wrapper);
     if (undo) {
@@ -801,6 +810,15 @@ static bh_attempt *new_attempt(bh_run *run, size_t index, size_t item, int numbe
     return a;
 }
 
+/* From the guard's hook, as the attempt's Lua trips it: what the
+ * scheduler sees when the coroutine yields (an interrupt is the run's to
+ * handle, deliver_signals). */
+static void attempt_tripped(bh_guard *g, bh_guard_trip why) {
+    bh_attempt *a = g->ud;
+    if (why == BH_GUARD_BUDGET) a->over_budget = 1;
+    if (why == BH_GUARD_DEADLINE) a->timed_out = 1;
+}
+
 /* Put a new attempt in flight: its timer, its place in the run's lists. */
 static void launch(bh_run *run, bh_attempt *a) {
     a->next = run->attempts;
@@ -810,7 +828,9 @@ static void launch(bh_run *run, bh_attempt *a) {
     run->unit_running[a->step->unit]++;
     run->rt[a->index].running++;
     a->started_ms = bh_clock_now_ms(run->clock);
-    a->deadline_ns = uv_hrtime() + (uint64_t)(a->timeout_ms * 1e6);
+    bh_guard_init(&a->guard, a->label, a->step->max_instructions, a->timeout_ms, 1);
+    a->guard.on_trip = attempt_tripped;
+    a->guard.ud = a;
     a->timer = bh_timer_start(run->clock, a->timeout_ms, 0, step_timeout, a);
 }
 
@@ -913,6 +933,21 @@ static int list_items(lua_State *L) {
     return 0;
 }
 
+/* An each function is the step's code too: its budget, its timeout and
+ * Ctrl-C hold while it lists (a loop in it must not hang the engine). */
+static int call_list_items(bh_run *run, listed_items *li, bh_guard *g, bh_luax_error *err) {
+    const bh_step *s = &run->rb->steps[li->index];
+    char what[200];
+    snprintf(what, sizeof what, "the each function of step '%s'", s->id);
+    bh_guard_init(g, what, s->max_instructions, step_timeout_ms(run, s), 1);
+    lua_State *L = run->L;
+    lua_pushcfunction(L, list_items);
+    lua_pushlightuserdata(L, li);
+    int st = bh_guard_pcall(L, g, 1, 0, err);
+    deliver_signals(run);
+    return st;
+}
+
 /* Its turn came and any approval is given: list the items, start the
  * cadence, and let the pump start its instances. */
 static void step_go(bh_run *run, size_t index) {
@@ -924,17 +959,17 @@ static void step_go(bh_run *run, size_t index) {
     if (s->each_ref != LUA_NOREF) {
         listed_items li = {.run = run, .index = index};
         bh_luax_error err = {0};
-        (void)err;
-        lua_State *L = run->L;
-        lua_pushcfunction(L, list_items);
-        lua_pushlightuserdata(L, &li);
-        int st = bh_luax_pcall(L, 1, 0, &err);
+        bh_guard g;
+        int st = call_list_items(run, &li, &g, &err);
         if (st != LUA_OK || li.why[0]) {
             char msg[512];
             snprintf(msg, sizeof msg, "step '%s': the items of 'each' could not be listed: %s",
                      s->id, st != LUA_OK ? (err.message ? err.message : "?") : li.why);
             bh_luax_error_free(&err);
-            bh_sched_end_step(run, index, BH_STEP_FAILED, "bad_items", msg);
+            if (g.tripped == BH_GUARD_INTERRUPT)
+                bh_sched_end_step(run, index, BH_STEP_CANCELLED, "cancelled", msg);
+            else
+                bh_sched_end_step(run, index, BH_STEP_FAILED, "bad_items", msg);
             return;
         }
         bh_luax_error_free(&err);
@@ -1169,18 +1204,17 @@ static void skip_rest(bh_run *run, const char *reason) {
     run->unit = run->rb->nunits;
 }
 
-static void close_signal(uv_handle_t *h) {
+static void close_wake(uv_handle_t *h) {
     free(h);
 }
 
 static void finish_run(bh_run *run) {
     run->done = 1;
-    for (int i = 0; i < 2; i++) {
-        if (run->sig[i]) {
-            uv_signal_stop(run->sig[i]);
-            uv_close((uv_handle_t *)run->sig[i], close_signal);
-            run->sig[i] = NULL;
-        }
+    if (run->wake) {
+        /* from here on a signal does what it does without a run: ends us */
+        bh_guard_set_notify(NULL, NULL);
+        uv_close((uv_handle_t *)run->wake, close_wake);
+        run->wake = NULL;
     }
     bh_control_stop(run->control);
     run->control = NULL;
@@ -1226,6 +1260,7 @@ static void pump_once(bh_run *run) {
  * (an attempt that ends without waiting on the loop) only asks for another
  * round, so long chains of such steps loop instead of recursing. */
 void bh_sched_pump(bh_run *run) {
+    deliver_signals(run);
     if (run->pumping) {
         run->repump = 1;
         return;
@@ -1265,8 +1300,7 @@ static void on_io_error(bh_run *run) {
     stop_run(run);
 }
 
-static void on_signal(uv_signal_t *h, int signum) {
-    bh_run *run = h->data;
+static void on_signal(bh_run *run, int signum) {
     cJSON *rec = bh_run_record("interrupt", NULL);
     cJSON_AddStringToObject(rec, "signal", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     int hard = run->interrupt_signal != 0;
@@ -1284,6 +1318,27 @@ static void on_signal(uv_signal_t *h, int signum) {
     run->hard_kill = 1;
     for (bh_attempt *a = run->attempts; a; a = a->next)
         if (a->waiting == BH_WAIT_EXEC) run->fx->cancel(run->fx, a->exec.op, 1);
+}
+
+/* Signals the handler counted (guard.c) and the run has not acted on:
+ * act on them now. Called from the loop (the handler's wake-up), after
+ * every call into the runbook's Lua and before the pump starts anything,
+ * so that a signal that came while Lua ran is acted on before anything
+ * new begins. */
+static void deliver_signals(bh_run *run) {
+    while (!run->done && run->delivered != bh_guard_signals()) {
+        run->delivered++;
+        on_signal(run, bh_guard_last_signal());
+    }
+}
+
+static void woken(uv_async_t *h) {
+    deliver_signals(h->data);
+}
+
+/* From the signal handler: uv_async_send is async-signal-safe. */
+static void wake_loop(void *ud) {
+    uv_async_send(ud);
 }
 
 /* --- resume ------------------------------------------------------------ */
@@ -1348,9 +1403,8 @@ int bh_sched_relist(bh_run *run, size_t index, size_t recorded, size_t started, 
     listed_items li = {.run = run, .index = index};
     bh_luax_error err = {0};
     lua_State *L = run->L;
-    lua_pushcfunction(L, list_items);
-    lua_pushlightuserdata(L, &li);
-    int st = bh_luax_pcall(L, 1, 0, &err);
+    bh_guard g;
+    int st = call_list_items(run, &li, &g, &err);
     if (st != LUA_OK || li.why[0]) {
         snprintf(why, whylen, "the items of step '%s' cannot be listed again: %s",
                  run->rb->steps[index].id,
@@ -1537,7 +1591,6 @@ void bh_sched_init(bh_run *run, bh_runbook *rb, const bh_run_opts *opts, uv_loop
     run->rb = rb;
     run->L = rb->L;
     rb->host = run;
-    rb->run_hook = bh_ctx_deadline_hook;
     rb->on_secret = record_secret;
     run->opts = opts;
     /* The command line resolved and checked the name (and refused one
@@ -1580,13 +1633,11 @@ void bh_sched_init(bh_run *run, bh_runbook *rb, const bh_run_opts *opts, uv_loop
 void bh_sched_listen(bh_run *run) {
     bh_journal_set_listener(run->journal, journal_to_console, run->console);
     bh_ctx_install_print(run);
-    int signums[2] = {SIGINT, SIGTERM};
-    for (int i = 0; i < 2; i++) {
-        run->sig[i] = bh_util_xmalloc(sizeof *run->sig[i]);
-        uv_signal_init(run->loop, run->sig[i]);
-        run->sig[i]->data = run;
-        uv_signal_start(run->sig[i], on_signal, signums[i]);
-    }
+    run->wake = bh_util_xmalloc(sizeof *run->wake);
+    uv_async_init(run->loop, run->wake, woken);
+    run->wake->data = run;
+    run->delivered = bh_guard_signals(); /* what came before the run is not its business */
+    bh_guard_set_notify(wake_loop, run->wake);
     const char *group = run->opts->approvers_group;
     int err = bh_control_start(run->loop, run->dir,
                                group ? run->opts->approvers_gid : BH_CONTROL_NO_GROUP,
@@ -1618,6 +1669,11 @@ bh_run_outcome bh_sched_finish_run(bh_run *run) {
 
 void bh_sched_cleanup(bh_run *run) {
     uv_loop_t *loop = run->loop;
+    if (run->wake) { /* the run never finished: nobody may wake what is freed below */
+        bh_guard_set_notify(NULL, NULL);
+        uv_close((uv_handle_t *)run->wake, close_wake);
+        run->wake = NULL;
+    }
     if (run->journal) bh_journal_close(run->journal);
     bh_control_stop(run->control);
     bh_console_close(run->console);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "journal.h"
+#include "remain.h"
 #include "util.h"
 
 #define S bh_journal_str
@@ -83,8 +84,15 @@ static void step_records(const by_step *ix, const char *step, size_t *from, size
     *to = lo < hi ? hi : lo;
 }
 
+/* An attempt's end the operator chose at a resume not to repeat: in doubt
+ * only because it had started something, not a failure the runbook met. */
+static int at_operators_word(const cJSON *end) {
+    return is(S(cJSON_GetObjectItemCaseSensitive(end, "error"), "code"), "unknown_outcome");
+}
+
 /* What became of a fault: the end of the attempt it was injected into
- * says what the run did next. */
+ * says what the run did next. An attempt in doubt failed all the same (it
+ * did not succeed), and is judged as a failure; the entry says so too. */
 static void judge_fault(const by_step *ix, const cJSON *fault, cJSON *out) {
     size_t from, to;
     step_records(ix, S(fault, "step"), &from, &to);
@@ -102,7 +110,7 @@ static void judge_fault(const by_step *ix, const cJSON *fault, cJSON *out) {
     } else if (is(S(mine, "status"), "ok") || is(S(mine, "status"), "skipped")) {
         outcome = "absorbed";
         how = "no effect";
-    } else if (is(S(mine, "status"), "unknown")) {
+    } else if (is(S(mine, "status"), "unknown") || at_operators_word(mine)) {
         how = "outcome unknown";
     } else if (is(next, "retry")) {
         outcome = "absorbed";
@@ -118,12 +126,54 @@ static void judge_fault(const by_step *ix, const cJSON *fault, cJSON *out) {
     }
     cJSON_AddStringToObject(out, "outcome", outcome);
     cJSON_AddStringToObject(out, "how", how);
+    if (mine && is(S(mine, "status"), "in_doubt")) {
+        cJSON_AddBoolToObject(out, "in_doubt", 1);
+        if (S(mine, "may_remain"))
+            cJSON_AddStringToObject(out, "may_remain", S(mine, "may_remain"));
+    }
+}
+
+/* In-doubt outcomes: instances whose final attempt (not one retried) ended
+ * in doubt, each counted once however often a resume repeated it. */
+static int count_doubt(const cJSON *records) {
+    cJSON *seen = cJSON_CreateObject();
+    int n = 0;
+    const cJSON *r;
+    cJSON_ArrayForEach(r, records) {
+        if (!is(S(r, "type"), "step_end") || !is(S(r, "status"), "in_doubt") ||
+            is(S(r, "next"), "retry") || !S(r, "step"))
+            continue;
+        char key[300];
+        snprintf(key, sizeof key, "%s#%.0f#%.0f", S(r, "step"), N(r, "item", 0), N(r, "rep", 0));
+        if (cJSON_GetObjectItemCaseSensitive(seen, key)) continue;
+        cJSON_AddTrueToObject(seen, key);
+        n++;
+    }
+    cJSON_Delete(seen);
+    return n;
+}
+
+/* What in-doubt instances may have left as the journal stands (remain.h):
+ * a rollback's undo may have settled some. */
+static cJSON *may_remain(const cJSON *records) {
+    bh_remain rm;
+    bh_remain_init(&rm);
+    const cJSON *r;
+    cJSON_ArrayForEach(r, records) bh_remain_note(&rm, r);
+    cJSON *out = cJSON_CreateArray();
+    const cJSON *e;
+    cJSON_ArrayForEach(e, rm.open) cJSON_AddItemToArray(
+        out, cJSON_CreateString(S(e, "may_remain") ? S(e, "may_remain") : "?"));
+    bh_remain_free(&rm);
+    return out;
 }
 
 /* A containment step holds when its final end is ok (or it was not needed:
- * skipped by its own when) and nothing rolled it back. Returns -1 when the
- * step never ended, else 0 or 1; *at is the sim time of its last end. */
-static int contained_step(const by_step *ix, const bh_step *s, double *at) {
+ * skipped by its own when) and nothing rolled it back; one in doubt does
+ * not (it may have acted, but did not succeed: *doubt is set). Returns -1
+ * when the step never ended, else 0 or 1; *at is the sim time of its last
+ * end. */
+static int contained_step(const by_step *ix, const bh_step *s, double *at, int *doubt) {
     size_t from, to;
     step_records(ix, s->id, &from, &to);
     const char *final = NULL;
@@ -142,6 +192,7 @@ static int contained_step(const by_step *ix, const bh_step *s, double *at) {
             final = is(S(r, "status"), "skipped") ? "ok" : S(r, "status"); /* its when */
     }
     if (!final) return -1;
+    *doubt = is(final, "in_doubt");
     return is(final, "ok") && !undone;
 }
 
@@ -161,17 +212,24 @@ cJSON *bh_scorecard_compute(const cJSON *records, const bh_runbook *rb, double t
      * of them held. A cadence watches rather than contains: left out. */
     int has_phase = 0, contained = 1, ended = 0;
     double contain_ms = -1;
+    cJSON *contain_doubt = cJSON_CreateArray();
     for (size_t i = 0; i < rb->nsteps; i++) {
         const bh_step *s = &rb->steps[i];
         if (!containment_phase(s->phase) || s->every_ms > 0) continue;
         has_phase = 1;
-        int held = contained_step(&ix, s, &contain_ms);
+        int doubt = 0;
+        int held = contained_step(&ix, s, &contain_ms, &doubt);
         if (held >= 0) ended = 1;
         if (held != 1) contained = 0;
+        if (doubt) cJSON_AddItemToArray(contain_doubt, cJSON_CreateString(s->id));
     }
     if (has_phase && ended && contain_ms >= 0) {
         cJSON_AddNumberToObject(sc, "containment_ms", contain_ms);
         cJSON_AddBoolToObject(sc, "contained", contained);
+        if (cJSON_GetArraySize(contain_doubt) > 0) {
+            cJSON_AddItemToObject(sc, "containment_in_doubt", contain_doubt);
+            contain_doubt = NULL;
+        }
     } else {
         cJSON_AddNullToObject(sc, "containment_ms");
         cJSON_AddBoolToObject(sc, "contained", 0);
@@ -179,6 +237,7 @@ cJSON *bh_scorecard_compute(const cJSON *records, const bh_runbook *rb, double t
                                 has_phase ? "the containment phase never ran"
                                           : "the runbook has no contain*/isolat* phase");
     }
+    cJSON_Delete(contain_doubt);
 
     /* Faults. */
     cJSON *faults = cJSON_AddArrayToObject(sc, "faults");
@@ -200,6 +259,8 @@ cJSON *bh_scorecard_compute(const cJSON *records, const bh_runbook *rb, double t
     }
     cJSON_AddNumberToObject(sc, "faults_absorbed", absorbed);
     cJSON_AddNumberToObject(sc, "faults_stopped_run", stopped);
+    cJSON_AddNumberToObject(sc, "in_doubt", count_doubt(records));
+    cJSON_AddItemToObject(sc, "may_remain", may_remain(records));
 
     /* Approvals: from each approval_wait to the decision that ended it. */
     double wait = 0;
@@ -267,12 +328,22 @@ void bh_scorecard_print(const cJSON *sc, FILE *out) {
     bh_util_format_duration(N(sc, "total_ms", 0), t, sizeof t);
     fprintf(out, "  %-24s%s (%s)\n", "total time", t, str(sc, "status"));
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(sc, "containment_ms");
+    const cJSON *cd = cJSON_GetObjectItemCaseSensitive(sc, "containment_in_doubt");
     if (cJSON_IsNumber(c)) {
         bh_util_format_duration(c->valuedouble, t, sizeof t);
-        fprintf(out, "  %-24s%s%s\n", "time to containment", t,
-                cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(sc, "contained"))
-                    ? ""
-                    : " (NOT contained: a containment step did not succeed)");
+        fprintf(out, "  %-24s%s", "time to containment", t);
+        if (cJSON_GetArraySize(cd) > 0) {
+            fputs(" (NOT contained: in doubt, it may have acted but did not succeed: ", out);
+            const cJSON *x;
+            int n = 0;
+            cJSON_ArrayForEach(x, cd) fprintf(out, "%s%s", n++ ? ", " : "", dflt_str(x));
+            fputs(")\n", out);
+        } else {
+            fprintf(out, "%s\n",
+                    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(sc, "contained"))
+                        ? ""
+                        : " (NOT contained: a containment step did not succeed)");
+        }
     } else {
         fprintf(out, "  %-24s%s\n", "time to containment",
                 S(sc, "containment_note") ? S(sc, "containment_note") : "-");
@@ -292,8 +363,19 @@ void bh_scorecard_print(const cJSON *sc, FILE *out) {
                      N(f, "attempt", 0));
         else
             snprintf(where, sizeof where, "%s #%.0f", str(f, "step"), N(f, "attempt", 0));
-        fprintf(out, "    %-30s %-8s %s (%s)\n", where, str(f, "kind"), str(f, "outcome"),
-                str(f, "how"));
+        fprintf(out, "    %-30s %-8s %s (%s)%s\n", where, str(f, "kind"), str(f, "outcome"),
+                str(f, "how"),
+                cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(f, "in_doubt")) ? ", in doubt" : "");
+    }
+    if (N(sc, "in_doubt", 0) > 0) {
+        const cJSON *left = cJSON_GetObjectItemCaseSensitive(sc, "may_remain");
+        fprintf(out, "  %-24s%.0f outcome(s) that may have acted; %s\n", "in doubt",
+                N(sc, "in_doubt", 0),
+                cJSON_GetArraySize(left)
+                    ? "may remain:"
+                    : "each settled since (undone, or done by a later attempt)");
+        const cJSON *x;
+        cJSON_ArrayForEach(x, left) fprintf(out, "    %s\n", dflt_str(x));
     }
     print_list(out, "steps without undo", cJSON_GetObjectItemCaseSensitive(sc, "no_undo"));
     print_list(out, "steps without timeout", cJSON_GetObjectItemCaseSensitive(sc, "no_timeout"));

@@ -4,11 +4,16 @@
  *   total_ms               start to end of the run
  *   containment_ms         when the last step of the containment phases
  *                          (contain*, isolat*) ended; null without one;
- *                          contained: each of those steps ended ok
+ *                          contained: each of those steps ended ok (one in
+ *                          doubt did not: containment_in_doubt names it)
  *   faults                 each fault_injected, and what became of it:
  *                          absorbed (by retry, continue or rollback; or no
  *                          effect: a slow step that still made it) or
- *                          stopped the run
+ *                          stopped the run; an attempt in doubt is judged
+ *                          as the failure it was, and says in_doubt
+ *   in_doubt, may_remain   instances whose final attempt ended in doubt,
+ *                          and what those not settled since (remain.h: a
+ *                          rollback's undo, say) may have left
  *   approval_wait_ms       time steps spent waiting for approvals
  *   no_undo, no_timeout    containment or destructive steps without an
  *                          undo (and not undo = false); steps without an

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "remain.h"
 #include "replay.h"
 #include "sim.h"
 #include "util.h"
@@ -71,8 +72,9 @@ void bh_undo_push_result(bh_attempt *a) {
 /* --- bulkhead undo RUN ------------------------------------------------- */
 
 /* An (index, item) state while reading the journal. UNDO_OPEN: its last
- * undo has no end, or was cancelled (an interrupt): its outcome is unknown. */
-enum { DONE_OK = 1, UNDONE = 2, UNDO_OPEN = 4, UNDO_FAILED = 8 };
+ * undo has no end, or was cancelled (an interrupt): its outcome is unknown.
+ * DOUBT_RETRY: its last attempt ended in doubt with a retry due. */
+enum { DONE_OK = 1, UNDONE = 2, UNDO_OPEN = 4, UNDO_FAILED = 8, DOUBT_RETRY = 16 };
 
 typedef struct {
     size_t index, item;
@@ -103,27 +105,39 @@ void bh_undo_plan(const bh_runbook *rb, const cJSON *doc, const char *only_step,
         size_t item = bh_replay_item(rec);
         const char *status = bh_journal_str(rec, "status") ? bh_journal_str(rec, "status") : "";
         /* an instance that may have acted has its undo run too; one retried
-         * is not over yet (its last attempt decides) */
+         * is not over yet (its last attempt decides), unless the run stopped
+         * before that retry */
         const char *next = bh_journal_str(rec, "next");
         int final = !next || strcmp(next, "retry") != 0;
-        if (strcmp(type, "step_end") == 0 && final &&
-            (strcmp(status, "ok") == 0 || strcmp(status, "in_doubt") == 0)) {
-            inst *x = find_inst(&v, &nv, i, item);
-            x->state |= DONE_OK;
+        int doubt = strcmp(status, "in_doubt") == 0;
+        inst *x = NULL;
+        if (strcmp(type, "step_end") == 0) {
+            x = find_inst(&v, &nv, i, item);
+            x->state &= ~DOUBT_RETRY;
+            if (doubt && !final) x->state |= DOUBT_RETRY;
+            if (!final || (strcmp(status, "ok") != 0 && !doubt)) x = NULL;
+        } else if (strcmp(type, "retry_cancelled") == 0) {
+            /* the run stopped before the retry of an in-doubt attempt: what
+             * that attempt may have done stays, and so does its undo */
+            x = find_inst(&v, &nv, i, item);
+            if (!(x->state & DOUBT_RETRY)) x = NULL;
+        }
+        if (x) {
+            x->state = (x->state & ~DOUBT_RETRY) | DONE_OK;
             order = realloc(order, (norder + 1) * sizeof *order);
             if (!order) abort();
             order[norder++] = (size_t)(x - v);
         } else if (strcmp(type, "undo_start") == 0) {
             find_inst(&v, &nv, i, item)->state |= UNDO_OPEN;
         } else if (strcmp(type, "undo_end") == 0) {
-            inst *x = find_inst(&v, &nv, i, item);
-            x->state &= ~(UNDO_OPEN | UNDO_FAILED);
+            inst *u = find_inst(&v, &nv, i, item);
+            u->state &= ~(UNDO_OPEN | UNDO_FAILED);
             if (strcmp(status, "ok") == 0)
-                x->state |= UNDONE;
+                u->state |= UNDONE;
             else if (strcmp(status, "cancelled") == 0)
-                x->state |= UNDO_OPEN;
+                u->state |= UNDO_OPEN;
             else
-                x->state |= UNDO_FAILED;
+                u->state |= UNDO_FAILED;
         }
     }
     /* Where each instance stands now; a step is undone when every completed
@@ -166,20 +180,20 @@ void bh_undo_plan(const bh_runbook *rb, const cJSON *doc, const char *only_step,
 /* What in-doubt instances without an undo may have left ("web1 may still
  * be isolated"): undo cannot put it back, and must not say all is well. */
 static cJSON *doubt_without_undo(const bh_runbook *rb, const cJSON *doc, const char *only_step) {
-    cJSON *out = cJSON_CreateArray();
+    bh_remain remain;
+    bh_remain_init(&remain);
     const cJSON *rec;
-    cJSON_ArrayForEach(rec, doc) {
-        const char *type = bh_journal_str(rec, "type"), *st = bh_journal_str(rec, "status");
-        const char *next = bh_journal_str(rec, "next");
-        size_t i = bh_runbook_step_index(rb, bh_journal_str(rec, "step"));
-        if (!type || strcmp(type, "step_end") != 0 || !st || strcmp(st, "in_doubt") != 0 ||
-            (next && strcmp(next, "retry") == 0) || i == (size_t)-1 ||
-            rb->steps[i].undo_ref != LUA_NOREF ||
+    cJSON_ArrayForEach(rec, doc) bh_remain_note(&remain, rec);
+    cJSON *out = cJSON_CreateArray();
+    const cJSON *e;
+    cJSON_ArrayForEach(e, remain.open) {
+        size_t i = bh_runbook_step_index(rb, bh_journal_str(e, "step"));
+        if (i == (size_t)-1 || rb->steps[i].undo_ref != LUA_NOREF ||
             (only_step && strcmp(rb->steps[i].id, only_step) != 0))
             continue;
-        const char *m = bh_journal_str(rec, "may_remain");
-        cJSON_AddItemToArray(out, cJSON_CreateString(m ? m : rb->steps[i].id));
+        cJSON_AddItemToArray(out, cJSON_CreateString(bh_journal_str(e, "may_remain")));
     }
+    bh_remain_free(&remain);
     return out;
 }
 

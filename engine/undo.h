@@ -38,11 +38,13 @@ typedef struct {
 
 /* From a journal's records (doc): the completed instances not yet undone
  * into run->done_list (completion order; undo_pos at its end), only those
- * of only_step if given. An undo cut off without its undo_end, or
- * cancelled by an interrupt, has an unknown outcome and is left out (its
- * key "STEP#N" added to unknown_skipped) unless the step is idempotent or
- * retry_unknown. history: instances undone / whose last undo failed.
- * undone (per step, or NULL): every completed instance of it is undone. */
+ * of only_step if given. An instance in doubt counts as completed (it may
+ * have acted): one whose last attempt ended in_doubt, or whose retry after
+ * an in-doubt attempt was cancelled (retry_cancelled: the run stopped). An undo cut off without its
+ * undo_end, or cancelled by an interrupt, has an unknown outcome and is left out (its key "STEP#N"
+ * added to unknown_skipped) unless the step is idempotent or retry_unknown. history: instances
+ * undone / whose last undo failed. undone (per step, or NULL): every completed instance of it is
+ * undone. */
 void bh_undo_plan(const bh_runbook *rb, const cJSON *doc, const char *only_step, int retry_unknown,
                   bh_run *run, cJSON *unknown_skipped, size_t history[2], unsigned char *undone);
 

@@ -8,7 +8,7 @@ cat >"$WORK/dt.lua" <<'LUA'
 runbook { id = "dt", title = "Drill test", timeout = "10m" }
 phase "contain"
 step "isolate" { estimate = "2m", timeout = "5m", approve = "takes the site down",
-  undo = function(ctx) ctx.exec { "release" } end,
+  effect = "cut off from the network", undo = function(ctx) ctx.exec { "release" } end,
   run = function(ctx) ctx.exec { "isolate" } return ctx.mode end }
 step "snapshot" { estimate = "1m", timeout = "3m", retries = 2, backoff = "30s", undo = false,
   run = function(ctx) ctx.exec { "snap" } end }
@@ -73,6 +73,47 @@ assert_exit 0 bh drill --plain "$WORK/dt.lua" --seed 5 --slow tell=5   # tell: o
 # its (simulated) notification went out before the timeout: in doubt
 assert_eq in_doubt "$(end_of tell status)" "30s x 5 passes tell's 2m timeout"
 assert_eq "absorbed continue" "$(sc 'faults[0] | "\(.outcome) \(.how)"')" "the slow step that timed out"
+
+t in_doubt_outcomes_in_the_scorecard
+# isolate's (simulated) command completes, then its 3 x 2m pass its 5m
+# timeout: the attempt may have acted, so it is in doubt, and the run stops
+# (on_failure is abort) as it would for a failure.
+assert_exit 1 bh drill --plain "$WORK/dt.lua" --seed 5 --slow isolate=3
+assert_eq in_doubt "$(end_of isolate status)"
+assert_eq "isolate may still be cut off from the network" "$(end_of isolate may_remain)"
+assert_eq "stopped the run abort true" "$(sc 'faults[0] | "\(.outcome) \(.how) \(.in_doubt)"')" "the fault is the failure it was"
+assert_eq "isolate may still be cut off from the network" "$(sc 'faults[0].may_remain')"
+assert_eq 1 "$(sc in_doubt)" "in-doubt outcomes"
+assert_eq '["isolate may still be cut off from the network"]' "$(sc 'may_remain | tostring')"
+assert_eq false "$(sc contained)" "a containment step in doubt did not contain"
+assert_eq '["isolate"]' "$(sc 'containment_in_doubt | tostring')"
+assert_contains "$OUT" "time to containment     5m00s (NOT contained: in doubt, it may have acted but did not succeed: isolate)"
+assert_contains "$OUT" "    isolate #1                     slow     stopped the run (abort), in doubt"
+assert_contains "$OUT" "  in doubt                1 outcome(s) that may have acted; may remain:
+    isolate may still be cut off from the network"
+# A fault absorbed by continue: contained (the contain phase held), but
+# what tell may have sent stays in doubt.
+assert_exit 0 bh drill --plain "$WORK/dt.lua" --seed 5 --slow tell=5
+assert_eq "absorbed continue true" "$(sc 'faults[0] | "\(.outcome) \(.how) \(.in_doubt)"')"
+assert_eq true "$(sc contained)"
+assert_eq null "$(sc containment_in_doubt)"
+assert_eq '["tell may have acted: what step '"'"'tell'"'"' does may remain"]' "$(sc 'may_remain | tostring')"
+# Absorbed by rollback: restore's own undo ran, so nothing remains.
+assert_exit 1 bh drill --plain "$WORK/dt.lua" --seed 5 --slow restore=5
+assert_eq in_doubt "$(end_of restore status)" "25m passes restore's 20m timeout"
+assert_jq "$(journal)" '[.[] | select(.type == "undo_end" and .step == "restore")][0].status' ok
+assert_eq "absorbed rollback true" "$(sc 'faults[0] | "\(.outcome) \(.how) \(.in_doubt)"')"
+assert_eq 1 "$(sc in_doubt)"
+assert_eq "[]" "$(sc 'may_remain | tostring')"
+assert_contains "$OUT" "  in doubt                1 outcome(s) that may have acted; each settled since (undone, or done by a later attempt)"
+# --timeout hangs before the body: nothing ran, so nothing is in doubt.
+assert_exit 1 bh drill --plain "$WORK/dt.lua" --seed 5 --timeout isolate
+assert_eq timed_out "$(end_of isolate status)"
+assert_eq 0 "$(sc in_doubt)"
+assert_eq "[]" "$(sc 'may_remain | tostring')"
+assert_eq null "$(sc 'faults[0].in_doubt')"
+assert_not_contains "$OUT" "in doubt"
+assert_contains "$OUT" "(NOT contained: a containment step did not succeed)"
 
 t same_seed_same_drill
 for kind in "--flaky snapshot=0.5" "--chaos 0.4"; do

@@ -82,6 +82,8 @@ local actions = {
   command = evidence.command(with { command = param.command, name = "out.txt" }),
   stop = service.stop(with { unit = param.unit }),
   start = service.start(with { unit = param.unit }),
+  restart = service.restart(with { unit = param.unit }),
+  active = service.is_active(with { unit = param.unit }),
 }
 phase "act"
 step "act" { each = hosts, concurrency = 8, timeout = param.timeout, action = actions[param.do_] }
@@ -274,6 +276,17 @@ assert_exit 0 go start -p only=web1
 reach hooks web1 80 || fail "nginx.service does not answer after service.start"
 assert_exit 1 go stop -p only=web1 -p unit=nosuch.service
 assert_contains "$(end_field act error.message)" "exited with code 5"
+assert_eq failed "$(end_field act status)" "systemctl answered: failed, not in doubt"
+pid_before=$(on web2 cat /run/bhlab/nginx.service.pid)
+assert_exit 0 go restart -p only=web2
+assert_ne "$pid_before" "$(on web2 cat /run/bhlab/nginx.service.pid)" "restart started a new process"
+reach hooks web2 80 || fail "web2's web service is down after restart"
+assert_exit 0 go active -p only=web1,web2
+on web2 systemctl stop nginx.service
+assert_exit 1 go active -p only=web1,web2
+assert_contains "$(jqs "$(journal)" '[.[] | select(.type == "step_end" and .status != "ok")][0].error.message')" \
+    "nginx.service is inactive on web2"
+on web2 systemctl start nginx.service
 
 cat >"$WORK/checks.lua" <<'LUA'
 runbook { id = "checks", title = "Checks from the engine", timeout = "1m",

@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 
 FIX="$ROOT/tests/fixtures/reports"
-for name in real drill resumed broken; do
+for name in real drill resumed broken doubt; do
     for fmt in md json; do
         t "report_golden_${name}_$fmt"
         j="$FIX/$name/journal.jsonl"
@@ -34,6 +34,51 @@ assert_eq "approval:fixture:flag,manual task:alice:socket" \
           "$(jq -r '[.decisions[] | "\(.kind):\(.by):\(.how)"] | join(",")' "$WORK/real.json")" "decisions"
 assert_eq "retry,continue" "$(jq -r '[.failures[].handled] | join(",")' "$WORK/real.json")" "failures"
 assert_eq "contain,communicate,recover" "$(jq -r '[.phases[].name] | join(",")' "$WORK/real.json")" "phases"
+
+t report_says_what_remains_in_doubt
+# doubt/: isolate's commands cut off by its timeout (web2 ok on its retry,
+# web3 in doubt twice, then undone), block-ip cut off with no undo (undo
+# named it and exited 1), look read-only and cut off (timed out).
+j="$FIX/doubt/journal.jsonl"
+assert_exit 0 bh report "$j" --format json
+printf '%s' "$OUT" >"$WORK/doubt.json"
+assert_eq "block-ip:1:none" "$(jq -r '[.in_doubt.remaining[] | "\(.step):\(.attempt):\(.undo)"] | join(",")' "$WORK/doubt.json")" "what remains"
+assert_eq "block-ip may still be blocking 203.0.113.7 at the edge" "$(jq -r '.in_doubt.remaining[0].may_remain' "$WORK/doubt.json")"
+assert_eq "$(jq -rs '[.[] | select(.type == "step_end" and .step == "block-ip")][0].doubt' "$j")" \
+          "$(jq -r '.in_doubt.remaining[0].doubt' "$WORK/doubt.json")" "why, as the journal says"
+assert_eq "web2:a later attempt,web3:undo" "$(jq -r '[.in_doubt.resolved[] | "\(.key):\(.by)"] | join(",")' "$WORK/doubt.json")" "what no longer is"
+assert_eq "$(jq -rs '[.[] | select(.type == "step_end" and .status == "in_doubt")] | length' "$j")" \
+          "$(jq '[.phases[].steps[].attempts[] | select(.status == "in_doubt" and .may_remain and .doubt)] | length' "$WORK/doubt.json")" "in-doubt attempts"
+assert_eq "2 1" "$(jq -r '.phases[0].steps[0].instances | "\(.ok) \(.in_doubt)"' "$WORK/doubt.json")" "step_done's counts"
+assert_eq "false" "$(jq -r '.commands[] | select(.step == "look") | .acts' "$WORK/doubt.json")" "a read-only command"
+assert_eq "4" "$(jq '[.commands[] | select(.in_doubt)] | length' "$WORK/doubt.json")" "commands cut off while acting"
+assert_exit 0 bh report "$j"
+md=$OUT
+assert_contains "$md" "| In doubt | **1 may remain** (see below) |"
+assert_contains "$md" "$(printf '## In doubt: may remain\n\nWhat attempts that did not succeed may have left')"
+assert_contains "$md" "| block-ip #1 | block-ip may still be blocking 203.0.113.7 at the edge | 'sh' was cut off before it finished (the step's timeout) | none: its step has no undo |"
+assert_contains "$md" "No longer in doubt: isolate[web2] (a later attempt succeeded), isolate[web3] (undone)."
+assert_contains "$md" "| in doubt | step_timeout: step 'isolate\\[web3\\]' exceeded its timeout of 400ms; in doubt: web3 may still be isolated ('sh' was cut off before it finished (the step's timeout)) (next: retry) |"
+assert_contains "$md" "| isolate | all | | | undone | 2 ok, 1 in doubt, 0 failed, 0 skipped |"
+assert_contains "$md" "| look | 1 | "
+assert_contains "$(printf '%s\n' "$md" | grep '| look | 1 |')" "| timed_out |" "a read-only command cut off is not in doubt"
+assert_contains "$md" "\`sleep 5\` (read-only) | SIGTERM |"
+assert_contains "$md" "| isolate[web3] #2 | in doubt | step_timeout: "
+# the section comes before the events and the time line
+assert_eq "Summary,In doubt: may remain,Events" "$(printf '%s\n' "$md" | sed -n 's/^## //p' | head -n3 | paste -sd,)" "section order"
+assert_exit 0 bh report "$j" --format html
+html=$OUT
+assert_contains "$html" '<table id="in-doubt"><tr><th>Since</th><th>Step</th><th>What may remain</th><th>Why in doubt</th><th>Undo</th></tr>'
+assert_contains "$html" '<b>block-ip may still be blocking 203.0.113.7 at the edge</b>'
+assert_contains "$html" 'in doubt (may have acted)</span>' "the legend"
+assert_contains "$html" 'svg .bar.status-in_doubt{fill:#bf3989'
+assert_eq 4 "$(printf '%s' "$html" | grep -c '<rect class="bar status-in_doubt"')" "in-doubt bars"
+assert_contains "$html" '<title>isolate[web3] attempt 2: in doubt: web3 may still be isolated, '
+assert_contains "$html" '<td class="s-in_doubt">in doubt</td>'
+# a run where nothing was ever in doubt says so
+assert_exit 0 bh report "$FIX/real/journal.jsonl"
+assert_contains "$OUT" "$(printf '## In doubt: may remain\n\nNothing: no attempt ended in doubt.')"
+assert_not_contains "$OUT" "| In doubt |"
 
 t report_of_a_broken_journal_says_so
 # broken/ is real/ with seq 23 (the manual task's note) changed: the report
@@ -85,7 +130,7 @@ assert_contains "$ERR" "use md, html or json"
 assert_exit 6 bh report no-such-run
 
 t report_html_is_self_contained
-for name in real drill resumed broken; do
+for name in real drill resumed broken doubt; do
     assert_exit 0 bh report "$FIX/$name/journal.jsonl" --format html --out "$WORK/$name.html"
     for bad in '<script' '<link' 'src=' '@import' 'url(' 'href="http'; do
         grep -qi -- "$bad" "$WORK/$name.html" && fail "$name.html has $bad"
@@ -200,7 +245,7 @@ if [ -z "$CHROMIUM" ]; then skip "chromium not installed (make check installs De
             --proxy-server="127.0.0.1:$(cat "$WORK/port")" --proxy-bypass-list='<-loopback>' "$@" \
             2>>"$WORK/chrome.err"
     }
-    for name in real drill resumed broken; do
+    for name in real drill resumed broken doubt; do
         j="$FIX/$name/journal.jsonl"
         chrome --dump-dom "file://$WORK/$name.html" >"$WORK/$name.dom"
         [ -s "$WORK/$name.dom" ] || fail "$name: chromium rendered nothing: $(tail -n2 "$WORK/chrome.err" | tr '\n' '|')"
@@ -215,7 +260,7 @@ if [ -z "$CHROMIUM" ]; then skip "chromium not installed (make check installs De
         assert_eq "$(jq -rs '[.[0].plan[].phase] | join(",")' "$j")" \
                   "$(grep -o '<text class="phase-label"[^>]*>[^<]*' "$WORK/$name.dom" | sed 's/.*>//' | paste -sd,)" \
                   "$name: phase labels"
-        for st in ok failed; do
+        for st in ok failed in_doubt timed_out; do
             want=$(jq -rs "[.[] | select(.type == \"step_end\" and .attempt > 0 and .status == \"$st\")] | length" "$j")
             assert_eq "$want" "$(grep -o "<rect class=\"bar status-$st[\" ]" "$WORK/$name.dom" | wc -l)" "$name: $st bars"
         done

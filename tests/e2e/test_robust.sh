@@ -55,11 +55,6 @@ end }'
 assert_exit 0 bh run --plain "$WORK/spawn.lua"
 assert_eq reused "$(end_of s result)" "result"
 
-t finalizer_prints_after_the_run
-rb gcp 'step "s" { run = function(ctx) keep = setmetatable({}, { __gc = function() print("bye") end }) return 1 end }'
-assert_exit 0 bh run --plain "$WORK/gcp.lua"
-assert_contains "$ERR" "print: bye" "stderr"
-
 t result_with_shared_subtables_is_refused
 rb shared 'step "s" { run = function(ctx)
   local x = {}

@@ -142,3 +142,59 @@ printf '{"seq":3,"ts":"x' >>"$J"
 size=$(stat -c %s "$J")
 assert_exit 1 bh undo last
 assert_eq "$size" "$(stat -c %s "$J")" "a refused undo leaves the journal as it was"
+
+cat >"$WORK/doubt.lua" <<'LUA'
+runbook { id = "doubt", title = "In doubt", timeout = "30s", kill_grace = "100ms",
+          params = { dir = { type = "string", required = true, doc = "where markers go" } } }
+step "iso" { timeout = "300ms", retries = 1, backoff = "20s", effect = "isolated",
+  run = function(ctx) ctx.exec { "sleep", "5" } end,
+  undo = function(ctx) ctx.exec { "tee", "-a", param.dir .. "/log", stdin = "release\n" } end }
+LUA
+
+t in_doubt_instance_whose_retry_was_cancelled_is_undone
+# iso is cut off by its timeout (in doubt), then the run is interrupted
+# during the backoff: the retry never comes, so iso may still be isolated;
+# show and runs say so, and undo runs its undo.
+mkdir -p "$WORK/d1"
+"$BULKHEAD" --state-dir "$STATE" run --plain "$WORK/doubt.lua" -p dir="$WORK/d1" >"$WORK/d1/out" 2>&1 &
+pid=$!
+wait_for grep -qs '"type":"retry"' "$STATE"/runs/*-doubt-*/journal.jsonl
+kill -INT $pid
+wait $pid; rc=$?
+assert_eq 130 "$rc" "exit after SIGINT"
+assert_jq "$(journal)" '[.[] | select(.type == "retry_cancelled")] | length' 1
+assert_eq in_doubt "$(end_of iso status)"
+assert_exit 0 bh show last
+assert_contains "$OUT" "in doubt: these may have acted, and are not undone (bulkhead undo "
+assert_contains "$OUT" "$(printf '\n  iso may still be isolated\n')"
+assert_exit 0 bh runs
+assert_contains "$(printf '%s\n' "$OUT" | grep -- '-doubt-')" "IN DOUBT: iso may still be isolated"
+assert_exit 0 bh runs --json
+assert_eq '["iso may still be isolated"]' "$(printf %s "$OUT" | jq -c '[.[] | select(.runbook == "doubt")][-1].may_remain')"
+assert_exit 0 bh undo last
+assert_eq release "$(cat "$WORK/d1/log")" "the undo of the in-doubt instance ran"
+assert_eq "iso:ok" "$(undos)"
+assert_exit 0 bh show last
+assert_not_contains "$OUT" "in doubt: these may have acted"
+assert_exit 0 bh runs --json
+assert_eq '[]' "$(printf %s "$OUT" | jq -c '[.[] | select(.runbook == "doubt")][-1].may_remain')"
+assert_exit 0 bh undo last
+assert_contains "$OUT" "nothing to undo"
+
+t in_doubt_without_an_undo_makes_undo_exit_1
+cat >"$WORK/noundo.lua" <<'LUA'
+runbook { id = "noundo", title = "No undo", timeout = "30s", kill_grace = "100ms" }
+step "block" { timeout = "300ms", undo = false, effect = "blocking 203.0.113.7", on_failure = "continue",
+  run = function(ctx) ctx.exec { "sleep", "5" } end }
+LUA
+assert_exit 0 bh run --plain "$WORK/noundo.lua"
+assert_eq "in_doubt continue" "$(end_of block status) $(end_of block next)"
+for k in 1 2; do  # never "nothing to undo" while it may remain
+    assert_exit 1 bh undo last
+    assert_contains "$OUT" "in doubt, and its step has no undo: block may still be blocking 203.0.113.7 (check it by hand)"
+    assert_not_contains "$OUT" "nothing to undo"
+done
+assert_jq "$(journal)" '[.[] | select(.type == "undo_begin")][-1].in_doubt_without_undo | join(",")' "block may still be blocking 203.0.113.7"
+assert_exit 0 bh show last
+assert_contains "$OUT" "block may still be blocking 203.0.113.7"
+assert_exit 0 bh verify last
