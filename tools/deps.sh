@@ -38,5 +38,14 @@ until apt update -qq 2>/tmp/bulkhead-deps.$$; do
     sleep 5
 done
 rm -f /tmp/bulkhead-deps.$$
+# Debian's postgresql makes a cluster "main" on this machine and starts it.
+# The tests make their own, inside a lab host, and stop it: ask for none,
+# with a drop-in of postgresql-common's, only when it is about to be
+# installed (a machine that has it keeps its own settings).
+case " $missing " in *" postgresql "*)
+    $SUDO mkdir -p /etc/postgresql-common/createcluster.d &&
+        echo "create_main_cluster = false # bulkhead's tests make their own" |
+        $SUDO tee /etc/postgresql-common/createcluster.d/bulkhead.conf >/dev/null ;;
+esac
 # shellcheck disable=SC2086
 apt install -y -qq --no-install-recommends $missing
