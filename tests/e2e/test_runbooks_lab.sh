@@ -519,6 +519,41 @@ cat >"$(srv saas)/saas/events.json" <<'JSON'
     "actor": { "alternateId": "asmith", "type": "User" }, "client": { "ipAddress": "198.51.100.7" },
     "outcome": { "result": "SUCCESS" } } ]
 JSON
+# call METHOD URL [AUTH [BODY]]: what a client on hooks gets ("STATUS BODY")
+call() {
+    local args=(-s -m 5 --cacert "$LAB_CA" -X "$1" -w ' %{http_code}')
+    [ -n "${3:-}" ] && args+=(-H "Authorization: $3")
+    [ -n "${4:-}" ] && args+=(-H 'Content-Type: application/json' --data-binary "$4")
+    on hooks curl "${args[@]}" "$2" | sed 's/^\(.*\) \([0-9]*\)$/\2 \1/'
+}
+
+t standins_answer_as_the_services_do_errors_included
+echo '{ "booking": ["book1:80", "book2:80"] }' >"$(srv lb)/lb/pools.json"
+api=https://saas/api/v1
+assert_contains "$(call GET "$api/users/jdoe" "SSWS $TOKEN")" '200 {"id": "00ujdoe", "status": "ACTIVE"'
+assert_contains "$(call GET "$api/users/jdoe" "Bearer $TOKEN")" '200 '
+assert_contains "$(call GET "$api/users/jdoe" "SSWS wrong")" '401 {"errorCode": "E0000011", "errorSummary": "Invalid token provided"'
+assert_contains "$(call GET "$api/users/jdoe")" '401 '
+assert_contains "$(call POST "$api/users/nobody/lifecycle/suspend" "SSWS $TOKEN")" '404 {"errorCode": "E0000007", "errorSummary": "Not found: Resource not found: nobody (User)"'
+assert_contains "$(call POST "$api/users/asmith/lifecycle/unsuspend" "SSWS $TOKEN")" '400 {"errorCode": "E0000001"'
+assert_contains "$(call PUT "$api/users/asmith/lifecycle/suspend" "SSWS $TOKEN")" '405 {"errorCode": "E0000022"'
+assert_contains "$(call GET "$api/logs?filter=bogus" "SSWS $TOKEN")" '400 {"errorCode": "E0000031"'
+slack=https://saas/services/T0BHLAB/B0BHLAB
+assert_eq "403 invalid_token" "$(call POST "$slack/wrong" "" '{"text":"x"}')"
+assert_eq "404 no_service" "$(call POST "https://saas/services/T0OTHER/B0OTHER/$TOKEN" "" '{"text":"x"}')"
+assert_eq "400 invalid_payload" "$(call POST "$slack/$TOKEN" "" 'not json')"
+assert_eq "400 no_text" "$(call POST "$slack/$TOKEN" "" '{"channel":"#ir"}')"
+teams=https://saas/workflows/bhlab/triggers/manual/paths/invoke
+assert_contains "$(call POST "$teams?api-version=1&sig=wrong" "" '{}')" '401 {"error": {"code": "DirectApiInvalidAuthorizationSignature"'
+assert_contains "$(call POST "https://saas/workflows/other/triggers/manual/paths/invoke?sig=$TOKEN" "" '{}')" '404 {"error": {"code": "WorkflowNotFound"'
+assert_contains "$(call POST "$teams?api-version=1&sig=$TOKEN" "" 'not json')" '400 {"error": {"code": "InvalidRequestContent"'
+assert_eq "202 " "$(call POST "$teams?api-version=1&sig=$TOKEN" "" '{"type":"message"}')" "the trigger takes any JSON"
+assert_eq "no attachments" "$(jq -r .not_posted "$(ls "$(srv saas)/saas"/[0-9]*.json | sort -V | tail -n 1)")" "what Teams did with it"
+assert_contains "$(call PUT http://lb/api/v2/pools/booking/maintenance "Bearer wrong" '{"enabled":true}')" '401 '
+assert_contains "$(call PUT http://lb/api/v2/pools/nope/maintenance "Bearer $TOKEN" '{"enabled":true}')" '404 '
+assert_contains "$(call PUT http://lb/api/v2/pools/booking/maintenance "Bearer $TOKEN" '{"enabled":"yes"}')" '400 '
+assert_eq ACTIVE "$(jq -r .asmith.status "$(srv saas)/saas/users.json")" "nothing changed by the refused calls"
+
 # the identity provider's answers, as a run meets them: one attempt, then stop the run
 first_attempt_of_suspend() {
     start_run stolen-credentials "$@"
@@ -728,7 +763,6 @@ cat >"$WORK/booking.json" <<JSON
 }
 JSON
 BOOK=(--params "$WORK/booking.json" --secrets "$WORK/secrets")
-echo '{ "booking": ["book1:80", "book2:80"] }' >"$(srv lb)/lb/pools.json"
 for h in book1 book2; do
     on "$h" bash -c 'mkdir -p /var/log/nginx /var/log/booking && echo "GET /book?from=RTM 200" >/var/log/nginx/access.log && printf "booking %s\n" "$(hostname)" >/var/log/booking/app.log'
 done
@@ -748,6 +782,7 @@ drill_touches_nothing booking-suspension "${BOOK[@]}"
 
 t booking_runs_for_real_and_is_checked_from_outside
 hooks_before=$(count "$(srv hooks)/hooks")
+lb_before=$(count "$(srv lb)/lb")
 start_run booking-suspension "${BOOK[@]}"
 at_task breach-scope
 page=$(lb_get)
@@ -783,7 +818,7 @@ for h in sc1 sc2; do
 done
 for h in book1 book2; do active "$h" nginx.service || fail "booking not started on $h"; done
 assert_contains "$(bodies "$(srv hooks)/hooks" | tail -n 1)" "Online booking is available again"
-puts=$(for f in $(ls "$(srv lb)/lb"/[0-9]*.json | sort -V); do jq -r 'select(.path | startswith("/api/")) | "\(.method) \(.body | fromjson | .enabled) \(.status) \(.headers.authorization)"' "$f"; done | tr '\n' ',')
+puts=$(for f in $(ls "$(srv lb)/lb"/[0-9]*.json | sort -V | tail -n +$((lb_before + 1))); do jq -r 'select(.path | startswith("/api/")) | "\(.method) \(.body | fromjson | .enabled) \(.status) \(.headers.authorization)"' "$f"; done | tr '\n' ',')
 assert_eq "PUT true 200 [present],PUT false 200 [present]," "$puts" "what the load balancer was asked"
 no_secret_in_run
 BOOK_RUN=$RUN_ID
