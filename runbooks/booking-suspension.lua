@@ -40,6 +40,8 @@ runbook {
     health_url = { type = "string", default = "https://{name}/healthz",
                    doc = "the URL each booking server answers 200 on when healthy ({name}: its inventory name, "
                      .. "{addr}: its address)" },
+    health_timeout = { type = "string", default = "5m",
+                       doc = "how long a booking server may take to answer health_url once started; then the run stops there" },
     status_text = { type = "string",
                     default = "Online booking is suspended while we deal with a security incident. "
                       .. "Email and EDI bookings continue. Next update in {{params.update_every}}.",
@@ -221,7 +223,7 @@ step "start-booking" {
     local r = ctx.http { url = url, timeout = "10s", check = false, ca_file = param.ca_file }
     return r.status == 200, ("%s answered %s"):format(url, tostring(r.status or r.error))
   end,
-  verify_timeout = "5m",
+  verify_timeout = param.health_timeout,
 }
 
 step "reopen-booking" {

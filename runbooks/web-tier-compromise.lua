@@ -47,6 +47,8 @@ runbook {
                     .. "inventory name, {addr}: its address), or a TCP port that must open; default: health_url" },
     health_url = { type = "string", default = "https://{name}/healthz",
                    doc = "the health check of a priority group health_of does not name ({name}, {addr} as there)" },
+    health_timeout = { type = "string", default = "5m",
+                       doc = "how long a restored service may take to pass its health check; then the run stops there" },
     smtp = { type = "string", default = "smtp://mx1.example.org:587",
              doc = "SMTP server: smtp://host:port (STARTTLS unless smtp_starttls = false) or smtps://host:port (TLS from the start)" },
     smtp_starttls = { type = "boolean", default = true,
@@ -268,7 +270,7 @@ for i, group in ipairs(param.priority) do
     doc = ("Priority %d: start %s on the %s hosts; healthy when %s"):format(i, unit_name, group, what),
     each = hosts, timeout = "15m", estimate = "10m", undo = false,
     action = service.start(unit(unit_name)),
-    verify = verify, verify_timeout = "5m", verify_interval = "10s",
+    verify = verify, verify_timeout = param.health_timeout, verify_interval = "10s",
   }
 end
 

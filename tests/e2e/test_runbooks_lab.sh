@@ -63,13 +63,14 @@ srv() { echo "$LAB/hosts/$1/srv"; }
 count() { find "$1" -maxdepth 1 -name '[0-9]*.*' ! -name '*.tmp' 2>/dev/null | wc -l; }
 # mail_to ADDRESS: the sink's messages with that recipient, whole
 mail_to() { grep -l -F "RCPT TO:<$1>" "$(srv mail1)/mail"/*.eml 2>/dev/null | xargs -r cat; }
-# hook_bodies DIR: the bodies of every request kept there, one per line
+# bodies DIR: the bodies of every request kept there, in order, one per line
 bodies() { local f; for f in $(ls "$1"/[0-9]*.json 2>/dev/null | sort -V); do jq -r .body "$f"; done; }
 step_field() { jqs "$RUN_DIR/journal.jsonl" "[.[] | select(.type == \"step_end\" and .step == \"$1\")] | map(.$2) | join(\",\")"; }
 
 # inventory FILE GROUP=HOST,HOST... [-- VAR=VALUE...]: the lab's hosts in
-# the groups a runbook expects, reached as the automation account with
-# sudo and (unless a VAR says otherwise) the lab's key.
+# the groups a runbook expects, reached as the automation account (which
+# has sudo on every host), with the VARs for all of them (the lab's key,
+# unless the runbook is to get it as a parameter).
 inventory() {
     local f=$1 g h
     shift
@@ -131,6 +132,7 @@ drill_touches_nothing() {
     assert_jq "$j" '.[0].mode' drill
     assert_jq "$j" '[.[] | select(.type == "exec_start" and (.simulated != true or .pid != 0))] | length' 0
     assert_jq "$j" '[.[] | select(.type == "exec_start")] | length > 0' true
+    assert_jq "$j" '[.[] | select(.type == "request_start" and .simulated != true)] | length' 0
     assert_jq "$j" '[.[] | select(.type == "scorecard")] | length' 1
     site_state >"$WORK/state.after"
     diff "$WORK/state.before" "$WORK/state.after" >"$WORK/state.diff" ||
@@ -138,7 +140,7 @@ drill_touches_nothing() {
 }
 
 # start_run RUNBOOK ARGS...: a real run in the background, every approval
-# given up front; RUN_DIR is its folder once it exists.
+# given up front; RUN_DIR is its folder once it exists, RUN_OUT its console.
 start_run() {
     local rb=$1 before
     shift
@@ -147,6 +149,7 @@ start_run() {
     # its pid would not be the engine's (lab run execs into it)
     "$LABCTL" run "$LAB" env HOME="$WORK/home" "$BULKHEAD" --state-dir "$STATE" \
         run --plain --yes "$RB/$rb.lua" "$@" >"$WORK/$rb.out" 2>&1 &
+    RUN_OUT=$WORK/$rb.out
     RUN_PID=$!
     BG+=("$RUN_PID")
     RUN_ID=""
@@ -160,7 +163,7 @@ start_run() {
 }
 # finish_run: wait for it; RC is its exit code.
 finish_run() { wait "$RUN_PID"; RC=$?; }
-# started STEP: the run has begun STEP (or ended: false)
+# started STEP: the run has begun STEP
 started() {
     jq -c --arg s "$1" 'select(.type == "step_start" and .step == $s)' "$RUN_DIR/journal.jsonl" 2>/dev/null | grep -q .
 }
@@ -172,7 +175,7 @@ at_task() {
         kill -0 "$RUN_PID" 2>/dev/null || break
         sleep 0.1
     done
-    fail "the run never reached '$1': $(tail -n 5 "$WORK"/*.out 2>/dev/null | tr '\n' '|' | tail -c 600)"
+    fail "the run never reached '$1': $(tail -n 5 "$RUN_OUT" | tr '\n' '|')"
     return 1
 }
 # answer STEP NOTE [--failed]: mark the manual task done, as its person would
@@ -188,7 +191,7 @@ answer() {
 evidence_of() {
     jqs "$RUN_DIR/journal.jsonl" "[.[] | select(.type == \"evidence\" and .step == \"$1\")] | .[] | \"\\(.key) $RUN_DIR/\\(.path)\""
 }
-# same_tar_member TAR MEMBER FILE: MEMBER of TAR is FILE, byte for byte
+# same_in_tar TAR MEMBER FILE: MEMBER of TAR is FILE, byte for byte
 same_in_tar() {
     tar -xOf "$1" "$2" 2>/dev/null | cmp -s - "$3" || fail "$2 in $(basename "$1") is not $3 byte for byte"
 }
@@ -278,7 +281,7 @@ for h in web1 web2; do
 done
 answer rebuild "golden image 2026.12, TLS keys rotated"
 finish_run
-assert_eq 0 "$RC" "the run's exit: $(tail -n 5 "$WORK/web-tier-compromise.out" | tr '\n' '|')"
+assert_eq 0 "$RC" "the run's exit: $(tail -n 5 "$RUN_OUT" | tr '\n' '|')"
 assert_jq "$RUN_DIR/journal.jsonl" '.[-1].status' ok
 assert_eq "ok,ok" "$(step_field isolate-rebuilt status)" "the rebuilt hosts isolated again"
 for h in web1 web2; do
@@ -320,6 +323,34 @@ done
 active rec1 records.service || fail "the undo stopped records"
 active arc1 https.service || fail "the undo stopped archive"
 assert_jq "$RUN_DIR/journal.jsonl" '[.[] | select(.type == "undo_end")] | map(.status) | unique | join(",")' ok
+
+t web_tier_failed_health_check_keeps_containment_until_the_undo
+# archive comes back without its health page: its gate never passes
+on arc1 systemctl stop https.service
+mv "$(srv arc1)/www/healthz" "$(srv arc1)/www/healthz.away"
+start_run web-tier-compromise "${WEB[@]}" -p health_timeout=3s
+at_task rebuild
+for h in web1 web2; do
+    on "$h" nft delete table inet bulkhead_isolation
+    on "$h" systemctl start nginx.service
+done
+answer rebuild "golden image 2026.12"
+finish_run
+assert_eq 1 "$RC" "a health check that never passes fails the run"
+assert_eq verify_failed "$(step_field restore-archive error.code)"
+assert_contains "$(step_field restore-archive error.message)" "https://arc1/healthz answered 404"
+assert_jq "$RUN_DIR/journal.jsonl" '[.[] | select(.step == "reconnect-web")] | map(.type) | unique | join(",")' step_skipped
+for h in web1 web2; do
+    isolated "$h" || fail "$h was released although a restore failed"
+    reach hooks "$h" 80 && fail "$h:80 reachable after the failed restore"
+done
+active rec1 records.service || fail "records, restored before, is down"
+assert_exit 0 lbh undo "$RUN_ID" --step isolate-web --plain --secrets "$WORK/secrets.nochat"
+for h in web1 web2; do
+    isolated "$h" && fail "$h still isolated after undo --step isolate-web"
+    reach hooks "$h" 80 || fail "$h:80 not reachable after the undo"
+done
+mv "$(srv arc1)/www/healthz.away" "$(srv arc1)/www/healthz"
 
 # =============================================================================
 # ransomware-file-servers: fs1 and fs2 share files over HTTP (nginx.service,
@@ -439,7 +470,7 @@ while read -r h f; do
 done < <(evidence_of changed-files)
 answer confirm-restore-point "fs-nightly-lab is from 02:00, before the first encrypted file"
 finish_run
-assert_eq 0 "$RC" "the run's exit: $(tail -n 5 "$WORK/ransomware-file-servers.out" | tr '\n' '|')"
+assert_eq 0 "$RC" "the run's exit: $(tail -n 5 "$RUN_OUT" | tr '\n' '|')"
 for h in fs1 fs2; do
     assert_eq "budget.ods" "$(on "$h" ls /srv/shares/finance)" "$h's shares after the restore"
     [ -e "$LAB/hosts/$h/srv/shares/old" ] && fail "the wipe left $h's old files"
@@ -623,7 +654,7 @@ answer verify-owner "reached on the HR number; the 03:12 sign-in was not theirs"
 at_task new-credentials
 answer new-credentials "password reset in person, new FIDO key, API tokens revoked"
 finish_run
-assert_eq 0 "$RC" "the run's exit: $(tail -n 5 "$WORK/stolen-credentials.out" | tr '\n' '|')"
+assert_eq 0 "$RC" "the run's exit: $(tail -n 5 "$RUN_OUT" | tr '\n' '|')"
 assert_eq ACTIVE "$(jq -r .jdoe.status "$(srv saas)/saas/users.json")" "jdoe given back"
 for h in web1 fs1 db1; do
     assert_eq '*:' "$(on "$h" getent shadow jdoe | cut -d: -f2,8)" "jdoe unlocked on $h"
@@ -716,7 +747,7 @@ assert_contains "$dpo" "email|5"
 assert_contains "$dpo" "TLS: yes"
 answer decide "NOTIFY: 5 customers' e-mail addresses and 3 phone numbers (DPO, legal agree)"
 finish_run
-assert_eq 0 "$RC" "the run's exit: $(tail -n 5 "$WORK/customer-data-breach.out" | tr '\n' '|')"
+assert_eq 0 "$RC" "the run's exit: $(tail -n 5 "$RUN_OUT" | tr '\n' '|')"
 reg=$(mail_to reports@dpa.example)
 assert_contains "$reg" "Subject: Personal data breach notification: IR-LAB-004"
 assert_contains "$reg" "NOTIFY: 5 customers' e-mail addresses and 3 phone numbers"
@@ -807,7 +838,7 @@ while read -r h f; do
 done < <(evidence_of booking-logs)
 answer breach-scope "no customer data exposed: the booking database was not reached"
 finish_run
-assert_eq 0 "$RC" "the run's exit: $(tail -n 5 "$WORK/booking-suspension.out" | tr '\n' '|')"
+assert_eq 0 "$RC" "the run's exit: $(tail -n 5 "$RUN_OUT" | tr '\n' '|')"
 page=$(lb_get)
 assert_contains "$page" " 200" "booking after the run"
 assert_contains "$page" "<h1>book"
