@@ -107,8 +107,8 @@ chmod 600 "$WORK/secrets.nochat"
 # nftables tables and units, its sshd log (every connection is a line),
 # and what every sink, receiver and stand-in kept.
 site_state() {
-    local name a u
-    while read -r name a; do
+    local name u
+    while read -r name _; do
         printf '%s nft: %s\n' "$name" "$(on "$name" nft list tables 2>/dev/null | tr '\n' ' ')"
         for u in "$LAB/hosts/$name/etc.units"/*; do
             [ -f "$u" ] && printf '%s %s: %s\n' "$name" "${u##*/}" "$(on "$name" systemctl is-active "${u##*/}")"
