@@ -62,9 +62,14 @@ FUZZ_PKGS := clang
 # network namespaces (nftables, iproute2), a TLS server (openssl). The lab
 # (tests/lab/lab, test_lab.sh) adds its hosts' services: python3 for HTTP,
 # TCP and webhook services, aiosmtpd (python3-aiosmtpd) for a real SMTP
-# server with STARTTLS and AUTH, sudo for the automation account.
+# server with STARTTLS and AUTH, sudo for the automation account. The
+# shipped runbooks run on it (test_runbooks_lab.sh): ansible-core, because
+# ransomware-file-servers restores with a real ansible-playbook against the
+# lab hosts; postgresql, because customer-data-breach counts its scope with
+# psql on a real database (a cluster of the lab host's own; tools/deps.sh
+# asks Debian not to make and start one of this machine's).
 TEST_PKGS := chromium openssh-server openssh-client nftables iproute2 openssl \
-             python3 python3-aiosmtpd sudo
+             python3 python3-aiosmtpd sudo ansible-core postgresql
 
 .PHONY: all deps demo check test unit e2e bench lint format install uninstall clean asan fuzz
 

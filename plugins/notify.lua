@@ -102,7 +102,7 @@ end
 
 local function post(ctx, p, payload)
   local r = ctx.http { url = p.url, json = payload, headers = p.headers, timeout = p.timeout,
-                       verify_tls = p.verify_tls }
+                       verify_tls = p.verify_tls, ca_file = p.ca_file }
   return { status = r.status }
 end
 
@@ -111,6 +111,7 @@ local hook = {
   headers = { type = "map", default = {}, doc = "extra request headers" },
   timeout = { type = "string", default = "15s", doc = "limit for the request" },
   verify_tls = { type = "boolean", default = true, doc = "check the server's certificate" },
+  ca_file = { type = "string", doc = "CA bundle (PEM) to check the server's certificate against" },
 }
 local function with(own)
   local t = {}
@@ -230,6 +231,7 @@ return {
                      doc = "require STARTTLS on smtp:// (always, when username or password is given)" },
         timeout = { type = "string", default = "30s", doc = "limit for the whole exchange" },
         verify_tls = { type = "boolean", default = true, doc = "check the server's certificate" },
+        ca_file = { type = "string", doc = "CA bundle (PEM) to check the server's certificate against" },
       },
       validate = checked({ "subject", "text" }),
       describe = function(p)
@@ -239,7 +241,7 @@ return {
         local r = ctx.mail { url = p.smtp, from = p.from, to = p.to,
                              subject = render(ctx, p.subject), body = render(ctx, p.text),
                              username = p.username, password = p.password, starttls = p.starttls,
-                             timeout = p.timeout, verify_tls = p.verify_tls }
+                             timeout = p.timeout, verify_tls = p.verify_tls, ca_file = p.ca_file }
         return { status = r.status, to = p.to }
       end,
     },

@@ -7,9 +7,11 @@
 -- customers, and send those notices only on their recorded word (the
 -- "decide" task: who marked it done, and when, is in the journal).
 --
--- Hosts over ssh from an Ansible INI inventory. Secrets: SMTP_PASSWORD.
--- The scope query is a file of your own on the database host (param
--- scope_sql), run read-only with psql.
+-- Hosts over ssh (key, known_hosts, options, sudo: the ssh_* parameters
+-- and the inventory) from an Ansible INI inventory. Secrets: SMTP_PASSWORD
+-- unless smtp_auth = false. The scope query is a file of your own on the
+-- database host (param scope_sql), run read-only with psql as the
+-- database's own account (db_user, through sudo -n -u).
 --
 --   bulkhead plan runbooks/customer-data-breach.lua --params runbooks/examples/customer-data-breach.json
 
@@ -34,15 +36,27 @@ runbook {
                   doc = "SQL file on the database host that counts the records involved, by kind (read-only)" },
     database = { type = "string", default = "customers", doc = "database name for psql" },
     db_user = { type = "string", default = "postgres", doc = "the system user psql runs as (sudo -u)" },
-    smtp = { type = "string", default = "smtp://mx1.example.org:587", doc = "SMTP server" },
+    psql = { type = "string", default = "psql", doc = "the psql program on the database host" },
+    smtp = { type = "string", default = "smtp://mx1.example.org:587",
+             doc = "SMTP server: smtp://host:port (STARTTLS unless smtp_starttls = false) or smtps://host:port (TLS from the start)" },
+    smtp_starttls = { type = "boolean", default = true,
+                      doc = "on smtp://, require STARTTLS (the mail fails if the server does not offer it); false sends "
+                        .. "in the clear, and is refused with smtp_auth: a password never goes out without TLS" },
+    smtp_auth = { type = "boolean", default = true,
+                  doc = "log in as smtp_user with the secret SMTP_PASSWORD, over TLS only; false sends without a "
+                    .. "login (SMTP_PASSWORD is then not read)" },
+    smtp_user = { type = "string", doc = "SMTP login (default: mail_from)" },
+    ca_file = { type = "string", doc = "CA bundle (PEM) of the site's own CA, for the SMTP server's certificate (default: the system's)" },
     mail_from = { type = "string", default = "ir-team@example.org", doc = "sender" },
     dpo = { type = "list", default = { "dpo@example.org", "legal@example.org" }, doc = "data protection officer and legal (mail)" },
     leadership = { type = "list", default = { "ceo@example.org", "ciso@example.org" }, doc = "who gets the regular updates" },
     regulator = { type = "list", default = { "breach-reports@dpa.example" }, doc = "the supervisory authority's address" },
     customers = { type = "list", default = { "customers-affected@lists.example.org" }, doc = "mailing list of the customers involved" },
     update_every = { type = "string", default = "2h", doc = "how often leadership gets an update" },
-    sudo = { type = "boolean", default = true, doc = "run remote commands with sudo -n" },
     known_hosts = { type = "string", doc = "known_hosts file for ssh (default: ssh's own)" },
+    ssh_key = { type = "string", doc = "private key for ssh (default: the inventory's ansible_ssh_private_key_file, else ssh's)" },
+    ssh_options = { type = "list", default = {}, doc = "more ssh options, \"Name=value\" (e.g. ProxyJump=bastion)" },
+    sudo = { type = "boolean", default = true, doc = "run remote commands with sudo -n" },
   },
 }
 
@@ -52,14 +66,32 @@ local app = inv:hosts(param.app_group)
 local allowed = {}
 for _, cidr in ipairs(param.mgmt) do allowed[#allowed + 1] = cidr end
 for _, h in ipairs(app) do allowed[#allowed + 1] = h.host end
-local function on(t)
-  t.sudo, t.known_hosts = param.sudo, param.known_hosts
-  return t
+
+-- How the hosts are reached, in one place for every remote action.
+local ssh_opts = { known_hosts = param.known_hosts, key = param.ssh_key, options = param.ssh_options,
+                   sudo = param.sudo }
+local function on(t) -- the ssh options, plus t
+  local out = {}
+  for k, v in pairs(ssh_opts) do out[k] = v end
+  for k, v in pairs(t) do out[k] = v end
+  return out
 end
+
+-- Mail. A password goes out over TLS only: smtps://, or smtp:// with
+-- STARTTLS required. The engine refuses a login without TLS when it sends;
+-- this runbook refuses the parameters that would ask for one, at load,
+-- before anything runs. Without a login SMTP_PASSWORD is not read.
+if param.smtp_auth and not (param.smtp:match("^smtps://") or param.smtp_starttls) then
+  error(("smtp_auth = true with smtp_starttls = false on %s would send SMTP_PASSWORD in the clear: "
+    .. "use smtps://, smtp_starttls = true, or smtp_auth = false"):format(param.smtp))
+end
+local login = param.smtp_auth and { user = param.smtp_user or param.mail_from, password = secret("SMTP_PASSWORD") } or {}
 local function mail(to, subject, text)
   return notify.email { smtp = param.smtp, from = param.mail_from, to = to, subject = subject, text = text,
-                        username = param.mail_from, password = secret("SMTP_PASSWORD"), starttls = true }
+                        username = login.user, password = login.password, starttls = param.smtp_starttls,
+                        ca_file = param.ca_file }
 end
+
 -- The DPO's decision, from the done note of "decide": NOTIFY or NO-NOTIFY.
 local function notify_decided(ctx)
   local d = ctx.results["decide"]
@@ -119,9 +151,11 @@ phase "assess"
 step "scope" {
   doc = "How many records, of which kinds, are involved (read-only query)",
   each = db, timeout = "30m", estimate = "10m",
-  -- as the database's own user, in a read-only transaction: the SET runs
-  -- first in the same session, so the file cannot change anything
-  action = ssh.run(on { sudo_user = param.db_user, command = { "psql", "-XAt", "-v", "ON_ERROR_STOP=1",
+  -- as the database's own user, in read-only transactions: the SET runs
+  -- first in the same session, so a mistake in the file (an UPDATE, a
+  -- DELETE) fails instead of changing the evidence; -q keeps psql's
+  -- command tags out of the result
+  action = ssh.run(on { sudo_user = param.db_user, command = { param.psql, "-XAqt", "-v", "ON_ERROR_STOP=1",
     "-d", param.database, "-c", "SET default_transaction_read_only = on", "-f", param.scope_sql } }),
 }
 

@@ -4,10 +4,13 @@
 -- second site only once a person has confirmed the restore point predates
 -- the encryption, and reconnect the servers one at a time.
 --
--- Reaches the servers over ssh (sudo -n for nft, systemctl and find) listed
+-- Reaches the servers over ssh (key, known_hosts, options, sudo -n for
+-- nft, systemctl and find: the ssh_* parameters and the inventory) listed
 -- in an Ansible INI inventory; the restore is an Ansible playbook of your
--- own (param playbook) run against the same inventory. Secrets:
--- SMTP_PASSWORD, TEAMS_WEBHOOK_URL (when teams = true).
+-- own (param playbook) run against the same inventory, with the site's
+-- ansible configuration. Units, ports and paths are parameters. Secrets:
+-- SMTP_PASSWORD unless smtp_auth = false; TEAMS_WEBHOOK_URL only when
+-- teams = true.
 --
 --   bulkhead plan runbooks/ransomware-file-servers.lua --params runbooks/examples/ransomware-file-servers.json
 
@@ -25,6 +28,7 @@ runbook {
     group = { type = "string", default = "fileservers", doc = "inventory group of the file servers" },
     mgmt = { type = "list", default = { "10.20.0.0/24" }, doc = "management networks still allowed in (CIDR)" },
     smb_unit = { type = "string", default = "smbd.service", doc = "the file-sharing service's unit" },
+    smb_port = { type = "number", default = 445, doc = "the port file sharing answers on once restored" },
     backup_unit = { type = "string", default = "backup-sync.timer",
                     doc = "the unit that syncs to the second site: stopped so encrypted files do not overwrite clean backups" },
     shares = { type = "string", default = "/srv/shares", doc = "root of the shared folders" },
@@ -33,26 +37,60 @@ runbook {
     restore_point = { type = "string", required = true, doc = "backup snapshot to restore (confirmed by a person before use)" },
     playbook = { type = "string", default = "/etc/ir/playbooks/restore-fileserver.yml",
                  doc = "Ansible playbook that wipes a server's shares and restores a snapshot (vars: snapshot, incident)" },
-    smtp = { type = "string", default = "smtp://mx1.example.org:587", doc = "SMTP server" },
+    ansible_playbook = { type = "string", default = "ansible-playbook",
+                         doc = "the ansible-playbook program (it reads the site's ansible.cfg: ssh and become settings)" },
+    smtp = { type = "string", default = "smtp://mx1.example.org:587",
+             doc = "SMTP server: smtp://host:port (STARTTLS unless smtp_starttls = false) or smtps://host:port (TLS from the start)" },
+    smtp_starttls = { type = "boolean", default = true,
+                      doc = "on smtp://, require STARTTLS (the mail fails if the server does not offer it); false sends "
+                        .. "in the clear, and is refused with smtp_auth: a password never goes out without TLS" },
+    smtp_auth = { type = "boolean", default = true,
+                  doc = "log in as smtp_user with the secret SMTP_PASSWORD, over TLS only; false sends without a "
+                    .. "login (SMTP_PASSWORD is then not read)" },
+    smtp_user = { type = "string", doc = "SMTP login (default: mail_from)" },
+    ca_file = { type = "string", doc = "CA bundle (PEM) of the site's own CA, for the SMTP server's and the Teams "
+                  .. "webhook's certificates (default: the system's)" },
     mail_from = { type = "string", default = "ir-team@example.org", doc = "sender" },
     management = { type = "list", default = { "cio@example.org", "legal@example.org" }, doc = "who is told first (mail)" },
     staff = { type = "list", default = { "all-staff@example.org" }, doc = "staff mailing list" },
-    teams = { type = "boolean", default = true, doc = "also post cards to the crisis channel (TEAMS_WEBHOOK_URL)" },
+    teams = { type = "boolean", default = true,
+              doc = "also post cards to the crisis channel (TEAMS_WEBHOOK_URL, read only when true)" },
     update_every = { type = "string", default = "1h", doc = "how often management gets an update" },
-    sudo = { type = "boolean", default = true, doc = "run remote commands with sudo -n" },
     known_hosts = { type = "string", doc = "known_hosts file for ssh (default: ssh's own)" },
+    ssh_key = { type = "string", doc = "private key for ssh (default: the inventory's ansible_ssh_private_key_file, else ssh's)" },
+    ssh_options = { type = "list", default = {}, doc = "more ssh options, \"Name=value\" (e.g. ProxyJump=bastion)" },
+    sudo = { type = "boolean", default = true, doc = "run remote commands with sudo -n" },
+    systemctl = { type = "string", default = "systemctl", doc = "the systemctl program on the servers" },
   },
 }
 
 local inv = inventory(param.inventory)
 local servers = inv:hosts(param.group)
-local function on(t) -- ssh options for every remote action
-  t.sudo, t.known_hosts = param.sudo, param.known_hosts
-  return t
+
+-- How the servers are reached, in one place for every remote action.
+local ssh_opts = { known_hosts = param.known_hosts, key = param.ssh_key, options = param.ssh_options,
+                   sudo = param.sudo }
+local function on(t) -- the ssh options, plus t
+  local out = {}
+  for k, v in pairs(ssh_opts) do out[k] = v end
+  for k, v in pairs(t) do out[k] = v end
+  return out
 end
+local function unit(name) return on { unit = name, systemctl = param.systemctl } end
+
+-- Mail. A password goes out over TLS only: smtps://, or smtp:// with
+-- STARTTLS required. The engine refuses a login without TLS when it sends;
+-- this runbook refuses the parameters that would ask for one, at load,
+-- before anything runs. Without a login SMTP_PASSWORD is not read.
+if param.smtp_auth and not (param.smtp:match("^smtps://") or param.smtp_starttls) then
+  error(("smtp_auth = true with smtp_starttls = false on %s would send SMTP_PASSWORD in the clear: "
+    .. "use smtps://, smtp_starttls = true, or smtp_auth = false"):format(param.smtp))
+end
+local login = param.smtp_auth and { user = param.smtp_user or param.mail_from, password = secret("SMTP_PASSWORD") } or {}
 local function mail(to, subject, text)
   return notify.email { smtp = param.smtp, from = param.mail_from, to = to, subject = subject, text = text,
-                        username = param.mail_from, password = secret("SMTP_PASSWORD"), starttls = true }
+                        username = login.user, password = login.password, starttls = param.smtp_starttls,
+                        ca_file = param.ca_file }
 end
 
 ------------------------------------------------------------------------------
@@ -63,20 +101,24 @@ step "isolate" {
   each = servers, concurrency = 16, timeout = "2m", estimate = "1m",
   approve = "Users lose their shared folders until the restore", approve_timeout = "10m",
   action = firewall.isolate(on { allow = {}, allow_from = param.mgmt }),
+  -- undo (inferred): firewall.release. reconnect lifts the isolation in
+  -- the run; when the run stopped before it (no clean restore point),
+  -- `bulkhead undo RUN` at the all-clear releases the servers and starts
+  -- sharing and backup sync again (their undo)
 }
 
 step "stop-backup-sync" {
   doc = "Stop the sync to the second site, so encrypted files do not replace clean backups",
   each = servers, concurrency = 16, timeout = "2m", estimate = "20s",
   approve = "Backups stop until the all-clear",
-  action = service.stop(on { unit = param.backup_unit }),
+  action = service.stop(unit(param.backup_unit)),
 }
 
 step "stop-smb" {
   doc = "Stop file sharing on each server",
   each = servers, concurrency = 16, timeout = "2m", estimate = "20s",
   approve = "Stops file sharing on every file server",
-  action = service.stop(on { unit = param.smb_unit }),
+  action = service.stop(unit(param.smb_unit)),
 }
 
 ------------------------------------------------------------------------------
@@ -118,12 +160,15 @@ step "tell-staff" {
       .. "attachments; report any file asking for payment to the service desk. Updates follow."),
 }
 
-step "crisis-channel" {
-  doc = "A card in the crisis channel",
-  when = param.teams, timeout = "1m", estimate = "5s", on_failure = "continue",
-  action = notify.teams { url = secret("TEAMS_WEBHOOK_URL"), title = "{{incident}}: ransomware",
-                          text = "File servers isolated; sharing and backup sync stopped. {{summary}}" },
-}
+-- Only when the site uses the channel: its webhook is not read otherwise.
+if param.teams then
+  step "crisis-channel" {
+    doc = "A card in the crisis channel",
+    timeout = "1m", estimate = "5s", on_failure = "continue",
+    action = notify.teams { url = secret("TEAMS_WEBHOOK_URL"), ca_file = param.ca_file, title = "{{incident}}: ransomware",
+                            text = "File servers isolated; sharing and backup sync stopped. {{summary}}" },
+  }
+end
 
 step "updates" {
   doc = "Regular updates to management while the run lives",
@@ -149,6 +194,7 @@ step "restore" {
   timeout = "8h", estimate = "4h",
   approve = "Wipes the shares on every file server and restores " .. param.restore_point,
   action = ansible.playbook { playbook = param.playbook, inventory = inv.file, limit = param.group,
+                              ansible_playbook = param.ansible_playbook,
                               extra_vars = { snapshot = param.restore_point, incident = param.incident } },
   undo = false, -- a wipe cannot be undone; the evidence was kept before it
 }
@@ -156,8 +202,8 @@ step "restore" {
 step "start-smb" {
   doc = "File sharing back on each server, checked from the management network",
   each = servers, timeout = "5m", estimate = "1m",
-  action = service.start(on { unit = param.smb_unit }),
-  verify = tcp.check { port = 445, timeout = "5s" }, verify_timeout = "3m",
+  action = service.start(unit(param.smb_unit)),
+  verify = tcp.check { port = param.smb_port, timeout = "5s" }, verify_timeout = "3m",
   undo = false, -- `bulkhead undo` at the all-clear must not stop what was restored
 }
 
@@ -172,7 +218,7 @@ step "reconnect" {
 step "resume-backup-sync" {
   doc = "Backups to the second site again",
   each = servers, timeout = "2m", estimate = "20s",
-  action = service.start(on { unit = param.backup_unit }),
+  action = service.start(unit(param.backup_unit)),
   undo = false,
 }
 

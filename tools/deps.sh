@@ -38,5 +38,16 @@ until apt update -qq 2>/tmp/bulkhead-deps.$$; do
     sleep 5
 done
 rm -f /tmp/bulkhead-deps.$$
+# Debian's postgresql makes a cluster "main" on this machine and starts it.
+# The tests make their own, inside a lab host, and stop it: ask for none,
+# with a drop-in of postgresql-common's, for this install only (removed
+# afterwards: clusters made later on this machine are made as usual).
+dropin=/etc/postgresql-common/createcluster.d/bulkhead-install.conf
+case " $missing " in *" postgresql "*)
+    trap '$SUDO rm -f "$dropin"' EXIT
+    $SUDO mkdir -p "${dropin%/*}" &&
+        echo "create_main_cluster = false # while bulkhead's make deps installs postgresql" |
+        $SUDO tee "$dropin" >/dev/null ;;
+esac
 # shellcheck disable=SC2086
 apt install -y -qq --no-install-recommends $missing

@@ -12,7 +12,9 @@ http serves the files under DIR (a health check reads /healthz); tcp
 answers every connection with a banner line and echoes what it gets;
 smtp is aiosmtpd (Debian's python3-aiosmtpd), a real SMTP server with
 STARTTLS and AUTH, and keeps every message it accepts as DIR/N.eml (the
-envelope, a blank line, the data) and its AUTH logins in DIR/auth.log;
+envelope: MAIL FROM and RCPT TO lines, "TLS: yes|no", "AUTH: LOGIN|none"
+for who logged in; a blank line; the data) and its AUTH logins in
+DIR/auth.log;
 webhook keeps every request as DIR/N.json and answers CODE with a small
 JSON body. Each logs one line per request on stderr. They run until
 SIGTERM. Debian's /usr/bin/python3 runs them (aiosmtpd is installed for
@@ -42,12 +44,14 @@ def tls_context(cert, key):
 
 
 class Counter:
-    """The next file number under a directory: 1, 2, ... (threads share it)."""
+    """The next file number under a directory: 1, 2, ... (threads share it),
+    after those already there: a service started again adds, never overwrites."""
 
     def __init__(self, directory):
         self.directory = directory
         self.lock = threading.Lock()
-        self.n = 0
+        names = os.listdir(directory) if os.path.isdir(directory) else []
+        self.n = max([int(f.split(".")[0]) for f in names if f.split(".")[0].isdigit()] or [0])
 
     def path(self, suffix):
         with self.lock:
@@ -148,7 +152,9 @@ def serve_smtp(args):
             head = "MAIL FROM:<%s>\n" % envelope.mail_from
             head += "".join("RCPT TO:<%s>\n" % r for r in envelope.rcpt_tos)
             head += "TLS: %s\n" % ("yes" if session.ssl else "no")
-            head += "AUTH: %s\n\n" % (session.login_data or "none")
+            # who logged in (AuthResult below carries the login), else none
+            login = getattr(session.auth_data, "login", None) if session.authenticated else None
+            head += "AUTH: %s\n\n" % (login.decode() if login else "none")
             data = envelope.original_content or b""
             write_whole(count.path("eml"), head.encode() + data)
             log("smtp message from", session.peer[0], "to", ",".join(envelope.rcpt_tos))
@@ -169,7 +175,7 @@ def serve_smtp(args):
             with open(os.path.join(args.dir, "auth.log"), "a") as f:
                 f.write("%s %s tls=%s\n" % (auth_data.login.decode(), "ok" if ok else "refused",
                                             "yes" if session.ssl else "no"))
-            return AuthResult(success=ok)
+            return AuthResult(success=ok, auth_data=auth_data)
 
         kw["authenticator"] = authenticator
         kw["auth_require_tls"] = True
