@@ -14,7 +14,7 @@
  * what the signal handler needs, are process-wide. */
 static bh_guard *current;
 static lua_State *volatile running; /* under an interruptible guard: the handler hooks it */
-static volatile sig_atomic_t nsignals, last_signal;
+static volatile sig_atomic_t nsignals, last_signal, handled;
 static void (*volatile notify_fn)(void *);
 static void *volatile notify_ud;
 
@@ -164,7 +164,9 @@ static void on_signal(int sig) {
     /* as lua.c's laction: a hook at the next instruction of what runs */
     if (L) look_every(L, 1);
     if (notify) notify(notify_ud);
-    if (!L && !notify) { /* nobody to tell: what the signal always did */
+    /* Nobody to tell, or three signals nobody acted on (the engine is stuck
+     * where neither hook nor loop runs): what the signal always did. */
+    if ((!L && !notify) || nsignals - handled >= 3) {
         signal(sig, SIG_DFL);
         raise(sig);
     }
@@ -185,6 +187,10 @@ void bh_guard_set_notify(void (*notify)(void *ud), void *ud) {
     notify_fn = NULL; /* never a new function with the old argument */
     notify_ud = ud;
     notify_fn = notify;
+}
+
+void bh_guard_signal_handled(void) {
+    handled++;
 }
 
 unsigned bh_guard_signals(void) {

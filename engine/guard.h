@@ -82,6 +82,9 @@ void bh_guard_catch_signals(void);
  * uv_async_send), or NULL: nobody listens, a signal ends the process
  * unless Lua is running under a guard. */
 void bh_guard_set_notify(void (*notify)(void *ud), void *ud);
+/* The run acted on one more signal. A third signal in a row that nobody
+ * acted on ends the process as it would without the handler. */
+void bh_guard_signal_handled(void);
 /* Signals received so far, and the last one (SIGINT or SIGTERM). */
 unsigned bh_guard_signals(void);
 int bh_guard_last_signal(void);

@@ -1335,6 +1335,7 @@ static void on_signal(bh_run *run, int signum) {
 static void deliver_signals(bh_run *run) {
     while (!run->done && run->delivered != bh_guard_signals()) {
         run->delivered++;
+        bh_guard_signal_handled();
         on_signal(run, bh_guard_last_signal());
     }
 }

@@ -256,3 +256,38 @@ step "s" { run = function(ctx) return setmetatable({}, { __index = { x = 1 } }).
 LUA
 assert_exit 0 bh run --plain "$WORK/mt.lua"
 assert_eq 1 "$(end_of s result)"
+
+t three_signals_end_an_engine_stuck_where_nothing_can_stop_it
+# C code that never returns (a plugin's C module): no Lua hook runs, nor
+# the loop. The first two signals are for the run; a third that nobody
+# acted on ends the process, as Ctrl-C always did.
+mkdir -p "$WORK/cplugins"
+cc -shared -fPIC $(pkg-config --cflags lua5.4) -o "$WORK/cplugins/stuck.so" -x c - <<'C'
+#include <lua.h>
+static int forever(lua_State *L) { (void)L; for (volatile int x = 0;; x++) {} return 0; }
+int luaopen_stuck(lua_State *L) { lua_pushcfunction(L, forever); return 1; }
+C
+cat >"$WORK/cplugins/stuckp.lua" <<'LUA'
+local forever = require("stuck")
+return { doc = "Hangs in C.", actions = { hang = { doc = "Hangs.", params = {},
+  run = function(ctx, p) forever() end } } }
+LUA
+rb stuck <<LUA
+runbook { id = "stuck", title = "Stuck in C", $PARAMS }
+$MARK
+step "hang" { timeout = "60s", action = stuckp.hang {} }
+LUA
+rm -f "$WORK/m9"
+"$BULKHEAD" --state-dir "$STATE" run --plain --plugins "$WORK/cplugins" "$WORK/stuck.lua" -p mark="$WORK/m9" \
+    >"$WORK/stuck.out" 2>&1 &
+BG=$!
+marked "$WORK/m9"
+spinning "$BG"
+kill -INT "$BG"; sleep 0.3
+kill -INT "$BG"; sleep 0.3
+kill -0 "$BG" 2>/dev/null || fail "two signals should not have ended it yet (they are the run's)"
+kill -INT "$BG"
+wait_dead "$BG" 50 || fail "the third signal did not end the stuck engine"
+wait "$BG"; RC=$?
+BG=""
+assert_eq 130 "$RC" "ended by SIGINT"
