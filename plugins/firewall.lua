@@ -88,29 +88,24 @@ local function ruleset(p)
     -- errors about tracked connections come back as related
     add("    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } accept")
     add("    meta l4proto { icmp, ipv6-icmp } ct state related accept")
-    -- An answer is a packet of a connection conntrack saw start, or a TCP
-    -- segment (ACK, no SYN) of one that was open before conntrack looked:
-    -- netfilter tracks only while some rule needs it, so on a host never
-    -- isolated, or released since, the engine's own ssh session and every
-    -- allowed flow already open are new to it, and their next packet out
-    -- counts as "new". Passing only "established" answers dropped them and
-    -- hung the session while the host was already isolated. A connection
-    -- cannot be opened without a SYN, so this lets no new one through.
-    local answers = { "ct state established,related accept",
-                      "ct state new tcp flags & (syn | ack) == ack accept" }
+    -- An answer is a packet of a connection conntrack knows, in its reply
+    -- direction. Nothing looser: a rule that passed any ACK segment from
+    -- an allowed port, so that flows open before conntrack looked would
+    -- survive, let a root process on the host send anywhere with raw
+    -- packets. The engine's own session, which must survive, is pinned by
+    -- its addresses and ports instead (nft() below). An allowed flow that
+    -- was open before the isolation lives on when its peer speaks first
+    -- (conntrack takes that packet as the connection's start); new ones
+    -- always work.
+    local answer_rule = "ct state established,related accept"
     for _, proto in ipairs { "tcp", "udp" } do
       if #new[proto] > 0 then add("    " .. proto .. " dport " .. set(new[proto]) .. " accept") end
-      if #answer[proto] > 0 then
-        add("    " .. proto .. " sport " .. set(answer[proto]) .. " " .. answers[1])
-        if proto == "tcp" then add("    tcp sport " .. set(answer.tcp) .. " " .. answers[2]) end
-      end
+      if #answer[proto] > 0 then add("    " .. proto .. " sport " .. set(answer[proto]) .. " " .. answer_rule) end
     end
     if #open4 > 0 then add("    ip " .. there .. " " .. set(open4) .. " accept") end
     if #open6 > 0 then add("    ip6 " .. there .. " " .. set(open6) .. " accept") end
-    for _, a in ipairs(answers) do
-      if #reply4 > 0 then add("    ip " .. there .. " " .. set(reply4) .. " " .. a) end
-      if #reply6 > 0 then add("    ip6 " .. there .. " " .. set(reply6) .. " " .. a) end
-    end
+    if #reply4 > 0 then add("    ip " .. there .. " " .. set(reply4) .. " " .. answer_rule) end
+    if #reply6 > 0 then add("    ip6 " .. there .. " " .. set(reply6) .. " " .. answer_rule) end
     add("  }")
   end
   -- in: new connections to the host's allowed services, answers from the
@@ -235,8 +230,12 @@ end
 -- Load script with nft -f: on this machine, behind wrap, or over ssh. Over
 -- ssh the remote shell adds two rules for the very connection it runs on
 -- (its addresses and ports, from SSH_CONNECTION), first in each chain, so
--- that the engine's session survives whatever conntrack makes of it (with
--- nf_conntrack_tcp_loose=0 an untracked session is "invalid" and dropped).
+-- that the engine's session survives whatever conntrack makes of it:
+-- netfilter tracks only while some rule needs it, so on a host never
+-- isolated, or released since, the session is unknown to conntrack when
+-- the table loads and its next packet out counts as "new" (or "invalid",
+-- with nf_conntrack_tcp_loose=0); a chain that passed only answers it
+-- knew dropped it, and the session hung with the host already isolated.
 local function nft(ctx, p, item, script)
   local t = ssh.target(p, item)
   local argv

@@ -41,6 +41,45 @@ reach() {
     on "$1" timeout 2 bash -c "exec 3<>/dev/tcp/$2/$3" 2>/dev/null
 }
 isolated() { on "$1" nft list tables 2>/dev/null | grep -q 'inet bulkhead_isolation'; }
+# raw_ack FROM SPORT TO PORT: FROM sends, as root with a raw socket, a TCP
+# segment with ACK and a payload (no SYN) from SPORT to TO:PORT, as malware
+# with root would to get data out; true if TO received it (a raw socket
+# there sees every TCP segment that reaches it).
+raw_ack() {
+    local mark="x$RANDOM$RANDOM"
+    on "$3" /usr/bin/python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP); s.settimeout(0.2)
+end = time.time() + 3; open("/srv/raw.ready", "w").close()
+while time.time() < end:
+    try: d = s.recv(65535)
+    except socket.timeout: continue
+    if sys.argv[1].encode() in d: open("/srv/raw.got", "w").close(); break
+' "$mark" &
+    local rx=$!
+    wait_for test -e "$LAB/hosts/$3/srv/raw.ready"
+    on "$1" /usr/bin/python3 -c '
+import socket, struct, sys
+src, dst = socket.gethostbyname(socket.gethostname()), socket.gethostbyname(sys.argv[2])
+sport, dport, data = int(sys.argv[1]), int(sys.argv[3]), sys.argv[4].encode()
+def csum(b):
+    if len(b) % 2: b += b"\0"
+    t = sum(struct.unpack("!%dH" % (len(b) // 2), b)); t = (t >> 16) + (t & 0xffff); t += t >> 16
+    return ~t & 0xffff
+hdr = struct.pack("!HHIIBBHHH", sport, dport, 1000, 2000, 5 << 4, 0x18, 65535, 0, 0)
+pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 6, len(hdr) + len(data))
+hdr = hdr[:16] + struct.pack("!H", csum(pseudo + hdr + data)) + hdr[18:]
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+for _ in range(3):
+    try: s.sendto(hdr + data, (dst, 0))
+    except PermissionError: pass
+' "$2" "$3" "$4" "$mark"
+    wait "$rx"
+    local got=1
+    [ -e "$LAB/hosts/$3/srv/raw.got" ] && got=0
+    rm -f "$LAB/hosts/$3/srv/raw.ready" "$LAB/hosts/$3/srv/raw.got"
+    return $got
+}
 end_field() { jqs "$(journal)" "[.[] | select(.type == \"step_end\" and .step == \"$1\")] | last | .$2"; }
 
 cat >"$WORK/hosts.lua" <<'LUA'
@@ -196,12 +235,14 @@ wait_for test -e "$LAB/hosts/hooks/srv/smtp.open" || fail "the SMTP client did n
 on mail1 bash -c 'exec 3<>/dev/tcp/hooks/5432; head -n1 <&3 >/srv/shell.banner; sleep 30 <&3 >&3' &
 BG+=($!)
 wait_for test -s "$LAB/hosts/mail1/srv/shell.banner" || fail "the outbound connection did not open"
+raw_ack mail1 25 hooks 9999 || fail "the raw-packet check does not see a segment even before isolation"
 assert_exit 0 go isolate -p only=mail1 -p allow=smtp -p allow_from="$ENGINE_ONLY" -p timeout=30s
 touch "$LAB/hosts/hooks/srv/smtp.go"
 wait_for test -e "$LAB/hosts/hooks/srv/smtp.sent" || fail "the open SMTP session died: $(cat "$WORK/smtp.client")"
 assert_contains "$(cat "$LAB"/hosts/mail1/srv/mail/*.eml 2>/dev/null)" "still here" "the mail arrived in mail1's sink"
 reach hooks mail1 25 || fail "a new SMTP connection to mail1 is refused while isolated"
 reach mail1 hooks 5432 && fail "mail1 can still open connections out"
+raw_ack mail1 25 hooks 9999 && fail "an isolated host got a raw ACK segment out from its allowed port 25"
 # the connection opened before: what mail1 writes now does not arrive
 on mail1 bash -c 'ss -tn | grep -q ":5432"' || fail "the old outbound connection is gone from mail1's view"
 assert_exit 0 go release -p only=mail1
