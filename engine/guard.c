@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "util.h"
@@ -38,18 +40,62 @@ void bh_guard_init(bh_guard *g, const char *what, double max_instructions, doubl
     g->interruptible = interruptible;
 }
 
+/* --- the watchdog ---------------------------------------------------------
+ * The hook runs between Lua instructions, never inside a C function: a Lua
+ * string pattern that backtracks for hours, or a C module that loops,
+ * holds the engine where no guard and no loop can act. So while a guard
+ * with a deadline is in force, an interval timer waits for that deadline
+ * plus BH_GUARD_STUCK_MS; had the hook been able to run, the guarded call
+ * would have ended long before. If the timer fires, the engine is stuck:
+ * it says so and ends as SIGTERM would end it. The journal is whole (every
+ * record is one write), and `bulkhead resume` takes the run up. */
+
+static void arm_watchdog(const bh_guard *g) {
+    struct itimerval t;
+    memset(&t, 0, sizeof t);
+    for (; g && !g->deadline_ns; g = g->outer) {
+    } /* the innermost deadline in force */
+    if (g) {
+        uint64_t now = uv_hrtime(), due = g->deadline_ns + (uint64_t)BH_GUARD_STUCK_MS * 1000000u;
+        uint64_t us = due > now ? (due - now) / 1000 : 1;
+        t.it_value.tv_sec = (time_t)(us / 1000000);
+        t.it_value.tv_usec = (suseconds_t)(us % 1000000);
+        if (!t.it_value.tv_sec && !t.it_value.tv_usec) t.it_value.tv_usec = 1;
+    }
+    setitimer(ITIMER_REAL, &t, NULL); /* all zero: disarmed */
+}
+
+static void say(const char *s) {
+    ssize_t n = write(STDERR_FILENO, s, strlen(s));
+    (void)n;
+}
+
+static void on_stuck(int sig) {
+    (void)sig;
+    const bh_guard *g = current;
+    say("bulkhead: ");
+    say(g && g->what ? g->what : "the runbook's code");
+    say(" is stuck inside a C function (a Lua string pattern that backtracks, a C module) "
+        "past its deadline, where no timeout or Ctrl-C can stop it: the engine stops now; "
+        "`bulkhead resume RUN` goes on from the journal\n");
+    signal(SIGTERM, SIG_DFL);
+    raise(SIGTERM);
+}
+
 void bh_guard_enter(bh_guard *g, lua_State *L) {
     g->outer = current;
     current = g;
     g->outer_running = running;
     g->signals_seen = (unsigned)nsignals; /* only signals from now on trip it */
     if (g->interruptible) running = L;
+    if (g->deadline_ns) arm_watchdog(g);
 }
 
 void bh_guard_leave(bh_guard *g) {
     running = g->outer_running;
     current = g->outer;
     g->outer = NULL;
+    if (g->deadline_ns) arm_watchdog(current);
 }
 
 static const char *trip_code(bh_guard_trip why) {
@@ -96,6 +142,17 @@ static bh_guard_trip check(bh_guard *g) {
     return BH_GUARD_OK;
 }
 
+/* " (in plugins/spin.lua:3)": where the code that ran on was, when that
+ * is not the place the error names anyway (its caller: bh_luax_raise). */
+static void running_at(lua_State *L, char *out, size_t len) {
+    lua_Debug here, caller;
+    if (!lua_getstack(L, 0, &here) || !lua_getinfo(L, "Sl", &here) || here.currentline <= 0) return;
+    if (lua_getstack(L, 1, &caller) && lua_getinfo(L, "Sl", &caller) &&
+        strcmp(caller.short_src, here.short_src) == 0)
+        return;
+    snprintf(out, len, " (in %s:%d)", here.short_src, here.currentline);
+}
+
 static void hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
     bh_guard *g = current;
@@ -124,8 +181,10 @@ static void hook(lua_State *L, lua_Debug *ar) {
     look_every(L, 1);
     char msg[400];
     bh_guard_message(g, msg, sizeof msg);
+    char at[300] = "";
+    running_at(L, at, sizeof at);
     lua_newtable(L); /* bh_luax_raise fills the table on top: ours, not the code's */
-    bh_luax_raise(L, trip_code(g->tripped), "%s", msg);
+    bh_luax_raise(L, trip_code(g->tripped), "%s%s", msg, at);
 }
 
 int bh_guard_pcall(lua_State *L, bh_guard *g, int nargs, int nresults, bh_luax_error *err) {
@@ -181,6 +240,8 @@ void bh_guard_catch_signals(void) {
     sa.sa_flags = SA_RESTART;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_stuck;
+    sigaction(SIGALRM, &sa, NULL);
 }
 
 void bh_guard_set_notify(void (*notify)(void *ud), void *ud) {

@@ -12,6 +12,11 @@
  * until the guarded call returns, so that a pcall in the runbook cannot
  * swallow it (as Redis does for a killed script).
  *
+ * The hook cannot run inside a C function (a Lua string pattern that
+ * backtracks for ever, a C module's loop): a watchdog timer (SIGALRM) ends
+ * the engine when a guard is still in force BH_GUARD_STUCK_MS after its
+ * deadline, saying why; the journal is whole and `resume` goes on.
+ *
  * Signals: bh_guard_catch_signals installs SIGINT and SIGTERM handlers.
  * The handler only counts the signal, sets the hook on the state running
  * Lua (as lua.c's laction does), and calls the notifier the run set (an
@@ -26,6 +31,9 @@
 #include "luax.h"
 
 #define BH_GUARD_EVERY 1000 /* instructions between two looks */
+/* Past a guard's deadline by this much, the engine is stuck in C (where
+ * the hook cannot run) and ends itself (guard.c, the watchdog). */
+#define BH_GUARD_STUCK_MS 5000
 
 typedef enum {
     BH_GUARD_OK,

@@ -106,6 +106,7 @@ struct bh_attempt {
     double sim_factor;        /* drill: a slow fault's factor on the estimate */
     double verify_started_ms; /* first health check, on the run's clock */
     char label[160];          /* step id, with [item] for a fan-out: for people */
+    char guard_what[180];     /* "step 'label'", for the guard's words */
 };
 
 /* A failed attempt waiting out its backoff before the next one. */

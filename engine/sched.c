@@ -835,7 +835,8 @@ static void launch(bh_run *run, bh_attempt *a) {
     run->unit_running[a->step->unit]++;
     run->rt[a->index].running++;
     a->started_ms = bh_clock_now_ms(run->clock);
-    bh_guard_init(&a->guard, a->label, a->step->max_instructions, a->timeout_ms, 1);
+    snprintf(a->guard_what, sizeof a->guard_what, "step '%s'", a->label);
+    bh_guard_init(&a->guard, a->guard_what, a->step->max_instructions, a->timeout_ms, 1);
     a->guard.on_trip = attempt_tripped;
     a->guard.ud = a;
     a->timer = bh_timer_start(run->clock, a->timeout_ms, 0, step_timeout, a);

@@ -291,3 +291,23 @@ wait_dead "$BG" 50 || fail "the third signal did not end the stuck engine"
 wait "$BG"; RC=$?
 BG=""
 assert_eq 130 "$RC" "ended by SIGINT"
+
+t an_engine_stuck_in_a_c_function_past_its_deadline_ends_itself
+# A Lua string pattern that backtracks for hours runs inside C, where no
+# hook runs: the watchdog ends the engine 5 s after the step's deadline,
+# saying why, and resume takes the run up.
+rb pattern <<'LUA'
+runbook { id = "pattern", title = "A pattern that never ends" }
+step "find" { timeout = "1s", run = function(ctx) return (string.rep("a", 5000):find(".-.-.-.-b")) end }
+step "after" { run = function(ctx) return 1 end }
+LUA
+t0=$(date +%s)
+assert_exit 143 timeout 60 "$BULKHEAD" --state-dir "$STATE" run --plain "$WORK/pattern.lua"
+took=$(($(date +%s) - t0))
+[ "$took" -lt 30 ] || fail "the stuck engine took ${took} s to end (want about 6)"
+assert_contains "$ERR" "step 'find' is stuck inside a C function"
+assert_contains "$ERR" "bulkhead resume RUN"
+assert_jq "$(journal)" '[.[] | select(.type == "run_end")] | length' 0
+assert_exit 0 bh verify last
+assert_exit 0 bh resume last --skip-unknown --plain
+assert_eq ok "$(end_of after status)" "resume went on after the stuck step"
