@@ -7,6 +7,7 @@
 
 #include "cmd.h"
 #include "control.h"
+#include "journal.h"
 #include "run.h"
 #include "sign.h"
 #include "resume.h"
@@ -53,7 +54,8 @@ static const char DONE_HELP[] =
     "engine running it\n";
 
 static const char UNDO_HELP[] =
-    "usage: bulkhead undo RUN [--step STEP] [--retry-unknown] [--operator NAME]\n"
+    "usage: bulkhead undo RUN [--step STEP] [--retry-unknown] [--abandon] [--operator NAME]\n"
+    "       bulkhead undo RUN --settle STEP[KEY] --note TEXT [--operator NAME]\n"
     "\n"
     "Run the undo of every completed step of a finished run, in reverse\n"
     "completion order (lift containment at the all-clear, clean up after a\n"
@@ -66,6 +68,16 @@ static const char UNDO_HELP[] =
     "\n"
     "  --step STEP       only this step's instances\n"
     "  --retry-unknown   also repeat undos whose earlier outcome is unknown\n"
+    "  --abandon         the run's engine died and you will not resume it: end\n"
+    "                    the run here (what was cut off is not repeated; what\n"
+    "                    may have acted ends in doubt, leftover commands are\n"
+    "                    stopped, nothing new starts, run_end 'abandoned'),\n"
+    "                    then undo it\n"
+    "  --settle STEP[KEY] --note TEXT\n"
+    "                    undo nothing: record that you checked by hand what\n"
+    "                    the in-doubt instance(s) may have left, and what you\n"
+    "                    found (for a step with no undo, or one put back by\n"
+    "                    other means); from then on it is no longer in doubt\n"
     "  --operator NAME   who, for the record (trimmed, never blank)\n"
     "  --sign-key FILE   sign checkpoints of what is appended (default\n"
     "                    $BULKHEAD_SIGN_KEY)\n"
@@ -383,10 +395,26 @@ int bh_cmd_resume(int argc, char **argv, const bh_cli *g) {
     return rc;
 }
 
+static int seen_end(const cJSON *rec, uint64_t offset, void *ud) {
+    (void)offset;
+    const char *type = bh_journal_str(rec, "type");
+    if (type && strcmp(type, "run_end") == 0) *(int *)ud = 1;
+    return 0;
+}
+
+/* Has the run an end record (ok, failed, interrupted, abandoned...)? */
+static int has_run_end(const char *dir) {
+    char *path = bh_util_asprintf("%s/journal.jsonl", dir);
+    int end = 0;
+    bh_journal_each(path, seen_end, &end);
+    free(path);
+    return end;
+}
+
 int bh_cmd_undo(int argc, char **argv, const bh_cli *g) {
     const char *run = NULL, *step = NULL, *operator_name = NULL, *key = NULL;
-    const char *secrets_file = NULL, *plugins = NULL;
-    int retry_unknown = 0, json = 0, plain = 0;
+    const char *secrets_file = NULL, *plugins = NULL, *settle = NULL, *note = NULL;
+    int retry_unknown = 0, json = 0, plain = 0, abandon = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (bh_cmd_is_help(a)) {
@@ -395,10 +423,14 @@ int bh_cmd_undo(int argc, char **argv, const bh_cli *g) {
         }
         if (strcmp(a, "--step") == 0 || strcmp(a, "--operator") == 0 ||
             strcmp(a, "--sign-key") == 0 || strcmp(a, "--secrets") == 0 ||
-            strcmp(a, "--plugins") == 0) {
+            strcmp(a, "--plugins") == 0 || strcmp(a, "--settle") == 0 || strcmp(a, "--note") == 0) {
             if (i + 1 >= argc) return bh_cmd_usage_error("undo", "%s needs a value", a);
             if (strcmp(a, "--step") == 0)
                 step = argv[++i];
+            else if (strcmp(a, "--settle") == 0)
+                settle = argv[++i];
+            else if (strcmp(a, "--note") == 0)
+                note = argv[++i];
             else if (strcmp(a, "--plugins") == 0)
                 plugins = argv[++i];
             else if (strcmp(a, "--secrets") == 0)
@@ -409,6 +441,8 @@ int bh_cmd_undo(int argc, char **argv, const bh_cli *g) {
                 operator_name = argv[++i];
         } else if (strcmp(a, "--retry-unknown") == 0) {
             retry_unknown = 1;
+        } else if (strcmp(a, "--abandon") == 0) {
+            abandon = 1;
         } else if (strcmp(a, "--json") == 0) {
             json = 1;
         } else if (strcmp(a, "--plain") == 0) {
@@ -422,6 +456,10 @@ int bh_cmd_undo(int argc, char **argv, const bh_cli *g) {
         }
     }
     if (!run) return bh_cmd_usage_error("undo", "which run? give its id, a prefix or 'last'");
+    if (settle && (step || abandon || retry_unknown))
+        return bh_cmd_usage_error("undo", "--settle undoes nothing: not with --step, --abandon or "
+                                          "--retry-unknown");
+    if (note && !settle) return bh_cmd_usage_error("undo", "--note goes with --settle");
     char name[BH_UTIL_NAME_MAX + 1], why[200];
     if (bh_run_operator(operator_name, "--operator", name, why, sizeof why) != 0)
         return bh_cmd_usage_error("undo", "%s", why);
@@ -446,13 +484,24 @@ int bh_cmd_undo(int argc, char **argv, const bh_cli *g) {
         free(dir);
         return BH_EXIT_PARAMS;
     }
+    int rc = 0;
+    if (abandon && !has_run_end(dir)) {
+        /* End it first as a resume would, without going on: then it is a
+         * finished run like any other, and undo works on its journal. */
+        bh_resume_opts res = {
+            .run_dir = dir, .run_opts = &ro, .secrets = secrets, .plugins = plugins, .abandon = 1};
+        rc = bh_resume_run(&res);
+        if (rc == 1) rc = 0; /* it ended, abandoned: a step of it had failed */
+    }
     bh_undo_opts uo = {.run_dir = dir,
                        .step = step,
                        .retry_unknown = retry_unknown,
                        .run_opts = &ro,
                        .secrets = secrets,
-                       .plugins = plugins};
-    int rc = bh_undo_run(&uo);
+                       .plugins = plugins,
+                       .settle = settle,
+                       .note = note};
+    if (rc == 0) rc = bh_undo_run(&uo);
     bh_secrets_free(secrets);
     bh_sign_free(signer);
     free(dir);

@@ -248,6 +248,7 @@ static int summarize(const char *dir, summary *s, bh_journal_check *chk) {
     }
     bh_journal_verify_buf(buf, len, chk);
     bh_journal_each_buf(buf, len, collect, s);
+    bh_remain_end(&s->remain); /* what a dead engine's attempts may have left */
     free(buf);
     free(path);
     return 0;
@@ -438,8 +439,8 @@ static void show_text(FILE *o, const char *name, const char *dir, const summary 
     fprintf(o, "  folder   %s\n", dir);
     const cJSON *d;
     if (cJSON_GetArraySize(s->remain.open) > 0)
-        fprintf(o, "\nin doubt: these may have acted, and are not undone (bulkhead undo %s)\n",
-                name);
+        fprintf(o, "\nin doubt: these may have acted, and are not undone (bulkhead undo %s%s)\n",
+                name, s->end ? "" : "; if its engine died: bulkhead undo RUN --abandon");
     cJSON_ArrayForEach(d, s->remain.open) fprintf(o, "  %s\n", bh_journal_str(d, "may_remain"));
     fprintf(o, "\nsteps\n");
     const cJSON *id;

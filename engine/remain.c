@@ -1,5 +1,6 @@
 #include "remain.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "journal.h"
@@ -15,13 +16,16 @@ void bh_remain_init(bh_remain *r) {
     r->open = cJSON_CreateArray();
     r->resolved = cJSON_CreateArray();
     r->pending = cJSON_CreateArray();
+    r->flight = cJSON_CreateArray();
+    r->ended = 0;
 }
 
 void bh_remain_free(bh_remain *r) {
     cJSON_Delete(r->open);
     cJSON_Delete(r->resolved);
     cJSON_Delete(r->pending);
-    r->open = r->resolved = r->pending = NULL;
+    cJSON_Delete(r->flight);
+    r->open = r->resolved = r->pending = r->flight = NULL;
 }
 
 static int same_instance(const cJSON *a, const cJSON *b) {
@@ -47,11 +51,13 @@ static void copy_str(cJSON *to, const char *key, const char *v) {
     if (v) cJSON_AddStringToObject(to, key, v);
 }
 
-/* The entry an in-doubt step_end makes. */
-static cJSON *entry_of(const cJSON *rec) {
+/* The entry an in-doubt step_end makes (key: the fan-out item's, from its
+ * step_start, or NULL). */
+static cJSON *entry_of(const cJSON *rec, const char *key) {
     cJSON *e = cJSON_CreateObject();
     const char *step = S(rec, "step");
     cJSON_AddStringToObject(e, "step", step);
+    if (key) cJSON_AddStringToObject(e, "key", key);
     if (N(rec, "item", 0) > 0) cJSON_AddNumberToObject(e, "item", N(rec, "item", 0));
     if (N(rec, "rep", 0) > 0) cJSON_AddNumberToObject(e, "rep", N(rec, "rep", 0));
     cJSON_AddNumberToObject(e, "attempt", N(rec, "attempt", 0));
@@ -86,12 +92,12 @@ static cJSON *open_entry(bh_remain *r, cJSON *e) {
     return e;
 }
 
-static cJSON *step_end(bh_remain *r, const cJSON *rec) {
+static cJSON *step_end(bh_remain *r, const cJSON *rec, const char *key) {
     const char *status = S(rec, "status");
     cJSON *waited = take(r->pending, rec); /* the retry it waited for has ended */
     if (is(status, "in_doubt")) {
         cJSON_Delete(waited);
-        cJSON *e = entry_of(rec);
+        cJSON *e = entry_of(rec, key);
         if (!is(S(rec, "next"), "retry")) return open_entry(r, e);
         cJSON_AddItemToArray(r->pending, e);
         return NULL;
@@ -125,11 +131,78 @@ static cJSON *without_undo(bh_remain *r, const cJSON *rec) {
     return last;
 }
 
+void bh_remain_text(const char *who, const char *step, const char *effect, char *out, size_t len) {
+    if (effect)
+        snprintf(out, len, "%s may still be %s", who, effect);
+    else
+        snprintf(out, len, "%s may have acted: what step '%s' does may remain", who, step);
+}
+
+/* Does an exec_start or request_start start something that may act? A
+ * command unless it said acts = false; mail; HTTP but GET, HEAD, OPTIONS. */
+static int acting(const cJSON *rec) {
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "undo"))) return 0;
+    if (is(S(rec, "type"), "exec_start"))
+        return !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(rec, "acts"));
+    const char *kind = S(rec, "kind"), *m = S(rec, "method");
+    if (is(kind, "mail")) return 1;
+    return is(kind, "http") && !is(m, "GET") && !is(m, "HEAD") && !is(m, "OPTIONS");
+}
+
+/* An attempt began: what it would leave, should it be cut off mid-way. */
+static void started(bh_remain *r, const cJSON *rec) {
+    cJSON_Delete(take(r->flight, rec));
+    const char *key = S(rec, "key");
+    cJSON *e = entry_of(rec, key);
+    char text[300];
+    bh_remain_text(key ? key : S(rec, "step"), S(rec, "step"), S(rec, "effect"), text, sizeof text);
+    set_str(e, "may_remain", text);
+    cJSON_AddBoolToObject(e, "acted", 0);
+    cJSON_AddItemToArray(r->flight, e);
+}
+
+void bh_remain_end(bh_remain *r) {
+    if (r->ended) return;
+    cJSON *e;
+    while ((e = r->flight->child)) {
+        cJSON_DetachItemViaPointer(r->flight, e);
+        if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "acted"))) {
+            cJSON_Delete(e);
+            continue;
+        }
+        cJSON_DeleteItemFromObjectCaseSensitive(e, "acted");
+        cJSON_AddBoolToObject(e, "in_flight", 1);
+        set_str(e, "doubt",
+                "the attempt had started something that acts and has no end in the "
+                "journal: its engine died with it (or is still at it)");
+        open_entry(r, e);
+    }
+}
+
 cJSON *bh_remain_note(bh_remain *r, const cJSON *rec) {
     const char *type = S(rec, "type");
     if (is(type, "undo_begin")) return without_undo(r, rec);
+    if (is(type, "run_end")) r->ended = 1;
+    if (is(type, "run_resumed")) r->ended = 0;
     if (!S(rec, "step")) return NULL;
-    if (is(type, "step_end")) return step_end(r, rec);
+    if (is(type, "step_start")) started(r, rec);
+    if ((is(type, "exec_start") || is(type, "request_start")) && acting(rec)) {
+        cJSON *f = find(r->flight, rec);
+        if (f) cJSON_ReplaceItemInObjectCaseSensitive(f, "acted", cJSON_CreateTrue());
+    }
+    if (is(type, "step_end")) {
+        cJSON *f = take(r->flight, rec);
+        cJSON *e = step_end(r, rec, f ? S(f, "key") : NULL);
+        cJSON_Delete(f);
+        return e;
+    }
+    if (is(type, "settled")) { /* a person checked it by hand: bulkhead undo --settle */
+        char by[300];
+        snprintf(by, sizeof by, "settled by %s", S(rec, "by") ? S(rec, "by") : "?");
+        cJSON *e = resolve(r, rec, take(r->open, rec), by);
+        if (e) copy_str(e, "note", S(rec, "note"));
+        return e;
+    }
     if (is(type, "retry_cancelled")) { /* the retry never came: the doubt stays */
         cJSON *e;
         cJSON_ArrayForEach(e, r->pending) { /* it names no repetition */
@@ -151,4 +224,5 @@ void bh_remain_read(bh_remain *r, const cJSON *records) {
     bh_remain_init(r);
     const cJSON *rec;
     cJSON_ArrayForEach(rec, records) bh_remain_note(r, rec);
+    bh_remain_end(r);
 }

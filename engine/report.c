@@ -181,7 +181,8 @@ static cJSON *doubt_entry(const cJSON *e, cJSON *index, const timebase *tb) {
     cJSON_AddNumberToObject(x, "t_ms", t_of(tb, e));
     cJSON_AddStringToObject(x, "step", dflt(S(e, "step"), "?"));
     add_instance_fields(x, step, e);
-    static const char *const keep[] = {"may_remain", "doubt", "undo", "by", "unverified", NULL};
+    static const char *const keep[] = {"may_remain", "doubt",      "undo", "by",
+                                       "note",       "unverified", NULL};
     copy_fields(x, e, keep);
     if (S(e, "resolved_ts")) cJSON_AddStringToObject(x, "resolved_at", S(e, "resolved_ts"));
     return x;
@@ -268,14 +269,16 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
             key_id = S(rec, "key_id");
         }
         if (is(type, "run_resumed") || is(type, "interrupt") || is(type, "journal_recovered") ||
-            is(type, "rollback_start") || is(type, "undo_begin") || is(type, "undo_finish")) {
+            is(type, "rollback_start") || is(type, "undo_begin") || is(type, "undo_finish") ||
+            is(type, "settled")) {
             cJSON *e = cJSON_CreateObject();
             cJSON_AddStringToObject(e, "at", dflt(S(rec, "ts"), ""));
             cJSON_AddNumberToObject(e, "t_ms", t);
             cJSON_AddStringToObject(e, "event", type);
             static const char *const keep[] = {
-                "operator",  "previous", "signal", "action",
-                "cut_bytes", "undos",    "status", "in_doubt_without_undo",
+                "operator",   "previous", "signal", "action",
+                "cut_bytes",  "undos",    "status", "in_doubt_without_undo",
+                "may_remain", "by",       "note",   "settle",
                 NULL};
             copy_fields(e, rec, keep);
             mark_unverified(e, unv);
@@ -532,6 +535,7 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
             cJSON_ReplaceItemInObjectCaseSensitive(w, "end_ms", cJSON_CreateNumber(last_t));
         cJSON_DeleteItemFromObjectCaseSensitive(w, "open");
     }
+    bh_remain_end(&remain); /* what a dead engine's attempts may have left */
     add_doubt(doubt, &remain, index, &tb);
     bh_remain_free(&remain);
     if (scorecard) {
@@ -678,7 +682,16 @@ static void resolved_list(FILE *out, text_fn esc, const cJSON *resolved) {
     cJSON_ArrayForEach(x, resolved) {
         if (n++) fputs(", ", out);
         attempt_name(out, esc, dflt(S(x, "step"), "?"), x, 0);
-        fputs(is(S(x, "by"), "undo") ? " (undone)" : " (a later attempt succeeded)", out);
+        const char *by = dflt(S(x, "by"), "");
+        if (strncmp(by, "settled", 7) == 0) { /* a person checked it: bulkhead undo --settle */
+            fputs(" (", out);
+            esc(out, by);
+            fputs(": ", out);
+            esc(out, dflt(S(x, "note"), ""));
+            fputs(")", out);
+        } else {
+            fputs(is(by, "undo") ? " (undone)" : " (a later attempt succeeded)", out);
+        }
     }
 }
 

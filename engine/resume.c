@@ -367,7 +367,10 @@ static int decide(bh_run *run, facts *fx, const bh_resume_opts *o, int *retry_un
     for (size_t k = 0; k < fx->nunknown; k++) {
         unknown_inst *u = &fx->unknown[k];
         const bh_step *s = &rb->steps[u->index];
-        if (fx->run_failed || fx->rolling_back) {
+        if (o->abandon) {
+            u->decision = "skip";
+            u->how = "abandon"; /* the operator ends the run here and undoes it */
+        } else if (fx->run_failed || fx->rolling_back) {
             u->decision = "skip";
             u->how = "run_failed"; /* nothing new starts in a failed run */
         } else if (s->every_ms > 0) {
@@ -390,7 +393,8 @@ static int decide(bh_run *run, facts *fx, const bh_resume_opts *o, int *retry_un
             undecided++;
         }
     }
-    int undos_undecided = fx->rolling_back && fx->open_undos > 0 && !o->retry_all && !o->skip_all;
+    int undos_undecided = fx->rolling_back && fx->open_undos > 0 && !o->retry_all && !o->skip_all &&
+                          !o->abandon; /* bulkhead undo decides those itself */
     *retry_undos = o->retry_all;
     if (!undecided && !undos_undecided) return 0;
     if (!o->ask) {
@@ -779,6 +783,7 @@ int bh_resume_run(const bh_resume_opts *o) {
     if (rc == 0) {
         read_facts(rb, r.doc, &fx, run);
         judge(rb, &fx);
+        if (o->abandon) fx.rolling_back = 0; /* what the rollback left, undo does */
     }
     /* The items of a fan-out that had begun must be the ones it started. */
     for (size_t i = 0; rc == 0 && i < rb->nsteps; i++) {
@@ -829,6 +834,11 @@ int bh_resume_run(const bh_resume_opts *o) {
                 if (undone[i]) run->status[i] = BH_STEP_UNDONE;
         }
         free(undone);
+        if (o->abandon) {
+            /* nothing new: what had not started is skipped, the end says why */
+            run->abandoned = 1;
+            run->stopping = 1;
+        }
         bh_sched_pump(run);
         bh_run_outcome out = bh_sched_finish_run(run);
         rc = out == BH_RUN_OK            ? 0

@@ -38,6 +38,10 @@ typedef struct {
     int ask;                   /* stdin is a terminal: ask about the rest */
     const bh_secrets *secrets; /* where secret() looks again */
     const char *plugins;       /* --plugins: where the run's plugins are now, or NULL */
+    /* bulkhead undo --abandon: end the dead run here instead of going on:
+     * every unknown outcome skipped (what may have acted ends in doubt),
+     * nothing new started, run_end "abandoned"; undo.c then undoes. */
+    int abandon;
 } bh_resume_opts;
 
 /* Exit-code style outcome, as `run` (docs/cli.md); messages go to stderr. */

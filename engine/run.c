@@ -284,7 +284,8 @@ void bh_run_counts(const bh_run *run, cJSON *counts, char *summary, size_t len) 
         if (!n[s]) continue;
         cJSON_AddNumberToObject(counts, STATUS_NAMES[s], (double)n[s]);
         size_t used = strlen(summary);
-        snprintf(summary + used, len - used, "%s%zu %s", used ? ", " : "", n[s], STATUS_NAMES[s]);
+        snprintf(summary + used, len - used, "%s%zu %s", used ? ", " : "", n[s],
+                 s == BH_STEP_IN_DOUBT ? "in doubt" : STATUS_NAMES[s]); /* for people */
     }
 }
 

@@ -209,12 +209,14 @@ struct bh_run {
                      unless the operator set --concurrency) */
     int cap_hard; /* --concurrency given: nothing goes above it */
     int failed, stopping, interrupt_signal, hard_kill, done;
+    int abandoned;   /* a dead run ended by `bulkhead undo --abandon` (resume.c) */
     int rollback;    /* a failed step asked for rollback */
     int undoing;     /* running undos (rollback or `bulkhead undo`) */
     size_t undo_pos; /* next entry of done_list to undo, counting down */
     size_t undone, undo_failed;
-    int undo_only; /* this engine was started by `bulkhead undo` */
-    int lock_fd;   /* RUNDIR/lock, held for the engine's life */
+    size_t undo_left; /* `bulkhead undo`: in-doubt instances it cannot put back (no undo) */
+    int undo_only;    /* this engine was started by `bulkhead undo` */
+    int lock_fd;      /* RUNDIR/lock, held for the engine's life */
     int since_checkpoint, checkpointing;
     int io_error;       /* first journal error, negative errno */
     uv_async_t *wake;   /* the signal handler wakes the loop (guard.h) */

@@ -10,6 +10,7 @@
 
 #include "ctx.h"
 #include "gate.h"
+#include "remain.h"
 #include "scorecard.h"
 #include "sim.h"
 #include "undo.h"
@@ -284,10 +285,7 @@ void bh_sched_may_remain(bh_run *run, size_t index, size_t item, char *out, size
         bh_sched_item_key(run, index, item, who, sizeof who);
     else
         snprintf(who, sizeof who, "%s", s->id);
-    if (s->effect)
-        snprintf(out, len, "%s may still be %s", who, s->effect);
-    else
-        snprintf(out, len, "%s may have acted: what step '%s' does may remain", who, s->id);
+    bh_remain_text(who, s->id, s->effect, out, len);
 }
 
 static void finish_attempt(bh_attempt *a, bh_step_status status, cJSON *result,
@@ -869,6 +867,8 @@ static void start_attempt(bh_run *run, size_t index, size_t item, int number, in
     cJSON *rec = bh_run_record("step_start", a);
     cJSON_AddStringToObject(rec, "phase", s->phase);
     cJSON_AddNumberToObject(rec, "timeout_ms", a->timeout_ms);
+    /* what it leaves, should the engine die while it acts (remain.c) */
+    if (s->effect) cJSON_AddStringToObject(rec, "effect", s->effect);
     add_item_fields(run, a, rec);
     bh_run_append(run, rec);
     /* Write-ahead: this sync also covers the previous step's end record. */
@@ -1056,6 +1056,7 @@ static void stop_cadences(bh_run *run) {
 
 static const char *halt_reason(const bh_run *run) {
     if (run->io_error) return "the journal could not be written";
+    if (run->abandoned) return "the run was abandoned to be undone (bulkhead undo --abandon)";
     if (run->stopping) return "the run was interrupted";
     return "an earlier step failed";
 }
@@ -1514,8 +1515,9 @@ static void journal_to_console(const char *line, size_t len, void *ud) {
 
 static const char *run_status(const bh_run *run) {
     if (run->io_error) return "error";
+    if (run->abandoned) return "abandoned";
     if (run->interrupt_signal) return "interrupted";
-    if (run->undo_only) return run->undo_failed ? "failed" : "ok";
+    if (run->undo_only) return run->undo_failed ? "failed" : run->undo_left ? "incomplete" : "ok";
     if (run->undoing) return run->undo_failed ? "rollback_failed" : "rolled_back";
     return run->failed ? "failed" : "ok";
 }
@@ -1560,6 +1562,12 @@ static void write_run_end(bh_run *run) {
         size_t used = strlen(summary);
         snprintf(summary + used, sizeof summary - used, "%s%zu undone, %zu undo failed",
                  used ? "; " : "", run->undone, run->undo_failed);
+        if (run->undo_left) {
+            used = strlen(summary);
+            snprintf(summary + used, sizeof summary - used, ", %zu in doubt with no undo",
+                     run->undo_left);
+            cJSON_AddNumberToObject(rec, "in_doubt_without_undo", (double)run->undo_left);
+        }
     }
     bh_run_append(run, rec);
     bh_run_checkpoint(run); /* the end of the record, signed */

@@ -195,21 +195,24 @@ static cJSON *doubt_without_undo(const bh_runbook *rb, const cJSON *doc, const c
     return out;
 }
 
-int bh_undo_run(const bh_undo_opts *uo) {
-    bh_replay r;
-    int rc = bh_replay_open(&r, "undo", uo->run_dir);
-    int alive = rc == 0 && bh_replay_engine_alive(&r); /* asks its control socket */
-    if (rc == 0 && (!r.end || alive)) {
+/* Open the finished run and load its runbook; refuse (a message, an exit
+ * code) what cannot be undone before anything is written. */
+static int prepare(const bh_undo_opts *uo, bh_replay *r) {
+    int rc = bh_replay_open(r, "undo", uo->run_dir);
+    int alive = rc == 0 && bh_replay_engine_alive(r); /* asks its control socket */
+    if (rc == 0 && (!r->end || alive)) {
         fprintf(stderr, "bulkhead undo: run %s is %s; undo works on a finished run (%s)\n",
-                bh_journal_str(r.start, "run_id"),
+                bh_journal_str(r->start, "run_id"),
                 alive ? "still running" : "not finished (no run_end)",
-                alive ? "stop it first, or let it finish" : "resume it first: bulkhead resume RUN");
+                alive ? "stop it first, or let it finish"
+                      : "resume it first (bulkhead resume RUN), or end it here and undo it: "
+                        "bulkhead undo RUN --abandon");
         rc = 1;
     }
-    r.secrets = uo->secrets;
-    bh_replay_plugins_from(&r, uo->plugins);
-    if (rc == 0) rc = bh_replay_load(&r);
-    const bh_runbook *rb = r.rb;
+    r->secrets = uo->secrets;
+    bh_replay_plugins_from(r, uo->plugins);
+    if (rc == 0) rc = bh_replay_load(r);
+    const bh_runbook *rb = r->rb;
     size_t only = rc == 0 && uo->step ? bh_runbook_step_index(rb, uo->step) : 0;
     if (rc == 0 && only == (size_t)-1) {
         fprintf(stderr, "bulkhead undo: the runbook has no step '%s'\n", uo->step);
@@ -218,32 +221,139 @@ int bh_undo_run(const bh_undo_opts *uo) {
         fprintf(stderr, "bulkhead undo: step '%s' has no undo\n", uo->step);
         rc = 1;
     }
-    if (rc != 0) {
-        bh_replay_close(&r);
-        return rc;
-    }
+    return rc;
+}
 
-    bh_run_opts ro = *uo->run_opts;
-    bh_sim sim;
-    memset(&sim, 0, sizeof sim);
-    if (bh_replay_sim(&r, &sim)) ro.sim = &sim; /* undoing a drill is simulated too */
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    bh_run run_s;
-    bh_run *run = &run_s;
-    bh_sched_init(run, r.rb, &ro, &loop);
-    bh_replay_continue_clock(&r, run);
+/* An engine on the run, appending to its journal: what undo and settle
+ * both need. Returns 0 once it may append (*filled: whether the recorded
+ * results went back into Lua), or the exit code. */
+static int attach(const bh_undo_opts *uo, bh_replay *r, bh_run *run, uv_loop_t *loop,
+                  bh_run_opts *ro, bh_sim *sim, int *filled) {
+    *ro = *uo->run_opts;
+    memset(sim, 0, sizeof *sim);
+    if (bh_replay_sim(r, sim)) ro->sim = sim; /* undoing a drill is simulated too */
+    uv_loop_init(loop);
+    bh_sched_init(run, r->rb, ro, loop);
+    bh_replay_continue_clock(r, run);
     run->started_ms = bh_clock_now_ms(run->clock); /* the undo's own duration */
-    const char *id = bh_journal_str(r.start, "run_id");
+    const char *id = bh_journal_str(r->start, "run_id");
     run->id = bh_util_xstrdup(id ? id : "?");
     run->dir = bh_util_xstrdup(uo->run_dir);
     run->undo_only = 1;
     run->undoing = 1;
-    rc = bh_replay_attach(&r, run);
+    int rc = bh_replay_attach(r, run);
+    if (rc != 0) return rc;
+    bh_sched_listen(run);
+    bh_replay_record_cut(r, run);
+    *filled = bh_replay_fill(r, run);
+    return 0;
+}
+
+static int exit_code(bh_run *run, bh_run_outcome out) {
+    return out == BH_RUN_OK            ? 0
+           : out == BH_RUN_FAILED      ? 1
+           : out == BH_RUN_INTERRUPTED ? 128 + run->interrupt_signal
+                                       : 6;
+}
+
+/* The in-doubt instances `--settle LABEL` names: STEP, or STEP[KEY] for an
+ * item of a fan-out (as the console labels it). */
+static cJSON *settle_matches(const cJSON *doc, const char *label) {
+    char step[200], key[200] = "";
+    const char *br = strchr(label, '[');
+    size_t n = br ? (size_t)(br - label) : strlen(label);
+    snprintf(step, sizeof step, "%.*s", (int)(n < sizeof step ? n : sizeof step - 1), label);
+    if (br) snprintf(key, sizeof key, "%.*s", (int)strcspn(br + 1, "]"), br + 1);
+    bh_remain rm;
+    bh_remain_read(&rm, doc);
+    cJSON *out = cJSON_CreateArray();
+    const cJSON *e;
+    cJSON_ArrayForEach(e, rm.open) {
+        const char *k = bh_journal_str(e, "key");
+        if (strcmp(bh_journal_str(e, "step"), step) != 0) continue;
+        if (br && !(k && strcmp(k, key) == 0)) continue;
+        cJSON_AddItemToArray(out, cJSON_Duplicate(e, 1));
+    }
+    bh_remain_free(&rm);
+    return out;
+}
+
+int bh_undo_settle(const bh_undo_opts *uo) {
+    if (!uo->note || !*uo->note) {
+        fprintf(stderr, "bulkhead undo: --settle needs --note saying what was checked, and how\n");
+        return 2;
+    }
+    bh_replay r;
+    int rc = prepare(uo, &r);
+    cJSON *matches = rc == 0 ? settle_matches(r.doc, uo->settle) : NULL;
+    if (rc == 0 && cJSON_GetArraySize(matches) == 0) {
+        fprintf(stderr,
+                "bulkhead undo: nothing of '%s' is in doubt in run %s (bulkhead show RUN lists "
+                "what is; a fan-out's item is STEP[KEY])\n",
+                uo->settle, bh_journal_str(r.start, "run_id"));
+        rc = 2;
+    }
+    if (rc != 0) {
+        cJSON_Delete(matches);
+        bh_replay_close(&r);
+        return rc;
+    }
+    uv_loop_t loop;
+    bh_run run_s, *run = &run_s;
+    bh_run_opts ro;
+    bh_sim sim;
+    int filled;
+    rc = attach(uo, &r, run, &loop, &ro, &sim, &filled);
     if (rc == 0) {
-        bh_sched_listen(run);
-        bh_replay_record_cut(&r, run);
-        rc = bh_replay_fill(&r, run);
+        cJSON *begin = bh_run_record("undo_begin", NULL);
+        cJSON_AddStringToObject(begin, "operator", run->operator_name);
+        cJSON_AddNumberToObject(begin, "undos", 0);
+        cJSON_AddStringToObject(begin, "settle", uo->settle);
+        bh_run_append(run, begin);
+        bh_console_run_start(run->console, run->id, r.rb->title, run->dir, 0, "settle");
+        const cJSON *e;
+        cJSON_ArrayForEach(e, matches) {
+            /* the person's word for the record: checked by hand, settled */
+            cJSON *rec = bh_run_record("settled", NULL);
+            static const char *const keep[] = {"step", "item", "rep", "key", "may_remain"};
+            for (size_t k = 0; k < sizeof keep / sizeof keep[0]; k++) {
+                const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, keep[k]);
+                if (v) cJSON_AddItemToObject(rec, keep[k], cJSON_Duplicate(v, 1));
+            }
+            cJSON_AddStringToObject(rec, "by", run->operator_name);
+            cJSON_AddStringToObject(rec, "note", uo->note);
+            bh_run_append(run, rec);
+            char line[600];
+            snprintf(line, sizeof line, "settled by %s: %s (%s)", run->operator_name,
+                     bh_journal_str(e, "may_remain"), uo->note);
+            bh_console_notice(run->console, line);
+        }
+        bh_sched_pump(run);
+        rc = exit_code(run, bh_sched_finish_run(run));
+    }
+    cJSON_Delete(matches);
+    bh_sched_cleanup(run);
+    bh_replay_close(&r);
+    bh_sim_free(&sim);
+    return rc;
+}
+
+int bh_undo_run(const bh_undo_opts *uo) {
+    if (uo->settle) return bh_undo_settle(uo);
+    bh_replay r;
+    int rc = prepare(uo, &r);
+    if (rc != 0) {
+        bh_replay_close(&r);
+        return rc;
+    }
+    uv_loop_t loop;
+    bh_run run_s, *run = &run_s;
+    bh_run_opts ro;
+    bh_sim sim;
+    int filled;
+    rc = attach(uo, &r, run, &loop, &ro, &sim, &filled);
+    if (rc == 0) {
+        rc = filled; /* without the results, no undo runs; the record says what was asked */
         cJSON *skipped = cJSON_CreateArray();
         size_t history[2]; /* this command counts its own undos only */
         bh_undo_plan(r.rb, r.doc, uo->step, uo->retry_unknown, run, skipped, history, NULL);
@@ -269,23 +379,20 @@ int bh_undo_run(const bh_undo_opts *uo) {
                              ro.sim ? (sim.drill ? "undo, drill" : "undo, dry-run") : "undo");
         const cJSON *m;
         cJSON_ArrayForEach(m, stays) {
-            char line[300];
-            snprintf(line, sizeof line, "in doubt, and its step has no undo: %s (check it by hand)",
+            char line[400];
+            snprintf(line, sizeof line,
+                     "in doubt, and its step has no undo: %s (check it by hand, then: bulkhead "
+                     "undo RUN --settle STEP[KEY] --note WHAT-YOU-FOUND)",
                      m->valuestring);
             bh_console_notice(run->console, line);
         }
         cJSON_Delete(stays);
+        run->undo_left = (size_t)nstays; /* not all can be put back: run_status says so */
         if (run->ndone == 0 && nstays == 0) bh_console_notice(run->console, "nothing to undo");
         if (rc != 0) run->ndone = run->undo_pos = 0;
         bh_sched_pump(run);
         bh_run_outcome out = bh_sched_finish_run(run);
-        if (rc == 0 && out == BH_RUN_OK && nstays > 0) rc = 1; /* not all could be put back */
-        if (rc == 0) {
-            rc = out == BH_RUN_OK            ? 0
-                 : out == BH_RUN_FAILED      ? 1
-                 : out == BH_RUN_INTERRUPTED ? 128 + run->interrupt_signal
-                                             : 6;
-        }
+        if (rc == 0) rc = out == BH_RUN_OK && nstays > 0 ? 1 : exit_code(run, out);
     }
     bh_sched_cleanup(run);
     bh_replay_close(&r);

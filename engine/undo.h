@@ -34,6 +34,10 @@ typedef struct {
     const bh_run_opts *run_opts;
     const bh_secrets *secrets; /* where the runbook's secret() looks */
     const char *plugins;       /* --plugins: where the run's plugins are now, or NULL */
+    /* --settle LABEL --note TEXT: record that a person checked what the
+     * in-doubt instances LABEL names (STEP, STEP[KEY]) may have left, and
+     * that it is settled; nothing is undone. */
+    const char *settle, *note;
 } bh_undo_opts;
 
 /* From a journal's records (doc): the completed instances not yet undone
@@ -48,7 +52,9 @@ typedef struct {
 void bh_undo_plan(const bh_runbook *rb, const cJSON *doc, const char *only_step, int retry_unknown,
                   bh_run *run, cJSON *unknown_skipped, size_t history[2], unsigned char *undone);
 
-/* Exit-code style outcome; messages go to stderr. */
+/* Exit-code style outcome; messages go to stderr. (opts->settle: what
+ * bh_undo_settle does.) */
 int bh_undo_run(const bh_undo_opts *opts);
+int bh_undo_settle(const bh_undo_opts *opts);
 
 #endif

@@ -192,10 +192,72 @@ assert_exit 0 bh run --plain "$WORK/noundo.lua"
 assert_eq "in_doubt continue" "$(end_of block status) $(end_of block next)"
 for k in 1 2; do  # never "nothing to undo" while it may remain
     assert_exit 1 bh undo last
-    assert_contains "$OUT" "in doubt, and its step has no undo: block may still be blocking 203.0.113.7 (check it by hand)"
+    assert_contains "$OUT" "in doubt, and its step has no undo: block may still be blocking 203.0.113.7 (check it by hand"
     assert_not_contains "$OUT" "nothing to undo"
+    assert_contains "$OUT" "incomplete"
 done
 assert_jq "$(journal)" '[.[] | select(.type == "undo_begin")][-1].in_doubt_without_undo | join(",")' "block may still be blocking 203.0.113.7"
+assert_jq "$(journal)" '[.[] | select(.type == "undo_finish")][-1] | "\(.status) \(.in_doubt_without_undo)"' "incomplete 1"
 assert_exit 0 bh show last
 assert_contains "$OUT" "block may still be blocking 203.0.113.7"
+assert_exit 0 bh verify last
+
+t a_person_settles_what_no_undo_can
+# checked by hand: the person says so, for the record, and it is no
+# longer in doubt
+assert_exit 2 bh undo last --settle block
+assert_contains "$ERR" "--settle needs --note"
+assert_exit 2 bh undo last --settle nosuch --note "x"
+assert_contains "$ERR" "nothing of 'nosuch' is in doubt"
+assert_exit 0 bh undo last --settle block --note "no rule for 203.0.113.7 on the edge router" --operator carol --plain
+assert_contains "$OUT" "settled by carol: block may still be blocking 203.0.113.7"
+assert_jq "$(journal)" '[.[] | select(.type == "settled")][0] | "\(.step) \(.by) \(.note)"' \
+    "block carol no rule for 203.0.113.7 on the edge router"
+assert_exit 0 bh show last
+assert_not_contains "$OUT" "in doubt: these may have acted"
+assert_exit 0 bh undo last
+assert_contains "$OUT" "nothing to undo"
+assert_exit 0 bh report last
+assert_contains "$OUT" "settled by carol"
+assert_exit 0 bh verify last
+
+t engine_died_mid_effect_in_doubt_and_undo_abandon_puts_it_back
+# The engine is killed while a step's command acts: the run has no end.
+# runs and show say what may remain; undo refuses to go on with a run that
+# has no end unless told to abandon it; then it stops what the dead engine
+# left running, ends the run (nothing new starts) and runs the undo.
+cat >"$WORK/dead.lua" <<'LUA'
+runbook { id = "dead", title = "Dies mid-step", timeout = "1m",
+  params = { dir = { type = "string", required = true, doc = "d" } } }
+step "isolate" { effect = "isolated",
+  run = function(ctx) ctx.sh('echo on >"$D/state"; touch "$D/go"; sleep 30', { env = { D = param.dir } }) end,
+  undo = function(ctx) ctx.sh('echo off >"$D/state"', { env = { D = param.dir } }) end }
+step "later" { run = function(ctx) ctx.sh('touch "$D/later"', { env = { D = param.dir } }) end }
+LUA
+mkdir -p "$WORK/dd"
+"$BULKHEAD" --state-dir "$STATE" run --plain "$WORK/dead.lua" -p dir="$WORK/dd" >/dev/null 2>&1 &
+pid=$!
+wait_for test -e "$WORK/dd/go" || fail "the step never acted"
+kill -KILL $pid; wait $pid 2>/dev/null
+spid=$(jqs "$(journal)" '[.[] | select(.type == "exec_start")][0].pid')
+assert_exit 0 bh runs
+assert_contains "$(printf '%s\n' "$OUT" | grep -- '-dead-')" "IN DOUBT: isolate may still be isolated"
+assert_exit 0 bh show last
+assert_contains "$OUT" "if its engine died: bulkhead undo RUN --abandon"
+assert_exit 1 bh undo last --plain
+assert_contains "$ERR" "bulkhead undo RUN --abandon"
+assert_eq on "$(cat "$WORK/dd/state")" "refused: nothing changed"
+assert_exit 0 bh undo last --abandon --plain
+assert_eq off "$(cat "$WORK/dd/state")" "the undo of the step in doubt ran"
+assert_no_file "$WORK/dd/later"
+wait_dead "$spid" || fail "the dead engine's command $spid was left running"
+assert_jq "$(journal)" '[.[] | select(.type == "run_end")][-1].status' abandoned
+assert_jq "$(journal)" '[.[] | select(.type == "unknown_outcome")][0] | "\(.decision) \(.how)"' "skip abandon"
+assert_jq "$(journal)" '[.[] | select(.type == "step_end" and .step == "isolate")][-1].status' in_doubt
+assert_jq "$(journal)" '[.[] | select(.type == "step_skipped" and .step == "later")][0].cause' halt
+assert_jq "$(journal)" '[.[] | select(.type == "undo_end")] | map(.status) | join(",")' ok
+assert_exit 0 bh runs
+assert_not_contains "$(printf '%s\n' "$OUT" | grep -- '-dead-')" "IN DOUBT"
+assert_exit 1 bh resume last
+assert_contains "$ERR" "undone"
 assert_exit 0 bh verify last
