@@ -20,6 +20,17 @@ int bh_cmd_usage_error(const char *cmd, const char *fmt, ...) {
     return BH_EXIT_USAGE;
 }
 
+int bh_cmd_unknown_option(const char *cmd, const char *opt) {
+    size_t n = strcspn(opt, "=");
+    /* the options of bulkhead itself come before the command */
+    if (n >= 7 && strncmp(opt, "--state-dir", n) == 0)
+        return bh_cmd_usage_error(cmd,
+                                  "'%s' is an option of bulkhead itself: put it before the "
+                                  "command, as in bulkhead --state-dir DIR %s ...",
+                                  opt, cmd);
+    return bh_cmd_usage_error(cmd, "unknown option '%s'", opt);
+}
+
 bh_secrets *bh_cmd_open_secrets(const char *cmd, const char *file) {
     if (!file) file = getenv("BULKHEAD_SECRETS");
     char err[512];

@@ -46,6 +46,9 @@ int bh_cmd_keygen(int argc, char **argv, const bh_cli *g);
 int bh_cmd_is_help(const char *arg);
 /* Print "bulkhead CMD: message" and a hint to use --help; returns BH_EXIT_USAGE. */
 int bh_cmd_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The usage error for option opt that cmd does not know (a global option
+ * given after the command says where it goes). */
+int bh_cmd_unknown_option(const char *cmd, const char *opt);
 /* Find a run folder from an id, unique id prefix, "last", or a path.
  * Returns a malloc'd folder path or NULL after printing why. */
 char *bh_cmd_find_run(const bh_cli *g, const char *arg);

@@ -195,7 +195,7 @@ static int person_command(int argc, char **argv, const bh_cli *g, const char *cm
         } else if (is_done && strcmp(a, "--failed") == 0) {
             failed = 1;
         } else if (a[0] == '-' && a[1]) {
-            return bh_cmd_usage_error(cmd, "unknown option '%s'", a);
+            return bh_cmd_unknown_option(cmd, a);
         } else if (npos < 2) {
             pos[npos++] = a;
         } else {
@@ -326,7 +326,7 @@ int bh_cmd_resume(int argc, char **argv, const bh_cli *g) {
         } else if (strcmp(a, "--no-prompt") == 0) {
             no_prompt = 1;
         } else if (a[0] == '-' && a[1]) {
-            rc = bh_cmd_usage_error("resume", "unknown option '%s'", a);
+            rc = bh_cmd_unknown_option("resume", a);
         } else if (!run) {
             run = a;
         } else {
@@ -448,7 +448,7 @@ int bh_cmd_undo(int argc, char **argv, const bh_cli *g) {
         } else if (strcmp(a, "--plain") == 0) {
             plain = 1;
         } else if (a[0] == '-' && a[1]) {
-            return bh_cmd_usage_error("undo", "unknown option '%s'", a);
+            return bh_cmd_unknown_option("undo", a);
         } else if (!run) {
             run = a;
         } else {

@@ -70,7 +70,7 @@ int bh_cmd_drills(int argc, char **argv, const bh_cli *g) {
         } else if (strcmp(argv[i], "--json") == 0) {
             json = 1;
         } else if (argv[i][0] == '-') {
-            return bh_cmd_usage_error("drills", "unknown option '%s'", argv[i]);
+            return bh_cmd_unknown_option("drills", argv[i]);
         } else if (which) {
             return bh_cmd_usage_error("drills", "one runbook at a time");
         } else {

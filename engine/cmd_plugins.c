@@ -79,7 +79,7 @@ int bh_cmd_plugins(int argc, char **argv, const bh_cli *g) {
             if (i + 1 >= argc) return bh_cmd_usage_error("plugins", "--plugins needs a directory");
             dirs_arg = argv[++i];
         } else if (argv[i][0] == '-') {
-            return bh_cmd_usage_error("plugins", "unknown option '%s'", argv[i]);
+            return bh_cmd_unknown_option("plugins", argv[i]);
         } else if (name) {
             return bh_cmd_usage_error("plugins", "one plugin at a time");
         } else {

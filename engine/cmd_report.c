@@ -52,7 +52,7 @@ int bh_cmd_report(int argc, char **argv, const bh_cli *g) {
         } else if (strncmp(a, "--format=", 9) == 0) {
             format = a + 9;
         } else if (a[0] == '-' && a[1]) {
-            return bh_cmd_usage_error("report", "unknown option '%s'", a);
+            return bh_cmd_unknown_option("report", a);
         } else if (which) {
             return bh_cmd_usage_error("report", "one run at a time");
         } else {

@@ -289,7 +289,7 @@ static int parse(int argc, char **argv, opts *o, const char *help, int allow_run
         } else if (allow_run_opts && strcmp(a, "--no-prompt") == 0) {
             o->no_prompt = 1;
         } else if (a[0] == '-' && a[1] != '\0') {
-            return bh_cmd_usage_error(o->cmd, "unknown option '%s'", a);
+            return bh_cmd_unknown_option(o->cmd, a);
         } else {
             o->paths[o->npaths++] = a;
         }

@@ -121,6 +121,54 @@ static void set_field(cJSON *o, const char *k, cJSON *v) {
         cJSON_AddItemToObject(o, k, v);
 }
 
+/* Which exec of its step a record is about: fan-out item, cadence
+ * repetition, undo or not, attempt, and the exec's number in the attempt.
+ * In a fan-out the instances' records interleave. */
+static int same_exec(const cJSON *x, const cJSON *rec) {
+    static const char *const keys[] = {"item", "rep", "attempt", "n"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (bh_journal_num(x, keys[i], 0) != bh_journal_num(rec, keys[i], 0)) return 0;
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "undo")) ==
+           cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "undo"));
+}
+
+/* The exec line of step entry e that exec_end rec ends: the latest that
+ * matches (searched from the end: what ends now started recently). */
+static cJSON *exec_of(cJSON *e, const cJSON *rec) {
+    cJSON *execs = cJSON_GetObjectItemCaseSensitive(e, "execs");
+    for (int i = cJSON_GetArraySize(execs) - 1; i >= 0; i--) {
+        cJSON *x = cJSON_GetArrayItem(execs, i);
+        if (same_exec(x, rec)) return x;
+    }
+    return NULL;
+}
+
+/* A fan-out instance's key ("web1") by its item number, for its execs. */
+static void remember_key(cJSON *e, const cJSON *rec) {
+    if (bh_journal_num(rec, "item", 0) <= 0 || !bh_journal_str(rec, "key")) return;
+    cJSON *keys = cJSON_GetObjectItemCaseSensitive(e, "keys");
+    if (!keys) keys = cJSON_AddObjectToObject(e, "keys");
+    char n[32];
+    snprintf(n, sizeof n, "%.0f", bh_journal_num(rec, "item", 0));
+    if (!cJSON_GetObjectItemCaseSensitive(keys, n))
+        cJSON_AddStringToObject(keys, n, bh_journal_str(rec, "key"));
+}
+
+/* Copy onto exec line x which instance of step entry e it belongs to,
+ * with the fan-out item's key as its step_start named it. */
+static void add_instance(cJSON *x, const cJSON *e, const cJSON *rec) {
+    static const char *const keys[] = {"item", "rep"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (bh_journal_num(rec, keys[i], 0) > 0)
+            cJSON_AddNumberToObject(x, keys[i], bh_journal_num(rec, keys[i], 0));
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "undo")))
+        cJSON_AddBoolToObject(x, "undo", 1);
+    char n[32];
+    snprintf(n, sizeof n, "%.0f", bh_journal_num(rec, "item", 0));
+    const char *key = bh_journal_str(cJSON_GetObjectItemCaseSensitive(e, "keys"), n);
+    if (key) cJSON_AddStringToObject(x, "key", key);
+}
+
 static int collect(const cJSON *rec, uint64_t offset, void *ud) {
     (void)offset;
     summary *s = ud;
@@ -143,6 +191,7 @@ static int collect(const cJSON *rec, uint64_t offset, void *ud) {
     } else if (step) {
         cJSON *e = step_entry(s, step);
         if (strcmp(type, "step_start") == 0) {
+            remember_key(e, rec);
             /* A new attempt: what an earlier one ended with is history
              * (its exec lines stay, marked with their attempt). */
             cJSON_DeleteItemFromObjectCaseSensitive(e, "error");
@@ -168,7 +217,8 @@ static int collect(const cJSON *rec, uint64_t offset, void *ud) {
                 set_field(e, "doubt", cJSON_CreateString(bh_journal_str(rec, "doubt")));
         } else if (strcmp(type, "step_done") == 0) {
             /* A fan-out or cadence: the sum of its instances wins over the
-             * last instance's step_end. */
+             * last instance's step_end, whose duration is only its own. */
+            cJSON_DeleteItemFromObjectCaseSensitive(e, "duration_ms");
             set_field(e, "status",
                       cJSON_CreateString(
                           bh_journal_str(rec, "status") ? bh_journal_str(rec, "status") : "?"));
@@ -201,14 +251,14 @@ static int collect(const cJSON *rec, uint64_t offset, void *ud) {
             cJSON *x = cJSON_CreateObject();
             cJSON_AddNumberToObject(x, "attempt", bh_journal_num(rec, "attempt", 0));
             cJSON_AddNumberToObject(x, "n", bh_journal_num(rec, "n", 0));
+            add_instance(x, e, rec);
             cJSON_AddItemToObject(
                 x, "argv", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(rec, "argv"), 1));
             if (bh_journal_str(rec, "error"))
                 cJSON_AddStringToObject(x, "error", bh_journal_str(rec, "error"));
             cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(e, "execs"), x);
         } else if (strcmp(type, "exec_end") == 0) {
-            cJSON *execs = cJSON_GetObjectItemCaseSensitive(e, "execs");
-            cJSON *x = cJSON_GetArrayItem(execs, cJSON_GetArraySize(execs) - 1);
+            cJSON *x = exec_of(e, rec);
             if (!x) return 0;
             static const char *const keep[] = {"pid",    "code",        "signal", "timed_out",
                                                "killed", "duration_ms", "stdout", "stderr"};
@@ -289,6 +339,17 @@ static cJSON *remain_texts(const summary *s) {
     return out;
 }
 
+/* Close the memory stream o and print what it holds (text, len) safely
+ * for a terminal: a NUL, bytes that are not UTF-8 and controls shown as
+ * the journal writes them (json.h). */
+static void put_text(FILE *o, char **text, size_t *len) {
+    fclose(o); /* only now are *text and *len set */
+    char *esc = bh_json_escape_terminal(*text, *len, NULL);
+    fputs(esc ? esc : *text, stdout);
+    free(esc);
+    free(*text);
+}
+
 int bh_cmd_runs(int argc, char **argv, const bh_cli *g) {
     int json = 0;
     for (int i = 1; i < argc; i++) {
@@ -305,7 +366,14 @@ int bh_cmd_runs(int argc, char **argv, const bh_cli *g) {
     size_t n;
     char **names = bh_util_list_names(runs_dir, &n);
     cJSON *arr = cJSON_CreateArray();
-    if (!json && n == 0) printf("no runs in %s\n", runs_dir);
+    char *text = NULL;
+    size_t tlen = 0;
+    FILE *txt = json ? NULL : open_memstream(&text, &tlen);
+    if (!json && !txt) {
+        fprintf(stderr, "bulkhead runs: out of memory\n");
+        abort();
+    }
+    if (!json && n == 0) fprintf(txt, "no runs in %s\n", runs_dir);
     for (size_t i = 0; i < n; i++) {
         char *dir = bh_util_asprintf("%s/%s", runs_dir, names[i]);
         summary s;
@@ -337,10 +405,10 @@ int bh_cmd_runs(int argc, char **argv, const bh_cli *g) {
                     snprintf(doubt, sizeof doubt, "  IN DOUBT: %s%s",
                              bh_journal_str(cJSON_GetArrayItem(s.remain.open, 0), "may_remain"),
                              nd > 1 ? " (and more: bulkhead show)" : "");
-                printf("%-48s %-11s %-9s %s  (%s)%s%s\n", names[i], run_status(&s),
-                       bh_journal_str(s.start, "mode") ? bh_journal_str(s.start, "mode") : "?",
-                       bh_journal_str(s.start, "ts") ? bh_journal_str(s.start, "ts") : "?", counts,
-                       doubt, chk.intact ? "" : "  JOURNAL BROKEN");
+                fprintf(txt, "%-48s %-11s %-9s %s  (%s)%s%s\n", names[i], run_status(&s),
+                        bh_journal_str(s.start, "mode") ? bh_journal_str(s.start, "mode") : "?",
+                        bh_journal_str(s.start, "ts") ? bh_journal_str(s.start, "ts") : "?", counts,
+                        doubt, chk.intact ? "" : "  JOURNAL BROKEN");
             }
         }
         summary_free(&s);
@@ -350,6 +418,8 @@ int bh_cmd_runs(int argc, char **argv, const bh_cli *g) {
         char *out = bh_json_print(arr, 1);
         puts(out);
         free(out);
+    } else {
+        put_text(txt, &text, &tlen);
     }
     cJSON_Delete(arr);
     bh_util_free_names(names, n);
@@ -384,7 +454,7 @@ static int run_arg(int argc, char **argv, const bh_cli *g, const char *cmd, cons
         } else if (json && strcmp(argv[i], "--json") == 0) {
             *json = 1;
         } else if (argv[i][0] == '-') {
-            return bh_cmd_usage_error(cmd, "unknown option '%s'", argv[i]);
+            return bh_cmd_unknown_option(cmd, argv[i]);
         } else if (which) {
             return bh_cmd_usage_error(cmd, "one run at a time");
         } else {
@@ -394,6 +464,20 @@ static int run_arg(int argc, char **argv, const bh_cli *g, const char *cmd, cons
     if (!which) return bh_cmd_usage_error(cmd, "which run? (an id, a prefix, or 'last')");
     *dir = bh_cmd_find_run(g, which);
     return *dir ? BH_EXIT_OK : BH_EXIT_IO;
+}
+
+/* Whose exec line x is, as the console labels it: "[web1] ", "[#3] " for
+ * a cadence's repetition, "undo ", and "#2 " for the attempt when there
+ * were several. */
+static void print_instance(FILE *o, const cJSON *x, int attempts) {
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "undo"))) fprintf(o, "undo ");
+    if (bh_journal_str(x, "key"))
+        fprintf(o, "[%s] ", bh_journal_str(x, "key"));
+    else if (bh_journal_num(x, "item", 0) > 0)
+        fprintf(o, "[%.0f] ", bh_journal_num(x, "item", 0));
+    else if (bh_journal_num(x, "rep", 0) > 0)
+        fprintf(o, "[#%.0f] ", bh_journal_num(x, "rep", 0));
+    if (attempts) fprintf(o, "#%.0f ", bh_journal_num(x, "attempt", 0));
 }
 
 /* show's text: what a person reads, every string as the journal writes it
@@ -472,10 +556,9 @@ static void show_text(FILE *o, const char *name, const char *dir, const summary 
         const cJSON *x;
         cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(e, "execs")) {
             char *args = bh_json_print(cJSON_GetObjectItemCaseSensitive(x, "argv"), 0);
-            if (attempts > 1)
-                fprintf(o, "       #%.0f $ %s", bh_journal_num(x, "attempt", 0), args ? args : "?");
-            else
-                fprintf(o, "       $ %s", args ? args : "?");
+            fprintf(o, "       ");
+            print_instance(o, x, attempts > 1);
+            fprintf(o, "$ %s", args ? args : "?");
             free(args);
             if (bh_journal_str(x, "error"))
                 fprintf(o, "  -> %s\n", bh_journal_str(x, "error"));
@@ -544,11 +627,7 @@ int bh_cmd_show(int argc, char **argv, const bh_cli *g) {
             abort();
         }
         show_text(o, name, dir, &s, &chk);
-        fclose(o);
-        char *esc = bh_json_escape(text, len, NULL);
-        fputs(esc ? esc : text, stdout);
-        free(esc);
-        free(text);
+        put_text(o, &text, &len);
     }
     summary_free(&s);
     free(dir);

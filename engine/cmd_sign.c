@@ -119,7 +119,7 @@ int bh_cmd_verify(int argc, char **argv, const bh_cli *g) {
             else
                 expect = argv[++i];
         } else if (argv[i][0] == '-') {
-            return bh_cmd_usage_error("verify", "unknown option '%s'", argv[i]);
+            return bh_cmd_unknown_option("verify", argv[i]);
         } else if (which) {
             return bh_cmd_usage_error("verify", "one run at a time");
         } else {

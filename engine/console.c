@@ -21,10 +21,13 @@ struct bh_console {
     const bh_redact *redact; /* secrets masked in everything shown */
 };
 
-/* Every line a person sees goes through here: formatted, then masked. */
-static void say(bh_console *c, FILE *out, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void say(bh_console *c, FILE *out, const char *fmt, ...) {
+/* Every line a person sees goes through here: raw, the console's own
+ * colours and line control, as it is; then the text, formatted, masked
+ * and made safe for a terminal (what it holds comes from runbooks, items
+ * and commands' output, which must not drive the terminal). */
+static void say(bh_console *c, FILE *out, const char *raw, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void say(bh_console *c, FILE *out, const char *raw, const char *fmt, ...) {
     char stack[1024];
     va_list ap;
     va_start(ap, fmt);
@@ -39,9 +42,10 @@ static void say(bh_console *c, FILE *out, const char *fmt, ...) {
         va_end(ap);
     }
     char *masked = bh_redact_text(c->redact, text, (size_t)n, NULL);
-    /* a NUL or bytes that are not UTF-8 shown as the journal writes them */
+    /* a NUL, bytes that are not UTF-8, controls: shown as JSON writes them */
     const char *shown = masked ? masked : text;
-    char *escaped = bh_json_escape(shown, strlen(shown), NULL);
+    char *escaped = bh_json_escape_terminal(shown, strlen(shown), NULL);
+    if (raw) fputs(raw, out);
     fputs(escaped ? escaped : shown, out);
     free(escaped);
     free(masked);
@@ -87,10 +91,10 @@ static void draw_live(bh_console *c) {
     char el[32];
     bh_util_format_duration((double)(uv_hrtime() - c->step_started) / 1e6, el, sizeof el);
     if (c->running > 1)
-        say(c, c->out, "\r\033[K  \033[36m…\033[0m %zu running, latest %s  %s", c->running, c->step,
-            el);
+        say(c, c->out, "\r\033[K  \033[36m…\033[0m ", "%zu running, latest %s  %s", c->running,
+            c->step, el);
     else
-        say(c, c->out, "\r\033[K  \033[36m…\033[0m %s  running %s", c->step, el);
+        say(c, c->out, "\r\033[K  \033[36m…\033[0m ", "%s  running %s", c->step, el);
     fflush(c->out);
 }
 
@@ -101,10 +105,10 @@ static void redraw(uv_timer_t *t) {
 void bh_console_run_start(bh_console *c, const char *run_id, const char *title, const char *dir,
                           size_t nsteps, const char *mode) {
     if (!human(c)) return;
-    say(c, c->out, "run %s: %s (%zu steps, %s)\n  journal: %s/journal.jsonl\n", run_id, title,
+    say(c, c->out, NULL, "run %s: %s (%zu steps, %s)\n  journal: %s/journal.jsonl\n", run_id, title,
         nsteps, mode, dir);
     if (strstr(mode, "dry-run") || strstr(mode, "drill"))
-        say(c, c->out,
+        say(c, c->out, NULL,
             "  %s: nothing is executed or sent; approvals are granted; time is simulated\n",
             strstr(mode, "drill") ? "DRILL" : "DRY RUN");
     fflush(c->out);
@@ -113,7 +117,7 @@ void bh_console_run_start(bh_console *c, const char *run_id, const char *title, 
 void bh_console_phase(bh_console *c, const char *phase) {
     if (!human(c)) return;
     clear_live(c);
-    say(c, c->out, "phase %s\n", phase);
+    say(c, c->out, NULL, "phase %s\n", phase);
     draw_live(c);
     fflush(c->out);
 }
@@ -131,10 +135,10 @@ void bh_console_step_start(bh_console *c, const char *label) {
 
 static const char *mark(const bh_console *c, const char *status) {
     int tty = c->mode == BH_CONSOLE_TTY;
-    if (strcmp(status, "ok") == 0) return tty ? "\033[32m✓\033[0m" : "ok  ";
-    if (strcmp(status, "skipped") == 0) return tty ? "\033[2m-\033[0m" : "skip";
-    if (strcmp(status, "in_doubt") == 0) return tty ? "\033[33m✗\033[0m" : "FAIL";
-    return tty ? "\033[31m✗\033[0m" : "FAIL";
+    if (strcmp(status, "ok") == 0) return tty ? "  \033[32m✓\033[0m" : "  ok  ";
+    if (strcmp(status, "skipped") == 0) return tty ? "  \033[2m-\033[0m" : "  skip";
+    if (strcmp(status, "in_doubt") == 0) return tty ? "  \033[33m✗\033[0m" : "  FAIL";
+    return tty ? "  \033[31m✗\033[0m" : "  FAIL";
 }
 
 /* For people: "in doubt", not the record's in_doubt. */
@@ -150,8 +154,8 @@ void bh_console_step_end(bh_console *c, const char *id, const char *status, doub
         clear_live(c);
         char el[32];
         bh_util_format_duration(ms, el, sizeof el);
-        say(c, c->out, "  %s %s  %s %s\n", mark(c, status), id, said(status), el);
-        if (detail && *detail) say(c, c->out, "      %s\n", detail);
+        say(c, c->out, mark(c, status), " %s  %s %s\n", id, said(status), el);
+        if (detail && *detail) say(c, c->out, NULL, "      %s\n", detail);
         draw_live(c);
         fflush(c->out);
     }
@@ -165,10 +169,10 @@ void bh_console_step_unrecorded(bh_console *c, const char *id, const char *statu
     clear_live(c);
     char el[32];
     bh_util_format_duration(ms, el, sizeof el);
-    const char *mark = c->mode == BH_CONSOLE_TTY ? "\033[33m?\033[0m" : "??  ";
-    say(c, c->out, "  %s %s  not recorded %s\n", mark, id, el);
+    const char *mark = c->mode == BH_CONSOLE_TTY ? "  \033[33m?\033[0m" : "  ??  ";
+    say(c, c->out, mark, " %s  not recorded %s\n", id, el);
     /* What it did matters to whoever resumes it; the journal has no word. */
-    say(c, c->out,
+    say(c, c->out, NULL,
         "      it ended %s, but its end could not be written to the journal (%s): for the "
         "record its outcome is unknown, and `bulkhead resume` asks whether to run it again\n",
         strcmp(status, "ok") == 0 ? "without error" : status, bh_util_strerror(err));
@@ -179,7 +183,7 @@ void bh_console_step_unrecorded(bh_console *c, const char *id, const char *statu
 void bh_console_step_skipped(bh_console *c, const char *id, const char *reason) {
     if (!human(c)) return;
     clear_live(c);
-    say(c, c->out, "  %s %s  skipped (%s)\n", mark(c, "skipped"), id, reason);
+    say(c, c->out, mark(c, "skipped"), " %s  skipped (%s)\n", id, reason);
     draw_live(c);
     fflush(c->out);
 }
@@ -187,7 +191,7 @@ void bh_console_step_skipped(bh_console *c, const char *id, const char *reason) 
 void bh_console_log(bh_console *c, const char *step, const char *text) {
     if (!human(c)) return;
     clear_live(c);
-    say(c, c->out, "    %s | %s\n", step, text);
+    say(c, c->out, NULL, "    %s | %s\n", step, text);
     draw_live(c);
     fflush(c->out);
 }
@@ -195,18 +199,18 @@ void bh_console_log(bh_console *c, const char *step, const char *text) {
 void bh_console_text(bh_console *c, const char *text) {
     if (!human(c)) return;
     clear_live(c);
-    say(c, c->out, "%s", text);
+    say(c, c->out, NULL, "%s", text);
     draw_live(c);
     fflush(c->out);
 }
 
 void bh_console_notice(bh_console *c, const char *text) {
     if (!human(c)) {
-        say(c, stderr, "bulkhead: %s\n", text);
+        say(c, stderr, NULL, "bulkhead: %s\n", text);
         return;
     }
     clear_live(c);
-    say(c, c->out, "  ! %s\n", text);
+    say(c, c->out, NULL, "  ! %s\n", text);
     draw_live(c);
     fflush(c->out);
 }
@@ -216,7 +220,7 @@ void bh_console_run_end(bh_console *c, const char *run_id, const char *status, d
     if (!human(c)) return;
     char el[32];
     bh_util_format_duration(ms, el, sizeof el);
-    say(c, c->out, "run %s %s in %s: %s\n", run_id, status, el, counts);
+    say(c, c->out, NULL, "run %s %s in %s: %s\n", run_id, status, el, counts);
     fflush(c->out);
 }
 

@@ -73,24 +73,40 @@ static size_t utf8_seq(const unsigned char *s, size_t n) {
     return len;
 }
 
-char *bh_json_escape(const char *s, size_t len, size_t *outlen) {
+/* A character a terminal acts on instead of showing: C0 controls but a
+ * newline or a tab, DEL, and C1 (U+0080..U+009F, C2 80..C2 9F in UTF-8). */
+static int is_control(const unsigned char *u, size_t k) {
+    if (k == 1) return (u[0] < 0x20 && u[0] != '\n' && u[0] != '\t') || u[0] == 0x7f;
+    return k == 2 && u[0] == 0xC2 && u[1] < 0xA0;
+}
+
+static size_t plain_seq(const unsigned char *u, size_t n, int terminal) {
+    size_t k = utf8_seq(u, n);
+    return k && terminal && is_control(u, k) ? 0 : k;
+}
+
+static char *escape(const char *s, size_t len, size_t *outlen, int terminal) {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0, k;
-    while (i < len && (k = utf8_seq(u + i, len - i)) > 0)
+    while (i < len && (k = plain_seq(u + i, len - i, terminal)) > 0)
         i += k;
     if (i == len) return NULL; /* the common case: nothing to do */
     bh_buf b = {0};
     bh_buf_put(&b, s, i);
     while (i < len) {
-        k = utf8_seq(u + i, len - i);
+        k = plain_seq(u + i, len - i, terminal);
+        char e[8];
         if (k) {
             bh_buf_put(&b, s + i, k);
             i += k;
         } else if (s[i] == MARK && i + 1 < len && (s[i + 1] == NUL_MARK || s[i + 1] == MARK)) {
             bh_buf_put(&b, s[i + 1] == NUL_MARK ? "\\u0000" : "\\udcc0", 6);
             i += 2;
+        } else if ((k = utf8_seq(u + i, len - i)) > 0) { /* a control, as JSON writes it */
+            snprintf(e, sizeof e, "\\u%04x", k == 1 ? u[i] : u[i + 1]);
+            bh_buf_put(&b, e, 6);
+            i += k;
         } else {
-            char e[8];
             snprintf(e, sizeof e, "\\udc%02x", u[i]);
             bh_buf_put(&b, e, 6);
             i++;
@@ -98,6 +114,14 @@ char *bh_json_escape(const char *s, size_t len, size_t *outlen) {
     }
     if (outlen) *outlen = b.len;
     return b.p;
+}
+
+char *bh_json_escape(const char *s, size_t len, size_t *outlen) {
+    return escape(s, len, outlen, 0);
+}
+
+char *bh_json_escape_terminal(const char *s, size_t len, size_t *outlen) {
+    return escape(s, len, outlen, 1);
 }
 
 const char *bh_json_visible(const char *s, char **copy) {

@@ -46,6 +46,11 @@ size_t bh_json_bytes(const char *s, char *out);
  * and for reports and the console, which show a string as the journal
  * writes it. */
 char *bh_json_escape(const char *s, size_t len, size_t *outlen);
+/* bh_json_escape, and what a terminal would act on (an escape sequence, a
+ * carriage return, a backspace: C0 but newline and tab, DEL, C1) written
+ * \u00XX too: a step's output or an item's name cannot move the cursor,
+ * recolour or rewrite what a person reads. */
+char *bh_json_escape_terminal(const char *s, size_t len, size_t *outlen);
 /* s shown as the journal writes it (bh_json_escape): s itself, or the
  * escaped copy, which is then in *copy to free (else *copy is NULL). */
 const char *bh_json_visible(const char *s, char **copy);

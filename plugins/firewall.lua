@@ -34,10 +34,6 @@ local function port_of(x)
   return port, proto ~= "" and proto or default
 end
 
-local function cidr_ok(c)
-  return type(c) == "string" and (c:match("^[%d%.]+/?%d*$") or c:match("^[%x:]+/?%d*$")) ~= nil
-end
-
 -- The table. Only what the runbook allows passes, each in its direction:
 -- services of the host others may still reach (allow), services it may
 -- still reach (allow_out), sources let in (allow_from), destinations let
@@ -164,6 +160,18 @@ local function covers(c, a)
     if nb[i] & mask ~= ab[i] & mask then return false end
   end
   return true
+end
+
+-- Is c an address or a network nft takes: "10.20.0.7", "10.20.0.0/24",
+-- "2001:db8::/32", the prefix within the address's length? Checked at
+-- load, so that "10.20.0/24" or "10.0.0.0/33" is a runbook error and not
+-- a failure in the middle of an incident, after the probe.
+local function cidr_ok(c)
+  if type(c) ~= "string" then return false end
+  local net, slash, len = c:match("^([^/]+)(/?)(%d*)$")
+  local b = net and addr_bytes(net)
+  if not b or net:find("%%") or (slash == "/") ~= (len ~= "") then return false end
+  return len == "" or tonumber(len) <= #b * 8
 end
 
 -- --- running nft -----------------------------------------------------------

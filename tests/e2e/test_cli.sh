@@ -36,3 +36,59 @@ done
 t help_global
 assert_exit 0 "$BULKHEAD" --help
 assert_contains "$OUT$ERR" "usage" "--help"
+
+# A fan-out's instances interleave in the journal: show pairs each exec's
+# end with its own start (item, attempt, number) and names the item.
+t show_fanout_pairs_execs
+cat >"$WORK/fan.lua" <<'LUA'
+runbook { id = "fan", title = "fan" }
+phase "p"
+local d = { a = "0.4", b = "0.05", c = "0.2" }
+step "s" { each = { "a", "b", "c" }, timeout = "10s",
+  run = function(ctx, item)
+    ctx.exec { "sh", "-c", "sleep " .. d[item] .. "; echo first " .. item }
+    ctx.exec { "sh", "-c", "echo second " .. item .. "; exit " .. (item == "c" and 3 or 0) }
+  end }
+LUA
+assert_exit 1 bh run "$WORK/fan.lua"
+j=$(journal)
+# the journal does interleave: a's first exec ends after b's second started
+assert_eq "true" "$(jqs "$j" '(map(.type == "exec_end" and .item == 1 and .n == 1) | index(true)) > (map(.type == "exec_start" and .item == 2 and .n == 2) | index(true))')" "interleaved"
+assert_exit 0 bh show last
+assert_not_contains "$OUT" "no end recorded" "show"
+for it in a b c; do
+    line=$(printf '%s\n' "$OUT" | grep -A1 -F "[$it] \$ [\"sh\",\"-c\",\"sleep")
+    assert_contains "$line" "-> exit 0" "$it's first exec"
+    # its stdout file is its own (the file holds its own first line)
+    f=$(printf '%s\n' "$line" | sed -n 's/.*stdout: \([^ ]*\) .*/\1/p')
+    assert_eq "first $it" "$(cat "$(dirname "$j")/$f")" "$it's stdout file"
+done
+assert_contains "$OUT" '[c] $ ["sh","-c","echo second c; exit 3"]  -> exit 3' "c's second"
+assert_contains "$OUT" '[a] $ ["sh","-c","echo second a; exit 0"]  -> exit 0' "a's second"
+
+# What runbooks, items and commands say cannot drive the terminal: escape
+# sequences, carriage returns and other controls are shown as \u00XX by
+# the console, show and runs; the journal keeps them as they were.
+t terminal_controls_escaped
+cat >"$WORK/esc.lua" <<'LUA'
+runbook { id = "esc", title = "esc" }
+phase "p"
+step "s" { each = { "a\27]0;pwned\7", "b\rok" }, timeout = "5s",
+  run = function(ctx, item) ctx.log("x\27[2J" .. item); error("bad\27[31m\8") end }
+LUA
+assert_exit 1 bh run --plain "$WORK/esc.lua"
+all="$OUT$ERR"
+assert_contains "$OUT" 's[a\u001b]0;pwned\u0007]  failed' "console label"
+assert_contains "$OUT" 'x\u001b[2Jb\u000dok' "console log line"
+assert_contains "$OUT" 'bad\u001b[31m\u0008' "console error"
+assert_exit 0 bh show last
+all="$all$OUT"
+assert_contains "$OUT" 'bad\u001b[31m\u0008' "show error"
+assert_exit 0 bh runs
+all="$all$OUT"
+case "$all" in *$'\e'* | *$'\r'* | *$'\b'* | *$'\a'*) fail "a control character reached the terminal" ;; esac
+assert_eq "a"$'\e'"]0;pwned"$'\a' "$(jqs "$(journal)" '[.[] | select(.type == "step_start")][0].key')" "journal keeps the key"
+
+t global_option_after_command
+assert_exit 2 bh run --state-dir "$WORK/x" "$FIXTURES/three.lua"
+assert_contains "$ERR" "bulkhead --state-dir DIR run" "hint"

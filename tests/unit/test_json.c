@@ -132,6 +132,24 @@ static void test_keys_and_formatted(void **state) {
     cJSON_Delete(o);
 }
 
+/* For a terminal, what it would act on is written as JSON writes it;
+ * newlines, tabs and printable text (any script) stay as they are. */
+static void test_terminal(void **state) {
+    (void)state;
+    const char in[] = "a\033[2J\r\b\x7f\xc2\x9b\n\t\xc3\xa9\xe2\x9c\x93";
+    char *out = bh_json_escape_terminal(in, sizeof in - 1, NULL);
+    assert_non_null(out);
+    assert_string_equal(out, "a\\u001b[2J\\u000d\\u0008\\u007f\\u009b\n\t\xc3\xa9\xe2\x9c\x93");
+    free(out);
+    assert_null(bh_json_escape_terminal("plain\ttext\n", 11, NULL));
+    /* not for the journal: JSON itself escapes controls in strings */
+    assert_null(bh_json_escape("a\033b", 3, NULL));
+    char bad[] = {'x', (char)0xff};
+    out = bh_json_escape_terminal(bad, 2, NULL);
+    assert_string_equal(out, "x\\udcff");
+    free(out);
+}
+
 static void test_parse_is_strict(void **state) {
     (void)state;
     const char *junk = "{\"a\":1} x";
@@ -163,6 +181,7 @@ int main(void) {
         cmocka_unit_test(test_every_byte_and_pair),
         cmocka_unit_test(test_keys_and_formatted),
         cmocka_unit_test(test_parse_is_strict),
+        cmocka_unit_test(test_terminal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
