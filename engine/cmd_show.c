@@ -297,6 +297,7 @@ static int summarize(const char *dir, summary *s, bh_journal_check *chk) {
         return BH_EXIT_IO;
     }
     bh_journal_verify_buf(buf, len, chk);
+    bh_journal_check_run(buf, len, dir, chk);
     bh_journal_each_buf(buf, len, collect, s);
     bh_remain_end(&s->remain); /* what a dead engine's attempts may have left */
     free(buf);

@@ -167,11 +167,8 @@ int bh_cmd_verify(int argc, char **argv, const bh_cli *g) {
     /* The journal must be this run's: its run_start names the folder. An
      * intact chain proves nothing about which run it is the record of: one
      * run's journal copied over another's verifies by itself. */
-    const char *base = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
-    if (!st.run_id || strcmp(st.run_id, base) != 0) {
-        printf("%s: NOT THIS RUN'S JOURNAL: its run_start names run '%s', not this run folder "
-               "'%s'\n",
-               path, st.run_id ? st.run_id : "(none)", base);
+    if (!bh_journal_check_run(buf, len, dir, &chk)) {
+        printf("%s: %s\n", path, chk.message);
         rc = BH_EXIT_BROKEN;
         goto done;
     }

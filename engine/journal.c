@@ -269,6 +269,7 @@ static void set_broken(bh_journal_check *out, uint64_t seq, uint64_t offset,
 void bh_journal_verify_buf(const char *buf, size_t len, bh_journal_check *out) {
     memset(out, 0, sizeof *out);
     out->bad_seq = -1;
+    out->bytes = len;
 
     /* Hashes of the last two lines read: when a link breaks and the earlier
      * line is the one named, the last intact line is the one before it. */
@@ -382,6 +383,28 @@ void bh_journal_verify_buf(const char *buf, size_t len, bh_journal_check *out) {
     out->bad_seq = -1;
     memcpy(out->head, hash, sizeof out->head);
     snprintf(out->message, sizeof out->message, "hash chain intact: %" PRIu64 " records", expected);
+}
+
+int bh_journal_check_run(const char *buf, size_t len, const char *dir, bh_journal_check *chk) {
+    if (!chk->intact) return 0;
+    const char *nl = memchr(buf, '\n', len);
+    cJSON *first = nl ? bh_json_parse(buf, (size_t)(nl - buf)) : NULL;
+    const char *id = bh_journal_str(first, "run_id");
+    const char *base = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
+    int ok = id && strcmp(id, base) == 0;
+    if (!ok) {
+        /* nothing in it vouches for this run: broken from its first record */
+        chk->intact = 0;
+        chk->bad_seq = 0;
+        chk->bad_offset = 0;
+        memcpy(chk->head, zero_hash, sizeof chk->head);
+        snprintf(chk->message, sizeof chk->message,
+                 "NOT THIS RUN'S JOURNAL: its run_start names run '%.100s', not this run folder "
+                 "'%.100s'",
+                 id ? id : "(none)", base);
+    }
+    cJSON_Delete(first);
+    return ok;
 }
 
 int bh_journal_verify(const char *path, bh_journal_check *out) {

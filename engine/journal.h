@@ -63,6 +63,7 @@ typedef struct {
     uint64_t records;                 /* records read before the first problem */
     int64_t bad_seq;                  /* the record named as broken, -1 when intact */
     uint64_t bad_offset;              /* byte offset of that record's line */
+    uint64_t bytes;                   /* the journal's length: 0 for an empty one */
     char message[320];                /* what is wrong, for people */
     char head[BH_SHA256_HEX_LEN + 1]; /* hash of the last intact line */
 } bh_journal_check;
@@ -72,13 +73,18 @@ typedef struct {
  * else, is broken at seq 0: the start of the story is missing), every line
  * parses as a JSON object, seq runs 0,1,2,... and prev matches the previous
  * line's hash. Which run it is the journal of (run_start's run_id against
- * the run folder's name) is for the caller to check.
+ * the run folder's name) is for the caller to check: bh_journal_check_run.
  * When a link breaks, the record named is the one whose bytes no longer
  * match: the earlier line of the link, unless the later line's own link to
  * its successor is broken too (then the later line was edited). */
 void bh_journal_verify_buf(const char *buf, size_t len, bh_journal_check *out);
 /* The same for a file; returns -errno when it cannot be read. */
 int bh_journal_verify(const char *path, bh_journal_check *out);
+/* After bh_journal_verify_buf: is the intact journal buf[0..len) the one
+ * of run folder dir (its run_start's run_id is the folder's name)? One
+ * run's journal copied into another's folder verifies by itself. When it
+ * is not, *chk becomes broken at seq 0 saying so; returns 1 when it is. */
+int bh_journal_check_run(const char *buf, size_t len, const char *dir, bh_journal_check *chk);
 
 /* Call fn for each record of a journal in order, stopping at the first line
  * that does not parse (returns -EBADMSG then) or when fn returns non-zero

@@ -504,7 +504,7 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
          * the reading, so what follows it is not in the report at all */
         cJSON_AddNumberToObject(jr, "unverified_records",
                                 nrecords > broken_at ? (double)(nrecords - broken_at) : 0);
-        cJSON_AddBoolToObject(jr, "unparsed_from_break", broken_at >= nrecords);
+        cJSON_AddBoolToObject(jr, "unparsed_from_break", broken_at >= nrecords && chk->bytes > 0);
     }
     cJSON_AddNumberToObject(jr, "checkpoints", checkpoints);
     if (key_id) cJSON_AddStringToObject(jr, "key_id", key_id);
@@ -624,6 +624,9 @@ static int unverified(const cJSON *x) {
 /* What the banner of a report of a broken journal says after the
  * problem: which records the reader must not trust. */
 static const char *broken_tail(const cJSON *jr) {
+    if (N(jr, "records", 0) == 0 &&
+        !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(jr, "unparsed_from_break")))
+        return "The journal holds no record: there is nothing to report.";
     return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(jr, "unparsed_from_break"))
                ? "That line does not parse: nothing from it on is in this report, and the "
                  "report may not be the whole story."

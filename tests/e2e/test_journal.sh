@@ -108,6 +108,17 @@ cp "$ORIG" "$WORK/swap/20990101T000000.000Z-three-abcdef/journal.jsonl"
 assert_exit 5 bh verify "$WORK/swap/20990101T000000.000Z-three-abcdef"
 assert_contains "$OUT" "NOT THIS RUN'S JOURNAL: its run_start names run '$RUN_ID', not this run folder '20990101T000000.000Z-three-abcdef'"
 assert_not_contains "$OUT" "intact"
+# show and runs of such a run in the state dir say the same
+mkdir -p "$STATE/runs/20990101T000000.000Z-three-abcdef"
+cp "$ORIG" "$STATE/runs/20990101T000000.000Z-three-abcdef/journal.jsonl"
+assert_exit 0 bh show 20990101T000000.000Z-three-abcdef
+assert_contains "$OUT" "JOURNAL BROKEN at seq 0 (byte offset 0): NOT THIS RUN'S JOURNAL: its run_start names run '$RUN_ID'"
+assert_not_contains "$OUT" "journal intact"
+assert_exit 0 bh runs
+assert_contains "$(printf '%s\n' "$OUT" | grep 20990101T000000.000Z-three-abcdef)" "JOURNAL BROKEN"
+assert_exit 0 bh show 20990101T000000.000Z-three-abcdef --json
+assert_eq false "$(printf %s "$OUT" | jq .intact)" "show --json intact"
+rm -rf "$STATE/runs/20990101T000000.000Z-three-abcdef"
 
 t run_json_stdout_equals_journal
 rm -rf "$STATE"

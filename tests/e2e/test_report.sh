@@ -121,6 +121,14 @@ assert_exit 0 bh report "$WORK/unparsed/journal.jsonl"
 assert_contains "$OUT" "THE JOURNAL'S HASH CHAIN IS BROKEN at seq 0 (byte offset 0)"
 assert_contains "$OUT" "That line does not parse: nothing from it on is in this report"
 
+# An empty journal: nothing to report, and said so.
+mkdir -p "$WORK/empty"
+: >"$WORK/empty/journal.jsonl"
+assert_exit 0 bh report "$WORK/empty/journal.jsonl"
+assert_contains "$OUT" "the journal is empty: it has no run_start record"
+assert_contains "$OUT" "The journal holds no record: there is nothing to report."
+assert_not_contains "$OUT" "That line does not parse"
+
 t report_out_file_is_private_and_whole
 assert_exit 0 bh report "$FIX/real/journal.jsonl" --format html --out "$WORK/r.html"
 assert_eq 600 "$(stat -c %a "$WORK/r.html")" "mode"
