@@ -6,41 +6,8 @@
 # reaches them over real ssh; every check is made from outside: on the
 # host (its firewall, its services), from another host, in the receivers.
 . "$(dirname "$0")/lib.sh"
-
-LABCTL="$ROOT/tests/lab/lab"
-LAB="$WORK/lab"
-BG=()
-cleanup() {
-    local p
-    for p in "${BG[@]}"; do kill "$p" 2>/dev/null; done
-    for p in "${BG[@]}"; do wait "$p" 2>/dev/null; done
-    "$LABCTL" down "$LAB" >/dev/null 2>&1
-    _t_finish
-}
-trap cleanup EXIT
-
-LAB_OK=""
-if [ "$(id -u)" != 0 ]; then
-    LAB_OK="the lab needs root for network and mount namespaces (sudo make check runs it)"
-elif ! "$LABCTL" up "$LAB" web1=http,tcp web2=http mail1=smtp hooks=webhook,tcp bare=nonft \
-    >"$WORK/lab.up" 2>&1; then
-    LAB_OK="the lab did not come up: $(tail -n 3 "$WORK/lab.up" | tr '\n' '|')"
-fi
-if [ -n "$LAB_OK" ]; then
-    t lab; skip "$LAB_OK"
-    exit 0
-fi
-. "$LAB/lab.env"
-
-# lbh ARGS: bulkhead on the lab's engine side, with this test's state dir.
-lbh() { "$LABCTL" run "$LAB" "$BULKHEAD" --state-dir "$STATE" "$@"; }
-# on HOST CMD...: a command on a lab host, as root.
-on() { local h=$1; shift; "$LABCTL" exec "$LAB" "$h" "$@"; }
-# reach FROM HOST PORT: a TCP connection from host FROM to HOST:PORT opens (2 s).
-reach() {
-    on "$1" timeout 2 bash -c "exec 3<>/dev/tcp/$2/$3" 2>/dev/null
-}
-isolated() { on "$1" nft list tables 2>/dev/null | grep -q 'inet bulkhead_isolation'; }
+. "$(dirname "$0")/lab.sh"
+lab_up lab - web1=http,tcp web2=http mail1=smtp hooks=webhook,tcp bare=nonft
 # raw_ack FROM SPORT TO PORT: FROM sends, as root with a raw socket, a TCP
 # segment with ACK and a payload (no SYN) from SPORT to TO:PORT, as malware
 # with root would to get data out; true if TO received it (a raw socket

@@ -12,36 +12,13 @@
 # all-clear, and a drill of each with the same parameters, which must
 # leave every one of those untouched.
 . "$(dirname "$0")/lib.sh"
-
-LABCTL="$ROOT/tests/lab/lab"
-LAB="$WORK/lab"
-BG=()
-cleanup() {
-    local p
-    for p in "${BG[@]}"; do kill "$p" 2>/dev/null; done
-    for p in "${BG[@]}"; do wait "$p" 2>/dev/null; done
-    "$LABCTL" down "$LAB" >/dev/null 2>&1
-    _t_finish
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lab.sh"
 
 # The site: one lab for the five runbooks.
 SITE=(web1=http web2=http mail1=smtp meet1=https rec1=tcp arc1=https
       fs1=http,tcp fs2=http,tcp db1=postgres app1=http
       book1=http book2=http sc1=http sc2=http edi1=tcp lb=lb hooks=webhook saas=saas)
-LAB_OK=""
-if [ "$(id -u)" != 0 ]; then
-    LAB_OK="the lab needs root for network and mount namespaces (sudo make check runs it)"
-elif ! command -v ansible-playbook >/dev/null; then
-    LAB_OK="ransomware-file-servers restores with ansible-playbook: needs ansible-core (make check installs it)"
-elif ! "$LABCTL" up "$LAB" "${SITE[@]}" >"$WORK/lab.up" 2>&1; then
-    LAB_OK="the lab did not come up: $(tail -n 3 "$WORK/lab.up" | tr '\n' '|')"
-fi
-if [ -n "$LAB_OK" ]; then
-    t runbooks_lab; skip "$LAB_OK"
-    exit 0
-fi
-. "$LAB/lab.env"
+lab_up runbooks_lab ansible-playbook "${SITE[@]}"
 TOKEN=$(cat "$LAB_API_TOKEN")
 SMTP_PASS=$(cat "$LAB/smtp.pass")
 RB="$ROOT/runbooks"
@@ -51,11 +28,6 @@ mkdir -p "$WORK/home"
 # lbh ARGS: bulkhead on the lab's engine side, with this test's state dir
 # (HOME: where ansible finds its configuration, below).
 lbh() { "$LABCTL" run "$LAB" env HOME="$WORK/home" "$BULKHEAD" --state-dir "$STATE" "$@"; }
-# on HOST CMD...: a command on a lab host, as root.
-on() { local h=$1; shift; "$LABCTL" exec "$LAB" "$h" "$@"; }
-# reach FROM HOST PORT: a TCP connection from host FROM to HOST:PORT opens (2 s).
-reach() { on "$1" timeout 2 bash -c "exec 3<>/dev/tcp/$2/$3" 2>/dev/null; }
-isolated() { on "$1" nft list tables 2>/dev/null | grep -q 'inet bulkhead_isolation'; }
 active() { [ "$(on "$1" systemctl is-active "$2")" = active ]; }
 addr() { awk -v n="$1" '$1 == n { print $2 }' "$LAB/hosts.tsv"; }
 srv() { echo "$LAB/hosts/$1/srv"; }
