@@ -50,7 +50,7 @@ local function ports(list)
   return { tcp = tcp, udp = udp }
 end
 
-local function ruleset(p)
+local function ruleset(p, owner)
   local inbound, outbound = ports(p.allow), ports(p.allow_out)
   local function split(list, into4, into6)
     for _, c in ipairs(list) do if c:find(":") then into6[#into6 + 1] = c else into4[#into4 + 1] = c end end
@@ -68,6 +68,7 @@ local function ruleset(p)
     "table inet " .. t .. " {",
   }
   local function add(l) lines[#lines + 1] = l end
+  if owner then add('  comment "' .. owner .. '"') end
   -- new: the ports whose connections may start in this direction (dport);
   -- answer: those whose replies pass (sport, established only). there:
   -- the other end's address (saddr in, daddr out); open: addresses let
@@ -174,6 +175,24 @@ local function cidr_ok(c)
   return len == "" or tonumber(len) <= #b * 8
 end
 
+-- --- whose isolation ------------------------------------------------------
+
+-- The table says which run made it, in its comment: "bulkhead run RUN
+-- step STEP". Two runs may isolate the same host (two incidents, one
+-- host); the later one replaces the table and so owns it. A run releases
+-- only what it owns: the undo of the first run must not lift the second
+-- run's isolation.
+local function owner_of(ctx)
+  local step = tostring(ctx.step):gsub("[^%w%._%-]", "_")
+  return ("bulkhead run %s step %s"):format(ctx.run_id, step)
+end
+
+-- The run named in the text of `nft list table` (or nil: a table made by
+-- hand or by an older bulkhead names none).
+local function owner_in(text)
+  return tostring(text):match('\n%s*comment "bulkhead run (%S+) step')
+end
+
 -- --- running nft -----------------------------------------------------------
 
 -- The words in front of a remote command that needs root: "sudo -n [-u U] ".
@@ -196,6 +215,8 @@ local function probe(ctx, p, item, t)
   local script = 'printf "connection %s\n" "$SSH_CONNECTION"\n'
     .. "out=$(" .. sudo_words(p) .. ssh.quote(p.nft) .. " --version 2>&1)\n"
     .. 'printf "nft %s %s\n" "$?" "$out"\n'
+    .. "out=$(" .. sudo_words(p) .. ssh.quote(p.nft) .. " list table inet " .. p.table .. " 2>/dev/null)\n"
+    .. 'printf "table\n%s\n" "$out"\n'
   local argv = remote(ctx, p, item, script)
   argv.timeout = p.timeout
   argv.acts = false -- it only looks: a failure here changed nothing
@@ -210,6 +231,7 @@ local function probe(ctx, p, item, t)
     error(("firewall.isolate: cannot run %s on %s%s: %s; nothing was changed"):format(p.nft, t.name,
       p.sudo and " with sudo -n" or "", text ~= "" and text or ("exit " .. tostring(rc))), 0)
   end
+  seen.owner = owner_in(r.stdout:match("\ntable\n(.*)$") or "")
   if not seen.engine then
     error(("firewall.isolate: %s did not say how it sees the engine's connection (no SSH_CONNECTION); "
       .. "nothing was changed"):format(t.name), 0)
@@ -335,27 +357,60 @@ return {
       end,
       run = function(ctx, p, item)
         local t = ssh.target(p, item)
+        local before
         if t.host then
           local seen = probe(ctx, p, item, t)
           if seen then keeps_engine(p, t, seen) end
+          before = seen and seen.owner
+          if before and before ~= ctx.run_id then
+            ctx.log(("%s was isolated by run %s: this run's rules replace them, and only this run's "
+              .. "release lifts them now"):format(t.name, before))
+          end
         end
-        nft(ctx, p, item, ruleset(p))
-        return { isolated = true, host = t.name, table = p.table }
+        nft(ctx, p, item, ruleset(p, owner_of(ctx)))
+        return { isolated = true, host = t.name, table = p.table,
+                 taken_over = before ~= ctx.run_id and before or nil }
       end,
     },
     release = {
-      doc = "Lift the isolation: delete the engine's table (nothing happens if it is not there).",
-      params = common,
+      doc = "Lift the isolation: delete the engine's table (nothing happens if it is not there). "
+        .. "Only this run's isolation is lifted: a table another run made since is left, and the "
+        .. "step fails saying whose it is, unless force = true.",
+      params = ssh.with(common, {
+        force = { type = "boolean", default = false,
+                  doc = "release the table whichever run made it (a person's decision)" },
+      }),
       idempotent = true,
       validate = table_ok,
-      describe = function(p, item, each) return ("release%s: delete nftables table %s"):format(where(p, item, each), p.table) end,
+      describe = function(p, item, each)
+        return ("release%s: delete nftables table %s%s"):format(where(p, item, each), p.table,
+          p.force and " whichever run made it" or " if this run made it")
+      end,
       run = function(ctx, p, item)
+        local t = ssh.target(p, item)
+        if not p.force and ctx.mode == "real" then
+          local argv = ssh.command(ctx, p, item, { p.nft, "list", "table", "inet", p.table }, p.wrap)
+          argv.timeout, argv.acts, argv.check = p.timeout, false, false
+          local r = ctx.exec(argv)
+          if r.code ~= 0 and tostring(r.stderr):find("No such file or directory", 1, true) then
+            return { isolated = false, host = t.name, absent = true }
+          elseif r.code ~= 0 then
+            error(("firewall.release: cannot read table %s%s: %s"):format(p.table, where(p, item),
+              tostring(r.stderr):match("[^\n]*[Ee]rror[^\n]*") or ("exit " .. tostring(r.code))), 0)
+          end
+          local owner = owner_in(r.stdout)
+          if owner and owner ~= ctx.run_id then
+            error(("firewall.release: %s was isolated again since, by run %s: its isolation is that "
+              .. "run's and stays. Nothing was changed; release it from that run, or with force = true"):format(
+              t.name or "this host", owner), 0)
+          end
+        end
         -- release only deletes: no rule for the engine's session to add
         local argv = ssh.command(ctx, p, item, { p.nft, "-f", "-" }, p.wrap)
         argv.stdin = "add table inet " .. p.table .. "\ndelete table inet " .. p.table .. "\n"
         argv.timeout = p.timeout
         ctx.exec(argv)
-        return { isolated = false, host = ssh.target(p, item).name }
+        return { isolated = false, host = t.name }
       end,
     },
   },

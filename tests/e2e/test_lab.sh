@@ -67,6 +67,7 @@ runbook { id = "hosts", title = "Lab hosts", timeout = "2m",
     path = { type = "string", default = "/etc/hostname", doc = "for evidence.file" },
     unit = { type = "string", default = "nginx.service", doc = "for service" },
     timeout = { type = "string", default = "30s", doc = "the step's timeout" },
+    force = { type = "boolean", default = true, doc = "release whichever run isolated" },
   },
 }
 local all = inventory(param.inventory):hosts(param.group)
@@ -83,7 +84,7 @@ local function with(t) local r = {} for k, v in pairs(o) do r[k] = v end for k, 
 local actions = {
   ssh = ssh.run(with { command = param.command }),
   isolate = firewall.isolate(with { allow = param.allow, allow_from = param.allow_from, nft = param.nft }),
-  release = firewall.release(with { nft = param.nft }),
+  release = firewall.release(with { nft = param.nft, force = param.force }),
   file = evidence.file(with { path = param.path }),
   command = evidence.command(with { command = param.command, name = "out.txt" }),
   stop = service.stop(with { unit = param.unit }),
@@ -159,6 +160,31 @@ isolated web1 || fail "web1 has no isolation table"
 reach hooks web1 80 && fail "web1:80 still reachable from another host"
 reach hooks web1 22 && fail "web1:22 reachable from a host not in allow_from"
 assert_exit 0 go ssh -p only=web1 -p command=true   # the engine still gets in
+
+t a_runs_undo_does_not_lift_another_runs_isolation
+# Two incidents, one host: run A isolates web1, then run B does. The undo
+# of A must leave B's isolation; B's undo lifts it; A's undo then finds
+# nothing to lift.
+assert_exit 0 go isolate -p only=web1 -p allow_from="$ENGINE_ONLY"
+A=$(jqs "$(journal)" '.[0].run_id')
+assert_contains "$(on web1 nft list table inet bulkhead_isolation)" "comment \"bulkhead run $A step act\"" "A's table"
+assert_exit 0 go isolate -p only=web1 -p allow_from="$ENGINE_ONLY"
+B=$(jqs "$(journal)" '.[0].run_id')
+assert_contains "$OUT" "web1 was isolated by run $A: this run's rules replace them" "B says it takes over"
+assert_eq "$A" "$(end_field act result.taken_over)" "B's result"
+assert_exit 1 lbh undo "$A" --plain
+assert_contains "$OUT$ERR" "web1 was isolated again since, by run $B: its isolation is that run's and stays" "A's undo"
+isolated web1 || fail "A's undo lifted B's isolation"
+reach hooks web1 80 && fail "web1:80 reachable after A's undo"
+# a release run of its own (not the run that isolated) leaves it too, unless forced
+assert_exit 1 go release -p only=web1 -p force=false
+assert_contains "$OUT" "by run $B" "release of another run's table"
+isolated web1 || fail "an unforced release lifted another run's isolation"
+assert_exit 0 lbh undo "$B" --plain
+isolated web1 && fail "B's undo did not lift B's isolation"
+reach hooks web1 80 || fail "web1:80 not reachable after B's undo"
+assert_exit 0 lbh undo "$A" --plain   # nothing there any more: nothing to lift, ok
+assert_eq true "$(jqs "$(journal)" '[.[] | select(.type == "undo_end")] | last | .result.absent')" "A's second undo found no table"
 
 t release_then_isolate_again_then_reisolate
 assert_exit 0 go release -p only=web1
