@@ -428,7 +428,7 @@ static void print_plan(const bh_runbook *rb) {
                 bh_util_format_duration(s->backoff_ms, b, sizeof b);
                 printf("      ");
                 if (s->retries) printf("retries %d (backoff from %s)  ", s->retries, b);
-                printf("on failure %s\n", bh_runbook_policy_name(s->on_failure));
+                printf("on failure %s\n", bh_model_policy_name(s->on_failure));
             }
             print_semantics(rb, s);
             if (s->doc) printf("      %s\n", s->doc);
@@ -472,7 +472,7 @@ static void print_dot(const bh_runbook *rb) {
             char label[512];
             snprintf(label, sizeof label, "%s (%s%s%s%s%s%s%s)", s->id, t,
                      s->retries ? ", retries" : "", s->on_failure != BH_FAIL_ABORT ? ", " : "",
-                     s->on_failure != BH_FAIL_ABORT ? bh_runbook_policy_name(s->on_failure) : "",
+                     s->on_failure != BH_FAIL_ABORT ? bh_model_policy_name(s->on_failure) : "",
                      s->each_ref != LUA_NOREF ? ", each" : "", s->approve ? ", approve" : "",
                      s->undo_ref != LUA_NOREF ? ", undo" : "");
             printf(" [label=");
@@ -581,7 +581,7 @@ static int split_rule(const char *cmd, const char *flag, char *arg, char **value
 }
 
 static int known_step(const bh_runbook *rb, const char *id) {
-    return bh_runbook_step_index(rb, id) != (size_t)-1;
+    return bh_model_step_index(rb, id) != (size_t)-1;
 }
 
 /* The simulation the flags describe, checked against the runbook. */

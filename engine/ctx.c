@@ -7,8 +7,8 @@
 #include <sys/stat.h>
 
 #include "json.h"
+#include "plugin.h"
 #include "request.h"
-#include "sched.h"
 #include "sim.h"
 #include "util.h"
 
@@ -23,56 +23,7 @@ extern char **environ;
 static const char *const ENV_ALLOWED[] = {"PATH", "HOME",    "LANG",   "LC_ALL", "LC_CTYPE", "TZ",
                                           "USER", "LOGNAME", "TMPDIR", "TERM",   NULL};
 
-struct bh_ctx_handle {
-    bh_attempt *a;
-};
-
-/* A thread's extra space holds the serial number of the attempt it works
- * for (0: none). A number, not a pointer: a coroutine the body made can
- * outlive its attempt, and must then find nothing rather than freed memory. */
-static uint64_t *extra(lua_State *L) {
-    return (uint64_t *)lua_getextraspace(L);
-}
-
-/* The attempt the running Lua code works for, if it is still in flight. */
-bh_attempt *bh_ctx_current(lua_State *L) {
-    void *ud;
-    lua_getallocf(L, &ud);
-    bh_run *run = ((bh_runbook *)ud)->host;
-    uint64_t serial = *extra(L);
-    return run && serial ? bh_run_attempt(run, serial) : NULL;
-}
-
-void bh_ctx_enter(bh_attempt *a) {
-    *extra(a->run->L) = a->serial;
-}
-
-void bh_ctx_leave(bh_attempt *a) {
-    *extra(a->run->L) = 0;
-}
-
 static void push_status_view(lua_State *L, bh_run *run);
-
-/* The attempt behind a ctx primitive, checked for misuse. */
-bh_attempt *bh_ctx_attempt_of(lua_State *L, const char *what) {
-    struct bh_ctx_handle *h = lua_touserdata(L, lua_upvalueindex(1));
-    if (!h || !h->a) {
-        luaL_error(L, "ctx.%s: this ctx belongs to a step that has already ended", what);
-        return NULL; /* not reached: luaL_error does not return */
-    }
-    if (h->a->co != L)
-        luaL_error(L,
-                   "ctx.%s must be called from the step's own body, not from a coroutine it "
-                   "created",
-                   what);
-    if (!lua_isyieldable(L))
-        luaL_error(L, "ctx.%s cannot wait here (inside a metamethod or an iterator?)", what);
-    /* Timed out or cancelled while the body ran Lua code: act no more. The
-     * yield (waiting on nothing) hands the attempt back to the scheduler,
-     * which ends it. */
-    if (h->a->timed_out || h->a->cancelled || h->a->over_budget) lua_yield(L, 0);
-    return h->a;
-}
 
 void bh_ctx_log(bh_attempt *a, const char *text) {
     cJSON *rec = bh_run_record("log", a);
@@ -111,7 +62,7 @@ static int l_log(lua_State *L) {
 static int l_print(lua_State *L) {
     bh_run *run = lua_touserdata(L, lua_upvalueindex(1));
     char *text = join_args(L, 1, "\t");
-    bh_attempt *a = bh_ctx_current(L);
+    bh_attempt *a = bh_attempt_current(L);
     if (a && a->run == run)
         bh_ctx_log(a, text);
     else
@@ -132,8 +83,27 @@ static int l_print_after_run(lua_State *L) {
     return 0;
 }
 
-void bh_ctx_install_print(bh_run *run) {
+/* record(ctx, plugin, action, params, item, description): an action record
+ * for the attempt running it (plugin.h). */
+static int l_record_action(lua_State *L) {
+    bh_attempt *a = bh_attempt_current(L);
+    if (!a) return 0;
+    cJSON *rec = bh_run_record("action", a);
+    cJSON_AddStringToObject(rec, "plugin", luaL_optstring(L, 2, "?"));
+    cJSON_AddStringToObject(rec, "action", luaL_optstring(L, 3, "?"));
+    if (lua_type(L, 6) == LUA_TSTRING)
+        cJSON_AddStringToObject(rec, "description", lua_tostring(L, 6));
+    char why[128];
+    cJSON *p = bh_luax_to_json(L, 4, why, sizeof why);
+    if (p) cJSON_AddItemToObject(rec, "params", p);
+    if (a->run->opts->sim) cJSON_AddBoolToObject(rec, "simulated", 1);
+    bh_run_append(a->run, rec);
+    return 0;
+}
+
+void bh_ctx_install(bh_run *run) {
     lua_State *L = run->L;
+    bh_plugin_set_recorder(L, l_record_action);
     lua_rawgeti(L, LUA_REGISTRYINDEX, run->rb->env_ref);
     lua_pushlightuserdata(L, run);
     lua_pushcclosure(L, l_print, 1);
@@ -221,22 +191,6 @@ static void pending_free(bh_pending_exec *p) {
     free((char *)p->req.out_path[1]);
     memset(&p->req, 0, sizeof p->req);
     p->op = NULL;
-}
-
-/* FOLDER/STEP[.iITEM|.rREP][.undo].ATTEMPT.N.SUFFIX: one name per command. */
-static char *path_in(bh_attempt *a, const char *folder, int n, const char *suffix) {
-    char tag[48] = "";
-    if (a->step->each_ref != LUA_NOREF)
-        snprintf(tag, sizeof tag, ".i%zu", a->item + 1);
-    else if (a->step->every_ms > 0)
-        snprintf(tag, sizeof tag, ".r%zu", a->item + 1);
-    if (a->kind == BH_RUN_UNDO) strcat(tag, ".undo");
-    return bh_util_asprintf("%s/%s/%s%s.%d.%d.%s", a->run->dir, folder, a->step->id, tag, a->number,
-                            n, suffix);
-}
-
-char *bh_ctx_out_path(bh_attempt *a, int n, const char *suffix) {
-    return path_in(a, "out", n, suffix);
 }
 
 /* A program's arguments, environment and working directory are C strings:
@@ -519,7 +473,7 @@ static void record_evidence(bh_attempt *a, const bh_exec_result *res) {
     cJSON_AddBoolToObject(rec, "complete", ok && !cut);
     if (a->step->each_ref != LUA_NOREF) { /* which host of the fan-out */
         char key[64];
-        bh_sched_item_key(run, a->index, a->item, key, sizeof key);
+        bh_run_item_key(run, a->index, a->item, key, sizeof key);
         cJSON_AddStringToObject(rec, "key", key);
     }
     cJSON *src = cJSON_AddArrayToObject(rec, "source");
@@ -568,19 +522,19 @@ static void exec_done(const bh_exec_result *res, void *ud) {
 
     if (a->timed_out || a->cancelled || a->over_budget) {
         free(evidence_path);
-        bh_sched_abandon(a);
+        a->run->sched->abandon(a);
         return;
     }
     push_result pr = {.a = a, .res = res, .evidence_path = evidence_path};
     int pst = bh_run_protected(run, push_exec_result, &pr);
     free(evidence_path);
     if (pst != LUA_OK) {
-        bh_sched_fail(a, "memory",
-                      "the command finished but its result could not be handed to the step: "
-                      "the runbook's Lua memory is exhausted");
+        a->run->sched->fail(a, "memory",
+                            "the command finished but its result could not be handed to the step: "
+                            "the runbook's Lua memory is exhausted");
         return;
     }
-    bh_sched_resume(a, 1);
+    a->run->sched->resume(a, 1);
 }
 
 /* The last non-empty line of s, at most 200 bytes, for error messages. */
@@ -599,7 +553,7 @@ static void last_line(const char *s, char *out, size_t outlen) {
 
 /* Continuation of exec/sh after the resume: the result table is on top. */
 static int exec_k(lua_State *L, int status, lua_KContext kctx) {
-    bh_attempt *a = bh_ctx_current(L);
+    bh_attempt *a = bh_attempt_current(L);
     if (!a) /* a coroutine saved by the body and resumed after its step ended */
         return luaL_error(L, "ctx.exec: this step has already ended");
     int check = (int)kctx;
@@ -724,13 +678,13 @@ static int start_exec(lua_State *L, bh_attempt *a, char **argv, int opts, int sh
     p->req.capture_max = CAPTURE_MAX;
     p->req.file_max = FILE_MAX;
     for (int i = 0; i < 2; i++)
-        p->req.out_path[i] = bh_ctx_out_path(a, p->n, i ? "stderr" : "stdout");
+        p->req.out_path[i] = bh_attempt_out_path(a, p->n, i ? "stderr" : "stdout");
     if (evidence) {
         char *dir = bh_util_asprintf("%s/evidence", run->dir);
         if (mkdir(dir, 0700) == 0) bh_util_fsync_dir(run->dir);
         free(dir);
         free((char *)p->req.out_path[0]);
-        p->req.out_path[0] = path_in(a, "evidence", p->n, evidence);
+        p->req.out_path[0] = bh_attempt_path(a, "evidence", p->n, evidence);
         p->req.raw_stdout = 1;
         p->req.capture_max = 0;
         p->req.file_max = EVIDENCE_MAX;
@@ -797,7 +751,7 @@ static char **table_argv(lua_State *L, const char *what, const char *usage) {
 }
 
 static int l_exec(lua_State *L) {
-    bh_attempt *a = bh_ctx_attempt_of(L, "exec");
+    bh_attempt *a = bh_attempt_of(L, "exec");
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
     check_exec_options(L, 1, "ctx.exec", NULL);
@@ -808,7 +762,7 @@ static int l_exec(lua_State *L) {
 }
 
 static int l_sh(lua_State *L) {
-    bh_attempt *a = bh_ctx_attempt_of(L, "sh");
+    bh_attempt *a = bh_attempt_of(L, "sh");
     const char *script = luaL_checkstring(L, 1);
     check_no_nul(L, 1, "ctx.sh", "the script");
     int opts = 0;
@@ -831,7 +785,7 @@ static int l_sh(lua_State *L) {
  * path is at most 107 bytes), one per run, removed when the run ends. In a
  * simulation nothing is made. */
 static int l_tmpdir(lua_State *L) {
-    bh_attempt *a = bh_ctx_attempt_of(L, "tmpdir");
+    bh_attempt *a = bh_attempt_of(L, "tmpdir");
     bh_run *run = a->run;
     if (run->opts->sim) {
         lua_pushliteral(L, "/tmp/bulkhead-simulated");
@@ -852,7 +806,7 @@ static int l_tmpdir(lua_State *L) {
  * (cat a file, dump a table, ssh host cat ...) and keep its standard output
  * as evidence, byte for byte. */
 static int l_collect(lua_State *L) {
-    bh_attempt *a = bh_ctx_attempt_of(L, "collect");
+    bh_attempt *a = bh_attempt_of(L, "collect");
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
     check_exec_options(L, 1, "ctx.collect", "name");
@@ -884,9 +838,9 @@ static void sleep_fired(void *ud) {
     a->sleep_timer = NULL;
     a->waiting = BH_WAIT_NONE;
     if (a->timed_out || a->cancelled || a->over_budget)
-        bh_sched_abandon(a);
+        a->run->sched->abandon(a);
     else
-        bh_sched_resume(a, 0);
+        a->run->sched->resume(a, 0);
 }
 
 /* Yield the attempt for ms on the run's clock (simulated in a drill). */
@@ -897,7 +851,7 @@ static int wait_ms(lua_State *L, bh_attempt *a, double ms) {
 }
 
 static int l_sleep(lua_State *L) {
-    bh_attempt *a = bh_ctx_attempt_of(L, "sleep");
+    bh_attempt *a = bh_attempt_of(L, "sleep");
     double ms;
     const char *text = lua_tostring(L, 1);
     if (!text || bh_util_parse_duration(text, &ms) != 0)
@@ -919,9 +873,9 @@ void bh_ctx_push(bh_attempt *a) {
     lua_State *co = a->co;
     bh_run *run = a->run;
     /* Coroutines the body creates copy the main thread's extra space (and
-     * the deadline hook from their creator); bh_ctx_enter points it at the
+     * the deadline hook from their creator); bh_attempt_enter points it at the
      * attempt being resumed, so their loops are bounded too. */
-    *extra(co) = a->serial;
+    bh_attempt_bind(co, a->serial);
     lua_createtable(co, 0, 12);
     struct bh_ctx_handle *h = lua_newuserdatauv(co, sizeof *h, 0);
     h->a = a;
@@ -990,7 +944,7 @@ static bh_run *status_run(lua_State *L) {
 /* status[id]: the step's status now, or nil for no such step. */
 static int l_status_index(lua_State *L) {
     bh_run *run = status_run(L);
-    size_t i = bh_runbook_step_index(run->rb, lua_tostring(L, 2));
+    size_t i = bh_model_step_index(run->rb, lua_tostring(L, 2));
     if (i == (size_t)-1) return 0;
     lua_pushstring(L, bh_step_status_name(run->status[i]));
     return 1;
@@ -1001,7 +955,7 @@ static int l_status_next(lua_State *L) {
     bh_run *run = status_run(L);
     size_t i = 0;
     if (!lua_isnil(L, 2)) {
-        size_t prev = bh_runbook_step_index(run->rb, lua_tostring(L, 2));
+        size_t prev = bh_model_step_index(run->rb, lua_tostring(L, 2));
         i = prev == (size_t)-1 ? run->rb->nsteps : prev + 1;
     }
     if (i >= run->rb->nsteps) return 0;
@@ -1064,7 +1018,7 @@ static int l_sim(lua_State *L) {
         if (left > 0) return wait_ms(L, a, left);
         return 0;
     }
-    bh_fault f = bh_sched_draw_fault(a);
+    bh_fault f = bh_run_draw_fault(a);
     a->sim_factor = f.kind == BH_FAULT_SLOW ? f.factor : 1;
     if (f.kind == BH_FAULT_FAIL) {
         lua_newtable(L);
@@ -1072,7 +1026,7 @@ static int l_sim(lua_State *L) {
                              a->label, f.source);
     }
     if (f.kind == BH_FAULT_TIMEOUT) /* hangs until the step's own timeout ends it */
-        return wait_ms(L, a, bh_sched_hang_ms(a));
+        return wait_ms(L, a, bh_run_hang_ms(a));
     const cJSON *result = cJSON_GetObjectItemCaseSensitive(bh_sim_script(sim, a->step), "result");
     if (!result) {
         lua_pushboolean(L, 0);
@@ -1148,11 +1102,12 @@ void bh_ctx_release(bh_attempt *a) {
         luaL_unref(a->run->L, LUA_REGISTRYINDEX, a->handle_ref);
     }
     a->handle = NULL;
-    if (a->co) *extra(a->co) = 0;
+    if (a->co) bh_attempt_bind(a->co, 0);
 }
 
-void bh_ctx_uninstall_print(bh_run *run) {
+void bh_ctx_uninstall(bh_run *run) {
     lua_State *L = run->L;
+    bh_plugin_set_recorder(L, NULL);
     lua_rawgeti(L, LUA_REGISTRYINDEX, run->rb->env_ref);
     lua_pushcfunction(L, l_print_after_run);
     lua_setfield(L, -2, "print");

@@ -5,7 +5,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "sched.h"
 #include "sim.h"
 #include "util.h"
 
@@ -144,10 +143,10 @@ static int decide(bh_run *run, size_t index, int approve, const struct bh_approv
         bh_redact_snprintf(run->rb->redact, msg, sizeof msg,
                            "approval for step '%s' was denied by %s (%s)%s%s", s->id, who->name,
                            how, reason && *reason ? ": " : "", reason ? reason : "");
-        bh_sched_end_step(run, index, BH_STEP_FAILED, "denied", msg);
+        run->sched->end_step(run, index, BH_STEP_FAILED, "denied", msg);
     } else if (rt->napprovers >= s->approvers) {
         stop_approval_timer(rt);
-        bh_sched_approved(run, index);
+        run->sched->approved(run, index);
     } else {
         char msg[300];
         snprintf(msg, sizeof msg,
@@ -182,7 +181,7 @@ static void approval_timed_out(void *ud) {
         /* The runbook said so: approvals still missing are waived. */
         record_decision(run, index, "approve", &engine, why, "timeout", NULL);
         forget_question(run, index);
-        bh_sched_approved(run, index);
+        run->sched->approved(run, index);
         prompt_next(run);
     } else {
         decide(run, index, 0, &engine, why, "timeout", NULL, err, sizeof err);
@@ -294,12 +293,12 @@ static void simulated_manual(void *ud) {
 static void simulate_manual(bh_attempt *a) {
     bh_run *run = a->run;
     const bh_sim *sim = run->opts->sim;
-    bh_fault f = bh_sched_draw_fault(a);
+    bh_fault f = bh_run_draw_fault(a);
     const char *src;
     double ms = bh_sim_estimate(sim, a->step, &src) * (f.kind == BH_FAULT_SLOW ? f.factor : 1);
     a->sim_factor = f.kind == BH_FAULT_FAIL ? -1 : 1;
     /* A timeout: nobody ever answers, the step's timeout ends it. */
-    if (f.kind == BH_FAULT_TIMEOUT) ms = bh_sched_hang_ms(a);
+    if (f.kind == BH_FAULT_TIMEOUT) ms = bh_run_hang_ms(a);
     a->waiting = BH_WAIT_SLEEP; /* interrupting it stops the timer (sched.c) */
     a->sleep_timer = bh_timer_start(run->clock, ms, 0, simulated_manual, a);
 }
@@ -341,7 +340,7 @@ static void finish_manual(bh_attempt *a, int ok, const struct bh_approver *who, 
     char msg[600];
     bh_redact_snprintf(run->rb->redact, msg, sizeof msg, "manual task '%s' marked failed by %s: %s",
                        a->step->id, by, note ? note : "");
-    bh_sched_finish(a, ok, result, "manual_failed", msg);
+    a->run->sched->finish(a, ok, result, "manual_failed", msg);
 }
 
 static bh_attempt *manual_waiting(bh_run *run, const char *id) {
@@ -370,7 +369,7 @@ void bh_gate_cancel_all(bh_run *run, const char *reason) {
         char msg[400];
         snprintf(msg, sizeof msg, "step '%s' was waiting for approval when %s",
                  run->rb->steps[i].id, reason);
-        bh_sched_end_step(run, i, BH_STEP_CANCELLED, "cancelled", msg);
+        run->sched->end_step(run, i, BH_STEP_CANCELLED, "cancelled", msg);
     }
 }
 

@@ -41,7 +41,7 @@ static int resolve_names(bh_runbook *rb) {
         bh_step *s = &rb->steps[i];
         s->deps = bh_util_xcalloc(s->nafter ? s->nafter : 1, sizeof *s->deps);
         for (size_t k = 0; k < s->nafter; k++) {
-            size_t d = bh_runbook_step_index(rb, s->after[k]);
+            size_t d = bh_model_step_index(rb, s->after[k]);
             if (d == (size_t)-1) {
                 bh_diag_add(&rb->diags, BH_DIAG_ERROR, s->file, s->line,
                             "step '%s': 'after' names '%s', which is not a step of this "

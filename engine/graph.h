@@ -12,7 +12,7 @@
 #ifndef BH_GRAPH_H
 #define BH_GRAPH_H
 
-#include "runbook.h"
+#include "model.h"
 
 /* Fills rb->steps[].deps, rb->units and rb->order. Problems go to rb->diags
  * with the file and line of the step concerned. Returns 0 on success. */

@@ -23,7 +23,7 @@
 
 #include <lua.h>
 
-#include "runbook.h"
+#include "model.h"
 
 /* Define the global inventory() in the runbook environment at env. */
 void bh_inventory_install(lua_State *L, bh_runbook *rb, int env);

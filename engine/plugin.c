@@ -9,16 +9,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ctx.h"
 #include "guard.h"
 #include "luax.h"
-#include "run.h"
 #include "sandbox.h"
 #include "util.h"
 
 static const char REG_PLUGINS[] = "bulkhead.plugins"; /* name -> validated plugin table */
 static const char ACTION_MT[] = "bulkhead.action";
 static char FACTORY_KEY;
+static char RECORDER_KEY;
 
 /* --- where plugins are ------------------------------------------------------ */
 
@@ -541,22 +540,23 @@ static int l_env_index(lua_State *L) {
     return 1;
 }
 
-/* record(ctx, plugin, action, params, item, description): an action record
- * for the attempt running it. */
+/* record(ctx, plugin, action, params, item, description), as every action
+ * calls it: the run's recorder (bh_plugin_set_recorder), looked up when
+ * called, since actions are made at load and run later; nothing without
+ * one. */
 static int l_record(lua_State *L) {
-    bh_attempt *a = bh_ctx_current(L);
-    if (!a) return 0;
-    cJSON *rec = bh_run_record("action", a);
-    cJSON_AddStringToObject(rec, "plugin", luaL_optstring(L, 2, "?"));
-    cJSON_AddStringToObject(rec, "action", luaL_optstring(L, 3, "?"));
-    if (lua_type(L, 6) == LUA_TSTRING)
-        cJSON_AddStringToObject(rec, "description", lua_tostring(L, 6));
-    char why[128];
-    cJSON *p = bh_luax_to_json(L, 4, why, sizeof why);
-    if (p) cJSON_AddItemToObject(rec, "params", p);
-    if (a->run->opts->sim) cJSON_AddBoolToObject(rec, "simulated", 1);
-    bh_run_append(a->run, rec);
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &RECORDER_KEY) != LUA_TFUNCTION) return 0;
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 0);
     return 0;
+}
+
+void bh_plugin_set_recorder(lua_State *L, lua_CFunction fn) {
+    if (fn)
+        lua_pushcfunction(L, fn);
+    else
+        lua_pushnil(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &RECORDER_KEY);
 }
 
 /* Closures around an action, compiled by the host (not in the sandbox). */

@@ -40,7 +40,7 @@
 #include <cjson/cJSON.h>
 #include <lua.h>
 
-#include "runbook.h"
+#include "model.h"
 
 /* The plugin directories, in search order: dirs given (colon-separated,
  * may be NULL), $BULKHEAD_PLUGINS, then the shipped ones that exist.
@@ -50,6 +50,10 @@ void bh_plugin_free_dirs(char **dirs);
 
 /* Make the runbook environment at env load plugins on first use. */
 void bh_plugin_install(lua_State *L, bh_runbook *rb, int env);
+/* What every action calls before it acts, as record(ctx, plugin, action,
+ * params, item, description): a run sets the function that journals it
+ * (ctx.c); NULL, or none set (plan, check), records nothing. */
+void bh_plugin_set_recorder(lua_State *L, lua_CFunction fn);
 
 /* Is the value at idx an action value? */
 int bh_plugin_is_action(lua_State *L, int idx);

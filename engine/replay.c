@@ -249,7 +249,7 @@ static int fill_lua(lua_State *L) {
     const cJSON *rec;
     cJSON_ArrayForEach(rec, fc->r->doc) {
         const char *type = S(rec, "type");
-        size_t i = bh_runbook_step_index(run->rb, S(rec, "step"));
+        size_t i = bh_model_step_index(run->rb, S(rec, "step"));
         if (!type || i == (size_t)-1) continue;
         const bh_step *s = &run->rb->steps[i];
         size_t item = bh_replay_item(rec);

@@ -9,9 +9,8 @@
 #include <strings.h>
 #include <time.h>
 
-#include "ctx.h"
+#include "attempt.h"
 #include "json.h"
-#include "sched.h"
 #include "sim.h"
 #include "util.h"
 
@@ -274,16 +273,17 @@ static void request_done(const bh_net_result *res, void *ud) {
     if (a->timed_out || a->cancelled || a->over_budget) {
         free(p->what);
         free(p);
-        bh_sched_abandon(a);
+        a->run->sched->abandon(a);
         return;
     }
     pushed pp = {.a = a, .res = res, .kind = p->kind, .ok = ok};
     if (bh_run_protected(run, push_result, &pp) != LUA_OK) {
         free(p->what);
         free(p);
-        bh_sched_fail(a, "memory",
-                      "the request finished but its result could not be handed to the step: the "
-                      "runbook's Lua memory is exhausted");
+        a->run->sched->fail(
+            a, "memory",
+            "the request finished but its result could not be handed to the step: the "
+            "runbook's Lua memory is exhausted");
         return;
     }
     /* The continuation learns how it went from the result table. */
@@ -291,14 +291,14 @@ static void request_done(const bh_net_result *res, void *ud) {
     a->request_check = p->check;
     a->request_kind = (int)p->kind;
     free(p);
-    bh_sched_resume(a, 1);
+    a->run->sched->resume(a, 1);
 }
 
 /* After the resume: the result table is on top; raise if asked to check. */
 static int request_k(lua_State *L, int status, lua_KContext kctx) {
     (void)status;
     (void)kctx;
-    bh_attempt *a = bh_ctx_current(L);
+    bh_attempt *a = bh_attempt_current(L);
     if (!a) return luaL_error(L, "ctx request: this step has already ended");
     char *what = a->request_what;
     a->request_what = NULL;
@@ -348,7 +348,7 @@ static int start(bh_attempt *a, bh_net_req *req, cJSON *rec, int check, char *wh
                                      strcasecmp(m, "HEAD") != 0 && strcasecmp(m, "OPTIONS") != 0);
     bh_run *run = a->run;
     int n = ++a->execs;
-    char *out_path = req->kind == BH_NET_HTTP ? bh_ctx_out_path(a, n, "response") : NULL;
+    char *out_path = req->kind == BH_NET_HTTP ? bh_attempt_out_path(a, n, "response") : NULL;
     req->out_path = out_path;
     req->capture_max = CAPTURE_MAX;
     req->file_max = FILE_MAX;
@@ -414,7 +414,7 @@ static int standin(const bh_attempt *a, const char *url) {
 }
 
 int bh_request_http(lua_State *L) {
-    bh_attempt *a = bh_ctx_attempt_of(L, "http");
+    bh_attempt *a = bh_attempt_of(L, "http");
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
     static const char *const fields[] = {"url",     "method",  "headers", "body",
@@ -530,7 +530,7 @@ static int header_safe(const char *s) {
 }
 
 int bh_request_mail(lua_State *L) {
-    bh_attempt *a = bh_ctx_attempt_of(L, "mail");
+    bh_attempt *a = bh_attempt_of(L, "mail");
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
     static const char *const fields[] = {"url",     "from",       "to",       "subject",  "body",
@@ -615,7 +615,7 @@ int bh_request_mail(lua_State *L) {
 /* --- ctx.connect ----------------------------------------------------------- */
 
 int bh_request_connect(lua_State *L) {
-    bh_attempt *a = bh_ctx_attempt_of(L, "connect");
+    bh_attempt *a = bh_attempt_of(L, "connect");
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
     static const char *const fields[] = {"host", "port", "timeout", "check", NULL};

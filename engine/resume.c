@@ -143,7 +143,7 @@ static void read_facts(const bh_runbook *rb, const cJSON *doc, facts *fx, bh_run
     cJSON_ArrayForEach(rec, doc) {
         const char *type = S(rec, "type");
         if (is(type, "rollback_start")) fx->rolling_back = 1;
-        size_t i = bh_runbook_step_index(rb, S(rec, "step"));
+        size_t i = bh_model_step_index(rb, S(rec, "step"));
         if (!type || i == (size_t)-1) continue;
         step_facts *f = &fx->steps[i];
         size_t item = bh_replay_item(rec);
@@ -328,7 +328,7 @@ static void label_of(bh_run *run, const unknown_inst *u, char *out, size_t len) 
     const bh_step *s = &run->rb->steps[u->index];
     if (s->each_ref != LUA_NOREF) {
         char key[64];
-        bh_sched_item_key(run, u->index, u->item, key, sizeof key);
+        bh_run_item_key(run, u->index, u->item, key, sizeof key);
         snprintf(out, len, "%s[%s]", s->id, key);
     } else {
         snprintf(out, len, "%s", s->id);
@@ -580,7 +580,7 @@ static void write_decisions(bh_run *run, facts *fx) {
                              u->what ? u->what : "?");
                 else
                     snprintf(why, sizeof why, "%s", u->doubt);
-                bh_sched_may_remain(run, u->index, u->item, remain, sizeof remain);
+                bh_run_may_remain(run, u->index, u->item, remain, sizeof remain);
                 cJSON_AddStringToObject(rec, "doubt", why);
                 cJSON_AddStringToObject(rec, "may_remain", remain);
                 bh_run_remember_done(run, u->index, u->item);
@@ -679,7 +679,7 @@ static int reread_secrets(const bh_replay *r, int sim) {
 
 static int check_flag_steps(const bh_runbook *rb, const char **steps, const char *flag) {
     for (size_t k = 0; steps && steps[k]; k++) {
-        if (bh_runbook_step_index(rb, steps[k]) == (size_t)-1) {
+        if (bh_model_step_index(rb, steps[k]) == (size_t)-1) {
             fprintf(stderr, "bulkhead resume: %s=%s: the runbook has no such step\n", flag,
                     steps[k]);
             return 2;

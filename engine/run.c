@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "remain.h"
 #include "sign.h"
 #include "sim.h"
 #include "util.h"
@@ -315,4 +316,59 @@ int bh_run_lock(const char *dir, int *fd_out, long *holder) {
     }
     *fd_out = fd;
     return 0;
+}
+
+/* --- what the step primitives share ---------------------------------- */
+
+void bh_run_item_key(bh_run *run, size_t index, size_t item, char *out, size_t len) {
+    lua_State *L = run->L;
+    snprintf(out, len, "%zu", item + 1);
+    const bh_redact *mask = run->rb->redact; /* keys end up in labels and records */
+    int items = run->rt[index].items_ref;
+    if (items == LUA_NOREF) return;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, items);
+    int t = lua_rawgeti(L, -1, (lua_Integer)item + 1);
+    if (t == LUA_TTABLE) { /* a host record: its name */
+        static const char *const names[] = {"name", "host", "id", NULL};
+        for (int k = 0; names[k]; k++) {
+            lua_pushstring(L, names[k]);
+            if (lua_rawget(L, -2) == LUA_TSTRING) {
+                bh_redact_snprintf(mask, out, len, "%s", lua_tostring(L, -1));
+                lua_pop(L, 1);
+                break;
+            }
+            lua_pop(L, 1);
+        }
+    } else if (t == LUA_TSTRING || t == LUA_TNUMBER) {
+        bh_redact_snprintf(mask, out, len, "%s", lua_tostring(L, -1));
+    }
+    lua_pop(L, 2);
+}
+
+/* "web1 may still be isolated": the item (or step) and the effect the
+ * step or its action declares, else that it may have acted. */
+void bh_run_may_remain(bh_run *run, size_t index, size_t item, char *out, size_t len) {
+    const bh_step *s = &run->rb->steps[index];
+    char who[80];
+    if (s->each_ref != LUA_NOREF)
+        bh_run_item_key(run, index, item, who, sizeof who);
+    else
+        snprintf(who, sizeof who, "%s", s->id);
+    bh_remain_text(who, s->id, s->effect, out, len);
+}
+
+bh_fault bh_run_draw_fault(bh_attempt *a) {
+    char key[64];
+    bh_run_item_key(a->run, a->index, a->item, key, sizeof key);
+    bh_fault f = bh_sim_fault(a->run->opts->sim, a->step, key, a->number);
+    if (f.kind != BH_FAULT_NONE) {
+        cJSON *rec = bh_run_record("fault_injected", a);
+        bh_sim_fault_fields(rec, &f);
+        bh_run_append(a->run, rec);
+    }
+    return f;
+}
+
+double bh_run_hang_ms(const bh_attempt *a) {
+    return a->timeout_ms * 2 + 3600e3;
 }

@@ -16,7 +16,8 @@
 #include "guard.h"
 #include "journal.h"
 #include "luax.h"
-#include "runbook.h"
+#include "model.h"
+#include "sim.h"
 #include "util.h"
 
 typedef enum {
@@ -175,7 +176,34 @@ typedef struct {
     gid_t approvers_gid;
 } bh_run_opts;
 
+/* The scheduler's entry points for what sits below it: the step
+ * primitives (ctx, request, gate) and the rollback call these when what an
+ * attempt waited on is over. sched.c sets them in bh_sched_init; calls go
+ * up through this table, includes only down (docs/design.md). */
+typedef struct {
+    /* resume a suspended attempt with nargs values pushed on its coroutine,
+     * and handle what the body does next */
+    void (*resume)(bh_attempt *a, int nargs);
+    /* what the attempt waited on finished, but the attempt was timed out or
+     * cancelled meanwhile: end it */
+    void (*abandon)(bh_attempt *a);
+    /* end a suspended attempt as failed without resuming it */
+    void (*fail)(bh_attempt *a, const char *code, const char *message);
+    /* end an attempt that is not Lua's (a manual task) */
+    void (*finish)(bh_attempt *a, int ok, cJSON *result, const char *code, const char *message);
+    /* the step's approvals are complete: it may start */
+    void (*approved)(bh_run *run, size_t index);
+    /* end a step that never ran an attempt (denied, cancelled while
+     * waiting): a step_end with attempt 0, and the step's policy */
+    void (*end_step)(bh_run *run, size_t index, bh_step_status status, const char *code,
+                     const char *message);
+    /* start the undo of one completed instance; 0 when it could not start
+     * (the journal failed) */
+    int (*start_undo)(bh_run *run, size_t index, size_t item);
+} bh_sched_entry;
+
 struct bh_run {
+    const bh_sched_entry *sched; /* set by bh_sched_init */
     uv_loop_t *loop;
     bh_clock *clock; /* real, or virtual for dry runs and drills */
     bh_runbook *rb;
@@ -277,5 +305,19 @@ typedef enum {
 void bh_run_effect_ended(bh_attempt *a, int acts, bh_effect e, const char *why);
 /* Step statuses counted into counts (JSON) and summary (text). */
 void bh_run_counts(const bh_run *run, cJSON *counts, char *summary, size_t len);
+
+/* "web1 may still be isolated": what an in-doubt instance may have left
+ * (remain.h), from the item's key (or the step) and the declared effect. */
+void bh_run_may_remain(bh_run *run, size_t index, size_t item, char *out, size_t len);
+
+/* A short name for item `item` of a fan-out, for people and records. */
+void bh_run_item_key(bh_run *run, size_t index, size_t item, char *out, size_t len);
+
+/* In a simulation: the drill's fault for this attempt, recorded as a
+ * fault_injected record when there is one. */
+bh_fault bh_run_draw_fault(bh_attempt *a);
+/* How long an attempt with an injected timeout waits: longer than its own
+ * timeout, which ends it. */
+double bh_run_hang_ms(const bh_attempt *a);
 
 #endif

@@ -783,14 +783,8 @@ static void parse_semantics(lua_State *L, bh_runbook *rb, bh_step *s, const char
 /* --- step "id" { ... } ------------------------------------------------- */
 
 static bh_step *find_step(const bh_runbook *rb, const char *id) {
-    for (size_t i = 0; i < rb->nsteps; i++)
-        if (strcmp(rb->steps[i].id, id) == 0) return &rb->steps[i];
-    return NULL;
-}
-
-size_t bh_runbook_step_index(const bh_runbook *rb, const char *id) {
-    const bh_step *s = id ? find_step(rb, id) : NULL;
-    return s ? (size_t)(s - rb->steps) : (size_t)-1;
+    size_t i = bh_model_step_index(rb, id);
+    return i == (size_t)-1 ? NULL : &rb->steps[i];
 }
 
 static int l_step_body(lua_State *L) {
@@ -1392,10 +1386,6 @@ void bh_runbook_free(bh_runbook *rb) {
     free(rb);
 }
 
-const char *bh_runbook_policy_name(bh_fail_policy p) {
-    return p == BH_FAIL_CONTINUE ? "continue" : p == BH_FAIL_ROLLBACK ? "rollback" : "abort";
-}
-
 static void add_opt_string(cJSON *o, const char *k, const char *v) {
     if (v) cJSON_AddStringToObject(o, k, v);
 }
@@ -1446,7 +1436,7 @@ cJSON *bh_runbook_plan_json(const bh_runbook *rb) {
             if (s->when_false || s->when_ref != LUA_NOREF)
                 cJSON_AddStringToObject(so, "when", s->when_false ? "false" : "function");
             if (s->retries) cJSON_AddNumberToObject(so, "backoff_ms", s->backoff_ms);
-            cJSON_AddStringToObject(so, "on_failure", bh_runbook_policy_name(s->on_failure));
+            cJSON_AddStringToObject(so, "on_failure", bh_model_policy_name(s->on_failure));
             if (s->each_ref != LUA_NOREF) {
                 cJSON *each = cJSON_AddObjectToObject(so, "each");
                 cJSON_AddStringToObject(each, "items", s->each_fn ? "function" : "list");

@@ -13,7 +13,7 @@
 #include "remain.h"
 #include "scorecard.h"
 #include "sim.h"
-#include "undo.h"
+#include "rollback.h"
 #include "util.h"
 
 #define OUT_OF_MEMORY "the runbook's Lua memory is exhausted"
@@ -62,7 +62,7 @@ static void apply_policy(bh_run *run, size_t index, bh_step_status status) {
 static const char *policy_next(const bh_run *run, const bh_step *s, bh_step_status status) {
     int stoppable = status == BH_STEP_CANCELLED || run->stopping || run->io_error;
     if (stoppable || s->on_failure == BH_FAIL_ABORT) return "abort";
-    return bh_runbook_policy_name(s->on_failure);
+    return bh_model_policy_name(s->on_failure);
 }
 
 /* The status a step's policy sees: in doubt only because the operator
@@ -129,8 +129,8 @@ static void maybe_end_step(bh_run *run, size_t index) {
 
 /* End a step that never got to run an attempt: a denied approval, items
  * that could not be listed, a stop while it waited. */
-void bh_sched_end_step(bh_run *run, size_t index, bh_step_status status, const char *code,
-                       const char *message) {
+static void sched_end_step(bh_run *run, size_t index, bh_step_status status, const char *code,
+                           const char *message) {
     const bh_step *s = &run->rb->steps[index];
     bh_step_rt *rt = &run->rt[index];
     rt->awaiting = 0;
@@ -215,7 +215,7 @@ static double backoff_delay(bh_run *run, const bh_step *s, size_t item, int retr
     double u = (double)randombytes_uniform(1000) / 1000.0;
     if (run->opts->sim) {
         char key[64];
-        bh_sched_item_key(run, (size_t)(s - run->rb->steps), item, key, sizeof key);
+        bh_run_item_key(run, (size_t)(s - run->rb->steps), item, key, sizeof key);
         u = bh_sim_uniform(run->opts->sim, "backoff", s->id, key, retry);
     }
     return d * (0.5 + u / 2.0);
@@ -276,18 +276,6 @@ static int in_doubt(const bh_attempt *a, bh_step_status status) {
     return a->doubt.unsure || (a->doubt.acted && status != BH_STEP_FAILED);
 }
 
-/* "web1 may still be isolated": the item (or step) and the effect the
- * step or its action declares, else that it may have acted. */
-void bh_sched_may_remain(bh_run *run, size_t index, size_t item, char *out, size_t len) {
-    const bh_step *s = &run->rb->steps[index];
-    char who[80];
-    if (s->each_ref != LUA_NOREF)
-        bh_sched_item_key(run, index, item, who, sizeof who);
-    else
-        snprintf(who, sizeof who, "%s", s->id);
-    bh_remain_text(who, s->id, s->effect, out, len);
-}
-
 static void finish_attempt(bh_attempt *a, bh_step_status status, cJSON *result,
                            bh_luax_error *err) {
     bh_run *run = a->run;
@@ -315,7 +303,7 @@ static void finish_attempt(bh_attempt *a, bh_step_status status, cJSON *result,
     const char *next = NULL;
     if (doubt) {
         char remain[200];
-        bh_sched_may_remain(run, a->index, a->item, remain, sizeof remain);
+        bh_run_may_remain(run, a->index, a->item, remain, sizeof remain);
         cJSON_AddStringToObject(rec, "doubt", a->doubt.why);
         cJSON_AddStringToObject(rec, "may_remain", remain);
         size_t used = strlen(detail);
@@ -346,7 +334,7 @@ static void finish_attempt(bh_attempt *a, bh_step_status status, cJSON *result,
     unlink_attempt(run, a);
     rt->running--;
     if (undo) {
-        bh_undo_ended(run, a, status);
+        bh_rollback_ended(run, a, status);
     } else if (next && strcmp(next, "retry") == 0) {
         if (doubt) a->doubt.unsure = 1; /* what this attempt may have left stays in doubt */
         schedule_retry(a);
@@ -423,11 +411,11 @@ static void end_abandoned(bh_attempt *a) {
                   a->label);
 }
 
-void bh_sched_abandon(bh_attempt *a) {
+static void sched_abandon(bh_attempt *a) {
     end_abandoned(a);
 }
 
-void bh_sched_fail(bh_attempt *a, const char *code, const char *message) {
+static void sched_fail(bh_attempt *a, const char *code, const char *message) {
     fail_with(a, BH_STEP_FAILED, code, "%s", message);
 }
 
@@ -445,7 +433,8 @@ static int store_json_result(lua_State *L) {
     return 0;
 }
 
-void bh_sched_finish(bh_attempt *a, int ok, cJSON *result, const char *code, const char *message) {
+static void sched_finish(bh_attempt *a, int ok, cJSON *result, const char *code,
+                         const char *message) {
     json_result jr = {.a = a, .v = result};
     if (ok && result && bh_run_protected(a->run, store_json_result, &jr) != LUA_OK) {
         cJSON_Delete(result);
@@ -543,17 +532,17 @@ static void step_timeout(void *ud) {
     interrupt_attempt(a, 0);
 }
 
-void bh_sched_resume(bh_attempt *a, int nargs) {
+static void sched_resume(bh_attempt *a, int nargs) {
     bh_run *run = a->run;
     lua_State *co = a->co;
     int nres = 0;
     /* Coroutines the body makes copy the main thread's extra space: while
      * this attempt runs, it names this attempt (ctx.c). */
-    bh_ctx_enter(a);
+    bh_attempt_enter(a);
     bh_guard_enter(&a->guard, co);
     int st = lua_resume(co, run->L, nargs, &nres);
     bh_guard_leave(&a->guard);
-    bh_ctx_leave(a);
+    bh_attempt_leave(a);
     /* A signal that came while the body ran Lua is handled before anything
      * else happens: the run stops, this attempt is cancelled with the rest. */
     deliver_signals(run);
@@ -714,7 +703,7 @@ static int setup_attempt(lua_State *L) {
         lua_rawgeti(co, LUA_REGISTRYINDEX, a->step->undo_ref);
         bh_ctx_push(a);
         push_item(a);
-        bh_undo_push_result(a); /* ctx.result too */
+        bh_rollback_push_result(a); /* ctx.result too */
         return 0;
     }
     lua_rawgeti(co, LUA_REGISTRYINDEX, a->step->run_ref);
@@ -754,39 +743,14 @@ static void make_label(bh_attempt *a) {
         return;
     }
     char key[64];
-    bh_sched_item_key(a->run, a->index, a->item, key, sizeof key);
+    bh_run_item_key(a->run, a->index, a->item, key, sizeof key);
     snprintf(a->label, sizeof a->label, "%s[%s]", s->id, key);
-}
-
-void bh_sched_item_key(bh_run *run, size_t index, size_t item, char *out, size_t len) {
-    lua_State *L = run->L;
-    snprintf(out, len, "%zu", item + 1);
-    const bh_redact *mask = run->rb->redact; /* keys end up in labels and records */
-    int items = run->rt[index].items_ref;
-    if (items == LUA_NOREF) return;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, items);
-    int t = lua_rawgeti(L, -1, (lua_Integer)item + 1);
-    if (t == LUA_TTABLE) { /* a host record: its name */
-        static const char *const names[] = {"name", "host", "id", NULL};
-        for (int k = 0; names[k]; k++) {
-            lua_pushstring(L, names[k]);
-            if (lua_rawget(L, -2) == LUA_TSTRING) {
-                bh_redact_snprintf(mask, out, len, "%s", lua_tostring(L, -1));
-                lua_pop(L, 1);
-                break;
-            }
-            lua_pop(L, 1);
-        }
-    } else if (t == LUA_TSTRING || t == LUA_TNUMBER) {
-        bh_redact_snprintf(mask, out, len, "%s", lua_tostring(L, -1));
-    }
-    lua_pop(L, 2);
 }
 
 static void add_item_fields(bh_run *run, bh_attempt *a, cJSON *rec) {
     if (a->step->each_ref == LUA_NOREF || run->rt[a->index].items_ref == LUA_NOREF) return;
     char key[64];
-    bh_sched_item_key(run, a->index, a->item, key, sizeof key);
+    bh_run_item_key(run, a->index, a->item, key, sizeof key);
     cJSON_AddStringToObject(rec, "key", key);
     lua_State *L = run->L;
     lua_rawgeti(L, LUA_REGISTRYINDEX, run->rt[a->index].items_ref);
@@ -848,7 +812,7 @@ static void run_lua(bh_run *run, bh_attempt *a, int nargs) {
                   a->label);
         return;
     }
-    bh_sched_resume(a, nargs);
+    sched_resume(a, nargs);
 }
 
 static void start_attempt(bh_run *run, size_t index, size_t item, int number, int ask_when,
@@ -889,7 +853,7 @@ static void start_attempt(bh_run *run, size_t index, size_t item, int number, in
     run_lua(run, a, 9);
 }
 
-int bh_sched_start_undo(bh_run *run, size_t index, size_t item) {
+static int sched_start_undo(bh_run *run, size_t index, size_t item) {
     bh_attempt *a = new_attempt(run, index, item, 1, BH_RUN_UNDO);
     cJSON *rec = bh_run_record("undo_start", a);
     add_item_fields(run, a, rec);
@@ -975,9 +939,9 @@ static void step_go(bh_run *run, size_t index) {
                      s->id, st != LUA_OK ? (err.message ? err.message : "?") : li.why);
             bh_luax_error_free(&err);
             if (g.tripped == BH_GUARD_INTERRUPT)
-                bh_sched_end_step(run, index, BH_STEP_CANCELLED, "cancelled", msg);
+                sched_end_step(run, index, BH_STEP_CANCELLED, "cancelled", msg);
             else
-                bh_sched_end_step(run, index, BH_STEP_FAILED, "bad_items", msg);
+                sched_end_step(run, index, BH_STEP_FAILED, "bad_items", msg);
             return;
         }
         bh_luax_error_free(&err);
@@ -1009,7 +973,7 @@ static void begin_step(bh_run *run, size_t index) {
     step_go(run, index);
 }
 
-void bh_sched_approved(bh_run *run, size_t index) {
+static void sched_approved(bh_run *run, size_t index) {
     bh_step_rt *rt = &run->rt[index];
     rt->awaiting = 0;
     rt->approved = 1;
@@ -1190,7 +1154,7 @@ static void halt_fanouts(bh_run *run) {
             char msg[300];
             snprintf(msg, sizeof msg, "step '%s' did not start: %s", run->rb->steps[i].id,
                      halt_reason(run));
-            bh_sched_end_step(run, i, BH_STEP_CANCELLED, "cancelled", msg);
+            sched_end_step(run, i, BH_STEP_CANCELLED, "cancelled", msg);
             continue;
         }
         rt->halted = 1;
@@ -1233,7 +1197,7 @@ static void finish_run(bh_run *run) {
 static void pump_once(bh_run *run) {
     while (!run->done) {
         if (run->undoing) {
-            if (bh_undo_next(run)) return; /* an undo is running */
+            if (bh_rollback_next(run)) return; /* an undo is running */
             finish_run(run);
             return;
         }
@@ -1245,7 +1209,7 @@ static void pump_once(bh_run *run) {
             if (run->running || run->retries) return; /* wait for what is in flight */
             skip_rest(run, halt_reason(run));
             if (run->rollback && !run->stopping && !run->io_error) {
-                bh_undo_begin_rollback(run);
+                bh_rollback_begin(run);
                 continue;
             }
             finish_run(run);
@@ -1601,8 +1565,19 @@ static void record_secret(void *host, const char *name, const char *source) {
     bh_run_append(run, rec);
 }
 
+static const bh_sched_entry ENTRY = {
+    .resume = sched_resume,
+    .abandon = sched_abandon,
+    .fail = sched_fail,
+    .finish = sched_finish,
+    .approved = sched_approved,
+    .end_step = sched_end_step,
+    .start_undo = sched_start_undo,
+};
+
 void bh_sched_init(bh_run *run, bh_runbook *rb, const bh_run_opts *opts, uv_loop_t *loop) {
     memset(run, 0, sizeof *run);
+    run->sched = &ENTRY;
     run->loop = loop;
     run->clock = bh_clock_new(loop, opts->sim != NULL);
     run->rb = rb;
@@ -1649,7 +1624,7 @@ void bh_sched_init(bh_run *run, bh_runbook *rb, const bh_run_opts *opts, uv_loop
 
 void bh_sched_listen(bh_run *run) {
     bh_journal_set_listener(run->journal, journal_to_console, run->console);
-    bh_ctx_install_print(run);
+    bh_ctx_install(run);
     run->wake = bh_util_xmalloc(sizeof *run->wake);
     uv_async_init(run->loop, run->wake, woken);
     run->wake->data = run;
@@ -1669,7 +1644,7 @@ void bh_sched_listen(bh_run *run) {
 bh_run_outcome bh_sched_finish_run(bh_run *run) {
     uv_run(run->loop, UV_RUN_DEFAULT);
     write_run_end(run);
-    bh_ctx_uninstall_print(run);
+    bh_ctx_uninstall(run);
     luaL_unref(run->L, LUA_REGISTRYINDEX, run->results_ref);
     luaL_unref(run->L, LUA_REGISTRYINDEX, run->wrapper_ref);
     luaL_unref(run->L, LUA_REGISTRYINDEX, run->undo_wrapper_ref);
@@ -1743,20 +1718,4 @@ bh_run_outcome bh_sched_run(bh_runbook *rb, const bh_run_opts *opts, char **run_
     }
     bh_sched_cleanup(run);
     return outcome;
-}
-
-bh_fault bh_sched_draw_fault(bh_attempt *a) {
-    char key[64];
-    bh_sched_item_key(a->run, a->index, a->item, key, sizeof key);
-    bh_fault f = bh_sim_fault(a->run->opts->sim, a->step, key, a->number);
-    if (f.kind != BH_FAULT_NONE) {
-        cJSON *rec = bh_run_record("fault_injected", a);
-        bh_sim_fault_fields(rec, &f);
-        bh_run_append(a->run, rec);
-    }
-    return f;
-}
-
-double bh_sched_hang_ms(const bh_attempt *a) {
-    return a->timeout_ms * 2 + 3600e3;
 }

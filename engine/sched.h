@@ -32,25 +32,6 @@ void bh_sched_pump(bh_run *run);
 bh_run_outcome bh_sched_finish_run(bh_run *run);
 void bh_sched_cleanup(bh_run *run);
 
-/* Used by ctx.c: resume a suspended attempt with nargs values pushed on its
- * coroutine, and handle what the body does next. */
-void bh_sched_resume(bh_attempt *a, int nargs);
-/* Used by ctx.c: the primitive the attempt waited on has finished, but the
- * attempt was timed out or cancelled meanwhile: end it. */
-void bh_sched_abandon(bh_attempt *a);
-/* Used by ctx.c: end a suspended attempt as failed without resuming it. */
-void bh_sched_fail(bh_attempt *a, const char *code, const char *message);
-/* Used by gate.c: end an attempt that is not Lua's (a manual task). */
-void bh_sched_finish(bh_attempt *a, int ok, cJSON *result, const char *code, const char *message);
-/* Used by gate.c: the step's approvals are complete, it may start. */
-void bh_sched_approved(bh_run *run, size_t index);
-/* End a step that never ran an attempt (denied, cancelled while waiting,
- * items not listable): a step_end with attempt 0, and the step's policy. */
-void bh_sched_end_step(bh_run *run, size_t index, bh_step_status status, const char *code,
-                       const char *message);
-/* Used by undo.c: start the undo of one completed instance. Returns 0 when
- * it could not start (the journal failed). */
-int bh_sched_start_undo(bh_run *run, size_t index, size_t item);
 /* --- resume (resume.c) ---------------------------------------------------
  * What the journal says of each step, put back into a fresh bh_run so that
  * the pump goes on where the dead engine stopped. */
@@ -92,18 +73,5 @@ int bh_sched_relist(bh_run *run, size_t index, size_t recorded, size_t started, 
  * statuses and their policies, counters, cadences restarted, reruns queued.
  * Steps whose turn had not come are left to the pump. */
 void bh_sched_restore(bh_run *run, const bh_restored_step *steps);
-
-/* "web1 may still be isolated": what an in-doubt instance may have left. */
-void bh_sched_may_remain(bh_run *run, size_t index, size_t item, char *out, size_t len);
-
-/* A short name for item `item` of a fan-out, for people and records. */
-void bh_sched_item_key(bh_run *run, size_t index, size_t item, char *out, size_t len);
-
-/* In a simulation: the drill's fault for this attempt, recorded as a
- * fault_injected record when there is one. */
-bh_fault bh_sched_draw_fault(bh_attempt *a);
-/* How long an attempt with an injected timeout waits: longer than its own
- * timeout, which ends it. */
-double bh_sched_hang_ms(const bh_attempt *a);
 
 #endif

@@ -28,7 +28,7 @@
 #include <cjson/cJSON.h>
 #include <stdio.h>
 
-#include "runbook.h"
+#include "model.h"
 
 /* records: the journal so far (an array); total_ms and status: the run's
  * simulated duration and its status as run_end will say it. */

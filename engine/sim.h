@@ -34,7 +34,7 @@
 
 #include "clock.h"
 #include "fx.h"
-#include "runbook.h"
+#include "model.h"
 
 typedef enum { BH_FAULT_NONE, BH_FAULT_FAIL, BH_FAULT_TIMEOUT, BH_FAULT_SLOW } bh_fault_kind;
 

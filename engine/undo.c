@@ -12,63 +12,6 @@
 #include "sim.h"
 #include "util.h"
 
-/* --- inside a run ------------------------------------------------------ */
-
-void bh_undo_begin_rollback(bh_run *run) {
-    run->undoing = 1;
-    run->undo_pos = run->ndone;
-    size_t n = 0;
-    for (size_t k = 0; k < run->ndone; k++)
-        n += run->rb->steps[run->done_list[k].index].undo_ref != LUA_NOREF;
-    cJSON *rec = bh_run_record("rollback_start", NULL);
-    cJSON_AddNumberToObject(rec, "undos", (double)n);
-    bh_run_append(run, rec);
-    bh_console_phase(run->console, "rollback");
-    if (n == 0) bh_console_notice(run->console, "rollback: no completed step has an undo");
-}
-
-int bh_undo_next(bh_run *run) {
-    if (run->running > 0) return 1;
-    while (run->undo_pos > 0 && !run->stopping && !run->io_error) {
-        const bh_done *d = &run->done_list[--run->undo_pos];
-        if (run->rb->steps[d->index].undo_ref == LUA_NOREF) continue;
-        if (bh_sched_start_undo(run, d->index, d->item)) return 1;
-    }
-    return run->running > 0;
-}
-
-void bh_undo_ended(bh_run *run, bh_attempt *a, bh_step_status status) {
-    bh_step_rt *rt = &run->rt[a->index];
-    if (status == BH_STEP_OK) {
-        run->undone++;
-        /* undone only if every instance's undo went well */
-        if (!rt->undo_failed) run->status[a->index] = BH_STEP_UNDONE;
-    } else {
-        run->undo_failed++;
-        rt->undo_failed = 1;
-        if (run->status[a->index] == BH_STEP_UNDONE) run->status[a->index] = BH_STEP_OK;
-    }
-}
-
-void bh_undo_push_result(bh_attempt *a) {
-    lua_State *co = a->co;
-    bh_luax_checkstack(co, 4);
-    lua_rawgeti(co, LUA_REGISTRYINDEX, a->run->results_ref);
-    lua_pushstring(co, a->step->id);
-    lua_rawget(co, -2);
-    if (a->step->each_ref != LUA_NOREF) {
-        if (lua_istable(co, -1))
-            lua_rawgeti(co, -1, (lua_Integer)a->item + 1);
-        else
-            lua_pushnil(co);
-        lua_remove(co, -2);
-    }
-    lua_remove(co, -2);
-    /* stack: wrapper, undo, ctx, item, result */
-    lua_pushvalue(co, -1);
-    lua_setfield(co, -4, "result");
-}
-
 /* --- bulkhead undo RUN ------------------------------------------------- */
 
 /* An (index, item) state while reading the journal. UNDO_OPEN: its last
@@ -100,7 +43,7 @@ void bh_undo_plan(const bh_runbook *rb, const cJSON *doc, const char *only_step,
     const cJSON *rec;
     cJSON_ArrayForEach(rec, doc) {
         const char *type = bh_journal_str(rec, "type");
-        size_t i = bh_runbook_step_index(rb, bh_journal_str(rec, "step"));
+        size_t i = bh_model_step_index(rb, bh_journal_str(rec, "step"));
         if (!type || i == (size_t)-1) continue;
         size_t item = bh_replay_item(rec);
         const char *status = bh_journal_str(rec, "status") ? bh_journal_str(rec, "status") : "";
@@ -185,7 +128,7 @@ static cJSON *doubt_without_undo(const bh_runbook *rb, const cJSON *doc, const c
     cJSON *out = cJSON_CreateArray();
     const cJSON *e;
     cJSON_ArrayForEach(e, remain.open) {
-        size_t i = bh_runbook_step_index(rb, bh_journal_str(e, "step"));
+        size_t i = bh_model_step_index(rb, bh_journal_str(e, "step"));
         if (i == (size_t)-1 || rb->steps[i].undo_ref != LUA_NOREF ||
             (only_step && strcmp(rb->steps[i].id, only_step) != 0))
             continue;
@@ -213,7 +156,7 @@ static int prepare(const bh_undo_opts *uo, bh_replay *r) {
     bh_replay_plugins_from(r, uo->plugins);
     if (rc == 0) rc = bh_replay_load(r);
     const bh_runbook *rb = r->rb;
-    size_t only = rc == 0 && uo->step ? bh_runbook_step_index(rb, uo->step) : 0;
+    size_t only = rc == 0 && uo->step ? bh_model_step_index(rb, uo->step) : 0;
     if (rc == 0 && only == (size_t)-1) {
         fprintf(stderr, "bulkhead undo: the runbook has no step '%s'\n", uo->step);
         rc = 2;

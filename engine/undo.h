@@ -1,9 +1,6 @@
-/* undo: putting things back.
- *
- * Two ways in. Rollback: a step with on_failure = "rollback" failed; once
- * nothing is in flight, the undo of every completed instance runs, one at a
- * time, in reverse completion order. `bulkhead undo RUN [--step STEP]`:
- * the same for a finished run (lift containment at the all-clear, or after
+/* undo: putting things back after the run (a rollback inside a run is
+ * rollback.h). `bulkhead undo RUN [--step STEP]`: the undo of every
+ * completed instance, newest first, for a finished run (lift containment at the all-clear, or after
  * a drill), appended to that run's journal. Completions and results come
  * from the journal, the runbook is loaded again (it must be the same file,
  * by SHA-256) with the run's parameters.
@@ -18,14 +15,6 @@
 
 #include "run.h"
 #include "sched.h"
-
-/* Used by sched.c. */
-void bh_undo_begin_rollback(bh_run *run);
-/* Start the next undo if none is running. Returns 1 while undos remain. */
-int bh_undo_next(bh_run *run);
-void bh_undo_ended(bh_run *run, bh_attempt *a, bh_step_status status);
-/* Push the instance's recorded result (and set ctx.result). */
-void bh_undo_push_result(bh_attempt *a);
 
 typedef struct {
     const char *run_dir;
