@@ -14,7 +14,7 @@ DATADIR := $(PREFIX)/share/bulkhead
 
 CC      ?= cc
 PKGS    := lua5.4 libuv libcjson libcurl libsodium
-# libcurl is opened with dlopen at the first request (engine/net.c says
+# libcurl is opened with dlopen at the first request (engine/effects/net.c says
 # why): its headers come from pkg-config, its library is not linked.
 LINK_PKGS := lua5.4 libuv libcjson libsodium
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
@@ -27,14 +27,16 @@ CMOCKA_LIBS = $(shell pkg-config --libs cmocka)
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
            -Wno-unused-parameter
+# Includes name their layer ("base/util.h"), from engine/ (docs/design.md).
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -DBH_VERSION='"$(VERSION)"' \
-              -DBH_DATADIR='"$(DATADIR)"' $(WARN) $(PKG_CFLAGS)
+              -DBH_DATADIR='"$(DATADIR)"' $(WARN) -iquote engine $(PKG_CFLAGS)
 CFLAGS  ?= -O2 -g
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
              -fno-sanitize-recover=undefined
 
-SRCS     := $(sort $(wildcard engine/*.c))
-LIB_SRCS := $(filter-out engine/main.c,$(SRCS))
+SRCS     := $(sort $(wildcard engine/*/*.c))
+HDRS     := $(wildcard engine/*/*.h)
+LIB_SRCS := $(filter-out engine/cli/main.c,$(SRCS))
 OBJS     := $(SRCS:engine/%.c=build/obj/%.o)
 SAN_OBJS := $(SRCS:engine/%.c=build/asan/obj/%.o)
 SAN_LIB_OBJS := $(LIB_SRCS:engine/%.c=build/asan/obj/%.o)
@@ -78,28 +80,31 @@ all: build/bulkhead
 build/bulkhead: $(OBJS)
 	$(CC) $(CFLAGS) -o $@ $(OBJS) $(PKG_LIBS) -lm
 
-build/obj/%.o: engine/%.c $(wildcard engine/*.h) | build/obj
+build/obj/%.o: engine/%.c $(HDRS)
+	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -c -o $@ $<
 
 build/asan/bulkhead: $(SAN_OBJS)
 	$(CC) $(SAN_FLAGS) -o $@ $(SAN_OBJS) $(PKG_LIBS) -lm
 
-build/asan/obj/%.o: engine/%.c $(wildcard engine/*.h) | build/asan/obj
+build/asan/obj/%.o: engine/%.c $(HDRS)
+	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -c -o $@ $<
 
 build/asan/test_%: tests/unit/test_%.c $(SAN_LIB_OBJS) | build/asan
-	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -iquote engine -o $@ $< $(SAN_LIB_OBJS) $(PKG_LIBS) $(CMOCKA_LIBS) -lm
+	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -o $@ $< $(SAN_LIB_OBJS) $(PKG_LIBS) $(CMOCKA_LIBS) -lm
 
 build/asan/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(SAN_LIB_OBJS) | build/asan
-	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -iquote engine -o $@ $< tests/fuzz/replay.c $(SAN_LIB_OBJS) $(PKG_LIBS) -lm
+	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -o $@ $< tests/fuzz/replay.c $(SAN_LIB_OBJS) $(PKG_LIBS) -lm
 
-build/fuzz/obj/%.o: engine/%.c $(wildcard engine/*.h) | build/fuzz/obj
+build/fuzz/obj/%.o: engine/%.c $(HDRS)
+	@mkdir -p $(@D)
 	$(FUZZ_CC) $(BASE_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS) | build/fuzz
-	$(FUZZ_CC) $(BASE_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -iquote engine -o $@ $< $(FUZZ_OBJS) $(PKG_LIBS) -lm
+	$(FUZZ_CC) $(BASE_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(PKG_LIBS) -lm
 
-build/obj build/asan build/asan/obj build/fuzz build/fuzz/obj:
+build/asan build/fuzz:
 	mkdir -p $@
 
 # Test peers (tests/tools): small loopback servers the e2e tests start.
@@ -151,14 +156,15 @@ bench: deps
 	@bash bench/run.sh
 
 lint: build/bulkhead
+	sh tools/layers.sh
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --inline-suppr --suppress=missingIncludeSystem --suppress=missingInclude --std=c11 -D_GNU_SOURCE \
 	  -DBH_VERSION='"lint"' -I engine --include=/usr/include/cjson/cJSON.h engine
 	clang-tidy --quiet $(SRCS) -- $(BASE_CFLAGS) 2>&1 | { ! grep -E "(warning|error):"; }
-	clang-format --dry-run --Werror engine/*.c engine/*.h tests/unit/*.c tests/fuzz/*.c
+	clang-format --dry-run --Werror engine/*/*.c engine/*/*.h tests/unit/*.c tests/fuzz/*.c
 
 format:
-	clang-format -i engine/*.c engine/*.h tests/unit/*.c tests/fuzz/*.c
+	clang-format -i engine/*/*.c engine/*/*.h tests/unit/*.c tests/fuzz/*.c
 
 install: build/bulkhead
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/examples $(DESTDIR)$(DATADIR)/plugins \

@@ -62,10 +62,11 @@ function visit(v,    k, m, ws, w) {
 }
 function cycle(w,    k, s, start) {
     for (k = depth; k >= 1; k--) if (path[k] == w) { start = k; break }
+    bad = 1
+    if (++cycles > 5) return # the first few say enough
     s = ""
     for (k = start; k <= depth; k++) s = s path[k] " -> "
     printf "include cycle: %s%s\n", s, w
-    bad = 1
 }
 END {
     depth = 0

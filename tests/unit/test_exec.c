@@ -17,8 +17,8 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "exec.h"
-#include "fx.h"
+#include "effects/exec.h"
+#include "effects/fx.h"
 
 /* Short grace periods keep every test well under two seconds. */
 #define GRACE_MS 200

@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "journal.h"
-#include "util.h"
+#include "journal/journal.h"
+#include "base/util.h"
 
 #define ZEROS "0000000000000000000000000000000000000000000000000000000000000000"
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
+#include "base/json.h"
 
 /* Is s[0..len) well-formed UTF-8 (RFC 3629)? An independent check. */
 static int valid_utf8(const unsigned char *s, size_t len) {

@@ -12,8 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "params.h"
-#include "util.h"
+#include "load/params.h"
+#include "base/util.h"
 
 static void assert_contains(const char *haystack, const char *needle) {
     if (!strstr(haystack, needle)) fail_msg("\"%s\" does not contain \"%s\"", haystack, needle);

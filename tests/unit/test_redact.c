@@ -15,10 +15,10 @@
 
 #include <sodium.h>
 
-#include "json.h"
-#include "redact.h"
-#include "secrets.h"
-#include "util.h"
+#include "base/json.h"
+#include "base/redact.h"
+#include "base/secrets.h"
+#include "base/util.h"
 
 #define SECRET "c4n4ry-S3cr3t/with+sp ce\"q&x=1"
 

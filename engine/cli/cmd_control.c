@@ -1,0 +1,509 @@
+/* approve, deny, done and undo: the commands that act on an existing run. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cmd.h"
+#include "effects/control.h"
+#include "journal/journal.h"
+#include "run/run.h"
+#include "base/sign.h"
+#include "run/resume.h"
+#include "load/runbook.h"
+#include "run/undo.h"
+#include "base/util.h"
+
+static const char APPROVE_HELP[] =
+    "usage: bulkhead approve RUN STEP --as NAME --reason TEXT\n"
+    "       bulkhead deny RUN STEP --as NAME --reason TEXT\n"
+    "\n"
+    "Approve or deny a step that a running engine is waiting on, from another\n"
+    "terminal. The engine listens on RUN's control socket (in the run folder,\n"
+    "reachable by its user and root, and by the members of the group given to\n"
+    "run --approvers-group); the decision is recorded in the journal with the\n"
+    "name, the reason, how it came (socket) and the caller's uid and pid.\n"
+    "You are your account (uid): a step with approvers = N starts after N\n"
+    "approvals from N different accounts under N different names; an account\n"
+    "or a name (compared without case) that already approved is refused. One\n"
+    "denial is enough to stop it.\n"
+    "\n"
+    "  --as NAME      who decides (default $BULKHEAD_OPERATOR, else the login\n"
+    "                 name); trimmed, never blank\n"
+    "  --reason TEXT  why: required, it is the record\n"
+    "\n"
+    "RUN is a run id, a unique prefix, 'last', or a run folder path (from\n"
+    "another account: the folder path the engine prints).\n"
+    "exit: 0 accepted, 1 refused by the engine (the message says why),\n"
+    "2 usage, 6 no such run or no engine running it\n";
+
+static const char DONE_HELP[] =
+    "usage: bulkhead done RUN STEP --note TEXT [--failed] [--as NAME]\n"
+    "\n"
+    "Mark a manual task of a running engine as done (or, with --failed, as\n"
+    "not done: the step fails and its on_failure applies). Recorded with the\n"
+    "name, the note and how it came.\n"
+    "\n"
+    "  --note TEXT  what was done, or why not: required\n"
+    "  --failed     the task could not be done\n"
+    "  --as NAME    who (default $BULKHEAD_OPERATOR, else the login name);\n"
+    "               trimmed, never blank\n"
+    "\n"
+    "exit: 0 accepted, 1 refused by the engine, 2 usage, 6 no such run or no\n"
+    "engine running it\n";
+
+static const char UNDO_HELP[] =
+    "usage: bulkhead undo RUN [--step STEP] [--retry-unknown] [--abandon] [--operator NAME]\n"
+    "       bulkhead undo RUN --settle STEP[KEY] --note TEXT [--operator NAME]\n"
+    "\n"
+    "Run the undo of every completed step of a finished run, in reverse\n"
+    "completion order (lift containment at the all-clear, clean up after a\n"
+    "drill). Each undo is appended to the run's journal. The runbook is loaded\n"
+    "again from where it ran, with the run's parameters, and must be the same\n"
+    "file (SHA-256). Steps already undone are never undone again, so an\n"
+    "interrupted undo is resumed by running the command again; an undo cut off\n"
+    "before it recorded its end, or cancelled by Ctrl-C, runs again only for\n"
+    "idempotent steps or with --retry-unknown.\n"
+    "\n"
+    "  --step STEP       only this step's instances\n"
+    "  --retry-unknown   also repeat undos whose earlier outcome is unknown\n"
+    "  --abandon         the run's engine died and you will not resume it: end\n"
+    "                    the run here (what was cut off is not repeated; what\n"
+    "                    may have acted ends in doubt, leftover commands are\n"
+    "                    stopped, nothing new starts, run_end 'abandoned'),\n"
+    "                    then undo it\n"
+    "  --settle STEP[KEY] --note TEXT\n"
+    "                    undo nothing: record that you checked by hand what\n"
+    "                    the in-doubt instance(s) may have left, and what you\n"
+    "                    found (for a step with no undo, or one put back by\n"
+    "                    other means); from then on it is no longer in doubt\n"
+    "  --operator NAME   who, for the record (trimmed, never blank)\n"
+    "  --sign-key FILE   sign checkpoints of what is appended (default\n"
+    "                    $BULKHEAD_SIGN_KEY)\n"
+    "  --secrets FILE    where the runbook's secret() looks (default\n"
+    "                    $BULKHEAD_SECRETS, then the environment)\n"
+    "  --plugins DIR[:DIR]  where the run's plugins are now, if they moved\n"
+    "                    (default: the directories it recorded); each must\n"
+    "                    still be the same file (SHA-256)\n"
+    "  --json, --plain   as for `run`\n"
+    "\n"
+    "exit: 0 every undo ok, 1 an undo failed or the run is not finished,\n"
+    "2 usage, 3 runbook missing or changed, 5 journal broken, 6 I/O or no such\n"
+    "run, 130/143 interrupted\n";
+
+static const char RESUME_HELP[] =
+    "usage: bulkhead resume RUN [--retry-unknown[=STEP,...]] [--skip-unknown[=STEP,...]]\n"
+    "                       [options as for run]\n"
+    "\n"
+    "Go on with a run whose engine died (killed, crashed, host rebooted) or was\n"
+    "interrupted (Ctrl-C, SIGTERM, a journal write error), appending to its\n"
+    "journal. The runbook is loaded again from where it ran with the run's\n"
+    "parameters and must be the same file (SHA-256). Completed steps never run\n"
+    "again, and their recorded results are what later steps see. A torn last\n"
+    "record is cut off and the cut recorded; any other damage is refused.\n"
+    "Commands the dead engine left running are stopped first.\n"
+    "\n"
+    "A step attempt that was running when the engine stopped has an unknown\n"
+    "outcome. It runs again by itself only if the step is idempotent (a manual\n"
+    "task is asked again; a cadence just goes on). Otherwise you decide:\n"
+    "  --retry-unknown[=STEP,...]  run it again (every such step, or these)\n"
+    "  --skip-unknown[=STEP,...]   do not repeat it: it ends 'unknown' and the\n"
+    "                              run goes on\n"
+    "or, on a terminal, answer retry/skip for each. Without a decision resume\n"
+    "refuses (exit 2) and changes nothing.\n"
+    "\n"
+    "  --operator NAME        who resumes it, for the record (trimmed, never blank)\n"
+    "  --approvers-group GROUP\n"
+    "                         members of GROUP may approve through the control\n"
+    "                         socket, as for run (default: the group the run had)\n"
+    "  --approve STEP, --yes  approvals up front, as for run\n"
+    "  --no-prompt            never ask on the terminal\n"
+    "  --concurrency N        cap (default: what the run had)\n"
+    "  --timeout DURATION     default step timeout (default: what the run had)\n"
+    "  --sign-key FILE        sign checkpoints (default $BULKHEAD_SIGN_KEY)\n"
+    "  --checkpoint-every N   records between signed checkpoints\n"
+    "  --secrets FILE         where secret() looks again (default $BULKHEAD_SECRETS,\n"
+    "                         then the environment): the journal holds no secret\n"
+    "  --plugins DIR[:DIR]    where the run's plugins are now, if they moved\n"
+    "                         (default: the directories it recorded); each must\n"
+    "                         still be the same file (SHA-256)\n"
+    "  --json, --plain        as for run\n"
+    "\n"
+    "exit: as for run (0 ok, 1 a step failed or the run cannot be resumed,\n"
+    "2 usage or a decision is needed, 3 runbook missing or changed, 5 journal\n"
+    "broken, 6 I/O or no such run, 130/143 interrupted)\n";
+
+static int call(const char *cmd, const char *dir, cJSON *req) {
+    cJSON *reply = NULL;
+    int err = bh_control_call(dir, req, 10000, &reply);
+    cJSON_Delete(req);
+    if (err == -ENOENT || err == -ECONNREFUSED) {
+        fprintf(stderr,
+                "bulkhead %s: no engine is running %s (no one listens on its control "
+                "socket)\n",
+                cmd, dir);
+        return BH_EXIT_IO;
+    }
+    if (err == -EACCES) {
+        fprintf(stderr,
+                "bulkhead %s: cannot reach the engine of %s: %s (its control socket admits the "
+                "engine's user, root, and the members of the group the run was given with "
+                "--approvers-group, if any)\n",
+                cmd, dir, bh_util_strerror(err));
+        return BH_EXIT_IO;
+    }
+    if (err) {
+        fprintf(stderr, "bulkhead %s: cannot reach the engine of %s: %s\n", cmd, dir,
+                bh_util_strerror(err));
+        return BH_EXIT_IO;
+    }
+    const cJSON *ok = cJSON_GetObjectItemCaseSensitive(reply, "ok");
+    const cJSON *msg =
+        cJSON_GetObjectItemCaseSensitive(reply, cJSON_IsTrue(ok) ? "message" : "error");
+    int rc = cJSON_IsTrue(ok) ? BH_EXIT_OK : BH_EXIT_FAILED;
+    if (rc == BH_EXIT_OK)
+        printf("%s\n", cJSON_IsString(msg) ? msg->valuestring : "ok");
+    else
+        fprintf(stderr, "bulkhead %s: %s\n", cmd,
+                cJSON_IsString(msg) ? msg->valuestring : "refused");
+    cJSON_Delete(reply);
+    return rc;
+}
+
+/* approve / deny / done share their shape: RUN STEP and named options. */
+static int person_command(int argc, char **argv, const bh_cli *g, const char *cmd,
+                          const char *help) {
+    const char *pos[2] = {NULL, NULL};
+    size_t npos = 0;
+    const char *as = NULL, *text = NULL;
+    int failed = 0;
+    int is_done = strcmp(cmd, "done") == 0;
+    const char *text_flag = is_done ? "--note" : "--reason";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (bh_cmd_is_help(a)) {
+            fputs(help, stdout);
+            return BH_EXIT_OK;
+        }
+        if (strcmp(a, "--as") == 0 || strcmp(a, text_flag) == 0) {
+            if (i + 1 >= argc) return bh_cmd_usage_error(cmd, "%s needs a value", a);
+            if (strcmp(a, "--as") == 0)
+                as = argv[++i];
+            else
+                text = argv[++i];
+        } else if (is_done && strcmp(a, "--failed") == 0) {
+            failed = 1;
+        } else if (a[0] == '-' && a[1]) {
+            return bh_cmd_unknown_option(cmd, a);
+        } else if (npos < 2) {
+            pos[npos++] = a;
+        } else {
+            return bh_cmd_usage_error(cmd, "too many arguments: '%s'", a);
+        }
+    }
+    if (npos < 2) return bh_cmd_usage_error(cmd, "give the run and the step: %s RUN STEP", cmd);
+    if (!text || !*text)
+        return bh_cmd_usage_error(cmd, "%s TEXT is required: it goes in the record", text_flag);
+    char name[BH_UTIL_NAME_MAX + 1], why[200];
+    if (bh_run_operator(as, "--as", name, why, sizeof why) != 0)
+        return bh_cmd_usage_error(cmd, "%s", why);
+    char *dir = bh_cmd_find_run(g, pos[0]);
+    if (!dir) return BH_EXIT_IO;
+    cJSON *req = cJSON_CreateObject();
+    cJSON_AddStringToObject(req, "op", is_done ? (failed ? "fail" : "done") : cmd);
+    cJSON_AddStringToObject(req, "step", pos[1]);
+    cJSON_AddStringToObject(req, "as", name);
+    cJSON_AddStringToObject(req, is_done ? "note" : "reason", text);
+    int rc = call(cmd, dir, req);
+    free(dir);
+    return rc;
+}
+
+int bh_cmd_approve(int argc, char **argv, const bh_cli *g) {
+    return person_command(argc, argv, g, "approve", APPROVE_HELP);
+}
+
+int bh_cmd_deny(int argc, char **argv, const bh_cli *g) {
+    return person_command(argc, argv, g, "deny", APPROVE_HELP);
+}
+
+int bh_cmd_done(int argc, char **argv, const bh_cli *g) {
+    return person_command(argc, argv, g, "done", DONE_HELP);
+}
+
+/* "a,b,c" appended to a NULL-terminated list. */
+static const char **add_steps(const char **list, size_t *n, char *csv) {
+    for (char *save = NULL, *t = strtok_r(csv, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        list = realloc(list, (*n + 2) * sizeof *list);
+        if (!list) abort();
+        list[(*n)++] = t;
+        list[*n] = NULL;
+    }
+    return list;
+}
+
+int bh_cmd_resume(int argc, char **argv, const bh_cli *g) {
+    const char *run = NULL, *operator_name = NULL, *key = NULL, *secrets_file = NULL;
+    const char *plugins = NULL, *group = NULL;
+    char name[BH_UTIL_NAME_MAX + 1];
+    const char **approve = bh_util_xcalloc((size_t)argc + 1, sizeof *approve);
+    const char **retry = NULL, **skip = NULL;
+    size_t napprove = 0, nretry = 0, nskip = 0;
+    int retry_all = 0, skip_all = 0, json = 0, plain = 0, yes = 0, no_prompt = 0;
+    int concurrency = 0, every = 0;
+    double timeout_ms = 0;
+    int rc = -1;
+    char *dup = NULL; /* strtok_r works on copies */
+    char **copies = bh_util_xcalloc((size_t)argc + 1, sizeof *copies);
+    size_t ncopies = 0;
+    for (int i = 1; i < argc && rc < 0; i++) {
+        const char *a = argv[i];
+        const char *val = NULL;
+        if (bh_cmd_is_help(a)) {
+            fputs(RESUME_HELP, stdout);
+            rc = BH_EXIT_OK;
+            break;
+        }
+        if (strcmp(a, "--operator") == 0 || strcmp(a, "--sign-key") == 0 ||
+            strcmp(a, "--approve") == 0 || strcmp(a, "--concurrency") == 0 ||
+            strcmp(a, "--timeout") == 0 || strcmp(a, "--checkpoint-every") == 0 ||
+            strcmp(a, "--secrets") == 0 || strcmp(a, "--plugins") == 0 ||
+            strcmp(a, "--approvers-group") == 0) {
+            if (i + 1 >= argc) {
+                rc = bh_cmd_usage_error("resume", "%s needs a value", a);
+                break;
+            }
+            val = argv[++i];
+        }
+        char *end = NULL;
+        if (val && strcmp(a, "--operator") == 0) {
+            operator_name = val;
+        } else if (val && strcmp(a, "--approvers-group") == 0) {
+            group = val;
+        } else if (val && strcmp(a, "--secrets") == 0) {
+            secrets_file = val;
+        } else if (val && strcmp(a, "--plugins") == 0) {
+            plugins = val;
+        } else if (val && strcmp(a, "--sign-key") == 0) {
+            key = val;
+        } else if (val && strcmp(a, "--approve") == 0) {
+            approve[napprove++] = val;
+        } else if (val && strcmp(a, "--concurrency") == 0) {
+            long n = strtol(val, &end, 10);
+            if (*end || end == val || n < 1 || n > BH_MAX_CONCURRENCY)
+                rc =
+                    bh_cmd_usage_error("resume", "--concurrency: '%s' is not a number from 1 to %d",
+                                       val, BH_MAX_CONCURRENCY);
+            concurrency = (int)n;
+        } else if (val && strcmp(a, "--checkpoint-every") == 0) {
+            long n = strtol(val, &end, 10);
+            if (*end || end == val || n < 1 || n > 1000000)
+                rc = bh_cmd_usage_error("resume", "--checkpoint-every: '%s' is not a count", val);
+            every = (int)n;
+        } else if (val && strcmp(a, "--timeout") == 0) {
+            if (bh_util_parse_duration(val, &timeout_ms) != 0 || timeout_ms <= 0)
+                rc = bh_cmd_usage_error("resume", "--timeout: '%s' is not a duration (e.g. 30s)",
+                                        val);
+        } else if (strcmp(a, "--retry-unknown") == 0) {
+            retry_all = 1;
+        } else if (strcmp(a, "--skip-unknown") == 0) {
+            skip_all = 1;
+        } else if (strncmp(a, "--retry-unknown=", 16) == 0 ||
+                   strncmp(a, "--skip-unknown=", 15) == 0) {
+            int is_retry = a[2] == 'r';
+            dup = copies[ncopies++] = bh_util_xstrdup(strchr(a, '=') + 1);
+            if (is_retry)
+                retry = add_steps(retry, &nretry, dup);
+            else
+                skip = add_steps(skip, &nskip, dup);
+        } else if (strcmp(a, "--json") == 0) {
+            json = 1;
+        } else if (strcmp(a, "--plain") == 0) {
+            plain = 1;
+        } else if (strcmp(a, "--yes") == 0) {
+            yes = 1;
+        } else if (strcmp(a, "--no-prompt") == 0) {
+            no_prompt = 1;
+        } else if (a[0] == '-' && a[1]) {
+            rc = bh_cmd_unknown_option("resume", a);
+        } else if (!run) {
+            run = a;
+        } else {
+            rc = bh_cmd_usage_error("resume", "one run at a time");
+        }
+    }
+    if (rc < 0 && !run)
+        rc = bh_cmd_usage_error("resume", "which run? give its id, a prefix or 'last'");
+    char why[200];
+    if (rc < 0 && bh_run_operator(operator_name, "--operator", name, why, sizeof why) != 0)
+        rc = bh_cmd_usage_error("resume", "%s", why);
+    if (rc < 0 && retry_all && skip_all)
+        rc = bh_cmd_usage_error("resume", "--retry-unknown and --skip-unknown for every step "
+                                          "contradict each other; name the steps (=STEP,...)");
+    for (size_t k = 0; rc < 0 && k < nretry; k++)
+        for (size_t m = 0; m < nskip; m++)
+            if (strcmp(retry[k], skip[m]) == 0) {
+                rc =
+                    bh_cmd_usage_error("resume", "step '%s' is both retried and skipped", retry[k]);
+                break;
+            }
+    bh_signer *signer = NULL;
+    if (rc < 0 && bh_cmd_load_signer("resume", key, &signer)) rc = BH_EXIT_USAGE;
+    char *dir = rc < 0 ? bh_cmd_find_run(g, run) : NULL;
+    if (rc < 0 && !dir) rc = BH_EXIT_IO;
+    bh_secrets *secrets = rc < 0 ? bh_cmd_open_secrets("resume", secrets_file) : NULL;
+    if (rc < 0 && !secrets) rc = BH_EXIT_PARAMS;
+    if (rc < 0) {
+        bh_run_opts ro = {
+            .signer = signer,
+            .checkpoint_every = every,
+            .state_dir = g->state_dir,
+            .operator_name = name,
+            .timeout_override_ms = timeout_ms,
+            .approvers_group = group,
+            .concurrency = concurrency,
+            .yes = yes,
+            .approve = approve,
+            .prompt = !no_prompt && !json && isatty(STDIN_FILENO),
+            .console_mode = json                                ? BH_CONSOLE_JSON
+                            : (!plain && isatty(STDOUT_FILENO)) ? BH_CONSOLE_TTY
+                                                                : BH_CONSOLE_PLAIN,
+        };
+        bh_resume_opts o = {
+            .run_dir = dir,
+            .run_opts = &ro,
+            .retry_all = retry_all,
+            .skip_all = skip_all,
+            .retry_steps = retry,
+            .skip_steps = skip,
+            .ask = ro.prompt,
+            .secrets = secrets,
+            .plugins = plugins,
+        };
+        rc = bh_resume_run(&o);
+    }
+    bh_secrets_free(secrets);
+    free(dir);
+    bh_sign_free(signer);
+    for (size_t k = 0; k < ncopies; k++)
+        free(copies[k]);
+    free(copies);
+    free(retry);
+    free(skip);
+    free(approve);
+    return rc;
+}
+
+static int seen_end(const cJSON *rec, uint64_t offset, void *ud) {
+    (void)offset;
+    const char *type = bh_journal_str(rec, "type");
+    if (type && strcmp(type, "run_end") == 0) *(int *)ud = 1;
+    return 0;
+}
+
+/* Has the run an end record (ok, failed, interrupted, abandoned...)? */
+static int has_run_end(const char *dir) {
+    char *path = bh_util_asprintf("%s/journal.jsonl", dir);
+    int end = 0;
+    bh_journal_each(path, seen_end, &end);
+    free(path);
+    return end;
+}
+
+int bh_cmd_undo(int argc, char **argv, const bh_cli *g) {
+    const char *run = NULL, *step = NULL, *operator_name = NULL, *key = NULL;
+    const char *secrets_file = NULL, *plugins = NULL, *settle = NULL, *note = NULL;
+    int retry_unknown = 0, json = 0, plain = 0, abandon = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (bh_cmd_is_help(a)) {
+            fputs(UNDO_HELP, stdout);
+            return BH_EXIT_OK;
+        }
+        if (strcmp(a, "--step") == 0 || strcmp(a, "--operator") == 0 ||
+            strcmp(a, "--sign-key") == 0 || strcmp(a, "--secrets") == 0 ||
+            strcmp(a, "--plugins") == 0 || strcmp(a, "--settle") == 0 || strcmp(a, "--note") == 0) {
+            if (i + 1 >= argc) return bh_cmd_usage_error("undo", "%s needs a value", a);
+            if (strcmp(a, "--step") == 0)
+                step = argv[++i];
+            else if (strcmp(a, "--settle") == 0)
+                settle = argv[++i];
+            else if (strcmp(a, "--note") == 0)
+                note = argv[++i];
+            else if (strcmp(a, "--plugins") == 0)
+                plugins = argv[++i];
+            else if (strcmp(a, "--secrets") == 0)
+                secrets_file = argv[++i];
+            else if (strcmp(a, "--sign-key") == 0)
+                key = argv[++i];
+            else
+                operator_name = argv[++i];
+        } else if (strcmp(a, "--retry-unknown") == 0) {
+            retry_unknown = 1;
+        } else if (strcmp(a, "--abandon") == 0) {
+            abandon = 1;
+        } else if (strcmp(a, "--json") == 0) {
+            json = 1;
+        } else if (strcmp(a, "--plain") == 0) {
+            plain = 1;
+        } else if (a[0] == '-' && a[1]) {
+            return bh_cmd_unknown_option("undo", a);
+        } else if (!run) {
+            run = a;
+        } else {
+            return bh_cmd_usage_error("undo", "one run at a time");
+        }
+    }
+    if (!run) return bh_cmd_usage_error("undo", "which run? give its id, a prefix or 'last'");
+    if (settle && (step || abandon || retry_unknown))
+        return bh_cmd_usage_error("undo", "--settle undoes nothing: not with --step, --abandon or "
+                                          "--retry-unknown");
+    if (note && !settle) return bh_cmd_usage_error("undo", "--note goes with --settle");
+    char name[BH_UTIL_NAME_MAX + 1], why[200];
+    if (bh_run_operator(operator_name, "--operator", name, why, sizeof why) != 0)
+        return bh_cmd_usage_error("undo", "%s", why);
+    bh_signer *signer;
+    if (bh_cmd_load_signer("undo", key, &signer)) return BH_EXIT_USAGE;
+    char *dir = bh_cmd_find_run(g, run);
+    if (!dir) {
+        bh_sign_free(signer);
+        return BH_EXIT_IO;
+    }
+    bh_run_opts ro = {
+        .signer = signer,
+        .state_dir = g->state_dir,
+        .operator_name = name,
+        .console_mode = json                                ? BH_CONSOLE_JSON
+                        : (!plain && isatty(STDOUT_FILENO)) ? BH_CONSOLE_TTY
+                                                            : BH_CONSOLE_PLAIN,
+    };
+    bh_secrets *secrets = bh_cmd_open_secrets("undo", secrets_file);
+    if (!secrets) {
+        bh_sign_free(signer);
+        free(dir);
+        return BH_EXIT_PARAMS;
+    }
+    int rc = 0;
+    if (abandon && !has_run_end(dir)) {
+        /* End it first as a resume would, without going on: then it is a
+         * finished run like any other, and undo works on its journal. */
+        bh_resume_opts res = {
+            .run_dir = dir, .run_opts = &ro, .secrets = secrets, .plugins = plugins, .abandon = 1};
+        rc = bh_resume_run(&res);
+        if (rc == 1) rc = 0; /* it ended, abandoned: a step of it had failed */
+    }
+    bh_undo_opts uo = {.run_dir = dir,
+                       .step = step,
+                       .retry_unknown = retry_unknown,
+                       .run_opts = &ro,
+                       .secrets = secrets,
+                       .plugins = plugins,
+                       .settle = settle,
+                       .note = note};
+    if (rc == 0) rc = bh_undo_run(&uo);
+    bh_secrets_free(secrets);
+    bh_sign_free(signer);
+    free(dir);
+    return rc;
+}

@@ -1,0 +1,184 @@
+/* drills: the history of a runbook's drills, from their scorecard records. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/cmd.h"
+#include "journal/journal.h"
+#include "load/runbook.h"
+#include "base/util.h"
+
+static const char DRILLS_HELP[] =
+    "usage: bulkhead drills RUNBOOK [--json]\n"
+    "\n"
+    "The drills of a runbook in the state directory, oldest first, with their\n"
+    "scorecards: seed, outcome, time to containment, total time, faults\n"
+    "injected / absorbed / that stopped the run, time waiting for approvals,\n"
+    "and the trend against the drill before (a minus: faster than last time).\n"
+    "RUNBOOK is the runbook's file or its id.\n"
+    "\n"
+    "exit: 0, 2 usage, 3 the runbook file cannot be loaded\n";
+
+#define S bh_journal_str
+#define N bh_journal_num
+
+typedef struct {
+    const char *id;
+    int match;
+    cJSON *start, *scorecard;
+} drill_ctx;
+
+static int read_drill(const cJSON *rec, uint64_t offset, void *ud) {
+    (void)offset;
+    drill_ctx *d = ud;
+    const char *type = S(rec, "type");
+    if (!type) return 0;
+    if (strcmp(type, "run_start") == 0) {
+        const cJSON *rb = cJSON_GetObjectItemCaseSensitive(rec, "runbook");
+        d->match = S(rb, "id") && strcmp(S(rb, "id"), d->id) == 0 && S(rec, "mode") &&
+                   strcmp(S(rec, "mode"), "drill") == 0;
+        if (d->match) d->start = cJSON_Duplicate(rec, 1);
+        return d->match ? 0 : 1;
+    }
+    if (strcmp(type, "scorecard") == 0) {
+        cJSON_Delete(d->scorecard); /* a resumed drill: its last one */
+        d->scorecard = cJSON_Duplicate(rec, 1);
+    }
+    return 0;
+}
+
+/* A change against the drill before: "+5m", "-1m", "=", or "-" for none. */
+static void delta(char *out, size_t len, const cJSON *change) {
+    if (!change) {
+        snprintf(out, len, "-");
+        return;
+    }
+    double v = change->valuedouble;
+    char t[32];
+    bh_util_format_duration(v > 0 ? v : -v, t, sizeof t);
+    snprintf(out, len, "%s%s", v == 0 ? "=" : v > 0 ? "+" : "-", v == 0 ? "" : t);
+}
+
+int bh_cmd_drills(int argc, char **argv, const bh_cli *g) {
+    const char *which = NULL;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (bh_cmd_is_help(argv[i])) {
+            fputs(DRILLS_HELP, stdout);
+            return BH_EXIT_OK;
+        } else if (strcmp(argv[i], "--json") == 0) {
+            json = 1;
+        } else if (argv[i][0] == '-') {
+            return bh_cmd_unknown_option("drills", argv[i]);
+        } else if (which) {
+            return bh_cmd_usage_error("drills", "one runbook at a time");
+        } else {
+            which = argv[i];
+        }
+    }
+    if (!which) return bh_cmd_usage_error("drills", "which runbook? its file or its id");
+    char *id = NULL;
+    struct stat st;
+    if (stat(which, &st) == 0 && S_ISREG(st.st_mode)) {
+        bh_runbook_opts o = {.path = which, .placeholders = 1, .secret_standins = 1};
+        bh_runbook *rb;
+        if (bh_runbook_load(&o, &rb) == BH_RUNBOOK_INVALID || !rb->id) {
+            bh_diag_print(&rb->diags, stderr);
+            bh_runbook_free(rb);
+            return BH_EXIT_RUNBOOK;
+        }
+        id = bh_util_xstrdup(rb->id);
+        bh_runbook_free(rb);
+    } else {
+        id = bh_util_xstrdup(which);
+    }
+    char *runs_dir = bh_util_asprintf("%s/runs", g->state_dir);
+    size_t n;
+    char **names = bh_util_list_names(runs_dir, &n);
+    cJSON *rows = cJSON_CreateArray();
+    double last_contain = 0, last_total = 0;
+    int have_contain = 0, have_total = 0;
+    for (size_t k = 0; k < n; k++) {
+        char *path = bh_util_asprintf("%s/%s/journal.jsonl", runs_dir, names[k]);
+        drill_ctx d = {.id = id};
+        bh_journal_each(path, read_drill, &d);
+        free(path);
+        if (d.match) {
+            cJSON *row = cJSON_CreateObject();
+            cJSON_AddStringToObject(row, "run", names[k]);
+            cJSON_AddStringToObject(row, "started", S(d.start, "ts") ? S(d.start, "ts") : "?");
+            const cJSON *sc = d.scorecard;
+            const cJSON *sim = cJSON_GetObjectItemCaseSensitive(d.start, "simulation");
+            cJSON_AddStringToObject(row, "seed", S(sim, "seed") ? S(sim, "seed") : "?");
+            cJSON_AddStringToObject(row, "status",
+                                    sc && S(sc, "status") ? S(sc, "status") : "incomplete");
+            const cJSON *c = cJSON_GetObjectItemCaseSensitive(sc, "containment_ms");
+            if (cJSON_IsNumber(c)) {
+                cJSON_AddNumberToObject(row, "containment_ms", c->valuedouble);
+                cJSON_AddBoolToObject(
+                    row, "contained",
+                    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(sc, "contained")));
+                if (have_contain)
+                    cJSON_AddNumberToObject(row, "containment_change_ms",
+                                            c->valuedouble - last_contain);
+                last_contain = c->valuedouble;
+                have_contain = 1;
+            } else {
+                cJSON_AddNullToObject(row, "containment_ms");
+            }
+            if (sc) {
+                double total = N(sc, "total_ms", 0);
+                cJSON_AddNumberToObject(row, "total_ms", total);
+                if (have_total) cJSON_AddNumberToObject(row, "total_change_ms", total - last_total);
+                last_total = total;
+                have_total = 1;
+                cJSON_AddNumberToObject(
+                    row, "faults",
+                    cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(sc, "faults")));
+                cJSON_AddNumberToObject(row, "absorbed", N(sc, "faults_absorbed", 0));
+                cJSON_AddNumberToObject(row, "stopped", N(sc, "faults_stopped_run", 0));
+                cJSON_AddNumberToObject(row, "approval_wait_ms", N(sc, "approval_wait_ms", 0));
+            }
+            cJSON_AddItemToArray(rows, row);
+        }
+        cJSON_Delete(d.start);
+        cJSON_Delete(d.scorecard);
+    }
+    if (json) {
+        char *out = cJSON_Print(rows);
+        puts(out);
+        free(out);
+    } else if (cJSON_GetArraySize(rows) == 0) {
+        printf("no drills of '%s' in %s (bulkhead drill RUNBOOK)\n", id, runs_dir);
+    } else {
+        printf("drills of %s, oldest first\n", id);
+        printf("  %-24s %-12s %-10s %-10s %-10s %-9s %-10s %s\n", "started (UTC)", "seed", "status",
+               "contain", "total", "faults", "approvals", "trend (contain, total)");
+        const cJSON *row;
+        cJSON_ArrayForEach(row, rows) {
+            char c[32] = "-", t[32] = "-", a[32] = "-", dc[40], dt[40], f[32];
+            if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(row, "containment_ms")))
+                bh_util_format_duration(N(row, "containment_ms", 0), c, sizeof c);
+            if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(row, "contained")) &&
+                strcmp(c, "-") != 0)
+                strcat(c, "!");
+            bh_util_format_duration(N(row, "total_ms", 0), t, sizeof t);
+            bh_util_format_duration(N(row, "approval_wait_ms", 0), a, sizeof a);
+            const cJSON *cc = cJSON_GetObjectItemCaseSensitive(row, "containment_change_ms");
+            const cJSON *tc = cJSON_GetObjectItemCaseSensitive(row, "total_change_ms");
+            delta(dc, sizeof dc, cc);
+            delta(dt, sizeof dt, tc);
+            snprintf(f, sizeof f, "%.0f/%.0f/%.0f", N(row, "faults", 0), N(row, "absorbed", 0),
+                     N(row, "stopped", 0));
+            printf("  %-24s %-12s %-10s %-10s %-10s %-9s %-10s %s, %s\n", S(row, "started"),
+                   S(row, "seed"), S(row, "status"), c, t, f, a, dc, dt);
+        }
+        printf("faults: injected/absorbed/stopped the run; '!': not contained\n");
+    }
+    cJSON_Delete(rows);
+    bh_util_free_names(names, n);
+    free(runs_dir);
+    free(id);
+    return BH_EXIT_OK;
+}

@@ -1,0 +1,636 @@
+/* runs, show and verify: the commands that read journals. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/cmd.h"
+#include "journal/journal.h"
+#include "base/json.h"
+#include "journal/remain.h"
+#include "base/util.h"
+
+static const char RUNS_HELP[] =
+    "usage: bulkhead runs [--json]\n"
+    "\n"
+    "List the runs in the state directory, oldest first: id, runbook, status,\n"
+    "step counts, operator and start time. A run without a run_end record is\n"
+    "shown as 'incomplete' (the engine died or is still running).\n";
+
+static const char SHOW_HELP[] =
+    "usage: bulkhead show RUN [--json]\n"
+    "\n"
+    "One run: the runbook and its hash, parameters, operator, each step's\n"
+    "status, attempts, duration and error, every command it ran and where its\n"
+    "captured output lives (with size and SHA-256), and the journal's head hash.\n"
+    "RUN is a run id, a unique prefix, 'last', or a run folder or journal path.\n";
+
+static char *journal_path(const char *dir) {
+    return bh_util_asprintf("%s/journal.jsonl", dir);
+}
+
+static int is_dir(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+char *bh_cmd_find_run(const bh_cli *g, const char *arg) {
+    size_t len = strlen(arg);
+    if (len > 14 && strcmp(arg + len - 14, "/journal.jsonl") == 0) {
+        char *dir = bh_util_xstrdup(arg);
+        dir[len - 14] = '\0';
+        return dir;
+    }
+    if (strchr(arg, '/') && is_dir(arg)) return bh_util_xstrdup(arg);
+    struct stat st;
+    if (strchr(arg, '/') && stat(arg, &st) != 0 && errno == EACCES) {
+        /* another account, not let through to the run folder */
+        fprintf(stderr, "bulkhead: cannot reach run folder %s: %s\n", arg, strerror(errno));
+        return NULL;
+    }
+    char *runs_dir = bh_util_asprintf("%s/runs", g->state_dir);
+    size_t n;
+    char **names = bh_util_list_names(runs_dir, &n);
+    char *found = NULL;
+    size_t matches = 0;
+    if (strcmp(arg, "last") == 0 || strcmp(arg, "latest") == 0) {
+        if (n) {
+            found = bh_util_asprintf("%s/%s", runs_dir, names[n - 1]);
+            matches = 1;
+        }
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            if (strncmp(names[i], arg, len) != 0) continue;
+            if (strlen(names[i]) == len) { /* an exact id wins over prefixes */
+                free(found);
+                found = bh_util_asprintf("%s/%s", runs_dir, names[i]);
+                matches = 1;
+                break;
+            }
+            matches++;
+            if (!found) found = bh_util_asprintf("%s/%s", runs_dir, names[i]);
+        }
+    }
+    if (matches == 0 && is_dir(arg)) {
+        found = bh_util_xstrdup(arg);
+        matches = 1;
+    }
+    if (matches != 1) {
+        if (matches == 0)
+            fprintf(stderr, "bulkhead: no run '%s' in %s (see 'bulkhead runs')\n", arg, runs_dir);
+        else
+            fprintf(stderr, "bulkhead: '%s' matches %zu runs in %s; give more of the id\n", arg,
+                    matches, runs_dir);
+        free(found);
+        found = NULL;
+    }
+    bh_util_free_names(names, n);
+    free(runs_dir);
+    return found;
+}
+
+/* --- a run's summary, read from its journal ---------------------------- */
+
+typedef struct {
+    cJSON *start;     /* run_start record */
+    cJSON *end;       /* run_end record or NULL */
+    cJSON *steps;     /* object: id -> {status, attempts, duration_ms, error, execs[]} */
+    cJSON *order;     /* array of step ids */
+    cJSON *events;    /* interrupts */
+    bh_remain remain; /* what in-doubt instances may have left (remain.h) */
+    int records;
+} summary;
+
+static cJSON *step_entry(summary *s, const char *id) {
+    cJSON *e = cJSON_GetObjectItemCaseSensitive(s->steps, id);
+    if (!e) {
+        e = cJSON_AddObjectToObject(s->steps, id);
+        cJSON_AddStringToObject(e, "id", id);
+        cJSON_AddStringToObject(e, "status", "pending");
+        cJSON_AddArrayToObject(e, "execs");
+        cJSON_AddItemToArray(s->order, cJSON_CreateString(id));
+    }
+    return e;
+}
+
+static void set_field(cJSON *o, const char *k, cJSON *v) {
+    if (cJSON_GetObjectItemCaseSensitive(o, k))
+        cJSON_ReplaceItemInObjectCaseSensitive(o, k, v);
+    else
+        cJSON_AddItemToObject(o, k, v);
+}
+
+/* Which exec of its step a record is about: fan-out item, cadence
+ * repetition, undo or not, attempt, and the exec's number in the attempt.
+ * In a fan-out the instances' records interleave. */
+static int same_exec(const cJSON *x, const cJSON *rec) {
+    static const char *const keys[] = {"item", "rep", "attempt", "n"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (bh_journal_num(x, keys[i], 0) != bh_journal_num(rec, keys[i], 0)) return 0;
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "undo")) ==
+           cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "undo"));
+}
+
+/* The exec line of step entry e that exec_end rec ends: the latest that
+ * matches (searched from the end: what ends now started recently). */
+static cJSON *exec_of(cJSON *e, const cJSON *rec) {
+    cJSON *execs = cJSON_GetObjectItemCaseSensitive(e, "execs");
+    for (int i = cJSON_GetArraySize(execs) - 1; i >= 0; i--) {
+        cJSON *x = cJSON_GetArrayItem(execs, i);
+        if (same_exec(x, rec)) return x;
+    }
+    return NULL;
+}
+
+/* A fan-out instance's key ("web1") by its item number, for its execs. */
+static void remember_key(cJSON *e, const cJSON *rec) {
+    if (bh_journal_num(rec, "item", 0) <= 0 || !bh_journal_str(rec, "key")) return;
+    cJSON *keys = cJSON_GetObjectItemCaseSensitive(e, "keys");
+    if (!keys) keys = cJSON_AddObjectToObject(e, "keys");
+    char n[32];
+    snprintf(n, sizeof n, "%.0f", bh_journal_num(rec, "item", 0));
+    if (!cJSON_GetObjectItemCaseSensitive(keys, n))
+        cJSON_AddStringToObject(keys, n, bh_journal_str(rec, "key"));
+}
+
+/* Copy onto exec line x which instance of step entry e it belongs to,
+ * with the fan-out item's key as its step_start named it. */
+static void add_instance(cJSON *x, const cJSON *e, const cJSON *rec) {
+    static const char *const keys[] = {"item", "rep"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (bh_journal_num(rec, keys[i], 0) > 0)
+            cJSON_AddNumberToObject(x, keys[i], bh_journal_num(rec, keys[i], 0));
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "undo")))
+        cJSON_AddBoolToObject(x, "undo", 1);
+    char n[32];
+    snprintf(n, sizeof n, "%.0f", bh_journal_num(rec, "item", 0));
+    const char *key = bh_journal_str(cJSON_GetObjectItemCaseSensitive(e, "keys"), n);
+    if (key) cJSON_AddStringToObject(x, "key", key);
+}
+
+static int collect(const cJSON *rec, uint64_t offset, void *ud) {
+    (void)offset;
+    summary *s = ud;
+    s->records++;
+    const char *type = bh_journal_str(rec, "type");
+    const char *step = bh_journal_str(rec, "step");
+    if (!type) return 0;
+    bh_remain_note(&s->remain, rec);
+    if (strcmp(type, "run_start") == 0) {
+        cJSON_Delete(s->start);
+        s->start = cJSON_Duplicate(rec, 1);
+        const cJSON *ids = cJSON_GetObjectItemCaseSensitive(rec, "steps");
+        const cJSON *id;
+        cJSON_ArrayForEach(id, ids) if (cJSON_IsString(id)) step_entry(s, id->valuestring);
+    } else if (strcmp(type, "run_end") == 0) {
+        cJSON_Delete(s->end);
+        s->end = cJSON_Duplicate(rec, 1);
+    } else if (strcmp(type, "interrupt") == 0 || strcmp(type, "run_resumed") == 0) {
+        cJSON_AddItemToArray(s->events, cJSON_Duplicate(rec, 1));
+    } else if (step) {
+        cJSON *e = step_entry(s, step);
+        if (strcmp(type, "step_start") == 0) {
+            remember_key(e, rec);
+            /* A new attempt: what an earlier one ended with is history
+             * (its exec lines stay, marked with their attempt). */
+            cJSON_DeleteItemFromObjectCaseSensitive(e, "error");
+            cJSON_DeleteItemFromObjectCaseSensitive(e, "result");
+            cJSON_DeleteItemFromObjectCaseSensitive(e, "duration_ms");
+            set_field(e, "status", cJSON_CreateString("running"));
+            set_field(e, "attempts", cJSON_CreateNumber(bh_journal_num(rec, "attempt", 0)));
+            set_field(
+                e, "started",
+                cJSON_CreateString(bh_journal_str(rec, "ts") ? bh_journal_str(rec, "ts") : ""));
+        } else if (strcmp(type, "step_end") == 0) {
+            set_field(e, "status",
+                      cJSON_CreateString(
+                          bh_journal_str(rec, "status") ? bh_journal_str(rec, "status") : "?"));
+            set_field(e, "duration_ms", cJSON_CreateNumber(bh_journal_num(rec, "duration_ms", 0)));
+            const cJSON *err = cJSON_GetObjectItemCaseSensitive(rec, "error");
+            if (err) set_field(e, "error", cJSON_Duplicate(err, 1));
+            const cJSON *res = cJSON_GetObjectItemCaseSensitive(rec, "result");
+            if (res) set_field(e, "result", cJSON_Duplicate(res, 1));
+            if (bh_journal_str(rec, "reason"))
+                set_field(e, "reason", cJSON_CreateString(bh_journal_str(rec, "reason")));
+            if (bh_journal_str(rec, "doubt"))
+                set_field(e, "doubt", cJSON_CreateString(bh_journal_str(rec, "doubt")));
+        } else if (strcmp(type, "step_done") == 0) {
+            /* A fan-out or cadence: the sum of its instances wins over the
+             * last instance's step_end, whose duration is only its own. */
+            cJSON_DeleteItemFromObjectCaseSensitive(e, "duration_ms");
+            set_field(e, "status",
+                      cJSON_CreateString(
+                          bh_journal_str(rec, "status") ? bh_journal_str(rec, "status") : "?"));
+            char text[96];
+            snprintf(text, sizeof text, "%g ok, %g in doubt, %g failed, %g skipped",
+                     bh_journal_num(rec, "ok", 0), bh_journal_num(rec, "in_doubt", 0),
+                     bh_journal_num(rec, "failed", 0), bh_journal_num(rec, "skipped", 0));
+            set_field(e, "instances", cJSON_CreateString(text));
+        } else if (strcmp(type, "undo_end") == 0) {
+            int ok =
+                bh_journal_str(rec, "status") && strcmp(bh_journal_str(rec, "status"), "ok") == 0;
+            if (ok) set_field(e, "status", cJSON_CreateString("undone"));
+            set_field(e, "undo", cJSON_CreateString(ok ? "ok" : "failed"));
+        } else if (strcmp(type, "approval") == 0) {
+            cJSON *list = cJSON_GetObjectItemCaseSensitive(e, "approvals");
+            if (!list) list = cJSON_AddArrayToObject(e, "approvals");
+            char text[400];
+            snprintf(text, sizeof text, "%s by %s (%s): %s",
+                     bh_journal_str(rec, "decision") ? bh_journal_str(rec, "decision") : "?",
+                     bh_journal_str(rec, "by") ? bh_journal_str(rec, "by") : "?",
+                     bh_journal_str(rec, "how") ? bh_journal_str(rec, "how") : "?",
+                     bh_journal_str(rec, "reason") ? bh_journal_str(rec, "reason") : "");
+            cJSON_AddItemToArray(list, cJSON_CreateString(text));
+        } else if (strcmp(type, "step_skipped") == 0) {
+            set_field(e, "status", cJSON_CreateString("skipped"));
+            set_field(e, "reason",
+                      cJSON_CreateString(
+                          bh_journal_str(rec, "reason") ? bh_journal_str(rec, "reason") : ""));
+        } else if (strcmp(type, "exec_start") == 0 || strcmp(type, "exec_error") == 0) {
+            cJSON *x = cJSON_CreateObject();
+            cJSON_AddNumberToObject(x, "attempt", bh_journal_num(rec, "attempt", 0));
+            cJSON_AddNumberToObject(x, "n", bh_journal_num(rec, "n", 0));
+            add_instance(x, e, rec);
+            cJSON_AddItemToObject(
+                x, "argv", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(rec, "argv"), 1));
+            if (bh_journal_str(rec, "error"))
+                cJSON_AddStringToObject(x, "error", bh_journal_str(rec, "error"));
+            cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(e, "execs"), x);
+        } else if (strcmp(type, "exec_end") == 0) {
+            cJSON *x = exec_of(e, rec);
+            if (!x) return 0;
+            static const char *const keep[] = {"pid",    "code",        "signal", "timed_out",
+                                               "killed", "duration_ms", "stdout", "stderr"};
+            for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+                const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec, keep[i]);
+                if (v) set_field(x, keep[i], cJSON_Duplicate(v, 1));
+            }
+        }
+    }
+    return 0;
+}
+
+static void summary_free(summary *s) {
+    cJSON_Delete(s->start);
+    cJSON_Delete(s->end);
+    cJSON_Delete(s->steps);
+    cJSON_Delete(s->order);
+    cJSON_Delete(s->events);
+    bh_remain_free(&s->remain);
+}
+
+/* Read a run's journal. Returns 0, or an exit code after printing why. */
+static int summarize(const char *dir, summary *s, bh_journal_check *chk) {
+    memset(s, 0, sizeof *s);
+    s->steps = cJSON_CreateObject();
+    s->order = cJSON_CreateArray();
+    s->events = cJSON_CreateArray();
+    bh_remain_init(&s->remain);
+    char *path = journal_path(dir);
+    /* Read once: the chain check and the summary look at the same bytes. */
+    size_t len;
+    char *buf = bh_util_read_file(path, &len);
+    if (!buf) {
+        fprintf(stderr, "bulkhead: cannot read %s: %s\n", path, strerror(errno));
+        free(path);
+        return BH_EXIT_IO;
+    }
+    bh_journal_verify_buf(buf, len, chk);
+    bh_journal_check_run(buf, len, dir, chk);
+    bh_journal_each_buf(buf, len, collect, s);
+    bh_remain_end(&s->remain); /* what a dead engine's attempts may have left */
+    free(buf);
+    free(path);
+    return 0;
+}
+
+static const char *run_status(const summary *s) {
+    return s->end && bh_journal_str(s->end, "status") ? bh_journal_str(s->end, "status")
+                                                      : "incomplete";
+}
+
+static void run_name(const char *dir, char *out, size_t len) {
+    const char *slash = strrchr(dir, '/');
+    snprintf(out, len, "%s", slash && slash[1] ? slash + 1 : dir);
+}
+
+static void counts_text(const summary *s, char *out, size_t len) {
+    out[0] = '\0';
+    const char *names[] = {"ok",      "in_doubt", "failed", "timed_out", "cancelled",
+                           "unknown", "skipped",  "undone", "running",   "pending"};
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        int n = 0;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, s->steps) if (bh_journal_str(e, "status") &&
+                                            strcmp(bh_journal_str(e, "status"), names[k]) == 0) n++;
+        if (!n) continue;
+        size_t used = strlen(out);
+        snprintf(out + used, len - used, "%s%d %s", used ? ", " : "", n,
+                 strcmp(names[k], "in_doubt") == 0 ? "in doubt" : names[k]);
+    }
+}
+
+/* The texts of what in-doubt instances may have left, as a JSON array. */
+static cJSON *remain_texts(const summary *s) {
+    cJSON *out = cJSON_CreateArray();
+    const cJSON *e;
+    cJSON_ArrayForEach(e, s->remain.open)
+        cJSON_AddItemToArray(out, cJSON_CreateString(bh_journal_str(e, "may_remain")));
+    return out;
+}
+
+/* Close the memory stream o and print what it holds (text, len) safely
+ * for a terminal: a NUL, bytes that are not UTF-8 and controls shown as
+ * the journal writes them (json.h). */
+static void put_text(FILE *o, char **text, size_t *len) {
+    fclose(o); /* only now are *text and *len set */
+    char *esc = bh_json_escape_terminal(*text, *len, NULL);
+    fputs(esc ? esc : *text, stdout);
+    free(esc);
+    free(*text);
+}
+
+int bh_cmd_runs(int argc, char **argv, const bh_cli *g) {
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (bh_cmd_is_help(argv[i])) {
+            fputs(RUNS_HELP, stdout);
+            return BH_EXIT_OK;
+        } else if (strcmp(argv[i], "--json") == 0) {
+            json = 1;
+        } else {
+            return bh_cmd_usage_error("runs", "unexpected argument '%s'", argv[i]);
+        }
+    }
+    char *runs_dir = bh_util_asprintf("%s/runs", g->state_dir);
+    size_t n;
+    char **names = bh_util_list_names(runs_dir, &n);
+    cJSON *arr = cJSON_CreateArray();
+    char *text = NULL;
+    size_t tlen = 0;
+    FILE *txt = json ? NULL : open_memstream(&text, &tlen);
+    if (!json && !txt) {
+        fprintf(stderr, "bulkhead runs: out of memory\n");
+        abort();
+    }
+    if (!json && n == 0) fprintf(txt, "no runs in %s\n", runs_dir);
+    for (size_t i = 0; i < n; i++) {
+        char *dir = bh_util_asprintf("%s/%s", runs_dir, names[i]);
+        summary s;
+        bh_journal_check chk;
+        if (summarize(dir, &s, &chk) == 0) {
+            const cJSON *rb = cJSON_GetObjectItemCaseSensitive(s.start, "runbook");
+            char counts[200];
+            counts_text(&s, counts, sizeof counts);
+            if (json) {
+                cJSON *o = cJSON_CreateObject();
+                cJSON_AddStringToObject(o, "id", names[i]);
+                cJSON_AddStringToObject(o, "dir", dir);
+                if (bh_journal_str(rb, "id"))
+                    cJSON_AddStringToObject(o, "runbook", bh_journal_str(rb, "id"));
+                cJSON_AddStringToObject(o, "status", run_status(&s));
+                if (bh_journal_str(s.start, "mode"))
+                    cJSON_AddStringToObject(o, "mode", bh_journal_str(s.start, "mode"));
+                if (bh_journal_str(s.start, "operator"))
+                    cJSON_AddStringToObject(o, "operator", bh_journal_str(s.start, "operator"));
+                if (bh_journal_str(s.start, "ts"))
+                    cJSON_AddStringToObject(o, "started", bh_journal_str(s.start, "ts"));
+                cJSON_AddBoolToObject(o, "intact", chk.intact);
+                cJSON_AddItemToObject(o, "may_remain", remain_texts(&s));
+                cJSON_AddItemToArray(arr, o);
+            } else {
+                char doubt[300] = "";
+                int nd = cJSON_GetArraySize(s.remain.open);
+                if (nd > 0)
+                    snprintf(doubt, sizeof doubt, "  IN DOUBT: %s%s",
+                             bh_journal_str(cJSON_GetArrayItem(s.remain.open, 0), "may_remain"),
+                             nd > 1 ? " (and more: bulkhead show)" : "");
+                fprintf(txt, "%-48s %-11s %-9s %s  (%s)%s%s\n", names[i], run_status(&s),
+                        bh_journal_str(s.start, "mode") ? bh_journal_str(s.start, "mode") : "?",
+                        bh_journal_str(s.start, "ts") ? bh_journal_str(s.start, "ts") : "?", counts,
+                        doubt, chk.intact ? "" : "  JOURNAL BROKEN");
+            }
+        }
+        summary_free(&s);
+        free(dir);
+    }
+    if (json) {
+        char *out = bh_json_print(arr, 1);
+        puts(out);
+        free(out);
+    } else {
+        put_text(txt, &text, &tlen);
+    }
+    cJSON_Delete(arr);
+    bh_util_free_names(names, n);
+    free(runs_dir);
+    return BH_EXIT_OK;
+}
+
+static void print_stream(FILE *o, const char *label, const cJSON *st) {
+    if (!st) return;
+    double size = bh_journal_num(st, "size", 0);
+    if (size == 0) return;
+    const char *path = bh_journal_str(st, "path");
+    const char *sha = bh_journal_str(st, "sha256");
+    const char *why = bh_journal_str(st, "truncated_reason");
+    int cut = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(st, "truncated"));
+    fprintf(o, "         %s: %s (%.0f bytes%s%s%s, sha256 %.16s...)\n", label,
+            path ? path : "(not stored)", size, cut ? ", truncated" : "", cut && why ? ": " : "",
+            cut && why ? why : "", sha ? sha : "?");
+}
+
+/* Parse `CMD RUN [--json]` (json NULL: no --json option) and find the run.
+ * *dir is NULL when the command is done: help printed or an error; the exit
+ * code is returned then. */
+static int run_arg(int argc, char **argv, const bh_cli *g, const char *cmd, const char *help,
+                   int *json, char **dir) {
+    const char *which = NULL;
+    *dir = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (bh_cmd_is_help(argv[i])) {
+            fputs(help, stdout);
+            return BH_EXIT_OK;
+        } else if (json && strcmp(argv[i], "--json") == 0) {
+            *json = 1;
+        } else if (argv[i][0] == '-') {
+            return bh_cmd_unknown_option(cmd, argv[i]);
+        } else if (which) {
+            return bh_cmd_usage_error(cmd, "one run at a time");
+        } else {
+            which = argv[i];
+        }
+    }
+    if (!which) return bh_cmd_usage_error(cmd, "which run? (an id, a prefix, or 'last')");
+    *dir = bh_cmd_find_run(g, which);
+    return *dir ? BH_EXIT_OK : BH_EXIT_IO;
+}
+
+/* Whose exec line x is, as the console labels it: "[web1] ", "[#3] " for
+ * a cadence's repetition, "undo ", and "#2 " for the attempt when there
+ * were several. */
+static void print_instance(FILE *o, const cJSON *x, int attempts) {
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "undo"))) fprintf(o, "undo ");
+    if (bh_journal_str(x, "key"))
+        fprintf(o, "[%s] ", bh_journal_str(x, "key"));
+    else if (bh_journal_num(x, "item", 0) > 0)
+        fprintf(o, "[%.0f] ", bh_journal_num(x, "item", 0));
+    else if (bh_journal_num(x, "rep", 0) > 0)
+        fprintf(o, "[#%.0f] ", bh_journal_num(x, "rep", 0));
+    if (attempts) fprintf(o, "#%.0f ", bh_journal_num(x, "attempt", 0));
+}
+
+/* show's text: what a person reads, every string as the journal writes it
+ * (a NUL, bytes that are not UTF-8: their escapes, json.h). */
+static void show_text(FILE *o, const char *name, const char *dir, const summary *s,
+                      const bh_journal_check *chk) {
+    const cJSON *rb = cJSON_GetObjectItemCaseSensitive(s->start, "runbook");
+    fprintf(o, "run %s: %s\n", name, run_status(s));
+    const char *mode = bh_journal_str(s->start, "mode");
+    if (mode && strcmp(mode, "real") != 0)
+        fprintf(o,
+                "  %s: nothing was executed or sent; commands below are what it would "
+                "have run\n",
+                strcmp(mode, "drill") == 0 ? "DRILL" : "DRY RUN");
+    if (rb)
+        fprintf(o, "  runbook  %s (%s)\n           %s sha256 %s\n", bh_journal_str(rb, "id"),
+                bh_journal_str(rb, "title"), bh_journal_str(rb, "path"),
+                bh_journal_str(rb, "sha256"));
+    if (s->start) {
+        char *params = bh_json_print(cJSON_GetObjectItemCaseSensitive(s->start, "params"), 0);
+        fprintf(o, "  params   %s\n  operator %s on %s, mode %s\n  started  %s\n",
+                params ? params : "{}", bh_journal_str(s->start, "operator"),
+                bh_journal_str(s->start, "host"), bh_journal_str(s->start, "mode"),
+                bh_journal_str(s->start, "ts"));
+        free(params);
+    }
+    if (s->end) {
+        char el[32];
+        bh_util_format_duration(bh_journal_num(s->end, "duration_ms", 0), el, sizeof el);
+        fprintf(o, "  ended    %s after %s\n", bh_journal_str(s->end, "ts"), el);
+    }
+    const cJSON *ev;
+    cJSON_ArrayForEach(ev, s->events) {
+        if (strcmp(bh_journal_str(ev, "type"), "run_resumed") == 0)
+            fprintf(o, "  resumed  %s by %s (before: %s, %d leftover command(s) stopped)\n",
+                    bh_journal_str(ev, "ts"), bh_journal_str(ev, "operator"),
+                    bh_journal_str(ev, "previous"),
+                    cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ev, "leftovers_stopped")));
+        else
+            fprintf(o, "  interrupted by %s at %s (%s)\n", bh_journal_str(ev, "signal"),
+                    bh_journal_str(ev, "ts"), bh_journal_str(ev, "action"));
+    }
+    fprintf(o, "  folder   %s\n", dir);
+    const cJSON *d;
+    if (cJSON_GetArraySize(s->remain.open) > 0)
+        fprintf(o, "\nin doubt: these may have acted, and are not undone (bulkhead undo %s%s)\n",
+                name, s->end ? "" : "; if its engine died: bulkhead undo RUN --abandon");
+    cJSON_ArrayForEach(d, s->remain.open) fprintf(o, "  %s\n", bh_journal_str(d, "may_remain"));
+    fprintf(o, "\nsteps\n");
+    const cJSON *id;
+    cJSON_ArrayForEach(id, s->order) {
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(s->steps, id->valuestring);
+        char el[32] = "";
+        if (cJSON_GetObjectItemCaseSensitive(e, "duration_ms"))
+            bh_util_format_duration(bh_journal_num(e, "duration_ms", 0), el, sizeof el);
+        int attempts = (int)bh_journal_num(e, "attempts", 0);
+        const char *status = bh_journal_str(e, "status");
+        fprintf(o, "  %-28s %-10s %s", id->valuestring, status ? status : "?", el);
+        if (attempts > 1) fprintf(o, "  (%d attempts)", attempts);
+        fputc('\n', o);
+        const cJSON *err = cJSON_GetObjectItemCaseSensitive(e, "error");
+        if (err)
+            fprintf(o, "       error: %s (%s)\n", bh_journal_str(err, "message"),
+                    bh_journal_str(err, "code"));
+        if (bh_journal_str(e, "doubt"))
+            fprintf(o, "       in doubt: %s\n", bh_journal_str(e, "doubt"));
+        if (bh_journal_str(e, "reason"))
+            fprintf(o, "       reason: %s\n", bh_journal_str(e, "reason"));
+        if (bh_journal_str(e, "instances"))
+            fprintf(o, "       fan-out: %s\n", bh_journal_str(e, "instances"));
+        const cJSON *ap;
+        cJSON_ArrayForEach(ap, cJSON_GetObjectItemCaseSensitive(e, "approvals"))
+            fprintf(o, "       approval: %s\n", ap->valuestring);
+        if (bh_journal_str(e, "undo") && strcmp(bh_journal_str(e, "undo"), "ok") != 0)
+            fprintf(o, "       undo: FAILED (see the journal's undo_end)\n");
+        const cJSON *x;
+        cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(e, "execs")) {
+            char *args = bh_json_print(cJSON_GetObjectItemCaseSensitive(x, "argv"), 0);
+            fprintf(o, "       ");
+            print_instance(o, x, attempts > 1);
+            fprintf(o, "$ %s", args ? args : "?");
+            free(args);
+            if (bh_journal_str(x, "error"))
+                fprintf(o, "  -> %s\n", bh_journal_str(x, "error"));
+            else if (bh_journal_str(x, "signal"))
+                fprintf(o, "  -> %s%s\n", bh_journal_str(x, "signal"),
+                        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "timed_out"))
+                            ? " (timed out)"
+                            : "");
+            else if (cJSON_GetObjectItemCaseSensitive(x, "code"))
+                fprintf(o, "  -> exit %.0f\n", bh_journal_num(x, "code", 0));
+            else
+                fprintf(o, "  -> (no end recorded)\n");
+            print_stream(o, "stdout", cJSON_GetObjectItemCaseSensitive(x, "stdout"));
+            print_stream(o, "stderr", cJSON_GetObjectItemCaseSensitive(x, "stderr"));
+        }
+    }
+    if (chk->intact)
+        fprintf(o, "\njournal intact: %llu records, head %s\n", (unsigned long long)chk->records,
+                chk->head);
+    else
+        fprintf(o, "\nJOURNAL BROKEN at seq %lld (byte offset %llu): %s\n", (long long)chk->bad_seq,
+                (unsigned long long)chk->bad_offset, chk->message);
+}
+
+int bh_cmd_show(int argc, char **argv, const bh_cli *g) {
+    int json = 0;
+    char *dir;
+    int rc = run_arg(argc, argv, g, "show", SHOW_HELP, &json, &dir);
+    if (!dir) return rc;
+    summary s;
+    bh_journal_check chk;
+    rc = summarize(dir, &s, &chk);
+    if (rc) {
+        free(dir);
+        summary_free(&s);
+        return rc;
+    }
+    char name[256];
+    run_name(dir, name, sizeof name);
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "id", name);
+        cJSON_AddStringToObject(o, "dir", dir);
+        cJSON_AddStringToObject(o, "status", run_status(&s));
+        if (s.start) cJSON_AddItemToObject(o, "start", cJSON_Duplicate(s.start, 1));
+        if (s.end) cJSON_AddItemToObject(o, "end", cJSON_Duplicate(s.end, 1));
+        cJSON *steps = cJSON_AddArrayToObject(o, "steps");
+        const cJSON *id;
+        cJSON_ArrayForEach(id, s.order) cJSON_AddItemToArray(
+            steps, cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(s.steps, id->valuestring), 1));
+        cJSON_AddItemToObject(o, "events", cJSON_Duplicate(s.events, 1)); /* interrupts, resumes */
+        cJSON_AddBoolToObject(o, "intact", chk.intact);
+        cJSON_AddItemToObject(o, "may_remain", remain_texts(&s));
+        cJSON_AddStringToObject(o, "head", chk.head);
+        cJSON_AddNumberToObject(o, "records", (double)chk.records);
+        char *out = bh_json_print(o, 1);
+        puts(out);
+        free(out);
+        cJSON_Delete(o);
+    } else {
+        char *text = NULL;
+        size_t len = 0;
+        FILE *o = open_memstream(&text, &len);
+        if (!o) {
+            fprintf(stderr, "bulkhead show: out of memory\n");
+            abort();
+        }
+        show_text(o, name, dir, &s, &chk);
+        put_text(o, &text, &len);
+    }
+    summary_free(&s);
+    free(dir);
+    return BH_EXIT_OK;
+}

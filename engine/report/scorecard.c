@@ -1,0 +1,391 @@
+#include "report/scorecard.h"
+
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "journal/journal.h"
+#include "journal/remain.h"
+#include "base/util.h"
+
+#define S bh_journal_str
+#define N bh_journal_num
+
+static int is(const char *a, const char *b) {
+    return a && strcmp(a, b) == 0;
+}
+
+/* A field of a record that may be missing: a scorecard can be printed from
+ * a journal someone edited. */
+static const char *str(const cJSON *o, const char *k) {
+    const char *v = S(o, k);
+    return v ? v : "?";
+}
+
+static int containment_phase(const char *phase) {
+    return phase && (strncmp(phase, "contain", 7) == 0 || strncmp(phase, "isolat", 6) == 0);
+}
+
+static int same_instance(const cJSON *a, const cJSON *b) {
+    return N(a, "item", 0) == N(b, "item", 0) && N(a, "rep", 0) == N(b, "rep", 0);
+}
+
+/* The records of each step, in journal order, found by bsearch: a drill
+ * of a long fan-out has tens of thousands of records, and each fault,
+ * approval and step looks only at its own. */
+typedef struct {
+    const char *step;
+    size_t seq;
+    const cJSON *rec;
+} entry;
+
+typedef struct {
+    entry *v;
+    size_t n;
+} by_step;
+
+static int entry_cmp(const void *pa, const void *pb) {
+    const entry *a = pa, *b = pb;
+    int c = strcmp(a->step, b->step);
+    if (c) return c;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+static by_step index_records(const cJSON *records) {
+    by_step ix = {bh_util_xcalloc((size_t)cJSON_GetArraySize(records) + 1, sizeof(entry)), 0};
+    const cJSON *r;
+    size_t seq = 0;
+    cJSON_ArrayForEach(r, records) {
+        const char *step = S(r, "step");
+        if (step) ix.v[ix.n++] = (entry){step, seq, r};
+        seq++;
+    }
+    qsort(ix.v, ix.n, sizeof(entry), entry_cmp);
+    return ix;
+}
+
+/* The step's records as [*from, *to). */
+static void step_records(const by_step *ix, const char *step, size_t *from, size_t *to) {
+    size_t lo = 0, hi = ix->n;
+    if (!step) {
+        *from = *to = 0;
+        return;
+    }
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(ix->v[mid].step, step) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *from = lo;
+    while (hi < ix->n && strcmp(ix->v[hi].step, step) == 0)
+        hi++;
+    *to = lo < hi ? hi : lo;
+}
+
+/* An attempt's end the operator chose at a resume not to repeat: in doubt
+ * only because it had started something, not a failure the runbook met. */
+static int at_operators_word(const cJSON *end) {
+    return is(S(cJSON_GetObjectItemCaseSensitive(end, "error"), "code"), "unknown_outcome");
+}
+
+/* What became of a fault: the end of the attempt it was injected into
+ * says what the run did next. An attempt in doubt failed all the same (it
+ * did not succeed), and is judged as a failure; the entry says so too. */
+static void judge_fault(const by_step *ix, const cJSON *fault, cJSON *out) {
+    size_t from, to;
+    step_records(ix, S(fault, "step"), &from, &to);
+    const cJSON *mine = NULL;
+    for (size_t k = from; k < to && !mine; k++) {
+        const cJSON *r = ix->v[k].rec;
+        if (is(S(r, "type"), "step_end") && same_instance(r, fault) &&
+            N(r, "attempt", 0) == N(fault, "attempt", -1))
+            mine = r;
+    }
+    const char *outcome = "unresolved", *how = "the run ended first";
+    const char *next = mine ? S(mine, "next") : NULL;
+    if (!mine) {
+        /* the run ended first */
+    } else if (is(S(mine, "status"), "ok") || is(S(mine, "status"), "skipped")) {
+        outcome = "absorbed";
+        how = "no effect";
+    } else if (is(S(mine, "status"), "unknown") || at_operators_word(mine)) {
+        how = "outcome unknown";
+    } else if (is(next, "retry")) {
+        outcome = "absorbed";
+        how = "retry";
+    } else if (is(next, "continue") || is(next, "rollback")) {
+        outcome = "absorbed";
+        how = next;
+    } else if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(mine, "halted"))) {
+        how = "the run was already stopping";
+    } else if (is(next, "abort")) {
+        outcome = "stopped the run";
+        how = N(mine, "attempt", 0) > 1 ? "retries used up" : "abort";
+    }
+    cJSON_AddStringToObject(out, "outcome", outcome);
+    cJSON_AddStringToObject(out, "how", how);
+    if (mine && is(S(mine, "status"), "in_doubt")) {
+        cJSON_AddBoolToObject(out, "in_doubt", 1);
+        if (S(mine, "may_remain"))
+            cJSON_AddStringToObject(out, "may_remain", S(mine, "may_remain"));
+    }
+}
+
+/* In-doubt outcomes: instances whose final attempt (not one retried) ended
+ * in doubt, each counted once however often a resume repeated it. */
+static int count_doubt(const cJSON *records) {
+    cJSON *seen = cJSON_CreateObject();
+    int n = 0;
+    const cJSON *r;
+    cJSON_ArrayForEach(r, records) {
+        if (!is(S(r, "type"), "step_end") || !is(S(r, "status"), "in_doubt") ||
+            is(S(r, "next"), "retry") || !S(r, "step"))
+            continue;
+        char key[300];
+        snprintf(key, sizeof key, "%s#%.0f#%.0f", S(r, "step"), N(r, "item", 0), N(r, "rep", 0));
+        if (cJSON_GetObjectItemCaseSensitive(seen, key)) continue;
+        cJSON_AddTrueToObject(seen, key);
+        n++;
+    }
+    cJSON_Delete(seen);
+    return n;
+}
+
+/* What in-doubt instances may have left as the journal stands (remain.h):
+ * a rollback's undo may have settled some. */
+static cJSON *may_remain(const cJSON *records) {
+    bh_remain rm;
+    bh_remain_read(&rm, records);
+    cJSON *out = cJSON_CreateArray();
+    const cJSON *e;
+    cJSON_ArrayForEach(e, rm.open) cJSON_AddItemToArray(
+        out, cJSON_CreateString(S(e, "may_remain") ? S(e, "may_remain") : "?"));
+    bh_remain_free(&rm);
+    return out;
+}
+
+/* A containment step holds when its final end is ok (or it was not needed:
+ * skipped by its own when) and nothing rolled it back; one in doubt does
+ * not (it may have acted, but did not succeed: *doubt is set). Returns -1
+ * when the step never ended, else 0 or 1; *at is the sim time of its last
+ * end. */
+static int contained_step(const by_step *ix, const bh_step *s, double *at, int *doubt) {
+    size_t from, to;
+    step_records(ix, s->id, &from, &to);
+    const char *final = NULL;
+    int undone = 0;
+    for (size_t k = from; k < to; k++) {
+        const cJSON *r = ix->v[k].rec;
+        const char *t = S(r, "type");
+        if (is(t, "undo_start")) undone = 1;
+        int ending = is(t, "step_end") || is(t, "step_done") || is(t, "step_skipped");
+        if (!ending || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "undo"))) continue;
+        if (N(r, "sim_ms", -1) > *at) *at = N(r, "sim_ms", -1);
+        /* a fan-out's step_done sums its items; else the last end */
+        if (is(t, "step_skipped")) /* not reached (after) or stopped (halt) */
+            final = is(S(r, "cause"), "when") ? "ok" : "not run";
+        else if (is(t, "step_done") || s->each_ref == LUA_NOREF)
+            final = is(S(r, "status"), "skipped") ? "ok" : S(r, "status"); /* its when */
+    }
+    if (!final) return -1;
+    *doubt = is(final, "in_doubt");
+    return is(final, "ok") && !undone;
+}
+
+cJSON *bh_scorecard_compute(const cJSON *records, const bh_runbook *rb, double total_ms,
+                            const char *status) {
+    cJSON *sc = cJSON_CreateObject();
+    cJSON_AddStringToObject(sc, "status", status ? status : "?");
+    cJSON_AddNumberToObject(sc, "total_ms", total_ms);
+    const cJSON *start = cJSON_GetArrayItem(records, 0);
+    const cJSON *simulation = cJSON_GetObjectItemCaseSensitive(start, "simulation");
+    cJSON_AddStringToObject(sc, "mode", S(simulation, "mode") ? S(simulation, "mode") : "real");
+    if (is(S(simulation, "mode"), "drill") && S(simulation, "seed"))
+        cJSON_AddStringToObject(sc, "seed", S(simulation, "seed"));
+    by_step ix = index_records(records);
+
+    /* Containment: when the last containment step ended, and whether all
+     * of them held. A cadence watches rather than contains: left out. */
+    int has_phase = 0, contained = 1, ended = 0;
+    double contain_ms = -1;
+    cJSON *contain_doubt = cJSON_CreateArray();
+    for (size_t i = 0; i < rb->nsteps; i++) {
+        const bh_step *s = &rb->steps[i];
+        if (!containment_phase(s->phase) || s->every_ms > 0) continue;
+        has_phase = 1;
+        int doubt = 0;
+        int held = contained_step(&ix, s, &contain_ms, &doubt);
+        if (held >= 0) ended = 1;
+        if (held != 1) contained = 0;
+        if (doubt) cJSON_AddItemToArray(contain_doubt, cJSON_CreateString(s->id));
+    }
+    if (has_phase && ended && contain_ms >= 0) {
+        cJSON_AddNumberToObject(sc, "containment_ms", contain_ms);
+        cJSON_AddBoolToObject(sc, "contained", contained);
+        if (cJSON_GetArraySize(contain_doubt) > 0) {
+            cJSON_AddItemToObject(sc, "containment_in_doubt", contain_doubt);
+            contain_doubt = NULL;
+        }
+    } else {
+        cJSON_AddNullToObject(sc, "containment_ms");
+        cJSON_AddBoolToObject(sc, "contained", 0);
+        cJSON_AddStringToObject(sc, "containment_note",
+                                has_phase ? "the containment phase never ran"
+                                          : "the runbook has no contain*/isolat* phase");
+    }
+    cJSON_Delete(contain_doubt);
+
+    /* Faults. */
+    cJSON *faults = cJSON_AddArrayToObject(sc, "faults");
+    int absorbed = 0, stopped = 0;
+    const cJSON *r;
+    cJSON_ArrayForEach(r, records) {
+        if (!is(S(r, "type"), "fault_injected")) continue;
+        cJSON *f = cJSON_CreateObject();
+        cJSON_AddStringToObject(f, "step", str(r, "step"));
+        if (N(r, "item", 0) > 0) cJSON_AddNumberToObject(f, "item", N(r, "item", 0));
+        cJSON_AddNumberToObject(f, "attempt", N(r, "attempt", 0));
+        cJSON_AddStringToObject(f, "kind", str(r, "kind"));
+        if (N(r, "factor", 0) > 0) cJSON_AddNumberToObject(f, "factor", N(r, "factor", 0));
+        cJSON_AddStringToObject(f, "source", str(r, "source"));
+        judge_fault(&ix, r, f);
+        absorbed += is(S(f, "outcome"), "absorbed");
+        stopped += is(S(f, "outcome"), "stopped the run");
+        cJSON_AddItemToArray(faults, f);
+    }
+    cJSON_AddNumberToObject(sc, "faults_absorbed", absorbed);
+    cJSON_AddNumberToObject(sc, "faults_stopped_run", stopped);
+    cJSON_AddNumberToObject(sc, "in_doubt", count_doubt(records));
+    cJSON_AddItemToObject(sc, "may_remain", may_remain(records));
+
+    /* Approvals: from each approval_wait to the decision that ended it. */
+    double wait = 0;
+    int approvals = 0;
+    for (size_t k = 0; k < ix.n; k++) {
+        const cJSON *w = ix.v[k].rec;
+        if (!is(S(w, "type"), "approval_wait")) continue;
+        approvals++;
+        double from = N(w, "sim_ms", 0), to = from;
+        /* the step's later records, in journal order */
+        for (size_t j = k + 1; j < ix.n && strcmp(ix.v[j].step, ix.v[k].step) == 0; j++) {
+            const cJSON *d = ix.v[j].rec;
+            const char *t = S(d, "type");
+            if (is(t, "approval") || is(t, "step_end")) to = N(d, "sim_ms", from);
+            if ((is(t, "approval") &&
+                 (is(S(d, "decision"), "deny") || N(d, "approvals", 0) >= N(d, "needed", 1))) ||
+                is(t, "step_end"))
+                break;
+        }
+        wait += to - from;
+    }
+    cJSON_AddNumberToObject(sc, "approvals", approvals);
+    cJSON_AddNumberToObject(sc, "approval_wait_ms", wait);
+
+    /* What the runbook leaves open. */
+    cJSON *no_undo = cJSON_AddArrayToObject(sc, "no_undo");
+    cJSON *no_timeout = cJSON_AddArrayToObject(sc, "no_timeout");
+    cJSON *no_estimate = cJSON_AddArrayToObject(sc, "no_estimate");
+    const cJSON *history = cJSON_GetObjectItemCaseSensitive(simulation, "history");
+    for (size_t i = 0; i < rb->nsteps; i++) {
+        const bh_step *s = &rb->steps[i];
+        /* where an undo matters: containment, and what says it is destructive */
+        if (s->undo_ref == LUA_NOREF && !s->no_undo && !s->manual && s->every_ms <= 0 &&
+            (containment_phase(s->phase) || s->destructive))
+            cJSON_AddItemToArray(no_undo, cJSON_CreateString(s->id));
+        if (!s->timeout_set && !rb->timeout_set)
+            cJSON_AddItemToArray(no_timeout, cJSON_CreateString(s->id));
+        if (s->estimate_ms < 0 && !cJSON_GetObjectItemCaseSensitive(history, s->id))
+            cJSON_AddItemToArray(no_estimate, cJSON_CreateString(s->id));
+    }
+    free(ix.v);
+    return sc;
+}
+
+static const char *dflt_str(const cJSON *x) {
+    return cJSON_IsString(x) ? x->valuestring : "?";
+}
+
+static void print_list(FILE *out, const char *label, const cJSON *list) {
+    if (cJSON_GetArraySize(list) == 0) return;
+    fprintf(out, "  %-24s", label);
+    const cJSON *x;
+    int n = 0;
+    cJSON_ArrayForEach(x, list) fprintf(out, "%s%s", n++ ? ", " : "", dflt_str(x));
+    fputc('\n', out);
+}
+
+void bh_scorecard_print(const cJSON *sc, FILE *out) {
+    char t[32];
+    if (is(S(sc, "mode"), "drill"))
+        fprintf(out, "drill scorecard (seed %s: the same seed gives the same drill)\n",
+                str(sc, "seed"));
+    else
+        fprintf(out, "dry-run scorecard (nothing was executed or sent)\n");
+    bh_util_format_duration(N(sc, "total_ms", 0), t, sizeof t);
+    fprintf(out, "  %-24s%s (%s)\n", "total time", t, str(sc, "status"));
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(sc, "containment_ms");
+    const cJSON *cd = cJSON_GetObjectItemCaseSensitive(sc, "containment_in_doubt");
+    if (cJSON_IsNumber(c)) {
+        bh_util_format_duration(c->valuedouble, t, sizeof t);
+        fprintf(out, "  %-24s%s", "time to containment", t);
+        if (cJSON_GetArraySize(cd) > 0) {
+            fputs(" (NOT contained: in doubt, it may have acted but did not succeed: ", out);
+            const cJSON *x;
+            int n = 0;
+            cJSON_ArrayForEach(x, cd) fprintf(out, "%s%s", n++ ? ", " : "", dflt_str(x));
+            fputs(")\n", out);
+        } else {
+            fprintf(out, "%s\n",
+                    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(sc, "contained"))
+                        ? ""
+                        : " (NOT contained: a containment step did not succeed)");
+        }
+    } else {
+        fprintf(out, "  %-24s%s\n", "time to containment",
+                S(sc, "containment_note") ? S(sc, "containment_note") : "-");
+    }
+    bh_util_format_duration(N(sc, "approval_wait_ms", 0), t, sizeof t);
+    fprintf(out, "  %-24s%s over %.0f approval(s)\n", "waiting for approvals", t,
+            N(sc, "approvals", 0));
+    const cJSON *faults = cJSON_GetObjectItemCaseSensitive(sc, "faults");
+    fprintf(out, "  %-24s%d injected, %.0f absorbed, %.0f stopped the run\n", "faults",
+            cJSON_GetArraySize(faults), N(sc, "faults_absorbed", 0),
+            N(sc, "faults_stopped_run", 0));
+    const cJSON *f;
+    cJSON_ArrayForEach(f, faults) {
+        char where[160];
+        if (N(f, "item", 0) > 0)
+            snprintf(where, sizeof where, "%s[%.0f] #%.0f", str(f, "step"), N(f, "item", 0),
+                     N(f, "attempt", 0));
+        else
+            snprintf(where, sizeof where, "%s #%.0f", str(f, "step"), N(f, "attempt", 0));
+        fprintf(out, "    %-30s %-8s %s (%s)%s\n", where, str(f, "kind"), str(f, "outcome"),
+                str(f, "how"),
+                cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(f, "in_doubt")) ? ", in doubt" : "");
+    }
+    if (N(sc, "in_doubt", 0) > 0) {
+        const cJSON *left = cJSON_GetObjectItemCaseSensitive(sc, "may_remain");
+        fprintf(out, "  %-24s%.0f outcome(s) that may have acted; %s\n", "in doubt",
+                N(sc, "in_doubt", 0),
+                cJSON_GetArraySize(left)
+                    ? "may remain:"
+                    : "each settled since (undone, or done by a later attempt)");
+        const cJSON *x;
+        cJSON_ArrayForEach(x, left) fprintf(out, "    %s\n", dflt_str(x));
+    }
+    print_list(out, "steps without undo", cJSON_GetObjectItemCaseSensitive(sc, "no_undo"));
+    print_list(out, "steps without timeout", cJSON_GetObjectItemCaseSensitive(sc, "no_timeout"));
+    print_list(out, "steps without estimate", cJSON_GetObjectItemCaseSensitive(sc, "no_estimate"));
+}
+
+char *bh_scorecard_text(const cJSON *sc) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    if (!mem) return NULL;
+    bh_scorecard_print(sc, mem);
+    fclose(mem);
+    return text;
+}
