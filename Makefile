@@ -31,7 +31,7 @@ WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wfor
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -DBH_VERSION='"$(VERSION)"' \
               -DBH_DATADIR='"$(DATADIR)"' $(WARN) -iquote engine $(PKG_CFLAGS)
 CFLAGS  ?= -O2 -g
-SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -DBH_SCHEMA_STRICT \
              -fno-sanitize-recover=undefined
 
 SRCS     := $(sort $(wildcard engine/*/*.c))

@@ -1,4 +1,6 @@
 /* approve, deny, done and undo: the commands that act on an existing run. */
+
+#include "journal/schema.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli/cmd.h"
+#include "cli/options.h"
 #include "effects/control.h"
 #include "journal/journal.h"
 #include "run/run.h"
@@ -233,172 +236,65 @@ int bh_cmd_done(int argc, char **argv, const bh_cli *g) {
 }
 
 /* "a,b,c" appended to a NULL-terminated list. */
-static const char **add_steps(const char **list, size_t *n, char *csv) {
-    for (char *save = NULL, *t = strtok_r(csv, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        list = realloc(list, (*n + 2) * sizeof *list);
-        if (!list) abort();
-        list[(*n)++] = t;
-        list[*n] = NULL;
-    }
-    return list;
+/* The run a command names: its one argument. 0, or the exit code after
+ * saying what is wrong. */
+static int one_run(const bh_options *o) {
+    if (o->nargs == 0)
+        return bh_cmd_usage_error(o->cmd, "which run? give its id, a prefix or 'last'");
+    if (o->nargs > 1) return bh_cmd_usage_error(o->cmd, "one run at a time");
+    return 0;
+}
+
+static int resume_usage(const bh_options *o) {
+    int rc = one_run(o);
+    if (rc) return rc;
+    if (o->retry_all && o->skip_all)
+        return bh_cmd_usage_error("resume", "--retry-unknown and --skip-unknown for every step "
+                                            "contradict each other; name the steps (=STEP,...)");
+    for (size_t k = 0; k < o->nretry; k++)
+        for (size_t m = 0; m < o->nskip; m++)
+            if (strcmp(o->retry[k], o->skip[m]) == 0)
+                return bh_cmd_usage_error("resume", "step '%s' is both retried and skipped",
+                                          o->retry[k]);
+    return 0;
 }
 
 int bh_cmd_resume(int argc, char **argv, const bh_cli *g) {
-    const char *run = NULL, *operator_name = NULL, *key = NULL, *secrets_file = NULL;
-    const char *plugins = NULL, *group = NULL;
+    bh_options o;
     char name[BH_UTIL_NAME_MAX + 1];
-    const char **approve = bh_util_xcalloc((size_t)argc + 1, sizeof *approve);
-    const char **retry = NULL, **skip = NULL;
-    size_t napprove = 0, nretry = 0, nskip = 0;
-    int retry_all = 0, skip_all = 0, json = 0, plain = 0, yes = 0, no_prompt = 0;
-    int concurrency = 0, every = 0;
-    double timeout_ms = 0;
-    int rc = -1;
-    char *dup = NULL; /* strtok_r works on copies */
-    char **copies = bh_util_xcalloc((size_t)argc + 1, sizeof *copies);
-    size_t ncopies = 0;
-    for (int i = 1; i < argc && rc < 0; i++) {
-        const char *a = argv[i];
-        const char *val = NULL;
-        if (bh_cmd_is_help(a)) {
-            fputs(RESUME_HELP, stdout);
-            rc = BH_EXIT_OK;
-            break;
-        }
-        if (strcmp(a, "--operator") == 0 || strcmp(a, "--sign-key") == 0 ||
-            strcmp(a, "--approve") == 0 || strcmp(a, "--concurrency") == 0 ||
-            strcmp(a, "--timeout") == 0 || strcmp(a, "--checkpoint-every") == 0 ||
-            strcmp(a, "--secrets") == 0 || strcmp(a, "--plugins") == 0 ||
-            strcmp(a, "--approvers-group") == 0) {
-            if (i + 1 >= argc) {
-                rc = bh_cmd_usage_error("resume", "%s needs a value", a);
-                break;
-            }
-            val = argv[++i];
-        }
-        char *end = NULL;
-        if (val && strcmp(a, "--operator") == 0) {
-            operator_name = val;
-        } else if (val && strcmp(a, "--approvers-group") == 0) {
-            group = val;
-        } else if (val && strcmp(a, "--secrets") == 0) {
-            secrets_file = val;
-        } else if (val && strcmp(a, "--plugins") == 0) {
-            plugins = val;
-        } else if (val && strcmp(a, "--sign-key") == 0) {
-            key = val;
-        } else if (val && strcmp(a, "--approve") == 0) {
-            approve[napprove++] = val;
-        } else if (val && strcmp(a, "--concurrency") == 0) {
-            long n = strtol(val, &end, 10);
-            if (*end || end == val || n < 1 || n > BH_MAX_CONCURRENCY)
-                rc =
-                    bh_cmd_usage_error("resume", "--concurrency: '%s' is not a number from 1 to %d",
-                                       val, BH_MAX_CONCURRENCY);
-            concurrency = (int)n;
-        } else if (val && strcmp(a, "--checkpoint-every") == 0) {
-            long n = strtol(val, &end, 10);
-            if (*end || end == val || n < 1 || n > 1000000)
-                rc = bh_cmd_usage_error("resume", "--checkpoint-every: '%s' is not a count", val);
-            every = (int)n;
-        } else if (val && strcmp(a, "--timeout") == 0) {
-            if (bh_util_parse_duration(val, &timeout_ms) != 0 || timeout_ms <= 0)
-                rc = bh_cmd_usage_error("resume", "--timeout: '%s' is not a duration (e.g. 30s)",
-                                        val);
-        } else if (strcmp(a, "--retry-unknown") == 0) {
-            retry_all = 1;
-        } else if (strcmp(a, "--skip-unknown") == 0) {
-            skip_all = 1;
-        } else if (strncmp(a, "--retry-unknown=", 16) == 0 ||
-                   strncmp(a, "--skip-unknown=", 15) == 0) {
-            int is_retry = a[2] == 'r';
-            dup = copies[ncopies++] = bh_util_xstrdup(strchr(a, '=') + 1);
-            if (is_retry)
-                retry = add_steps(retry, &nretry, dup);
-            else
-                skip = add_steps(skip, &nskip, dup);
-        } else if (strcmp(a, "--json") == 0) {
-            json = 1;
-        } else if (strcmp(a, "--plain") == 0) {
-            plain = 1;
-        } else if (strcmp(a, "--yes") == 0) {
-            yes = 1;
-        } else if (strcmp(a, "--no-prompt") == 0) {
-            no_prompt = 1;
-        } else if (a[0] == '-' && a[1]) {
-            rc = bh_cmd_unknown_option("resume", a);
-        } else if (!run) {
-            run = a;
-        } else {
-            rc = bh_cmd_usage_error("resume", "one run at a time");
-        }
-    }
-    if (rc < 0 && !run)
-        rc = bh_cmd_usage_error("resume", "which run? give its id, a prefix or 'last'");
-    char why[200];
-    if (rc < 0 && bh_run_operator(operator_name, "--operator", name, why, sizeof why) != 0)
-        rc = bh_cmd_usage_error("resume", "%s", why);
-    if (rc < 0 && retry_all && skip_all)
-        rc = bh_cmd_usage_error("resume", "--retry-unknown and --skip-unknown for every step "
-                                          "contradict each other; name the steps (=STEP,...)");
-    for (size_t k = 0; rc < 0 && k < nretry; k++)
-        for (size_t m = 0; m < nskip; m++)
-            if (strcmp(retry[k], skip[m]) == 0) {
-                rc =
-                    bh_cmd_usage_error("resume", "step '%s' is both retried and skipped", retry[k]);
-                break;
-            }
-    bh_signer *signer = NULL;
-    if (rc < 0 && bh_cmd_load_signer("resume", key, &signer)) rc = BH_EXIT_USAGE;
-    char *dir = rc < 0 ? bh_cmd_find_run(g, run) : NULL;
-    if (rc < 0 && !dir) rc = BH_EXIT_IO;
-    bh_secrets *secrets = rc < 0 ? bh_cmd_open_secrets("resume", secrets_file) : NULL;
-    if (rc < 0 && !secrets) rc = BH_EXIT_PARAMS;
-    if (rc < 0) {
-        bh_run_opts ro = {
-            .signer = signer,
-            .checkpoint_every = every,
-            .state_dir = g->state_dir,
-            .operator_name = name,
-            .timeout_override_ms = timeout_ms,
-            .approvers_group = group,
-            .concurrency = concurrency,
-            .yes = yes,
-            .approve = approve,
-            .prompt = !no_prompt && !json && isatty(STDIN_FILENO),
-            .console_mode = json                                ? BH_CONSOLE_JSON
-                            : (!plain && isatty(STDOUT_FILENO)) ? BH_CONSOLE_TTY
-                                                                : BH_CONSOLE_PLAIN,
-        };
-        bh_resume_opts o = {
+    bh_run_opts ro = {0};
+    char *dir = NULL;
+    bh_secrets *secrets = NULL;
+    int rc = bh_options_parse(&o, "resume", BH_OPTIONS_RESUME, argc, argv, RESUME_HELP);
+    if (rc == 0) rc = resume_usage(&o);
+    if (rc == 0) rc = bh_options_run_opts(&o, g, 0, &ro, name);
+    if (rc == 0 && !(dir = bh_cmd_find_run(g, o.args[0]))) rc = BH_EXIT_IO;
+    if (rc == 0 && !(secrets = bh_cmd_open_secrets("resume", o.secrets_file))) rc = BH_EXIT_PARAMS;
+    if (rc == 0) {
+        bh_resume_opts res = {
             .run_dir = dir,
             .run_opts = &ro,
-            .retry_all = retry_all,
-            .skip_all = skip_all,
-            .retry_steps = retry,
-            .skip_steps = skip,
+            .retry_all = o.retry_all,
+            .skip_all = o.skip_all,
+            .retry_steps = o.retry,
+            .skip_steps = o.skip,
             .ask = ro.prompt,
             .secrets = secrets,
-            .plugins = plugins,
+            .plugins = o.plugins,
         };
-        rc = bh_resume_run(&o);
+        rc = bh_resume_run(&res);
     }
     bh_secrets_free(secrets);
     free(dir);
-    bh_sign_free(signer);
-    for (size_t k = 0; k < ncopies; k++)
-        free(copies[k]);
-    free(copies);
-    free(retry);
-    free(skip);
-    free(approve);
-    return rc;
+    bh_sign_free(ro.signer);
+    bh_options_free(&o);
+    return rc < 0 ? BH_EXIT_OK : rc;
 }
 
 static int seen_end(const cJSON *rec, uint64_t offset, void *ud) {
     (void)offset;
     const char *type = bh_journal_str(rec, "type");
-    if (type && strcmp(type, "run_end") == 0) *(int *)ud = 1;
+    if (type && bh_rec_is(type, BH_REC_RUN_END)) *(int *)ud = 1;
     return 0;
 }
 
@@ -411,99 +307,50 @@ static int has_run_end(const char *dir) {
     return end;
 }
 
-int bh_cmd_undo(int argc, char **argv, const bh_cli *g) {
-    const char *run = NULL, *step = NULL, *operator_name = NULL, *key = NULL;
-    const char *secrets_file = NULL, *plugins = NULL, *settle = NULL, *note = NULL;
-    int retry_unknown = 0, json = 0, plain = 0, abandon = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (bh_cmd_is_help(a)) {
-            fputs(UNDO_HELP, stdout);
-            return BH_EXIT_OK;
-        }
-        if (strcmp(a, "--step") == 0 || strcmp(a, "--operator") == 0 ||
-            strcmp(a, "--sign-key") == 0 || strcmp(a, "--secrets") == 0 ||
-            strcmp(a, "--plugins") == 0 || strcmp(a, "--settle") == 0 || strcmp(a, "--note") == 0) {
-            if (i + 1 >= argc) return bh_cmd_usage_error("undo", "%s needs a value", a);
-            if (strcmp(a, "--step") == 0)
-                step = argv[++i];
-            else if (strcmp(a, "--settle") == 0)
-                settle = argv[++i];
-            else if (strcmp(a, "--note") == 0)
-                note = argv[++i];
-            else if (strcmp(a, "--plugins") == 0)
-                plugins = argv[++i];
-            else if (strcmp(a, "--secrets") == 0)
-                secrets_file = argv[++i];
-            else if (strcmp(a, "--sign-key") == 0)
-                key = argv[++i];
-            else
-                operator_name = argv[++i];
-        } else if (strcmp(a, "--retry-unknown") == 0) {
-            retry_unknown = 1;
-        } else if (strcmp(a, "--abandon") == 0) {
-            abandon = 1;
-        } else if (strcmp(a, "--json") == 0) {
-            json = 1;
-        } else if (strcmp(a, "--plain") == 0) {
-            plain = 1;
-        } else if (a[0] == '-' && a[1]) {
-            return bh_cmd_unknown_option("undo", a);
-        } else if (!run) {
-            run = a;
-        } else {
-            return bh_cmd_usage_error("undo", "one run at a time");
-        }
-    }
-    if (!run) return bh_cmd_usage_error("undo", "which run? give its id, a prefix or 'last'");
-    if (settle && (step || abandon || retry_unknown))
+static int undo_usage(const bh_options *o) {
+    int rc = one_run(o);
+    if (rc) return rc;
+    if (o->settle && (o->step || o->abandon || o->retry_all))
         return bh_cmd_usage_error("undo", "--settle undoes nothing: not with --step, --abandon or "
                                           "--retry-unknown");
-    if (note && !settle) return bh_cmd_usage_error("undo", "--note goes with --settle");
-    char name[BH_UTIL_NAME_MAX + 1], why[200];
-    if (bh_run_operator(operator_name, "--operator", name, why, sizeof why) != 0)
-        return bh_cmd_usage_error("undo", "%s", why);
-    bh_signer *signer;
-    if (bh_cmd_load_signer("undo", key, &signer)) return BH_EXIT_USAGE;
-    char *dir = bh_cmd_find_run(g, run);
-    if (!dir) {
-        bh_sign_free(signer);
-        return BH_EXIT_IO;
-    }
-    bh_run_opts ro = {
-        .signer = signer,
-        .state_dir = g->state_dir,
-        .operator_name = name,
-        .console_mode = json                                ? BH_CONSOLE_JSON
-                        : (!plain && isatty(STDOUT_FILENO)) ? BH_CONSOLE_TTY
-                                                            : BH_CONSOLE_PLAIN,
-    };
-    bh_secrets *secrets = bh_cmd_open_secrets("undo", secrets_file);
-    if (!secrets) {
-        bh_sign_free(signer);
-        free(dir);
-        return BH_EXIT_PARAMS;
-    }
-    int rc = 0;
-    if (abandon && !has_run_end(dir)) {
+    if (o->note && !o->settle) return bh_cmd_usage_error("undo", "--note goes with --settle");
+    return 0;
+}
+
+int bh_cmd_undo(int argc, char **argv, const bh_cli *g) {
+    bh_options o;
+    char name[BH_UTIL_NAME_MAX + 1];
+    bh_run_opts ro = {0};
+    char *dir = NULL;
+    bh_secrets *secrets = NULL;
+    int rc = bh_options_parse(&o, "undo", BH_OPTIONS_UNDO, argc, argv, UNDO_HELP);
+    if (rc == 0) rc = undo_usage(&o);
+    if (rc == 0) rc = bh_options_run_opts(&o, g, 0, &ro, name);
+    if (rc == 0 && !(dir = bh_cmd_find_run(g, o.args[0]))) rc = BH_EXIT_IO;
+    if (rc == 0 && !(secrets = bh_cmd_open_secrets("undo", o.secrets_file))) rc = BH_EXIT_PARAMS;
+    if (rc == 0 && o.abandon && !has_run_end(dir)) {
         /* End it first as a resume would, without going on: then it is a
          * finished run like any other, and undo works on its journal. */
-        bh_resume_opts res = {
-            .run_dir = dir, .run_opts = &ro, .secrets = secrets, .plugins = plugins, .abandon = 1};
+        bh_resume_opts res = {.run_dir = dir,
+                              .run_opts = &ro,
+                              .secrets = secrets,
+                              .plugins = o.plugins,
+                              .abandon = 1};
         rc = bh_resume_run(&res);
         if (rc == 1) rc = 0; /* it ended, abandoned: a step of it had failed */
     }
     bh_undo_opts uo = {.run_dir = dir,
-                       .step = step,
-                       .retry_unknown = retry_unknown,
+                       .step = o.step,
+                       .retry_unknown = o.retry_all,
                        .run_opts = &ro,
                        .secrets = secrets,
-                       .plugins = plugins,
-                       .settle = settle,
-                       .note = note};
+                       .plugins = o.plugins,
+                       .settle = o.settle,
+                       .note = o.note};
     if (rc == 0) rc = bh_undo_run(&uo);
     bh_secrets_free(secrets);
-    bh_sign_free(signer);
+    bh_sign_free(ro.signer);
     free(dir);
-    return rc;
+    bh_options_free(&o);
+    return rc < 0 ? BH_EXIT_OK : rc;
 }

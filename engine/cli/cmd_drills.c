@@ -1,4 +1,6 @@
 /* drills: the history of a runbook's drills, from their scorecard records. */
+
+#include "journal/schema.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,14 +36,14 @@ static int read_drill(const cJSON *rec, uint64_t offset, void *ud) {
     drill_ctx *d = ud;
     const char *type = S(rec, "type");
     if (!type) return 0;
-    if (strcmp(type, "run_start") == 0) {
+    if (bh_rec_is(type, BH_REC_RUN_START)) {
         const cJSON *rb = cJSON_GetObjectItemCaseSensitive(rec, "runbook");
         d->match = S(rb, "id") && strcmp(S(rb, "id"), d->id) == 0 && S(rec, "mode") &&
                    strcmp(S(rec, "mode"), "drill") == 0;
         if (d->match) d->start = cJSON_Duplicate(rec, 1);
         return d->match ? 0 : 1;
     }
-    if (strcmp(type, "scorecard") == 0) {
+    if (bh_rec_is(type, BH_REC_SCORECARD)) {
         cJSON_Delete(d->scorecard); /* a resumed drill: its last one */
         d->scorecard = cJSON_Duplicate(rec, 1);
     }

@@ -8,6 +8,7 @@
 #include <sodium.h>
 
 #include "cli/cmd.h"
+#include "cli/options.h"
 #include "effects/control.h"
 #include "load/runbook.h"
 #include "run/sched.h"
@@ -150,165 +151,29 @@ static const char DRILL_HELP[] =
     "exit: 0 the runbook came through, 1 a step failed (the drill found\n"
     "something), 2 usage, 3 runbook error, 4 parameter error\n";
 
-typedef struct {
-    const char *cmd;
-    const char **paths;
-    size_t npaths;
-    bh_params_input params;
-    int json, plain, strict, dot;
-    double timeout_ms;
-    const char *operator_name, *approvers_group;
-    int concurrency, yes, no_prompt, checkpoint_every;
-    const char *sign_key, *secrets_file, *plugins;
-    char **plugin_dirs;   /* bh_plugin_dirs(plugins) */
-    const char **approve; /* NULL-terminated */
-    size_t napprove;
-    /* run --dry-run and drill */
-    int dry_run, seed_given;
-    char **simulate, **slow, **flaky; /* STEP=VALUE, as given */
-    size_t nsimulate, nslow, nflaky;
-    const char **fail, **timeout_steps; /* NULL-terminated */
-    size_t nfail, ntimeout_steps;
-    double chaos, approval_wait_ms;
-    unsigned long long seed;
-} opts;
+typedef bh_options opts;
 
-/* Append to a NULL-terminated list sized for argc entries. */
-static void *push(void *list, size_t *n, int argc, const void *item) {
-    const void **v = list;
-    if (!v) v = bh_util_xcalloc((size_t)argc + 1, sizeof *v);
-    v[(*n)++] = item;
-    return v;
-}
-
-/* Parse the options shared by plan, check and run. Returns -1 when done
- * (help printed, exit 0) or an exit code > 0 on error, 0 to go on. */
-static int parse(int argc, char **argv, opts *o, const char *help, int allow_run_opts) {
-    int drill = strcmp(o->cmd, "drill") == 0;
-    o->paths = calloc((size_t)argc, sizeof *o->paths);
-    if (!o->paths) abort();
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        char err[512];
-        const char *val = NULL;
-        if (bh_cmd_is_help(a)) {
-            fputs(help, stdout);
-            return -1;
-        }
-        if (strcmp(a, "-p") == 0 || strcmp(a, "--param") == 0 || strcmp(a, "--params") == 0 ||
-            strcmp(a, "--timeout") == 0 || strcmp(a, "--operator") == 0 ||
-            strcmp(a, "--plugins") == 0 ||
-            (allow_run_opts &&
-             (strcmp(a, "--concurrency") == 0 || strcmp(a, "--approve") == 0 ||
-              strcmp(a, "--sign-key") == 0 || strcmp(a, "--checkpoint-every") == 0 ||
-              strcmp(a, "--secrets") == 0 || strcmp(a, "--simulate") == 0 ||
-              strcmp(a, "--fail") == 0 || strcmp(a, "--slow") == 0 || strcmp(a, "--flaky") == 0 ||
-              strcmp(a, "--chaos") == 0 || strcmp(a, "--seed") == 0 ||
-              strcmp(a, "--approval-wait") == 0 || strcmp(a, "--approvers-group") == 0))) {
-            if (i + 1 >= argc) return bh_cmd_usage_error(o->cmd, "%s needs a value", a);
-            val = argv[++i];
-        } else if (strncmp(a, "-p", 2) == 0 && a[2] != '\0' && a[2] != '-') {
-            val = a + 2; /* -pname=value */
-            a = "-p";
-        }
-        if (strcmp(a, "-p") == 0 || strcmp(a, "--param") == 0) {
-            if (bh_params_input_add(&o->params, val, err, sizeof err) != 0)
-                return bh_cmd_usage_error(o->cmd, "%s", err);
-        } else if (strcmp(a, "--params") == 0) {
-            if (bh_params_input_load_file(&o->params, val, err, sizeof err) != 0) {
-                fprintf(stderr, "bulkhead %s: %s\n", o->cmd, err);
-                return BH_EXIT_PARAMS;
-            }
-        } else if (strcmp(a, "--plugins") == 0) {
-            o->plugins = val;
-        } else if (strcmp(a, "--json") == 0) {
-            o->json = 1;
-        } else if (strcmp(o->cmd, "plan") == 0 && strcmp(a, "--dot") == 0) {
-            o->dot = 1;
-        } else if (strcmp(o->cmd, "check") == 0 && strcmp(a, "--strict") == 0) {
-            o->strict = 1;
-        } else if (allow_run_opts && strcmp(a, "--plain") == 0) {
-            o->plain = 1;
-        } else if (drill && val && strcmp(a, "--timeout") == 0) {
-            o->timeout_steps = push(o->timeout_steps, &o->ntimeout_steps, argc, val);
-        } else if (drill && val && strcmp(a, "--fail") == 0) {
-            o->fail = push(o->fail, &o->nfail, argc, val);
-        } else if (drill && val && strcmp(a, "--slow") == 0) {
-            o->slow = push(o->slow, &o->nslow, argc, argv[i]);
-        } else if (drill && val && strcmp(a, "--flaky") == 0) {
-            o->flaky = push(o->flaky, &o->nflaky, argc, argv[i]);
-        } else if (drill && val && strcmp(a, "--chaos") == 0) {
-            char *end;
-            o->chaos = strtod(val, &end);
-            if (*end || end == val || !(o->chaos >= 0 && o->chaos <= 1))
-                return bh_cmd_usage_error(o->cmd, "--chaos: '%s' is not a probability (0 to 1)",
-                                          val);
-        } else if (drill && val && strcmp(a, "--seed") == 0) {
-            char *end;
-            o->seed = strtoull(val, &end, 10);
-            if (*end || end == val || val[0] == '-')
-                return bh_cmd_usage_error(o->cmd, "--seed: '%s' is not a whole number", val);
-            o->seed_given = 1;
-        } else if (drill && val && strcmp(a, "--approval-wait") == 0) {
-            if (bh_util_parse_duration(val, &o->approval_wait_ms) != 0)
-                return bh_cmd_usage_error(o->cmd, "--approval-wait: '%s' is not a duration", val);
-        } else if (allow_run_opts && val && strcmp(a, "--simulate") == 0) {
-            o->simulate = push(o->simulate, &o->nsimulate, argc, argv[i]);
-        } else if (allow_run_opts && !drill && strcmp(a, "--dry-run") == 0) {
-            o->dry_run = 1;
-        } else if (allow_run_opts && strcmp(a, "--timeout") == 0) {
-            if (bh_util_parse_duration(val, &o->timeout_ms) != 0 || o->timeout_ms <= 0)
-                return bh_cmd_usage_error(o->cmd, "--timeout: '%s' is not a duration (e.g. 30s)",
-                                          val);
-        } else if (allow_run_opts && strcmp(a, "--operator") == 0) {
-            o->operator_name = val;
-        } else if (allow_run_opts && !drill && val && strcmp(a, "--approvers-group") == 0) {
-            o->approvers_group = val;
-        } else if (allow_run_opts && val && strcmp(a, "--concurrency") == 0) {
-            char *end;
-            long n = strtol(val, &end, 10);
-            if (*end || end == val || n < 1 || n > BH_MAX_CONCURRENCY)
-                return bh_cmd_usage_error(o->cmd,
-                                          "--concurrency: '%s' is not a number from 1 to %d", val,
-                                          BH_MAX_CONCURRENCY);
-            o->concurrency = (int)n;
-        } else if (allow_run_opts && val && strcmp(a, "--approve") == 0) {
-            o->approve = push(o->approve, &o->napprove, argc, val);
-        } else if (allow_run_opts && val && strcmp(a, "--secrets") == 0) {
-            o->secrets_file = val;
-        } else if (allow_run_opts && val && strcmp(a, "--sign-key") == 0) {
-            o->sign_key = val;
-        } else if (allow_run_opts && val && strcmp(a, "--checkpoint-every") == 0) {
-            char *end;
-            long n = strtol(val, &end, 10);
-            if (*end || end == val || n < 1 || n > 1000000)
-                return bh_cmd_usage_error(o->cmd, "--checkpoint-every: '%s' is not a count", val);
-            o->checkpoint_every = (int)n;
-        } else if (allow_run_opts && strcmp(a, "--yes") == 0) {
-            o->yes = 1;
-        } else if (allow_run_opts && strcmp(a, "--no-prompt") == 0) {
-            o->no_prompt = 1;
-        } else if (a[0] == '-' && a[1] != '\0') {
-            return bh_cmd_unknown_option(o->cmd, a);
-        } else {
-            o->paths[o->npaths++] = a;
-        }
-    }
-    if (o->npaths == 0) return bh_cmd_usage_error(o->cmd, "which runbook? give its path");
-    o->plugin_dirs = bh_plugin_dirs(o->plugins);
-    return 0;
+/* Parse the options of plan, check, run and drill (options.h), and say so
+ * when no runbook is given. Returns -1 when done (help printed, exit 0)
+ * or an exit code > 0 on error, 0 to go on. */
+static int parse(int argc, char **argv, opts *o, const char *cmd, const char *help) {
+    static const struct {
+        const char *name;
+        bh_options_cmd which;
+    } CMDS[] = {{"plan", BH_OPTIONS_PLAN},
+                {"check", BH_OPTIONS_CHECK},
+                {"run", BH_OPTIONS_RUN},
+                {"drill", BH_OPTIONS_DRILL}};
+    bh_options_cmd which = BH_OPTIONS_RUN;
+    for (size_t k = 0; k < sizeof CMDS / sizeof CMDS[0]; k++)
+        if (strcmp(cmd, CMDS[k].name) == 0) which = CMDS[k].which;
+    int rc = bh_options_parse(o, cmd, which, argc, argv, help);
+    if (rc == 0 && o->nargs == 0) return bh_cmd_usage_error(cmd, "which runbook? give its path");
+    return rc;
 }
 
 static void opts_free(opts *o) {
-    bh_plugin_free_dirs(o->plugin_dirs);
-    free(o->paths);
-    free(o->approve);
-    free(o->simulate);
-    free(o->slow);
-    free(o->flaky);
-    free(o->fail);
-    free(o->timeout_steps);
-    bh_params_input_free(&o->params);
+    bh_options_free(o);
 }
 
 static int load_status_exit(bh_runbook_status st) {
@@ -509,16 +374,15 @@ static void print_dot(const bh_runbook *rb) {
 
 int bh_cmd_plan(int argc, char **argv, const bh_cli *g) {
     (void)g;
-    opts o = {.cmd = "plan"};
-    bh_params_input_init(&o.params);
-    int rc = parse(argc, argv, &o, PLAN_HELP, 0);
-    if (rc == 0 && o.npaths > 1) rc = bh_cmd_usage_error("plan", "one runbook at a time");
+    opts o;
+    int rc = parse(argc, argv, &o, "plan", PLAN_HELP);
+    if (rc == 0 && o.nargs > 1) rc = bh_cmd_usage_error("plan", "one runbook at a time");
     if (rc != 0) {
         opts_free(&o);
         return rc < 0 ? BH_EXIT_OK : rc;
     }
     bh_runbook *rb;
-    rc = load(o.paths[0], &o, 0, NULL, 0, &rb);
+    rc = load(o.args[0], &o, 0, NULL, 0, &rb);
     if (rc == BH_EXIT_OK) {
         if (o.dot) {
             print_dot(rb);
@@ -539,26 +403,25 @@ int bh_cmd_plan(int argc, char **argv, const bh_cli *g) {
 
 int bh_cmd_check(int argc, char **argv, const bh_cli *g) {
     (void)g;
-    opts o = {.cmd = "check"};
-    bh_params_input_init(&o.params);
-    int rc = parse(argc, argv, &o, CHECK_HELP, 0);
+    opts o;
+    int rc = parse(argc, argv, &o, "check", CHECK_HELP);
     if (rc != 0) {
         opts_free(&o);
         return rc < 0 ? BH_EXIT_OK : rc;
     }
     int worst = BH_EXIT_OK;
-    for (size_t i = 0; i < o.npaths; i++) {
+    for (size_t i = 0; i < o.nargs; i++) {
         bh_runbook *rb;
-        rc = load(o.paths[i], &o, 1, NULL, 0, &rb);
+        rc = load(o.args[i], &o, 1, NULL, 0, &rb);
         size_t errors = bh_diag_errors(&rb->diags);
         size_t warnings = rb->diags.count - errors;
         if (rc == BH_EXIT_OK)
-            printf("%s: ok (%zu steps in %zu phases%s)\n", o.paths[i], rb->nsteps, rb->nphases,
+            printf("%s: ok (%zu steps in %zu phases%s)\n", o.args[i], rb->nsteps, rb->nphases,
                    warnings ? ", with warnings" : "");
         else
-            printf("%s: %zu error%s\n", o.paths[i], errors, errors == 1 ? "" : "s");
+            printf("%s: %zu error%s\n", o.args[i], errors, errors == 1 ? "" : "s");
         if (rc == BH_EXIT_OK && o.strict && warnings) {
-            printf("%s: failed --strict: %zu warning%s\n", o.paths[i], warnings,
+            printf("%s: failed --strict: %zu warning%s\n", o.args[i], warnings,
                    warnings == 1 ? "" : "s");
             rc = BH_EXIT_RUNBOOK;
         }
@@ -668,8 +531,7 @@ static int approvers_reach(const char *cmd, bh_run_opts *ro) {
 
 /* run, run --dry-run and drill. */
 static int run_command(int argc, char **argv, const bh_cli *g, const char *cmd) {
-    opts o = {.cmd = cmd};
-    bh_params_input_init(&o.params);
+    opts o;
     bh_runbook *rb = NULL;
     bh_secrets *secrets = NULL;
     bh_sim sim_s;
@@ -677,47 +539,28 @@ static int run_command(int argc, char **argv, const bh_cli *g, const char *cmd) 
     bh_run_opts ro;
     memset(&ro, 0, sizeof ro);
     int drill = strcmp(cmd, "drill") == 0;
-    int rc = parse(argc, argv, &o, drill ? DRILL_HELP : RUN_HELP, 1);
-    if (rc == 0 && o.npaths > 1) rc = bh_cmd_usage_error(cmd, "one runbook at a time");
+    int rc = parse(argc, argv, &o, cmd, drill ? DRILL_HELP : RUN_HELP);
+    if (rc == 0 && o.nargs > 1) rc = bh_cmd_usage_error(cmd, "one runbook at a time");
     if (rc == 0 && !drill && !o.dry_run && o.nsimulate)
         rc = bh_cmd_usage_error(cmd, "--simulate only makes sense with --dry-run (or drill)");
     if (rc == 0 && o.dry_run && o.approvers_group)
         rc = bh_cmd_usage_error(cmd, "--approvers-group: a dry run asks nobody");
-    char operator_name[BH_UTIL_NAME_MAX + 1], why[2048];
-    if (rc == 0 &&
-        bh_run_operator(o.operator_name, "--operator", operator_name, why, sizeof why) != 0)
-        rc = bh_cmd_usage_error(cmd, "%s", why);
-    if (rc != 0) goto done;
+    char operator_name[BH_UTIL_NAME_MAX + 1];
     int sim = drill || o.dry_run;
+    if (rc == 0) rc = bh_options_run_opts(&o, g, sim, &ro, operator_name);
+    if (rc != 0) goto done;
     secrets = bh_cmd_open_secrets(cmd, o.secrets_file);
     if (!secrets) {
         rc = BH_EXIT_PARAMS;
         goto done;
     }
-    rc = load(o.paths[0], &o, 0, secrets, sim, &rb);
+    rc = load(o.args[0], &o, 0, secrets, sim, &rb);
     if (rc != BH_EXIT_OK) goto done;
-    ro = (bh_run_opts){
-        .state_dir = g->state_dir,
-        .operator_name = operator_name,
-        .approvers_group = o.approvers_group,
-        .timeout_override_ms = o.timeout_ms,
-        .console_mode = o.json                                ? BH_CONSOLE_JSON
-                        : (!o.plain && isatty(STDOUT_FILENO)) ? BH_CONSOLE_TTY
-                                                              : BH_CONSOLE_PLAIN,
-        .concurrency = o.concurrency,
-        .yes = o.yes,
-        .approve = o.approve,
-        /* a simulation asks nobody: approvals are granted, tasks done */
-        .prompt = !sim && !o.no_prompt && !o.json && isatty(STDIN_FILENO),
-    };
     if (sim) {
         rc = build_sim(&o, rb, g->state_dir, &sim_s);
         if (rc) goto done;
         ro.sim = &sim_s;
     }
-    rc = bh_cmd_load_signer(cmd, o.sign_key, &ro.signer);
-    if (rc) goto done;
-    if (ro.signer) ro.checkpoint_every = o.checkpoint_every;
     for (size_t k = 0; k < o.napprove; k++) {
         if (!known_step(rb, o.approve[k])) {
             rc =

@@ -1,4 +1,6 @@
 /* keygen and verify: the commands about the journal as evidence. */
+
+#include "journal/schema.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,11 +79,11 @@ static int check_record(const cJSON *rec, uint64_t offset, void *ud) {
     sig_state *st = ud;
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(rec, "type");
     const cJSON *seq = cJSON_GetObjectItemCaseSensitive(rec, "seq");
-    if (cJSON_IsString(t) && strcmp(t->valuestring, "run_start") == 0) {
+    if (cJSON_IsString(t) && bh_rec_is(t->valuestring, BH_REC_RUN_START)) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(rec, "run_id");
         if (cJSON_IsString(id) && !st->run_id) st->run_id = bh_util_xstrdup(id->valuestring);
     }
-    if (!st->pk || !cJSON_IsString(t) || strcmp(t->valuestring, "checkpoint") != 0 || st->bad)
+    if (!st->pk || !cJSON_IsString(t) || !bh_rec_is(t->valuestring, BH_REC_CHECKPOINT) || st->bad)
         return 0;
     char err[300];
     const cJSON *cov = cJSON_GetObjectItemCaseSensitive(rec, "covers_seq");

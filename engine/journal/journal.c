@@ -1,5 +1,7 @@
 #include "journal/journal.h"
 
+#include "journal/schema.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -312,7 +314,7 @@ void bh_journal_verify_buf(const char *buf, size_t len, bh_journal_check *out) {
         }
         /* A chain can be rebuilt from any record on (renumbered, rehashed):
          * only the run's own start says it is the whole story. */
-        if (expected == 0 && strcmp(rh.type, "run_start") != 0) {
+        if (expected == 0 && !bh_rec_is(rh.type, BH_REC_RUN_START)) {
             set_broken(out, 0, off, zero_hash);
             snprintf(out->message, sizeof out->message,
                      "seq 0 at byte %zu is a '%s' record, not run_start: a journal begins with "

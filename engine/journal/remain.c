@@ -1,5 +1,7 @@
 #include "journal/remain.h"
 
+#include "journal/schema.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -142,7 +144,7 @@ void bh_remain_text(const char *who, const char *step, const char *effect, char 
  * command unless it said acts = false; mail; HTTP but GET, HEAD, OPTIONS. */
 static int acting(const cJSON *rec) {
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "undo"))) return 0;
-    if (is(S(rec, "type"), "exec_start"))
+    if (bh_rec_is(S(rec, "type"), BH_REC_EXEC_START))
         return !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(rec, "acts"));
     const char *kind = S(rec, "kind"), *m = S(rec, "method");
     if (is(kind, "mail")) return 1;
@@ -181,29 +183,30 @@ void bh_remain_end(bh_remain *r) {
 
 cJSON *bh_remain_note(bh_remain *r, const cJSON *rec) {
     const char *type = S(rec, "type");
-    if (is(type, "undo_begin")) return without_undo(r, rec);
-    if (is(type, "run_end")) r->ended = 1;
-    if (is(type, "run_resumed")) r->ended = 0;
+    if (bh_rec_is(type, BH_REC_UNDO_BEGIN)) return without_undo(r, rec);
+    if (bh_rec_is(type, BH_REC_RUN_END)) r->ended = 1;
+    if (bh_rec_is(type, BH_REC_RUN_RESUMED)) r->ended = 0;
     if (!S(rec, "step")) return NULL;
-    if (is(type, "step_start")) started(r, rec);
-    if ((is(type, "exec_start") || is(type, "request_start")) && acting(rec)) {
+    if (bh_rec_is(type, BH_REC_STEP_START)) started(r, rec);
+    if ((bh_rec_is(type, BH_REC_EXEC_START) || bh_rec_is(type, BH_REC_REQUEST_START)) &&
+        acting(rec)) {
         cJSON *f = find(r->flight, rec);
         if (f) cJSON_ReplaceItemInObjectCaseSensitive(f, "acted", cJSON_CreateTrue());
     }
-    if (is(type, "step_end")) {
+    if (bh_rec_is(type, BH_REC_STEP_END)) {
         cJSON *f = take(r->flight, rec);
         cJSON *e = step_end(r, rec, f ? S(f, "key") : NULL);
         cJSON_Delete(f);
         return e;
     }
-    if (is(type, "settled")) { /* a person checked it by hand: bulkhead undo --settle */
+    if (bh_rec_is(type, BH_REC_SETTLED)) { /* a person checked it by hand: bulkhead undo --settle */
         char by[300];
         snprintf(by, sizeof by, "settled by %s", S(rec, "by") ? S(rec, "by") : "?");
         cJSON *e = resolve(r, rec, take(r->open, rec), by);
         if (e) copy_str(e, "note", S(rec, "note"));
         return e;
     }
-    if (is(type, "retry_cancelled")) { /* the retry never came: the doubt stays */
+    if (bh_rec_is(type, BH_REC_RETRY_CANCELLED)) { /* the retry never came: the doubt stays */
         cJSON *e;
         cJSON_ArrayForEach(e, r->pending) { /* it names no repetition */
             if (!is(S(e, "step"), S(rec, "step")) || N(e, "item", 0) != N(rec, "item", 0)) continue;
@@ -211,7 +214,7 @@ cJSON *bh_remain_note(bh_remain *r, const cJSON *rec) {
         }
         return NULL;
     }
-    if (is(type, "undo_end")) {
+    if (bh_rec_is(type, BH_REC_UNDO_END)) {
         if (is(S(rec, "status"), "ok")) return resolve(r, rec, take(r->open, rec), "undo");
         cJSON *e = find(r->open, rec);
         if (e) set_str(e, "undo", "failed");

@@ -1,5 +1,7 @@
 #include "load/sim.h"
 
+#include "journal/schema.h"
+
 #include <math.h>
 #include <signal.h>
 #include <sodium.h>
@@ -185,14 +187,14 @@ static int history_record(const cJSON *rec, uint64_t offset, void *ud) {
     history_ctx *h = ud;
     const char *type = bh_journal_str(rec, "type");
     if (!type) return 0;
-    if (strcmp(type, "run_start") == 0) {
+    if (bh_rec_is(type, BH_REC_RUN_START)) {
         const cJSON *rb = cJSON_GetObjectItemCaseSensitive(rec, "runbook");
         const char *mode = bh_journal_str(rec, "mode");
         h->match = bh_journal_str(rb, "id") && strcmp(bh_journal_str(rb, "id"), h->id) == 0 &&
                    mode && strcmp(mode, "real") == 0;
         return h->match ? 0 : 1; /* not ours: stop reading */
     }
-    if (!h->match || strcmp(type, "step_end") != 0) return 0;
+    if (!h->match || !bh_rec_is(type, BH_REC_STEP_END)) return 0;
     const char *st = bh_journal_str(rec, "status");
     const char *step = bh_journal_str(rec, "step");
     if (!st || strcmp(st, "ok") != 0 || !step) return 0;

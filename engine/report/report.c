@@ -1,5 +1,7 @@
 #include "report/report.h"
 
+#include "journal/schema.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,7 +239,7 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
         if (!type) continue;
         /* what an entry shows may come from here */
         mark_unverified(bh_remain_note(&remain, rec), unv);
-        if (is(type, "run_start") && !start) {
+        if (bh_rec_is(type, BH_REC_RUN_START) && !start) {
             start = rec;
             start_unv = unv;
             bh_util_parse_iso8601(S(rec, "ts"), &tb.t0);
@@ -256,21 +258,22 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
         double t = t_of(&tb, rec);
         if (t > last_t) last_t = t;
         const char *sid = S(rec, "step");
-        if (is(type, "run_end")) {
+        if (bh_rec_is(type, BH_REC_RUN_END)) {
             end = rec;
             end_unv = unv;
         }
-        if (is(type, "scorecard")) {
+        if (bh_rec_is(type, BH_REC_SCORECARD)) {
             scorecard = rec;
             scorecard_unv = unv;
         }
-        if (is(type, "checkpoint")) {
+        if (bh_rec_is(type, BH_REC_CHECKPOINT)) {
             checkpoints++;
             key_id = S(rec, "key_id");
         }
-        if (is(type, "run_resumed") || is(type, "interrupt") || is(type, "journal_recovered") ||
-            is(type, "rollback_start") || is(type, "undo_begin") || is(type, "undo_finish") ||
-            is(type, "settled")) {
+        if (bh_rec_is(type, BH_REC_RUN_RESUMED) || bh_rec_is(type, BH_REC_INTERRUPT) ||
+            bh_rec_is(type, BH_REC_JOURNAL_RECOVERED) || bh_rec_is(type, BH_REC_ROLLBACK_START) ||
+            bh_rec_is(type, BH_REC_UNDO_BEGIN) || bh_rec_is(type, BH_REC_UNDO_FINISH) ||
+            bh_rec_is(type, BH_REC_SETTLED)) {
             cJSON *e = cJSON_CreateObject();
             cJSON_AddStringToObject(e, "at", dflt(S(rec, "ts"), ""));
             cJSON_AddNumberToObject(e, "t_ms", t);
@@ -288,9 +291,9 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
         cJSON *step = step_entry(phases, index, sid, S(rec, "phase"));
         /* what the step shows (its status, its summary) may come from here */
         mark_unverified(step, unv);
-        if (is(type, "step_start") || is(type, "undo_start")) {
+        if (bh_rec_is(type, BH_REC_STEP_START) || bh_rec_is(type, BH_REC_UNDO_START)) {
             /* a step seen first in a skip record may have no phase yet */
-            const char *list = is(type, "undo_start") ? "undos" : "attempts";
+            const char *list = bh_rec_is(type, BH_REC_UNDO_START) ? "undos" : "attempts";
             cJSON *arr = cJSON_GetObjectItemCaseSensitive(step, list);
             if (!arr) arr = cJSON_AddArrayToObject(step, list);
             cJSON *a = cJSON_CreateObject();
@@ -300,9 +303,9 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
             cJSON_AddStringToObject(a, "status", "running");
             mark_unverified(a, unv);
             cJSON_AddItemToArray(arr, a);
-            if (is(type, "step_start")) set_str(step, "status", "running");
-        } else if (is(type, "step_end") || is(type, "undo_end")) {
-            int undo = is(type, "undo_end");
+            if (bh_rec_is(type, BH_REC_STEP_START)) set_str(step, "status", "running");
+        } else if (bh_rec_is(type, BH_REC_STEP_END) || bh_rec_is(type, BH_REC_UNDO_END)) {
+            int undo = bh_rec_is(type, BH_REC_UNDO_END);
             cJSON *a = find_attempt(step, undo ? "undos" : "attempts", rec);
             const char *status = dflt(S(rec, "status"), "?");
             if (a) {
@@ -337,7 +340,7 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
                 mark_unverified(f, unv);
                 cJSON_AddItemToArray(failures, f);
             }
-        } else if (is(type, "step_done")) {
+        } else if (bh_rec_is(type, BH_REC_STEP_DONE)) {
             set_str(step, "status", dflt(S(rec, "status"), "?"));
             cJSON_AddBoolToObject(step, "done", 1);
             cJSON *sum = cJSON_CreateObject();
@@ -347,10 +350,10 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
             copy_fields(sum, rec, keep);
             cJSON_DeleteItemFromObjectCaseSensitive(step, "instances");
             cJSON_AddItemToObject(step, "instances", sum);
-        } else if (is(type, "step_skipped")) {
+        } else if (bh_rec_is(type, BH_REC_STEP_SKIPPED)) {
             set_str(step, "status", "skipped");
             set_str(step, "reason", S(rec, "reason"));
-        } else if (is(type, "approval_wait")) {
+        } else if (bh_rec_is(type, BH_REC_APPROVAL_WAIT)) {
             cJSON *w = cJSON_CreateObject();
             cJSON_AddStringToObject(w, "kind", "approval");
             cJSON_AddStringToObject(w, "step", sid);
@@ -360,15 +363,16 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
             cJSON_AddBoolToObject(w, "open", 1);
             mark_unverified(w, unv);
             cJSON_AddItemToArray(waits, w);
-        } else if (is(type, "approval") || is(type, "manual") || is(type, "unknown_outcome")) {
+        } else if (bh_rec_is(type, BH_REC_APPROVAL) || bh_rec_is(type, BH_REC_MANUAL) ||
+                   bh_rec_is(type, BH_REC_UNKNOWN_OUTCOME)) {
             cJSON *d = cJSON_CreateObject();
             cJSON_AddStringToObject(d, "at", dflt(S(rec, "ts"), ""));
             cJSON_AddNumberToObject(d, "t_ms", t);
             cJSON_AddStringToObject(d, "step", sid);
-            const char *kind = is(type, "approval")
+            const char *kind = bh_rec_is(type, BH_REC_APPROVAL)
                                    ? (is(S(rec, "decision"), "approve") ? "approval" : "denial")
-                               : is(type, "manual") ? "manual task"
-                                                    : "unknown outcome";
+                               : bh_rec_is(type, BH_REC_MANUAL) ? "manual task"
+                                                                : "unknown outcome";
             cJSON_AddStringToObject(d, "kind", kind);
             cJSON_AddStringToObject(d, "decision",
                                     dflt(S(rec, "decision"), dflt(S(rec, "outcome"), "?")));
@@ -377,10 +381,10 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
             cJSON_AddStringToObject(d, "why", dflt(S(rec, "reason"), dflt(S(rec, "note"), "")));
             copy_field(d, rec, "uid");
             copy_field(d, rec, "pid");
-            if (is(type, "unknown_outcome")) add_instance_fields(d, step, rec);
+            if (bh_rec_is(type, BH_REC_UNKNOWN_OUTCOME)) add_instance_fields(d, step, rec);
             mark_unverified(d, unv);
             cJSON_AddItemToArray(decisions, d);
-            if (is(type, "approval")) { /* the wait it ends */
+            if (bh_rec_is(type, BH_REC_APPROVAL)) { /* the wait it ends */
                 cJSON *w;
                 cJSON_ArrayForEach(w, waits) {
                     if (!is(S(w, "kind"), "approval") || !is(S(w, "step"), sid) ||
@@ -394,7 +398,7 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
                         cJSON_ReplaceItemInObjectCaseSensitive(w, "open", cJSON_CreateFalse());
                 }
             }
-        } else if (is(type, "retry")) {
+        } else if (bh_rec_is(type, BH_REC_RETRY)) {
             cJSON *w = cJSON_CreateObject();
             cJSON_AddStringToObject(w, "kind", "retry");
             cJSON_AddStringToObject(w, "step", sid);
@@ -404,7 +408,7 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
             cJSON_AddNumberToObject(w, "end_ms", t + N(rec, "delay_ms", 0));
             mark_unverified(w, unv);
             cJSON_AddItemToArray(waits, w);
-        } else if (is(type, "exec_start") || is(type, "exec_error")) {
+        } else if (bh_rec_is(type, BH_REC_EXEC_START) || bh_rec_is(type, BH_REC_EXEC_ERROR)) {
             cJSON *c = action_entry(rec, step, sid, t);
             copy_field(c, rec, "argv");
             if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "shell")))
@@ -413,11 +417,11 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
                 cJSON_AddBoolToObject(c, "simulated", 1);
             if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(rec, "acts")))
                 cJSON_AddBoolToObject(c, "acts", 0); /* read-only: never in doubt */
-            if (is(type, "exec_error"))
+            if (bh_rec_is(type, BH_REC_EXEC_ERROR))
                 cJSON_AddStringToObject(c, "error", dflt(S(rec, "error"), "?"));
             mark_unverified(c, unv);
             cJSON_AddItemToArray(commands, c);
-        } else if (is(type, "exec_end")) {
+        } else if (bh_rec_is(type, BH_REC_EXEC_END)) {
             cJSON *c = action_ended(commands, sid, rec);
             if (!c) continue;
             static const char *const keep[] = {"code",   "signal",      "timed_out",
@@ -437,21 +441,21 @@ cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk) {
                 mark_unverified(e, unv);
                 cJSON_AddItemToArray(evidence, e);
             }
-        } else if (is(type, "request_start")) {
+        } else if (bh_rec_is(type, BH_REC_REQUEST_START)) {
             cJSON *q = action_entry(rec, step, sid, t);
             static const char *const keep[] = {"kind",    "method",     "url",       "to",
                                                "subject", "verify_tls", "simulated", NULL};
             copy_fields(q, rec, keep);
             mark_unverified(q, unv);
             cJSON_AddItemToArray(requests, q);
-        } else if (is(type, "request_end")) {
+        } else if (bh_rec_is(type, BH_REC_REQUEST_END)) {
             cJSON *q = action_ended(requests, sid, rec);
             if (!q) continue;
             static const char *const keep[] = {"status",      "ok",       "error", "timed_out",
                                                "duration_ms", "in_doubt", NULL};
             copy_fields(q, rec, keep);
             mark_unverified(q, unv);
-        } else if (is(type, "evidence")) {
+        } else if (bh_rec_is(type, BH_REC_EVIDENCE)) {
             /* The collected file is also the stdout of the command that
              * collected it: one entry per file, the evidence record's. */
             cJSON *e = S(rec, "path") ? find_by_id(evidence, "path", S(rec, "path")) : NULL;

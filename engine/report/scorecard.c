@@ -1,5 +1,7 @@
 #include "report/scorecard.h"
 
+#include "journal/schema.h"
+
 #include <lauxlib.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,7 +101,7 @@ static void judge_fault(const by_step *ix, const cJSON *fault, cJSON *out) {
     const cJSON *mine = NULL;
     for (size_t k = from; k < to && !mine; k++) {
         const cJSON *r = ix->v[k].rec;
-        if (is(S(r, "type"), "step_end") && same_instance(r, fault) &&
+        if (bh_rec_is(S(r, "type"), BH_REC_STEP_END) && same_instance(r, fault) &&
             N(r, "attempt", 0) == N(fault, "attempt", -1))
             mine = r;
     }
@@ -140,7 +142,7 @@ static int count_doubt(const cJSON *records) {
     int n = 0;
     const cJSON *r;
     cJSON_ArrayForEach(r, records) {
-        if (!is(S(r, "type"), "step_end") || !is(S(r, "status"), "in_doubt") ||
+        if (!bh_rec_is(S(r, "type"), BH_REC_STEP_END) || !is(S(r, "status"), "in_doubt") ||
             is(S(r, "next"), "retry") || !S(r, "step"))
             continue;
         char key[300];
@@ -179,14 +181,15 @@ static int contained_step(const by_step *ix, const bh_step *s, double *at, int *
     for (size_t k = from; k < to; k++) {
         const cJSON *r = ix->v[k].rec;
         const char *t = S(r, "type");
-        if (is(t, "undo_start")) undone = 1;
-        int ending = is(t, "step_end") || is(t, "step_done") || is(t, "step_skipped");
+        if (bh_rec_is(t, BH_REC_UNDO_START)) undone = 1;
+        int ending = bh_rec_is(t, BH_REC_STEP_END) || bh_rec_is(t, BH_REC_STEP_DONE) ||
+                     bh_rec_is(t, BH_REC_STEP_SKIPPED);
         if (!ending || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "undo"))) continue;
         if (N(r, "sim_ms", -1) > *at) *at = N(r, "sim_ms", -1);
         /* a fan-out's step_done sums its items; else the last end */
-        if (is(t, "step_skipped")) /* not reached (after) or stopped (halt) */
+        if (bh_rec_is(t, BH_REC_STEP_SKIPPED)) /* not reached (after) or stopped (halt) */
             final = is(S(r, "cause"), "when") ? "ok" : "not run";
-        else if (is(t, "step_done") || s->each_ref == LUA_NOREF)
+        else if (bh_rec_is(t, BH_REC_STEP_DONE) || s->each_ref == LUA_NOREF)
             final = is(S(r, "status"), "skipped") ? "ok" : S(r, "status"); /* its when */
     }
     if (!final) return -1;
@@ -242,7 +245,7 @@ cJSON *bh_scorecard_compute(const cJSON *records, const bh_runbook *rb, double t
     int absorbed = 0, stopped = 0;
     const cJSON *r;
     cJSON_ArrayForEach(r, records) {
-        if (!is(S(r, "type"), "fault_injected")) continue;
+        if (!bh_rec_is(S(r, "type"), BH_REC_FAULT_INJECTED)) continue;
         cJSON *f = cJSON_CreateObject();
         cJSON_AddStringToObject(f, "step", str(r, "step"));
         if (N(r, "item", 0) > 0) cJSON_AddNumberToObject(f, "item", N(r, "item", 0));
@@ -265,17 +268,18 @@ cJSON *bh_scorecard_compute(const cJSON *records, const bh_runbook *rb, double t
     int approvals = 0;
     for (size_t k = 0; k < ix.n; k++) {
         const cJSON *w = ix.v[k].rec;
-        if (!is(S(w, "type"), "approval_wait")) continue;
+        if (!bh_rec_is(S(w, "type"), BH_REC_APPROVAL_WAIT)) continue;
         approvals++;
         double from = N(w, "sim_ms", 0), to = from;
         /* the step's later records, in journal order */
         for (size_t j = k + 1; j < ix.n && strcmp(ix.v[j].step, ix.v[k].step) == 0; j++) {
             const cJSON *d = ix.v[j].rec;
             const char *t = S(d, "type");
-            if (is(t, "approval") || is(t, "step_end")) to = N(d, "sim_ms", from);
-            if ((is(t, "approval") &&
+            if (bh_rec_is(t, BH_REC_APPROVAL) || bh_rec_is(t, BH_REC_STEP_END))
+                to = N(d, "sim_ms", from);
+            if ((bh_rec_is(t, BH_REC_APPROVAL) &&
                  (is(S(d, "decision"), "deny") || N(d, "approvals", 0) >= N(d, "needed", 1))) ||
-                is(t, "step_end"))
+                bh_rec_is(t, BH_REC_STEP_END))
                 break;
         }
         wait += to - from;

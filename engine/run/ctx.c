@@ -1,5 +1,7 @@
 #include "run/ctx.h"
 
+#include "journal/schema.h"
+
 #include <lauxlib.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -26,7 +28,7 @@ static const char *const ENV_ALLOWED[] = {"PATH", "HOME",    "LANG",   "LC_ALL",
 static void push_status_view(lua_State *L, bh_run *run);
 
 void bh_ctx_log(bh_attempt *a, const char *text) {
-    cJSON *rec = bh_run_record("log", a);
+    cJSON *rec = bh_run_record(BH_REC_LOG, a);
     cJSON_AddStringToObject(rec, "message", text);
     bh_run_append(a->run, rec);
     bh_console_log(a->run->console, a->step->id, text);
@@ -88,7 +90,7 @@ static int l_print_after_run(lua_State *L) {
 static int l_record_action(lua_State *L) {
     bh_attempt *a = bh_attempt_current(L);
     if (!a) return 0;
-    cJSON *rec = bh_run_record("action", a);
+    cJSON *rec = bh_run_record(BH_REC_ACTION, a);
     cJSON_AddStringToObject(rec, "plugin", luaL_optstring(L, 2, "?"));
     cJSON_AddStringToObject(rec, "action", luaL_optstring(L, 3, "?"));
     if (lua_type(L, 6) == LUA_TSTRING)
@@ -454,7 +456,7 @@ static void record_evidence(bh_attempt *a, const bh_exec_result *res) {
     bh_pending_exec *p = &a->exec;
     const bh_exec_stream *s = &res->out[0];
     int ok = !res->term_signal && res->exit_code == 0 && !res->timed_out && !s->file_error;
-    cJSON *rec = bh_run_record("evidence", a);
+    cJSON *rec = bh_run_record(BH_REC_EVIDENCE, a);
     cJSON_AddNumberToObject(rec, "n", p->n);
     cJSON_AddStringToObject(rec, "name", p->evidence);
     const char *path = p->req.out_path[0];
@@ -490,7 +492,7 @@ static void exec_done(const bh_exec_result *res, void *ud) {
     bh_run *run = a->run;
     bh_pending_exec *p = &a->exec;
 
-    cJSON *rec = bh_run_record("exec_end", a);
+    cJSON *rec = bh_run_record(BH_REC_EXEC_END, a);
     cJSON_AddNumberToObject(rec, "n", p->n);
     cJSON_AddNumberToObject(rec, "pid", (double)res->pid);
     if (run->opts->sim) cJSON_AddBoolToObject(rec, "simulated", 1);
@@ -697,7 +699,7 @@ static int start_exec(lua_State *L, bh_attempt *a, char **argv, int opts, int sh
         cJSON_AddItemToArray(argj, bh_json_string(*v, strlen(*v)));
     int err = run->fx->exec(run->fx, &p->req, exec_done, a, &p->op);
     if (err < 0) {
-        cJSON *rec = bh_run_record("exec_error", a);
+        cJSON *rec = bh_run_record(BH_REC_EXEC_ERROR, a);
         cJSON_AddNumberToObject(rec, "n", p->n);
         cJSON_AddItemToObject(rec, "argv", argj);
         cJSON_AddStringToObject(rec, "error", uv_strerror(err));
@@ -713,7 +715,7 @@ static int start_exec(lua_State *L, bh_attempt *a, char **argv, int opts, int sh
     /* Waiting before the record: if writing it fails, stopping the run
      * must find the child to cancel. */
     a->waiting = BH_WAIT_EXEC;
-    cJSON *rec = bh_run_record("exec_start", a);
+    cJSON *rec = bh_run_record(BH_REC_EXEC_START, a);
     cJSON_AddNumberToObject(rec, "n", p->n);
     cJSON_AddItemToObject(rec, "argv", argj);
     cJSON_AddNumberToObject(rec, "pid", (double)run->fx->pid(run->fx, p->op));
@@ -1065,7 +1067,7 @@ static int l_gate(lua_State *L) {
                            text);
         free(text);
     }
-    cJSON *rec = bh_run_record("verify", a);
+    cJSON *rec = bh_run_record(BH_REC_VERIFY, a);
     cJSON_AddNumberToObject(rec, "try", (double)n);
     cJSON_AddBoolToObject(rec, "healthy", healthy);
     if (!healthy) cJSON_AddStringToObject(rec, "message", why);

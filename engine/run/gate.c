@@ -1,5 +1,7 @@
 #include "run/gate.h"
 
+#include "journal/schema.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -60,7 +62,7 @@ static void record_decision(bh_run *run, size_t index, const char *decision,
                             const struct bh_approver *who, const char *reason, const char *how,
                             const bh_control_peer *peer) {
     const bh_step *s = &run->rb->steps[index];
-    cJSON *rec = bh_run_record("approval", NULL);
+    cJSON *rec = bh_run_record(BH_REC_APPROVAL, NULL);
     cJSON_AddStringToObject(rec, "step", s->id);
     cJSON_AddStringToObject(rec, "decision", decision);
     add_person(rec, who, how, peer);
@@ -218,7 +220,7 @@ void bh_gate_ask(bh_run *run, size_t index) {
     const bh_step *s = &run->rb->steps[index];
     bh_step_rt *rt = &run->rt[index];
     rt->awaiting = 1;
-    cJSON *rec = bh_run_record("approval_wait", NULL);
+    cJSON *rec = bh_run_record(BH_REC_APPROVAL_WAIT, NULL);
     cJSON_AddStringToObject(rec, "step", s->id);
     cJSON_AddStringToObject(rec, "reason", s->approve);
     cJSON_AddNumberToObject(rec, "needed", s->approvers);
@@ -328,7 +330,7 @@ static void finish_manual(bh_attempt *a, int ok, const struct bh_approver *who, 
                           const char *how, const bh_control_peer *peer) {
     bh_run *run = a->run;
     const char *by = who->name;
-    cJSON *rec = bh_run_record("manual", a);
+    cJSON *rec = bh_run_record(BH_REC_MANUAL, a);
     cJSON_AddStringToObject(rec, "outcome", ok ? "done" : "failed");
     add_person(rec, who, how, peer);
     cJSON_AddStringToObject(rec, "note", note ? note : "");

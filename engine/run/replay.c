@@ -1,5 +1,7 @@
 #include "run/replay.h"
 
+#include "journal/schema.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <lauxlib.h>
@@ -45,13 +47,13 @@ static int collect(const cJSON *rec, uint64_t offset, void *ud) {
     cJSON_AddItemToArray(r->doc, copy);
     const char *t = S(rec, "type");
     if (!t) return 0;
-    if (strcmp(t, "run_start") == 0 && !r->start) r->start = copy;
-    if (strcmp(t, "run_end") == 0) r->end = copy;
-    if (strcmp(t, "undo_begin") == 0) {
+    if (bh_rec_is(t, BH_REC_RUN_START) && !r->start) r->start = copy;
+    if (bh_rec_is(t, BH_REC_RUN_END)) r->end = copy;
+    if (bh_rec_is(t, BH_REC_UNDO_BEGIN)) {
         r->undo_begin = copy;
         r->undo_finished = 0;
     }
-    if (strcmp(t, "undo_finish") == 0) r->undo_finished = 1;
+    if (bh_rec_is(t, BH_REC_UNDO_FINISH)) r->undo_finished = 1;
     return 0;
 }
 
@@ -253,7 +255,7 @@ static int fill_lua(lua_State *L) {
         if (!type || i == (size_t)-1) continue;
         const bh_step *s = &run->rb->steps[i];
         size_t item = bh_replay_item(rec);
-        if (strcmp(type, "step_start") == 0 && s->each_ref != LUA_NOREF) {
+        if (bh_rec_is(type, BH_REC_STEP_START) && s->each_ref != LUA_NOREF) {
             const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec, "value");
             if (run->rt[i].items_ref == LUA_NOREF) {
                 lua_newtable(L);
@@ -266,7 +268,7 @@ static int fill_lua(lua_State *L) {
                 lua_pushstring(L, S(rec, "key") ? S(rec, "key") : "?");
             lua_rawseti(L, -2, (lua_Integer)item + 1);
             lua_pop(L, 1);
-        } else if (strcmp(type, "step_end") == 0 && S(rec, "status") &&
+        } else if (bh_rec_is(type, BH_REC_STEP_END) && S(rec, "status") &&
                    strcmp(S(rec, "status"), "ok") == 0) {
             const cJSON *res = cJSON_GetObjectItemCaseSensitive(rec, "result");
             if (s->each_ref != LUA_NOREF) {
@@ -310,7 +312,7 @@ int bh_replay_attach(bh_replay *r, bh_run *run) {
 
 void bh_replay_record_cut(bh_replay *r, bh_run *run) {
     if (r->cut == 0) return;
-    cJSON *rec = bh_run_record("journal_recovered", NULL);
+    cJSON *rec = bh_run_record(BH_REC_JOURNAL_RECOVERED, NULL);
     cJSON_AddNumberToObject(rec, "cut_bytes", (double)r->cut);
     cJSON_AddNumberToObject(rec, "offset", (double)r->cut_at);
     bh_run_append(run, rec);

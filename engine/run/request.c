@@ -1,5 +1,7 @@
 #include "run/request.h"
 
+#include "journal/schema.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <lauxlib.h>
@@ -244,7 +246,7 @@ static void request_done(const bh_net_result *res, void *ud) {
     pending *p = ud;
     bh_attempt *a = p->a;
     bh_run *run = a->run;
-    cJSON *rec = bh_run_record("request_end", a);
+    cJSON *rec = bh_run_record(BH_REC_REQUEST_END, a);
     cJSON_AddStringToObject(rec, "kind", kind_name(p->kind));
     cJSON_AddNumberToObject(rec, "n", p->n);
     if (p->kind != BH_NET_CONNECT) cJSON_AddNumberToObject(rec, "status", (double)res->status);
@@ -453,7 +455,7 @@ int bh_request_http(lua_State *L) {
     lua_pop(L, 1);
     size_t body_len = body ? strlen(body) : 0;
     req.method = method ? method : (body ? "POST" : "GET");
-    cJSON *rec = bh_run_record("request_start", a);
+    cJSON *rec = bh_run_record(BH_REC_REQUEST_START, a);
     cJSON_AddStringToObject(rec, "kind", "http");
     cJSON_AddStringToObject(rec, "method", req.method);
     cJSON_AddStringToObject(rec, "url", url);
@@ -573,7 +575,7 @@ int bh_request_mail(lua_State *L) {
     int check = opt_bool(L, 1, "check", 1);
     check_headers(L, 1, "ctx.mail");
     /* nothing raises from here on */
-    cJSON *rec = bh_run_record("request_start", a);
+    cJSON *rec = bh_run_record(BH_REC_REQUEST_START, a);
     cJSON_AddStringToObject(rec, "kind", "mail");
     cJSON_AddStringToObject(rec, "url", url);
     cJSON_AddStringToObject(rec, "from", from);
@@ -634,7 +636,7 @@ int bh_request_connect(lua_State *L) {
     char *hp = strchr(host, ':') ? bh_util_asprintf("[%s]:%lld", host, (long long)port)
                                  : bh_util_asprintf("%s:%lld", host, (long long)port);
     req.url = hp;
-    cJSON *rec = bh_run_record("request_start", a);
+    cJSON *rec = bh_run_record(BH_REC_REQUEST_START, a);
     cJSON_AddStringToObject(rec, "kind", "connect");
     cJSON_AddStringToObject(rec, "url", hp);
     char *what = bh_util_asprintf("connect to %s", hp);

@@ -1,5 +1,7 @@
 #include "run/resume.h"
 
+#include "journal/schema.h"
+
 #include <ctype.h>
 #include <dirent.h>
 #include <lauxlib.h>
@@ -90,7 +92,7 @@ static int is(const char *a, const char *b) {
  * may act? A command unless it said acts = false; mail; HTTP but GET,
  * HEAD and OPTIONS; never a connect. */
 static int acting(const cJSON *rec) {
-    if (is(S(rec, "type"), "exec_start")) {
+    if (bh_rec_is(S(rec, "type"), BH_REC_EXEC_START)) {
         const cJSON *acts = cJSON_GetObjectItemCaseSensitive(rec, "acts");
         return !cJSON_IsFalse(acts);
     }
@@ -142,13 +144,13 @@ static void read_facts(const bh_runbook *rb, const cJSON *doc, facts *fx, bh_run
     const cJSON *rec;
     cJSON_ArrayForEach(rec, doc) {
         const char *type = S(rec, "type");
-        if (is(type, "rollback_start")) fx->rolling_back = 1;
+        if (bh_rec_is(type, BH_REC_ROLLBACK_START)) fx->rolling_back = 1;
         size_t i = bh_model_step_index(rb, S(rec, "step"));
         if (!type || i == (size_t)-1) continue;
         step_facts *f = &fx->steps[i];
         size_t item = bh_replay_item(rec);
         int attempt = (int)N(rec, "attempt", 0);
-        if (is(type, "step_start")) {
+        if (bh_rec_is(type, BH_REC_STEP_START)) {
             inst_facts *x = instance(f, item);
             x->attempt = attempt;
             x->open = 1;
@@ -159,20 +161,21 @@ static void read_facts(const bh_runbook *rb, const cJSON *doc, facts *fx, bh_run
             x->what = NULL;
             f->r.began = 1;
             if (item + 1 > f->r.started) f->r.started = item + 1;
-        } else if (is(type, "step_end") && attempt == 0) {
+        } else if (bh_rec_is(type, BH_REC_STEP_END) && attempt == 0) {
             if (is(S(rec, "status"), "cancelled"))
                 f->r.began = 0; /* stopped before it started: its turn comes again */
             else
                 f->r.failed_early = 1;
-        } else if (is(type, "step_end")) {
+        } else if (bh_rec_is(type, BH_REC_STEP_END)) {
             read_end(run, i, instance(f, item), rec);
-        } else if ((is(type, "exec_start") || is(type, "request_start")) &&
+        } else if ((bh_rec_is(type, BH_REC_EXEC_START) || bh_rec_is(type, BH_REC_REQUEST_START)) &&
                    !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "undo")) && acting(rec)) {
             inst_facts *x = instance(f, item);
-            if (!x->effects++) x->what = is(type, "exec_start") ? first_word(rec) : S(rec, "url");
-        } else if (is(type, "retry") || is(type, "retry_cancelled")) {
+            if (!x->effects++)
+                x->what = bh_rec_is(type, BH_REC_EXEC_START) ? first_word(rec) : S(rec, "url");
+        } else if (bh_rec_is(type, BH_REC_RETRY) || bh_rec_is(type, BH_REC_RETRY_CANCELLED)) {
             instance(f, item)->retry_number = attempt;
-        } else if (is(type, "step_skipped")) {
+        } else if (bh_rec_is(type, BH_REC_STEP_SKIPPED)) {
             const char *cause = S(rec, "cause");
             const char *reason = S(rec, "reason") ? S(rec, "reason") : "";
             if (!cause) /* written before records said why */
@@ -185,15 +188,15 @@ static void read_facts(const bh_runbook *rb, const cJSON *doc, facts *fx, bh_run
             } else {
                 f->halted = 1;
             }
-        } else if (is(type, "fanout")) {
+        } else if (bh_rec_is(type, BH_REC_FANOUT)) {
             f->r.listed = 1;
             f->r.began = 1;
             f->r.nitems = (size_t)N(rec, "items", 0);
-        } else if (is(type, "approval_wait")) {
+        } else if (bh_rec_is(type, BH_REC_APPROVAL_WAIT)) {
             f->r.began = 1;
             f->r.approved = 0; /* approvals given before (a resumed run) still count */
             if (!f->approvers) f->approvers = cJSON_CreateArray();
-        } else if (is(type, "approval")) {
+        } else if (bh_rec_is(type, BH_REC_APPROVAL)) {
             if (is(S(rec, "decision"), "approve")) {
                 /* A waiver on timeout (on_approval_timeout = "approve") counts
                  * no person but approves the step all the same. */
@@ -202,17 +205,17 @@ static void read_facts(const bh_runbook *rb, const cJSON *doc, facts *fx, bh_run
                 else if (f->approvers)
                     cJSON_AddItemToArray(f->approvers, approver_of(rec));
             }
-        } else if (is(type, "step_done")) {
+        } else if (bh_rec_is(type, BH_REC_STEP_DONE)) {
             f->r.done = S(rec, "status");
-        } else if (is(type, "unknown_outcome")) {
+        } else if (bh_rec_is(type, BH_REC_UNKNOWN_OUTCOME)) {
             inst_facts *x = instance(f, item);
             x->end = "unknown"; /* decided: not unknown any more */
             x->open = 0;
             x->unknown_retry = is(S(rec, "decision"), "retry");
             x->skip_decided = is(S(rec, "decision"), "skip");
-        } else if (is(type, "undo_start")) {
+        } else if (bh_rec_is(type, BH_REC_UNDO_START)) {
             instance(f, item)->undo_open = 1;
-        } else if (is(type, "undo_end")) {
+        } else if (bh_rec_is(type, BH_REC_UNDO_END)) {
             /* cancelled by an interrupt: as uncertain as cut off */
             instance(f, item)->undo_open = is(S(rec, "status"), "cancelled");
         }
@@ -551,7 +554,7 @@ static void write_decisions(bh_run *run, facts *fx) {
         const unknown_inst *u = &fx->unknown[k];
         const bh_step *s = &run->rb->steps[u->index];
         int retry = strcmp(u->decision, "retry") == 0;
-        cJSON *rec = bh_run_record("unknown_outcome", NULL);
+        cJSON *rec = bh_run_record(BH_REC_UNKNOWN_OUTCOME, NULL);
         add_instance(rec, s, u->item, u->attempt);
         cJSON_AddStringToObject(rec, "was", u->was);
         cJSON_AddStringToObject(rec, "decision", u->decision);
@@ -562,7 +565,7 @@ static void write_decisions(bh_run *run, facts *fx) {
          * have acted, so it is in doubt and its undo is registered. */
         int doubt = !retry && (u->open ? u->effects > 0 || u->doubt : u->cut_in_doubt);
         if (u->open) { /* every step_start gets its step_end */
-            rec = bh_run_record("step_end", NULL);
+            rec = bh_run_record(BH_REC_STEP_END, NULL);
             add_instance(rec, s, u->item, u->attempt);
             cJSON_AddStringToObject(rec, "status", doubt ? "in_doubt" : "unknown");
             cJSON_AddNumberToObject(rec, "duration_ms", 0);
@@ -607,7 +610,7 @@ static void write_decisions(bh_run *run, facts *fx) {
 }
 
 static void write_resumed(bh_run *run, const bh_replay *r, cJSON *leftovers, cJSON *undos_skipped) {
-    cJSON *rec = bh_run_record("run_resumed", NULL);
+    cJSON *rec = bh_run_record(BH_REC_RUN_RESUMED, NULL);
     bh_run_add_who(run, rec);
     cJSON_AddStringToObject(rec, "previous",
                             r->end && S(r->end, "status") ? S(r->end, "status") : "died");
@@ -655,9 +658,9 @@ static int reread_secrets(const bh_replay *r, int sim) {
     const cJSON *rec;
     cJSON_ArrayForEach(rec, r->doc) {
         const cJSON *list = NULL;
-        if (is(S(rec, "type"), "run_start"))
+        if (bh_rec_is(S(rec, "type"), BH_REC_RUN_START))
             list = cJSON_GetObjectItemCaseSensitive(rec, "secrets");
-        const cJSON *one = is(S(rec, "type"), "secret") ? rec : NULL;
+        const cJSON *one = bh_rec_is(S(rec, "type"), BH_REC_SECRET) ? rec : NULL;
         const cJSON *x = one ? one : (list ? list->child : NULL);
         for (; x; x = one ? NULL : x->next) {
             const char *name = S(x, "name");
@@ -694,7 +697,9 @@ static const char *recorded_group(const cJSON *doc) {
     const char *group = NULL;
     const cJSON *rec;
     cJSON_ArrayForEach(rec, doc) {
-        if (!is(S(rec, "type"), "run_start") && !is(S(rec, "type"), "run_resumed")) continue;
+        if (!bh_rec_is(S(rec, "type"), BH_REC_RUN_START) &&
+            !bh_rec_is(S(rec, "type"), BH_REC_RUN_RESUMED))
+            continue;
         group = S(cJSON_GetObjectItemCaseSensitive(rec, "approvers_group"), "name");
     }
     return group;

@@ -1,5 +1,7 @@
 #include "run/rollback.h"
 
+#include "journal/schema.h"
+
 #include <lauxlib.h>
 
 void bh_rollback_begin(bh_run *run) {
@@ -8,7 +10,7 @@ void bh_rollback_begin(bh_run *run) {
     size_t n = 0;
     for (size_t k = 0; k < run->ndone; k++)
         n += run->rb->steps[run->done_list[k].index].undo_ref != LUA_NOREF;
-    cJSON *rec = bh_run_record("rollback_start", NULL);
+    cJSON *rec = bh_run_record(BH_REC_ROLLBACK_START, NULL);
     cJSON_AddNumberToObject(rec, "undos", (double)n);
     bh_run_append(run, rec);
     bh_console_phase(run->console, "rollback");

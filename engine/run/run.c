@@ -1,5 +1,7 @@
 #include "run/run.h"
 
+#include "journal/schema.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <lauxlib.h>
@@ -26,9 +28,9 @@ const char *bh_step_status_name(bh_step_status s) {
     return s < BH_STEP_NSTATES ? STATUS_NAMES[s] : "?";
 }
 
-cJSON *bh_run_record(const char *type, const bh_attempt *a) {
+cJSON *bh_run_record(bh_rec type, const bh_attempt *a) {
     cJSON *rec = cJSON_CreateObject();
-    cJSON_AddStringToObject(rec, "type", type);
+    cJSON_AddStringToObject(rec, "type", bh_rec_name(type));
     if (a) {
         cJSON_AddStringToObject(rec, "step", a->step->id);
         if (a->run->rt[a->index].nitems > 1 || a->step->each_ref != LUA_NOREF)
@@ -65,7 +67,36 @@ bh_attempt *bh_run_attempt(bh_run *run, uint64_t serial) {
 
 #define DEFAULT_CHECKPOINT_EVERY 100
 
+/* A record with a field its type does not declare (journal/schema.h):
+ * the test build stops there, so that the schema, and the docs checked
+ * against it, always say what the journal holds; BH_SCHEMA_LOG=FILE
+ * lists such fields instead (how the schema was first filled in). */
+static void check_schema(const cJSON *rec) {
+    const char *field = bh_rec_undeclared(rec);
+    if (!field) return;
+    const char *type = bh_journal_str(rec, "type");
+    const char *log = getenv("BH_SCHEMA_LOG");
+    FILE *f = log ? fopen(log, "a") : NULL;
+    if (f) {
+        bh_rec r = bh_rec_of(type);
+        const cJSON *x;
+        cJSON_ArrayForEach(x, rec) if (!bh_rec_declares(r, x->string))
+            fprintf(f, "%s %s\n", type ? type : "?", x->string);
+        fclose(f);
+    }
+#ifdef BH_SCHEMA_STRICT
+    if (!log) {
+        fprintf(stderr,
+                "bulkhead: journal schema: a '%s' record has field '%s', which "
+                "engine/journal/schema.h does not declare\n",
+                type ? type : "?", field);
+        abort();
+    }
+#endif
+}
+
 void bh_run_append(bh_run *run, cJSON *rec) {
+    check_schema(rec);
     /* Secrets never reach the journal, in any form (redact.h). */
     bh_redact_json(run->rb->redact, rec);
     /* A simulation's own time line: what reports and scorecards use. */
@@ -90,7 +121,7 @@ void bh_run_append(bh_run *run, cJSON *rec) {
 void bh_run_checkpoint(bh_run *run) {
     if (!run->opts->signer || run->io_error || bh_journal_next_seq(run->journal) == 0) return;
     run->checkpointing = 1;
-    cJSON *rec = bh_run_record("checkpoint", NULL);
+    cJSON *rec = bh_run_record(BH_REC_CHECKPOINT, NULL);
     bh_sign_checkpoint(run->opts->signer, run->id, bh_journal_next_seq(run->journal) - 1,
                        bh_journal_head(run->journal), rec);
     bh_run_append(run, rec);
@@ -196,7 +227,7 @@ void bh_run_add_who(const bh_run *run, cJSON *rec) {
 
 void bh_run_write_start(bh_run *run) {
     const bh_runbook *rb = run->rb;
-    cJSON *rec = bh_run_record("run_start", NULL);
+    cJSON *rec = bh_run_record(BH_REC_RUN_START, NULL);
     cJSON_AddStringToObject(rec, "run_id", run->id);
     cJSON *r = cJSON_AddObjectToObject(rec, "runbook");
     cJSON_AddStringToObject(r, "path", rb->path);
@@ -362,7 +393,7 @@ bh_fault bh_run_draw_fault(bh_attempt *a) {
     bh_run_item_key(a->run, a->index, a->item, key, sizeof key);
     bh_fault f = bh_sim_fault(a->run->opts->sim, a->step, key, a->number);
     if (f.kind != BH_FAULT_NONE) {
-        cJSON *rec = bh_run_record("fault_injected", a);
+        cJSON *rec = bh_run_record(BH_REC_FAULT_INJECTED, a);
         bh_sim_fault_fields(rec, &f);
         bh_run_append(a->run, rec);
     }

@@ -15,6 +15,7 @@
 #include "effects/fx.h"
 #include "lua/guard.h"
 #include "journal/journal.h"
+#include "journal/schema.h"
 #include "lua/luax.h"
 #include "load/model.h"
 #include "load/sim.h"
@@ -261,7 +262,7 @@ struct bh_run {
  * remembered in run->io_error and nothing new starts). */
 void bh_run_append(bh_run *run, cJSON *rec);
 /* A new record object with its "type" first, ready for fields. */
-cJSON *bh_run_record(const char *type, const bh_attempt *a);
+cJSON *bh_run_record(bh_rec type, const bh_attempt *a);
 /* Add operator, host, pid and engine {name, version} to a record. */
 void bh_run_add_who(const bh_run *run, cJSON *rec);
 /* Call fn(L) with ud as a light userdata at index 1, protected, on the

@@ -1,5 +1,7 @@
 #include "run/sched.h"
 
+#include "journal/schema.h"
+
 #include <errno.h>
 #include <lauxlib.h>
 #include <signal.h>
@@ -34,7 +36,7 @@ static int final_status(bh_step_status st) {
 static void record_skipped(bh_run *run, size_t index, const char *cause, const char *reason) {
     const char *id = run->rb->steps[index].id;
     run->status[index] = BH_STEP_SKIPPED;
-    cJSON *rec = bh_run_record("step_skipped", NULL);
+    cJSON *rec = bh_run_record(BH_REC_STEP_SKIPPED, NULL);
     cJSON_AddStringToObject(rec, "step", id);
     cJSON_AddStringToObject(rec, "cause", cause);
     cJSON_AddStringToObject(rec, "reason", reason);
@@ -100,7 +102,7 @@ static void maybe_end_step(bh_run *run, size_t index) {
         st = BH_STEP_OK;
     run->status[index] = st;
     if (s->each_ref != LUA_NOREF || s->every_ms > 0) {
-        cJSON *rec = bh_run_record("step_done", NULL);
+        cJSON *rec = bh_run_record(BH_REC_STEP_DONE, NULL);
         cJSON_AddStringToObject(rec, "step", s->id);
         cJSON_AddStringToObject(rec, "status", bh_step_status_name(st));
         cJSON_AddNumberToObject(rec, s->every_ms > 0 ? "reps" : "items",
@@ -136,7 +138,7 @@ static void sched_end_step(bh_run *run, size_t index, bh_step_status status, con
     rt->awaiting = 0;
     rt->began = 1;
     run->status[index] = status;
-    cJSON *rec = bh_run_record("step_end", NULL);
+    cJSON *rec = bh_run_record(BH_REC_STEP_END, NULL);
     cJSON_AddStringToObject(rec, "step", s->id);
     cJSON_AddNumberToObject(rec, "attempt", 0);
     cJSON_AddStringToObject(rec, "status", bh_step_status_name(status));
@@ -183,7 +185,7 @@ static void drop_retry(bh_run *run, bh_retry *r) {
 static void cancel_retries(bh_run *run) {
     while (run->retries) {
         bh_retry *r = run->retries;
-        cJSON *rec = bh_run_record("retry_cancelled", NULL);
+        cJSON *rec = bh_run_record(BH_REC_RETRY_CANCELLED, NULL);
         const bh_step *s = &run->rb->steps[r->index];
         cJSON_AddStringToObject(rec, "step", s->id);
         if (s->each_ref != LUA_NOREF) cJSON_AddNumberToObject(rec, "item", (double)r->item + 1);
@@ -241,7 +243,7 @@ static void schedule_retry(bh_attempt *a) {
     const bh_step *s = a->step;
     int number = a->number + 1;
     double delay = backoff_delay(run, s, a->item, number - 1);
-    cJSON *rec = bh_run_record("retry", NULL);
+    cJSON *rec = bh_run_record(BH_REC_RETRY, NULL);
     cJSON_AddStringToObject(rec, "step", s->id);
     if (s->each_ref != LUA_NOREF) cJSON_AddNumberToObject(rec, "item", (double)a->item + 1);
     cJSON_AddNumberToObject(rec, "attempt", number);
@@ -288,7 +290,7 @@ static void finish_attempt(bh_attempt *a, bh_step_status status, cJSON *result,
     const bh_step *s = a->step;
     bh_step_rt *rt = &run->rt[a->index];
     int undo = a->kind == BH_RUN_UNDO;
-    cJSON *rec = bh_run_record(undo ? "undo_end" : "step_end", a);
+    cJSON *rec = bh_run_record(undo ? BH_REC_UNDO_END : BH_REC_STEP_END, a);
     cJSON_AddStringToObject(rec, "status", bh_step_status_name(status));
     cJSON_AddNumberToObject(rec, "duration_ms", ms);
     if (result) cJSON_AddItemToObject(rec, "result", result);
@@ -828,7 +830,7 @@ static void start_attempt(bh_run *run, size_t index, size_t item, int number, in
     bh_attempt *a = new_attempt(run, index, item, number, s->manual ? BH_RUN_MANUAL : BH_RUN_BODY);
     a->ask_when = ask_when;
     if (before) a->doubt = *before;
-    cJSON *rec = bh_run_record("step_start", a);
+    cJSON *rec = bh_run_record(BH_REC_STEP_START, a);
     cJSON_AddStringToObject(rec, "phase", s->phase);
     cJSON_AddNumberToObject(rec, "timeout_ms", a->timeout_ms);
     /* what it leaves, should the engine die while it acts (remain.c) */
@@ -855,7 +857,7 @@ static void start_attempt(bh_run *run, size_t index, size_t item, int number, in
 
 static int sched_start_undo(bh_run *run, size_t index, size_t item) {
     bh_attempt *a = new_attempt(run, index, item, 1, BH_RUN_UNDO);
-    cJSON *rec = bh_run_record("undo_start", a);
+    cJSON *rec = bh_run_record(BH_REC_UNDO_START, a);
     add_item_fields(run, a, rec);
     bh_run_append(run, rec);
     if (bh_run_sync(run) != 0) {
@@ -945,7 +947,7 @@ static void step_go(bh_run *run, size_t index) {
             return;
         }
         bh_luax_error_free(&err);
-        cJSON *rec = bh_run_record("fanout", NULL);
+        cJSON *rec = bh_run_record(BH_REC_FANOUT, NULL);
         cJSON_AddStringToObject(rec, "step", s->id);
         cJSON_AddNumberToObject(rec, "items", (double)rt->nitems);
         cJSON_AddNumberToObject(rec, "concurrency", s->concurrency);
@@ -988,7 +990,7 @@ static void cadence_fired(void *ud) {
     size_t index = ((bh_step_ref *)ud)->index;
     bh_step_rt *rt = &run->rt[index];
     if (rt->running > 0) {
-        cJSON *rec = bh_run_record("cadence_skipped", NULL);
+        cJSON *rec = bh_run_record(BH_REC_CADENCE_SKIPPED, NULL);
         cJSON_AddStringToObject(rec, "step", run->rb->steps[index].id);
         cJSON_AddNumberToObject(rec, "rep", rt->reps + 1);
         cJSON_AddStringToObject(rec, "reason", "the previous repetition is still running");
@@ -1159,7 +1161,7 @@ static void halt_fanouts(bh_run *run) {
         }
         rt->halted = 1;
         rt->not_started = rt->nitems - rt->next_item;
-        cJSON *rec = bh_run_record("fanout_stopped", NULL);
+        cJSON *rec = bh_run_record(BH_REC_FANOUT_STOPPED, NULL);
         cJSON_AddStringToObject(rec, "step", run->rb->steps[i].id);
         cJSON_AddNumberToObject(rec, "not_started", (double)rt->not_started);
         cJSON_AddStringToObject(rec, "reason", halt_reason(run));
@@ -1274,7 +1276,7 @@ static void on_io_error(bh_run *run) {
 }
 
 static void on_signal(bh_run *run, int signum) {
-    cJSON *rec = bh_run_record("interrupt", NULL);
+    cJSON *rec = bh_run_record(BH_REC_INTERRUPT, NULL);
     cJSON_AddStringToObject(rec, "signal", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     int hard = run->interrupt_signal != 0;
     cJSON_AddStringToObject(rec, "action", hard ? "kill" : "terminate");
@@ -1499,7 +1501,7 @@ static void write_scorecard(bh_run *run, double total_ms) {
     char *text = bh_scorecard_text(sc);
     if (text) bh_console_text(run->console, text);
     free(text);
-    cJSON *rec = bh_run_record("scorecard", NULL);
+    cJSON *rec = bh_run_record(BH_REC_SCORECARD, NULL);
     cJSON *f;
     while ((f = sc->child)) {
         cJSON_DetachItemViaPointer(sc, f);
@@ -1512,7 +1514,7 @@ static void write_scorecard(bh_run *run, double total_ms) {
 static void write_run_end(bh_run *run) {
     double ms = bh_clock_now_ms(run->clock) - run->started_ms + run->earlier_ms;
     if (run->opts->sim && !run->undo_only) write_scorecard(run, ms);
-    cJSON *rec = bh_run_record(run->undo_only ? "undo_finish" : "run_end", NULL);
+    cJSON *rec = bh_run_record(run->undo_only ? BH_REC_UNDO_FINISH : BH_REC_RUN_END, NULL);
     cJSON_AddStringToObject(rec, "status", run_status(run));
     cJSON_AddNumberToObject(rec, "duration_ms", ms);
     char summary[256] = "";
@@ -1559,7 +1561,7 @@ static int default_cap(void) {
 /* A step resolved a secret the run had not used before: name and source. */
 static void record_secret(void *host, const char *name, const char *source) {
     bh_run *run = host;
-    cJSON *rec = bh_run_record("secret", NULL);
+    cJSON *rec = bh_run_record(BH_REC_SECRET, NULL);
     cJSON_AddStringToObject(rec, "name", name);
     cJSON_AddStringToObject(rec, "source", source);
     bh_run_append(run, rec);

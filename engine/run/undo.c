@@ -1,5 +1,7 @@
 #include "run/undo.h"
 
+#include "journal/schema.h"
+
 #include <errno.h>
 #include <lauxlib.h>
 #include <signal.h>
@@ -54,12 +56,12 @@ void bh_undo_plan(const bh_runbook *rb, const cJSON *doc, const char *only_step,
         int final = !next || strcmp(next, "retry") != 0;
         int doubt = strcmp(status, "in_doubt") == 0;
         inst *x = NULL;
-        if (strcmp(type, "step_end") == 0) {
+        if (bh_rec_is(type, BH_REC_STEP_END)) {
             x = find_inst(&v, &nv, i, item);
             x->state &= ~DOUBT_RETRY;
             if (doubt && !final) x->state |= DOUBT_RETRY;
             if (!final || (strcmp(status, "ok") != 0 && !doubt)) x = NULL;
-        } else if (strcmp(type, "retry_cancelled") == 0) {
+        } else if (bh_rec_is(type, BH_REC_RETRY_CANCELLED)) {
             /* the run stopped before the retry of an in-doubt attempt: what
              * that attempt may have done stays, and so does its undo */
             x = find_inst(&v, &nv, i, item);
@@ -70,9 +72,9 @@ void bh_undo_plan(const bh_runbook *rb, const cJSON *doc, const char *only_step,
             order = realloc(order, (norder + 1) * sizeof *order);
             if (!order) abort();
             order[norder++] = (size_t)(x - v);
-        } else if (strcmp(type, "undo_start") == 0) {
+        } else if (bh_rec_is(type, BH_REC_UNDO_START)) {
             find_inst(&v, &nv, i, item)->state |= UNDO_OPEN;
-        } else if (strcmp(type, "undo_end") == 0) {
+        } else if (bh_rec_is(type, BH_REC_UNDO_END)) {
             inst *u = find_inst(&v, &nv, i, item);
             u->state &= ~(UNDO_OPEN | UNDO_FAILED);
             if (strcmp(status, "ok") == 0)
@@ -248,7 +250,7 @@ int bh_undo_settle(const bh_undo_opts *uo) {
     int filled;
     rc = attach(uo, &r, run, &loop, &ro, &sim, &filled);
     if (rc == 0) {
-        cJSON *begin = bh_run_record("undo_begin", NULL);
+        cJSON *begin = bh_run_record(BH_REC_UNDO_BEGIN, NULL);
         cJSON_AddStringToObject(begin, "operator", run->operator_name);
         cJSON_AddNumberToObject(begin, "undos", 0);
         cJSON_AddStringToObject(begin, "settle", uo->settle);
@@ -257,7 +259,7 @@ int bh_undo_settle(const bh_undo_opts *uo) {
         const cJSON *e;
         cJSON_ArrayForEach(e, matches) {
             /* the person's word for the record: checked by hand, settled */
-            cJSON *rec = bh_run_record("settled", NULL);
+            cJSON *rec = bh_run_record(BH_REC_SETTLED, NULL);
             static const char *const keep[] = {"step", "item", "rep", "key", "may_remain"};
             for (size_t k = 0; k < sizeof keep / sizeof keep[0]; k++) {
                 const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, keep[k]);
@@ -300,7 +302,7 @@ int bh_undo_run(const bh_undo_opts *uo) {
         cJSON *skipped = cJSON_CreateArray();
         size_t history[2]; /* this command counts its own undos only */
         bh_undo_plan(r.rb, r.doc, uo->step, uo->retry_unknown, run, skipped, history, NULL);
-        cJSON *begin = bh_run_record("undo_begin", NULL);
+        cJSON *begin = bh_run_record(BH_REC_UNDO_BEGIN, NULL);
         cJSON_AddStringToObject(begin, "operator", run->operator_name);
         if (uo->step) cJSON_AddStringToObject(begin, "only_step", uo->step);
         cJSON_AddNumberToObject(begin, "undos", (double)run->ndone);
