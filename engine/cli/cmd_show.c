@@ -1,4 +1,6 @@
 /* runs, show and verify: the commands that read journals. */
+
+#include "journal/schema.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,104 +171,122 @@ static void add_instance(cJSON *x, const cJSON *e, const cJSON *rec) {
     if (key) cJSON_AddStringToObject(x, "key", key);
 }
 
+/* What each record about a step says of it, for show's step entry e. */
+
+static const char *str_or(const cJSON *rec, const char *key, const char *dflt) {
+    return bh_journal_str(rec, key) ? bh_journal_str(rec, key) : dflt;
+}
+
+static void copy_field(cJSON *to, const cJSON *rec, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec, key);
+    if (v) set_field(to, key, cJSON_Duplicate(v, 1));
+}
+
+static void on_step_start(cJSON *e, const cJSON *rec) {
+    remember_key(e, rec);
+    /* A new attempt: what an earlier one ended with is history (its exec
+     * lines stay, marked with their attempt). */
+    cJSON_DeleteItemFromObjectCaseSensitive(e, "error");
+    cJSON_DeleteItemFromObjectCaseSensitive(e, "result");
+    cJSON_DeleteItemFromObjectCaseSensitive(e, "duration_ms");
+    set_field(e, "status", cJSON_CreateString("running"));
+    set_field(e, "attempts", cJSON_CreateNumber(bh_journal_num(rec, "attempt", 0)));
+    set_field(e, "started", cJSON_CreateString(str_or(rec, "ts", "")));
+}
+
+static void on_step_end(cJSON *e, const cJSON *rec) {
+    set_field(e, "status", cJSON_CreateString(str_or(rec, "status", "?")));
+    set_field(e, "duration_ms", cJSON_CreateNumber(bh_journal_num(rec, "duration_ms", 0)));
+    static const char *const keep[] = {"error", "result", "reason", "doubt"};
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
+        copy_field(e, rec, keep[i]);
+}
+
+static void on_step_done(cJSON *e, const cJSON *rec) {
+    /* A fan-out or cadence: the sum of its instances wins over the last
+     * instance's step_end, whose duration is only its own. */
+    cJSON_DeleteItemFromObjectCaseSensitive(e, "duration_ms");
+    set_field(e, "status", cJSON_CreateString(str_or(rec, "status", "?")));
+    char text[96];
+    snprintf(text, sizeof text, "%g ok, %g in doubt, %g failed, %g skipped",
+             bh_journal_num(rec, "ok", 0), bh_journal_num(rec, "in_doubt", 0),
+             bh_journal_num(rec, "failed", 0), bh_journal_num(rec, "skipped", 0));
+    set_field(e, "instances", cJSON_CreateString(text));
+}
+
+static void on_undo_end(cJSON *e, const cJSON *rec) {
+    int ok = strcmp(str_or(rec, "status", ""), "ok") == 0;
+    if (ok) set_field(e, "status", cJSON_CreateString("undone"));
+    set_field(e, "undo", cJSON_CreateString(ok ? "ok" : "failed"));
+}
+
+static void on_approval(cJSON *e, const cJSON *rec) {
+    cJSON *list = cJSON_GetObjectItemCaseSensitive(e, "approvals");
+    if (!list) list = cJSON_AddArrayToObject(e, "approvals");
+    char text[400];
+    snprintf(text, sizeof text, "%s by %s (%s): %s", str_or(rec, "decision", "?"),
+             str_or(rec, "by", "?"), str_or(rec, "how", "?"), str_or(rec, "reason", ""));
+    cJSON_AddItemToArray(list, cJSON_CreateString(text));
+}
+
+static void on_step_skipped(cJSON *e, const cJSON *rec) {
+    set_field(e, "status", cJSON_CreateString("skipped"));
+    set_field(e, "reason", cJSON_CreateString(str_or(rec, "reason", "")));
+}
+
+static void on_exec_start(cJSON *e, const cJSON *rec) {
+    cJSON *x = cJSON_CreateObject();
+    cJSON_AddNumberToObject(x, "attempt", bh_journal_num(rec, "attempt", 0));
+    cJSON_AddNumberToObject(x, "n", bh_journal_num(rec, "n", 0));
+    add_instance(x, e, rec);
+    cJSON_AddItemToObject(x, "argv",
+                          cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(rec, "argv"), 1));
+    if (bh_journal_str(rec, "error"))
+        cJSON_AddStringToObject(x, "error", bh_journal_str(rec, "error"));
+    cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(e, "execs"), x);
+}
+
+static void on_exec_end(cJSON *e, const cJSON *rec) {
+    cJSON *x = exec_of(e, rec);
+    if (!x) return;
+    static const char *const keep[] = {"pid",    "code",        "signal", "timed_out",
+                                       "killed", "duration_ms", "stdout", "stderr"};
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
+        copy_field(x, rec, keep[i]);
+}
+
+typedef void (*step_fn)(cJSON *e, const cJSON *rec);
+static const step_fn ON_STEP[BH_REC_COUNT] = {
+    [BH_REC_STEP_START] = on_step_start, [BH_REC_STEP_END] = on_step_end,
+    [BH_REC_STEP_DONE] = on_step_done,   [BH_REC_UNDO_END] = on_undo_end,
+    [BH_REC_APPROVAL] = on_approval,     [BH_REC_STEP_SKIPPED] = on_step_skipped,
+    [BH_REC_EXEC_START] = on_exec_start, [BH_REC_EXEC_ERROR] = on_exec_start,
+    [BH_REC_EXEC_END] = on_exec_end,
+};
+
 static int collect(const cJSON *rec, uint64_t offset, void *ud) {
     (void)offset;
     summary *s = ud;
     s->records++;
-    const char *type = bh_journal_str(rec, "type");
     const char *step = bh_journal_str(rec, "step");
-    if (!type) return 0;
+    if (!bh_journal_str(rec, "type")) return 0;
+    bh_rec type = bh_rec_of(bh_journal_str(rec, "type")); /* BH_REC_COUNT: not one we know */
     bh_remain_note(&s->remain, rec);
-    if (strcmp(type, "run_start") == 0) {
+    if (type == BH_REC_RUN_START) {
         cJSON_Delete(s->start);
         s->start = cJSON_Duplicate(rec, 1);
-        const cJSON *ids = cJSON_GetObjectItemCaseSensitive(rec, "steps");
         const cJSON *id;
-        cJSON_ArrayForEach(id, ids) if (cJSON_IsString(id)) step_entry(s, id->valuestring);
-    } else if (strcmp(type, "run_end") == 0) {
+        cJSON_ArrayForEach(id, cJSON_GetObjectItemCaseSensitive(rec, "steps")) {
+            if (cJSON_IsString(id)) step_entry(s, id->valuestring);
+        }
+    } else if (type == BH_REC_RUN_END) {
         cJSON_Delete(s->end);
         s->end = cJSON_Duplicate(rec, 1);
-    } else if (strcmp(type, "interrupt") == 0 || strcmp(type, "run_resumed") == 0) {
+    } else if (type == BH_REC_INTERRUPT || type == BH_REC_RUN_RESUMED) {
         cJSON_AddItemToArray(s->events, cJSON_Duplicate(rec, 1));
     } else if (step) {
         cJSON *e = step_entry(s, step);
-        if (strcmp(type, "step_start") == 0) {
-            remember_key(e, rec);
-            /* A new attempt: what an earlier one ended with is history
-             * (its exec lines stay, marked with their attempt). */
-            cJSON_DeleteItemFromObjectCaseSensitive(e, "error");
-            cJSON_DeleteItemFromObjectCaseSensitive(e, "result");
-            cJSON_DeleteItemFromObjectCaseSensitive(e, "duration_ms");
-            set_field(e, "status", cJSON_CreateString("running"));
-            set_field(e, "attempts", cJSON_CreateNumber(bh_journal_num(rec, "attempt", 0)));
-            set_field(
-                e, "started",
-                cJSON_CreateString(bh_journal_str(rec, "ts") ? bh_journal_str(rec, "ts") : ""));
-        } else if (strcmp(type, "step_end") == 0) {
-            set_field(e, "status",
-                      cJSON_CreateString(
-                          bh_journal_str(rec, "status") ? bh_journal_str(rec, "status") : "?"));
-            set_field(e, "duration_ms", cJSON_CreateNumber(bh_journal_num(rec, "duration_ms", 0)));
-            const cJSON *err = cJSON_GetObjectItemCaseSensitive(rec, "error");
-            if (err) set_field(e, "error", cJSON_Duplicate(err, 1));
-            const cJSON *res = cJSON_GetObjectItemCaseSensitive(rec, "result");
-            if (res) set_field(e, "result", cJSON_Duplicate(res, 1));
-            if (bh_journal_str(rec, "reason"))
-                set_field(e, "reason", cJSON_CreateString(bh_journal_str(rec, "reason")));
-            if (bh_journal_str(rec, "doubt"))
-                set_field(e, "doubt", cJSON_CreateString(bh_journal_str(rec, "doubt")));
-        } else if (strcmp(type, "step_done") == 0) {
-            /* A fan-out or cadence: the sum of its instances wins over the
-             * last instance's step_end, whose duration is only its own. */
-            cJSON_DeleteItemFromObjectCaseSensitive(e, "duration_ms");
-            set_field(e, "status",
-                      cJSON_CreateString(
-                          bh_journal_str(rec, "status") ? bh_journal_str(rec, "status") : "?"));
-            char text[96];
-            snprintf(text, sizeof text, "%g ok, %g in doubt, %g failed, %g skipped",
-                     bh_journal_num(rec, "ok", 0), bh_journal_num(rec, "in_doubt", 0),
-                     bh_journal_num(rec, "failed", 0), bh_journal_num(rec, "skipped", 0));
-            set_field(e, "instances", cJSON_CreateString(text));
-        } else if (strcmp(type, "undo_end") == 0) {
-            int ok =
-                bh_journal_str(rec, "status") && strcmp(bh_journal_str(rec, "status"), "ok") == 0;
-            if (ok) set_field(e, "status", cJSON_CreateString("undone"));
-            set_field(e, "undo", cJSON_CreateString(ok ? "ok" : "failed"));
-        } else if (strcmp(type, "approval") == 0) {
-            cJSON *list = cJSON_GetObjectItemCaseSensitive(e, "approvals");
-            if (!list) list = cJSON_AddArrayToObject(e, "approvals");
-            char text[400];
-            snprintf(text, sizeof text, "%s by %s (%s): %s",
-                     bh_journal_str(rec, "decision") ? bh_journal_str(rec, "decision") : "?",
-                     bh_journal_str(rec, "by") ? bh_journal_str(rec, "by") : "?",
-                     bh_journal_str(rec, "how") ? bh_journal_str(rec, "how") : "?",
-                     bh_journal_str(rec, "reason") ? bh_journal_str(rec, "reason") : "");
-            cJSON_AddItemToArray(list, cJSON_CreateString(text));
-        } else if (strcmp(type, "step_skipped") == 0) {
-            set_field(e, "status", cJSON_CreateString("skipped"));
-            set_field(e, "reason",
-                      cJSON_CreateString(
-                          bh_journal_str(rec, "reason") ? bh_journal_str(rec, "reason") : ""));
-        } else if (strcmp(type, "exec_start") == 0 || strcmp(type, "exec_error") == 0) {
-            cJSON *x = cJSON_CreateObject();
-            cJSON_AddNumberToObject(x, "attempt", bh_journal_num(rec, "attempt", 0));
-            cJSON_AddNumberToObject(x, "n", bh_journal_num(rec, "n", 0));
-            add_instance(x, e, rec);
-            cJSON_AddItemToObject(
-                x, "argv", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(rec, "argv"), 1));
-            if (bh_journal_str(rec, "error"))
-                cJSON_AddStringToObject(x, "error", bh_journal_str(rec, "error"));
-            cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(e, "execs"), x);
-        } else if (strcmp(type, "exec_end") == 0) {
-            cJSON *x = exec_of(e, rec);
-            if (!x) return 0;
-            static const char *const keep[] = {"pid",    "code",        "signal", "timed_out",
-                                               "killed", "duration_ms", "stdout", "stderr"};
-            for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
-                const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec, keep[i]);
-                if (v) set_field(x, keep[i], cJSON_Duplicate(v, 1));
-            }
-        }
+        if (type < BH_REC_COUNT && ON_STEP[type]) ON_STEP[type](e, rec);
     }
     return 0;
 }
@@ -512,7 +532,7 @@ static void show_text(FILE *o, const char *name, const char *dir, const summary 
     }
     const cJSON *ev;
     cJSON_ArrayForEach(ev, s->events) {
-        if (strcmp(bh_journal_str(ev, "type"), "run_resumed") == 0)
+        if (bh_rec_is(bh_journal_str(ev, "type"), BH_REC_RUN_RESUMED))
             fprintf(o, "  resumed  %s by %s (before: %s, %d leftover command(s) stopped)\n",
                     bh_journal_str(ev, "ts"), bh_journal_str(ev, "operator"),
                     bh_journal_str(ev, "previous"),
