@@ -102,8 +102,8 @@ static void redraw(uv_timer_t *t) {
     draw_live(t->data);
 }
 
-void bh_console_run_start(bh_console *c, const char *run_id, const char *title, const char *dir,
-                          size_t nsteps, const char *mode) {
+static void on_run_start(bh_console *c, const char *run_id, const char *title, const char *dir,
+                         size_t nsteps, const char *mode) {
     if (!human(c)) return;
     say(c, c->out, NULL, "run %s: %s (%zu steps, %s)\n  journal: %s/journal.jsonl\n", run_id, title,
         nsteps, mode, dir);
@@ -114,7 +114,7 @@ void bh_console_run_start(bh_console *c, const char *run_id, const char *title, 
     fflush(c->out);
 }
 
-void bh_console_phase(bh_console *c, const char *phase) {
+static void on_phase(bh_console *c, const char *phase) {
     if (!human(c)) return;
     clear_live(c);
     say(c, c->out, NULL, "phase %s\n", phase);
@@ -122,7 +122,7 @@ void bh_console_phase(bh_console *c, const char *phase) {
     fflush(c->out);
 }
 
-void bh_console_step_start(bh_console *c, const char *label) {
+static void on_step_start(bh_console *c, const char *label) {
     free(c->step);
     c->step = bh_util_xstrdup(label);
     c->running++;
@@ -146,8 +146,8 @@ static const char *said(const char *status) {
     return strcmp(status, "in_doubt") == 0 ? "in doubt" : status;
 }
 
-void bh_console_step_end(bh_console *c, const char *id, const char *status, double ms,
-                         const char *detail) {
+static void on_step_end(bh_console *c, const char *id, const char *status, double ms,
+                        const char *detail) {
     if (c->running) c->running--;
     if (!c->running) uv_timer_stop(&c->timer);
     if (human(c)) {
@@ -161,8 +161,8 @@ void bh_console_step_end(bh_console *c, const char *id, const char *status, doub
     }
 }
 
-void bh_console_step_unrecorded(bh_console *c, const char *id, const char *status, double ms,
-                                int err) {
+static void on_step_unrecorded(bh_console *c, const char *id, const char *status, double ms,
+                               int err) {
     if (c->running) c->running--;
     if (!c->running) uv_timer_stop(&c->timer);
     if (!human(c)) return;
@@ -180,7 +180,7 @@ void bh_console_step_unrecorded(bh_console *c, const char *id, const char *statu
     fflush(c->out);
 }
 
-void bh_console_step_skipped(bh_console *c, const char *id, const char *reason) {
+static void on_step_skipped(bh_console *c, const char *id, const char *reason) {
     if (!human(c)) return;
     clear_live(c);
     say(c, c->out, mark(c, "skipped"), " %s  skipped (%s)\n", id, reason);
@@ -188,7 +188,7 @@ void bh_console_step_skipped(bh_console *c, const char *id, const char *reason) 
     fflush(c->out);
 }
 
-void bh_console_log(bh_console *c, const char *step, const char *text) {
+static void on_log(bh_console *c, const char *step, const char *text) {
     if (!human(c)) return;
     clear_live(c);
     say(c, c->out, NULL, "    %s | %s\n", step, text);
@@ -196,7 +196,7 @@ void bh_console_log(bh_console *c, const char *step, const char *text) {
     fflush(c->out);
 }
 
-void bh_console_text(bh_console *c, const char *text) {
+static void on_text(bh_console *c, const char *text) {
     if (!human(c)) return;
     clear_live(c);
     say(c, c->out, NULL, "%s", text);
@@ -204,7 +204,7 @@ void bh_console_text(bh_console *c, const char *text) {
     fflush(c->out);
 }
 
-void bh_console_notice(bh_console *c, const char *text) {
+static void on_notice(bh_console *c, const char *text) {
     if (!human(c)) {
         say(c, stderr, NULL, "bulkhead: %s\n", text);
         return;
@@ -215,8 +215,8 @@ void bh_console_notice(bh_console *c, const char *text) {
     fflush(c->out);
 }
 
-void bh_console_run_end(bh_console *c, const char *run_id, const char *status, double ms,
-                        const char *counts) {
+static void on_run_end(bh_console *c, const char *run_id, const char *status, double ms,
+                       const char *counts) {
     if (!human(c)) return;
     char el[32];
     bh_util_format_duration(ms, el, sizeof el);
@@ -224,9 +224,55 @@ void bh_console_run_end(bh_console *c, const char *run_id, const char *status, d
     fflush(c->out);
 }
 
-void bh_console_record(bh_console *c, const char *line, size_t len) {
+static void on_record(bh_console *c, const char *line, size_t len) {
     if (c->mode != BH_CONSOLE_JSON) return;
     fwrite(line, 1, len, c->out);
     fputc('\n', c->out);
     fflush(c->out);
+}
+
+/* The console's view of the run's events (events.h). */
+static void on_event(void *ud, bh_event *ev) {
+    bh_console *c = ud;
+    switch (ev->kind) {
+    case BH_EV_RUN_START:
+        on_run_start(c, ev->name, ev->title, ev->dir, ev->count, ev->mode);
+        break;
+    case BH_EV_PHASE:
+        on_phase(c, ev->name);
+        break;
+    case BH_EV_ATTEMPT_START:
+        on_step_start(c, ev->name);
+        break;
+    case BH_EV_ATTEMPT_END:
+        on_step_end(c, ev->name, ev->status, ev->ms, ev->text);
+        break;
+    case BH_EV_ATTEMPT_UNRECORDED:
+        on_step_unrecorded(c, ev->name, ev->status, ev->ms, ev->err);
+        break;
+    case BH_EV_STEP_SKIPPED:
+        on_step_skipped(c, ev->name, ev->text);
+        break;
+    case BH_EV_LOG:
+        on_log(c, ev->name, ev->text);
+        break;
+    case BH_EV_NOTICE:
+        on_notice(c, ev->text);
+        break;
+    case BH_EV_TEXT:
+        on_text(c, ev->text);
+        break;
+    case BH_EV_RUN_END:
+        on_run_end(c, ev->name, ev->status, ev->ms, ev->text);
+        break;
+    case BH_EV_LINE:
+        on_record(c, ev->line, ev->len);
+        break;
+    case BH_EV_RECORD:
+        break; /* the journal's: the console shows the line once written */
+    }
+}
+
+void bh_console_subscribe(bh_console *c, bh_events *events) {
+    bh_events_subscribe(events, on_event, c);
 }

@@ -4,7 +4,8 @@
  * elapsed time, redrawn a few times a second) that becomes a final line when
  * the step ends; when piped, plain lines as steps end; with --json nothing
  * but the journal's records, one per line, so a program can follow a run.
- * Human text goes to `out`; the journal is the record, this is only a view. */
+ * Human text goes to `out`; the journal is the record, this is only a view:
+ * a subscriber of the run's events. */
 #ifndef BH_CONSOLE_H
 #define BH_CONSOLE_H
 
@@ -12,6 +13,7 @@
 #include <uv.h>
 
 #include "base/redact.h"
+#include "run/events.h"
 
 typedef enum { BH_CONSOLE_TTY, BH_CONSOLE_PLAIN, BH_CONSOLE_JSON } bh_console_mode;
 
@@ -23,25 +25,7 @@ void bh_console_set_redact(bh_console *c, const bh_redact *r);
 /* Stops the redraw timer; the console is freed from its close callback. */
 void bh_console_close(bh_console *c);
 
-void bh_console_run_start(bh_console *c, const char *run_id, const char *title, const char *dir,
-                          size_t nsteps, const char *mode);
-void bh_console_phase(bh_console *c, const char *phase);
-/* An attempt started; label names it ("isolate[web-2]"). */
-void bh_console_step_start(bh_console *c, const char *label);
-void bh_console_step_end(bh_console *c, const char *id, const char *status, double ms,
-                         const char *detail);
-/* An attempt ended but its end record did not reach the journal (err, a
- * negative errno): never shown as ok, since the record does not say so. */
-void bh_console_step_unrecorded(bh_console *c, const char *id, const char *status, double ms,
-                                int err);
-void bh_console_step_skipped(bh_console *c, const char *id, const char *reason);
-void bh_console_log(bh_console *c, const char *step, const char *text);
-void bh_console_notice(bh_console *c, const char *text);
-void bh_console_run_end(bh_console *c, const char *run_id, const char *status, double ms,
-                        const char *counts);
-/* Lines of text as they are (a scorecard), in the human modes. */
-void bh_console_text(bh_console *c, const char *text);
-/* A journal line, for --json mode (ignored in the other modes). */
-void bh_console_record(bh_console *c, const char *line, size_t len);
+/* Show the run's events (events.h) from now on. */
+void bh_console_subscribe(bh_console *c, bh_events *events);
 
 #endif

@@ -31,7 +31,7 @@ void bh_ctx_log(bh_attempt *a, const char *text) {
     cJSON *rec = bh_run_record(BH_REC_LOG, a);
     cJSON_AddStringToObject(rec, "message", text);
     bh_run_append(a->run, rec);
-    bh_console_log(a->run->console, a->step->id, text);
+    bh_events_log(a->run->events, a->step->id, text);
 }
 
 /* Join the arguments with tabs (print) or spaces (log) via tostring. */
@@ -68,7 +68,7 @@ static int l_print(lua_State *L) {
     if (a && a->run == run)
         bh_ctx_log(a, text);
     else
-        bh_console_notice(run->console, text);
+        bh_events_notice(run->events, text);
     free(text);
     return 0;
 }
@@ -1078,7 +1078,7 @@ static int l_gate(lua_State *L) {
     }
     char line[400];
     snprintf(line, sizeof line, "verify try %lld: not healthy: %s", (long long)n, why);
-    bh_console_log(a->run->console, a->label, line);
+    bh_events_log(a->run->events, a->label, line);
     double elapsed = now - a->verify_started_ms;
     if (elapsed + a->step->verify_interval_ms > a->step->verify_timeout_ms) {
         char t[32];

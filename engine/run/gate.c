@@ -75,7 +75,7 @@ static void record_decision(bh_run *run, size_t index, const char *decision,
                        strcmp(decision, "approve") == 0 ? "approved" : "denied", who->name,
                        (unsigned)who->uid, how, reason && *reason ? ": " : "",
                        reason ? reason : "");
-    bh_console_notice(run->console, msg);
+    bh_events_notice(run->events, msg);
 }
 
 /* The approval already counted that one by `who` would repeat, or NULL.
@@ -154,7 +154,7 @@ static int decide(bh_run *run, size_t index, int approve, const struct bh_approv
         snprintf(msg, sizeof msg,
                  "%s: %d of %d approvals; another person must approve, from another account", s->id,
                  rt->napprovers, s->approvers);
-        bh_console_notice(run->console, msg);
+        bh_events_notice(run->events, msg);
     }
     if (run->gate && run->gate->asked_kind == 1 && run->gate->asked == index && !rt->awaiting)
         run->gate->asked_kind = 0;
@@ -245,7 +245,7 @@ void bh_gate_ask(bh_run *run, size_t index) {
                    run->opts->yes ? "--yes given when the run started"
                                   : "--approve given when the run started",
                    "flag", NULL, err, sizeof err) != 0)
-            bh_console_notice(run->console, err);
+            bh_events_notice(run->events, err);
         if (!rt->awaiting) return;
     }
     char t[32], msg[2048];
@@ -268,7 +268,7 @@ void bh_gate_ask(bh_run *run, size_t index) {
                  "      (%d approver%s; no decision within %s counts as %s)", s->approvers,
                  s->approvers > 1 ? "s, each from a different account" : "", t,
                  s->approve_on_timeout ? "approval" : "a denial");
-    bh_console_notice(run->console, msg);
+    bh_events_notice(run->events, msg);
     rt->approval_timer =
         bh_timer_start(run->clock, s->approve_timeout_ms, 0, approval_timed_out, &run->refs[index]);
     prompt_next(run);
@@ -322,7 +322,7 @@ void bh_gate_manual(bh_attempt *a) {
                  "\n      when done: bulkhead done %s %s --note TEXT (--failed if it could not "
                  "be done)",
                  run->id, a->step->id);
-    bh_console_notice(run->console, msg);
+    bh_events_notice(run->events, msg);
     prompt_next(run);
 }
 
@@ -506,7 +506,7 @@ static void answer_line(bh_run *run, char *line) {
     int kind = g->asked_kind;
     uint64_t asked = g->asked;
     if (!yes && !no) {
-        bh_console_notice(run->console, "answer yes or no, optionally followed by a reason");
+        bh_events_notice(run->events, "answer yes or no, optionally followed by a reason");
         g->asked_kind = 0;
         prompt_next(run);
         return;
@@ -517,7 +517,7 @@ static void answer_line(bh_run *run, char *line) {
         char err[400];
         if (decide(run, (size_t)asked, yes, &op, *rest ? rest : "answered at the terminal",
                    "prompt", NULL, err, sizeof err) != 0)
-            bh_console_notice(run->console, err);
+            bh_events_notice(run->events, err);
     } else if (kind == 2) {
         bh_attempt *a = bh_run_attempt(run, asked);
         if (a && a->waiting == BH_WAIT_PERSON) finish_manual(a, yes, &op, rest, "prompt", NULL);
@@ -581,7 +581,7 @@ static void prompt_next(bh_run *run) {
         g->reading = 0;
         return;
     }
-    bh_console_notice(run->console, q);
+    bh_events_notice(run->events, q);
     if (!g->reading && uv_read_start((uv_stream_t *)&g->tty, on_tty_alloc, on_tty_read) == 0)
         g->reading = 1;
 }

@@ -597,7 +597,7 @@ static void write_decisions(bh_run *run, facts *fx) {
                  : doubt ? "not repeated; in doubt, its undo stays registered"
                          : "not repeated",
                  u->how);
-        bh_console_notice(run->console, msg);
+        bh_events_notice(run->events, msg);
         step_facts *f = &fx->steps[u->index];
         if (retry)
             f->r.reruns[f->r.nreruns++] =
@@ -626,7 +626,7 @@ static void write_resumed(bh_run *run, const bh_replay *r, cJSON *leftovers, cJS
                  "stopped %d command(s) the previous engine left running (listed in the "
                  "journal)",
                  stopped);
-        bh_console_notice(run->console, msg);
+        bh_events_notice(run->events, msg);
     }
 }
 
@@ -808,7 +808,7 @@ int bh_resume_run(const bh_resume_opts *o) {
         bh_sched_listen(run);
         char mode[64];
         snprintf(mode, sizeof mode, "resumed, %s", run->fx->mode);
-        bh_console_run_start(run->console, run->id, rb->title, run->dir, rb->nsteps, mode);
+        bh_events_run_start(run->events, run->id, rb->title, run->dir, rb->nsteps, mode);
         bh_replay_record_cut(&r, run);
         cJSON *leftovers = cJSON_CreateArray();
         stop_leftovers(run->id, rb->kill_grace_ms, leftovers);

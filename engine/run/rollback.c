@@ -13,8 +13,8 @@ void bh_rollback_begin(bh_run *run) {
     cJSON *rec = bh_run_record(BH_REC_ROLLBACK_START, NULL);
     cJSON_AddNumberToObject(rec, "undos", (double)n);
     bh_run_append(run, rec);
-    bh_console_phase(run->console, "rollback");
-    if (n == 0) bh_console_notice(run->console, "rollback: no completed step has an undo");
+    bh_events_phase(run->events, "rollback");
+    if (n == 0) bh_events_notice(run->events, "rollback: no completed step has an undo");
 }
 
 int bh_rollback_next(bh_run *run) {

@@ -95,6 +95,15 @@ static void check_schema(const cJSON *rec) {
 #endif
 }
 
+static void journal_on_event(void *ud, bh_event *ev) {
+    bh_run *run = ud;
+    if (ev->kind == BH_EV_RECORD) ev->err = bh_journal_append(run->journal, ev->record);
+}
+
+void bh_run_subscribe_journal(bh_run *run) {
+    bh_events_subscribe(run->events, journal_on_event, run);
+}
+
 void bh_run_append(bh_run *run, cJSON *rec) {
     check_schema(rec);
     /* Secrets never reach the journal, in any form (redact.h). */
@@ -103,7 +112,9 @@ void bh_run_append(bh_run *run, cJSON *rec) {
     if (bh_clock_is_virtual(run->clock))
         cJSON_AddNumberToObject(rec, "sim_ms", bh_clock_now_ms(run->clock));
     if (!run->io_error) {
-        int err = bh_journal_append(run->journal, rec);
+        bh_event ev = {.kind = BH_EV_RECORD, .record = rec};
+        bh_events_emit(run->events, &ev); /* the journal writer appends it */
+        int err = ev.err;
         if (err) {
             run->io_error = err;
             fprintf(stderr, "bulkhead: cannot write the journal of run %s: %s; stopping\n", run->id,

@@ -12,6 +12,7 @@
 
 #include "base/clock.h"
 #include "run/console.h"
+#include "run/events.h"
 #include "effects/fx.h"
 #include "lua/guard.h"
 #include "journal/journal.h"
@@ -212,6 +213,7 @@ struct bh_run {
     bh_fx *fx;
     bh_journal *journal;
     bh_console *console;
+    bh_events *events; /* what happens, for the journal writer, the console, ... */
     bh_control *control;
     struct bh_gate *gate; /* the terminal prompt, when there is one */
     const bh_run_opts *opts;
@@ -263,6 +265,9 @@ struct bh_run {
 void bh_run_append(bh_run *run, cJSON *rec);
 /* A new record object with its "type" first, ready for fields. */
 cJSON *bh_run_record(bh_rec type, const bh_attempt *a);
+/* The journal writer hears the run's events (events.h): it appends each
+ * record event's record to run->journal. */
+void bh_run_subscribe_journal(bh_run *run);
 /* Add operator, host, pid and engine {name, version} to a record. */
 void bh_run_add_who(const bh_run *run, cJSON *rec);
 /* Call fn(L) with ud as a light userdata at index 1, protected, on the

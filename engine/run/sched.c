@@ -41,7 +41,7 @@ static void record_skipped(bh_run *run, size_t index, const char *cause, const c
     cJSON_AddStringToObject(rec, "cause", cause);
     cJSON_AddStringToObject(rec, "reason", reason);
     bh_run_append(run, rec);
-    bh_console_step_skipped(run->console, id, reason);
+    bh_events_step_skipped(run->events, id, reason);
 }
 
 /* --- the end of a step ------------------------------------------------- */
@@ -124,7 +124,7 @@ static void maybe_end_step(bh_run *run, size_t index) {
         snprintf(msg, sizeof msg, "%s: %s (%zu ok, %zu failed%s, %zu skipped of %zu)", s->id,
                  bh_step_status_name(st), rt->ok, rt->failed + rt->timed_out + rt->cancelled, doubt,
                  rt->skipped, s->every_ms > 0 ? (size_t)rt->reps : rt->nitems);
-        bh_console_notice(run->console, msg);
+        bh_events_notice(run->events, msg);
     }
     apply_policy(run, index, policy_status(rt, st));
 }
@@ -148,7 +148,7 @@ static void sched_end_step(bh_run *run, size_t index, bh_step_status status, con
     cJSON_AddStringToObject(e, "message", message);
     cJSON_AddStringToObject(rec, "next", policy_next(run, s, status));
     bh_run_append(run, rec);
-    bh_console_step_end(run->console, s->id, bh_step_status_name(status), 0, message);
+    bh_events_step_end(run->events, s->id, bh_step_status_name(status), 0, message);
     apply_policy(run, index, status);
     bh_sched_pump(run);
 }
@@ -252,7 +252,7 @@ static void schedule_retry(bh_attempt *a) {
     char d[32], msg[256];
     bh_util_format_duration(delay, d, sizeof d);
     snprintf(msg, sizeof msg, "%s: attempt %d of %d in %s", a->label, number, s->retries + 1, d);
-    bh_console_notice(run->console, msg);
+    bh_events_notice(run->events, msg);
     queue_retry(run, a->index, a->item, number, delay)->doubt = a->doubt;
 }
 
@@ -328,10 +328,10 @@ static void finish_attempt(bh_attempt *a, bh_step_status status, cJSON *result,
     char label[200];
     snprintf(label, sizeof label, "%s%s", undo ? "undo " : "", a->label);
     if (run->io_error) /* the record has no end: the screen must not show one */
-        bh_console_step_unrecorded(run->console, label, bh_step_status_name(status), ms,
-                                   run->io_error);
+        bh_events_step_unrecorded(run->events, label, bh_step_status_name(status), ms,
+                                  run->io_error);
     else
-        bh_console_step_end(run->console, label, bh_step_status_name(status), ms, detail);
+        bh_events_step_end(run->events, label, bh_step_status_name(status), ms, detail);
 
     unlink_attempt(run, a);
     rt->running--;
@@ -825,7 +825,7 @@ static void start_attempt(bh_run *run, size_t index, size_t item, int number, in
         (!run->last_phase || strcmp(run->last_phase, s->phase) != 0)) {
         free(run->last_phase);
         run->last_phase = bh_util_xstrdup(s->phase);
-        bh_console_phase(run->console, s->phase);
+        bh_events_phase(run->events, s->phase);
     }
     bh_attempt *a = new_attempt(run, index, item, number, s->manual ? BH_RUN_MANUAL : BH_RUN_BODY);
     a->ask_when = ask_when;
@@ -846,7 +846,7 @@ static void start_attempt(bh_run *run, size_t index, size_t item, int number, in
     }
     if (s->every_ms > 0 && number == 1) run->rt[index].reps++;
     run->status[index] = BH_STEP_RUNNING;
-    bh_console_step_start(run->console, a->label);
+    bh_events_step_start(run->events, a->label);
     launch(run, a);
     if (a->kind == BH_RUN_MANUAL) {
         bh_gate_manual(a);
@@ -866,7 +866,7 @@ static int sched_start_undo(bh_run *run, size_t index, size_t item) {
     }
     char label[200];
     snprintf(label, sizeof label, "undo %s", a->label);
-    bh_console_step_start(run->console, label);
+    bh_events_step_start(run->events, label);
     launch(run, a);
     run_lua(run, a, 4); /* may end (and free) the attempt at once */
     return 1;
@@ -1283,10 +1283,10 @@ static void on_signal(bh_run *run, int signum) {
     bh_run_append(run, rec);
     if (!hard) {
         run->interrupt_signal = signum;
-        bh_console_notice(run->console, run->running > 1
-                                            ? "interrupted: stopping the running steps (again "
-                                              "to kill at once)"
-                                            : "interrupted: stopping (again to kill at once)");
+        bh_events_notice(run->events, run->running > 1
+                                          ? "interrupted: stopping the running steps (again "
+                                            "to kill at once)"
+                                          : "interrupted: stopping (again to kill at once)");
         stop_run(run);
         return;
     }
@@ -1475,8 +1475,10 @@ void bh_sched_restore(bh_run *run, const bh_restored_step *steps) {
 
 /* --- the run ----------------------------------------------------------- */
 
-static void journal_to_console(const char *line, size_t len, void *ud) {
-    bh_console_record(ud, line, len);
+/* Each journal line as written, for the subscribers (--json shows them). */
+static void journal_line(const char *line, size_t len, void *ud) {
+    bh_run *run = ud;
+    bh_events_emit(run->events, &(bh_event){.kind = BH_EV_LINE, .line = line, .len = len});
 }
 
 static const char *run_status(const bh_run *run) {
@@ -1499,7 +1501,7 @@ static void write_scorecard(bh_run *run, double total_ms) {
     cJSON *sc = bh_scorecard_compute(records, run->rb, total_ms, run_status(run));
     cJSON_Delete(records);
     char *text = bh_scorecard_text(sc);
-    if (text) bh_console_text(run->console, text);
+    if (text) bh_events_text(run->events, text);
     free(text);
     cJSON *rec = bh_run_record(BH_REC_SCORECARD, NULL);
     cJSON *f;
@@ -1540,10 +1542,10 @@ static void write_run_end(bh_run *run) {
     bh_run_sync(run);
     /* The counts are the engine's; with a journal that could not be
      * written they are not the record's. */
-    bh_console_run_end(run->console, run->id, run_status(run), ms,
-                       run->io_error ? "the journal could not be written; `bulkhead show` has "
-                                       "what it holds"
-                                     : summary);
+    bh_events_run_end(run->events, run->id, run_status(run), ms,
+                      run->io_error ? "the journal could not be written; `bulkhead show` has "
+                                      "what it holds"
+                                    : summary);
 }
 
 static void close_walk(uv_handle_t *h, void *arg) {
@@ -1595,8 +1597,13 @@ void bh_sched_init(bh_run *run, bh_runbook *rb, const bh_run_opts *opts, uv_loop
         snprintf(run->operator_buf, sizeof run->operator_buf, "uid %u", (unsigned)getuid());
     run->operator_name = run->operator_buf;
     run->fx = opts->sim ? bh_fx_sim(loop, run->clock, bh_sim_mode(opts->sim)) : bh_fx_real(loop);
+    /* who hears of what happens: the journal first, so that a record is
+     * written before anyone is told of it; then the console */
+    run->events = bh_events_new();
+    bh_run_subscribe_journal(run);
     run->console = bh_console_new(loop, opts->console_mode, stdout);
     bh_console_set_redact(run->console, rb->redact);
+    bh_console_subscribe(run->console, run->events);
     size_t n = rb->nsteps ? rb->nsteps : 1;
     run->status = bh_util_xcalloc(n, sizeof *run->status);
     run->rt = bh_util_xcalloc(n, sizeof *run->rt);
@@ -1625,7 +1632,7 @@ void bh_sched_init(bh_run *run, bh_runbook *rb, const bh_run_opts *opts, uv_loop
 }
 
 void bh_sched_listen(bh_run *run) {
-    bh_journal_set_listener(run->journal, journal_to_console, run->console);
+    bh_journal_set_listener(run->journal, journal_line, run);
     bh_ctx_install(run);
     run->wake = bh_util_xmalloc(sizeof *run->wake);
     uv_async_init(run->loop, run->wake, woken);
@@ -1671,6 +1678,8 @@ void bh_sched_cleanup(bh_run *run) {
     if (run->journal) bh_journal_close(run->journal);
     bh_control_stop(run->control);
     bh_console_close(run->console);
+    bh_events_free(run->events);
+    run->events = NULL;
     run->fx->destroy(run->fx);
     bh_clock_close(run->clock);
     uv_run(loop, UV_RUN_DEFAULT);
@@ -1713,7 +1722,7 @@ bh_run_outcome bh_sched_run(bh_runbook *rb, const bh_run_opts *opts, char **run_
         *run_id = bh_util_xstrdup(run->id);
         bh_sched_listen(run);
         bh_run_write_start(run);
-        bh_console_run_start(run->console, run->id, rb->title, run->dir, rb->nsteps, run->fx->mode);
+        bh_events_run_start(run->events, run->id, rb->title, run->dir, rb->nsteps, run->fx->mode);
         bh_sched_pump(run);
         outcome = bh_sched_finish_run(run);
         *sig = run->interrupt_signal;

@@ -255,7 +255,7 @@ int bh_undo_settle(const bh_undo_opts *uo) {
         cJSON_AddNumberToObject(begin, "undos", 0);
         cJSON_AddStringToObject(begin, "settle", uo->settle);
         bh_run_append(run, begin);
-        bh_console_run_start(run->console, run->id, r.rb->title, run->dir, 0, "settle");
+        bh_events_run_start(run->events, run->id, r.rb->title, run->dir, 0, "settle");
         const cJSON *e;
         cJSON_ArrayForEach(e, matches) {
             /* the person's word for the record: checked by hand, settled */
@@ -271,7 +271,7 @@ int bh_undo_settle(const bh_undo_opts *uo) {
             char line[600];
             snprintf(line, sizeof line, "settled by %s: %s (%s)", run->operator_name,
                      bh_journal_str(e, "may_remain"), uo->note);
-            bh_console_notice(run->console, line);
+            bh_events_notice(run->events, line);
         }
         bh_sched_pump(run);
         rc = exit_code(run, bh_sched_finish_run(run));
@@ -320,8 +320,8 @@ int bh_undo_run(const bh_undo_opts *uo) {
         if (nstays > 0)
             cJSON_AddItemToObject(begin, "in_doubt_without_undo", cJSON_Duplicate(stays, 1));
         bh_run_append(run, begin);
-        bh_console_run_start(run->console, run->id, r.rb->title, run->dir, run->ndone,
-                             ro.sim ? (sim.drill ? "undo, drill" : "undo, dry-run") : "undo");
+        bh_events_run_start(run->events, run->id, r.rb->title, run->dir, run->ndone,
+                            ro.sim ? (sim.drill ? "undo, drill" : "undo, dry-run") : "undo");
         const cJSON *m;
         cJSON_ArrayForEach(m, stays) {
             char line[400];
@@ -329,11 +329,11 @@ int bh_undo_run(const bh_undo_opts *uo) {
                      "in doubt, and its step has no undo: %s (check it by hand, then: bulkhead "
                      "undo RUN --settle STEP[KEY] --note WHAT-YOU-FOUND)",
                      m->valuestring);
-            bh_console_notice(run->console, line);
+            bh_events_notice(run->events, line);
         }
         cJSON_Delete(stays);
         run->undo_left = (size_t)nstays; /* not all can be put back: run_status says so */
-        if (run->ndone == 0 && nstays == 0) bh_console_notice(run->console, "nothing to undo");
+        if (run->ndone == 0 && nstays == 0) bh_events_notice(run->events, "nothing to undo");
         if (rc != 0) run->ndone = run->undo_pos = 0;
         bh_sched_pump(run);
         bh_run_outcome out = bh_sched_finish_run(run);
