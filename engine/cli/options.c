@@ -107,8 +107,9 @@ static int o_unknown(bh_options *o, const char *opt, const char *val) {
     for (char *save = NULL, *t = strtok_r(csv, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         const char ***list = retry ? &o->retry : &o->skip;
         size_t *n = retry ? &o->nretry : &o->nskip;
-        *list = realloc(*list, (*n + 2) * sizeof **list);
-        if (!*list) abort();
+        const char **grown = realloc(*list, (*n + 2) * sizeof **list);
+        if (!grown) abort();
+        *list = grown;
         (*list)[(*n)++] = t;
         (*list)[*n] = NULL;
     }
@@ -116,59 +117,72 @@ static int o_unknown(bh_options *o, const char *opt, const char *val) {
 }
 
 /* Options whose value is kept as given, and flags that are set. */
-#define STR(field) offsetof(bh_options, field), 0
-#define FLAG(field) offsetof(bh_options, field), 1
-#define LIST(field, count) offsetof(bh_options, field), 2, offsetof(bh_options, count)
-#define FN(fn) 0, 3, 0, fn
+#define STR(field) .offset = offsetof(bh_options, field), .kind = 0
+#define FLAG(field) .offset = offsetof(bh_options, field), .kind = 1
+#define LIST(field, count)                                                                         \
+    .offset = offsetof(bh_options, field), .kind = 2, .count_offset = offsetof(bh_options, count)
+#define FN(f) .kind = 3, .fn = f
 
 typedef struct {
     const char *name; /* "--concurrency"; ending in '=': takes "=VALUE" instead */
-    unsigned cmds;    /* the commands that take it */
-    size_t offset;
-    int kind; /* 0 string, 1 flag, 2 list, 3 function */
+    size_t offset;    /* of the field a string, flag or list goes to */
     size_t count_offset;
     opt_fn fn;
-    int value; /* takes a value (the next argument) */
+    unsigned cmds; /* the commands that take it */
+    int kind;      /* 0 string, 1 flag, 2 list, 3 function */
+    int value;     /* takes a value (the next argument) */
 } option;
 
 #define V 1 /* takes a value */
 #define N 0 /* a flag */
 static const option OPTIONS[] = {
-    {"-p", LOADS, FN(o_param), V},
-    {"--param", LOADS, FN(o_param), V},
-    {"--params", LOADS, FN(o_params), V},
-    {"--plugins", ALL, STR(plugins), 0, NULL, V},
-    {"--json", ALL, FLAG(json), 0, NULL, N},
-    {"--dot", BH_OPTIONS_PLAN, FLAG(dot), 0, NULL, N},
-    {"--strict", BH_OPTIONS_CHECK, FLAG(strict), 0, NULL, N},
-    {"--plain", ENGINE, FLAG(plain), 0, NULL, N},
-    {"--timeout", BH_OPTIONS_RUN | BH_OPTIONS_RESUME, FN(o_timeout), V},
-    {"--timeout", BH_OPTIONS_DRILL, LIST(timeout_steps, ntimeout_steps), NULL, V},
-    {"--operator", ENGINE, STR(operator_name), 0, NULL, V},
-    {"--approvers-group", BH_OPTIONS_RUN | BH_OPTIONS_RESUME, STR(approvers_group), 0, NULL, V},
-    {"--concurrency", RUNS, FN(o_concurrency), V},
-    {"--approve", RUNS, LIST(approve, napprove), NULL, V},
-    {"--secrets", ENGINE, STR(secrets_file), 0, NULL, V},
-    {"--sign-key", ENGINE, STR(sign_key), 0, NULL, V},
-    {"--checkpoint-every", RUNS, FN(o_checkpoint_every), V},
-    {"--yes", RUNS, FLAG(yes), 0, NULL, N},
-    {"--no-prompt", RUNS, FLAG(no_prompt), 0, NULL, N},
-    {"--dry-run", BH_OPTIONS_RUN, FLAG(dry_run), 0, NULL, N},
-    {"--simulate", BH_OPTIONS_RUN | BH_OPTIONS_DRILL, LIST(simulate, nsimulate), NULL, V},
-    {"--fail", BH_OPTIONS_DRILL, LIST(fail, nfail), NULL, V},
-    {"--slow", BH_OPTIONS_DRILL, LIST(slow, nslow), NULL, V},
-    {"--flaky", BH_OPTIONS_DRILL, LIST(flaky, nflaky), NULL, V},
-    {"--chaos", BH_OPTIONS_DRILL, FN(o_chaos), V},
-    {"--seed", BH_OPTIONS_DRILL, FN(o_seed), V},
-    {"--approval-wait", BH_OPTIONS_DRILL, FN(o_approval_wait), V},
-    {"--retry-unknown", BH_OPTIONS_RESUME | BH_OPTIONS_UNDO, FN(o_unknown), N},
-    {"--retry-unknown=", BH_OPTIONS_RESUME, FN(o_unknown), N},
-    {"--skip-unknown", BH_OPTIONS_RESUME, FN(o_unknown), N},
-    {"--skip-unknown=", BH_OPTIONS_RESUME, FN(o_unknown), N},
-    {"--step", BH_OPTIONS_UNDO, STR(step), 0, NULL, V},
-    {"--settle", BH_OPTIONS_UNDO, STR(settle), 0, NULL, V},
-    {"--note", BH_OPTIONS_UNDO, STR(note), 0, NULL, V},
-    {"--abandon", BH_OPTIONS_UNDO, FLAG(abandon), 0, NULL, N},
+    {.name = "-p", .cmds = LOADS, FN(o_param), .value = V},
+    {.name = "--param", .cmds = LOADS, FN(o_param), .value = V},
+    {.name = "--params", .cmds = LOADS, FN(o_params), .value = V},
+    {.name = "--plugins", .cmds = ALL, STR(plugins), .value = V},
+    {.name = "--json", .cmds = ALL, FLAG(json), .value = N},
+    {.name = "--dot", .cmds = BH_OPTIONS_PLAN, FLAG(dot), .value = N},
+    {.name = "--strict", .cmds = BH_OPTIONS_CHECK, FLAG(strict), .value = N},
+    {.name = "--plain", .cmds = ENGINE, FLAG(plain), .value = N},
+    {.name = "--timeout", .cmds = BH_OPTIONS_RUN | BH_OPTIONS_RESUME, FN(o_timeout), .value = V},
+    {.name = "--timeout",
+     .cmds = BH_OPTIONS_DRILL,
+     LIST(timeout_steps, ntimeout_steps),
+     .value = V},
+    {.name = "--operator", .cmds = ENGINE, STR(operator_name), .value = V},
+    {.name = "--approvers-group",
+     .cmds = BH_OPTIONS_RUN | BH_OPTIONS_RESUME,
+     STR(approvers_group),
+     .value = V},
+    {.name = "--concurrency", .cmds = RUNS, FN(o_concurrency), .value = V},
+    {.name = "--approve", .cmds = RUNS, LIST(approve, napprove), .value = V},
+    {.name = "--secrets", .cmds = ENGINE, STR(secrets_file), .value = V},
+    {.name = "--sign-key", .cmds = ENGINE, STR(sign_key), .value = V},
+    {.name = "--checkpoint-every", .cmds = RUNS, FN(o_checkpoint_every), .value = V},
+    {.name = "--yes", .cmds = RUNS, FLAG(yes), .value = N},
+    {.name = "--no-prompt", .cmds = RUNS, FLAG(no_prompt), .value = N},
+    {.name = "--dry-run", .cmds = BH_OPTIONS_RUN, FLAG(dry_run), .value = N},
+    {.name = "--simulate",
+     .cmds = BH_OPTIONS_RUN | BH_OPTIONS_DRILL,
+     LIST(simulate, nsimulate),
+     .value = V},
+    {.name = "--fail", .cmds = BH_OPTIONS_DRILL, LIST(fail, nfail), .value = V},
+    {.name = "--slow", .cmds = BH_OPTIONS_DRILL, LIST(slow, nslow), .value = V},
+    {.name = "--flaky", .cmds = BH_OPTIONS_DRILL, LIST(flaky, nflaky), .value = V},
+    {.name = "--chaos", .cmds = BH_OPTIONS_DRILL, FN(o_chaos), .value = V},
+    {.name = "--seed", .cmds = BH_OPTIONS_DRILL, FN(o_seed), .value = V},
+    {.name = "--approval-wait", .cmds = BH_OPTIONS_DRILL, FN(o_approval_wait), .value = V},
+    {.name = "--retry-unknown",
+     .cmds = BH_OPTIONS_RESUME | BH_OPTIONS_UNDO,
+     FN(o_unknown),
+     .value = N},
+    {.name = "--retry-unknown=", .cmds = BH_OPTIONS_RESUME, FN(o_unknown), .value = N},
+    {.name = "--skip-unknown", .cmds = BH_OPTIONS_RESUME, FN(o_unknown), .value = N},
+    {.name = "--skip-unknown=", .cmds = BH_OPTIONS_RESUME, FN(o_unknown), .value = N},
+    {.name = "--step", .cmds = BH_OPTIONS_UNDO, STR(step), .value = V},
+    {.name = "--settle", .cmds = BH_OPTIONS_UNDO, STR(settle), .value = V},
+    {.name = "--note", .cmds = BH_OPTIONS_UNDO, STR(note), .value = V},
+    {.name = "--abandon", .cmds = BH_OPTIONS_UNDO, FLAG(abandon), .value = N},
 };
 
 /* The option arg is, for command which: NULL when none. */
