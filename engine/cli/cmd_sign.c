@@ -108,6 +108,88 @@ static int check_record(const cJSON *rec, uint64_t offset, void *ud) {
     return 0;
 }
 
+/* The hash of every line of buf (st->hash), noting whether the head the
+ * operator quoted is among them. */
+static void hash_lines(const char *buf, size_t len, uint64_t records, sig_state *st) {
+    st->hash = bh_util_xcalloc(records ? records : 1, sizeof *st->hash);
+    for (size_t off = 0; off < len && st->nlines < records;) {
+        const char *nl = memchr(buf + off, '\n', len - off);
+        size_t n = nl ? (size_t)(nl - (buf + off)) : len - off;
+        bh_util_sha256_hex(buf + off, n, st->hash[st->nlines]);
+        if (st->expect && strcmp(st->expect, st->hash[st->nlines]) == 0) st->expect_found = 1;
+        st->nlines++;
+        off += n + 1;
+    }
+}
+
+/* --expect-head: is the quoted head here? Returns the exit code. */
+static int say_expected(const sig_state *st, const bh_journal_check *chk) {
+    if (!st->expect) return BH_EXIT_OK;
+    if (!st->expect_found) {
+        printf("expected head %s is not the hash of any record here: the journal was cut "
+               "short or is not the one quoted\n",
+               st->expect);
+        return BH_EXIT_BROKEN;
+    }
+    printf("expected head found%s\n", strcmp(st->expect, chk->head) == 0
+                                          ? " (it is the head)"
+                                          : " (records were appended after it)");
+    return BH_EXIT_OK;
+}
+
+/* --key: do the signed checkpoints verify, and cover every record? Returns
+ * the exit code. */
+static int say_signatures(const sig_state *st, const bh_journal_check *chk) {
+    if (st->bad) {
+        printf("SIGNATURE FAILURE: %s\n", st->why);
+        return BH_EXIT_BROKEN;
+    }
+    if (st->checkpoints == 0) {
+        printf("no signed checkpoint in this journal: nothing vouches for it\n");
+        return BH_EXIT_BROKEN;
+    }
+    printf("%d signed checkpoint%s verify; the last covers seq %llu\n", st->checkpoints,
+           st->checkpoints == 1 ? "" : "s", (unsigned long long)st->last_covered);
+    uint64_t after = chk->records - 1 - st->last_cp_seq;
+    if (after == 0) return BH_EXIT_OK;
+    /* An engine always ends with a checkpoint after its last record. */
+    printf("UNSIGNED TAIL: the last %llu record%s no signature covers: the journal was cut "
+           "short, or its engine is still running or died\n",
+           (unsigned long long)after, after == 1 ? "" : "s");
+    return BH_EXIT_BROKEN;
+}
+
+/* Verify the journal in buf of run folder dir (path, for messages). */
+static int verify_journal(const char *dir, const char *path, const char *buf, size_t len,
+                          const unsigned char *pk, const char *expect) {
+    bh_journal_check chk;
+    bh_journal_verify_buf(buf, len, &chk);
+    if (!chk.intact) {
+        printf("%s: BROKEN at seq %lld (byte offset %llu): %s\n", path, (long long)chk.bad_seq,
+               (unsigned long long)chk.bad_offset, chk.message);
+        return BH_EXIT_BROKEN;
+    }
+    sig_state st = {.pk = pk, .expect = expect};
+    hash_lines(buf, len, chk.records, &st);
+    bh_journal_each_buf(buf, len, check_record, &st);
+    int rc = BH_EXIT_OK;
+    /* The journal must be this run's: its run_start names the folder. An
+     * intact chain proves nothing about which run it is the record of: one
+     * run's journal copied over another's verifies by itself. */
+    if (!bh_journal_check_run(buf, len, dir, &chk)) {
+        printf("%s: %s\n", path, chk.message);
+        rc = BH_EXIT_BROKEN;
+    } else {
+        printf("%s: intact, %llu records\nhead %s\n", path, (unsigned long long)chk.records,
+               chk.head);
+        rc = say_expected(&st, &chk);
+        if (pk && say_signatures(&st, &chk) != BH_EXIT_OK) rc = BH_EXIT_BROKEN;
+    }
+    free(st.run_id);
+    free(st.hash);
+    return rc;
+}
+
 int bh_cmd_verify(int argc, char **argv, const bh_cli *g) {
     const char *which = NULL, *keypath = NULL, *expect = NULL;
     for (int i = 1; i < argc; i++) {
@@ -144,71 +226,9 @@ int bh_cmd_verify(int argc, char **argv, const bh_cli *g) {
     if (!buf) {
         fprintf(stderr, "bulkhead verify: cannot read %s: %s\n", path, strerror(errno));
         rc = BH_EXIT_IO;
-        goto out;
+    } else {
+        rc = verify_journal(dir, path, buf, len, keypath ? pk : NULL, expect);
     }
-    bh_journal_check chk;
-    bh_journal_verify_buf(buf, len, &chk);
-    if (!chk.intact) {
-        printf("%s: BROKEN at seq %lld (byte offset %llu): %s\n", path, (long long)chk.bad_seq,
-               (unsigned long long)chk.bad_offset, chk.message);
-        rc = BH_EXIT_BROKEN;
-        goto out;
-    }
-    rc = BH_EXIT_OK;
-    sig_state st = {.pk = keypath ? pk : NULL, .expect = expect};
-    st.hash = bh_util_xcalloc(chk.records ? chk.records : 1, sizeof *st.hash);
-    for (size_t off = 0; off < len && st.nlines < chk.records;) {
-        const char *nl = memchr(buf + off, '\n', len - off);
-        size_t n = nl ? (size_t)(nl - (buf + off)) : len - off;
-        bh_util_sha256_hex(buf + off, n, st.hash[st.nlines]);
-        if (expect && strcmp(expect, st.hash[st.nlines]) == 0) st.expect_found = 1;
-        st.nlines++;
-        off += n + 1;
-    }
-    bh_journal_each_buf(buf, len, check_record, &st);
-    /* The journal must be this run's: its run_start names the folder. An
-     * intact chain proves nothing about which run it is the record of: one
-     * run's journal copied over another's verifies by itself. */
-    if (!bh_journal_check_run(buf, len, dir, &chk)) {
-        printf("%s: %s\n", path, chk.message);
-        rc = BH_EXIT_BROKEN;
-        goto done;
-    }
-    printf("%s: intact, %llu records\nhead %s\n", path, (unsigned long long)chk.records, chk.head);
-    if (expect && !st.expect_found) {
-        printf("expected head %s is not the hash of any record here: the journal was cut "
-               "short or is not the one quoted\n",
-               expect);
-        rc = BH_EXIT_BROKEN;
-    } else if (expect) {
-        printf("expected head found%s\n", strcmp(expect, chk.head) == 0
-                                              ? " (it is the head)"
-                                              : " (records were appended after it)");
-    }
-    if (keypath) {
-        if (st.bad) {
-            printf("SIGNATURE FAILURE: %s\n", st.why);
-            rc = BH_EXIT_BROKEN;
-        } else if (st.checkpoints == 0) {
-            printf("no signed checkpoint in this journal: nothing vouches for it\n");
-            rc = BH_EXIT_BROKEN;
-        } else {
-            printf("%d signed checkpoint%s verify; the last covers seq %llu\n", st.checkpoints,
-                   st.checkpoints == 1 ? "" : "s", (unsigned long long)st.last_covered);
-            uint64_t after = chk.records - 1 - st.last_cp_seq;
-            if (after > 0) {
-                /* An engine always ends with a checkpoint after its last record. */
-                printf("UNSIGNED TAIL: the last %llu record%s no signature covers: the journal "
-                       "was cut short, or its engine is still running or died\n",
-                       (unsigned long long)after, after == 1 ? "" : "s");
-                rc = BH_EXIT_BROKEN;
-            }
-        }
-    }
-done:
-    free(st.run_id);
-    free(st.hash);
-out:
     free(buf);
     free(path);
     free(dir);
