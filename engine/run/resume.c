@@ -730,58 +730,150 @@ static void free_facts(facts *fx, size_t nsteps) {
     free(fx->unknown);
 }
 
-int bh_resume_run(const bh_resume_opts *o) {
-    bh_replay r;
-    int rc = bh_replay_open(&r, "resume", o->run_dir);
-    if (rc == 0) rc = resumable(&r);
-    r.secrets = o->secrets;
-    bh_replay_plugins_from(&r, o->plugins);
-    if (rc == 0) rc = bh_replay_load(&r);
+/* Open the run and load what it ran: runbook, secrets, the steps the
+ * flags name. 0, or the exit code after saying why. */
+static int open_run(const bh_resume_opts *o, bh_replay *r) {
+    int rc = bh_replay_open(r, "resume", o->run_dir);
+    if (rc == 0) rc = resumable(r);
+    r->secrets = o->secrets;
+    bh_replay_plugins_from(r, o->plugins);
+    if (rc == 0) rc = bh_replay_load(r);
     if (rc == 0)
         rc = reread_secrets(
-            &r, cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(r.start, "simulation")));
-    if (rc == 0) rc = check_flag_steps(r.rb, o->retry_steps, "--retry-unknown");
-    if (rc == 0) rc = check_flag_steps(r.rb, o->skip_steps, "--skip-unknown");
+            r, cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(r->start, "simulation")));
+    if (rc == 0) rc = check_flag_steps(r->rb, o->retry_steps, "--retry-unknown");
+    if (rc == 0) rc = check_flag_steps(r->rb, o->skip_steps, "--skip-unknown");
+    return rc;
+}
+
+/* What the run was started with, unless the operator says otherwise. 0, or
+ * the exit code after saying why. */
+static int inherit_opts(const bh_resume_opts *o, bh_replay *r, bh_run_opts *ro, bh_sim *sim) {
+    *ro = *o->run_opts;
+    memset(sim, 0, sizeof *sim);
+    if (bh_replay_sim(r, sim)) {
+        ro->sim = sim; /* a drill goes on as a drill: nothing real happens */
+        ro->prompt = 0;
+    }
+    if (ro->concurrency == 0 &&
+        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r->start, "concurrency_hard")))
+        ro->concurrency = (int)N(r->start, "concurrency", 0);
+    if (ro->timeout_override_ms <= 0)
+        ro->timeout_override_ms = N(r->start, "timeout_override_ms", 0);
+    int inherited = !ro->approvers_group && !ro->sim;
+    if (inherited) ro->approvers_group = recorded_group(r->doc);
+    if (ro->sim && ro->approvers_group)
+        fprintf(stderr, "bulkhead resume: --approvers-group: a dry run or drill asks nobody\n");
+    if (ro->approvers_group && (ro->sim || approvers_reach(o->run_dir, inherited, ro) != 0))
+        return 2;
+    return 0;
+}
+
+/* The run's clock goes on: run_end's duration is the run's, from its
+ * start, time spent dead included; a simulation's is on its own clock,
+ * which goes on where it stopped. */
+static void continue_time(bh_replay *r, bh_run *run) {
+    int64_t started_ms;
+    if (run->opts->sim)
+        bh_replay_continue_clock(r, run);
+    else if (bh_util_parse_iso8601(S(r->start, "ts"), &started_ms) == 0 &&
+             started_ms <= bh_util_now_ms())
+        run->earlier_ms = (double)(bh_util_now_ms() - started_ms);
+}
+
+/* The items of a fan-out that had begun must be the ones it started. */
+static int relist_fanouts(bh_run *run, const facts *fx) {
+    const bh_runbook *rb = run->rb;
+    for (size_t i = 0; i < rb->nsteps; i++) {
+        const bh_restored_step *p = &fx->steps[i].r;
+        if (rb->steps[i].each_ref == LUA_NOREF || !p->listed || p->skipped || p->failed_early)
+            continue;
+        char why[400];
+        if (bh_sched_relist(run, i, p->nitems, p->started, why, sizeof why) != 0) {
+            fprintf(stderr, "bulkhead resume: %s; refusing to go on with other items\n", why);
+            return 3;
+        }
+    }
+    return 0;
+}
+
+/* Put each step's state back, and the rollback's if one was under way. */
+static void restore_steps(bh_run *run, const facts *fx, const unsigned char *undone) {
+    const bh_runbook *rb = run->rb;
+    bh_restored_step *restored = bh_util_xcalloc(rb->nsteps ? rb->nsteps : 1, sizeof *restored);
+    for (size_t i = 0; i < rb->nsteps; i++) {
+        restored[i] = fx->steps[i].r;
+        restored[i].approvers = fx->steps[i].approvers;
+    }
+    bh_sched_restore(run, restored);
+    free(restored);
+    if (fx->rolling_back) {
+        run->failed = run->rollback = run->undoing = 1;
+        run->undo_pos = run->ndone;
+        for (size_t i = 0; i < rb->nsteps; i++)
+            if (undone[i]) run->status[i] = BH_STEP_UNDONE;
+    }
+}
+
+/* The journal is ours: record the resume and its decisions, put the state
+ * back, and let the scheduler go on. Returns the exit code. */
+static int go_on(bh_run *run, bh_replay *r, facts *fx, const bh_resume_opts *o, int retry_undos) {
+    const bh_runbook *rb = run->rb;
+    bh_sched_listen(run);
+    char mode[64];
+    snprintf(mode, sizeof mode, "resumed, %s", run->fx->mode);
+    bh_events_run_start(run->events, run->id, rb->title, run->dir, rb->nsteps, mode);
+    bh_replay_record_cut(r, run);
+    cJSON *leftovers = cJSON_CreateArray();
+    stop_leftovers(run->id, rb->kill_grace_ms, leftovers);
+    cJSON *undos_skipped = NULL;
+    unsigned char *undone = bh_util_xcalloc(rb->nsteps ? rb->nsteps : 1, 1);
+    if (fx->rolling_back) {
+        /* Go on undoing: what completed and is not undone yet. */
+        size_t history[2];
+        run->ndone = 0;
+        undos_skipped = cJSON_CreateArray();
+        bh_undo_plan(rb, r->doc, NULL, retry_undos, run, undos_skipped, history, undone);
+        run->undone = history[0];
+        run->undo_failed = history[1];
+    }
+    write_resumed(run, r, leftovers, undos_skipped);
+    write_decisions(run, fx);
+    restore_steps(run, fx, undone);
+    free(undone);
+    if (o->abandon) {
+        /* nothing new: what had not started is skipped, the end says why */
+        run->abandoned = 1;
+        run->stopping = 1;
+    }
+    bh_sched_pump(run);
+    bh_run_outcome out = bh_sched_finish_run(run);
+    return out == BH_RUN_OK            ? 0
+           : out == BH_RUN_FAILED      ? 1
+           : out == BH_RUN_INTERRUPTED ? 128 + run->interrupt_signal
+                                       : 6;
+}
+
+int bh_resume_run(const bh_resume_opts *o) {
+    bh_replay r;
+    bh_run_opts ro;
+    bh_sim sim;
+    memset(&sim, 0, sizeof sim);
+    int rc = open_run(o, &r);
+    if (rc == 0) rc = inherit_opts(o, &r, &ro, &sim);
     if (rc != 0) {
         bh_replay_close(&r);
+        bh_sim_free(&sim);
         return rc;
     }
     bh_runbook *rb = r.rb;
-    /* What the run was started with, unless the operator says otherwise. */
-    bh_run_opts ro = *o->run_opts;
-    bh_sim sim;
-    memset(&sim, 0, sizeof sim);
-    if (bh_replay_sim(&r, &sim)) {
-        ro.sim = &sim; /* a drill goes on as a drill: nothing real happens */
-        ro.prompt = 0;
-    }
-    if (ro.concurrency == 0 &&
-        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r.start, "concurrency_hard")))
-        ro.concurrency = (int)N(r.start, "concurrency", 0);
-    if (ro.timeout_override_ms <= 0) ro.timeout_override_ms = N(r.start, "timeout_override_ms", 0);
-    int inherited = !ro.approvers_group && !ro.sim;
-    if (inherited) ro.approvers_group = recorded_group(r.doc);
-    if (ro.sim && ro.approvers_group)
-        fprintf(stderr, "bulkhead resume: --approvers-group: a dry run or drill asks nobody\n");
-    if (ro.approvers_group && (ro.sim || approvers_reach(o->run_dir, inherited, &ro) != 0)) {
-        bh_replay_close(&r);
-        bh_sim_free(&sim);
-        return 2;
-    }
     uv_loop_t loop;
     uv_loop_init(&loop);
     bh_run run_s;
     bh_run *run = &run_s;
     bh_sched_init(run, rb, &ro, &loop);
     run->id = bh_util_xstrdup(S(r.start, "run_id") ? S(r.start, "run_id") : "?");
-    /* run_end's duration is the run's, from its start, time spent dead included. */
-    /* A simulation's is on its own clock, which goes on where it stopped. */
-    int64_t started_ms;
-    if (ro.sim)
-        bh_replay_continue_clock(&r, run);
-    else if (bh_util_parse_iso8601(S(r.start, "ts"), &started_ms) == 0 &&
-             started_ms <= bh_util_now_ms())
-        run->earlier_ms = (double)(bh_util_now_ms() - started_ms);
+    continue_time(&r, run);
     run->dir = bh_util_xstrdup(o->run_dir);
     facts fx = {.steps = bh_util_xcalloc(rb->nsteps ? rb->nsteps : 1, sizeof *fx.steps)};
     rc = bh_replay_fill(&r, run);
@@ -789,68 +881,12 @@ int bh_resume_run(const bh_resume_opts *o) {
         read_facts(rb, r.doc, &fx, run);
         judge(rb, &fx);
         if (o->abandon) fx.rolling_back = 0; /* what the rollback left, undo does */
-    }
-    /* The items of a fan-out that had begun must be the ones it started. */
-    for (size_t i = 0; rc == 0 && i < rb->nsteps; i++) {
-        const bh_restored_step *p = &fx.steps[i].r;
-        if (rb->steps[i].each_ref == LUA_NOREF || !p->listed || p->skipped || p->failed_early)
-            continue;
-        char why[400];
-        if (bh_sched_relist(run, i, p->nitems, p->started, why, sizeof why) != 0) {
-            fprintf(stderr, "bulkhead resume: %s; refusing to go on with other items\n", why);
-            rc = 3;
-        }
+        rc = relist_fanouts(run, &fx);
     }
     int retry_undos = 0;
     if (rc == 0) rc = decide(run, &fx, o, &retry_undos);
     if (rc == 0) rc = bh_replay_attach(&r, run);
-    if (rc == 0) {
-        bh_sched_listen(run);
-        char mode[64];
-        snprintf(mode, sizeof mode, "resumed, %s", run->fx->mode);
-        bh_events_run_start(run->events, run->id, rb->title, run->dir, rb->nsteps, mode);
-        bh_replay_record_cut(&r, run);
-        cJSON *leftovers = cJSON_CreateArray();
-        stop_leftovers(run->id, rb->kill_grace_ms, leftovers);
-        cJSON *undos_skipped = NULL;
-        unsigned char *undone = bh_util_xcalloc(rb->nsteps ? rb->nsteps : 1, 1);
-        if (fx.rolling_back) {
-            /* Go on undoing: what completed and is not undone yet. */
-            size_t history[2];
-            run->ndone = 0;
-            undos_skipped = cJSON_CreateArray();
-            bh_undo_plan(rb, r.doc, NULL, retry_undos, run, undos_skipped, history, undone);
-            run->undone = history[0];
-            run->undo_failed = history[1];
-        }
-        write_resumed(run, &r, leftovers, undos_skipped);
-        write_decisions(run, &fx);
-        bh_restored_step *restored = bh_util_xcalloc(rb->nsteps ? rb->nsteps : 1, sizeof *restored);
-        for (size_t i = 0; i < rb->nsteps; i++) {
-            restored[i] = fx.steps[i].r;
-            restored[i].approvers = fx.steps[i].approvers;
-        }
-        bh_sched_restore(run, restored);
-        free(restored);
-        if (fx.rolling_back) {
-            run->failed = run->rollback = run->undoing = 1;
-            run->undo_pos = run->ndone;
-            for (size_t i = 0; i < rb->nsteps; i++)
-                if (undone[i]) run->status[i] = BH_STEP_UNDONE;
-        }
-        free(undone);
-        if (o->abandon) {
-            /* nothing new: what had not started is skipped, the end says why */
-            run->abandoned = 1;
-            run->stopping = 1;
-        }
-        bh_sched_pump(run);
-        bh_run_outcome out = bh_sched_finish_run(run);
-        rc = out == BH_RUN_OK            ? 0
-             : out == BH_RUN_FAILED      ? 1
-             : out == BH_RUN_INTERRUPTED ? 128 + run->interrupt_signal
-                                         : 6;
-    }
+    if (rc == 0) rc = go_on(run, &r, &fx, o, retry_undos);
     bh_sched_cleanup(run);
     free_facts(&fx, rb->nsteps);
     bh_replay_close(&r);
