@@ -787,6 +787,124 @@ static bh_step *find_step(const bh_runbook *rb, const char *id) {
     return i == (size_t)-1 ? NULL : &rb->steps[i];
 }
 
+/* A new step at the end of rb, its id, phase and place set. */
+static bh_step *new_step(bh_runbook *rb, const char *id, const char *file, int line) {
+    if (rb->nsteps == rb->capsteps || !rb->steps) {
+        rb->capsteps = rb->capsteps ? rb->capsteps * 2 : 16;
+        rb->steps = realloc(rb->steps, rb->capsteps * sizeof *rb->steps);
+        rb->group_of = realloc(rb->group_of, rb->capsteps * sizeof *rb->group_of);
+        if (!rb->steps || !rb->group_of) abort();
+    }
+    rb->group_of[rb->nsteps] = 0;
+    bh_step *s = &rb->steps[rb->nsteps++];
+    memset(s, 0, sizeof(*s));
+    s->id = bh_util_xstrdup(id);
+    s->phase = bh_util_xstrdup(rb->current_phase);
+    s->file = bh_util_xstrdup(file);
+    s->line = line;
+    s->run_ref = LUA_NOREF;
+    s->when_ref = LUA_NOREF;
+    s->undo_ref = LUA_NOREF;
+    s->backoff_ms = BH_DEFAULT_BACKOFF_MS;
+    return s;
+}
+
+/* after = "id" or { "id", ... } */
+static void parse_after(lua_State *L, bh_runbook *rb, bh_step *s, const char *what,
+                        const char *file, int line) {
+    int at = lua_getfield(L, 1, "after");
+    if (at == LUA_TSTRING) {
+        s->after = bh_util_xcalloc(1, sizeof *s->after);
+        s->after[s->nafter++] = bh_util_xstrdup(lua_tostring(L, -1));
+    } else if (at == LUA_TTABLE) {
+        size_t n = lua_rawlen(L, -1);
+        s->after = bh_util_xcalloc(n ? n : 1, sizeof *s->after);
+        for (size_t k = 1; k <= n; k++) {
+            if (lua_rawgeti(L, -1, (lua_Integer)k) == LUA_TSTRING)
+                s->after[s->nafter++] = bh_util_xstrdup(lua_tostring(L, -1));
+            else
+                bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                            "%s: 'after' entries must be step ids (strings)", what);
+            lua_pop(L, 1);
+        }
+    } else if (at != LUA_TNIL) {
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                    "%s: 'after' must be a step id or a list of them, not a %s", what,
+                    lua_typename(L, at));
+    }
+    lua_pop(L, 1);
+}
+
+/* when = false, or a function(ctx) */
+static void parse_when(lua_State *L, bh_runbook *rb, bh_step *s, const char *what, const char *file,
+                       int line) {
+    int wt = lua_getfield(L, 1, "when");
+    if (wt == LUA_TFUNCTION) {
+        s->when_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        return;
+    }
+    if (wt == LUA_TBOOLEAN)
+        s->when_false = !lua_toboolean(L, -1);
+    else if (wt != LUA_TNIL)
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                    "%s: 'when' must be a boolean or a function(ctx) returning one, not a %s", what,
+                    lua_typename(L, wt));
+    lua_pop(L, 1);
+}
+
+/* retries, backoff and on_failure: what a failure does */
+static void parse_failure(lua_State *L, bh_runbook *rb, bh_step *s, const char *what,
+                          const char *file, int line) {
+    opt_duration(L, rb, 1, "backoff", what, file, line, &s->backoff_ms);
+    int rt = lua_getfield(L, 1, "retries");
+    if (rt != LUA_TNIL) {
+        int isint = 0;
+        lua_Integer n = lua_tointegerx(L, -1, &isint);
+        if (rt != LUA_TNUMBER || !isint || n < 0 || n > BH_MAX_RETRIES)
+            bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                        "%s: 'retries' must be a whole number from 0 to %d", what, BH_MAX_RETRIES);
+        else
+            s->retries = (int)n;
+    }
+    lua_pop(L, 1);
+    char *policy = opt_string(L, rb, 1, "on_failure", what, file, line);
+    if (policy && strcmp(policy, "continue") == 0)
+        s->on_failure = BH_FAIL_CONTINUE;
+    else if (policy && strcmp(policy, "rollback") == 0)
+        s->on_failure = BH_FAIL_ROLLBACK;
+    else if (policy && strcmp(policy, "abort") != 0)
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                    "%s: on_failure must be \"abort\", \"continue\" or \"rollback\", not \"%s\"",
+                    what, policy);
+    free(policy);
+}
+
+/* run = function(ctx), unless an action or a person does the work */
+static void parse_run(lua_State *L, bh_runbook *rb, bh_step *s, const char *what, const char *file,
+                      int line) {
+    int t = lua_getfield(L, 1, "run");
+    if (s->action && t != LUA_TNIL) {
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line, "%s: give 'run' or 'action', not both",
+                    what);
+    } else if (s->action) {
+        /* the action is the body */
+    } else if (t == LUA_TFUNCTION) {
+        s->run_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        if (s->manual)
+            bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                        "%s: a manual task has no 'run' function: a person does the work and "
+                        "marks it done",
+                        what);
+        return;
+    } else if (!s->manual || t != LUA_TNIL) {
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                    "%s: 'run' must be a function(ctx) ... end (or give action = "
+                    "plugin.action {...})%s%s",
+                    what, t == LUA_TNIL ? "" : ", not a ", t == LUA_TNIL ? "" : lua_typename(L, t));
+    }
+    lua_pop(L, 1);
+}
+
 static int l_step_body(lua_State *L) {
     bh_runbook *rb = upvalue_rb(L);
     const char *id = lua_tostring(L, lua_upvalueindex(2));
@@ -819,107 +937,17 @@ static int l_step_body(lua_State *L) {
         lua_pushlightuserdata(L, &STOP_LOADING);
         return lua_error(L);
     }
-    if (rb->nsteps == rb->capsteps || !rb->steps) {
-        rb->capsteps = rb->capsteps ? rb->capsteps * 2 : 16;
-        rb->steps = realloc(rb->steps, rb->capsteps * sizeof *rb->steps);
-        rb->group_of = realloc(rb->group_of, rb->capsteps * sizeof *rb->group_of);
-        if (!rb->steps || !rb->group_of) abort();
-    }
-    rb->group_of[rb->nsteps] = 0;
-    bh_step *s = &rb->steps[rb->nsteps++];
-    memset(s, 0, sizeof(*s));
-    s->id = bh_util_xstrdup(id);
-    s->phase = bh_util_xstrdup(rb->current_phase);
-    s->file = bh_util_xstrdup(file);
-    s->line = line;
-    s->run_ref = LUA_NOREF;
+    bh_step *s = new_step(rb, id, file, line);
     s->doc = opt_string(L, rb, 1, "doc", what, file, line);
     s->effect = opt_string(L, rb, 1, "effect", what, file, line);
     s->timeout_set = opt_duration(L, rb, 1, "timeout", what, file, line, &s->timeout_ms);
-    int at = lua_getfield(L, 1, "after");
-    if (at == LUA_TSTRING) {
-        s->after = bh_util_xcalloc(1, sizeof *s->after);
-        s->after[s->nafter++] = bh_util_xstrdup(lua_tostring(L, -1));
-    } else if (at == LUA_TTABLE) {
-        size_t n = lua_rawlen(L, -1);
-        s->after = bh_util_xcalloc(n ? n : 1, sizeof *s->after);
-        for (size_t k = 1; k <= n; k++) {
-            if (lua_rawgeti(L, -1, (lua_Integer)k) == LUA_TSTRING)
-                s->after[s->nafter++] = bh_util_xstrdup(lua_tostring(L, -1));
-            else
-                bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
-                            "%s: 'after' entries must be step ids (strings)", what);
-            lua_pop(L, 1);
-        }
-    } else if (at != LUA_TNIL) {
-        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
-                    "%s: 'after' must be a step id or a list of them, not a %s", what,
-                    lua_typename(L, at));
-    }
-    lua_pop(L, 1);
-    s->when_ref = LUA_NOREF;
-    int wt = lua_getfield(L, 1, "when");
-    if (wt == LUA_TFUNCTION) {
-        s->when_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    } else {
-        if (wt == LUA_TBOOLEAN)
-            s->when_false = !lua_toboolean(L, -1);
-        else if (wt != LUA_TNIL)
-            bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
-                        "%s: 'when' must be a boolean or a function(ctx) returning one, not a %s",
-                        what, lua_typename(L, wt));
-        lua_pop(L, 1);
-    }
-    s->backoff_ms = BH_DEFAULT_BACKOFF_MS;
-    opt_duration(L, rb, 1, "backoff", what, file, line, &s->backoff_ms);
-    int rt = lua_getfield(L, 1, "retries");
-    if (rt != LUA_TNIL) {
-        int isint = 0;
-        lua_Integer n = lua_tointegerx(L, -1, &isint);
-        if (rt != LUA_TNUMBER || !isint || n < 0 || n > BH_MAX_RETRIES)
-            bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
-                        "%s: 'retries' must be a whole number from 0 to %d", what, BH_MAX_RETRIES);
-        else
-            s->retries = (int)n;
-    }
-    lua_pop(L, 1);
-    char *policy = opt_string(L, rb, 1, "on_failure", what, file, line);
-    if (policy && strcmp(policy, "continue") == 0)
-        s->on_failure = BH_FAIL_CONTINUE;
-    else if (policy && strcmp(policy, "rollback") == 0)
-        s->on_failure = BH_FAIL_ROLLBACK;
-    else if (policy && strcmp(policy, "abort") != 0)
-        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
-                    "%s: on_failure must be \"abort\", \"continue\" or \"rollback\", not \"%s\"",
-                    what, policy);
-    free(policy);
-    s->undo_ref = LUA_NOREF;
+    parse_after(L, rb, s, what, file, line);
+    parse_when(L, rb, s, what, file, line);
+    parse_failure(L, rb, s, what, file, line);
     parse_action(L, rb, s, what, file, line);
     parse_semantics(L, rb, s, what, file, line);
     if (!s->timeout_set) s->timeout_ms = rb->timeout_ms;
-    int t = lua_getfield(L, 1, "run");
-    if (s->action && t != LUA_TNIL) {
-        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line, "%s: give 'run' or 'action', not both",
-                    what);
-        lua_pop(L, 1);
-    } else if (s->action) {
-        lua_pop(L, 1);
-    } else if (t == LUA_TFUNCTION) {
-        s->run_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-        if (s->manual)
-            bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
-                        "%s: a manual task has no 'run' function: a person does the work and "
-                        "marks it done",
-                        what);
-    } else {
-        if (!s->manual || t != LUA_TNIL)
-            bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
-                        "%s: 'run' must be a function(ctx) ... end (or give action = "
-                        "plugin.action {...})%s%s",
-                        what, t == LUA_TNIL ? "" : ", not a ",
-                        t == LUA_TNIL ? "" : lua_typename(L, t));
-        lua_pop(L, 1);
-    }
+    parse_run(L, rb, s, what, file, line);
     lua_pushstring(L, id); /* so that parallel { step "a" {...}, ... } gets the ids */
     return 1;
 }
