@@ -259,35 +259,55 @@ static int resume_usage(const bh_options *o) {
     return 0;
 }
 
-int bh_cmd_resume(int argc, char **argv, const bh_cli *g) {
+/* What resume and undo work with: their options, the run options, the
+ * run folder and the secrets. */
+typedef struct {
     bh_options o;
     char name[BH_UTIL_NAME_MAX + 1];
-    bh_run_opts ro = {0};
-    char *dir = NULL;
-    bh_secrets *secrets = NULL;
-    int rc = bh_options_parse(&o, "resume", BH_OPTIONS_RESUME, argc, argv, RESUME_HELP);
-    if (rc == 0) rc = resume_usage(&o);
-    if (rc == 0) rc = bh_options_run_opts(&o, g, 0, &ro, name);
-    if (rc == 0 && !(dir = bh_cmd_find_run(g, o.args[0]))) rc = BH_EXIT_IO;
-    if (rc == 0 && !(secrets = bh_cmd_open_secrets("resume", o.secrets_file))) rc = BH_EXIT_PARAMS;
+    bh_run_opts ro;
+    char *dir;
+    bh_secrets *secrets;
+} run_cmd;
+
+/* Parse, check (usage), and find the run and the secrets. 0, -1 (help
+ * printed) or the exit code after saying why; free with run_cmd_free. */
+static int run_cmd_open(run_cmd *c, const char *cmd, bh_options_cmd which, int argc, char **argv,
+                        const char *help, int (*usage)(const bh_options *), const bh_cli *g) {
+    memset(c, 0, sizeof *c);
+    int rc = bh_options_parse(&c->o, cmd, which, argc, argv, help);
+    if (rc == 0) rc = usage(&c->o);
+    if (rc == 0) rc = bh_options_run_opts(&c->o, g, 0, &c->ro, c->name);
+    if (rc == 0 && !(c->dir = bh_cmd_find_run(g, c->o.args[0]))) rc = BH_EXIT_IO;
+    if (rc == 0 && !(c->secrets = bh_cmd_open_secrets(cmd, c->o.secrets_file))) rc = BH_EXIT_PARAMS;
+    return rc;
+}
+
+static void run_cmd_free(run_cmd *c) {
+    bh_secrets_free(c->secrets);
+    free(c->dir);
+    bh_sign_free(c->ro.signer);
+    bh_options_free(&c->o);
+}
+
+int bh_cmd_resume(int argc, char **argv, const bh_cli *g) {
+    run_cmd c;
+    int rc =
+        run_cmd_open(&c, "resume", BH_OPTIONS_RESUME, argc, argv, RESUME_HELP, resume_usage, g);
     if (rc == 0) {
         bh_resume_opts res = {
-            .run_dir = dir,
-            .run_opts = &ro,
-            .retry_all = o.retry_all,
-            .skip_all = o.skip_all,
-            .retry_steps = o.retry,
-            .skip_steps = o.skip,
-            .ask = ro.prompt,
-            .secrets = secrets,
-            .plugins = o.plugins,
+            .run_dir = c.dir,
+            .run_opts = &c.ro,
+            .retry_all = c.o.retry_all,
+            .skip_all = c.o.skip_all,
+            .retry_steps = c.o.retry,
+            .skip_steps = c.o.skip,
+            .ask = c.ro.prompt,
+            .secrets = c.secrets,
+            .plugins = c.o.plugins,
         };
         rc = bh_resume_run(&res);
     }
-    bh_secrets_free(secrets);
-    free(dir);
-    bh_sign_free(ro.signer);
-    bh_options_free(&o);
+    run_cmd_free(&c);
     return rc < 0 ? BH_EXIT_OK : rc;
 }
 
@@ -318,39 +338,28 @@ static int undo_usage(const bh_options *o) {
 }
 
 int bh_cmd_undo(int argc, char **argv, const bh_cli *g) {
-    bh_options o;
-    char name[BH_UTIL_NAME_MAX + 1];
-    bh_run_opts ro = {0};
-    char *dir = NULL;
-    bh_secrets *secrets = NULL;
-    int rc = bh_options_parse(&o, "undo", BH_OPTIONS_UNDO, argc, argv, UNDO_HELP);
-    if (rc == 0) rc = undo_usage(&o);
-    if (rc == 0) rc = bh_options_run_opts(&o, g, 0, &ro, name);
-    if (rc == 0 && !(dir = bh_cmd_find_run(g, o.args[0]))) rc = BH_EXIT_IO;
-    if (rc == 0 && !(secrets = bh_cmd_open_secrets("undo", o.secrets_file))) rc = BH_EXIT_PARAMS;
-    if (rc == 0 && o.abandon && !has_run_end(dir)) {
+    run_cmd c;
+    int rc = run_cmd_open(&c, "undo", BH_OPTIONS_UNDO, argc, argv, UNDO_HELP, undo_usage, g);
+    if (rc == 0 && c.o.abandon && !has_run_end(c.dir)) {
         /* End it first as a resume would, without going on: then it is a
          * finished run like any other, and undo works on its journal. */
-        bh_resume_opts res = {.run_dir = dir,
-                              .run_opts = &ro,
-                              .secrets = secrets,
-                              .plugins = o.plugins,
+        bh_resume_opts res = {.run_dir = c.dir,
+                              .run_opts = &c.ro,
+                              .secrets = c.secrets,
+                              .plugins = c.o.plugins,
                               .abandon = 1};
         rc = bh_resume_run(&res);
         if (rc == 1) rc = 0; /* it ended, abandoned: a step of it had failed */
     }
-    bh_undo_opts uo = {.run_dir = dir,
-                       .step = o.step,
-                       .retry_unknown = o.retry_all,
-                       .run_opts = &ro,
-                       .secrets = secrets,
-                       .plugins = o.plugins,
-                       .settle = o.settle,
-                       .note = o.note};
+    bh_undo_opts uo = {.run_dir = c.dir,
+                       .step = c.o.step,
+                       .retry_unknown = c.o.retry_all,
+                       .run_opts = &c.ro,
+                       .secrets = c.secrets,
+                       .plugins = c.o.plugins,
+                       .settle = c.o.settle,
+                       .note = c.o.note};
     if (rc == 0) rc = bh_undo_run(&uo);
-    bh_secrets_free(secrets);
-    bh_sign_free(ro.signer);
-    free(dir);
-    bh_options_free(&o);
+    run_cmd_free(&c);
     return rc < 0 ? BH_EXIT_OK : rc;
 }
