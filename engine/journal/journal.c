@@ -268,112 +268,125 @@ static void set_broken(bh_journal_check *out, uint64_t seq, uint64_t offset,
     memcpy(out->head, last_good_hash, sizeof out->head);
 }
 
+/* Where verification is: the record expected next, and the hashes of the
+ * last two lines read (when a link breaks and the earlier line is the one
+ * named, the last intact line is the one before it). */
+typedef struct {
+    const char *buf;
+    size_t len;
+    uint64_t expected, prev_offset;
+    char hash[BH_SHA256_HEX_LEN + 1], hash_before[BH_SHA256_HEX_LEN + 1];
+} verifier;
+
+/* The line at off (llen bytes, nl its end or NULL): whole, a record, the
+ * seq expected, and a run_start first? Otherwise *out says why, 0. */
+static int check_line(const verifier *v, size_t off, const char *nl, size_t llen, record_head *rh,
+                      bh_journal_check *out) {
+    uint64_t expected = v->expected;
+    if (!nl) {
+        set_broken(out, expected, off, v->hash);
+        snprintf(out->message, sizeof out->message,
+                 "unterminated last line (torn write) at byte %zu, where seq %" PRIu64
+                 " was expected",
+                 off, expected);
+        return 0;
+    }
+    if (!parse_record(v->buf + off, llen, rh)) {
+        set_broken(out, expected, off, v->hash);
+        snprintf(out->message, sizeof out->message,
+                 "line at byte %zu, where seq %" PRIu64
+                 " was expected, is not a valid record (not a JSON object with a "
+                 "numeric seq and a string prev)",
+                 off, expected);
+        return 0;
+    }
+    if (rh->seq != (double)expected) {
+        set_broken(out, expected, off, v->hash);
+        snprintf(out->message, sizeof out->message,
+                 "expected seq %" PRIu64 ", found seq %.17g at byte %zu: a record is "
+                 "missing or out of order",
+                 expected, rh->seq, off);
+        return 0;
+    }
+    /* A chain can be rebuilt from any record on (renumbered, rehashed):
+     * only the run's own start says it is the whole story. */
+    if (expected == 0 && !bh_rec_is(rh->type, BH_REC_RUN_START)) {
+        set_broken(out, 0, off, zero_hash);
+        snprintf(out->message, sizeof out->message,
+                 "seq 0 at byte %zu is a '%s' record, not run_start: a journal begins with "
+                 "its run's run_start, so records before this one are missing",
+                 off, rh->type[0] ? rh->type : "(untyped)");
+        return 0;
+    }
+    return 1;
+}
+
+/* The prev of the line at off (ending at nl, its own hash own) is not the
+ * hash of the line before: say which line changed. */
+static void broken_link(const verifier *v, size_t off, const char *nl, const char *own,
+                        bh_journal_check *out) {
+    uint64_t expected = v->expected;
+    if (expected == 0) { /* no earlier line to blame */
+        set_broken(out, 0, off, zero_hash);
+        snprintf(out->message, sizeof out->message,
+                 "seq 0 at byte %zu was changed: its prev is not 64 zeros", off);
+        return;
+    }
+    /* The link earlier -> this is broken: either the earlier line's content
+     * changed (its hash moved) or this line's prev did. If this line's own
+     * hash is also rejected by its successor, this line's bytes changed;
+     * otherwise the earlier line's did. */
+    int this_changed = 0;
+    const char *next = nl + 1;
+    size_t rest = v->len - (size_t)(next - v->buf);
+    if (rest > 0) {
+        const char *nnl = memchr(next, '\n', rest);
+        size_t nlen = nnl ? (size_t)(nnl - next) : rest;
+        record_head nh;
+        if (parse_record(next, nlen, &nh) && strcmp(nh.prev, own) != 0) this_changed = 1;
+    }
+    if (this_changed) {
+        set_broken(out, expected, off, v->hash);
+        snprintf(out->message, sizeof out->message,
+                 "seq %" PRIu64 " at byte %zu was changed: the hash chain breaks between "
+                 "seq %" PRIu64 " and seq %" PRIu64 " and between seq %" PRIu64 " and seq %" PRIu64,
+                 expected, off, expected - 1, expected, expected, expected + 1);
+    } else {
+        set_broken(out, expected - 1, v->prev_offset, v->hash_before);
+        snprintf(out->message, sizeof out->message,
+                 "seq %" PRIu64 " at byte %" PRIu64
+                 " was changed: the hash chain breaks between seq %" PRIu64 " and seq %" PRIu64
+                 " (prev of seq %" PRIu64 " is not the hash of seq %" PRIu64 ")",
+                 expected - 1, v->prev_offset, expected - 1, expected, expected, expected - 1);
+    }
+}
+
 void bh_journal_verify_buf(const char *buf, size_t len, bh_journal_check *out) {
     memset(out, 0, sizeof *out);
     out->bad_seq = -1;
     out->bytes = len;
-
-    /* Hashes of the last two lines read: when a link breaks and the earlier
-     * line is the one named, the last intact line is the one before it. */
-    char hash[BH_SHA256_HEX_LEN + 1], hash_before[BH_SHA256_HEX_LEN + 1];
-    memcpy(hash, zero_hash, sizeof hash);
-    memcpy(hash_before, zero_hash, sizeof hash_before);
-    uint64_t expected = 0, prev_offset = 0;
+    verifier v = {.buf = buf, .len = len};
+    memcpy(v.hash, zero_hash, sizeof v.hash);
+    memcpy(v.hash_before, zero_hash, sizeof v.hash_before);
     size_t off = 0;
-
     while (off < len) {
-        const char *line = buf + off;
-        const char *nl = memchr(line, '\n', len - off);
-        if (!nl) {
-            set_broken(out, expected, off, hash);
-            snprintf(out->message, sizeof out->message,
-                     "unterminated last line (torn write) at byte %zu, where seq %" PRIu64
-                     " was expected",
-                     off, expected);
-            return;
-        }
-        size_t llen = (size_t)(nl - line);
-
+        const char *nl = memchr(buf + off, '\n', len - off);
+        size_t llen = nl ? (size_t)(nl - (buf + off)) : len - off;
         record_head rh;
-        if (!parse_record(line, llen, &rh)) {
-            set_broken(out, expected, off, hash);
-            snprintf(out->message, sizeof out->message,
-                     "line at byte %zu, where seq %" PRIu64
-                     " was expected, is not a valid record (not a JSON object with a "
-                     "numeric seq and a string prev)",
-                     off, expected);
-            return;
-        }
-        if (rh.seq != (double)expected) {
-            set_broken(out, expected, off, hash);
-            snprintf(out->message, sizeof out->message,
-                     "expected seq %" PRIu64 ", found seq %.17g at byte %zu: a record is "
-                     "missing or out of order",
-                     expected, rh.seq, off);
-            return;
-        }
-        /* A chain can be rebuilt from any record on (renumbered, rehashed):
-         * only the run's own start says it is the whole story. */
-        if (expected == 0 && !bh_rec_is(rh.type, BH_REC_RUN_START)) {
-            set_broken(out, 0, off, zero_hash);
-            snprintf(out->message, sizeof out->message,
-                     "seq 0 at byte %zu is a '%s' record, not run_start: a journal begins with "
-                     "its run's run_start, so records before this one are missing",
-                     off, rh.type[0] ? rh.type : "(untyped)");
-            return;
-        }
-
+        if (!check_line(&v, off, nl, llen, &rh, out)) return;
         char own[BH_SHA256_HEX_LEN + 1];
-        bh_util_sha256_hex(line, llen, own);
-
-        if (strcmp(rh.prev, hash) != 0) {
-            if (expected == 0) {
-                /* No earlier line to blame. */
-                set_broken(out, 0, off, zero_hash);
-                snprintf(out->message, sizeof out->message,
-                         "seq 0 at byte %zu was changed: its prev is not 64 zeros", off);
-                return;
-            }
-            /* The link earlier -> this is broken: either the earlier line's
-             * content changed (its hash moved) or this line's prev did. If
-             * this line's own hash is also rejected by its successor, this
-             * line's bytes changed; otherwise the earlier line's did. */
-            int this_changed = 0;
-            const char *next = nl + 1;
-            size_t rest = len - (size_t)(next - buf);
-            if (rest > 0) {
-                const char *nnl = memchr(next, '\n', rest);
-                size_t nlen = nnl ? (size_t)(nnl - next) : rest;
-                record_head nh;
-                if (parse_record(next, nlen, &nh) && strcmp(nh.prev, own) != 0) this_changed = 1;
-            }
-            if (this_changed) {
-                set_broken(out, expected, off, hash);
-                snprintf(out->message, sizeof out->message,
-                         "seq %" PRIu64 " at byte %zu was changed: the hash chain breaks between "
-                         "seq %" PRIu64 " and seq %" PRIu64 " and between seq %" PRIu64
-                         " and seq %" PRIu64,
-                         expected, off, expected - 1, expected, expected, expected + 1);
-            } else {
-                set_broken(out, expected - 1, prev_offset, hash_before);
-                snprintf(out->message, sizeof out->message,
-                         "seq %" PRIu64 " at byte %" PRIu64
-                         " was changed: the hash chain breaks between seq %" PRIu64
-                         " and seq %" PRIu64 " (prev of seq %" PRIu64
-                         " is not the hash of seq %" PRIu64 ")",
-                         expected - 1, prev_offset, expected - 1, expected, expected, expected - 1);
-            }
+        bh_util_sha256_hex(buf + off, llen, own);
+        if (strcmp(rh.prev, v.hash) != 0) {
+            broken_link(&v, off, nl, own, out);
             return;
         }
-
-        memcpy(hash_before, hash, sizeof hash);
-        memcpy(hash, own, sizeof hash);
-        prev_offset = off;
-        expected++;
+        memcpy(v.hash_before, v.hash, sizeof v.hash);
+        memcpy(v.hash, own, sizeof v.hash);
+        v.prev_offset = off;
+        v.expected++;
         off += llen + 1;
     }
-
-    if (expected == 0) { /* emptied, or never written */
+    if (v.expected == 0) { /* emptied, or never written */
         set_broken(out, 0, 0, zero_hash);
         snprintf(out->message, sizeof out->message,
                  "the journal is empty: it has no run_start record, so nothing vouches for "
@@ -381,10 +394,11 @@ void bh_journal_verify_buf(const char *buf, size_t len, bh_journal_check *out) {
         return;
     }
     out->intact = 1;
-    out->records = expected;
+    out->records = v.expected;
     out->bad_seq = -1;
-    memcpy(out->head, hash, sizeof out->head);
-    snprintf(out->message, sizeof out->message, "hash chain intact: %" PRIu64 " records", expected);
+    memcpy(out->head, v.hash, sizeof out->head);
+    snprintf(out->message, sizeof out->message, "hash chain intact: %" PRIu64 " records",
+             v.expected);
 }
 
 int bh_journal_check_run(const char *buf, size_t len, const char *dir, bh_journal_check *chk) {
