@@ -121,22 +121,32 @@ local function addr_bytes(a)
   if a:find("^%d+%.%d+%.%d+%.%d+$") then
     local b = {}
     for n in a:gmatch("%d+") do
+      -- "010" is 8 to the C library nft uses (octal), 10 to a person:
+      -- neither is guessed
+      if #n > 1 and n:sub(1, 1) == "0" then return nil end
       n = tonumber(n)
       if n > 255 then return nil end
       b[#b + 1] = n
     end
     return b
   end
-  if not a:find("^[%x:]+$") then return nil end
+  if not a:find("^[%x:]+$") or a:find(":::") then return nil end
   local head, tail = a:match("^(.-)::(.*)$")
+  if head and tail:find("::", 1, true) then return nil end -- one "::" at most
+  -- groups of 1 to 4 hex digits, one colon apart (nil: a stray colon)
   local function groups(str)
     local g = {}
-    for x in str:gmatch("[^:]+") do g[#g + 1] = tonumber(x, 16) end
+    if str == "" then return g end
+    for x in (str .. ":"):gmatch("([^:]*):") do
+      if #x < 1 or #x > 4 then return nil end
+      g[#g + 1] = tonumber(x, 16)
+    end
     return g
   end
   local left, right = groups(head or a), groups(tail or "")
+  if not left or not right then return nil end
   if not head and #left ~= 8 then return nil end
-  if #left + #right > 8 then return nil end
+  if head and #left + #right > 7 then return nil end -- "::" stands for one group or more
   local all = {}
   for _, g in ipairs(left) do all[#all + 1] = g end
   for _ = 1, 8 - #left - #right do all[#all + 1] = 0 end

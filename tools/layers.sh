@@ -13,7 +13,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT/engine" || exit 2
 
 for f in */*.c */*.h; do
-    grep -n '^#include "' "$f" | sed "s|^|$f:|"
+    grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' "$f" | sed "s|^|$f:|"
 done | awk -v layers="$LAYERS" '
 BEGIN {
     n = split(layers, L, " ")

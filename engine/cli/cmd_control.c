@@ -235,7 +235,6 @@ int bh_cmd_done(int argc, char **argv, const bh_cli *g) {
     return person_command(argc, argv, g, "done", DONE_HELP);
 }
 
-/* "a,b,c" appended to a NULL-terminated list. */
 /* The run a command names: its one argument. 0, or the exit code after
  * saying what is wrong. */
 static int one_run(const bh_options *o) {
@@ -277,6 +276,7 @@ static int run_cmd_open(run_cmd *c, const char *cmd, bh_options_cmd which, int a
     int rc = bh_options_parse(&c->o, cmd, which, argc, argv, help);
     if (rc == 0) rc = usage(&c->o);
     if (rc == 0) rc = bh_options_run_opts(&c->o, g, 0, &c->ro, c->name);
+    if (rc == 0) rc = bh_options_signer(&c->o, &c->ro);
     if (rc == 0 && !(c->dir = bh_cmd_find_run(g, c->o.args[0]))) rc = BH_EXIT_IO;
     if (rc == 0 && !(c->secrets = bh_cmd_open_secrets(cmd, c->o.secrets_file))) rc = BH_EXIT_PARAMS;
     return rc;

@@ -561,6 +561,8 @@ static int run_command(int argc, char **argv, const bh_cli *g, const char *cmd) 
         if (rc) goto done;
         ro.sim = &sim_s;
     }
+    rc = bh_options_signer(&o, &ro);
+    if (rc) goto done;
     for (size_t k = 0; k < o.napprove; k++) {
         if (!known_step(rb, o.approve[k])) {
             rc =

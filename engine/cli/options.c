@@ -290,6 +290,10 @@ int bh_options_run_opts(const bh_options *o, const bh_cli *g, int sim, bh_run_op
         .prompt = !sim && (o->which & (BH_OPTIONS_RUN | BH_OPTIONS_RESUME)) && !o->no_prompt &&
                   !o->json && isatty(STDIN_FILENO),
     };
+    return 0;
+}
+
+int bh_options_signer(const bh_options *o, bh_run_opts *ro) {
     if (bh_cmd_load_signer(o->cmd, o->sign_key, &ro->signer)) return BH_EXIT_USAGE;
     if (ro->signer) ro->checkpoint_every = o->checkpoint_every;
     return 0;

@@ -63,9 +63,12 @@ void bh_options_free(bh_options *o);
 
 /* The engine's run options from the parsed ones: who runs it (name holds
  * the operator's name, resolved and checked), the console, prompts (never
- * in a simulation, sim), caps, approvals up front, the signing key. 0, or
- * the exit code after printing why. Free ro->signer with bh_sign_free. */
+ * in a simulation, sim), caps, approvals up front. 0, or the exit code
+ * after printing why. */
 int bh_options_run_opts(const bh_options *o, const bh_cli *g, int sim, bh_run_opts *ro,
                         char name[BH_UTIL_NAME_MAX + 1]);
+/* --sign-key (or $BULKHEAD_SIGN_KEY) into ro, with --checkpoint-every. 0,
+ * or the exit code after printing why. Free ro->signer with bh_sign_free. */
+int bh_options_signer(const bh_options *o, bh_run_opts *ro);
 
 #endif

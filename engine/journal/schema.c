@@ -31,6 +31,7 @@ int bh_rec_is(const char *type, bh_rec r) {
 /* Is word one of the space-separated words of list? */
 static int listed(const char *list, const char *word) {
     size_t n = strlen(word);
+    if (n == 0) return 0; /* an empty name is no field's */
     for (const char *p = list; (p = strstr(p, word)) != NULL; p += n)
         if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0')) return 1;
     return 0;

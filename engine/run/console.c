@@ -231,9 +231,45 @@ static void on_record(bh_console *c, const char *line, size_t len) {
     fflush(c->out);
 }
 
-/* The console's view of the run's events (events.h). */
+/* s with each newline written \u000a (NULL for NULL; free it): a name, a
+ * log line or an error is one line on the console, so that what a runbook,
+ * an item or a command says cannot add a line that looks like the engine's
+ * ("  ok   isolate[web2]"). */
+static char *one_line(const char *s) {
+    if (!s) return NULL;
+    bh_buf b = {0};
+    for (const char *p = s; *p; p++) {
+        if (*p == '\n')
+            bh_buf_put(&b, "\\u000a", 6);
+        else
+            bh_buf_put(&b, p, 1);
+    }
+    bh_buf_put(&b, "", 1);
+    return b.p;
+}
+
+static void show(bh_console *c, bh_event *ev);
+
+/* The console's view of the run's events (events.h): every text from the
+ * run made one line, but the engine's own multi-line text (a scorecard). */
 static void on_event(void *ud, bh_event *ev) {
     bh_console *c = ud;
+    if (ev->kind == BH_EV_TEXT || ev->kind == BH_EV_LINE || ev->kind == BH_EV_RECORD) {
+        show(c, ev);
+        return;
+    }
+    char *name = one_line(ev->name), *text = one_line(ev->text), *title = one_line(ev->title);
+    bh_event safe = *ev;
+    safe.name = name;
+    safe.text = text;
+    safe.title = title;
+    show(c, &safe);
+    free(name);
+    free(text);
+    free(title);
+}
+
+static void show(bh_console *c, bh_event *ev) {
     switch (ev->kind) {
     case BH_EV_RUN_START:
         on_run_start(c, ev->name, ev->title, ev->dir, ev->count, ev->mode);

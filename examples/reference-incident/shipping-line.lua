@@ -1,5 +1,4 @@
--- shipping-line.lua: the second half of the reference incident (DESIGN.md,
--- "The reference incident"). The same week a container shipping line
+-- shipping-line.lua: the second half of the reference incident. The same week a container shipping line
 -- suspends its e-booking sites to protect customers, keeps email and EDI
 -- flowing, reconnects its back-office service centres one by one,
 -- investigates a suspected data breach (how much, what kind) and keeps

@@ -1,5 +1,4 @@
--- web-compromise.lua: the reference incident (docs: ../shared/DESIGN.md,
--- "The reference incident"). An agency's public website and web services go
+-- web-compromise.lua: the reference incident. An agency's public website and web services go
 -- down after an intrusion. Responders shut key systems to stop the damage but
 -- keep mail and the virtual-meeting platform running, bring in the shared
 -- computing-services provider and outside security experts, preserve evidence

@@ -89,6 +89,20 @@ all="$all$OUT"
 case "$all" in *$'\e'* | *$'\r'* | *$'\b'* | *$'\a'*) fail "a control character reached the terminal" ;; esac
 assert_eq "a"$'\e'"]0;pwned"$'\a' "$(jqs "$(journal)" '[.[] | select(.type == "step_start")][0].key')" "journal keeps the key"
 
+# A newline in what a runbook or an item says cannot add a console line
+# that looks like the engine's.
+t newline_cannot_fake_a_console_line
+cat >"$WORK/nl.lua" <<'LUA'
+runbook { id = "nl", title = "nl" }
+phase "p"
+step "s" { each = { "web1\n  ok   isolate[web2]  ok 1ms" }, timeout = "5s",
+  run = function(ctx, item) ctx.log("done\n  ok   fake  ok 1ms") end }
+LUA
+assert_exit 0 bh run --plain "$WORK/nl.lua"
+assert_not_contains "$(printf '%s\n' "$OUT" | grep -E '^  ok   (isolate|fake)')" "ok" "a faked line"
+assert_contains "$OUT" 's[web1\u000a  ok   isolate[web2]  ok 1ms]' "the item, on one line"
+assert_contains "$OUT" 'done\u000a  ok   fake' "the log line, on one line"
+
 t global_option_after_command
 assert_exit 2 bh run --state-dir "$WORK/x" "$FIXTURES/three.lua"
 assert_contains "$ERR" "bulkhead --state-dir DIR run" "hint"

@@ -198,11 +198,12 @@ assert_contains "$ERR" "tcp.check: expect is \"open\" or \"closed\""
 bad 'firewall.isolate { allow = { "smtp/sctp" } }'
 assert_contains "$ERR" "allow: protocol is tcp or udp: smtp/sctp"
 # addresses as nft reads them, checked at load rather than on the host
-for c in 10.20.0/24 10.0.0.0/33 999.1.1.1 10.0.0.0/ 2001:db8::/129 1:2:3:4:5:6:7:8:9 fe80::1%eth0; do
+for c in 10.20.0/24 10.0.0.0/33 999.1.1.1 10.0.0.0/ 2001:db8::/129 1:2:3:4:5:6:7:8:9 fe80::1%eth0 \
+    010.20.0.1 ::: 1::2::3 1:2:3:4:5:6:7:8:: :1::2 1:2 12345::1; do
     bad "firewall.isolate { allow_to = { \"$c\" } }"
     assert_contains "$ERR" "allow_to: not an address or CIDR: $c"
 done
-printf 'runbook { id = "ok", title = "Ok" }\nstep "s" { action = firewall.isolate { allow_from = { "10.20.0.7", "10.0.0.0/8", "2001:db8::/32", "::1", "0.0.0.0/0" } } }\n' >"$WORK/ok.lua"
+printf 'runbook { id = "ok", title = "Ok" }\nstep "s" { action = firewall.isolate { allow_from = { "10.20.0.7", "10.0.0.0/8", "2001:db8::/32", "::1", "0.0.0.0/0", "::", "1:2:3:4:5:6:7:8", "fe80::1:2", "::ffff:10.1.2.3", "10.0.0.0/0" } } }\n' >"$WORK/ok.lua"
 assert_exit 0 bh check "$WORK/ok.lua"
 # check without values: stand-ins are not judged by an action's own checks
 printf 'runbook { id = "sv", title = "SV", timeout = "1m", params = { mgmt = { type = "list", required = true, doc = "CIDRs" } } }\nphase "contain"\nstep "iso" { approve = "x", action = firewall.isolate { allow = {}, allow_from = param.mgmt } }\n' >"$WORK/sv.lua"
