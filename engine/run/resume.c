@@ -743,6 +743,13 @@ static int open_run(const bh_resume_opts *o, bh_replay *r) {
             r, cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(r->start, "simulation")));
     if (rc == 0) rc = check_flag_steps(r->rb, o->retry_steps, "--retry-unknown");
     if (rc == 0) rc = check_flag_steps(r->rb, o->skip_steps, "--skip-unknown");
+    for (size_t k = 0; rc == 0 && o->run_opts->approve && o->run_opts->approve[k]; k++) {
+        if (bh_model_step_index(r->rb, o->run_opts->approve[k]) == (size_t)-1) {
+            fprintf(stderr, "bulkhead resume: --approve %s: the runbook has no such step\n",
+                    o->run_opts->approve[k]);
+            rc = 2;
+        }
+    }
     return rc;
 }
 

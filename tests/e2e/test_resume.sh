@@ -83,6 +83,9 @@ assert_eq "$before" "$(sha256sum <"$(newest)")" "journal untouched"
 assert_exit 2 bh resume last --retry-unknown --skip-unknown
 assert_exit 2 bh resume last --retry-unknown=nosuch
 assert_contains "$ERR" "no such step"
+assert_exit 2 bh resume last --retry-unknown --approve nosuch
+assert_contains "$ERR" "--approve nosuch: the runbook has no such step"
+assert_eq "$before" "$(sha256sum <"$(newest)")" "journal untouched by refused resumes"
 touch "$WORK/r2/go"
 
 t skipped_unknown_ends_unknown_and_the_run_goes_on
