@@ -11,7 +11,8 @@
 enum {
     LOADS = BH_OPTIONS_PLAN | BH_OPTIONS_CHECK | BH_OPTIONS_RUN | BH_OPTIONS_DRILL,
     RUNS = BH_OPTIONS_RUN | BH_OPTIONS_DRILL | BH_OPTIONS_RESUME,
-    ENGINE = RUNS | BH_OPTIONS_UNDO, /* an engine that writes a journal */
+    ENGINE = RUNS | BH_OPTIONS_UNDO,           /* an engine that writes a journal */
+    ASKS = BH_OPTIONS_RUN | BH_OPTIONS_RESUME, /* may ask people (a drill asks nobody) */
     ALL = LOADS | ENGINE,
 };
 
@@ -140,7 +141,7 @@ static const option OPTIONS[] = {
     {.name = "--param", .cmds = LOADS, FN(o_param), .value = V},
     {.name = "--params", .cmds = LOADS, FN(o_params), .value = V},
     {.name = "--plugins", .cmds = ALL, STR(plugins), .value = V},
-    {.name = "--json", .cmds = ALL, FLAG(json), .value = N},
+    {.name = "--json", .cmds = ALL & ~BH_OPTIONS_CHECK, FLAG(json), .value = N},
     {.name = "--dot", .cmds = BH_OPTIONS_PLAN, FLAG(dot), .value = N},
     {.name = "--strict", .cmds = BH_OPTIONS_CHECK, FLAG(strict), .value = N},
     {.name = "--plain", .cmds = ENGINE, FLAG(plain), .value = N},
@@ -155,12 +156,12 @@ static const option OPTIONS[] = {
      STR(approvers_group),
      .value = V},
     {.name = "--concurrency", .cmds = RUNS, FN(o_concurrency), .value = V},
-    {.name = "--approve", .cmds = RUNS, LIST(approve, napprove), .value = V},
+    {.name = "--approve", .cmds = ASKS, LIST(approve, napprove), .value = V},
     {.name = "--secrets", .cmds = ENGINE, STR(secrets_file), .value = V},
     {.name = "--sign-key", .cmds = ENGINE, STR(sign_key), .value = V},
     {.name = "--checkpoint-every", .cmds = RUNS, FN(o_checkpoint_every), .value = V},
-    {.name = "--yes", .cmds = RUNS, FLAG(yes), .value = N},
-    {.name = "--no-prompt", .cmds = RUNS, FLAG(no_prompt), .value = N},
+    {.name = "--yes", .cmds = ASKS, FLAG(yes), .value = N},
+    {.name = "--no-prompt", .cmds = ASKS, FLAG(no_prompt), .value = N},
     {.name = "--dry-run", .cmds = BH_OPTIONS_RUN, FLAG(dry_run), .value = N},
     {.name = "--simulate",
      .cmds = BH_OPTIONS_RUN | BH_OPTIONS_DRILL,

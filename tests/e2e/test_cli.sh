@@ -103,6 +103,14 @@ assert_not_contains "$(printf '%s\n' "$OUT" | grep -E '^  ok   (isolate|fake)')"
 assert_contains "$OUT" 's[web1\u000a  ok   isolate[web2]  ok 1ms]' "the item, on one line"
 assert_contains "$OUT" 'done\u000a  ok   fake' "the log line, on one line"
 
+# Options a command does not act on are refused, not ignored.
+t options_a_command_does_not_take_are_refused
+for args in "drill --yes" "drill --no-prompt" "drill --approve s" "check --json" "plan --yes" "undo --concurrency 2"; do
+    set -- $args
+    assert_exit 2 bh "$@" "$FIXTURES/three.lua"
+    assert_contains "$ERR" "unknown option '$2'" "$args"
+done
+
 t global_option_after_command
 assert_exit 2 bh run --state-dir "$WORK/x" "$FIXTURES/three.lua"
 assert_contains "$ERR" "bulkhead --state-dir DIR run" "hint"
