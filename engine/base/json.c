@@ -73,28 +73,34 @@ static size_t utf8_seq(const unsigned char *s, size_t n) {
     return len;
 }
 
+/* What is escaped besides a NUL and bytes that are not UTF-8. */
+enum { FOR_JSON, FOR_TERMINAL, FOR_ONE_LINE };
+
 /* A character a terminal acts on instead of showing: C0 controls but a
- * newline or a tab, DEL, and C1 (U+0080..U+009F, C2 80..C2 9F in UTF-8). */
-static int is_control(const unsigned char *u, size_t k) {
-    if (k == 1) return (u[0] < 0x20 && u[0] != '\n' && u[0] != '\t') || u[0] == 0x7f;
+ * newline (unless the text must stay on one line) or a tab, DEL, and C1
+ * (U+0080..U+009F, C2 80..C2 9F in UTF-8). */
+static int is_control(const unsigned char *u, size_t k, int mode) {
+    if (k == 1)
+        return (u[0] < 0x20 && u[0] != '\t' && (u[0] != '\n' || mode == FOR_ONE_LINE)) ||
+               u[0] == 0x7f;
     return k == 2 && u[0] == 0xC2 && u[1] < 0xA0;
 }
 
-static size_t plain_seq(const unsigned char *u, size_t n, int terminal) {
+static size_t plain_seq(const unsigned char *u, size_t n, int mode) {
     size_t k = utf8_seq(u, n);
-    return k && terminal && is_control(u, k) ? 0 : k;
+    return k && mode != FOR_JSON && is_control(u, k, mode) ? 0 : k;
 }
 
-static char *escape(const char *s, size_t len, size_t *outlen, int terminal) {
+static char *escape(const char *s, size_t len, size_t *outlen, int mode) {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0, k;
-    while (i < len && (k = plain_seq(u + i, len - i, terminal)) > 0)
+    while (i < len && (k = plain_seq(u + i, len - i, mode)) > 0)
         i += k;
     if (i == len) return NULL; /* the common case: nothing to do */
     bh_buf b = {0};
     bh_buf_put(&b, s, i);
     while (i < len) {
-        k = plain_seq(u + i, len - i, terminal);
+        k = plain_seq(u + i, len - i, mode);
         char e[8];
         if (k) {
             bh_buf_put(&b, s + i, k);
@@ -117,11 +123,15 @@ static char *escape(const char *s, size_t len, size_t *outlen, int terminal) {
 }
 
 char *bh_json_escape(const char *s, size_t len, size_t *outlen) {
-    return escape(s, len, outlen, 0);
+    return escape(s, len, outlen, FOR_JSON);
 }
 
 char *bh_json_escape_terminal(const char *s, size_t len, size_t *outlen) {
-    return escape(s, len, outlen, 1);
+    return escape(s, len, outlen, FOR_TERMINAL);
+}
+
+char *bh_json_escape_line(const char *s, size_t len, size_t *outlen) {
+    return escape(s, len, outlen, FOR_ONE_LINE);
 }
 
 const char *bh_json_visible(const char *s, char **copy) {

@@ -51,6 +51,9 @@ char *bh_json_escape(const char *s, size_t len, size_t *outlen);
  * \u00XX too: a step's output or an item's name cannot move the cursor,
  * recolour or rewrite what a person reads. */
 char *bh_json_escape_terminal(const char *s, size_t len, size_t *outlen);
+/* bh_json_escape_terminal, and a newline too (\u000a): text that must stay
+ * one line (a name, a log line) cannot start a line of its own. */
+char *bh_json_escape_line(const char *s, size_t len, size_t *outlen);
 /* s shown as the journal writes it (bh_json_escape): s itself, or the
  * escaped copy, which is then in *copy to free (else *copy is NULL). */
 const char *bh_json_visible(const char *s, char **copy);

@@ -231,21 +231,24 @@ static void on_record(bh_console *c, const char *line, size_t len) {
     fflush(c->out);
 }
 
-/* s with each newline written \u000a (NULL for NULL; free it): a name, a
- * log line or an error is one line on the console, so that what a runbook,
- * an item or a command says cannot add a line that looks like the engine's
- * ("  ok   isolate[web2]"). */
-static char *one_line(const char *s) {
+/* s as one line of the console (NULL for NULL): its secrets masked first
+ * (a secret may hold newlines: a key), then a newline written \u000a, so
+ * that what a runbook, an item or a command says cannot add a line that
+ * looks like the engine's ("  ok   isolate[web2]"). *copy holds what to
+ * free, NULL when s needed nothing. */
+static const char *one_line(const bh_console *c, const char *s, char **copy) {
+    *copy = NULL;
     if (!s) return NULL;
-    bh_buf b = {0};
-    for (const char *p = s; *p; p++) {
-        if (*p == '\n')
-            bh_buf_put(&b, "\\u000a", 6);
-        else
-            bh_buf_put(&b, p, 1);
+    char *masked = bh_redact_text(c->redact, s, strlen(s), NULL);
+    const char *m = masked ? masked : s;
+    char *lined = bh_json_escape_line(m, strlen(m), NULL);
+    if (lined) {
+        free(masked);
+        *copy = lined;
+    } else {
+        *copy = masked;
     }
-    bh_buf_put(&b, "", 1);
-    return b.p;
+    return *copy ? *copy : s;
 }
 
 static void show(bh_console *c, bh_event *ev);
@@ -258,15 +261,14 @@ static void on_event(void *ud, bh_event *ev) {
         show(c, ev);
         return;
     }
-    char *name = one_line(ev->name), *text = one_line(ev->text), *title = one_line(ev->title);
+    char *copies[3];
     bh_event safe = *ev;
-    safe.name = name;
-    safe.text = text;
-    safe.title = title;
+    safe.name = one_line(c, ev->name, &copies[0]);
+    safe.text = one_line(c, ev->text, &copies[1]);
+    safe.title = one_line(c, ev->title, &copies[2]);
     show(c, &safe);
-    free(name);
-    free(text);
-    free(title);
+    for (size_t k = 0; k < 3; k++)
+        free(copies[k]);
 }
 
 static void show(bh_console *c, bh_event *ev) {

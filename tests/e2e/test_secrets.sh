@@ -239,3 +239,15 @@ assert_contains "$(end_of keep error.message)" "ctx.collect: 'name' is built fro
 assert_eq "" "$(find "$(last_run_dir)" -name '*tok3n*')" "files named by the secret"
 assert_eq "" "$(grep -rl tok3nLooksLikeAnId "$(last_run_dir)" "$WORK/.out" "$WORK/.err")" "the secret's value anywhere"
 unset IDTOKEN
+
+# A secret that holds newlines (a key) is masked on the console too: the
+# console makes each line from the run one line, after masking.
+t multi_line_secret_is_masked_on_the_console
+cat >"$WORK/pem.lua" <<'LUA'
+runbook { id = "pem", title = "pem" }
+step "s" { timeout = "5s", run = function(ctx) ctx.log("key is " .. secret("PEMKEY")) end }
+LUA
+PEMKEY=$'first-line-of-a-key-1234\nsecond-line-of-a-key-5678' assert_exit 0 bh run --plain "$WORK/pem.lua"
+assert_contains "$OUT" "key is [masked:PEMKEY]" "console"
+assert_not_contains "$OUT$ERR" "line-of-a-key" "console"
+assert_not_contains "$(cat "$(journal)")" "line-of-a-key" "journal"

@@ -142,6 +142,11 @@ static void test_terminal(void **state) {
     assert_string_equal(out, "a\\u001b[2J\\u000d\\u0008\\u007f\\u009b\n\t\xc3\xa9\xe2\x9c\x93");
     free(out);
     assert_null(bh_json_escape_terminal("plain\ttext\n", 11, NULL));
+    /* one line: the newline too, nothing else changes */
+    out = bh_json_escape_line("a\nb\tc\033", 6, NULL);
+    assert_string_equal(out, "a\\u000ab\tc\\u001b");
+    free(out);
+    assert_null(bh_json_escape_line("one line", 8, NULL));
     /* not for the journal: JSON itself escapes controls in strings */
     assert_null(bh_json_escape("a\033b", 3, NULL));
     char bad[] = {'x', (char)0xff};
