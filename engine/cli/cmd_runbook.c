@@ -151,29 +151,14 @@ static const char DRILL_HELP[] =
     "exit: 0 the runbook came through, 1 a step failed (the drill found\n"
     "something), 2 usage, 3 runbook error, 4 parameter error\n";
 
-typedef bh_options opts;
-
 /* Parse the options of plan, check, run and drill (options.h), and say so
  * when no runbook is given. Returns -1 when done (help printed, exit 0)
  * or an exit code > 0 on error, 0 to go on. */
-static int parse(int argc, char **argv, opts *o, const char *cmd, const char *help) {
-    static const struct {
-        const char *name;
-        bh_options_cmd which;
-    } CMDS[] = {{"plan", BH_OPTIONS_PLAN},
-                {"check", BH_OPTIONS_CHECK},
-                {"run", BH_OPTIONS_RUN},
-                {"drill", BH_OPTIONS_DRILL}};
-    bh_options_cmd which = BH_OPTIONS_RUN;
-    for (size_t k = 0; k < sizeof CMDS / sizeof CMDS[0]; k++)
-        if (strcmp(cmd, CMDS[k].name) == 0) which = CMDS[k].which;
+static int parse(int argc, char **argv, bh_options *o, const char *cmd, bh_options_cmd which,
+                 const char *help) {
     int rc = bh_options_parse(o, cmd, which, argc, argv, help);
     if (rc == 0 && o->nargs == 0) return bh_cmd_usage_error(cmd, "which runbook? give its path");
     return rc;
-}
-
-static void opts_free(opts *o) {
-    bh_options_free(o);
 }
 
 static int load_status_exit(bh_runbook_status st) {
@@ -189,7 +174,7 @@ static int load_status_exit(bh_runbook_status st) {
 
 /* Load one runbook and print its problems. secrets NULL: stand-ins;
  * secrets_optional: see bh_runbook_opts. */
-static int load(const char *path, const opts *o, int placeholders, const bh_secrets *secrets,
+static int load(const char *path, const bh_options *o, int placeholders, const bh_secrets *secrets,
                 int secrets_optional, bh_runbook **rb) {
     bh_runbook_opts ro = {.path = path,
                           .params = &o->params,
@@ -374,11 +359,11 @@ static void print_dot(const bh_runbook *rb) {
 
 int bh_cmd_plan(int argc, char **argv, const bh_cli *g) {
     (void)g;
-    opts o;
-    int rc = parse(argc, argv, &o, "plan", PLAN_HELP);
+    bh_options o;
+    int rc = parse(argc, argv, &o, "plan", BH_OPTIONS_PLAN, PLAN_HELP);
     if (rc == 0 && o.nargs > 1) rc = bh_cmd_usage_error("plan", "one runbook at a time");
     if (rc != 0) {
-        opts_free(&o);
+        bh_options_free(&o);
         return rc < 0 ? BH_EXIT_OK : rc;
     }
     bh_runbook *rb;
@@ -397,16 +382,16 @@ int bh_cmd_plan(int argc, char **argv, const bh_cli *g) {
         }
     }
     bh_runbook_free(rb);
-    opts_free(&o);
+    bh_options_free(&o);
     return rc;
 }
 
 int bh_cmd_check(int argc, char **argv, const bh_cli *g) {
     (void)g;
-    opts o;
-    int rc = parse(argc, argv, &o, "check", CHECK_HELP);
+    bh_options o;
+    int rc = parse(argc, argv, &o, "check", BH_OPTIONS_CHECK, CHECK_HELP);
     if (rc != 0) {
-        opts_free(&o);
+        bh_options_free(&o);
         return rc < 0 ? BH_EXIT_OK : rc;
     }
     int worst = BH_EXIT_OK;
@@ -429,7 +414,7 @@ int bh_cmd_check(int argc, char **argv, const bh_cli *g) {
         if (rc == BH_EXIT_RUNBOOK || (rc != BH_EXIT_OK && worst == BH_EXIT_OK)) worst = rc;
         bh_runbook_free(rb);
     }
-    opts_free(&o);
+    bh_options_free(&o);
     return worst;
 }
 
@@ -448,9 +433,10 @@ static int known_step(const bh_runbook *rb, const char *id) {
 }
 
 /* The simulation the flags describe, checked against the runbook. */
-static int build_sim(const opts *o, const bh_runbook *rb, const char *state_dir, bh_sim *sim) {
+static int build_sim(const bh_options *o, const bh_runbook *rb, const char *state_dir,
+                     bh_sim *sim) {
     memset(sim, 0, sizeof *sim);
-    sim->drill = strcmp(o->cmd, "drill") == 0;
+    sim->drill = o->which == BH_OPTIONS_DRILL;
     sim->approval_wait_ms = o->approval_wait_ms;
     sim->chaos = o->chaos;
     if (o->seed_given) {
@@ -530,16 +516,17 @@ static int approvers_reach(const char *cmd, bh_run_opts *ro) {
 }
 
 /* run, run --dry-run and drill. */
-static int run_command(int argc, char **argv, const bh_cli *g, const char *cmd) {
-    opts o;
+static int run_command(int argc, char **argv, const bh_cli *g, const char *cmd,
+                       bh_options_cmd which) {
+    bh_options o;
     bh_runbook *rb = NULL;
     bh_secrets *secrets = NULL;
     bh_sim sim_s;
     memset(&sim_s, 0, sizeof sim_s);
     bh_run_opts ro;
     memset(&ro, 0, sizeof ro);
-    int drill = strcmp(cmd, "drill") == 0;
-    int rc = parse(argc, argv, &o, cmd, drill ? DRILL_HELP : RUN_HELP);
+    int drill = which == BH_OPTIONS_DRILL;
+    int rc = parse(argc, argv, &o, cmd, which, drill ? DRILL_HELP : RUN_HELP);
     if (rc == 0 && o.nargs > 1) rc = bh_cmd_usage_error(cmd, "one runbook at a time");
     if (rc == 0 && !drill && !o.dry_run && o.nsimulate)
         rc = bh_cmd_usage_error(cmd, "--simulate only makes sense with --dry-run (or drill)");
@@ -587,14 +574,14 @@ done:
     bh_sim_free(&sim_s);
     bh_runbook_free(rb);
     bh_secrets_free(secrets);
-    opts_free(&o);
+    bh_options_free(&o);
     return rc < 0 ? BH_EXIT_OK : rc;
 }
 
 int bh_cmd_run(int argc, char **argv, const bh_cli *g) {
-    return run_command(argc, argv, g, "run");
+    return run_command(argc, argv, g, "run", BH_OPTIONS_RUN);
 }
 
 int bh_cmd_drill(int argc, char **argv, const bh_cli *g) {
-    return run_command(argc, argv, g, "drill");
+    return run_command(argc, argv, g, "drill", BH_OPTIONS_DRILL);
 }

@@ -26,13 +26,16 @@ static void push(const char ***list, size_t *n, size_t cap, const char *item) {
     (*list)[(*n)++] = item;
 }
 
-static int count_of(bh_options *o, const char *opt, const char *val, long max, int *out) {
+/* A whole number from 1 to max into *out; said: "a number from 1 to MAX",
+ * else "a count". */
+static int count_of(bh_options *o, const char *opt, const char *val, long max, int say_max,
+                    int *out) {
     char *end;
     long n = strtol(val, &end, 10);
     if (*end || end == val || n < 1 || n > max) {
-        if (max == BH_MAX_CONCURRENCY)
-            return bh_cmd_usage_error(o->cmd, "%s: '%s' is not a number from 1 to %d", opt, val,
-                                      BH_MAX_CONCURRENCY);
+        if (say_max)
+            return bh_cmd_usage_error(o->cmd, "%s: '%s' is not a number from 1 to %ld", opt, val,
+                                      max);
         return bh_cmd_usage_error(o->cmd, "%s: '%s' is not a count", opt, val);
     }
     *out = (int)n;
@@ -64,11 +67,11 @@ static int o_timeout(bh_options *o, const char *opt, const char *val) {
 }
 
 static int o_concurrency(bh_options *o, const char *opt, const char *val) {
-    return count_of(o, opt, val, BH_MAX_CONCURRENCY, &o->concurrency);
+    return count_of(o, opt, val, BH_MAX_CONCURRENCY, 1, &o->concurrency);
 }
 
 static int o_checkpoint_every(bh_options *o, const char *opt, const char *val) {
-    return count_of(o, opt, val, 1000000, &o->checkpoint_every);
+    return count_of(o, opt, val, 1000000, 0, &o->checkpoint_every);
 }
 
 static int o_chaos(bh_options *o, const char *opt, const char *val) {
@@ -288,8 +291,7 @@ int bh_options_run_opts(const bh_options *o, const bh_cli *g, int sim, bh_run_op
         .approve = o->approve,
         /* a simulation asks nobody: approvals are granted, tasks done;
          * undo asks nobody either */
-        .prompt = !sim && (o->which & (BH_OPTIONS_RUN | BH_OPTIONS_RESUME)) && !o->no_prompt &&
-                  !o->json && isatty(STDIN_FILENO),
+        .prompt = !sim && (o->which & ASKS) && !o->no_prompt && !o->json && isatty(STDIN_FILENO),
     };
     return 0;
 }
