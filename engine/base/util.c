@@ -331,6 +331,12 @@ void *bh_util_xcalloc(size_t n, size_t size) {
     return p;
 }
 
+void *bh_util_xrealloc(void *p, size_t n) {
+    void *q = realloc(p, n ? n : 1);
+    if (!q) out_of_memory(n);
+    return q;
+}
+
 char *bh_util_xstrdup(const char *s) {
     size_t n = strlen(s) + 1;
     char *p = bh_util_xmalloc(n);

@@ -63,6 +63,7 @@ char *bh_util_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)
  * engine cannot do anything useful without a few hundred bytes. */
 void *bh_util_xmalloc(size_t n);
 void *bh_util_xcalloc(size_t n, size_t size);
+void *bh_util_xrealloc(void *p, size_t n);
 char *bh_util_xstrdup(const char *s);
 
 /* A person's name as given (--as, --operator, $BULKHEAD_OPERATOR, a

@@ -10,6 +10,7 @@
 #include "cli/cmd.h"
 #include "cli/options.h"
 #include "effects/control.h"
+#include "journal/history.h"
 #include "journal/journal.h"
 #include "run/run.h"
 #include "base/sign.h"
@@ -311,10 +312,8 @@ int bh_cmd_resume(int argc, char **argv, const bh_cli *g) {
     return rc < 0 ? BH_EXIT_OK : rc;
 }
 
-static int seen_end(const cJSON *rec, uint64_t offset, void *ud) {
-    (void)offset;
-    const char *type = bh_journal_str(rec, "type");
-    if (type && bh_rec_is(type, BH_REC_RUN_END)) *(int *)ud = 1;
+static int seen_end(const bh_hrec *rec, void *ud) {
+    if (rec->type == BH_REC_RUN_END) *(int *)ud = 1;
     return 0;
 }
 
@@ -322,7 +321,7 @@ static int seen_end(const cJSON *rec, uint64_t offset, void *ud) {
 static int has_run_end(const char *dir) {
     char *path = bh_util_asprintf("%s/journal.jsonl", dir);
     int end = 0;
-    bh_journal_each(path, seen_end, &end);
+    bh_history_each(path, seen_end, &end);
     free(path);
     return end;
 }

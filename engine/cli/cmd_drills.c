@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "cli/cmd.h"
+#include "journal/history.h"
 #include "journal/journal.h"
 #include "load/runbook.h"
 #include "base/util.h"
@@ -31,21 +32,19 @@ typedef struct {
     cJSON *start, *scorecard;
 } drill_ctx;
 
-static int read_drill(const cJSON *rec, uint64_t offset, void *ud) {
-    (void)offset;
+static int read_drill(const bh_hrec *rec, void *ud) {
     drill_ctx *d = ud;
-    const char *type = S(rec, "type");
-    if (!type) return 0;
-    if (bh_rec_is(type, BH_REC_RUN_START)) {
-        const cJSON *rb = cJSON_GetObjectItemCaseSensitive(rec, "runbook");
-        d->match = S(rb, "id") && strcmp(S(rb, "id"), d->id) == 0 && S(rec, "mode") &&
-                   strcmp(S(rec, "mode"), "drill") == 0;
-        if (d->match) d->start = cJSON_Duplicate(rec, 1);
+    if (rec->type == BH_REC_RUN_START) {
+        const cJSON *rb = bh_hrec_get(rec, "runbook");
+        const char *mode = bh_hrec_str(rec, "mode");
+        d->match =
+            S(rb, "id") && strcmp(S(rb, "id"), d->id) == 0 && mode && strcmp(mode, "drill") == 0;
+        if (d->match) d->start = cJSON_Duplicate(rec->json, 1);
         return d->match ? 0 : 1;
     }
-    if (bh_rec_is(type, BH_REC_SCORECARD)) {
+    if (rec->type == BH_REC_SCORECARD) {
         cJSON_Delete(d->scorecard); /* a resumed drill: its last one */
-        d->scorecard = cJSON_Duplicate(rec, 1);
+        d->scorecard = cJSON_Duplicate(rec->json, 1);
     }
     return 0;
 }
@@ -135,7 +134,7 @@ static cJSON *drill_rows(const char *runs_dir, const char *id) {
     for (size_t k = 0; k < n; k++) {
         char *path = bh_util_asprintf("%s/%s/journal.jsonl", runs_dir, names[k]);
         drill_ctx d = {.id = id};
-        bh_journal_each(path, read_drill, &d);
+        bh_history_each(path, read_drill, &d);
         free(path);
         if (d.match) cJSON_AddItemToArray(rows, drill_row(names[k], &d, &tr));
         cJSON_Delete(d.start);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli/cmd.h"
+#include "journal/history.h"
 #include "journal/journal.h"
 #include "base/json.h"
 #include "report/report.h"
@@ -67,20 +68,17 @@ int bh_cmd_report(int argc, char **argv, const bh_cli *g) {
     if (!dir) return BH_EXIT_IO;
     char *path = bh_util_asprintf("%s/journal.jsonl", dir);
     free(dir);
-    size_t len;
-    char *buf = bh_util_read_file(path, &len);
-    if (!buf) {
-        fprintf(stderr, "bulkhead report: cannot read %s: %s\n", path, strerror(errno));
+    bh_journal_check chk;
+    bh_history h;
+    int err = bh_history_read(&h, path, &chk);
+    if (err && !h.unparsed) {
+        fprintf(stderr, "bulkhead report: cannot read %s: %s\n", path, bh_util_strerror(err));
+        bh_history_free(&h);
         free(path);
         return BH_EXIT_IO;
     }
-    bh_journal_check chk;
-    bh_journal_verify_buf(buf, len, &chk);
-    cJSON *records = cJSON_CreateArray();
-    bh_journal_each_buf(buf, len, bh_journal_collect, records);
-    free(buf);
-    cJSON *model = bh_report_model(records, &chk);
-    cJSON_Delete(records);
+    cJSON *model = bh_report_model(&h, &chk);
+    bh_history_free(&h);
 
     int rc = BH_EXIT_OK;
     FILE *out = stdout;

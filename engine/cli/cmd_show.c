@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "cli/cmd.h"
+#include "journal/history.h"
 #include "journal/journal.h"
 #include "base/json.h"
 #include "journal/remain.h"
@@ -95,13 +96,12 @@ char *bh_cmd_find_run(const bh_cli *g, const char *arg) {
 /* --- a run's summary, read from its journal ---------------------------- */
 
 typedef struct {
-    cJSON *start;     /* run_start record */
-    cJSON *end;       /* run_end record or NULL */
-    cJSON *steps;     /* object: id -> {status, attempts, duration_ms, error, execs[]} */
-    cJSON *order;     /* array of step ids */
-    cJSON *events;    /* interrupts */
-    bh_remain remain; /* what in-doubt instances may have left (remain.h) */
-    int records;
+    bh_history h;         /* the journal's records */
+    const bh_hrec *start; /* the last run_start record (in h), or NULL */
+    const bh_hrec *end;   /* the last run_end record (in h), or NULL */
+    cJSON *steps;         /* object: id -> {status, attempts, duration_ms, error, execs[]} */
+    cJSON *order;         /* array of step ids */
+    bh_remain remain;     /* what in-doubt instances may have left (remain.h) */
 } summary;
 
 static cJSON *step_entry(summary *s, const char *id) {
@@ -123,66 +123,54 @@ static void set_field(cJSON *o, const char *k, cJSON *v) {
         cJSON_AddItemToObject(o, k, v);
 }
 
-/* Which exec of its step a record is about: fan-out item, cadence
- * repetition, undo or not, attempt, and the exec's number in the attempt.
- * In a fan-out the instances' records interleave. */
-static int same_exec(const cJSON *x, const cJSON *rec) {
-    static const char *const keys[] = {"item", "rep", "attempt", "n"};
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-        if (bh_journal_num(x, keys[i], 0) != bh_journal_num(rec, keys[i], 0)) return 0;
-    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "undo")) ==
-           cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "undo"));
-}
-
-/* The exec line of step entry e that exec_end rec ends: the latest that
- * matches (searched from the end: what ends now started recently). */
-static cJSON *exec_of(cJSON *e, const cJSON *rec) {
+/* The exec line of step entry e that exec_end rec ends: the latest of the
+ * same instance, undo or not, attempt and number in the attempt (searched
+ * from the end: what ends now started recently; in a fan-out the
+ * instances' records interleave). */
+static cJSON *exec_of(cJSON *e, const bh_hrec *rec) {
     cJSON *execs = cJSON_GetObjectItemCaseSensitive(e, "execs");
-    for (int i = cJSON_GetArraySize(execs) - 1; i >= 0; i--) {
-        cJSON *x = cJSON_GetArrayItem(execs, i);
-        if (same_exec(x, rec)) return x;
-    }
+    unsigned same = BH_SAME_ITEM | BH_SAME_ATTEMPT | BH_SAME_N | BH_SAME_UNDO;
+    for (cJSON *x = execs && execs->child ? execs->child->prev : NULL; x;
+         x = x == execs->child ? NULL : x->prev)
+        if (bh_history_same(x, rec->json, same)) return x;
     return NULL;
 }
 
 /* A fan-out instance's key ("web1") by its item number, for its execs. */
-static void remember_key(cJSON *e, const cJSON *rec) {
-    if (bh_journal_num(rec, "item", 0) <= 0 || !bh_journal_str(rec, "key")) return;
+static void remember_key(cJSON *e, const bh_hrec *rec) {
+    const char *key = bh_hrec_str(rec, "key");
+    if (rec->item <= 0 || !key) return;
     cJSON *keys = cJSON_GetObjectItemCaseSensitive(e, "keys");
     if (!keys) keys = cJSON_AddObjectToObject(e, "keys");
     char n[32];
-    snprintf(n, sizeof n, "%.0f", bh_journal_num(rec, "item", 0));
-    if (!cJSON_GetObjectItemCaseSensitive(keys, n))
-        cJSON_AddStringToObject(keys, n, bh_journal_str(rec, "key"));
+    snprintf(n, sizeof n, "%d", rec->item);
+    if (!cJSON_GetObjectItemCaseSensitive(keys, n)) cJSON_AddStringToObject(keys, n, key);
 }
 
 /* Copy onto exec line x which instance of step entry e it belongs to,
  * with the fan-out item's key as its step_start named it. */
-static void add_instance(cJSON *x, const cJSON *e, const cJSON *rec) {
-    static const char *const keys[] = {"item", "rep"};
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-        if (bh_journal_num(rec, keys[i], 0) > 0)
-            cJSON_AddNumberToObject(x, keys[i], bh_journal_num(rec, keys[i], 0));
-    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "undo")))
-        cJSON_AddBoolToObject(x, "undo", 1);
+static void add_instance(cJSON *x, const cJSON *e, const bh_hrec *rec) {
+    if (rec->item > 0) cJSON_AddNumberToObject(x, "item", rec->item);
+    if (rec->rep > 0) cJSON_AddNumberToObject(x, "rep", rec->rep);
+    if (rec->undo) cJSON_AddBoolToObject(x, "undo", 1);
     char n[32];
-    snprintf(n, sizeof n, "%.0f", bh_journal_num(rec, "item", 0));
+    snprintf(n, sizeof n, "%d", rec->item);
     const char *key = bh_journal_str(cJSON_GetObjectItemCaseSensitive(e, "keys"), n);
     if (key) cJSON_AddStringToObject(x, "key", key);
 }
 
 /* What each record about a step says of it, for show's step entry e. */
 
-static const char *str_or(const cJSON *rec, const char *key, const char *dflt) {
-    return bh_journal_str(rec, key) ? bh_journal_str(rec, key) : dflt;
+static const char *str_or(const bh_hrec *rec, const char *key, const char *dflt) {
+    return bh_hrec_str(rec, key) ? bh_hrec_str(rec, key) : dflt;
 }
 
-static void copy_field(cJSON *to, const cJSON *rec, const char *key) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec, key);
+static void copy_field(cJSON *to, const bh_hrec *rec, const char *key) {
+    const cJSON *v = bh_hrec_get(rec, key);
     if (v) set_field(to, key, cJSON_Duplicate(v, 1));
 }
 
-static void on_step_start(cJSON *e, const cJSON *rec) {
+static void on_step_start(cJSON *e, const bh_hrec *rec) {
     remember_key(e, rec);
     /* A new attempt: what an earlier one ended with is history (its exec
      * lines stay, marked with their attempt). */
@@ -190,37 +178,37 @@ static void on_step_start(cJSON *e, const cJSON *rec) {
     cJSON_DeleteItemFromObjectCaseSensitive(e, "result");
     cJSON_DeleteItemFromObjectCaseSensitive(e, "duration_ms");
     set_field(e, "status", cJSON_CreateString("running"));
-    set_field(e, "attempts", cJSON_CreateNumber(bh_journal_num(rec, "attempt", 0)));
-    set_field(e, "started", cJSON_CreateString(str_or(rec, "ts", "")));
+    set_field(e, "attempts", cJSON_CreateNumber(rec->attempt));
+    set_field(e, "started", cJSON_CreateString(rec->ts ? rec->ts : ""));
 }
 
-static void on_step_end(cJSON *e, const cJSON *rec) {
+static void on_step_end(cJSON *e, const bh_hrec *rec) {
     set_field(e, "status", cJSON_CreateString(str_or(rec, "status", "?")));
-    set_field(e, "duration_ms", cJSON_CreateNumber(bh_journal_num(rec, "duration_ms", 0)));
+    set_field(e, "duration_ms", cJSON_CreateNumber(bh_hrec_num(rec, "duration_ms", 0)));
     static const char *const keep[] = {"error", "result", "reason", "doubt"};
     for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
         copy_field(e, rec, keep[i]);
 }
 
-static void on_step_done(cJSON *e, const cJSON *rec) {
+static void on_step_done(cJSON *e, const bh_hrec *rec) {
     /* A fan-out or cadence: the sum of its instances wins over the last
      * instance's step_end, whose duration is only its own. */
     cJSON_DeleteItemFromObjectCaseSensitive(e, "duration_ms");
     set_field(e, "status", cJSON_CreateString(str_or(rec, "status", "?")));
     char text[96];
     snprintf(text, sizeof text, "%g ok, %g in doubt, %g failed, %g skipped",
-             bh_journal_num(rec, "ok", 0), bh_journal_num(rec, "in_doubt", 0),
-             bh_journal_num(rec, "failed", 0), bh_journal_num(rec, "skipped", 0));
+             bh_hrec_num(rec, "ok", 0), bh_hrec_num(rec, "in_doubt", 0),
+             bh_hrec_num(rec, "failed", 0), bh_hrec_num(rec, "skipped", 0));
     set_field(e, "instances", cJSON_CreateString(text));
 }
 
-static void on_undo_end(cJSON *e, const cJSON *rec) {
+static void on_undo_end(cJSON *e, const bh_hrec *rec) {
     int ok = strcmp(str_or(rec, "status", ""), "ok") == 0;
     if (ok) set_field(e, "status", cJSON_CreateString("undone"));
     set_field(e, "undo", cJSON_CreateString(ok ? "ok" : "failed"));
 }
 
-static void on_approval(cJSON *e, const cJSON *rec) {
+static void on_approval(cJSON *e, const bh_hrec *rec) {
     cJSON *list = cJSON_GetObjectItemCaseSensitive(e, "approvals");
     if (!list) list = cJSON_AddArrayToObject(e, "approvals");
     char text[400];
@@ -229,24 +217,23 @@ static void on_approval(cJSON *e, const cJSON *rec) {
     cJSON_AddItemToArray(list, cJSON_CreateString(text));
 }
 
-static void on_step_skipped(cJSON *e, const cJSON *rec) {
+static void on_step_skipped(cJSON *e, const bh_hrec *rec) {
     set_field(e, "status", cJSON_CreateString("skipped"));
     set_field(e, "reason", cJSON_CreateString(str_or(rec, "reason", "")));
 }
 
-static void on_exec_start(cJSON *e, const cJSON *rec) {
+static void on_exec_start(cJSON *e, const bh_hrec *rec) {
     cJSON *x = cJSON_CreateObject();
-    cJSON_AddNumberToObject(x, "attempt", bh_journal_num(rec, "attempt", 0));
-    cJSON_AddNumberToObject(x, "n", bh_journal_num(rec, "n", 0));
+    cJSON_AddNumberToObject(x, "attempt", rec->attempt);
+    cJSON_AddNumberToObject(x, "n", bh_hrec_num(rec, "n", 0));
     add_instance(x, e, rec);
-    cJSON_AddItemToObject(x, "argv",
-                          cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(rec, "argv"), 1));
-    if (bh_journal_str(rec, "error"))
-        cJSON_AddStringToObject(x, "error", bh_journal_str(rec, "error"));
+    cJSON_AddItemToObject(x, "argv", cJSON_Duplicate(bh_hrec_get(rec, "argv"), 1));
+    if (rec->type == BH_REC_EXEC_ERROR && bh_hrec_str(rec, "error"))
+        cJSON_AddStringToObject(x, "error", bh_hrec_str(rec, "error"));
     cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(e, "execs"), x);
 }
 
-static void on_exec_end(cJSON *e, const cJSON *rec) {
+static void on_exec_end(cJSON *e, const bh_hrec *rec) {
     cJSON *x = exec_of(e, rec);
     if (!x) return;
     static const char *const keep[] = {"pid",    "code",        "signal", "timed_out",
@@ -255,7 +242,7 @@ static void on_exec_end(cJSON *e, const cJSON *rec) {
         copy_field(x, rec, keep[i]);
 }
 
-typedef void (*step_fn)(cJSON *e, const cJSON *rec);
+typedef void (*step_fn)(cJSON *e, const bh_hrec *rec);
 static const step_fn ON_STEP[BH_REC_COUNT] = {
     [BH_REC_STEP_START] = on_step_start, [BH_REC_STEP_END] = on_step_end,
     [BH_REC_STEP_DONE] = on_step_done,   [BH_REC_UNDO_END] = on_undo_end,
@@ -264,40 +251,28 @@ static const step_fn ON_STEP[BH_REC_COUNT] = {
     [BH_REC_EXEC_END] = on_exec_end,
 };
 
-static int collect(const cJSON *rec, uint64_t offset, void *ud) {
-    (void)offset;
-    summary *s = ud;
-    s->records++;
-    const char *step = bh_journal_str(rec, "step");
-    if (!bh_journal_str(rec, "type")) return 0;
-    bh_rec type = bh_rec_of(bh_journal_str(rec, "type")); /* BH_REC_COUNT: not one we know */
+static void collect(summary *s, const bh_hrec *rec) {
+    if (!bh_journal_str(rec->json, "type")) return;
     bh_remain_note(&s->remain, rec);
-    if (type == BH_REC_RUN_START) {
-        cJSON_Delete(s->start);
-        s->start = cJSON_Duplicate(rec, 1);
+    if (rec->type == BH_REC_RUN_START) {
+        s->start = rec;
         const cJSON *id;
-        cJSON_ArrayForEach(id, cJSON_GetObjectItemCaseSensitive(rec, "steps")) {
+        cJSON_ArrayForEach(id, bh_hrec_get(rec, "steps")) {
             if (cJSON_IsString(id)) step_entry(s, id->valuestring);
         }
-    } else if (type == BH_REC_RUN_END) {
-        cJSON_Delete(s->end);
-        s->end = cJSON_Duplicate(rec, 1);
-    } else if (type == BH_REC_INTERRUPT || type == BH_REC_RUN_RESUMED) {
-        cJSON_AddItemToArray(s->events, cJSON_Duplicate(rec, 1));
-    } else if (step) {
-        cJSON *e = step_entry(s, step);
-        if (type < BH_REC_COUNT && ON_STEP[type]) ON_STEP[type](e, rec);
+    } else if (rec->type == BH_REC_RUN_END) {
+        s->end = rec;
+    } else if (rec->step) {
+        cJSON *e = step_entry(s, rec->step);
+        if (rec->type < BH_REC_COUNT && ON_STEP[rec->type]) ON_STEP[rec->type](e, rec);
     }
-    return 0;
 }
 
 static void summary_free(summary *s) {
-    cJSON_Delete(s->start);
-    cJSON_Delete(s->end);
     cJSON_Delete(s->steps);
     cJSON_Delete(s->order);
-    cJSON_Delete(s->events);
     bh_remain_free(&s->remain);
+    bh_history_free(&s->h);
 }
 
 /* Read a run's journal. Returns 0, or an exit code after printing why. */
@@ -305,7 +280,6 @@ static int summarize(const char *dir, summary *s, bh_journal_check *chk) {
     memset(s, 0, sizeof *s);
     s->steps = cJSON_CreateObject();
     s->order = cJSON_CreateArray();
-    s->events = cJSON_CreateArray();
     bh_remain_init(&s->remain);
     char *path = journal_path(dir);
     /* Read once: the chain check and the summary look at the same bytes. */
@@ -318,16 +292,30 @@ static int summarize(const char *dir, summary *s, bh_journal_check *chk) {
     }
     bh_journal_verify_buf(buf, len, chk);
     bh_journal_check_run(buf, len, dir, chk);
-    bh_journal_each_buf(buf, len, collect, s);
+    bh_history_read_buf(&s->h, buf, len);
+    for (size_t k = 0; k < s->h.n; k++)
+        collect(s, &s->h.rec[k]);
     bh_remain_end(&s->remain); /* what a dead engine's attempts may have left */
     free(buf);
     free(path);
     return 0;
 }
 
+/* A field of the run's run_start or run_end, NULL when there is none. */
+static const cJSON *start_get(const summary *s, const char *k) {
+    return s->start ? bh_hrec_get(s->start, k) : NULL;
+}
+
+static const char *start_str(const summary *s, const char *k) {
+    return s->start ? bh_hrec_str(s->start, k) : NULL;
+}
+
+static const char *end_str(const summary *s, const char *k) {
+    return s->end ? bh_hrec_str(s->end, k) : NULL;
+}
+
 static const char *run_status(const summary *s) {
-    return s->end && bh_journal_str(s->end, "status") ? bh_journal_str(s->end, "status")
-                                                      : "incomplete";
+    return end_str(s, "status") ? end_str(s, "status") : "incomplete";
 }
 
 static void run_name(const char *dir, char *out, size_t len) {
@@ -400,7 +388,7 @@ int bh_cmd_runs(int argc, char **argv, const bh_cli *g) {
         summary s;
         bh_journal_check chk;
         if (summarize(dir, &s, &chk) == 0) {
-            const cJSON *rb = cJSON_GetObjectItemCaseSensitive(s.start, "runbook");
+            const cJSON *rb = start_get(&s, "runbook");
             char counts[200];
             counts_text(&s, counts, sizeof counts);
             if (json) {
@@ -410,12 +398,11 @@ int bh_cmd_runs(int argc, char **argv, const bh_cli *g) {
                 if (bh_journal_str(rb, "id"))
                     cJSON_AddStringToObject(o, "runbook", bh_journal_str(rb, "id"));
                 cJSON_AddStringToObject(o, "status", run_status(&s));
-                if (bh_journal_str(s.start, "mode"))
-                    cJSON_AddStringToObject(o, "mode", bh_journal_str(s.start, "mode"));
-                if (bh_journal_str(s.start, "operator"))
-                    cJSON_AddStringToObject(o, "operator", bh_journal_str(s.start, "operator"));
-                if (bh_journal_str(s.start, "ts"))
-                    cJSON_AddStringToObject(o, "started", bh_journal_str(s.start, "ts"));
+                if (start_str(&s, "mode"))
+                    cJSON_AddStringToObject(o, "mode", start_str(&s, "mode"));
+                if (start_str(&s, "operator"))
+                    cJSON_AddStringToObject(o, "operator", start_str(&s, "operator"));
+                if (start_str(&s, "ts")) cJSON_AddStringToObject(o, "started", start_str(&s, "ts"));
                 cJSON_AddBoolToObject(o, "intact", chk.intact);
                 cJSON_AddItemToObject(o, "may_remain", remain_texts(&s));
                 cJSON_AddItemToArray(arr, o);
@@ -427,9 +414,9 @@ int bh_cmd_runs(int argc, char **argv, const bh_cli *g) {
                              bh_journal_str(cJSON_GetArrayItem(s.remain.open, 0), "may_remain"),
                              nd > 1 ? " (and more: bulkhead show)" : "");
                 fprintf(txt, "%-48s %-11s %-9s %s  (%s)%s%s\n", names[i], run_status(&s),
-                        bh_journal_str(s.start, "mode") ? bh_journal_str(s.start, "mode") : "?",
-                        bh_journal_str(s.start, "ts") ? bh_journal_str(s.start, "ts") : "?", counts,
-                        doubt, chk.intact ? "" : "  JOURNAL BROKEN");
+                        start_str(&s, "mode") ? start_str(&s, "mode") : "?",
+                        start_str(&s, "ts") ? start_str(&s, "ts") : "?", counts, doubt,
+                        chk.intact ? "" : "  JOURNAL BROKEN");
             }
         }
         summary_free(&s);
@@ -501,13 +488,22 @@ static void print_instance(FILE *o, const cJSON *x, int attempts) {
     if (attempts) fprintf(o, "#%.0f ", bh_journal_num(x, "attempt", 0));
 }
 
+/* The interrupts and resumptions of the run, as recorded. */
+static cJSON *events_json(const summary *s) {
+    cJSON *out = cJSON_CreateArray();
+    for (size_t k = 0; k < s->h.n; k++)
+        if (s->h.rec[k].type == BH_REC_INTERRUPT || s->h.rec[k].type == BH_REC_RUN_RESUMED)
+            cJSON_AddItemToArray(out, cJSON_Duplicate(s->h.rec[k].json, 1));
+    return out;
+}
+
 /* show's text: what a person reads, every string as the journal writes it
  * (a NUL, bytes that are not UTF-8: their escapes, json.h). */
 static void show_text(FILE *o, const char *name, const char *dir, const summary *s,
                       const bh_journal_check *chk) {
-    const cJSON *rb = cJSON_GetObjectItemCaseSensitive(s->start, "runbook");
+    const cJSON *rb = start_get(s, "runbook");
     fprintf(o, "run %s: %s\n", name, run_status(s));
-    const char *mode = bh_journal_str(s->start, "mode");
+    const char *mode = start_str(s, "mode");
     if (mode && strcmp(mode, "real") != 0)
         fprintf(o,
                 "  %s: nothing was executed or sent; commands below are what it would "
@@ -518,28 +514,26 @@ static void show_text(FILE *o, const char *name, const char *dir, const summary 
                 bh_journal_str(rb, "title"), bh_journal_str(rb, "path"),
                 bh_journal_str(rb, "sha256"));
     if (s->start) {
-        char *params = bh_json_print(cJSON_GetObjectItemCaseSensitive(s->start, "params"), 0);
+        char *params = bh_json_print(start_get(s, "params"), 0);
         fprintf(o, "  params   %s\n  operator %s on %s, mode %s\n  started  %s\n",
-                params ? params : "{}", bh_journal_str(s->start, "operator"),
-                bh_journal_str(s->start, "host"), bh_journal_str(s->start, "mode"),
-                bh_journal_str(s->start, "ts"));
+                params ? params : "{}", start_str(s, "operator"), start_str(s, "host"),
+                start_str(s, "mode"), start_str(s, "ts"));
         free(params);
     }
     if (s->end) {
         char el[32];
-        bh_util_format_duration(bh_journal_num(s->end, "duration_ms", 0), el, sizeof el);
-        fprintf(o, "  ended    %s after %s\n", bh_journal_str(s->end, "ts"), el);
+        bh_util_format_duration(bh_hrec_num(s->end, "duration_ms", 0), el, sizeof el);
+        fprintf(o, "  ended    %s after %s\n", end_str(s, "ts"), el);
     }
-    const cJSON *ev;
-    cJSON_ArrayForEach(ev, s->events) {
-        if (bh_rec_is(bh_journal_str(ev, "type"), BH_REC_RUN_RESUMED))
-            fprintf(o, "  resumed  %s by %s (before: %s, %d leftover command(s) stopped)\n",
-                    bh_journal_str(ev, "ts"), bh_journal_str(ev, "operator"),
-                    bh_journal_str(ev, "previous"),
-                    cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ev, "leftovers_stopped")));
-        else
-            fprintf(o, "  interrupted by %s at %s (%s)\n", bh_journal_str(ev, "signal"),
-                    bh_journal_str(ev, "ts"), bh_journal_str(ev, "action"));
+    for (size_t k = 0; k < s->h.n; k++) {
+        const bh_hrec *ev = &s->h.rec[k];
+        if (ev->type == BH_REC_RUN_RESUMED)
+            fprintf(o, "  resumed  %s by %s (before: %s, %d leftover command(s) stopped)\n", ev->ts,
+                    bh_hrec_str(ev, "operator"), bh_hrec_str(ev, "previous"),
+                    cJSON_GetArraySize(bh_hrec_get(ev, "leftovers_stopped")));
+        else if (ev->type == BH_REC_INTERRUPT)
+            fprintf(o, "  interrupted by %s at %s (%s)\n", bh_hrec_str(ev, "signal"), ev->ts,
+                    bh_hrec_str(ev, "action"));
     }
     fprintf(o, "  folder   %s\n", dir);
     const cJSON *d;
@@ -624,13 +618,13 @@ int bh_cmd_show(int argc, char **argv, const bh_cli *g) {
         cJSON_AddStringToObject(o, "id", name);
         cJSON_AddStringToObject(o, "dir", dir);
         cJSON_AddStringToObject(o, "status", run_status(&s));
-        if (s.start) cJSON_AddItemToObject(o, "start", cJSON_Duplicate(s.start, 1));
-        if (s.end) cJSON_AddItemToObject(o, "end", cJSON_Duplicate(s.end, 1));
+        if (s.start) cJSON_AddItemToObject(o, "start", cJSON_Duplicate(s.start->json, 1));
+        if (s.end) cJSON_AddItemToObject(o, "end", cJSON_Duplicate(s.end->json, 1));
         cJSON *steps = cJSON_AddArrayToObject(o, "steps");
         const cJSON *id;
         cJSON_ArrayForEach(id, s.order) cJSON_AddItemToArray(
             steps, cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(s.steps, id->valuestring), 1));
-        cJSON_AddItemToObject(o, "events", cJSON_Duplicate(s.events, 1)); /* interrupts, resumes */
+        cJSON_AddItemToObject(o, "events", events_json(&s));
         cJSON_AddBoolToObject(o, "intact", chk.intact);
         cJSON_AddItemToObject(o, "may_remain", remain_texts(&s));
         cJSON_AddStringToObject(o, "head", chk.head);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cmd.h"
+#include "journal/history.h"
 #include "journal/journal.h"
 #include "base/sign.h"
 #include "base/util.h"
@@ -74,20 +75,17 @@ typedef struct {
     char why[400];
 } sig_state;
 
-static int check_record(const cJSON *rec, uint64_t offset, void *ud) {
-    (void)offset;
+static int check_record(const bh_hrec *rec, void *ud) {
     sig_state *st = ud;
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(rec, "type");
-    const cJSON *seq = cJSON_GetObjectItemCaseSensitive(rec, "seq");
-    if (cJSON_IsString(t) && bh_rec_is(t->valuestring, BH_REC_RUN_START)) {
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(rec, "run_id");
-        if (cJSON_IsString(id) && !st->run_id) st->run_id = bh_util_xstrdup(id->valuestring);
+    const cJSON *seq = bh_hrec_get(rec, "seq");
+    if (rec->type == BH_REC_RUN_START) {
+        const char *id = bh_hrec_str(rec, "run_id");
+        if (id && !st->run_id) st->run_id = bh_util_xstrdup(id);
     }
-    if (!st->pk || !cJSON_IsString(t) || !bh_rec_is(t->valuestring, BH_REC_CHECKPOINT) || st->bad)
-        return 0;
+    if (!st->pk || rec->type != BH_REC_CHECKPOINT || st->bad) return 0;
     char err[300];
-    const cJSON *cov = cJSON_GetObjectItemCaseSensitive(rec, "covers_seq");
-    const cJSON *head = cJSON_GetObjectItemCaseSensitive(rec, "head");
+    const cJSON *cov = bh_hrec_get(rec, "covers_seq");
+    const cJSON *head = bh_hrec_get(rec, "head");
     size_t k = cJSON_IsNumber(cov) ? (size_t)cov->valuedouble : (size_t)-1;
     /* The engine writes a checkpoint right after the record it covers; one
      * anywhere else could be a copy vouching for records it never saw. */
@@ -97,7 +95,7 @@ static int check_record(const cJSON *rec, uint64_t offset, void *ud) {
                  "checkpoint at seq %.0f does not cover the record just before it",
                  cJSON_IsNumber(seq) ? seq->valuedouble : -1.0);
         st->bad = 1;
-    } else if (!bh_sign_check(st->pk, st->run_id ? st->run_id : "", rec, err, sizeof err)) {
+    } else if (!bh_sign_check(st->pk, st->run_id ? st->run_id : "", rec->json, err, sizeof err)) {
         snprintf(st->why, sizeof st->why, "checkpoint at seq %.0f: %s", seq->valuedouble, err);
         st->bad = 1;
     } else {
@@ -171,7 +169,7 @@ static int verify_journal(const char *dir, const char *path, const char *buf, si
     }
     sig_state st = {.pk = pk, .expect = expect};
     hash_lines(buf, len, chk.records, &st);
-    bh_journal_each_buf(buf, len, check_record, &st);
+    bh_history_each_buf(buf, len, check_record, &st);
     int rc = BH_EXIT_OK;
     /* The journal must be this run's: its run_start names the folder. An
      * intact chain proves nothing about which run it is the record of: one

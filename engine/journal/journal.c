@@ -432,43 +432,6 @@ int bh_journal_verify(const char *path, bh_journal_check *out) {
     return 0;
 }
 
-int bh_journal_each(const char *path, bh_journal_each_fn fn, void *ud) {
-    size_t len;
-    char *buf = bh_util_read_file(path, &len);
-    if (!buf) return errno ? -errno : -EIO;
-    int rc = bh_journal_each_buf(buf, len, fn, ud);
-    free(buf);
-    return rc;
-}
-
-int bh_journal_collect(const cJSON *rec, uint64_t offset, void *ud) {
-    (void)offset;
-    cJSON_AddItemToArray(ud, cJSON_Duplicate(rec, 1));
-    return 0;
-}
-
-int bh_journal_each_buf(const char *buf, size_t len, bh_journal_each_fn fn, void *ud) {
-    int rc = 0;
-    size_t off = 0;
-    while (off < len) {
-        const char *line = buf + off;
-        const char *nl = memchr(line, '\n', len - off);
-        /* A last line without '\n' is still handed over if it parses: a
-         * reader such as `show` wants every record there is. */
-        size_t llen = nl ? (size_t)(nl - line) : len - off;
-        cJSON *rec = parse_line(line, llen);
-        if (!rec) {
-            rc = -EBADMSG;
-            break;
-        }
-        rc = fn(rec, off, ud);
-        cJSON_Delete(rec);
-        if (rc != 0) break;
-        off += llen + 1;
-    }
-    return rc;
-}
-
 const char *bh_journal_str(const cJSON *rec, const char *key) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec, key);
     return cJSON_IsString(v) ? v->valuestring : NULL;

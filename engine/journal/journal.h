@@ -86,18 +86,10 @@ int bh_journal_verify(const char *path, bh_journal_check *out);
  * is not, *chk becomes broken at seq 0 saying so; returns 1 when it is. */
 int bh_journal_check_run(const char *buf, size_t len, const char *dir, bh_journal_check *chk);
 
-/* Call fn for each record of a journal in order, stopping at the first line
- * that does not parse (returns -EBADMSG then) or when fn returns non-zero
- * (that value is returned). Does not check the chain. */
-typedef int (*bh_journal_each_fn)(const cJSON *rec, uint64_t offset, void *ud);
-int bh_journal_each(const char *path, bh_journal_each_fn fn, void *ud);
-/* The same over a journal already in memory. */
-int bh_journal_each_buf(const char *buf, size_t len, bh_journal_each_fn fn, void *ud);
-/* An each_fn that appends a copy of every record to the cJSON array ud. */
-int bh_journal_collect(const cJSON *rec, uint64_t offset, void *ud);
-
-/* Fields of a record read back: the string at key (NULL when absent or not
- * a string), the number at key (def when absent or not a number). */
+/* A field of a JSON object (a record's sub-object, or an entry a reader
+ * made): the string at key (NULL when absent or not a string), the number
+ * at key (def when absent or not a number). Records themselves are read
+ * through history.h. */
 const char *bh_journal_str(const cJSON *rec, const char *key);
 double bh_journal_num(const cJSON *rec, const char *key, double def);
 

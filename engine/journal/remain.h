@@ -33,6 +33,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "journal/history.h"
+
 typedef struct {
     cJSON *open;     /* array: what may remain, oldest first */
     cJSON *resolved; /* array: what was in doubt and no longer is */
@@ -48,14 +50,14 @@ void bh_remain_free(bh_remain *r);
  * run_end (its engine died with it, or is still at it), is open too, with
  * in_flight: true. */
 void bh_remain_end(bh_remain *r);
-/* init, every record of an array of them, end: where they stand at its end. */
-void bh_remain_read(bh_remain *r, const cJSON *records);
+/* init, every record of a history, end: where they stand at its end. */
+void bh_remain_read(bh_remain *r, const bh_history *h);
 /* "web1 may still be isolated" (effect "isolated"), or without an effect
  * "web1 may have acted: what step 'isolate' does may remain"; who is the
  * fan-out item's key, else the step. The one wording, for sched.c too. */
 void bh_remain_text(const char *who, const char *step, const char *effect, char *out, size_t len);
 /* Read one record. Returns the entry it opened, changed or resolved (owned
  * by r, for the caller to annotate), or NULL when it changes nothing. */
-cJSON *bh_remain_note(bh_remain *r, const cJSON *rec);
+cJSON *bh_remain_note(bh_remain *r, const bh_hrec *rec);
 
 #endif

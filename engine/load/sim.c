@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "journal/history.h"
 #include "journal/journal.h"
 #include "base/util.h"
 
@@ -182,25 +183,22 @@ typedef struct {
     cJSON *durations; /* step -> [ms, ...] */
 } history_ctx;
 
-static int history_record(const cJSON *rec, uint64_t offset, void *ud) {
-    (void)offset;
+static int history_record(const bh_hrec *rec, void *ud) {
     history_ctx *h = ud;
-    const char *type = bh_journal_str(rec, "type");
-    if (!type) return 0;
-    if (bh_rec_is(type, BH_REC_RUN_START)) {
-        const cJSON *rb = cJSON_GetObjectItemCaseSensitive(rec, "runbook");
-        const char *mode = bh_journal_str(rec, "mode");
+    if (rec->type == BH_REC_RUN_START) {
+        const cJSON *rb = bh_hrec_get(rec, "runbook");
+        const char *mode = bh_hrec_str(rec, "mode");
         h->match = bh_journal_str(rb, "id") && strcmp(bh_journal_str(rb, "id"), h->id) == 0 &&
                    mode && strcmp(mode, "real") == 0;
         return h->match ? 0 : 1; /* not ours: stop reading */
     }
-    if (!h->match || !bh_rec_is(type, BH_REC_STEP_END)) return 0;
-    const char *st = bh_journal_str(rec, "status");
-    const char *step = bh_journal_str(rec, "step");
+    if (!h->match || rec->type != BH_REC_STEP_END) return 0;
+    const char *st = bh_hrec_str(rec, "status");
+    const char *step = rec->step;
     if (!st || strcmp(st, "ok") != 0 || !step) return 0;
     cJSON *list = cJSON_GetObjectItemCaseSensitive(h->durations, step);
     if (!list) list = cJSON_AddArrayToObject(h->durations, step);
-    cJSON_AddItemToArray(list, cJSON_CreateNumber(bh_journal_num(rec, "duration_ms", 0)));
+    cJSON_AddItemToArray(list, cJSON_CreateNumber(bh_hrec_num(rec, "duration_ms", 0)));
     return 0;
 }
 
@@ -217,7 +215,7 @@ cJSON *bh_sim_history(const char *state_dir, const char *id) {
     for (size_t i = 0; i < nruns; i++) {
         char *path = bh_util_asprintf("%s/%s/journal.jsonl", runs, names[i]);
         h.match = 0;
-        bh_journal_each(path, history_record, &h);
+        bh_history_each(path, history_record, &h);
         free(path);
     }
     bh_util_free_names(names, nruns);

@@ -43,10 +43,10 @@
 #include <cjson/cJSON.h>
 #include <stdio.h>
 
-#include "journal/journal.h"
+#include "journal/history.h"
 
-/* records: the journal's records (an array); chk: its chain check. */
-cJSON *bh_report_model(const cJSON *records, const bh_journal_check *chk);
+/* h: the journal's records; chk: its chain check. */
+cJSON *bh_report_model(const bh_history *h, const bh_journal_check *chk);
 void bh_report_markdown(const cJSON *model, FILE *out);
 void bh_report_html(const cJSON *model, FILE *out);
 

@@ -1,12 +1,10 @@
 #include "report/scorecard.h"
 
-#include "journal/schema.h"
-
 #include <lauxlib.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "journal/journal.h"
+#include "journal/history.h"
 #include "journal/remain.h"
 #include "base/util.h"
 
@@ -28,41 +26,26 @@ static int containment_phase(const char *phase) {
     return phase && (strncmp(phase, "contain", 7) == 0 || strncmp(phase, "isolat", 6) == 0);
 }
 
-static int same_instance(const cJSON *a, const cJSON *b) {
-    return N(a, "item", 0) == N(b, "item", 0) && N(a, "rep", 0) == N(b, "rep", 0);
-}
-
 /* The records of each step, in journal order, found by bsearch: a drill
  * of a long fan-out has tens of thousands of records, and each fault,
  * approval and step looks only at its own. */
 typedef struct {
-    const char *step;
-    size_t seq;
-    const cJSON *rec;
-} entry;
-
-typedef struct {
-    entry *v;
+    const bh_hrec **v; /* by step, then journal order */
     size_t n;
 } by_step;
 
 static int entry_cmp(const void *pa, const void *pb) {
-    const entry *a = pa, *b = pb;
+    const bh_hrec *a = *(const bh_hrec *const *)pa, *b = *(const bh_hrec *const *)pb;
     int c = strcmp(a->step, b->step);
     if (c) return c;
-    return a->seq < b->seq ? -1 : a->seq > b->seq;
+    return a < b ? -1 : a > b; /* the same history: place is order */
 }
 
-static by_step index_records(const cJSON *records) {
-    by_step ix = {bh_util_xcalloc((size_t)cJSON_GetArraySize(records) + 1, sizeof(entry)), 0};
-    const cJSON *r;
-    size_t seq = 0;
-    cJSON_ArrayForEach(r, records) {
-        const char *step = S(r, "step");
-        if (step) ix.v[ix.n++] = (entry){step, seq, r};
-        seq++;
-    }
-    qsort(ix.v, ix.n, sizeof(entry), entry_cmp);
+static by_step index_records(const bh_history *h) {
+    by_step ix = {bh_util_xcalloc(h->n + 1, sizeof(const bh_hrec *)), 0};
+    for (size_t k = 0; k < h->n; k++)
+        if (h->rec[k].step) ix.v[ix.n++] = &h->rec[k];
+    qsort(ix.v, ix.n, sizeof(const bh_hrec *), entry_cmp);
     return ix;
 }
 
@@ -75,78 +58,83 @@ static void step_records(const by_step *ix, const char *step, size_t *from, size
     }
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (strcmp(ix->v[mid].step, step) < 0)
+        if (strcmp(ix->v[mid]->step, step) < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
     *from = lo;
-    while (hi < ix->n && strcmp(ix->v[hi].step, step) == 0)
+    while (hi < ix->n && strcmp(ix->v[hi]->step, step) == 0)
         hi++;
     *to = lo < hi ? hi : lo;
 }
 
 /* An attempt's end the operator chose at a resume not to repeat: in doubt
  * only because it had started something, not a failure the runbook met. */
-static int at_operators_word(const cJSON *end) {
-    return is(S(cJSON_GetObjectItemCaseSensitive(end, "error"), "code"), "unknown_outcome");
+static int at_operators_word(const bh_hrec *end) {
+    return is(S(bh_hrec_get(end, "error"), "code"), "unknown_outcome");
+}
+
+/* The outcome and how of a fault whose attempt ended with mine. */
+static void fault_outcome(const bh_hrec *mine, const char **outcome, const char **how) {
+    const char *next = bh_hrec_str(mine, "next"), *status = bh_hrec_str(mine, "status");
+    *outcome = "unresolved";
+    *how = "the run ended first";
+    if (is(status, "ok") || is(status, "skipped")) {
+        *outcome = "absorbed";
+        *how = "no effect";
+    } else if (is(status, "unknown") || at_operators_word(mine)) {
+        *how = "outcome unknown";
+    } else if (is(next, "retry")) {
+        *outcome = "absorbed";
+        *how = "retry";
+    } else if (is(next, "continue") || is(next, "rollback")) {
+        *outcome = "absorbed";
+        *how = next;
+    } else if (bh_hrec_true(mine, "halted")) {
+        *how = "the run was already stopping";
+    } else if (is(next, "abort")) {
+        *outcome = "stopped the run";
+        *how = mine->attempt > 1 ? "retries used up" : "abort";
+    }
 }
 
 /* What became of a fault: the end of the attempt it was injected into
  * says what the run did next. An attempt in doubt failed all the same (it
  * did not succeed), and is judged as a failure; the entry says so too. */
-static void judge_fault(const by_step *ix, const cJSON *fault, cJSON *out) {
+static void judge_fault(const by_step *ix, const bh_hrec *fault, cJSON *out) {
     size_t from, to;
-    step_records(ix, S(fault, "step"), &from, &to);
-    const cJSON *mine = NULL;
+    step_records(ix, fault->step, &from, &to);
+    const bh_hrec *mine = NULL;
     for (size_t k = from; k < to && !mine; k++) {
-        const cJSON *r = ix->v[k].rec;
-        if (bh_rec_is(S(r, "type"), BH_REC_STEP_END) && same_instance(r, fault) &&
-            N(r, "attempt", 0) == N(fault, "attempt", -1))
+        const bh_hrec *r = ix->v[k];
+        if (r->type == BH_REC_STEP_END && bh_history_same(r->json, fault->json, BH_SAME_ITEM) &&
+            r->attempt == fault->attempt)
             mine = r;
     }
     const char *outcome = "unresolved", *how = "the run ended first";
-    const char *next = mine ? S(mine, "next") : NULL;
-    if (!mine) {
-        /* the run ended first */
-    } else if (is(S(mine, "status"), "ok") || is(S(mine, "status"), "skipped")) {
-        outcome = "absorbed";
-        how = "no effect";
-    } else if (is(S(mine, "status"), "unknown") || at_operators_word(mine)) {
-        how = "outcome unknown";
-    } else if (is(next, "retry")) {
-        outcome = "absorbed";
-        how = "retry";
-    } else if (is(next, "continue") || is(next, "rollback")) {
-        outcome = "absorbed";
-        how = next;
-    } else if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(mine, "halted"))) {
-        how = "the run was already stopping";
-    } else if (is(next, "abort")) {
-        outcome = "stopped the run";
-        how = N(mine, "attempt", 0) > 1 ? "retries used up" : "abort";
-    }
+    if (mine) fault_outcome(mine, &outcome, &how);
     cJSON_AddStringToObject(out, "outcome", outcome);
     cJSON_AddStringToObject(out, "how", how);
-    if (mine && is(S(mine, "status"), "in_doubt")) {
+    if (mine && is(bh_hrec_str(mine, "status"), "in_doubt")) {
         cJSON_AddBoolToObject(out, "in_doubt", 1);
-        if (S(mine, "may_remain"))
-            cJSON_AddStringToObject(out, "may_remain", S(mine, "may_remain"));
+        if (bh_hrec_str(mine, "may_remain"))
+            cJSON_AddStringToObject(out, "may_remain", bh_hrec_str(mine, "may_remain"));
     }
 }
 
 /* In-doubt outcomes: instances whose final attempt (not one retried) ended
  * in doubt, each counted once however often a resume repeated it. */
-static int count_doubt(const cJSON *records) {
+static int count_doubt(const bh_history *h) {
     cJSON *seen = cJSON_CreateObject();
     int n = 0;
-    const cJSON *r;
-    cJSON_ArrayForEach(r, records) {
-        if (!bh_rec_is(S(r, "type"), BH_REC_STEP_END) || !is(S(r, "status"), "in_doubt") ||
-            is(S(r, "next"), "retry") || !S(r, "step"))
+    for (size_t k = 0; k < h->n; k++) {
+        const bh_hrec *r = &h->rec[k];
+        if (r->type != BH_REC_STEP_END || !is(bh_hrec_str(r, "status"), "in_doubt") ||
+            is(bh_hrec_str(r, "next"), "retry") || !r->step)
             continue;
         char key[300];
-        snprintf(key, sizeof key, "%s#%.0f#%.0f", S(r, "step"), N(r, "item", 0), N(r, "rep", 0));
+        snprintf(key, sizeof key, "%s#%d#%d", r->step, r->item, r->rep);
         if (cJSON_GetObjectItemCaseSensitive(seen, key)) continue;
         cJSON_AddTrueToObject(seen, key);
         n++;
@@ -157,9 +145,9 @@ static int count_doubt(const cJSON *records) {
 
 /* What in-doubt instances may have left as the journal stands (remain.h):
  * a rollback's undo may have settled some. */
-static cJSON *may_remain(const cJSON *records) {
+static cJSON *may_remain(const bh_history *h) {
     bh_remain rm;
-    bh_remain_read(&rm, records);
+    bh_remain_read(&rm, h);
     cJSON *out = cJSON_CreateArray();
     const cJSON *e;
     cJSON_ArrayForEach(e, rm.open) cJSON_AddItemToArray(
@@ -179,38 +167,26 @@ static int contained_step(const by_step *ix, const bh_step *s, double *at, int *
     const char *final = NULL;
     int undone = 0;
     for (size_t k = from; k < to; k++) {
-        const cJSON *r = ix->v[k].rec;
-        const char *t = S(r, "type");
-        if (bh_rec_is(t, BH_REC_UNDO_START)) undone = 1;
-        int ending = bh_rec_is(t, BH_REC_STEP_END) || bh_rec_is(t, BH_REC_STEP_DONE) ||
-                     bh_rec_is(t, BH_REC_STEP_SKIPPED);
-        if (!ending || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "undo"))) continue;
-        if (N(r, "sim_ms", -1) > *at) *at = N(r, "sim_ms", -1);
+        const bh_hrec *r = ix->v[k];
+        if (r->type == BH_REC_UNDO_START) undone = 1;
+        int ending = r->type == BH_REC_STEP_END || r->type == BH_REC_STEP_DONE ||
+                     r->type == BH_REC_STEP_SKIPPED;
+        if (!ending || r->undo) continue;
+        if (r->sim_ms > *at) *at = r->sim_ms;
         /* a fan-out's step_done sums its items; else the last end */
-        if (bh_rec_is(t, BH_REC_STEP_SKIPPED)) /* not reached (after) or stopped (halt) */
-            final = is(S(r, "cause"), "when") ? "ok" : "not run";
-        else if (bh_rec_is(t, BH_REC_STEP_DONE) || s->each_ref == LUA_NOREF)
-            final = is(S(r, "status"), "skipped") ? "ok" : S(r, "status"); /* its when */
+        if (r->type == BH_REC_STEP_SKIPPED) /* not reached (after) or stopped (halt) */
+            final = is(bh_hrec_str(r, "cause"), "when") ? "ok" : "not run";
+        else if (r->type == BH_REC_STEP_DONE || s->each_ref == LUA_NOREF)
+            final = is(bh_hrec_str(r, "status"), "skipped") ? "ok" : bh_hrec_str(r, "status");
     }
     if (!final) return -1;
     *doubt = is(final, "in_doubt");
     return is(final, "ok") && !undone;
 }
 
-cJSON *bh_scorecard_compute(const cJSON *records, const bh_runbook *rb, double total_ms,
-                            const char *status) {
-    cJSON *sc = cJSON_CreateObject();
-    cJSON_AddStringToObject(sc, "status", status ? status : "?");
-    cJSON_AddNumberToObject(sc, "total_ms", total_ms);
-    const cJSON *start = cJSON_GetArrayItem(records, 0);
-    const cJSON *simulation = cJSON_GetObjectItemCaseSensitive(start, "simulation");
-    cJSON_AddStringToObject(sc, "mode", S(simulation, "mode") ? S(simulation, "mode") : "real");
-    if (is(S(simulation, "mode"), "drill") && S(simulation, "seed"))
-        cJSON_AddStringToObject(sc, "seed", S(simulation, "seed"));
-    by_step ix = index_records(records);
-
-    /* Containment: when the last containment step ended, and whether all
-     * of them held. A cadence watches rather than contains: left out. */
+/* Containment: when the last containment step ended, and whether all of
+ * them held. A cadence watches rather than contains: left out. */
+static void add_containment(cJSON *sc, const by_step *ix, const bh_runbook *rb) {
     int has_phase = 0, contained = 1, ended = 0;
     double contain_ms = -1;
     cJSON *contain_doubt = cJSON_CreateArray();
@@ -219,7 +195,7 @@ cJSON *bh_scorecard_compute(const cJSON *records, const bh_runbook *rb, double t
         if (!containment_phase(s->phase) || s->every_ms > 0) continue;
         has_phase = 1;
         int doubt = 0;
-        int held = contained_step(&ix, s, &contain_ms, &doubt);
+        int held = contained_step(ix, s, &contain_ms, &doubt);
         if (held >= 0) ended = 1;
         if (held != 1) contained = 0;
         if (doubt) cJSON_AddItemToArray(contain_doubt, cJSON_CreateString(s->id));
@@ -239,55 +215,66 @@ cJSON *bh_scorecard_compute(const cJSON *records, const bh_runbook *rb, double t
                                           : "the runbook has no contain*/isolat* phase");
     }
     cJSON_Delete(contain_doubt);
+}
 
-    /* Faults. */
+/* A field of a record that may be missing: a scorecard can be printed from
+ * a journal someone edited. */
+static const char *rec_str(const bh_hrec *r, const char *k) {
+    const char *v = bh_hrec_str(r, k);
+    return v ? v : "?";
+}
+
+static void add_faults(cJSON *sc, const by_step *ix, const bh_history *h) {
     cJSON *faults = cJSON_AddArrayToObject(sc, "faults");
     int absorbed = 0, stopped = 0;
-    const cJSON *r;
-    cJSON_ArrayForEach(r, records) {
-        if (!bh_rec_is(S(r, "type"), BH_REC_FAULT_INJECTED)) continue;
+    for (size_t k = 0; k < h->n; k++) {
+        const bh_hrec *r = &h->rec[k];
+        if (r->type != BH_REC_FAULT_INJECTED) continue;
         cJSON *f = cJSON_CreateObject();
-        cJSON_AddStringToObject(f, "step", str(r, "step"));
-        if (N(r, "item", 0) > 0) cJSON_AddNumberToObject(f, "item", N(r, "item", 0));
-        cJSON_AddNumberToObject(f, "attempt", N(r, "attempt", 0));
-        cJSON_AddStringToObject(f, "kind", str(r, "kind"));
-        if (N(r, "factor", 0) > 0) cJSON_AddNumberToObject(f, "factor", N(r, "factor", 0));
-        cJSON_AddStringToObject(f, "source", str(r, "source"));
-        judge_fault(&ix, r, f);
+        cJSON_AddStringToObject(f, "step", r->step ? r->step : "?");
+        if (r->item > 0) cJSON_AddNumberToObject(f, "item", r->item);
+        cJSON_AddNumberToObject(f, "attempt", r->attempt);
+        cJSON_AddStringToObject(f, "kind", rec_str(r, "kind"));
+        if (bh_hrec_num(r, "factor", 0) > 0)
+            cJSON_AddNumberToObject(f, "factor", bh_hrec_num(r, "factor", 0));
+        cJSON_AddStringToObject(f, "source", rec_str(r, "source"));
+        judge_fault(ix, r, f);
         absorbed += is(S(f, "outcome"), "absorbed");
         stopped += is(S(f, "outcome"), "stopped the run");
         cJSON_AddItemToArray(faults, f);
     }
     cJSON_AddNumberToObject(sc, "faults_absorbed", absorbed);
     cJSON_AddNumberToObject(sc, "faults_stopped_run", stopped);
-    cJSON_AddNumberToObject(sc, "in_doubt", count_doubt(records));
-    cJSON_AddItemToObject(sc, "may_remain", may_remain(records));
+}
 
-    /* Approvals: from each approval_wait to the decision that ended it. */
+/* Approvals: from each approval_wait to the decision that ended it. */
+static void add_approvals(cJSON *sc, const by_step *ix) {
     double wait = 0;
     int approvals = 0;
-    for (size_t k = 0; k < ix.n; k++) {
-        const cJSON *w = ix.v[k].rec;
-        if (!bh_rec_is(S(w, "type"), BH_REC_APPROVAL_WAIT)) continue;
+    for (size_t k = 0; k < ix->n; k++) {
+        const bh_hrec *w = ix->v[k];
+        if (w->type != BH_REC_APPROVAL_WAIT) continue;
         approvals++;
-        double from = N(w, "sim_ms", 0), to = from;
+        double from = w->sim_ms >= 0 ? w->sim_ms : 0, to = from;
         /* the step's later records, in journal order */
-        for (size_t j = k + 1; j < ix.n && strcmp(ix.v[j].step, ix.v[k].step) == 0; j++) {
-            const cJSON *d = ix.v[j].rec;
-            const char *t = S(d, "type");
-            if (bh_rec_is(t, BH_REC_APPROVAL) || bh_rec_is(t, BH_REC_STEP_END))
-                to = N(d, "sim_ms", from);
-            if ((bh_rec_is(t, BH_REC_APPROVAL) &&
-                 (is(S(d, "decision"), "deny") || N(d, "approvals", 0) >= N(d, "needed", 1))) ||
-                bh_rec_is(t, BH_REC_STEP_END))
+        for (size_t j = k + 1; j < ix->n && strcmp(ix->v[j]->step, w->step) == 0; j++) {
+            const bh_hrec *d = ix->v[j];
+            if (d->type == BH_REC_APPROVAL || d->type == BH_REC_STEP_END)
+                to = d->sim_ms >= 0 ? d->sim_ms : from;
+            if ((d->type == BH_REC_APPROVAL &&
+                 (is(bh_hrec_str(d, "decision"), "deny") ||
+                  bh_hrec_num(d, "approvals", 0) >= bh_hrec_num(d, "needed", 1))) ||
+                d->type == BH_REC_STEP_END)
                 break;
         }
         wait += to - from;
     }
     cJSON_AddNumberToObject(sc, "approvals", approvals);
     cJSON_AddNumberToObject(sc, "approval_wait_ms", wait);
+}
 
-    /* What the runbook leaves open. */
+/* What the runbook leaves open. */
+static void add_gaps(cJSON *sc, const bh_runbook *rb, const cJSON *simulation) {
     cJSON *no_undo = cJSON_AddArrayToObject(sc, "no_undo");
     cJSON *no_timeout = cJSON_AddArrayToObject(sc, "no_timeout");
     cJSON *no_estimate = cJSON_AddArrayToObject(sc, "no_estimate");
@@ -303,6 +290,26 @@ cJSON *bh_scorecard_compute(const cJSON *records, const bh_runbook *rb, double t
         if (s->estimate_ms < 0 && !cJSON_GetObjectItemCaseSensitive(history, s->id))
             cJSON_AddItemToArray(no_estimate, cJSON_CreateString(s->id));
     }
+}
+
+cJSON *bh_scorecard_compute(const bh_history *h, const bh_runbook *rb, double total_ms,
+                            const char *status) {
+    cJSON *sc = cJSON_CreateObject();
+    cJSON_AddStringToObject(sc, "status", status ? status : "?");
+    cJSON_AddNumberToObject(sc, "total_ms", total_ms);
+    const cJSON *simulation = h->n > 0 && h->rec[0].type == BH_REC_RUN_START
+                                  ? bh_hrec_get(&h->rec[0], "simulation")
+                                  : NULL;
+    cJSON_AddStringToObject(sc, "mode", S(simulation, "mode") ? S(simulation, "mode") : "real");
+    if (is(S(simulation, "mode"), "drill") && S(simulation, "seed"))
+        cJSON_AddStringToObject(sc, "seed", S(simulation, "seed"));
+    by_step ix = index_records(h);
+    add_containment(sc, &ix, rb);
+    add_faults(sc, &ix, h);
+    cJSON_AddNumberToObject(sc, "in_doubt", count_doubt(h));
+    cJSON_AddItemToObject(sc, "may_remain", may_remain(h));
+    add_approvals(sc, &ix);
+    add_gaps(sc, rb, simulation);
     free(ix.v);
     return sc;
 }

@@ -28,11 +28,12 @@
 #include <cjson/cJSON.h>
 #include <stdio.h>
 
+#include "journal/history.h"
 #include "load/model.h"
 
-/* records: the journal so far (an array); total_ms and status: the run's
+/* h: the journal so far; total_ms and status: the run's
  * simulated duration and its status as run_end will say it. */
-cJSON *bh_scorecard_compute(const cJSON *records, const bh_runbook *rb, double total_ms,
+cJSON *bh_scorecard_compute(const bh_history *h, const bh_runbook *rb, double total_ms,
                             const char *status);
 /* The scorecard for people, a few lines. */
 void bh_scorecard_print(const cJSON *sc, FILE *out);

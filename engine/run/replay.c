@@ -18,7 +18,7 @@
 #define S bh_journal_str
 
 int bh_replay_sim(const bh_replay *r, bh_sim *sim) {
-    const cJSON *j = cJSON_GetObjectItemCaseSensitive(r->start, "simulation");
+    const cJSON *j = bh_hrec_get(r->start, "simulation");
     if (!cJSON_IsObject(j)) return 0;
     bh_sim_from_json(sim, j);
     return 1;
@@ -27,34 +27,20 @@ int bh_replay_sim(const bh_replay *r, bh_sim *sim) {
 void bh_replay_continue_clock(const bh_replay *r, bh_run *run) {
     if (!bh_clock_is_virtual(run->clock)) return;
     double last = 0;
-    const cJSON *rec;
-    cJSON_ArrayForEach(rec, r->doc) {
-        double t = bh_journal_num(rec, "sim_ms", 0);
-        if (t > last) last = t;
-    }
+    for (size_t i = 0; i < r->h.n; i++)
+        if (r->h.rec[i].sim_ms > last) last = r->h.rec[i].sim_ms;
     bh_clock_set_now(run->clock, last);
 }
 
-size_t bh_replay_item(const cJSON *rec) {
-    double n = bh_journal_num(rec, "rep", bh_journal_num(rec, "item", 1));
-    return n >= 1 ? (size_t)n - 1 : 0;
-}
-
-static int collect(const cJSON *rec, uint64_t offset, void *ud) {
-    (void)offset;
-    bh_replay *r = ud;
-    cJSON *copy = cJSON_Duplicate(rec, 1);
-    cJSON_AddItemToArray(r->doc, copy);
-    const char *t = S(rec, "type");
-    if (!t) return 0;
-    if (bh_rec_is(t, BH_REC_RUN_START) && !r->start) r->start = copy;
-    if (bh_rec_is(t, BH_REC_RUN_END)) r->end = copy;
-    if (bh_rec_is(t, BH_REC_UNDO_BEGIN)) {
-        r->undo_begin = copy;
-        r->undo_finished = 0;
+/* The last undo_begin, and whether an undo_finish follows it. */
+static void find_undo(bh_replay *r) {
+    for (size_t i = 0; i < r->h.n; i++) {
+        if (r->h.rec[i].type == BH_REC_UNDO_BEGIN) {
+            r->undo_begin = &r->h.rec[i];
+            r->undo_finished = 0;
+        }
+        if (r->h.rec[i].type == BH_REC_UNDO_FINISH) r->undo_finished = 1;
     }
-    if (bh_rec_is(t, BH_REC_UNDO_FINISH)) r->undo_finished = 1;
-    return 0;
 }
 
 static int fail(bh_replay *r, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -74,7 +60,6 @@ int bh_replay_open(bh_replay *r, const char *cmd, const char *dir) {
     r->lock_fd = -1;
     r->dir = bh_util_xstrdup(dir);
     r->jpath = bh_util_asprintf("%s/journal.jsonl", dir);
-    r->doc = cJSON_CreateArray();
     /* One engine per run; only under the lock is a torn last record (an
      * engine that died inside a write) safe to cut off: nobody writes it. */
     long holder = 0;
@@ -100,8 +85,11 @@ int bh_replay_open(bh_replay *r, const char *cmd, const char *dir) {
         free(buf);
         return fail(r, 5, "%s is damaged: %s; refusing to act on it", r->jpath, chk.message);
     }
-    bh_journal_each_buf(buf, len, collect, r);
+    bh_history_read_buf(&r->h, buf, len);
     free(buf);
+    r->start = r->h.start;
+    r->end = r->h.end;
+    find_undo(r);
     if (!r->start) return fail(r, 5, "%s has no run_start record", r->jpath);
     return 0;
 }
@@ -126,7 +114,7 @@ void bh_replay_plugins_from(bh_replay *r, const char *dirs) {
 
 static void plugin_dirs_of(bh_replay *r) {
     if (r->plugin_dirs) return;
-    const cJSON *dirs = cJSON_GetObjectItemCaseSensitive(r->start, "plugin_dirs");
+    const cJSON *dirs = bh_hrec_get(r->start, "plugin_dirs");
     size_t n = 0;
     r->plugin_dirs = bh_util_xcalloc((size_t)cJSON_GetArraySize(dirs) + 1, sizeof(char *));
     const cJSON *d;
@@ -140,7 +128,7 @@ static void plugin_dirs_of(bh_replay *r) {
  * same file (SHA-256). */
 static int plugins_present(bh_replay *r) {
     const cJSON *then;
-    cJSON_ArrayForEach(then, cJSON_GetObjectItemCaseSensitive(r->start, "plugins")) {
+    cJSON_ArrayForEach(then, bh_hrec_get(r->start, "plugins")) {
         const char *name = S(then, "name");
         if (!name) continue;
         /* the file it was (NAME.lua, or a module's NAME.so) */
@@ -182,7 +170,7 @@ static int plugins_present(bh_replay *r) {
 /* Every plugin the run loaded must be the same file now (SHA-256). */
 static int same_plugins(bh_replay *r) {
     const cJSON *then;
-    cJSON_ArrayForEach(then, cJSON_GetObjectItemCaseSensitive(r->start, "plugins")) {
+    cJSON_ArrayForEach(then, bh_hrec_get(r->start, "plugins")) {
         const cJSON *now;
         cJSON_ArrayForEach(now, r->rb->plugins_used) {
             if (!S(now, "name") || !S(then, "name") || strcmp(S(now, "name"), S(then, "name")) != 0)
@@ -202,13 +190,13 @@ int bh_replay_load(bh_replay *r) {
     plugin_dirs_of(r);
     int prc = plugins_present(r);
     if (prc) return prc;
-    const cJSON *rbj = cJSON_GetObjectItemCaseSensitive(r->start, "runbook");
+    const cJSON *rbj = bh_hrec_get(r->start, "runbook");
     const char *path = S(rbj, "realpath") ? S(rbj, "realpath") : S(rbj, "path");
     const char *sha = S(rbj, "sha256");
     if (!path || !sha) return fail(r, 5, "the run's start record does not name its runbook");
     bh_params_input in;
     bh_params_input_init(&in);
-    const cJSON *params = cJSON_GetObjectItemCaseSensitive(r->start, "params");
+    const cJSON *params = bh_hrec_get(r->start, "params");
     in.file = params ? cJSON_Duplicate(params, 1) : cJSON_CreateObject();
     bh_runbook_opts o = {
         .path = path,
@@ -216,8 +204,7 @@ int bh_replay_load(bh_replay *r) {
         .secrets = r->secrets,
         .plugin_dirs = r->plugin_dirs,
         /* a drill ran with stand-ins for secrets it did not have */
-        .secrets_optional =
-            cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(r->start, "simulation")),
+        .secrets_optional = cJSON_IsObject(bh_hrec_get(r->start, "simulation")),
     };
     bh_runbook_status st = bh_runbook_load(&o, &r->rb);
     bh_params_input_free(&in);
@@ -248,15 +235,14 @@ static int fill_lua(lua_State *L) {
     bh_run *run = fc->run;
     lua_rawgeti(L, LUA_REGISTRYINDEX, run->results_ref);
     int results = lua_gettop(L);
-    const cJSON *rec;
-    cJSON_ArrayForEach(rec, fc->r->doc) {
-        const char *type = S(rec, "type");
-        size_t i = bh_model_step_index(run->rb, S(rec, "step"));
-        if (!type || i == (size_t)-1) continue;
+    for (size_t k = 0; k < fc->r->h.n; k++) {
+        const bh_hrec *rec = &fc->r->h.rec[k];
+        size_t i = bh_model_step_index(run->rb, rec->step);
+        if (i == (size_t)-1) continue;
         const bh_step *s = &run->rb->steps[i];
-        size_t item = bh_replay_item(rec);
-        if (bh_rec_is(type, BH_REC_STEP_START) && s->each_ref != LUA_NOREF) {
-            const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec, "value");
+        size_t item = bh_hrec_instance(rec);
+        if (rec->type == BH_REC_STEP_START && s->each_ref != LUA_NOREF) {
+            const cJSON *v = bh_hrec_get(rec, "value");
             if (run->rt[i].items_ref == LUA_NOREF) {
                 lua_newtable(L);
                 run->rt[i].items_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -265,12 +251,12 @@ static int fill_lua(lua_State *L) {
             if (v)
                 bh_luax_push_json(L, v);
             else
-                lua_pushstring(L, S(rec, "key") ? S(rec, "key") : "?");
+                lua_pushstring(L, bh_hrec_str(rec, "key") ? bh_hrec_str(rec, "key") : "?");
             lua_rawseti(L, -2, (lua_Integer)item + 1);
             lua_pop(L, 1);
-        } else if (bh_rec_is(type, BH_REC_STEP_END) && S(rec, "status") &&
-                   strcmp(S(rec, "status"), "ok") == 0) {
-            const cJSON *res = cJSON_GetObjectItemCaseSensitive(rec, "result");
+        } else if (rec->type == BH_REC_STEP_END && bh_hrec_str(rec, "status") &&
+                   strcmp(bh_hrec_str(rec, "status"), "ok") == 0) {
+            const cJSON *res = bh_hrec_get(rec, "result");
             if (s->each_ref != LUA_NOREF) {
                 if (lua_getfield(L, results, s->id) != LUA_TTABLE) {
                     lua_pop(L, 1);
@@ -326,7 +312,7 @@ void bh_replay_close(bh_replay *r) {
     if (r->lock_fd >= 0) close(r->lock_fd);
     if (r->owns_dirs) bh_plugin_free_dirs(r->plugin_dirs);
     bh_runbook_free(r->rb);
-    cJSON_Delete(r->doc);
+    bh_history_free(&r->h);
     free(r->jpath);
     free(r->dir);
     memset(r, 0, sizeof *r);

@@ -20,21 +20,22 @@
 #include <cjson/cJSON.h>
 #include <stdint.h>
 
+#include "journal/history.h"
 #include "run/run.h"
 #include "load/runbook.h"
 
 typedef struct {
-    const char *cmd;         /* "undo", "resume": for messages */
-    char *dir;               /* the run folder */
-    char *jpath;             /* its journal */
-    int lock_fd;             /* held from open until handed to the run (or close) */
-    cJSON *doc;              /* every record, in order */
-    const cJSON *start;      /* run_start (in doc) */
-    const cJSON *end;        /* the last run_end (in doc), or NULL */
-    const cJSON *undo_begin; /* the last undo_begin, or NULL */
-    int undo_finished;       /* an undo_finish follows it */
-    size_t whole, len;       /* bytes in the file; up to its last '\n' */
-    uint64_t cut, cut_at;    /* torn tail cut off by attach */
+    const char *cmd;           /* "undo", "resume": for messages */
+    char *dir;                 /* the run folder */
+    char *jpath;               /* its journal */
+    int lock_fd;               /* held from open until handed to the run (or close) */
+    bh_history h;              /* every record, in order */
+    const bh_hrec *start;      /* run_start (in h) */
+    const bh_hrec *end;        /* the last run_end (in h), or NULL */
+    const bh_hrec *undo_begin; /* the last undo_begin, or NULL */
+    int undo_finished;         /* an undo_finish follows it */
+    size_t whole, len;         /* bytes in the file; up to its last '\n' */
+    uint64_t cut, cut_at;      /* torn tail cut off by attach */
     bh_runbook *rb;
     const bh_secrets *secrets; /* where the reloaded runbook's secret() looks */
     char **plugin_dirs;        /* where its plugins are: the run's, or as given */
@@ -70,8 +71,5 @@ int bh_replay_sim(const bh_replay *r, struct bh_sim *sim);
 /* A simulation's clock goes on from the last sim_ms its journal holds,
  * so its records keep one time line. Call after bh_sched_init. */
 void bh_replay_continue_clock(const bh_replay *r, bh_run *run);
-
-/* The 0-based item (fan-out) or repetition (cadence) a record is about. */
-size_t bh_replay_item(const cJSON *rec);
 
 #endif

@@ -88,29 +88,16 @@ static int is(const char *a, const char *b) {
     return a && strcmp(a, b) == 0;
 }
 
-/* Does the exec_start or request_start record rec start something that
- * may act? A command unless it said acts = false; mail; HTTP but GET,
- * HEAD and OPTIONS; never a connect. */
-static int acting(const cJSON *rec) {
-    if (bh_rec_is(S(rec, "type"), BH_REC_EXEC_START)) {
-        const cJSON *acts = cJSON_GetObjectItemCaseSensitive(rec, "acts");
-        return !cJSON_IsFalse(acts);
-    }
-    const char *kind = S(rec, "kind"), *m = S(rec, "method");
-    if (is(kind, "mail")) return 1;
-    return is(kind, "http") && !is(m, "GET") && !is(m, "HEAD") && !is(m, "OPTIONS");
-}
-
-static const char *first_word(const cJSON *rec) {
-    const cJSON *argv = cJSON_GetObjectItemCaseSensitive(rec, "argv");
+static const char *first_word(const bh_hrec *rec) {
+    const cJSON *argv = bh_hrec_get(rec, "argv");
     const cJSON *w = cJSON_IsArray(argv) ? argv->child : NULL;
     return w && cJSON_IsString(w) ? w->valuestring : "?";
 }
 
 /* An attempt's step_end, into its instance's facts. */
-static void read_end(bh_run *run, size_t i, inst_facts *x, const cJSON *rec) {
-    const char *st = S(rec, "status");
-    const cJSON *err = cJSON_GetObjectItemCaseSensitive(rec, "error");
+static void read_end(bh_run *run, size_t i, inst_facts *x, const bh_hrec *rec) {
+    const char *st = bh_hrec_str(rec, "status");
+    const cJSON *err = bh_hrec_get(rec, "error");
     x->open = 0;
     x->end = st;
     x->waived = is(st, "in_doubt") && x->skip_decided; /* the operator's word, at a resume */
@@ -121,104 +108,136 @@ static void read_end(bh_run *run, size_t i, inst_facts *x, const cJSON *rec) {
     if (x->cut_in_doubt) x->end = "cancelled";
     if (!is(x->end, "cancelled") && !is(st, "unknown")) x->outcome_seen = 1;
     /* in doubt: it may have acted, so its undo is registered too */
-    if ((is(st, "ok") || is(st, "in_doubt")) && !is(S(rec, "next"), "retry"))
-        bh_run_remember_done(run, i, bh_replay_item(rec));
-    if (is(st, "in_doubt")) x->doubt = S(rec, "doubt") ? S(rec, "doubt") : "in doubt";
+    if ((is(st, "ok") || is(st, "in_doubt")) && !is(bh_hrec_str(rec, "next"), "retry"))
+        bh_run_remember_done(run, i, bh_hrec_instance(rec));
+    if (is(st, "in_doubt"))
+        x->doubt = bh_hrec_str(rec, "doubt") ? bh_hrec_str(rec, "doubt") : "in doubt";
     if (is(st, "ok")) x->doubt = NULL;
 }
 
 /* Who an approval record says approved: name, account, path (gate.c
  * counts them again). */
-static cJSON *approver_of(const cJSON *rec) {
+static cJSON *approver_of(const bh_hrec *rec) {
     cJSON *o = cJSON_CreateObject();
     static const char *const fields[] = {"by", "uid", "how"};
     for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec, fields[k]);
+        const cJSON *v = bh_hrec_get(rec, fields[k]);
         if (v) cJSON_AddItemToObject(o, fields[k], cJSON_Duplicate(v, 0));
     }
     return o;
 }
 
-/* Read the records in order: the state each step and instance was left in. */
-static void read_facts(const bh_runbook *rb, const cJSON *doc, facts *fx, bh_run *run) {
-    const cJSON *rec;
-    cJSON_ArrayForEach(rec, doc) {
-        const char *type = S(rec, "type");
-        if (bh_rec_is(type, BH_REC_ROLLBACK_START)) fx->rolling_back = 1;
-        size_t i = bh_model_step_index(rb, S(rec, "step"));
-        if (!type || i == (size_t)-1) continue;
-        step_facts *f = &fx->steps[i];
-        size_t item = bh_replay_item(rec);
-        int attempt = (int)N(rec, "attempt", 0);
-        if (bh_rec_is(type, BH_REC_STEP_START)) {
-            inst_facts *x = instance(f, item);
-            x->attempt = attempt;
-            x->open = 1;
-            x->end = NULL;
-            x->retry_number = 0;
-            x->unknown_retry = 0;
-            x->effects = 0;
-            x->what = NULL;
-            f->r.began = 1;
-            if (item + 1 > f->r.started) f->r.started = item + 1;
-        } else if (bh_rec_is(type, BH_REC_STEP_END) && attempt == 0) {
-            if (is(S(rec, "status"), "cancelled"))
-                f->r.began = 0; /* stopped before it started: its turn comes again */
-            else
-                f->r.failed_early = 1;
-        } else if (bh_rec_is(type, BH_REC_STEP_END)) {
+static void read_start(step_facts *f, inst_facts *x, const bh_hrec *rec, size_t item) {
+    x->attempt = rec->attempt;
+    x->open = 1;
+    x->end = NULL;
+    x->retry_number = 0;
+    x->unknown_retry = 0;
+    x->effects = 0;
+    x->what = NULL;
+    f->r.began = 1;
+    if (item + 1 > f->r.started) f->r.started = item + 1;
+}
+
+static void read_skipped(step_facts *f, const bh_hrec *rec) {
+    const char *cause = bh_hrec_str(rec, "cause");
+    const char *reason = bh_hrec_str(rec, "reason") ? bh_hrec_str(rec, "reason") : "";
+    if (!cause) /* written before records said why */
+        cause = strncmp(reason, "after:", 6) == 0 ? "after"
+                : is(reason, "when = false")      ? "when"
+                                                  : "halt";
+    if (!is(cause, "halt")) {
+        f->r.skipped = 1;
+        f->r.blocked = is(cause, "after");
+    } else {
+        f->halted = 1;
+    }
+}
+
+static void read_approval(step_facts *f, const bh_hrec *rec) {
+    if (!is(bh_hrec_str(rec, "decision"), "approve")) return;
+    /* A waiver on timeout (on_approval_timeout = "approve") counts no
+     * person but approves the step all the same. */
+    if (bh_hrec_num(rec, "approvals", 0) >= bh_hrec_num(rec, "needed", 1) ||
+        is(bh_hrec_str(rec, "how"), "timeout"))
+        f->r.approved = 1;
+    else if (f->approvers)
+        cJSON_AddItemToArray(f->approvers, approver_of(rec));
+}
+
+/* One record about step i, into its facts. */
+static void read_fact(bh_run *run, size_t i, step_facts *f, const bh_hrec *rec) {
+    size_t item = bh_hrec_instance(rec);
+    switch (rec->type) {
+    case BH_REC_STEP_START:
+        read_start(f, instance(f, item), rec, item);
+        break;
+    case BH_REC_STEP_END:
+        if (rec->attempt != 0)
             read_end(run, i, instance(f, item), rec);
-        } else if ((bh_rec_is(type, BH_REC_EXEC_START) || bh_rec_is(type, BH_REC_REQUEST_START)) &&
-                   !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "undo")) && acting(rec)) {
+        else if (is(bh_hrec_str(rec, "status"), "cancelled"))
+            f->r.began = 0; /* stopped before it started: its turn comes again */
+        else
+            f->r.failed_early = 1;
+        break;
+    case BH_REC_EXEC_START:
+    case BH_REC_REQUEST_START:
+        if (bh_hrec_acts(rec)) {
             inst_facts *x = instance(f, item);
             if (!x->effects++)
-                x->what = bh_rec_is(type, BH_REC_EXEC_START) ? first_word(rec) : S(rec, "url");
-        } else if (bh_rec_is(type, BH_REC_RETRY) || bh_rec_is(type, BH_REC_RETRY_CANCELLED)) {
-            instance(f, item)->retry_number = attempt;
-        } else if (bh_rec_is(type, BH_REC_STEP_SKIPPED)) {
-            const char *cause = S(rec, "cause");
-            const char *reason = S(rec, "reason") ? S(rec, "reason") : "";
-            if (!cause) /* written before records said why */
-                cause = strncmp(reason, "after:", 6) == 0 ? "after"
-                        : is(reason, "when = false")      ? "when"
-                                                          : "halt";
-            if (!is(cause, "halt")) {
-                f->r.skipped = 1;
-                f->r.blocked = is(cause, "after");
-            } else {
-                f->halted = 1;
-            }
-        } else if (bh_rec_is(type, BH_REC_FANOUT)) {
-            f->r.listed = 1;
-            f->r.began = 1;
-            f->r.nitems = (size_t)N(rec, "items", 0);
-        } else if (bh_rec_is(type, BH_REC_APPROVAL_WAIT)) {
-            f->r.began = 1;
-            f->r.approved = 0; /* approvals given before (a resumed run) still count */
-            if (!f->approvers) f->approvers = cJSON_CreateArray();
-        } else if (bh_rec_is(type, BH_REC_APPROVAL)) {
-            if (is(S(rec, "decision"), "approve")) {
-                /* A waiver on timeout (on_approval_timeout = "approve") counts
-                 * no person but approves the step all the same. */
-                if (N(rec, "approvals", 0) >= N(rec, "needed", 1) || is(S(rec, "how"), "timeout"))
-                    f->r.approved = 1;
-                else if (f->approvers)
-                    cJSON_AddItemToArray(f->approvers, approver_of(rec));
-            }
-        } else if (bh_rec_is(type, BH_REC_STEP_DONE)) {
-            f->r.done = S(rec, "status");
-        } else if (bh_rec_is(type, BH_REC_UNKNOWN_OUTCOME)) {
-            inst_facts *x = instance(f, item);
-            x->end = "unknown"; /* decided: not unknown any more */
-            x->open = 0;
-            x->unknown_retry = is(S(rec, "decision"), "retry");
-            x->skip_decided = is(S(rec, "decision"), "skip");
-        } else if (bh_rec_is(type, BH_REC_UNDO_START)) {
-            instance(f, item)->undo_open = 1;
-        } else if (bh_rec_is(type, BH_REC_UNDO_END)) {
-            /* cancelled by an interrupt: as uncertain as cut off */
-            instance(f, item)->undo_open = is(S(rec, "status"), "cancelled");
+                x->what =
+                    rec->type == BH_REC_EXEC_START ? first_word(rec) : bh_hrec_str(rec, "url");
         }
+        break;
+    case BH_REC_RETRY:
+    case BH_REC_RETRY_CANCELLED:
+        instance(f, item)->retry_number = rec->attempt;
+        break;
+    case BH_REC_STEP_SKIPPED:
+        read_skipped(f, rec);
+        break;
+    case BH_REC_FANOUT:
+        f->r.listed = 1;
+        f->r.began = 1;
+        f->r.nitems = (size_t)bh_hrec_num(rec, "items", 0);
+        break;
+    case BH_REC_APPROVAL_WAIT:
+        f->r.began = 1;
+        f->r.approved = 0; /* approvals given before (a resumed run) still count */
+        if (!f->approvers) f->approvers = cJSON_CreateArray();
+        break;
+    case BH_REC_APPROVAL:
+        read_approval(f, rec);
+        break;
+    case BH_REC_STEP_DONE:
+        f->r.done = bh_hrec_str(rec, "status");
+        break;
+    case BH_REC_UNKNOWN_OUTCOME: {
+        inst_facts *x = instance(f, item);
+        x->end = "unknown"; /* decided: not unknown any more */
+        x->open = 0;
+        x->unknown_retry = is(bh_hrec_str(rec, "decision"), "retry");
+        x->skip_decided = is(bh_hrec_str(rec, "decision"), "skip");
+        break;
+    }
+    case BH_REC_UNDO_START:
+        instance(f, item)->undo_open = 1;
+        break;
+    case BH_REC_UNDO_END: /* cancelled by an interrupt: as uncertain as cut off */
+        instance(f, item)->undo_open = is(bh_hrec_str(rec, "status"), "cancelled");
+        break;
+    default:
+        break;
+    }
+}
+
+/* Read the records in order: the state each step and instance was left in. */
+static void read_facts(const bh_runbook *rb, const bh_history *h, facts *fx, bh_run *run) {
+    for (size_t k = 0; k < h->n; k++) {
+        const bh_hrec *rec = &h->rec[k];
+        if (rec->type == BH_REC_ROLLBACK_START) fx->rolling_back = 1;
+        size_t i = bh_model_step_index(rb, rec->step);
+        if (i != (size_t)-1) read_fact(run, i, &fx->steps[i], rec);
     }
 }
 
@@ -613,7 +632,8 @@ static void write_resumed(bh_run *run, const bh_replay *r, cJSON *leftovers, cJS
     cJSON *rec = bh_run_record(BH_REC_RUN_RESUMED, NULL);
     bh_run_add_who(run, rec);
     cJSON_AddStringToObject(rec, "previous",
-                            r->end && S(r->end, "status") ? S(r->end, "status") : "died");
+                            r->end && bh_hrec_str(r->end, "status") ? bh_hrec_str(r->end, "status")
+                                                                    : "died");
     cJSON_AddNumberToObject(rec, "concurrency", run->cap);
     cJSON_AddBoolToObject(rec, "concurrency_hard", run->cap_hard);
     int stopped = cJSON_GetArraySize(leftovers);
@@ -633,7 +653,7 @@ static void write_resumed(bh_run *run, const bh_replay *r, cJSON *leftovers, cJS
 /* --- the command -------------------------------------------------------- */
 
 static int resumable(const bh_replay *r) {
-    const char *id = S(r->start, "run_id") ? S(r->start, "run_id") : "?";
+    const char *id = bh_hrec_str(r->start, "run_id") ? bh_hrec_str(r->start, "run_id") : "?";
     if (r->undo_begin) {
         fprintf(stderr,
                 "bulkhead resume: run %s was undone after it stopped (bulkhead undo%s); start a "
@@ -642,7 +662,7 @@ static int resumable(const bh_replay *r) {
                 r->undo_finished ? "" : ", interrupted: run `bulkhead undo` again to finish it");
         return 1;
     }
-    const char *st = r->end ? S(r->end, "status") : NULL;
+    const char *st = r->end ? bh_hrec_str(r->end, "status") : NULL;
     if (r->end && !is(st, "interrupted") && !is(st, "error")) {
         fprintf(stderr, "bulkhead resume: run %s has finished (%s); there is nothing to resume\n",
                 id, st ? st : "?");
@@ -655,12 +675,11 @@ static int resumable(const bh_replay *r) {
  * stays masked in what this engine writes (earlier steps may have put it
  * in files that later steps print). */
 static int reread_secrets(const bh_replay *r, int sim) {
-    const cJSON *rec;
-    cJSON_ArrayForEach(rec, r->doc) {
+    for (size_t k = 0; k < r->h.n; k++) {
+        const bh_hrec *rec = &r->h.rec[k];
         const cJSON *list = NULL;
-        if (bh_rec_is(S(rec, "type"), BH_REC_RUN_START))
-            list = cJSON_GetObjectItemCaseSensitive(rec, "secrets");
-        const cJSON *one = bh_rec_is(S(rec, "type"), BH_REC_SECRET) ? rec : NULL;
+        if (rec->type == BH_REC_RUN_START) list = bh_hrec_get(rec, "secrets");
+        const cJSON *one = rec->type == BH_REC_SECRET ? rec->json : NULL;
         const cJSON *x = one ? one : (list ? list->child : NULL);
         for (; x; x = one ? NULL : x->next) {
             const char *name = S(x, "name");
@@ -693,15 +712,11 @@ static int check_flag_steps(const bh_runbook *rb, const char **steps, const char
 
 /* The approvers group the run had: the last one its run_start or a
  * run_resumed named (each engine records what it used). */
-static const char *recorded_group(const cJSON *doc) {
+static const char *recorded_group(const bh_history *h) {
     const char *group = NULL;
-    const cJSON *rec;
-    cJSON_ArrayForEach(rec, doc) {
-        if (!bh_rec_is(S(rec, "type"), BH_REC_RUN_START) &&
-            !bh_rec_is(S(rec, "type"), BH_REC_RUN_RESUMED))
-            continue;
-        group = S(cJSON_GetObjectItemCaseSensitive(rec, "approvers_group"), "name");
-    }
+    for (size_t k = 0; k < h->n; k++)
+        if (h->rec[k].type == BH_REC_RUN_START || h->rec[k].type == BH_REC_RUN_RESUMED)
+            group = S(bh_hrec_get(&h->rec[k], "approvers_group"), "name");
     return group;
 }
 
@@ -738,9 +753,7 @@ static int open_run(const bh_resume_opts *o, bh_replay *r) {
     r->secrets = o->secrets;
     bh_replay_plugins_from(r, o->plugins);
     if (rc == 0) rc = bh_replay_load(r);
-    if (rc == 0)
-        rc = reread_secrets(
-            r, cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(r->start, "simulation")));
+    if (rc == 0) rc = reread_secrets(r, cJSON_IsObject(bh_hrec_get(r->start, "simulation")));
     if (rc == 0) rc = check_flag_steps(r->rb, o->retry_steps, "--retry-unknown");
     if (rc == 0) rc = check_flag_steps(r->rb, o->skip_steps, "--skip-unknown");
     for (size_t k = 0; rc == 0 && o->run_opts->approve && o->run_opts->approve[k]; k++) {
@@ -762,13 +775,12 @@ static int inherit_opts(const bh_resume_opts *o, bh_replay *r, bh_run_opts *ro, 
         ro->sim = sim; /* a drill goes on as a drill: nothing real happens */
         ro->prompt = 0;
     }
-    if (ro->concurrency == 0 &&
-        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r->start, "concurrency_hard")))
-        ro->concurrency = (int)N(r->start, "concurrency", 0);
+    if (ro->concurrency == 0 && bh_hrec_true(r->start, "concurrency_hard"))
+        ro->concurrency = (int)bh_hrec_num(r->start, "concurrency", 0);
     if (ro->timeout_override_ms <= 0)
-        ro->timeout_override_ms = N(r->start, "timeout_override_ms", 0);
+        ro->timeout_override_ms = bh_hrec_num(r->start, "timeout_override_ms", 0);
     int inherited = !ro->approvers_group && !ro->sim;
-    if (inherited) ro->approvers_group = recorded_group(r->doc);
+    if (inherited) ro->approvers_group = recorded_group(&r->h);
     if (ro->sim && ro->approvers_group)
         fprintf(stderr, "bulkhead resume: --approvers-group: a dry run or drill asks nobody\n");
     if (ro->approvers_group && (ro->sim || approvers_reach(o->run_dir, inherited, ro) != 0))
@@ -783,7 +795,7 @@ static void continue_time(bh_replay *r, bh_run *run) {
     int64_t started_ms;
     if (run->opts->sim)
         bh_replay_continue_clock(r, run);
-    else if (bh_util_parse_iso8601(S(r->start, "ts"), &started_ms) == 0 &&
+    else if (bh_util_parse_iso8601(r->start->ts, &started_ms) == 0 &&
              started_ms <= bh_util_now_ms())
         run->earlier_ms = (double)(bh_util_now_ms() - started_ms);
 }
@@ -840,7 +852,7 @@ static int go_on(bh_run *run, bh_replay *r, facts *fx, const bh_resume_opts *o, 
         size_t history[2];
         run->ndone = 0;
         undos_skipped = cJSON_CreateArray();
-        bh_undo_plan(rb, r->doc, NULL, retry_undos, run, undos_skipped, history, undone);
+        bh_undo_plan(rb, &r->h, NULL, retry_undos, run, undos_skipped, history, undone);
         run->undone = history[0];
         run->undo_failed = history[1];
     }
@@ -879,13 +891,14 @@ int bh_resume_run(const bh_resume_opts *o) {
     bh_run run_s;
     bh_run *run = &run_s;
     bh_sched_init(run, rb, &ro, &loop);
-    run->id = bh_util_xstrdup(S(r.start, "run_id") ? S(r.start, "run_id") : "?");
+    run->id =
+        bh_util_xstrdup(bh_hrec_str(r.start, "run_id") ? bh_hrec_str(r.start, "run_id") : "?");
     continue_time(&r, run);
     run->dir = bh_util_xstrdup(o->run_dir);
     facts fx = {.steps = bh_util_xcalloc(rb->nsteps ? rb->nsteps : 1, sizeof *fx.steps)};
     rc = bh_replay_fill(&r, run);
     if (rc == 0) {
-        read_facts(rb, r.doc, &fx, run);
+        read_facts(rb, &r.h, &fx, run);
         judge(rb, &fx);
         if (o->abandon) fx.rolling_back = 0; /* what the rollback left, undo does */
         rc = relist_fanouts(run, &fx);

@@ -1495,11 +1495,11 @@ static const char *run_status(const bh_run *run) {
  * the console. */
 static void write_scorecard(bh_run *run, double total_ms) {
     char *path = bh_util_asprintf("%s/journal.jsonl", run->dir);
-    cJSON *records = cJSON_CreateArray();
-    bh_journal_each(path, bh_journal_collect, records);
+    bh_history h;
+    bh_history_read(&h, path, NULL);
     free(path);
-    cJSON *sc = bh_scorecard_compute(records, run->rb, total_ms, run_status(run));
-    cJSON_Delete(records);
+    cJSON *sc = bh_scorecard_compute(&h, run->rb, total_ms, run_status(run));
+    bh_history_free(&h);
     char *text = bh_scorecard_text(sc);
     if (text) bh_events_text(run->events, text);
     free(text);

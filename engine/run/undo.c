@@ -35,33 +35,45 @@ static inst *find_inst(inst **v, size_t *n, size_t index, size_t item) {
     return &(*v)[(*n)++];
 }
 
-void bh_undo_plan(const bh_runbook *rb, const cJSON *doc, const char *only_step, int retry_unknown,
-                  bh_run *run, cJSON *unknown_skipped, size_t history[2], unsigned char *undone) {
+/* An undo of the instance ended with status: undone, failed, or (an
+ * interrupt cancelled it) as uncertain as cut off. */
+static void undo_ended(inst *u, const char *status) {
+    u->state &= ~(UNDO_OPEN | UNDO_FAILED);
+    if (status && strcmp(status, "ok") == 0)
+        u->state |= UNDONE;
+    else if (status && strcmp(status, "cancelled") == 0)
+        u->state |= UNDO_OPEN;
+    else
+        u->state |= UNDO_FAILED;
+}
+
+void bh_undo_plan(const bh_runbook *rb, const bh_history *h, const char *only_step,
+                  int retry_unknown, bh_run *run, cJSON *unknown_skipped, size_t history[2],
+                  unsigned char *undone) {
     inst *v = NULL;
     size_t nv = 0;
     size_t *order = NULL;
     size_t norder = 0;
     history[0] = history[1] = 0;
-    const cJSON *rec;
-    cJSON_ArrayForEach(rec, doc) {
-        const char *type = bh_journal_str(rec, "type");
-        size_t i = bh_model_step_index(rb, bh_journal_str(rec, "step"));
-        if (!type || i == (size_t)-1) continue;
-        size_t item = bh_replay_item(rec);
-        const char *status = bh_journal_str(rec, "status") ? bh_journal_str(rec, "status") : "";
-        /* an instance that may have acted has its undo run too; one retried
-         * is not over yet (its last attempt decides), unless the run stopped
-         * before that retry */
-        const char *next = bh_journal_str(rec, "next");
-        int final = !next || strcmp(next, "retry") != 0;
-        int doubt = strcmp(status, "in_doubt") == 0;
+    for (size_t k = 0; k < h->n; k++) {
+        const bh_hrec *rec = &h->rec[k];
+        size_t i = bh_model_step_index(rb, rec->step);
+        if (i == (size_t)-1) continue;
+        size_t item = bh_hrec_instance(rec);
         inst *x = NULL;
-        if (bh_rec_is(type, BH_REC_STEP_END)) {
+        if (rec->type == BH_REC_STEP_END) {
+            /* an instance that may have acted has its undo run too; one
+             * retried is not over yet (its last attempt decides), unless
+             * the run stopped before that retry */
+            const char *status = bh_hrec_str(rec, "status") ? bh_hrec_str(rec, "status") : "";
+            const char *next = bh_hrec_str(rec, "next");
+            int final = !next || strcmp(next, "retry") != 0;
+            int doubt = strcmp(status, "in_doubt") == 0;
             x = find_inst(&v, &nv, i, item);
             x->state &= ~DOUBT_RETRY;
             if (doubt && !final) x->state |= DOUBT_RETRY;
             if (!final || (strcmp(status, "ok") != 0 && !doubt)) x = NULL;
-        } else if (bh_rec_is(type, BH_REC_RETRY_CANCELLED)) {
+        } else if (rec->type == BH_REC_RETRY_CANCELLED) {
             /* the run stopped before the retry of an in-doubt attempt: what
              * that attempt may have done stays, and so does its undo */
             x = find_inst(&v, &nv, i, item);
@@ -69,20 +81,12 @@ void bh_undo_plan(const bh_runbook *rb, const cJSON *doc, const char *only_step,
         }
         if (x) {
             x->state = (x->state & ~DOUBT_RETRY) | DONE_OK;
-            order = realloc(order, (norder + 1) * sizeof *order);
-            if (!order) abort();
+            order = bh_util_xrealloc(order, (norder + 1) * sizeof *order);
             order[norder++] = (size_t)(x - v);
-        } else if (bh_rec_is(type, BH_REC_UNDO_START)) {
+        } else if (rec->type == BH_REC_UNDO_START) {
             find_inst(&v, &nv, i, item)->state |= UNDO_OPEN;
-        } else if (bh_rec_is(type, BH_REC_UNDO_END)) {
-            inst *u = find_inst(&v, &nv, i, item);
-            u->state &= ~(UNDO_OPEN | UNDO_FAILED);
-            if (strcmp(status, "ok") == 0)
-                u->state |= UNDONE;
-            else if (strcmp(status, "cancelled") == 0)
-                u->state |= UNDO_OPEN;
-            else
-                u->state |= UNDO_FAILED;
+        } else if (rec->type == BH_REC_UNDO_END) {
+            undo_ended(find_inst(&v, &nv, i, item), bh_hrec_str(rec, "status"));
         }
     }
     /* Where each instance stands now; a step is undone when every completed
@@ -124,9 +128,9 @@ void bh_undo_plan(const bh_runbook *rb, const cJSON *doc, const char *only_step,
 
 /* What in-doubt instances without an undo may have left ("web1 may still
  * be isolated"): undo cannot put it back, and must not say all is well. */
-static cJSON *doubt_without_undo(const bh_runbook *rb, const cJSON *doc, const char *only_step) {
+static cJSON *doubt_without_undo(const bh_runbook *rb, const bh_history *h, const char *only_step) {
     bh_remain remain;
-    bh_remain_read(&remain, doc);
+    bh_remain_read(&remain, h);
     cJSON *out = cJSON_CreateArray();
     const cJSON *e;
     cJSON_ArrayForEach(e, remain.open) {
@@ -147,7 +151,7 @@ static int prepare(const bh_undo_opts *uo, bh_replay *r) {
     int alive = rc == 0 && bh_replay_engine_alive(r); /* asks its control socket */
     if (rc == 0 && (!r->end || alive)) {
         fprintf(stderr, "bulkhead undo: run %s is %s; undo works on a finished run (%s)\n",
-                bh_journal_str(r->start, "run_id"),
+                bh_hrec_str(r->start, "run_id"),
                 alive ? "still running" : "not finished (no run_end)",
                 alive ? "stop it first, or let it finish"
                       : "resume it first (bulkhead resume RUN), or end it here and undo it: "
@@ -181,7 +185,7 @@ static int attach(const bh_undo_opts *uo, bh_replay *r, bh_run *run, uv_loop_t *
     bh_sched_init(run, r->rb, ro, loop);
     bh_replay_continue_clock(r, run);
     run->started_ms = bh_clock_now_ms(run->clock); /* the undo's own duration */
-    const char *id = bh_journal_str(r->start, "run_id");
+    const char *id = bh_hrec_str(r->start, "run_id");
     run->id = bh_util_xstrdup(id ? id : "?");
     run->dir = bh_util_xstrdup(uo->run_dir);
     run->undo_only = 1;
@@ -203,14 +207,14 @@ static int exit_code(bh_run *run, bh_run_outcome out) {
 
 /* The in-doubt instances `--settle LABEL` names: STEP, or STEP[KEY] for an
  * item of a fan-out (as the console labels it). */
-static cJSON *settle_matches(const cJSON *doc, const char *label) {
+static cJSON *settle_matches(const bh_history *h, const char *label) {
     char step[200], key[200] = "";
     const char *br = strchr(label, '[');
     size_t n = br ? (size_t)(br - label) : strlen(label);
     snprintf(step, sizeof step, "%.*s", (int)(n < sizeof step ? n : sizeof step - 1), label);
     if (br) snprintf(key, sizeof key, "%.*s", (int)strcspn(br + 1, "]"), br + 1);
     bh_remain rm;
-    bh_remain_read(&rm, doc);
+    bh_remain_read(&rm, h);
     cJSON *out = cJSON_CreateArray();
     const cJSON *e;
     cJSON_ArrayForEach(e, rm.open) {
@@ -230,12 +234,12 @@ int bh_undo_settle(const bh_undo_opts *uo) {
     }
     bh_replay r;
     int rc = prepare(uo, &r);
-    cJSON *matches = rc == 0 ? settle_matches(r.doc, uo->settle) : NULL;
+    cJSON *matches = rc == 0 ? settle_matches(&r.h, uo->settle) : NULL;
     if (rc == 0 && cJSON_GetArraySize(matches) == 0) {
         fprintf(stderr,
                 "bulkhead undo: nothing of '%s' is in doubt in run %s (bulkhead show RUN lists "
                 "what is; a fan-out's item is STEP[KEY])\n",
-                uo->settle, bh_journal_str(r.start, "run_id"));
+                uo->settle, bh_hrec_str(r.start, "run_id"));
         rc = 2;
     }
     if (rc != 0) {
@@ -301,7 +305,7 @@ int bh_undo_run(const bh_undo_opts *uo) {
         rc = filled; /* without the results, no undo runs; the record says what was asked */
         cJSON *skipped = cJSON_CreateArray();
         size_t history[2]; /* this command counts its own undos only */
-        bh_undo_plan(r.rb, r.doc, uo->step, uo->retry_unknown, run, skipped, history, NULL);
+        bh_undo_plan(r.rb, &r.h, uo->step, uo->retry_unknown, run, skipped, history, NULL);
         cJSON *begin = bh_run_record(BH_REC_UNDO_BEGIN, NULL);
         cJSON_AddStringToObject(begin, "operator", run->operator_name);
         if (uo->step) cJSON_AddStringToObject(begin, "only_step", uo->step);
@@ -315,7 +319,7 @@ int bh_undo_run(const bh_undo_opts *uo) {
         } else {
             cJSON_Delete(skipped);
         }
-        cJSON *stays = doubt_without_undo(r.rb, r.doc, uo->step);
+        cJSON *stays = doubt_without_undo(r.rb, &r.h, uo->step);
         int nstays = cJSON_GetArraySize(stays);
         if (nstays > 0)
             cJSON_AddItemToObject(begin, "in_doubt_without_undo", cJSON_Duplicate(stays, 1));

@@ -13,6 +13,7 @@
 #ifndef BH_UNDO_H
 #define BH_UNDO_H
 
+#include "journal/history.h"
 #include "run/run.h"
 #include "run/sched.h"
 
@@ -29,7 +30,7 @@ typedef struct {
     const char *settle, *note;
 } bh_undo_opts;
 
-/* From a journal's records (doc): the completed instances not yet undone
+/* From a journal's records (h): the completed instances not yet undone
  * into run->done_list (completion order; undo_pos at its end), only those
  * of only_step if given. An instance in doubt counts as completed (it may
  * have acted): one whose last attempt ended in_doubt, or whose retry after
@@ -38,8 +39,9 @@ typedef struct {
  * added to unknown_skipped) unless the step is idempotent or retry_unknown. history: instances
  * undone / whose last undo failed. undone (per step, or NULL): every completed instance of it is
  * undone. */
-void bh_undo_plan(const bh_runbook *rb, const cJSON *doc, const char *only_step, int retry_unknown,
-                  bh_run *run, cJSON *unknown_skipped, size_t history[2], unsigned char *undone);
+void bh_undo_plan(const bh_runbook *rb, const bh_history *h, const char *only_step,
+                  int retry_unknown, bh_run *run, cJSON *unknown_skipped, size_t history[2],
+                  unsigned char *undone);
 
 /* Exit-code style outcome; messages go to stderr. (opts->settle: what
  * bh_undo_settle does.) */

@@ -1,5 +1,5 @@
 /* Unit tests for engine/journal.c: writing, appending, verifying and
- * reading the hash-chained journal. */
+ * verifying the hash-chained journal (reading it: test_history.c). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -548,55 +548,6 @@ static void test_not_a_record(void **state) {
     assert_contains(chk.message, "not a valid record");
 }
 
-typedef struct {
-    int calls, stop_after;
-    uint64_t offsets[16];
-} each_state;
-
-static int count_cb(const cJSON *rec, uint64_t offset, void *ud) {
-    each_state *es = ud;
-    const cJSON *seq = cJSON_GetObjectItemCaseSensitive(rec, "seq");
-    assert_true(cJSON_IsNumber(seq));
-    assert_int_equal((int)seq->valuedouble, es->calls);
-    es->offsets[es->calls++] = offset;
-    return es->calls == es->stop_after ? 42 : 0;
-}
-
-static void test_each(void **state) {
-    fixture *f = *state;
-    write_journal(f->path, N_RECORDS);
-    size_t len;
-    char *buf = slurp(f->path, &len);
-
-    each_state es = {0};
-    assert_int_equal(bh_journal_each(f->path, count_cb, &es), 0);
-    assert_int_equal(es.calls, N_RECORDS);
-    for (int k = 0; k < N_RECORDS; k++)
-        assert_int_equal(es.offsets[k], line_offset(buf, k));
-
-    /* fn's non-zero return stops the walk and is returned. */
-    es = (each_state){.stop_after = 3};
-    assert_int_equal(bh_journal_each(f->path, count_cb, &es), 42);
-    assert_int_equal(es.calls, 3);
-
-    /* A line that does not parse stops it with -EBADMSG, after the
-     * records before it were delivered. */
-    buf[line_offset(buf, 2)] = 'x';
-    unlink(f->path);
-    int fd = open(f->path, O_WRONLY | O_CREAT | O_EXCL, 0600);
-    assert_true(fd >= 0);
-    assert_int_equal(bh_util_write_all(fd, buf, len), 0);
-    close(fd);
-    es = (each_state){0};
-    assert_int_equal(bh_journal_each(f->path, count_cb, &es), -EBADMSG);
-    assert_int_equal(es.calls, 2);
-    free(buf);
-
-    char *missing = bh_util_asprintf("%s/none.jsonl", f->dir);
-    assert_int_equal(bh_journal_each(missing, count_cb, &es), -ENOENT);
-    free(missing);
-}
-
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void) {
@@ -616,7 +567,6 @@ int main(void) {
         T(test_swapped_lines),
         T(test_torn_last_line),
         T(test_not_a_record),
-        T(test_each),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
