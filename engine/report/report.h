@@ -36,7 +36,9 @@
  * open (after the summary) with what is still in doubt. The HTML file is
  * self-contained (no fetches) with an SVG time line: a bar per step
  * attempt coloured by status (in doubt has a colour and outline of its
- * own), in phase bands, approval waits and backoffs drawn too. */
+ * own), in phase bands, approval waits and backoffs drawn too.
+ * Both are one walk of the model (render.h) through an emitter of the
+ * format's syntax (md.h, html.h; the time line is svg.h's). */
 #ifndef BH_REPORT_H
 #define BH_REPORT_H
 
