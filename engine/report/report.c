@@ -1,15 +1,12 @@
 #include "report/report.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/json.h"
 #include "journal/remain.h"
 #include "report/html.h"
 #include "report/md.h"
 #include "report/render.h"
-#include "report/scorecard.h"
 #include "base/util.h"
 
 #define S bh_journal_str
