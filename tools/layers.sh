@@ -6,11 +6,24 @@
 # with their folder ("base/util.h"); an include that goes up, or names no
 # folder, fails. Within a layer the modules (a .c and its .h) must not form
 # a cycle, nor may they across layers (which the order already rules out).
+# A run is opaque (run/handle.h) to all but the modules that carry it out:
+# only those in RUN_INSIDE may include run/run.h, where its struct is.
 # Prints each problem with file:line and exits 1 if there is any.
 set -u
+RUN_INSIDE="attempt ctx gate replay request resume rollback run sched undo"
 LAYERS="base effects journal lua load report run cli"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT/engine" || exit 2
+
+opaque=0
+for f in */*.c */*.h; do
+    grep -qE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"run/run\.h"' "$f" || continue
+    m=${f#*/}; m=${m%.*}
+    case "${f%%/*}:$RUN_INSIDE " in
+        run:*" $m "* | run:"$m "*) ;;
+        *) echo "engine/$f: includes run/run.h: a run is opaque outside the modules that carry it out ($RUN_INSIDE); use run/handle.h and its events"; opaque=1 ;;
+    esac
+done
 
 for f in */*.c */*.h; do
     grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' "$f" | sed "s|^|$f:|"
@@ -72,4 +85,5 @@ END {
     depth = 0
     for (v in nodes) if (colour[v] == 0) visit(v)
     exit bad
-}'
+}' || exit 1
+exit $opaque

@@ -38,6 +38,7 @@ int bh_cmd_verify(int argc, char **argv, const bh_cli *g);
 int bh_cmd_approve(int argc, char **argv, const bh_cli *g);
 int bh_cmd_deny(int argc, char **argv, const bh_cli *g);
 int bh_cmd_done(int argc, char **argv, const bh_cli *g);
+int bh_cmd_status(int argc, char **argv, const bh_cli *g);
 int bh_cmd_undo(int argc, char **argv, const bh_cli *g);
 int bh_cmd_resume(int argc, char **argv, const bh_cli *g);
 int bh_cmd_keygen(int argc, char **argv, const bh_cli *g);

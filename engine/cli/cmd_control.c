@@ -1,4 +1,5 @@
-/* approve, deny, done and undo: the commands that act on an existing run. */
+/* approve, deny, done, status, resume and undo: the commands that act on
+ * (or ask) an existing run. */
 
 #include "journal/schema.h"
 #include <errno.h>
@@ -8,11 +9,12 @@
 #include <unistd.h>
 
 #include "cli/cmd.h"
+#include "base/json.h"
 #include "cli/options.h"
 #include "effects/control.h"
 #include "journal/history.h"
 #include "journal/journal.h"
-#include "run/run.h"
+#include "run/handle.h"
 #include "base/sign.h"
 #include "run/resume.h"
 #include "load/runbook.h"
@@ -138,9 +140,24 @@ static const char RESUME_HELP[] =
     "2 usage or a decision is needed, 3 runbook missing or changed, 5 journal\n"
     "broken, 6 I/O or no such run, 130/143 interrupted)\n";
 
-static int call(const char *cmd, const char *dir, cJSON *req) {
-    cJSON *reply = NULL;
-    int err = bh_control_call(dir, req, 10000, &reply);
+static const char STATUS_HELP[] =
+    "usage: bulkhead status RUN [--json]\n"
+    "\n"
+    "What the engine running RUN is doing now, asked through its control\n"
+    "socket: the step attempts in flight, the steps waiting for approval and\n"
+    "the manual tasks waiting for a person (answer them with approve, deny\n"
+    "and done). A finished run has no engine: see `bulkhead show RUN`.\n"
+    "\n"
+    "  --json   the engine's answer as JSON: {ok, message, running,\n"
+    "           awaiting_approval, manual}\n"
+    "\n"
+    "exit: 0, 2 usage, 6 no such run or no engine running it\n";
+
+/* Ask the run's engine; *reply is its answer, or an exit code is returned
+ * after saying why there is none. */
+static int ask(const char *cmd, const char *dir, cJSON *req, cJSON **reply) {
+    *reply = NULL;
+    int err = bh_control_call(dir, req, 10000, reply);
     cJSON_Delete(req);
     if (err == -ENOENT || err == -ECONNREFUSED) {
         fprintf(stderr,
@@ -162,10 +179,17 @@ static int call(const char *cmd, const char *dir, cJSON *req) {
                 bh_util_strerror(err));
         return BH_EXIT_IO;
     }
+    return BH_EXIT_OK;
+}
+
+static int call(const char *cmd, const char *dir, cJSON *req) {
+    cJSON *reply;
+    int rc = ask(cmd, dir, req, &reply);
+    if (rc) return rc;
     const cJSON *ok = cJSON_GetObjectItemCaseSensitive(reply, "ok");
     const cJSON *msg =
         cJSON_GetObjectItemCaseSensitive(reply, cJSON_IsTrue(ok) ? "message" : "error");
-    int rc = cJSON_IsTrue(ok) ? BH_EXIT_OK : BH_EXIT_FAILED;
+    rc = cJSON_IsTrue(ok) ? BH_EXIT_OK : BH_EXIT_FAILED;
     if (rc == BH_EXIT_OK)
         printf("%s\n", cJSON_IsString(msg) ? msg->valuestring : "ok");
     else
@@ -234,6 +258,57 @@ int bh_cmd_deny(int argc, char **argv, const bh_cli *g) {
 
 int bh_cmd_done(int argc, char **argv, const bh_cli *g) {
     return person_command(argc, argv, g, "done", DONE_HELP);
+}
+
+static void print_list(const char *label, const cJSON *list) {
+    printf("  %-19s", label);
+    const cJSON *x;
+    int n = 0;
+    cJSON_ArrayForEach(x, list)
+        printf("%s%s", n++ ? ", " : "", cJSON_IsString(x) ? x->valuestring : "?");
+    printf("%s\n", n ? "" : "none");
+}
+
+int bh_cmd_status(int argc, char **argv, const bh_cli *g) {
+    const char *which = NULL;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (bh_cmd_is_help(argv[i])) {
+            fputs(STATUS_HELP, stdout);
+            return BH_EXIT_OK;
+        }
+        if (strcmp(argv[i], "--json") == 0)
+            json = 1;
+        else if (argv[i][0] == '-' && argv[i][1])
+            return bh_cmd_unknown_option("status", argv[i]);
+        else if (which)
+            return bh_cmd_usage_error("status", "one run at a time");
+        else
+            which = argv[i];
+    }
+    if (!which) return bh_cmd_usage_error("status", "which run? (an id, a prefix, or 'last')");
+    char *dir = bh_cmd_find_run(g, which);
+    if (!dir) return BH_EXIT_IO;
+    cJSON *req = cJSON_CreateObject();
+    cJSON_AddStringToObject(req, "op", "status");
+    cJSON *reply;
+    int rc = ask("status", dir, req, &reply);
+    free(dir);
+    if (rc) return rc;
+    if (json) {
+        char *text = bh_json_print(reply, 1);
+        printf("%s\n", text ? text : "{}");
+        free(text);
+    } else {
+        const cJSON *msg = cJSON_GetObjectItemCaseSensitive(reply, "message");
+        printf("%s: its engine is running\n", cJSON_IsString(msg) ? msg->valuestring : "run");
+        print_list("running", cJSON_GetObjectItemCaseSensitive(reply, "running"));
+        print_list("awaiting approval",
+                   cJSON_GetObjectItemCaseSensitive(reply, "awaiting_approval"));
+        print_list("manual tasks", cJSON_GetObjectItemCaseSensitive(reply, "manual"));
+    }
+    cJSON_Delete(reply);
+    return BH_EXIT_OK;
 }
 
 /* The run a command names: its one argument. 0, or the exit code after

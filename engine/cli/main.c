@@ -25,6 +25,7 @@ static const char USAGE[] =
     "  report RUN        after-action report from the journal: md, html or json\n"
     "  approve RUN STEP  approve a step a running engine waits on (deny: refuse it)\n"
     "  done RUN STEP     mark a manual task of a running engine done (or --failed)\n"
+    "  status RUN        what a running engine is doing and waiting on\n"
     "  resume RUN        go on with a run whose engine died or was interrupted\n"
     "  undo RUN          undo the completed steps of a finished run, newest first\n"
     "  keygen            make an Ed25519 key pair for signed journal checkpoints\n"
@@ -75,7 +76,7 @@ int main(int argc, char **argv) {
         {"approve", bh_cmd_approve}, {"deny", bh_cmd_deny},     {"done", bh_cmd_done},
         {"undo", bh_cmd_undo},       {"keygen", bh_cmd_keygen}, {"resume", bh_cmd_resume},
         {"drill", bh_cmd_drill},     {"drills", bh_cmd_drills}, {"report", bh_cmd_report},
-        {"plugins", bh_cmd_plugins},
+        {"plugins", bh_cmd_plugins}, {"status", bh_cmd_status},
     };
     const char *name = argv[i];
     if (strcmp(name, "help") == 0) {

@@ -9,7 +9,7 @@
 
 #include "cli/cmd.h"
 #include "load/params.h"
-#include "run/run.h"
+#include "run/handle.h"
 
 /* Which command is parsing (a bit each, for the table of options). */
 typedef enum {

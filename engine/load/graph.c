@@ -160,7 +160,7 @@ static int order_units(bh_runbook *rb, const size_t *unit_of) {
     return bad;
 }
 
-int bh_graph_resolve(bh_runbook *rb) {
+int bh_graph_resolve(bh_runbook *rb, const bh_graph_groups *groups) {
     if (resolve_names(rb)) return -1;
     unsigned char *mark = bh_util_xcalloc(rb->nsteps, 1);
     size_t *path = bh_util_xcalloc(rb->nsteps, sizeof *path);
@@ -173,12 +173,12 @@ int bh_graph_resolve(bh_runbook *rb) {
 
     /* Unit of each step: numbered by first appearance in declaration order. */
     size_t *unit_of = bh_util_xcalloc(rb->nsteps, sizeof *unit_of);
-    size_t *group_unit = bh_util_xcalloc((size_t)rb->ngroups + 1, sizeof *group_unit);
+    size_t *group_unit = bh_util_xcalloc((size_t)groups->n + 1, sizeof *group_unit);
     size_t nunits = 0;
-    for (int g = 0; g <= rb->ngroups; g++)
+    for (int g = 0; g <= groups->n; g++)
         group_unit[g] = (size_t)-1;
     for (size_t i = 0; i < rb->nsteps; i++) {
-        int g = rb->group_of ? rb->group_of[i] : 0;
+        int g = groups->of ? groups->of[i] : 0;
         if (rb->graph) {
             unit_of[i] = 0;
             nunits = 1;
@@ -191,10 +191,10 @@ int bh_graph_resolve(bh_runbook *rb) {
     }
     build_units(rb, unit_of, nunits);
     for (size_t i = 0; i < rb->nsteps; i++) {
-        int g = rb->group_of ? rb->group_of[i] : 0;
+        int g = groups->of ? groups->of[i] : 0;
         bh_unit *u = &rb->units[unit_of[i]];
         u->parallel = rb->graph || g > 0;
-        if (g > 0 && rb->group_cap) u->concurrency = rb->group_cap[g];
+        if (g > 0 && groups->cap) u->concurrency = groups->cap[g];
         rb->steps[i].unit = unit_of[i]; /* renumbered below, once sorted */
     }
     free(group_unit);

@@ -14,9 +14,17 @@
 
 #include "load/model.h"
 
+/* The parallel{} groups loading saw: of[i] is step i's group (1..n, 0
+ * for none), cap[g] group g's concurrency (0: none of its own). */
+typedef struct {
+    const int *of;
+    const int *cap;
+    int n;
+} bh_graph_groups;
+
 /* Fills rb->steps[].deps, rb->units and rb->order. Problems go to rb->diags
  * with the file and line of the step concerned. Returns 0 on success. */
-int bh_graph_resolve(bh_runbook *rb);
+int bh_graph_resolve(bh_runbook *rb, const bh_graph_groups *groups);
 void bh_graph_free(bh_runbook *rb);
 
 #endif

@@ -14,6 +14,7 @@
 #include "load/params.h"
 #include "base/redact.h"
 #include "base/secrets.h"
+#include "load/keyring.h"
 
 #define BH_DEFAULT_STEP_TIMEOUT_MS (5.0 * 60 * 1000)
 #define BH_DEFAULT_KILL_GRACE_MS 5000.0
@@ -94,6 +95,11 @@ typedef struct {
     int parallel;    /* more than one step may run at once */
 } bh_unit;
 
+/* The loaded runbook: the plan the scheduler runs. Loading fills it and
+ * nothing changes it afterwards (the scheduler reads it const); what
+ * grows while the run goes on lives in the Lua state it keeps (the
+ * values its references point to, the modules a step first requires) and
+ * in its keyring (the secrets resolved so far). */
 typedef struct {
     lua_State *L;
     char *path;   /* as given */
@@ -109,40 +115,25 @@ typedef struct {
     char **phases;
     size_t nphases;
     bh_step *steps;
-    size_t nsteps, capsteps;
+    size_t nsteps;
     size_t *order;  /* step indices in the order they run: dependencies first,
                        otherwise declaration order; units are contiguous */
     bh_unit *units; /* in the order they run */
     size_t nunits;
     int graph; /* schedule = "graph": one unit, ordered by `after` alone */
-    int ngroups;
-    int *group_of;  /* loader: parallel{} group number of each step, 0 if none */
-    int *group_cap; /* loader: concurrency of each group (index: group number) */
     bh_diag_list diags;
     char *traceback; /* of the Lua error that stopped loading, if any */
     int param_errors;
     int params_ref; /* registry reference to the `param` table */
     int env_ref;    /* registry reference to the runbook's _ENV */
-    int loading;    /* the file is running */
     size_t mem_used, mem_limit;
-    void *host; /* the run using this state, for Lua hooks (sched.c sets it) */
-    /* secrets (secret("NAME")): where values come from, what must be masked */
-    const bh_secrets *secrets;
-    bh_redact *redact;   /* every secret resolved so far, masked in all output */
-    cJSON *secrets_used; /* [{name, source}], in the order first resolved */
-    /* Called when a step resolves a secret not seen before (sched records it). */
-    void (*on_secret)(void *host, const char *name, const char *source);
+    bh_keyring *keyring;      /* secret("NAME"): resolved, masked (keyring.h) */
+    int placeholders;         /* check: stand-ins for missing required params */
     int secret_standins;      /* plan, check: no values, stand-ins "<secret:NAME>" */
     int secrets_optional;     /* dry run, drill: stand-ins for secrets that are not set */
     char *const *plugin_dirs; /* where plugins are looked up (plugin.h), not owned */
     cJSON *plugins_used;      /* [{name, path, sha256}] in the order first used */
-    /* loader state */
-    int placeholders;
-    const bh_params_input *opts_params;
-    char *pending_step; /* step "id" seen, its { ... } not yet */
-    int pending_line;
-    int stopped; /* loading was stopped on purpose after reported problems */
-    char *current_phase;
+    struct bh_loader *loader; /* runbook.c's, while the file runs; NULL after */
 } bh_runbook;
 
 /* The index of step id in rb, or (size_t)-1 (also for a NULL id). */

@@ -76,6 +76,28 @@ static bh_runbook *upvalue_rb(lua_State *L) {
     return lua_touserdata(L, lua_upvalueindex(1));
 }
 
+/* What loading keeps while the file runs and drops once it has: the
+ * runbook itself (model.h) is the plan and nothing else. */
+struct bh_loader {
+    const bh_params_input *params; /* the values given (NULL: none) */
+    char *pending_step;            /* step "id" seen, its { ... } not yet */
+    int pending_line;
+    int stopped; /* loading was stopped on purpose after reported problems */
+    char *current_phase;
+    size_t capsteps;
+    int *group_of;  /* parallel{} group number of each step, 0 if none */
+    int *group_cap; /* concurrency of each group (index: group number) */
+    int ngroups;
+};
+
+/* The loader of a declaration (runbook, phase, step, parallel): a step's
+ * body that calls one finds none, since the plan is fixed once loaded. */
+static struct bh_loader *loader_of(lua_State *L, const bh_runbook *rb, const char *what) {
+    if (!rb->loader)
+        luaL_error(L, "%s declares the runbook: only while it loads, not from a step", what);
+    return rb->loader;
+}
+
 /* File and line of the Lua code calling the current C function. */
 static int caller_where(lua_State *L, char *file, size_t filelen) {
     lua_Debug ar;
@@ -109,7 +131,7 @@ static int holds_secret(const bh_runbook *rb, const char *s, char *name, size_t 
         snprintf(name, namelen, "%.*s", (int)strcspn(standin, ">"), standin);
         return 1;
     }
-    const char *which = s ? bh_redact_which(rb->redact, s, strlen(s)) : NULL;
+    const char *which = s ? bh_redact_which(bh_keyring_mask(rb->keyring), s, strlen(s)) : NULL;
     if (which) snprintf(name, namelen, "%s", which);
     return which != NULL;
 }
@@ -383,6 +405,7 @@ static void check_patterns(lua_State *L, bh_runbook *rb, const char *file, int l
 
 static int l_runbook(lua_State *L) {
     bh_runbook *rb = upvalue_rb(L);
+    struct bh_loader *ld = loader_of(L, rb, "runbook{}");
     char file[256];
     int line = caller_where(L, file, sizeof file);
     if (rb->decl_line > 0) {
@@ -393,7 +416,7 @@ static int l_runbook(lua_State *L) {
     if (!lua_istable(L, 1)) {
         bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
                     "runbook: expected a table, as in runbook { id = \"...\", ... }");
-        rb->stopped = 1;
+        ld->stopped = 1;
         lua_pushlightuserdata(L, &STOP_LOADING);
         return lua_error(L);
     }
@@ -483,13 +506,12 @@ static int l_runbook(lua_State *L) {
 
     static const bh_params_input none = {0};
     size_t before = bh_diag_errors(&rb->diags);
-    rb->param_values =
-        bh_params_resolve(rb->params, rb->nparams, rb->opts_params ? rb->opts_params : &none,
-                          rb->placeholders, file, line, &rb->diags);
+    rb->param_values = bh_params_resolve(rb->params, rb->nparams, ld->params ? ld->params : &none,
+                                         rb->placeholders, file, line, &rb->diags);
     check_patterns(L, rb, file, line);
     rb->param_errors = (int)(bh_diag_errors(&rb->diags) - before);
     if (rb->param_errors) {
-        rb->stopped = 1;
+        ld->stopped = 1;
         lua_pushlightuserdata(L, &STOP_LOADING);
         return lua_error(L);
     }
@@ -502,29 +524,29 @@ static int l_runbook(lua_State *L) {
 
 /* --- phase "name" ------------------------------------------------------ */
 
-static void check_pending_step(bh_runbook *rb, const char *file) {
-    if (!rb->pending_step) return;
-    bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, rb->pending_line,
+static void check_pending_step(bh_runbook *rb, struct bh_loader *ld, const char *file) {
+    if (!ld->pending_step) return;
+    bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, ld->pending_line,
                 "step '%s' has no body: write step \"%s\" { run = function(ctx) ... end }",
-                rb->pending_step, rb->pending_step);
-    free(rb->pending_step);
-    rb->pending_step = NULL;
+                ld->pending_step, ld->pending_step);
+    free(ld->pending_step);
+    ld->pending_step = NULL;
 }
 
 /* Add a phase; the steps declared from now on belong to it. */
-static void open_phase(bh_runbook *rb, const char *name) {
-    rb->phases = realloc(rb->phases, (rb->nphases + 1) * sizeof *rb->phases);
-    if (!rb->phases) abort();
+static void open_phase(bh_runbook *rb, struct bh_loader *ld, const char *name) {
+    rb->phases = bh_util_xrealloc(rb->phases, (rb->nphases + 1) * sizeof *rb->phases);
     rb->phases[rb->nphases++] = bh_util_xstrdup(name);
-    free(rb->current_phase);
-    rb->current_phase = bh_util_xstrdup(name);
+    free(ld->current_phase);
+    ld->current_phase = bh_util_xstrdup(name);
 }
 
 static int l_phase(lua_State *L) {
     bh_runbook *rb = upvalue_rb(L);
+    struct bh_loader *ld = loader_of(L, rb, "phase");
     char file[256];
     int line = caller_where(L, file, sizeof file);
-    check_pending_step(rb, file);
+    check_pending_step(rb, ld, file);
     const char *name = lua_tostring(L, 1);
     if (lua_type(L, 1) != LUA_TSTRING || !valid_name(name)) {
         bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
@@ -538,7 +560,7 @@ static int l_phase(lua_State *L) {
             return 0;
         }
     }
-    open_phase(rb, name);
+    open_phase(rb, ld, name);
     return 0;
 }
 
@@ -788,18 +810,18 @@ static bh_step *find_step(const bh_runbook *rb, const char *id) {
 }
 
 /* A new step at the end of rb, its id, phase and place set. */
-static bh_step *new_step(bh_runbook *rb, const char *id, const char *file, int line) {
-    if (rb->nsteps == rb->capsteps || !rb->steps) {
-        rb->capsteps = rb->capsteps ? rb->capsteps * 2 : 16;
-        rb->steps = realloc(rb->steps, rb->capsteps * sizeof *rb->steps);
-        rb->group_of = realloc(rb->group_of, rb->capsteps * sizeof *rb->group_of);
-        if (!rb->steps || !rb->group_of) abort();
+static bh_step *new_step(bh_runbook *rb, struct bh_loader *ld, const char *id, const char *file,
+                         int line) {
+    if (rb->nsteps == ld->capsteps || !rb->steps) {
+        ld->capsteps = ld->capsteps ? ld->capsteps * 2 : 16;
+        rb->steps = bh_util_xrealloc(rb->steps, ld->capsteps * sizeof *rb->steps);
+        ld->group_of = bh_util_xrealloc(ld->group_of, ld->capsteps * sizeof *ld->group_of);
     }
-    rb->group_of[rb->nsteps] = 0;
+    ld->group_of[rb->nsteps] = 0;
     bh_step *s = &rb->steps[rb->nsteps++];
     memset(s, 0, sizeof(*s));
     s->id = bh_util_xstrdup(id);
-    s->phase = bh_util_xstrdup(rb->current_phase);
+    s->phase = bh_util_xstrdup(ld->current_phase);
     s->file = bh_util_xstrdup(file);
     s->line = line;
     s->run_ref = LUA_NOREF;
@@ -907,13 +929,14 @@ static void parse_run(lua_State *L, bh_runbook *rb, bh_step *s, const char *what
 
 static int l_step_body(lua_State *L) {
     bh_runbook *rb = upvalue_rb(L);
+    struct bh_loader *ld = loader_of(L, rb, "step");
     const char *id = lua_tostring(L, lua_upvalueindex(2));
     char file[256];
     int line = caller_where(L, file, sizeof file);
-    if (rb->pending_step && strcmp(rb->pending_step, id) == 0) {
-        line = rb->pending_line;
-        free(rb->pending_step);
-        rb->pending_step = NULL;
+    if (ld->pending_step && strcmp(ld->pending_step, id) == 0) {
+        line = ld->pending_line;
+        free(ld->pending_step);
+        ld->pending_step = NULL;
     }
     char what[160];
     snprintf(what, sizeof what, "step '%s'", id);
@@ -929,15 +952,15 @@ static int l_step_body(lua_State *L) {
         return 0;
     }
     check_fields(L, rb, 1, STEP_FIELDS, what, file, line);
-    if (rb->nphases == 0) open_phase(rb, "main");
+    if (rb->nphases == 0) open_phase(rb, ld, "main");
     if (rb->nsteps >= BH_MAX_STEPS) {
         bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
                     "%s: a runbook may declare at most %d steps", what, BH_MAX_STEPS);
-        rb->stopped = 1;
+        ld->stopped = 1;
         lua_pushlightuserdata(L, &STOP_LOADING);
         return lua_error(L);
     }
-    bh_step *s = new_step(rb, id, file, line);
+    bh_step *s = new_step(rb, ld, id, file, line);
     s->doc = opt_string(L, rb, 1, "doc", what, file, line);
     s->effect = opt_string(L, rb, 1, "effect", what, file, line);
     s->timeout_set = opt_duration(L, rb, 1, "timeout", what, file, line, &s->timeout_ms);
@@ -954,9 +977,10 @@ static int l_step_body(lua_State *L) {
 
 static int l_step(lua_State *L) {
     bh_runbook *rb = upvalue_rb(L);
+    struct bh_loader *ld = loader_of(L, rb, "step");
     char file[256];
     int line = caller_where(L, file, sizeof file);
-    check_pending_step(rb, file);
+    check_pending_step(rb, ld, file);
     const char *id = lua_tostring(L, 1);
     char secret[64];
     if (lua_type(L, 1) == LUA_TSTRING && holds_secret(rb, id, secret, sizeof secret)) {
@@ -972,8 +996,8 @@ static int l_step(lua_State *L) {
                     "step \"isolate-web\" { ... }");
         id = "?";
     }
-    rb->pending_step = bh_util_xstrdup(id);
-    rb->pending_line = line;
+    ld->pending_step = bh_util_xstrdup(id);
+    ld->pending_line = line;
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_pushstring(L, id);
     lua_pushcclosure(L, l_step_body, 2);
@@ -984,9 +1008,10 @@ static int l_step(lua_State *L) {
 
 static int l_parallel(lua_State *L) {
     bh_runbook *rb = upvalue_rb(L);
+    struct bh_loader *ld = loader_of(L, rb, "parallel");
     char file[256];
     int line = caller_where(L, file, sizeof file);
-    check_pending_step(rb, file);
+    check_pending_step(rb, ld, file);
     if (!lua_istable(L, 1)) {
         bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
                     "parallel: expected a table of steps, as in parallel { step \"a\" {...}, "
@@ -1002,10 +1027,9 @@ static int l_parallel(lua_State *L) {
                         lua_tostring(L, -1));
     }
     int cap = opt_count(L, rb, 1, "concurrency", "parallel", file, line, 1, BH_MAX_CONCURRENCY, 0);
-    int g = ++rb->ngroups;
-    rb->group_cap = realloc(rb->group_cap, ((size_t)g + 1) * sizeof *rb->group_cap);
-    if (!rb->group_cap) abort();
-    rb->group_cap[g] = cap;
+    int g = ++ld->ngroups;
+    ld->group_cap = bh_util_xrealloc(ld->group_cap, ((size_t)g + 1) * sizeof *ld->group_cap);
+    ld->group_cap[g] = cap;
     size_t n = lua_rawlen(L, 1);
     for (size_t k = 1; k <= n; k++) {
         const char *id =
@@ -1018,11 +1042,11 @@ static int l_parallel(lua_State *L) {
                         k);
         } else {
             size_t i = (size_t)(st - rb->steps);
-            if (rb->group_of[i])
+            if (ld->group_of[i])
                 bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
                             "parallel: step '%s' is already in a parallel group", id);
             else
-                rb->group_of[i] = g;
+                ld->group_of[i] = g;
         }
         lua_pop(L, 1);
     }
@@ -1057,40 +1081,8 @@ static int print_at_load(lua_State *L) {
     luaL_pushresult(&b);
     char *masked;
     fprintf(stderr, "%s:%d: print:%s\n", file, line,
-            bh_redact_str(rb->redact, lua_tostring(L, -1), &masked));
+            bh_redact_str(bh_keyring_mask(rb->keyring), lua_tostring(L, -1), &masked));
     free(masked);
-    return 0;
-}
-
-int bh_runbook_secret(bh_runbook *rb, const char *name, const char **value, size_t *len,
-                      const char **code, char *why, size_t whylen) {
-    const char *source;
-    if (bh_secrets_get(rb->secrets, name, value, len, &source) != 0) {
-        *code = "secret_missing";
-        snprintf(why, whylen,
-                 "secret '%s' is not set: put it in the environment (%s=...) or in the secrets "
-                 "file (--secrets FILE, mode 0600)",
-                 name, name);
-        return -1;
-    }
-    const cJSON *u;
-    cJSON_ArrayForEach(u, rb->secrets_used) {
-        const cJSON *n = cJSON_GetObjectItemCaseSensitive(u, "name");
-        if (cJSON_IsString(n) && strcmp(n->valuestring, name) == 0) return 0;
-    }
-    if (bh_redact_add(rb->redact, name, *value, *len) != 0) {
-        *code = "secret_too_short";
-        snprintf(why, whylen,
-                 "secret '%s' is shorter than %d bytes: too short to be masked reliably in what "
-                 "the run writes",
-                 name, BH_REDACT_MIN_SECRET);
-        return -1;
-    }
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "name", name);
-    cJSON_AddStringToObject(o, "source", source);
-    cJSON_AddItemToArray(rb->secrets_used, o);
-    if (!rb->loading && rb->on_secret && rb->host) rb->on_secret(rb->host, name, source);
     return 0;
 }
 
@@ -1108,13 +1100,13 @@ static int l_secret(lua_State *L) {
     const char *value, *code;
     size_t len;
     char why[400];
-    if (bh_runbook_secret(rb, name, &value, &len, &code, why, sizeof why) != 0) {
+    if (bh_keyring_get(rb->keyring, name, &value, &len, &code, why, sizeof why) != 0) {
         if (rb->secrets_optional && strcmp(code, "secret_missing") == 0) {
             /* a drill on a laptop without the incident's secrets */
             lua_pushfstring(L, "<secret:%s>", name);
             return 1;
         }
-        if (rb->loading) rb->param_errors++; /* like a missing parameter: exit 4 */
+        if (rb->loader) rb->param_errors++; /* like a missing parameter: exit 4 */
         lua_newtable(L);
         return bh_luax_raise(L, code, "%s", why);
     }
@@ -1234,38 +1226,29 @@ static void mask_in_place(const bh_redact *r, char **text) {
     }
 }
 
-bh_runbook_status bh_runbook_load(const bh_runbook_opts *opts, bh_runbook **out) {
+static bh_runbook *new_runbook(const bh_runbook_opts *opts) {
     bh_runbook *rb = bh_util_xcalloc(1, sizeof *rb);
-    *out = rb;
     bh_diag_init(&rb->diags);
     rb->path = bh_util_xstrdup(opts->path);
     rb->timeout_ms = BH_DEFAULT_STEP_TIMEOUT_MS;
     rb->kill_grace_ms = BH_DEFAULT_KILL_GRACE_MS;
-    rb->opts_params = opts->params;
     rb->placeholders = opts->placeholders;
     rb->params_ref = LUA_NOREF;
     rb->env_ref = LUA_NOREF;
     rb->mem_limit = BH_LUA_MEMORY_LIMIT;
     rb->max_instructions = BH_DEFAULT_MAX_INSTRUCTIONS;
-    rb->secrets = opts->secrets;
+    rb->keyring = bh_keyring_new(opts->secrets);
     rb->secret_standins = opts->secret_standins;
     rb->secrets_optional = opts->secrets_optional;
-    rb->redact = bh_redact_new();
-    rb->secrets_used = cJSON_CreateArray();
     rb->plugins_used = cJSON_CreateArray();
     rb->plugin_dirs = opts->plugin_dirs;
+    return rb;
+}
 
-    size_t len;
-    char *text = bh_util_read_file(opts->path, &len);
-    if (!text) {
-        bh_diag_add(&rb->diags, BH_DIAG_ERROR, opts->path, 0, "cannot read runbook: %s",
-                    strerror(errno));
-        return BH_RUNBOOK_UNREADABLE;
-    }
-    char hex[BH_SHA256_HEX_LEN + 1];
-    bh_util_sha256_hex(text, len, hex);
-    rb->sha256 = bh_util_xstrdup(hex);
-
+/* The runbook's own Lua state, hardened, with its environment (on the
+ * stack, index returned) holding the declarations, inventories and
+ * plugins. */
+static int open_state(bh_runbook *rb) {
     lua_State *L = lua_newstate(rb_alloc, rb);
     if (!L) abort();
     /* Threads copy the main thread's extra space (where ctx keeps the
@@ -1281,81 +1264,116 @@ bh_runbook_status bh_runbook_load(const bh_runbook_opts *opts, bh_runbook **out)
     install_declarations(L, rb, env);
     bh_inventory_install(L, rb, env);
     if (rb->plugin_dirs) bh_plugin_install(L, rb, env);
+    return env;
+}
 
-    char *chunkname = bh_util_asprintf("@%s", opts->path);
+/* The error that stopped loading, at the runbook's line that caused it. */
+static void report_load_error(bh_runbook *rb, const char *path, const bh_luax_error *err) {
+    const char *rest;
+    int line = split_location(err->message, path, &rest);
+    /* a message that names the runbook's own line is about it */
+    const char *src = line || !err->source ? path : err->source;
+    int at = line ? line : err->line;
+    /* Raised inside the engine's own chunks or a plugin (inventory
+     * parsing, a plugin's checks): the runbook's line that called it is
+     * where the author looks. */
+    int in_runbook_frame = 0;
+    if (!line && strcmp(src, path) != 0 && err->traceback) {
+        char *needle = bh_util_asprintf("\t%s:", path);
+        const char *hit = strstr(err->traceback, needle), *ignored;
+        free(needle);
+        int l = hit ? split_location(hit + 1, path, &ignored) : 0;
+        if (l > 0) {
+            at = l;
+            in_runbook_frame = 1;
+        }
+    }
+    if (in_runbook_frame) {
+        /* the message may start with the engine chunk's own place */
+        const char *colon = strstr(rest, ": ");
+        if (strncmp(rest, src, strlen(src)) == 0 && colon) rest = colon + 2;
+        src = path;
+    }
+    bh_diag_add(&rb->diags, BH_DIAG_ERROR, src, at, "%s", rest);
+    rb->traceback = err->traceback ? bh_util_xstrdup(err->traceback) : NULL;
+}
+
+/* After the file ran: what it must have declared, and the graph. */
+static void check_declared(bh_runbook *rb, struct bh_loader *ld, const char *path) {
+    check_pending_step(rb, ld, path);
+    if (rb->decl_line == 0)
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, path, 1,
+                    "no runbook{ id = ..., title = ... } declaration");
+    else if (rb->nsteps == 0)
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, path, rb->decl_line,
+                    "the runbook declares no steps");
+    else if (bh_graph_resolve(rb, &(bh_graph_groups){ld->group_of, ld->group_cap, ld->ngroups}) ==
+             0)
+        lint(rb);
+}
+
+/* Compile and run the file's text in the runbook's state: it declares. */
+static void run_file(bh_runbook *rb, struct bh_loader *ld, const char *path, const char *text,
+                     size_t len) {
+    int env = open_state(rb);
+    lua_State *L = rb->L;
+    char *chunkname = bh_util_asprintf("@%s", path);
     int st = bh_sandbox_load(L, text, len, chunkname, env);
-    free(text);
+    free(chunkname);
     if (st != LUA_OK) {
         const char *rest;
         const char *msg = lua_tostring(L, -1);
-        int line = split_location(msg, opts->path, &rest);
-        bh_diag_add(&rb->diags, BH_DIAG_ERROR, opts->path, line, "%s", rest);
-        lua_settop(L, 0);
-        free(chunkname);
-        return BH_RUNBOOK_INVALID;
+        int line = split_location(msg, path, &rest);
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, path, line, "%s", rest);
+        return;
     }
-    free(chunkname);
     lua_pushvalue(L, env);
     rb->env_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_remove(L, env);
-
     bh_luax_error err;
     /* Loading must end: `check` of a hostile or broken file cannot hang,
      * and Ctrl-C stops it. Loading only declares: the budget is generous. */
     bh_guard load;
     bh_guard_init(&load, "loading the runbook", BH_LOAD_MAX_INSTRUCTIONS, BH_LOAD_TIMEOUT_MS, 1);
     load.hint = "an endless loop at load time?";
-    rb->loading = 1;
     st = bh_guard_pcall(L, &load, 0, 0, &err);
-    rb->loading = 0;
-    if (st != LUA_OK) {
-        /* After STOP_LOADING the problems are already in the diagnostics. */
-        if (!rb->stopped) {
-            const char *rest;
-            int line = split_location(err.message, opts->path, &rest);
-            /* a message that names the runbook's own line is about it */
-            const char *src = line || !err.source ? opts->path : err.source;
-            int at = line ? line : err.line;
-            /* Raised inside the engine's own chunks or a plugin (inventory
-             * parsing, a plugin's checks): the runbook's line that called
-             * it is where the author looks. */
-            int in_runbook_frame = 0;
-            if (!line && strcmp(src, opts->path) != 0 && err.traceback) {
-                char *needle = bh_util_asprintf("\t%s:", opts->path);
-                const char *hit = strstr(err.traceback, needle), *ignored;
-                free(needle);
-                int l = hit ? split_location(hit + 1, opts->path, &ignored) : 0;
-                if (l > 0) {
-                    at = l;
-                    in_runbook_frame = 1;
-                }
-            }
-            if (in_runbook_frame) {
-                /* the message may start with the engine chunk's own place */
-                const char *colon = strstr(rest, ": ");
-                if (strncmp(rest, src, strlen(src)) == 0 && colon) rest = colon + 2;
-                src = opts->path;
-            }
-            bh_diag_add(&rb->diags, BH_DIAG_ERROR, src, at, "%s", rest);
-            rb->traceback = err.traceback ? bh_util_xstrdup(err.traceback) : NULL;
-        }
-        bh_luax_error_free(&err);
+    if (st == LUA_OK) {
+        check_declared(rb, ld, path);
     } else {
-        check_pending_step(rb, opts->path);
-        if (rb->decl_line == 0)
-            bh_diag_add(&rb->diags, BH_DIAG_ERROR, opts->path, 1,
-                        "no runbook{ id = ..., title = ... } declaration");
-        else if (rb->nsteps == 0)
-            bh_diag_add(&rb->diags, BH_DIAG_ERROR, opts->path, rb->decl_line,
-                        "the runbook declares no steps");
-        else if (bh_graph_resolve(rb) == 0)
-            lint(rb);
+        /* After STOP_LOADING the problems are already in the diagnostics. */
+        if (!ld->stopped) report_load_error(rb, path, &err);
+        bh_luax_error_free(&err);
     }
-    lua_settop(L, 0);
+}
+
+bh_runbook_status bh_runbook_load(const bh_runbook_opts *opts, bh_runbook **out) {
+    bh_runbook *rb = new_runbook(opts);
+    *out = rb;
+    size_t len;
+    char *text = bh_util_read_file(opts->path, &len);
+    if (!text) {
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, opts->path, 0, "cannot read runbook: %s",
+                    strerror(errno));
+        return BH_RUNBOOK_UNREADABLE;
+    }
+    char hex[BH_SHA256_HEX_LEN + 1];
+    bh_util_sha256_hex(text, len, hex);
+    rb->sha256 = bh_util_xstrdup(hex);
+    struct bh_loader ld = {.params = opts->params};
+    rb->loader = &ld;
+    run_file(rb, &ld, opts->path, text, len);
+    rb->loader = NULL; /* the plan is fixed from here on */
+    free(text);
+    free(ld.pending_step);
+    free(ld.current_phase);
+    free(ld.group_of);
+    free(ld.group_cap);
+    lua_settop(rb->L, 0);
     /* What loading reports must not show a secret it resolved either. */
+    const bh_redact *mask = bh_keyring_mask(rb->keyring);
     for (size_t i = 0; i < rb->diags.count; i++)
-        mask_in_place(rb->redact, &rb->diags.items[i].message);
-    if (rb->traceback) mask_in_place(rb->redact, &rb->traceback);
+        mask_in_place(mask, &rb->diags.items[i].message);
+    if (rb->traceback) mask_in_place(mask, &rb->traceback);
     if (rb->param_errors > 0 && bh_diag_errors(&rb->diags) == (size_t)rb->param_errors)
         return BH_RUNBOOK_BAD_PARAMS;
     return bh_diag_errors(&rb->diags) ? BH_RUNBOOK_INVALID : BH_RUNBOOK_OK;
@@ -1364,8 +1382,7 @@ bh_runbook_status bh_runbook_load(const bh_runbook_opts *opts, bh_runbook **out)
 void bh_runbook_free(bh_runbook *rb) {
     if (!rb) return;
     if (rb->L) lua_close(rb->L); /* no runbook finalizer can run here: the sandbox has none */
-    bh_redact_free(rb->redact);
-    cJSON_Delete(rb->secrets_used);
+    bh_keyring_free(rb->keyring);
     cJSON_Delete(rb->plugins_used);
     for (size_t i = 0; i < rb->nsteps; i++) {
         free(rb->steps[i].id);
@@ -1386,8 +1403,6 @@ void bh_runbook_free(bh_runbook *rb) {
         free(rb->steps[i].action_desc);
     }
     bh_graph_free(rb);
-    free(rb->group_of);
-    free(rb->group_cap);
     free(rb->steps);
     for (size_t i = 0; i < rb->nphases; i++)
         free(rb->phases[i]);
@@ -1409,8 +1424,6 @@ void bh_runbook_free(bh_runbook *rb) {
     free(rb->owner);
     free(rb->description);
     free(rb->traceback);
-    free(rb->pending_step);
-    free(rb->current_phase);
     free(rb);
 }
 

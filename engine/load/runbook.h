@@ -32,11 +32,6 @@ typedef enum {
     BH_RUNBOOK_UNREADABLE  /* the file cannot be read */
 } bh_runbook_status;
 
-/* Resolve secret NAME (secrets.h) and register it for masking (once).
- * Returns 0 with *value, or -1 with an error code ("secret_missing",
- * "secret_too_short") and a message. */
-int bh_runbook_secret(bh_runbook *rb, const char *name, const char **value, size_t *len,
-                      const char **code, char *why, size_t whylen);
 /* Always sets *out (diagnostics live in it); free it with bh_runbook_free. */
 bh_runbook_status bh_runbook_load(const bh_runbook_opts *opts, bh_runbook **out);
 void bh_runbook_free(bh_runbook *rb);

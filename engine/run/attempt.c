@@ -1,4 +1,5 @@
 #include "run/attempt.h"
+#include "run/run.h"
 
 #include <lauxlib.h>
 #include <string.h>
@@ -12,11 +13,20 @@ static uint64_t *extra(lua_State *L) {
     return (uint64_t *)lua_getextraspace(L);
 }
 
+/* Its address keys the run a runbook's Lua state works for, in the state's
+ * registry: the run belongs to the Lua world, not to the plan. */
+static const char RUN_KEY = 0;
+
+void bh_attempt_set_run(lua_State *L, bh_run *run) {
+    lua_pushlightuserdata(L, run);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &RUN_KEY);
+}
+
 /* The attempt the running Lua code works for, if it is still in flight. */
 bh_attempt *bh_attempt_current(lua_State *L) {
-    void *ud;
-    lua_getallocf(L, &ud);
-    bh_run *run = ((bh_runbook *)ud)->host;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &RUN_KEY);
+    bh_run *run = lua_touserdata(L, -1);
+    lua_pop(L, 1);
     uint64_t serial = *extra(L);
     return run && serial ? bh_run_attempt(run, serial) : NULL;
 }

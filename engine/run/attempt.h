@@ -18,6 +18,9 @@ struct bh_ctx_handle {
 /* The attempt behind a ctx primitive (upvalue 1: the ctx handle), checked
  * for misuse; yields when the attempt was stopped meanwhile. */
 bh_attempt *bh_attempt_of(lua_State *L, const char *what);
+/* The run the runbook's Lua state L works for from now on (NULL: none,
+ * after the run): what bh_attempt_current looks in. */
+void bh_attempt_set_run(lua_State *L, bh_run *run);
 /* The attempt the running Lua code works for, or NULL once it ended. */
 bh_attempt *bh_attempt_current(lua_State *L);
 /* The run's Lua state works for attempt a from now on (the hooks and the

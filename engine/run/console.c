@@ -306,8 +306,15 @@ static void show(bh_console *c, bh_event *ev) {
     case BH_EV_LINE:
         on_record(c, ev->line, ev->len);
         break;
-    case BH_EV_RECORD:
-        break; /* the journal's: the console shows the line once written */
+    case BH_EV_RECORD: /* the journal's: the console shows the line once written */
+    case BH_EV_APPROVAL_ASKED:
+    case BH_EV_APPROVAL_GIVEN:
+    case BH_EV_APPROVAL_CLOSED:
+    case BH_EV_MANUAL_ASKED:
+    case BH_EV_MANUAL_ANSWERED:
+    case BH_EV_GATE_TRY:
+    case BH_EV_INTERRUPT:
+        break; /* people read these in the notices and log lines said with them */
     }
 }
 

@@ -1,4 +1,5 @@
 #include "run/ctx.h"
+#include "run/run.h"
 
 #include "journal/schema.h"
 
@@ -79,7 +80,8 @@ static int l_print_after_run(lua_State *L) {
     void *ud;
     lua_getallocf(L, &ud);
     char *masked;
-    fprintf(stderr, "print: %s\n", bh_redact_str(((bh_runbook *)ud)->redact, text, &masked));
+    fprintf(stderr, "print: %s\n",
+            bh_redact_str(bh_keyring_mask(((const bh_runbook *)ud)->keyring), text, &masked));
     free(masked);
     free(text);
     return 0;
@@ -675,7 +677,7 @@ static int start_exec(lua_State *L, bh_attempt *a, char **argv, int opts, int sh
     p->req.env = build_env(L, opts, run->id);
     p->req.timeout_ms = timeout;
     p->req.kill_grace_ms = run->rb->kill_grace_ms;
-    p->req.redact = run->rb->redact;
+    p->req.redact = bh_keyring_mask(run->rb->keyring);
     if (run->opts->sim) p->req.sim_script = bh_sim_script(run->opts->sim, a->step);
     p->req.capture_max = CAPTURE_MAX;
     p->req.file_max = FILE_MAX;
@@ -821,7 +823,7 @@ static int l_collect(lua_State *L) {
              *c == '.' || *c == '-' || *c == '_';
     if (!ok || name[0] == '.')
         return luaL_error(L, "ctx.collect: 'name' names the evidence file: letters, digits, . - _");
-    const char *secret = bh_redact_which(a->run->rb->redact, name, strlen(name));
+    const char *secret = bh_redact_which(bh_keyring_mask(a->run->rb->keyring), name, strlen(name));
     if (secret) /* the name is refused, never shown */
         return luaL_error(L,
                           "ctx.collect: 'name' is built from secret(\"%s\"): it names the "
@@ -1057,7 +1059,7 @@ static int l_gate(lua_State *L) {
     double now = bh_clock_now_ms(a->run->clock);
     if (n == 1) a->verify_started_ms = now;
     char why[300] = "";
-    const bh_redact *r = a->run->rb->redact; /* masked before it is cut short */
+    const bh_redact *r = bh_keyring_mask(a->run->rb->keyring); /* masked before it is cut short */
     int said = !ok ? 3 : !healthy && lua_type(L, 4) == LUA_TSTRING ? 4 : !healthy ? 3 : 0;
     if (said) {
         size_t len;
@@ -1072,6 +1074,7 @@ static int l_gate(lua_State *L) {
     cJSON_AddBoolToObject(rec, "healthy", healthy);
     if (!healthy) cJSON_AddStringToObject(rec, "message", why);
     bh_run_append(a->run, rec);
+    bh_events_gate_try(a->run->events, a->label, (size_t)n, healthy, healthy ? NULL : why);
     if (healthy) {
         lua_pushboolean(L, 1);
         return 1;

@@ -23,15 +23,29 @@ void bh_events_free(bh_events *e) {
 }
 
 void bh_events_subscribe(bh_events *e, bh_event_fn fn, void *ud) {
+    for (size_t i = 0; i < e->n; i++) { /* a slot left empty */
+        if (!e->sub[i].fn) {
+            e->sub[i].fn = fn;
+            e->sub[i].ud = ud;
+            return;
+        }
+    }
     if (e->n == MAX_SUBSCRIBERS) abort(); /* a fixed set, known at build time */
     e->sub[e->n].fn = fn;
     e->sub[e->n].ud = ud;
     e->n++;
 }
 
+/* The slot is emptied, not closed up: a subscriber may leave while an
+ * event is being delivered, and the others must still get it. */
+void bh_events_unsubscribe(bh_events *e, bh_event_fn fn, void *ud) {
+    for (size_t i = 0; i < e->n; i++)
+        if (e->sub[i].fn == fn && e->sub[i].ud == ud) e->sub[i].fn = NULL;
+}
+
 void bh_events_emit(const bh_events *e, bh_event *ev) {
     for (size_t i = 0; e && i < e->n; i++)
-        e->sub[i].fn(e->sub[i].ud, ev);
+        if (e->sub[i].fn) e->sub[i].fn(e->sub[i].ud, ev);
 }
 
 static void say(const bh_events *e, bh_event ev) {
@@ -92,4 +106,44 @@ void bh_events_run_end(const bh_events *e, const char *run_id, const char *statu
                        const char *counts) {
     say(e, (bh_event){
                .kind = BH_EV_RUN_END, .name = run_id, .status = status, .ms = ms, .text = counts});
+}
+
+void bh_events_approval_asked(const bh_events *e, const char *step, const char *why,
+                              size_t needed) {
+    say(e, (bh_event){.kind = BH_EV_APPROVAL_ASKED, .name = step, .text = why, .count = needed});
+}
+
+void bh_events_approval_given(const bh_events *e, const char *step, const char *decision,
+                              const char *by, size_t approvals) {
+    say(e, (bh_event){.kind = BH_EV_APPROVAL_GIVEN,
+                      .name = step,
+                      .status = decision,
+                      .text = by,
+                      .count = approvals});
+}
+
+void bh_events_approval_closed(const bh_events *e, const char *step, const char *status) {
+    say(e, (bh_event){.kind = BH_EV_APPROVAL_CLOSED, .name = step, .status = status});
+}
+
+void bh_events_manual_asked(const bh_events *e, const char *label, const char *step) {
+    say(e, (bh_event){.kind = BH_EV_MANUAL_ASKED, .name = label, .title = step});
+}
+
+void bh_events_manual_answered(const bh_events *e, const char *label, const char *outcome,
+                               const char *by) {
+    say(e, (bh_event){.kind = BH_EV_MANUAL_ANSWERED, .name = label, .status = outcome, .text = by});
+}
+
+void bh_events_gate_try(const bh_events *e, const char *label, size_t n, int healthy,
+                        const char *why) {
+    say(e, (bh_event){.kind = BH_EV_GATE_TRY,
+                      .name = label,
+                      .count = n,
+                      .status = healthy ? "healthy" : "unhealthy",
+                      .text = why});
+}
+
+void bh_events_interrupt(const bh_events *e, const char *signal, const char *action) {
+    say(e, (bh_event){.kind = BH_EV_INTERRUPT, .name = signal, .text = action});
 }

@@ -1,7 +1,10 @@
 #include "run/gate.h"
+#include "run/run.h"
 
 #include "journal/schema.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -70,11 +73,13 @@ static void record_decision(bh_run *run, size_t index, const char *decision,
     cJSON_AddNumberToObject(rec, "approvals", run->rt[index].napprovers);
     cJSON_AddNumberToObject(rec, "needed", s->approvers);
     bh_run_append(run, rec);
+    bh_events_approval_given(run->events, s->id, decision, who->name,
+                             (size_t)run->rt[index].napprovers);
     char msg[600];
-    bh_redact_snprintf(run->rb->redact, msg, sizeof msg, "%s: %s by %s, uid %u (%s%s%s)", s->id,
-                       strcmp(decision, "approve") == 0 ? "approved" : "denied", who->name,
-                       (unsigned)who->uid, how, reason && *reason ? ": " : "",
-                       reason ? reason : "");
+    bh_redact_snprintf(
+        bh_keyring_mask(run->rb->keyring), msg, sizeof msg, "%s: %s by %s, uid %u (%s%s%s)", s->id,
+        strcmp(decision, "approve") == 0 ? "approved" : "denied", who->name, (unsigned)who->uid,
+        how, reason && *reason ? ": " : "", reason ? reason : "");
     bh_events_notice(run->events, msg);
 }
 
@@ -142,7 +147,7 @@ static int decide(bh_run *run, size_t index, int approve, const struct bh_approv
     if (!approve) {
         stop_approval_timer(rt);
         char msg[600];
-        bh_redact_snprintf(run->rb->redact, msg, sizeof msg,
+        bh_redact_snprintf(bh_keyring_mask(run->rb->keyring), msg, sizeof msg,
                            "approval for step '%s' was denied by %s (%s)%s%s", s->id, who->name,
                            how, reason && *reason ? ": " : "", reason ? reason : "");
         run->sched->end_step(run, index, BH_STEP_FAILED, "denied", msg);
@@ -227,6 +232,7 @@ void bh_gate_ask(bh_run *run, size_t index) {
     cJSON_AddNumberToObject(rec, "timeout_ms", s->approve_timeout_ms);
     cJSON_AddStringToObject(rec, "on_timeout", s->approve_on_timeout ? "approve" : "deny");
     bh_run_append(run, rec);
+    bh_events_approval_asked(run->events, s->id, s->approve, (size_t)s->approvers);
     if (run->opts->sim) {
         /* Approvers slower than the step's approve_timeout: the timeout
          * decides, as it would in a real run (on_approval_timeout). */
@@ -312,6 +318,7 @@ void bh_gate_manual(bh_attempt *a) {
         return;
     }
     a->waiting = BH_WAIT_PERSON;
+    bh_events_manual_asked(run->events, a->label, a->step->id);
     char msg[2048];
     size_t used = (size_t)snprintf(msg, sizeof msg, "manual task '%s':", a->step->id);
     for (size_t k = 0; k < a->step->nchecklist && used < sizeof msg; k++)
@@ -335,13 +342,15 @@ static void finish_manual(bh_attempt *a, int ok, const struct bh_approver *who, 
     add_person(rec, who, how, peer);
     cJSON_AddStringToObject(rec, "note", note ? note : "");
     bh_run_append(run, rec);
+    bh_events_manual_answered(run->events, a->label, ok ? "done" : "failed", by);
     a->waiting = BH_WAIT_NONE;
     cJSON *result = cJSON_CreateObject();
     cJSON_AddStringToObject(result, "by", by);
     cJSON_AddStringToObject(result, "note", note ? note : "");
     char msg[600];
-    bh_redact_snprintf(run->rb->redact, msg, sizeof msg, "manual task '%s' marked failed by %s: %s",
-                       a->step->id, by, note ? note : "");
+    bh_redact_snprintf(bh_keyring_mask(run->rb->keyring), msg, sizeof msg,
+                       "manual task '%s' marked failed by %s: %s", a->step->id, by,
+                       note ? note : "");
     a->run->sched->finish(a, ok, result, "manual_failed", msg);
 }
 
@@ -405,82 +414,56 @@ void bh_gate_free_all(bh_run *run) {
     }
 }
 
-/* --- the control socket ------------------------------------------------ */
+/* --- answers from the control socket ----------------------------------- */
 
-static cJSON *reply(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static cJSON *reply(int ok, const char *fmt, ...) {
-    char msg[600];
+static int say(char *msg, size_t len, int ok, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int say(char *msg, size_t len, int ok, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vsnprintf(msg, len, fmt, ap);
     va_end(ap);
-    cJSON *r = cJSON_CreateObject();
-    cJSON_AddBoolToObject(r, "ok", ok);
-    cJSON_AddStringToObject(r, ok ? "message" : "error", msg);
-    return r;
+    return ok;
 }
 
-static const char *str_field(const cJSON *req, const char *name) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, name);
-    return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
+static int answer_approval(bh_run *run, const char *op, const char *step,
+                           const struct bh_approver *who, const char *why,
+                           const bh_control_peer *peer, char *msg, size_t len) {
+    if (!why) return say(msg, len, 0, "give a reason (--reason TEXT): it goes in the record");
+    size_t index = bh_model_step_index(run->rb, step);
+    if (index == (size_t)-1) return say(msg, len, 0, "run %s has no step '%s'", run->id, step);
+    if (!run->rt[index].awaiting)
+        return say(msg, len, 0, "step '%s' is not waiting for approval (status %s)", step,
+                   bh_step_status_name(run->status[index]));
+    int approve = strcmp(op, "approve") == 0;
+    char err[400];
+    if (decide(run, index, approve, who, why, "socket", peer, err, sizeof err) != 0)
+        return say(msg, len, 0, "%s", err);
+    return say(msg, len, 1, "%s: %s by %s (uid %u)", step, approve ? "approved" : "denied",
+               who->name, (unsigned)who->uid);
 }
 
-static cJSON *status_reply(bh_run *run) {
-    cJSON *r = reply(1, "run %s", run->id);
-    cJSON *ap = cJSON_AddArrayToObject(r, "awaiting_approval");
-    for (size_t i = 0; i < run->rb->nsteps; i++)
-        if (run->rt[i].awaiting) cJSON_AddItemToArray(ap, cJSON_CreateString(run->rb->steps[i].id));
-    cJSON *man = cJSON_AddArrayToObject(r, "manual");
-    for (bh_attempt *a = run->attempts; a; a = a->next)
-        if (a->kind == BH_RUN_MANUAL && a->waiting == BH_WAIT_PERSON)
-            cJSON_AddItemToArray(man, cJSON_CreateString(a->step->id));
-    cJSON *running = cJSON_AddArrayToObject(r, "running");
-    for (bh_attempt *a = run->attempts; a; a = a->next)
-        cJSON_AddItemToArray(running, cJSON_CreateString(a->label));
-    return r;
-}
-
-cJSON *bh_gate_control(const cJSON *req, const bh_control_peer *peer, void *ud) {
-    bh_run *run = ud;
-    const char *op = str_field(req, "op");
-    if (!op) return reply(0, "the request has no \"op\"");
-    if (strcmp(op, "status") == 0) return status_reply(run);
-    const char *step = str_field(req, "step");
-    const char *as = str_field(req, "as");
-    const char *why = str_field(req, "reason");
-    if (!step) return reply(0, "name the step");
-    if (!as) return reply(0, "say who you are (--as NAME)");
+int bh_gate_answer(bh_run *run, const char *op, const char *step, const char *as, const char *why,
+                   const char *note, const bh_control_peer *peer, char *msg, size_t len) {
+    if (!step) return say(msg, len, 0, "name the step");
+    if (!as) return say(msg, len, 0, "say who you are (--as NAME)");
     char name[BH_UTIL_NAME_MAX + 1];
     const char *bad = bh_util_clean_name(as, name);
-    if (bad) return reply(0, "--as: the name cannot be used: %s", bad);
+    if (bad) return say(msg, len, 0, "--as: the name cannot be used: %s", bad);
     /* the caller's account is who they are; the name is how they sign */
     struct bh_approver who = person(name, peer->uid, 1);
-    const char *by = who.name;
-    if (run->done || run->stopping) return reply(0, "run %s is stopping", run->id);
-    if (strcmp(op, "approve") == 0 || strcmp(op, "deny") == 0) {
-        if (!why) return reply(0, "give a reason (--reason TEXT): it goes in the record");
-        size_t index = (size_t)-1;
-        for (size_t i = 0; i < run->rb->nsteps; i++)
-            if (strcmp(run->rb->steps[i].id, step) == 0) index = i;
-        if (index == (size_t)-1) return reply(0, "run %s has no step '%s'", run->id, step);
-        if (!run->rt[index].awaiting)
-            return reply(0, "step '%s' is not waiting for approval (status %s)", step,
-                         bh_step_status_name(run->status[index]));
-        int approve = strcmp(op, "approve") == 0;
-        char err[400];
-        if (decide(run, index, approve, &who, why, "socket", peer, err, sizeof err) != 0)
-            return reply(0, "%s", err);
-        return reply(1, "%s: %s by %s (uid %u)", step, approve ? "approved" : "denied", by,
-                     (unsigned)who.uid);
-    }
+    if (run->done || run->stopping) return say(msg, len, 0, "run %s is stopping", run->id);
+    if (strcmp(op, "approve") == 0 || strcmp(op, "deny") == 0)
+        return answer_approval(run, op, step, &who, why, peer, msg, len);
     if (strcmp(op, "done") == 0 || strcmp(op, "fail") == 0) {
         bh_attempt *a = manual_waiting(run, step);
-        if (!a) return reply(0, "step '%s' is not a manual task waiting for a person", step);
+        if (!a)
+            return say(msg, len, 0, "step '%s' is not a manual task waiting for a person", step);
         int ok = strcmp(op, "done") == 0;
-        finish_manual(a, ok, &who, str_field(req, "note"), "socket", peer);
-        return reply(1, "%s: marked %s by %s", step, ok ? "done" : "failed", by);
+        finish_manual(a, ok, &who, note, "socket", peer);
+        return say(msg, len, 1, "%s: marked %s by %s", step, ok ? "done" : "failed", who.name);
     }
-    return reply(0, "unknown op '%s' (approve, deny, done, fail, status)", op);
+    return say(msg, len, 0, "unknown op '%s' (approve, deny, done, fail, status)", op);
 }
 
 /* --- the terminal prompt ----------------------------------------------- */

@@ -16,7 +16,7 @@
 #define BH_GATE_H
 
 #include "effects/control.h"
-#include "run/run.h"
+#include "run/handle.h"
 
 /* The step's turn came and it needs approval: record the request, apply
  * --yes / --approve, else wait (with its timeout) for people. */
@@ -28,8 +28,12 @@ void bh_gate_forget(bh_attempt *a);
 /* The run is stopping: every approval still awaited ends the step as
  * cancelled, with the reason. */
 void bh_gate_cancel_all(bh_run *run, const char *reason);
-/* The control socket's handler (approve, deny, done, fail, status). */
-cJSON *bh_gate_control(const cJSON *req, const bh_control_peer *peer, void *ud);
+/* A person's answer through the control socket (socket.c): op approve or
+ * deny step (why: the reason, required), or done or fail the manual task
+ * step (note: optional); as: the name they sign with, peer: their account.
+ * Returns 1 with what was done in msg, or 0 with why nothing was. */
+int bh_gate_answer(bh_run *run, const char *op, const char *step, const char *as, const char *why,
+                   const char *note, const bh_control_peer *peer, char *msg, size_t len);
 /* Stop asking at the terminal (the run is over). */
 void bh_gate_close(bh_run *run);
 /* Resume: the approvals step index had before the engine stopped, as the

@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #include "journal/history.h"
-#include "run/run.h"
+#include "run/handle.h"
 #include "load/runbook.h"
 
 typedef struct {

@@ -1,4 +1,5 @@
 #include "run/request.h"
+#include "run/run.h"
 
 #include "journal/schema.h"
 
@@ -354,7 +355,7 @@ static int start(bh_attempt *a, bh_net_req *req, cJSON *rec, int check, char *wh
     req->out_path = out_path;
     req->capture_max = CAPTURE_MAX;
     req->file_max = FILE_MAX;
-    req->redact = run->rb->redact;
+    req->redact = bh_keyring_mask(run->rb->keyring);
     if (run->opts->sim) req->sim_script = bh_sim_script(run->opts->sim, a->step);
     cJSON_AddNumberToObject(rec, "n", n);
     cJSON_AddNumberToObject(rec, "timeout_ms", req->timeout_ms);

@@ -1,4 +1,5 @@
 #include "run/resume.h"
+#include "run/run.h"
 
 #include "journal/schema.h"
 
@@ -687,7 +688,8 @@ static int reread_secrets(const bh_replay *r, int sim) {
             size_t len;
             char why[400];
             if (!name || !bh_secrets_name_ok(name)) continue;
-            if (bh_runbook_secret(r->rb, name, &value, &len, &code, why, sizeof why) != 0 && !sim) {
+            if (bh_keyring_get(r->rb->keyring, name, &value, &len, &code, why, sizeof why) != 0 &&
+                !sim) {
                 fprintf(stderr,
                         "bulkhead resume: the run read secret '%s' before it stopped and it must "
                         "stay masked: %s\n",
@@ -885,7 +887,7 @@ int bh_resume_run(const bh_resume_opts *o) {
         bh_sim_free(&sim);
         return rc;
     }
-    bh_runbook *rb = r.rb;
+    const bh_runbook *rb = r.rb;
     uv_loop_t loop;
     uv_loop_init(&loop);
     bh_run run_s;

@@ -26,7 +26,7 @@
 #ifndef BH_RESUME_H
 #define BH_RESUME_H
 
-#include "run/run.h"
+#include "run/handle.h"
 #include "base/secrets.h"
 
 typedef struct {

@@ -1,4 +1,5 @@
 #include "run/rollback.h"
+#include "run/run.h"
 
 #include "journal/schema.h"
 

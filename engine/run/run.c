@@ -111,7 +111,7 @@ void bh_run_subscribe_journal(bh_run *run) {
 void bh_run_append(bh_run *run, cJSON *rec) {
     check_schema(rec);
     /* Secrets never reach the journal, in any form (redact.h). */
-    bh_redact_json(run->rb->redact, rec);
+    bh_redact_json(bh_keyring_mask(run->rb->keyring), rec);
     /* A simulation's own time line: what reports and scorecards use. */
     if (bh_clock_is_virtual(run->clock))
         cJSON_AddNumberToObject(rec, "sim_ms", bh_clock_now_ms(run->clock));
@@ -256,7 +256,7 @@ void bh_run_write_start(bh_run *run) {
     if (rb->owner) cJSON_AddStringToObject(r, "owner", rb->owner);
     cJSON_AddItemToObject(rec, "params", cJSON_Duplicate(rb->param_values, 1));
     /* Which secrets it resolved and where from; never their values. */
-    cJSON_AddItemToObject(rec, "secrets", cJSON_Duplicate(rb->secrets_used, 1));
+    cJSON_AddItemToObject(rec, "secrets", cJSON_Duplicate(bh_keyring_used(rb->keyring), 1));
     /* The plugins it loaded, with their hashes (resume and undo refuse
      * changed ones), and where they were looked up. */
     cJSON_AddItemToObject(rec, "plugins", cJSON_Duplicate(rb->plugins_used, 1));
@@ -369,7 +369,8 @@ int bh_run_lock(const char *dir, int *fd_out, long *holder) {
 void bh_run_item_key(bh_run *run, size_t index, size_t item, char *out, size_t len) {
     lua_State *L = run->L;
     snprintf(out, len, "%zu", item + 1);
-    const bh_redact *mask = run->rb->redact; /* keys end up in labels and records */
+    const bh_redact *mask =
+        bh_keyring_mask(run->rb->keyring); /* keys end up in labels and records */
     int items = run->rt[index].items_ref;
     if (items == LUA_NOREF) return;
     lua_rawgeti(L, LUA_REGISTRYINDEX, items);

@@ -1,7 +1,10 @@
-/* run: the state of one execution of a runbook, shared by the scheduler
- * (sched.c, which moves steps through their states) and the step context
- * (ctx.c, the primitives a step body calls). Everything else in the engine
- * sees a run only through bh_sched_run and the journal it leaves. */
+/* run: what one execution of a runbook is, inside: the run, its attempts
+ * in flight, retries and per-step state. Shared by the modules that carry
+ * a run out: the scheduler (sched.c, which moves steps through their
+ * states), the step primitives (ctx.c, request.c, gate.c), the journal
+ * writer (run.c), undo, rollback and resume. Everything else holds a run
+ * through handle.h, opaque, and hears of it through its events
+ * (events.h): the console and the control socket read no field of it. */
 #ifndef BH_RUN_H
 #define BH_RUN_H
 
@@ -13,6 +16,7 @@
 #include "base/clock.h"
 #include "run/console.h"
 #include "run/events.h"
+#include "run/handle.h"
 #include "effects/fx.h"
 #include "lua/guard.h"
 #include "journal/journal.h"
@@ -21,26 +25,6 @@
 #include "load/model.h"
 #include "load/sim.h"
 #include "base/util.h"
-
-typedef enum {
-    BH_STEP_PENDING,
-    BH_STEP_RUNNING,
-    BH_STEP_OK,
-    BH_STEP_FAILED,
-    BH_STEP_TIMED_OUT,
-    BH_STEP_SKIPPED,
-    BH_STEP_CANCELLED,
-    BH_STEP_UNDONE,
-    BH_STEP_UNKNOWN,  /* in flight when an engine died; the operator chose not to repeat it */
-    BH_STEP_IN_DOUBT, /* did not succeed, but may have acted: its undo stays registered */
-    BH_STEP_NSTATES
-} bh_step_status;
-
-const char *bh_step_status_name(bh_step_status s);
-
-typedef struct bh_run bh_run;
-typedef struct bh_attempt bh_attempt;
-typedef struct bh_control bh_control;
 
 /* What a suspended attempt is waiting on. */
 typedef enum {
@@ -160,24 +144,6 @@ typedef struct {
     size_t index, item;
 } bh_done;
 
-typedef struct {
-    const char *state_dir;
-    const char *operator_name;
-    double timeout_override_ms; /* 0: none */
-    bh_console_mode console_mode;
-    int concurrency;          /* --concurrency; 0: the default */
-    int yes;                  /* --yes: approve every step up front */
-    const char **approve;     /* --approve STEP, NULL-terminated */
-    int prompt;               /* ask approvals and manual tasks on the terminal */
-    struct bh_signer *signer; /* sign checkpoints (sign.h), or NULL */
-    int checkpoint_every;     /* records between checkpoints (0: the default) */
-    const struct bh_sim *sim; /* dry run or drill (sim.h), NULL for a real run */
-    /* --approvers-group: members of this group may use the control socket
-     * too (control.h); NULL: only the engine's user (and root). */
-    const char *approvers_group;
-    gid_t approvers_gid;
-} bh_run_opts;
-
 /* The scheduler's entry points for what sits below it: the step
  * primitives (ctx, request, gate) and the rollback call these when what an
  * attempt waited on is over. sched.c sets them in bh_sched_init; calls go
@@ -208,14 +174,14 @@ struct bh_run {
     const bh_sched_entry *sched; /* set by bh_sched_init */
     uv_loop_t *loop;
     bh_clock *clock; /* real, or virtual for dry runs and drills */
-    bh_runbook *rb;
+    const bh_runbook *rb;
     lua_State *L;
     bh_fx *fx;
     bh_journal *journal;
     bh_console *console;
-    bh_events *events; /* what happens, for the journal writer, the console, ... */
-    bh_control *control;
-    struct bh_gate *gate; /* the terminal prompt, when there is one */
+    bh_events *events;        /* what happens, for the journal writer, the console, ... */
+    struct bh_socket *socket; /* the control socket, a subscriber (socket.h) */
+    struct bh_gate *gate;     /* the terminal prompt, when there is one */
     const bh_run_opts *opts;
     const char *operator_name; /* points at operator_buf */
     char operator_buf[BH_UTIL_NAME_MAX + 1];
@@ -281,21 +247,9 @@ bh_attempt *bh_run_attempt(bh_run *run, uint64_t serial);
 void bh_run_checkpoint(bh_run *run);
 /* fdatasync the journal; a failure stops the run like a failed append. */
 int bh_run_sync(bh_run *run);
-/* Who is running this: given (the option `flag`: --operator, --as), else
- * $BULKHEAD_OPERATOR (empty or blank counts as unset), else the login name;
- * cleaned into out (bh_util_clean_name: trimmed, never blank). Returns 0,
- * or -1 with why, naming where the name came from. */
-int bh_run_operator(const char *given, const char *flag, char out[BH_UTIL_NAME_MAX + 1], char *why,
-                    size_t whylen);
-/* A new run id: UTC start time to the millisecond, runbook id, random. */
-char *bh_run_make_id(const char *runbook_id);
 /* The run folder (0700) with out/ and a new journal; reports errors. */
 int bh_run_create_dir(bh_run *run);
 void bh_run_write_start(bh_run *run);
-/* One engine per run: an exclusive flock on RUNDIR/lock, held (through
- * the returned descriptor, close-on-exec) until the engine exits. -EBUSY
- * when another engine holds it; *holder is then its pid if known. */
-int bh_run_lock(const char *dir, int *fd, long *holder);
 /* Add a completed (or in-doubt) instance to run->done_list (undo order
  * comes from it); an instance already there moves to the end. */
 void bh_run_remember_done(bh_run *run, size_t index, size_t item);

@@ -1,4 +1,5 @@
 #include "run/sched.h"
+#include "run/run.h"
 
 #include "journal/schema.h"
 
@@ -12,6 +13,7 @@
 
 #include "run/ctx.h"
 #include "run/gate.h"
+#include "run/socket.h"
 #include "journal/remain.h"
 #include "report/scorecard.h"
 #include "load/sim.h"
@@ -135,6 +137,7 @@ static void sched_end_step(bh_run *run, size_t index, bh_step_status status, con
                            const char *message) {
     const bh_step *s = &run->rb->steps[index];
     bh_step_rt *rt = &run->rt[index];
+    if (rt->awaiting) bh_events_approval_closed(run->events, s->id, bh_step_status_name(status));
     rt->awaiting = 0;
     rt->began = 1;
     run->status[index] = status;
@@ -297,7 +300,7 @@ static void finish_attempt(bh_attempt *a, bh_step_status status, cJSON *result,
     char detail[400] = "";
     if (err) {
         cJSON_AddItemToObject(rec, "error", bh_luax_error_json(err));
-        bh_redact_snprintf(run->rb->redact, detail, sizeof detail, "%s",
+        bh_redact_snprintf(bh_keyring_mask(run->rb->keyring), detail, sizeof detail, "%s",
                            err->message ? err->message : "");
     }
     /* What happens next is part of the record: an auditor reading a failed
@@ -977,6 +980,7 @@ static void begin_step(bh_run *run, size_t index) {
 
 static void sched_approved(bh_run *run, size_t index) {
     bh_step_rt *rt = &run->rt[index];
+    if (rt->awaiting) bh_events_approval_closed(run->events, run->rb->steps[index].id, "approved");
     rt->awaiting = 0;
     rt->approved = 1;
     step_go(run, index);
@@ -1191,8 +1195,8 @@ static void finish_run(bh_run *run) {
         uv_close((uv_handle_t *)run->wake, close_wake);
         run->wake = NULL;
     }
-    bh_control_stop(run->control);
-    run->control = NULL;
+    bh_socket_stop(run->socket);
+    run->socket = NULL;
     bh_gate_close(run);
 }
 
@@ -1277,10 +1281,12 @@ static void on_io_error(bh_run *run) {
 
 static void on_signal(bh_run *run, int signum) {
     cJSON *rec = bh_run_record(BH_REC_INTERRUPT, NULL);
-    cJSON_AddStringToObject(rec, "signal", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    const char *sig = signum == SIGTERM ? "SIGTERM" : "SIGINT";
+    cJSON_AddStringToObject(rec, "signal", sig);
     int hard = run->interrupt_signal != 0;
     cJSON_AddStringToObject(rec, "action", hard ? "kill" : "terminate");
     bh_run_append(run, rec);
+    bh_events_interrupt(run->events, sig, hard ? "kill" : "terminate");
     if (!hard) {
         run->interrupt_signal = signum;
         bh_events_notice(run->events, run->running > 1
@@ -1350,7 +1356,7 @@ static int compare_items(lua_State *L) {
         cJSON *now = bh_luax_to_json(L, -1, w2, sizeof w2);
         lua_pop(L, 2);
         /* The journal holds items masked: compare like with like. */
-        bh_redact_json(run->rb->redact, now);
+        bh_redact_json(bh_keyring_mask(run->rb->keyring), now);
         int same = was && now && cJSON_Compare(was, now, 1);
         cJSON_Delete(was);
         cJSON_Delete(now);
@@ -1561,8 +1567,8 @@ static int default_cap(void) {
 }
 
 /* A step resolved a secret the run had not used before: name and source. */
-static void record_secret(void *host, const char *name, const char *source) {
-    bh_run *run = host;
+static void record_secret(void *ud, const char *name, const char *source) {
+    bh_run *run = ud;
     cJSON *rec = bh_run_record(BH_REC_SECRET, NULL);
     cJSON_AddStringToObject(rec, "name", name);
     cJSON_AddStringToObject(rec, "source", source);
@@ -1579,15 +1585,15 @@ static const bh_sched_entry ENTRY = {
     .start_undo = sched_start_undo,
 };
 
-void bh_sched_init(bh_run *run, bh_runbook *rb, const bh_run_opts *opts, uv_loop_t *loop) {
+void bh_sched_init(bh_run *run, const bh_runbook *rb, const bh_run_opts *opts, uv_loop_t *loop) {
     memset(run, 0, sizeof *run);
     run->sched = &ENTRY;
     run->loop = loop;
     run->clock = bh_clock_new(loop, opts->sim != NULL);
     run->rb = rb;
     run->L = rb->L;
-    rb->host = run;
-    rb->on_secret = record_secret;
+    bh_attempt_set_run(rb->L, run);
+    bh_keyring_listen(rb->keyring, record_secret, run);
     run->opts = opts;
     /* The command line resolved and checked the name (and refused one
      * that names no one), so this does not fail; if it did, the account
@@ -1602,7 +1608,7 @@ void bh_sched_init(bh_run *run, bh_runbook *rb, const bh_run_opts *opts, uv_loop
     run->events = bh_events_new();
     bh_run_subscribe_journal(run);
     run->console = bh_console_new(loop, opts->console_mode, stdout);
-    bh_console_set_redact(run->console, rb->redact);
+    bh_console_set_redact(run->console, bh_keyring_mask(rb->keyring));
     bh_console_subscribe(run->console, run->events);
     size_t n = rb->nsteps ? rb->nsteps : 1;
     run->status = bh_util_xcalloc(n, sizeof *run->status);
@@ -1640,9 +1646,9 @@ void bh_sched_listen(bh_run *run) {
     run->delivered = bh_guard_signals(); /* what came before the run is not its business */
     bh_guard_set_notify(wake_loop, run->wake);
     const char *group = run->opts->approvers_group;
-    int err = bh_control_start(run->loop, run->dir,
-                               group ? run->opts->approvers_gid : BH_CONTROL_NO_GROUP,
-                               bh_gate_control, run, &run->control);
+    int err =
+        bh_socket_start(run->loop, run->dir, group ? run->opts->approvers_gid : BH_CONTROL_NO_GROUP,
+                        run->events, run, run->id, &run->socket);
     if (err)
         fprintf(stderr,
                 "bulkhead: cannot listen on the control socket in %s%s%s: %s (approve, deny and "
@@ -1676,7 +1682,8 @@ void bh_sched_cleanup(bh_run *run) {
         run->wake = NULL;
     }
     if (run->journal) bh_journal_close(run->journal);
-    bh_control_stop(run->control);
+    bh_socket_stop(run->socket);
+    run->socket = NULL;
     bh_console_close(run->console);
     bh_events_free(run->events);
     run->events = NULL;
@@ -1693,7 +1700,8 @@ void bh_sched_cleanup(bh_run *run) {
     }
     bh_gate_free_all(run);
     if (run->lock_fd >= 0) close(run->lock_fd);
-    run->rb->host = NULL;
+    bh_attempt_set_run(run->L, NULL);
+    bh_keyring_listen(run->rb->keyring, NULL, NULL);
     free(run->last_phase);
     free(run->status);
     free(run->rt);
@@ -1707,7 +1715,8 @@ void bh_sched_cleanup(bh_run *run) {
     free(run->tmpdir);
 }
 
-bh_run_outcome bh_sched_run(bh_runbook *rb, const bh_run_opts *opts, char **run_id, int *sig) {
+bh_run_outcome bh_sched_run(const bh_runbook *rb, const bh_run_opts *opts, char **run_id,
+                            int *sig) {
     bh_run run_s;
     bh_run *run = &run_s;
     uv_loop_t loop;

@@ -12,7 +12,7 @@
 #ifndef BH_SCHED_H
 #define BH_SCHED_H
 
-#include "run/run.h"
+#include "run/handle.h"
 #include "load/sim.h"
 
 typedef enum { BH_RUN_OK = 0, BH_RUN_FAILED, BH_RUN_INTERRUPTED, BH_RUN_IO_ERROR } bh_run_outcome;
@@ -20,13 +20,13 @@ typedef enum { BH_RUN_OK = 0, BH_RUN_FAILED, BH_RUN_INTERRUPTED, BH_RUN_IO_ERROR
 /* Creates the run folder and journal, runs every step, writes run_end.
  * *run_id (malloc'd) names the run when the folder was created. *sig is the
  * signal that interrupted the run, if any. */
-bh_run_outcome bh_sched_run(bh_runbook *rb, const bh_run_opts *opts, char **run_id, int *sig);
+bh_run_outcome bh_sched_run(const bh_runbook *rb, const bh_run_opts *opts, char **run_id, int *sig);
 
 /* The pieces of bh_sched_run, for engines that work on an existing run
  * (undo.c): init, then a journal and dir of the caller's, listen (signals,
  * control socket), pump, finish_run (runs the loop, writes the end record),
  * cleanup (closes everything, uv_loop_close). */
-void bh_sched_init(bh_run *run, bh_runbook *rb, const bh_run_opts *opts, uv_loop_t *loop);
+void bh_sched_init(bh_run *run, const bh_runbook *rb, const bh_run_opts *opts, uv_loop_t *loop);
 void bh_sched_listen(bh_run *run);
 void bh_sched_pump(bh_run *run);
 bh_run_outcome bh_sched_finish_run(bh_run *run);

@@ -1,4 +1,5 @@
 #include "run/undo.h"
+#include "run/run.h"
 
 #include "journal/schema.h"
 

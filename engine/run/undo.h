@@ -14,7 +14,7 @@
 #define BH_UNDO_H
 
 #include "journal/history.h"
-#include "run/run.h"
+#include "run/handle.h"
 #include "run/sched.h"
 
 typedef struct {

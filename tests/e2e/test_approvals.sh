@@ -214,6 +214,41 @@ assert_eq 0 "$BGRC" "run exit"
 assert_jq "$(journal)" '[.[] | select(.type == "manual")][0] | "\(.outcome) \(.by) \(.how)"' "done frank socket"
 assert_eq "SOC on the bridge, IOCs shared" "$(end_of next result)"
 
+t status_says_what_a_live_run_waits_on
+# the control socket answers from the run's events: what runs, what waits
+cat >"$WORK/live.lua" <<'LUA'
+runbook { id = "live", title = "Live", timeout = "30s" }
+parallel {
+  step "watch" { run = function(ctx) ctx.sleep("20s") end },
+  step "isolate" { approve = "Takes the website offline", approve_timeout = "20s",
+                   run = function(ctx) return "isolated" end },
+  step "call-soc" { manual = { "Call the partner's SOC" }, timeout = "20s" },
+}
+LUA
+rm -rf "$STATE"
+start_bg "$WORK/live.lua"
+wait_for grep -q "bulkhead done" "$WORK/bg.out"
+wait_for waiting_for approval_wait
+assert_exit 0 bh status last --json
+printf '%s' "$OUT" >"$WORK/status.json"
+assert_jq "$WORK/status.json" '.[0].awaiting_approval | join(",")' "isolate"
+assert_jq "$WORK/status.json" '.[0].manual | join(",")' "call-soc"
+assert_jq "$WORK/status.json" '.[0].running | sort | join(",")' "call-soc,watch"
+assert_exit 0 bh status last
+assert_contains "$OUT" "awaiting approval  isolate"
+assert_contains "$OUT" "manual tasks       call-soc"
+assert_exit 0 bh approve last isolate --as alice --reason "IC said so"
+assert_exit 0 bh done last call-soc --as frank --note "called"
+wait_for sh -c "'$BULKHEAD' --state-dir '$STATE' status last --json | jq -e '.running == [\"watch\"]' >/dev/null"
+assert_exit 0 bh status last --json
+printf '%s' "$OUT" >"$WORK/status.json"
+assert_jq "$WORK/status.json" '.[0] | [.awaiting_approval, .manual, .running] | map(length | tostring) | join(",")' "0,0,1"
+kill -INT "$BG"
+finish_bg
+assert_eq 130 "$BGRC" "interrupted"
+assert_exit 6 bh status last
+assert_contains "$ERR" "no engine is running"
+
 t manual_task_failed_and_timed_out
 rm -rf "$STATE"
 start_bg "$WORK/manual.lua"

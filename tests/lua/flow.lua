@@ -63,3 +63,16 @@ step "last" { run = function(ctx)
   expect(checks == 3, "three health checks", checks)
   ctx.sleep("50ms")
 end }
+
+-- The plan is fixed once loaded: a step cannot declare more of it.
+step "plan_is_fixed" { run = function(ctx)
+  for _, declare in ipairs { function() phase "late" end,
+                             function() step "late" { run = function() end } end,
+                             function() parallel { } end,
+                             function() runbook { id = "again", title = "again" } end } do
+    local ok, err = pcall(declare)
+    expect(not ok and tostring(err):find("only while it loads, not from a step", 1, true),
+           "a refusal", err)
+  end
+  expect(ctx.status.late == nil, "no step 'late'", ctx.status.late)
+end }

@@ -18,6 +18,9 @@
 /* A model of steps "a b c ...", each waiting for the ids in its string
  * ("b:a c:a,b": b waits for a, c for a and b); group[i]: parallel{} group
  * of step i (0: none). */
+/* The parallel groups of the model last made (one at a time). */
+static bh_graph_groups groups;
+
 static bh_runbook *model(const char *ids, const char *waits, const int *group) {
     bh_runbook *rb = bh_util_xcalloc(1, sizeof *rb);
     bh_diag_init(&rb->diags);
@@ -32,11 +35,12 @@ static bh_runbook *model(const char *ids, const char *waits, const int *group) {
         rb->nsteps++;
     }
     free(copy);
-    rb->group_of = bh_util_xcalloc(rb->nsteps, sizeof *rb->group_of);
-    rb->group_cap = bh_util_xcalloc(rb->nsteps + 1, sizeof *rb->group_cap);
+    int *of = bh_util_xcalloc(rb->nsteps, sizeof *of);
+    int *cap = bh_util_xcalloc(rb->nsteps + 1, sizeof *cap);
+    groups = (bh_graph_groups){of, cap, 0};
     for (size_t i = 0; group && i < rb->nsteps; i++) {
-        rb->group_of[i] = group[i];
-        if (group[i] > rb->ngroups) rb->ngroups = group[i];
+        of[i] = group[i];
+        if (group[i] > groups.n) groups.n = group[i];
     }
     copy = bh_util_xstrdup(waits);
     for (char *save, *w = strtok_r(copy, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
@@ -64,8 +68,8 @@ static void model_free(bh_runbook *rb) {
         free(rb->steps[i].file);
     }
     free(rb->steps);
-    free(rb->group_of);
-    free(rb->group_cap);
+    free((int *)groups.of);
+    free((int *)groups.cap);
     bh_diag_free(&rb->diags);
     free(rb);
 }
@@ -86,7 +90,7 @@ static const char *first_diag(const bh_runbook *rb) {
 static void test_declared_order_without_after(void **state) {
     (void)state;
     bh_runbook *rb = model("a b c", "", NULL);
-    assert_int_equal(bh_graph_resolve(rb), 0);
+    assert_int_equal(bh_graph_resolve(rb, &groups), 0);
     char text[64];
     order_text(rb, text, sizeof text);
     assert_string_equal(text, "a b c");
@@ -97,7 +101,7 @@ static void test_declared_order_without_after(void **state) {
 static void test_dependencies_first(void **state) {
     (void)state;
     bh_runbook *rb = model("report isolate notify", "report:notify,isolate", NULL);
-    assert_int_equal(bh_graph_resolve(rb), 0);
+    assert_int_equal(bh_graph_resolve(rb, &groups), 0);
     char text[64];
     order_text(rb, text, sizeof text);
     assert_string_equal(text, "isolate notify report");
@@ -111,14 +115,14 @@ static void test_groups_and_graph_are_units(void **state) {
     (void)state;
     const int group[] = {0, 1, 1, 0};
     bh_runbook *rb = model("scope web mail close", "", group);
-    assert_int_equal(bh_graph_resolve(rb), 0);
+    assert_int_equal(bh_graph_resolve(rb, &groups), 0);
     assert_int_equal(rb->nunits, 3);
     assert_int_equal(rb->units[1].nsteps, 2);
     assert_true(rb->units[1].parallel);
     model_free(rb);
     rb = model("a b c", "c:a", NULL);
     rb->graph = 1;
-    assert_int_equal(bh_graph_resolve(rb), 0);
+    assert_int_equal(bh_graph_resolve(rb, &groups), 0);
     assert_int_equal(rb->nunits, 1);
     assert_int_equal(rb->units[0].nsteps, 3);
     model_free(rb);
@@ -127,24 +131,24 @@ static void test_groups_and_graph_are_units(void **state) {
 static void test_refusals_name_the_step(void **state) {
     (void)state;
     bh_runbook *rb = model("a b", "b:nope", NULL);
-    assert_int_not_equal(bh_graph_resolve(rb), 0);
+    assert_int_not_equal(bh_graph_resolve(rb, &groups), 0);
     assert_non_null(strstr(first_diag(rb), "nope"));
     assert_int_equal(rb->diags.items[0].line, 11); /* b's line */
     model_free(rb);
 
     rb = model("a", "a:a", NULL);
-    assert_int_not_equal(bh_graph_resolve(rb), 0);
+    assert_int_not_equal(bh_graph_resolve(rb, &groups), 0);
     assert_non_null(strstr(first_diag(rb), "itself"));
     model_free(rb);
 
     rb = model("a b c", "a:c b:a c:b", NULL);
-    assert_int_not_equal(bh_graph_resolve(rb), 0);
+    assert_int_not_equal(bh_graph_resolve(rb, &groups), 0);
     assert_non_null(strstr(first_diag(rb), "dependency cycle"));
     model_free(rb);
 
     rb = model("tick later", "later:tick", NULL);
     rb->steps[0].every_ms = 1000; /* a cadence never ends before the run */
-    assert_int_not_equal(bh_graph_resolve(rb), 0);
+    assert_int_not_equal(bh_graph_resolve(rb, &groups), 0);
     assert_non_null(strstr(first_diag(rb), "tick"));
     model_free(rb);
 }
