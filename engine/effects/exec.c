@@ -627,14 +627,26 @@ static uint64_t ms_to_timer(double ms) {
     return (uint64_t)ceil(ms);
 }
 
-int bh_exec_start(uv_loop_t *loop, const bh_exec_req *req, bh_exec_cb cb, void *ud, bh_exec **out) {
-    if (out != NULL) *out = NULL;
-    if (loop == NULL || req == NULL || cb == NULL || req->argv == NULL || req->argv[0] == NULL)
-        return UV_EINVAL;
-    /* uv_buf_t holds an unsigned int length. */
-    if (req->stdin_data != NULL && req->stdin_len > UINT_MAX) return UV_E2BIG;
-    if (sodium_init() < 0) return UV_EIO;
+/* One sink per output stream: its file, hash, mask and pipe. */
+static void sink_init(bh_exec *ex, int i, const bh_exec_req *req) {
+    bh_exec_sink *k = &ex->sink[i];
+    k->fd = -1;
+    k->path = req->out_path[i] ? bh_util_xstrdup(req->out_path[i]) : NULL;
+    k->cap = 1;
+    k->owner = ex;
+    k->index = i;
+    /* Evidence is kept byte for byte (its hash is its chain of custody);
+     * everything else a child prints is masked. */
+    if (bh_redact_count(req->redact) > 0 && !(i == 0 && req->raw_stdout))
+        k->mask = bh_redact_stream_new(req->redact, masked_out, k);
+    crypto_hash_sha256_init(&k->sha);
+    ex->result.out[i].data = bh_util_xcalloc(1, 1);
+    uv_pipe_init(ex->loop, &k->pipe, 0);
+    k->pipe.data = ex;
+    ex->handles_open++;
+}
 
+static bh_exec *exec_new(uv_loop_t *loop, const bh_exec_req *req, bh_exec_cb cb, void *ud) {
     bh_exec *ex = bh_util_xcalloc(1, sizeof *ex);
     ex->loop = loop;
     ex->cb = cb;
@@ -644,30 +656,19 @@ int bh_exec_start(uv_loop_t *loop, const bh_exec_req *req, bh_exec_cb cb, void *
     ex->file_max = req->file_max;
     ex->timeout_ms = ms_to_timer(req->timeout_ms);
     ex->grace_ms = ms_to_timer(req->kill_grace_ms);
-    for (int i = 0; i < 2; i++) {
-        bh_exec_sink *k = &ex->sink[i];
-        k->fd = -1;
-        k->path = req->out_path[i] ? bh_util_xstrdup(req->out_path[i]) : NULL;
-        k->cap = 1;
-        k->owner = ex;
-        k->index = i;
-        /* Evidence is kept byte for byte (its hash is its chain of custody);
-         * everything else a child prints is masked. */
-        if (bh_redact_count(req->redact) > 0 && !(i == 0 && req->raw_stdout))
-            k->mask = bh_redact_stream_new(req->redact, masked_out, k);
-        crypto_hash_sha256_init(&k->sha);
-        ex->result.out[i].data = bh_util_xcalloc(1, 1);
-        uv_pipe_init(loop, &k->pipe, 0);
-        k->pipe.data = ex;
-        ex->handles_open++;
-    }
+    for (int i = 0; i < 2; i++)
+        sink_init(ex, i, req);
+    return ex;
+}
 
-    uv_stdio_container_t stdio[3];
+/* The child's stdin (a pipe fed from our copy of the data, or /dev/null),
+ * stdout and stderr (the sinks' pipes). */
+static void stdio_setup(bh_exec *ex, const bh_exec_req *req, uv_stdio_container_t stdio[3]) {
     if (req->stdin_data != NULL) {
         ex->in_len = req->stdin_len;
         ex->in_data = bh_util_xmalloc(ex->in_len > 0 ? ex->in_len : 1);
         memcpy(ex->in_data, req->stdin_data, ex->in_len);
-        uv_pipe_init(loop, &ex->in_pipe, 0);
+        uv_pipe_init(ex->loop, &ex->in_pipe, 0);
         ex->in_pipe.data = ex;
         ex->handles_open++;
         stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
@@ -679,7 +680,22 @@ int bh_exec_start(uv_loop_t *loop, const bh_exec_req *req, bh_exec_cb cb, void *
         stdio[i + 1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
         stdio[i + 1].data.stream = (uv_stream_t *)&ex->sink[i].pipe;
     }
+}
 
+/* uv_spawn failed: libuv requires closing the handles anyway; the error is
+ * returned now, so their close callbacks only free memory (the last one
+ * frees ex). */
+static void close_unspawned(bh_exec *ex, const bh_exec_req *req) {
+    ex->spawn_failed = 1;
+    uv_close((uv_handle_t *)&ex->proc, on_handle_closed);
+    for (int i = 0; i < 2; i++)
+        uv_close((uv_handle_t *)&ex->sink[i].pipe, on_handle_closed);
+    if (req->stdin_data != NULL) uv_close((uv_handle_t *)&ex->in_pipe, on_handle_closed);
+}
+
+/* uv_spawn into a new session and process group. Returns its error, after
+ * which ex is on its way to being freed and must not be used again. */
+static int spawn_child(bh_exec *ex, const bh_exec_req *req, uv_stdio_container_t stdio[3]) {
     uv_process_options_t opt;
     memset(&opt, 0, sizeof opt);
     /* PATH lookup: libuv 1.44 on Linux sets environ = opt.env in the child
@@ -702,20 +718,16 @@ int bh_exec_start(uv_loop_t *loop, const bh_exec_req *req, bh_exec_cb cb, void *
     opt.stdio_count = 3;
 
     ex->start_ns = uv_hrtime();
-    int r = uv_spawn(loop, &ex->proc, &opt);
+    int r = uv_spawn(ex->loop, &ex->proc, &opt);
     ex->proc.data = ex;
     ex->handles_open++; /* the process handle is initialised even on failure */
-    if (r != 0) {
-        /* libuv requires closing the handles anyway; the error is returned
-         * now, so their close callbacks only free memory. */
-        ex->spawn_failed = 1;
-        uv_close((uv_handle_t *)&ex->proc, on_handle_closed);
-        for (int i = 0; i < 2; i++)
-            uv_close((uv_handle_t *)&ex->sink[i].pipe, on_handle_closed);
-        if (req->stdin_data != NULL) uv_close((uv_handle_t *)&ex->in_pipe, on_handle_closed);
-        return r;
-    }
+    if (r != 0) close_unspawned(ex, req);
+    return r;
+}
 
+/* The child runs: note its group, count it among the live execs (its
+ * processes are not strays) and set up the timers. */
+static void track_child(bh_exec *ex) {
     ex->result.pid = ex->proc.pid;
     ex->pgid = ex->proc.pid; /* setsid: pgid == pid */
     ex->proc_pid = ex->proc.pid;
@@ -723,11 +735,14 @@ int bh_exec_start(uv_loop_t *loop, const bh_exec_req *req, bh_exec_cb cb, void *
     live_execs = ex;
     uv_timer_t *timers[3] = {&ex->timeout_timer, &ex->grace_timer, &ex->drain_timer};
     for (int i = 0; i < 3; i++) {
-        uv_timer_init(loop, timers[i]);
+        uv_timer_init(ex->loop, timers[i]);
         timers[i]->data = ex;
         ex->handles_open++;
     }
+}
 
+/* Read stdout and stderr, write stdin, arm the timeout. */
+static void start_io(bh_exec *ex, const bh_exec_req *req) {
     for (int i = 0; i < 2; i++) {
         ex->sink[i].open = 1;
         ex->pipes_open++;
@@ -740,6 +755,23 @@ int bh_exec_start(uv_loop_t *loop, const bh_exec_req *req, bh_exec_cb cb, void *
         stdin_feed(ex);
     }
     if (ex->timeout_ms > 0) uv_timer_start(&ex->timeout_timer, on_timeout, ex->timeout_ms, 0);
+}
+
+int bh_exec_start(uv_loop_t *loop, const bh_exec_req *req, bh_exec_cb cb, void *ud, bh_exec **out) {
+    if (out != NULL) *out = NULL;
+    if (loop == NULL || req == NULL || cb == NULL || req->argv == NULL || req->argv[0] == NULL)
+        return UV_EINVAL;
+    /* uv_buf_t holds an unsigned int length. */
+    if (req->stdin_data != NULL && req->stdin_len > UINT_MAX) return UV_E2BIG;
+    if (sodium_init() < 0) return UV_EIO;
+
+    bh_exec *ex = exec_new(loop, req, cb, ud);
+    uv_stdio_container_t stdio[3];
+    stdio_setup(ex, req, stdio);
+    int r = spawn_child(ex, req, stdio);
+    if (r != 0) return r;
+    track_child(ex);
+    start_io(ex, req);
 
     if (out != NULL) *out = ex;
     return 0;

@@ -404,11 +404,7 @@ static void later_fired(uv_timer_t *t) {
     deliver(t->data);
 }
 
-int bh_net_start(bh_net *n, const bh_net_req *req, bh_net_cb cb, void *ud, bh_net_op **out) {
-    *out = NULL;
-    if (!req->url || !(req->timeout_ms > 0)) return -EINVAL;
-    CURL *e = curl_easy_init();
-    if (!e) return -ENOMEM;
+static bh_net_op *op_new(bh_net *n, CURL *e, const bh_net_req *req, bh_net_cb cb, void *ud) {
     bh_net_op *op = bh_util_xcalloc(1, sizeof *op);
     op->net = n;
     op->easy = e;
@@ -431,7 +427,14 @@ int bh_net_start(bh_net *n, const bh_net_req *req, bh_net_cb cb, void *ud, bh_ne
         memcpy(op->body, req->body, req->body_len);
         op->body_len = req->body_len;
     }
+    return op;
+}
 
+/* What every kind of request gets: TLS verification and a timeout (net.h's
+ * safe defaults), the callbacks that store the response, and the header
+ * list (only HTTP sends it). */
+static void set_common_options(bh_net_op *op, const bh_net_req *req) {
+    CURL *e = op->easy;
     curl_easy_setopt(e, CURLOPT_PRIVATE, op);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L); /* no idle sockets left behind */
@@ -448,57 +451,88 @@ int bh_net_start(bh_net *n, const bh_net_req *req, bh_net_cb cb, void *ud, bh_ne
     curl_easy_setopt(e, CURLOPT_USERAGENT, "bulkhead/" BH_VERSION);
     for (const char *const *h = req->headers; h && *h; h++)
         op->headers = curl_slist_append(op->headers, *h);
+}
+
+static void set_http_options(bh_net_op *op, const bh_net_req *req) {
+    CURL *e = op->easy;
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, req->follow ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
+    curl_easy_setopt(e, CURLOPT_URL, req->url);
+    if (op->body) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, op->body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)op->body_len);
+    }
+    if (req->method) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
+    if (req->method && strcmp(req->method, "HEAD") == 0) curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    if (op->headers) curl_easy_setopt(e, CURLOPT_HTTPHEADER, op->headers);
+}
+
+static void set_mail_options(bh_net_op *op, const bh_net_req *req) {
+    CURL *e = op->easy;
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+    curl_easy_setopt(e, CURLOPT_URL, req->url);
+    curl_easy_setopt(e, CURLOPT_MAIL_FROM, req->mail_from ? req->mail_from : "");
+    for (const char *const *r = req->mail_rcpt; r && *r; r++)
+        op->rcpt = curl_slist_append(op->rcpt, *r);
+    curl_easy_setopt(e, CURLOPT_MAIL_RCPT, op->rcpt);
+    curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
+    curl_easy_setopt(e, CURLOPT_READDATA, op);
+    curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)op->body_len);
+    /* A login is never sent in the clear: with credentials, smtp://
+     * must upgrade with STARTTLS or the request fails. */
+    if (req->starttls || req->username || req->password)
+        curl_easy_setopt(e, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
+    if (req->username) curl_easy_setopt(e, CURLOPT_USERNAME, req->username);
+    if (req->password) curl_easy_setopt(e, CURLOPT_PASSWORD, req->password);
+}
+
+/* Returns the URL it built: the caller frees it once the handle is added. */
+static char *set_connect_options(bh_net_op *op, const bh_net_req *req) {
+    CURL *e = op->easy;
+    /* a TCP connect and nothing more: telnet:// is only the vehicle */
+    char *url = bh_util_asprintf("telnet://%s", req->url);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "telnet");
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
+    return url;
+}
+
+/* The multi handle would not take the transfer: free the operation without
+ * a callback (bh_net_start reports the error). */
+static void drop_unstarted(bh_net_op *op) {
+    drop_transfer(op); /* removing a handle never added is a no-op */
+    if (op->mask) bh_redact_stream_end(op->mask);
+    op->delivered = 1;
+    uv_close((uv_handle_t *)&op->later, later_closed);
+}
+
+int bh_net_start(bh_net *n, const bh_net_req *req, bh_net_cb cb, void *ud, bh_net_op **out) {
+    *out = NULL;
+    if (!req->url || !(req->timeout_ms > 0)) return -EINVAL;
+    CURL *e = curl_easy_init();
+    if (!e) return -ENOMEM;
+    bh_net_op *op = op_new(n, e, req, cb, ud);
+    set_common_options(op, req);
 
     char *url = NULL;
     switch (req->kind) {
     case BH_NET_HTTP:
-        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, req->follow ? 1L : 0L);
-        curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
-        curl_easy_setopt(e, CURLOPT_URL, req->url);
-        if (op->body) {
-            curl_easy_setopt(e, CURLOPT_POSTFIELDS, op->body);
-            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)op->body_len);
-        }
-        if (req->method) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
-        if (req->method && strcmp(req->method, "HEAD") == 0)
-            curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-        if (op->headers) curl_easy_setopt(e, CURLOPT_HTTPHEADER, op->headers);
+        set_http_options(op, req);
         break;
     case BH_NET_MAIL:
-        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
-        curl_easy_setopt(e, CURLOPT_URL, req->url);
-        curl_easy_setopt(e, CURLOPT_MAIL_FROM, req->mail_from ? req->mail_from : "");
-        for (const char *const *r = req->mail_rcpt; r && *r; r++)
-            op->rcpt = curl_slist_append(op->rcpt, *r);
-        curl_easy_setopt(e, CURLOPT_MAIL_RCPT, op->rcpt);
-        curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
-        curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
-        curl_easy_setopt(e, CURLOPT_READDATA, op);
-        curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)op->body_len);
-        /* A login is never sent in the clear: with credentials, smtp://
-         * must upgrade with STARTTLS or the request fails. */
-        if (req->starttls || req->username || req->password)
-            curl_easy_setopt(e, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
-        if (req->username) curl_easy_setopt(e, CURLOPT_USERNAME, req->username);
-        if (req->password) curl_easy_setopt(e, CURLOPT_PASSWORD, req->password);
+        set_mail_options(op, req);
         break;
     case BH_NET_CONNECT:
-        /* a TCP connect and nothing more: telnet:// is only the vehicle */
-        url = bh_util_asprintf("telnet://%s", req->url);
-        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "telnet");
-        curl_easy_setopt(e, CURLOPT_URL, url);
-        curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
+        url = set_connect_options(op, req);
         break;
     }
     CURLMcode mc = curl_multi_add_handle(n->multi, e);
     free(url);
     if (mc != CURLM_OK) {
-        drop_transfer(op); /* removing a handle never added is a no-op */
-        if (op->mask) bh_redact_stream_end(op->mask);
-        op->delivered = 1;
-        uv_close((uv_handle_t *)&op->later, later_closed);
+        drop_unstarted(op);
         return -EIO;
     }
     op->next = n->ops;
