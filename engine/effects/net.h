@@ -77,8 +77,8 @@ typedef void (*bh_net_cb)(const bh_net_result *res, void *ud);
  * bh_net_unavailable() says why. */
 bh_net *bh_net_new(uv_loop_t *loop);
 const char *bh_net_unavailable(void);
-/* Cancel what is in flight (their callbacks run, cancelled), then free
- * everything from close callbacks. */
+/* Drop what is still in flight, without calling its callback (the run is
+ * over: nothing should be), then free everything from close callbacks. */
 void bh_net_close(bh_net *n);
 int bh_net_start(bh_net *n, const bh_net_req *req, bh_net_cb cb, void *ud, bh_net_op **op);
 void bh_net_cancel(bh_net_op *op);
