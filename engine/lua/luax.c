@@ -253,6 +253,32 @@ static lua_Integer array_length(lua_State *L, int idx) {
     return n == max ? n : -1;
 }
 
+static int key_cmp(const void *pa, const void *pb) {
+    const cJSON *a = *(const cJSON *const *)pa, *b = *(const cJSON *const *)pb;
+    return strcmp(a->string, b->string);
+}
+
+/* A Lua table's keys come in an order that changes from one engine to the
+ * next (string hashes are seeded): sorted, the same table is the same
+ * JSON every time, in the journal, the plan and a drill's records. */
+static void sort_keys(cJSON *obj) {
+    size_t n = 0;
+    for (cJSON *c = obj->child; c; c = c->next)
+        n++;
+    if (n < 2) return;
+    cJSON **v = bh_util_xcalloc(n, sizeof *v);
+    size_t k = 0;
+    for (cJSON *c = obj->child; c; c = c->next)
+        v[k++] = c;
+    qsort(v, n, sizeof *v, key_cmp);
+    for (k = 0; k < n; k++) {
+        v[k]->prev = k ? v[k - 1] : v[n - 1]; /* cJSON: the head's prev is the tail */
+        v[k]->next = k + 1 < n ? v[k + 1] : NULL;
+    }
+    obj->child = v[0];
+    free(v);
+}
+
 static cJSON *table_to_json(lua_State *L, int idx, int depth, char *path, size_t pathlen, char *why,
                             size_t whylen) {
     bh_luax_checkstack(L, 4);
@@ -298,6 +324,7 @@ static cJSON *table_to_json(lua_State *L, int idx, int depth, char *path, size_t
         cJSON_AddItemToObject(obj, key, v);
         free(key);
     }
+    sort_keys(obj);
     return obj;
 }
 
