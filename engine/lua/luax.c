@@ -266,11 +266,11 @@ static void sort_keys(cJSON *obj) {
     for (cJSON *c = obj->child; c; c = c->next)
         n++;
     if (n < 2) return;
-    cJSON **v = bh_util_xcalloc(n, sizeof *v);
+    cJSON **v = bh_util_xcalloc(n, sizeof(cJSON *));
     size_t k = 0;
     for (cJSON *c = obj->child; c; c = c->next)
         v[k++] = c;
-    qsort(v, n, sizeof *v, key_cmp);
+    qsort(v, n, sizeof(cJSON *), key_cmp);
     for (k = 0; k < n; k++) {
         v[k]->prev = k ? v[k - 1] : v[n - 1]; /* cJSON: the head's prev is the tail */
         v[k]->next = k + 1 < n ? v[k + 1] : NULL;
