@@ -73,6 +73,9 @@ struct bh_exec {
 
     size_t capture_max;
     uint64_t file_max;
+    void (*on_output)(void *ud, int stream, const char *buf, size_t n); /* bh_exec_req's */
+    void *output_ud;
+    int raw_stdout;
     uint64_t timeout_ms;
     uint64_t grace_ms;
     uint64_t start_ns;
@@ -413,6 +416,7 @@ static void sink_store(bh_exec *ex, int i, const char *buf, size_t n) {
 static void sink_feed(bh_exec *ex, int i, const char *buf, size_t n) {
     bh_exec_sink *k = &ex->sink[i];
     bh_exec_stream *s = &ex->result.out[i];
+    if (ex->on_output && !(i == 0 && ex->raw_stdout)) ex->on_output(ex->output_ud, i, buf, n);
     s->total += n;
     if (s->len < ex->capture_max) {
         size_t room = ex->capture_max - s->len;
@@ -654,6 +658,9 @@ static bh_exec *exec_new(uv_loop_t *loop, const bh_exec_req *req, bh_exec_cb cb,
     /* capture_max + 1 bytes are allocated at most: keep that from wrapping. */
     ex->capture_max = req->capture_max < SIZE_MAX ? req->capture_max : SIZE_MAX - 1;
     ex->file_max = req->file_max;
+    ex->on_output = req->on_output;
+    ex->output_ud = req->output_ud;
+    ex->raw_stdout = req->raw_stdout;
     ex->timeout_ms = ms_to_timer(req->timeout_ms);
     ex->grace_ms = ms_to_timer(req->kill_grace_ms);
     for (int i = 0; i < 2; i++)

@@ -38,6 +38,10 @@ typedef struct {
     const struct bh_redact *redact; /* secrets masked in what is captured, or NULL */
     int raw_stdout;                 /* evidence: stdout stored exactly, never masked */
     const cJSON *sim_script;        /* dry run/drill: {exit, stdout, stderr} to give back */
+    /* Each chunk of output as it arrives (stream 0: stdout, 1: stderr),
+     * masked as the capture is; never raw stdout (evidence). NULL: none. */
+    void (*on_output)(void *ud, int stream, const char *buf, size_t n);
+    void *output_ud;
 } bh_exec_req;
 
 typedef struct {

@@ -314,7 +314,8 @@ static void show(bh_console *c, bh_event *ev) {
     case BH_EV_MANUAL_ANSWERED:
     case BH_EV_GATE_TRY:
     case BH_EV_INTERRUPT:
-        break; /* people read these in the notices and log lines said with them */
+    case BH_EV_OUTPUT: /* in the step's output files; `show` points at them */
+        break;         /* people read these in the notices and log lines said with them */
     }
 }
 

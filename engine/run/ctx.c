@@ -489,6 +489,13 @@ static void record_evidence(bh_attempt *a, const bh_exec_result *res) {
     if (s->stored > 0 && path) chmod(path, 0400);
 }
 
+/* A chunk of a command's output, masked (exec.h), for whoever follows the
+ * run live. The attempt outlives its command: exec_done comes last. */
+static void output_arrived(void *ud, int stream, const char *buf, size_t n) {
+    bh_attempt *a = ud;
+    bh_events_output(a->run->events, a->label, stream, buf, n);
+}
+
 static void exec_done(const bh_exec_result *res, void *ud) {
     bh_attempt *a = ud;
     bh_run *run = a->run;
@@ -678,6 +685,8 @@ static int start_exec(lua_State *L, bh_attempt *a, char **argv, int opts, int sh
     p->req.timeout_ms = timeout;
     p->req.kill_grace_ms = run->rb->kill_grace_ms;
     p->req.redact = bh_keyring_mask(run->rb->keyring);
+    p->req.on_output = output_arrived;
+    p->req.output_ud = a;
     if (run->opts->sim) p->req.sim_script = bh_sim_script(run->opts->sim, a->step);
     p->req.capture_max = CAPTURE_MAX;
     p->req.file_max = FILE_MAX;

@@ -147,3 +147,12 @@ void bh_events_gate_try(const bh_events *e, const char *label, size_t n, int hea
 void bh_events_interrupt(const bh_events *e, const char *signal, const char *action) {
     say(e, (bh_event){.kind = BH_EV_INTERRUPT, .name = signal, .text = action});
 }
+
+void bh_events_output(const bh_events *e, const char *label, int stream, const char *buf,
+                      size_t n) {
+    say(e, (bh_event){.kind = BH_EV_OUTPUT,
+                      .name = label,
+                      .status = stream ? "stderr" : "stdout",
+                      .line = buf,
+                      .len = n});
+}

@@ -2,15 +2,14 @@
  *
  * The scheduler and the step primitives say what happens (a phase begins,
  * an attempt starts or ends, approvals and manual tasks are asked for and
- * answered, a health gate is tried, a log line, a notice, an interrupt, a
- * record to keep) by emitting an event; subscribers do something with it.
- * The journal writer keeps records (run.c), the console shows people the
- * rest and, with --json, the journal's lines as written (console.c), the
- * control socket answers what a run waits on from them (socket.c); a web
- * console is one more subscriber. None of them reads the run itself. Delivery is synchronous, in
- * the order of subscription: when bh_events_emit returns, every subscriber has had the event (the
- * journal writer first, so a record is written before anyone is told of it). Events point into the
- * caller's memory: a subscriber copies what it keeps. */
+ * answered, a health gate is tried, a command's output arrives, a log
+ * line, a notice, an interrupt, a record to keep) by emitting an event; subscribers do something
+ * with it. The journal writer keeps records (run.c), the console shows people the rest and, with
+ * --json, the journal's lines as written (console.c), the control socket answers what a run waits
+ * on from them (socket.c); a web console is one more subscriber. None of them reads the run itself.
+ * Delivery is synchronous, in the order of subscription: when bh_events_emit returns, every
+ * subscriber has had the event (the journal writer first, so a record is written before anyone is
+ * told of it). Events point into the caller's memory: a subscriber copies what it keeps. */
 #ifndef BH_EVENTS_H
 #define BH_EVENTS_H
 
@@ -38,6 +37,8 @@ typedef enum {
     BH_EV_GATE_TRY,           /* name: the label, count: the try, status: "healthy" or
                                  "unhealthy", text: why not */
     BH_EV_INTERRUPT,          /* name: the signal, text: what the run does about it */
+    BH_EV_OUTPUT,             /* name: the label, status: "stdout" or "stderr", line, len:
+                                 a chunk of a command's output, masked, as it arrives */
 } bh_event_kind;
 
 typedef struct {
@@ -88,5 +89,6 @@ void bh_events_manual_answered(const bh_events *e, const char *label, const char
 void bh_events_gate_try(const bh_events *e, const char *label, size_t n, int healthy,
                         const char *why);
 void bh_events_interrupt(const bh_events *e, const char *signal, const char *action);
+void bh_events_output(const bh_events *e, const char *label, int stream, const char *buf, size_t n);
 
 #endif

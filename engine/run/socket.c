@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/json.h"
 #include "base/util.h"
 #include "effects/control.h"
 #include "run/gate.h"
@@ -14,10 +15,59 @@ struct bh_socket {
     bh_events *events;
     bh_run *run; /* for the gate; never read here */
     char *run_id;
-    cJSON *awaiting; /* step ids waiting for approval */
-    cJSON *manual;   /* [{label, step}] manual tasks waiting for a person */
-    cJSON *running;  /* labels of the attempts in flight */
+    cJSON *awaiting;    /* step ids waiting for approval */
+    cJSON *manual;      /* [{label, step}] manual tasks waiting for a person */
+    cJSON *running;     /* labels of the attempts in flight */
+    struct tail *tails; /* the end of each running attempt's output */
 };
+
+/* The last TAIL_MAX bytes a running attempt's commands wrote (masked, as
+ * every output is): what a person following the run wants to see. */
+#define TAIL_MAX 2048
+struct tail {
+    struct tail *next;
+    char *label;
+    size_t len;
+    char buf[TAIL_MAX];
+};
+
+static struct tail **tail_of(bh_socket *s, const char *label) {
+    struct tail **t = &s->tails;
+    while (*t && strcmp((*t)->label, label) != 0)
+        t = &(*t)->next;
+    return t;
+}
+
+static void tail_add(bh_socket *s, const char *label, const char *buf, size_t n) {
+    if (!label) return;
+    struct tail **at = tail_of(s, label);
+    if (!*at) {
+        *at = bh_util_xcalloc(1, sizeof **at);
+        (*at)->label = bh_util_xstrdup(label);
+    }
+    struct tail *t = *at;
+    if (n >= TAIL_MAX) { /* only its end fits */
+        memcpy(t->buf, buf + n - TAIL_MAX, TAIL_MAX);
+        t->len = TAIL_MAX;
+        return;
+    }
+    if (t->len + n > TAIL_MAX) { /* drop the oldest bytes */
+        size_t drop = t->len + n - TAIL_MAX;
+        memmove(t->buf, t->buf + drop, t->len - drop);
+        t->len -= drop;
+    }
+    memcpy(t->buf + t->len, buf, n);
+    t->len += n;
+}
+
+static void tail_drop(bh_socket *s, const char *label) {
+    struct tail **at = label ? tail_of(s, label) : NULL;
+    if (!at || !*at) return;
+    struct tail *t = *at;
+    *at = t->next;
+    free(t->label);
+    free(t);
+}
 
 /* --- what the events say --------------------------------------------- */
 
@@ -63,6 +113,10 @@ static void on_event(void *ud, bh_event *ev) {
     case BH_EV_ATTEMPT_UNRECORDED: /* a task cut off (timed out, stopped) waits no more */
         drop(s->running, NULL, ev->name);
         drop(s->manual, "label", ev->name);
+        tail_drop(s, ev->name);
+        break;
+    case BH_EV_OUTPUT:
+        tail_add(s, ev->name, ev->line, ev->len);
         break;
     default:
         break;
@@ -88,6 +142,12 @@ static cJSON *status_reply(const bh_socket *s) {
     cJSON_ArrayForEach(m, s->manual)
         cJSON_AddItemToArray(man, cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(m, "step"), 0));
     cJSON_AddItemToObject(r, "running", cJSON_Duplicate(s->running, 1));
+    cJSON *out = cJSON_AddObjectToObject(r, "output");
+    for (const struct tail *t = s->tails; t; t = t->next) {
+        char *text = bh_json_from_bytes(t->buf, t->len); /* bytes of any kind, escaped */
+        cJSON_AddStringToObject(out, t->label, text);
+        free(text);
+    }
     return r;
 }
 
@@ -136,6 +196,8 @@ void bh_socket_stop(bh_socket *s) {
     cJSON_Delete(s->awaiting);
     cJSON_Delete(s->manual);
     cJSON_Delete(s->running);
+    while (s->tails)
+        tail_drop(s, s->tails->label);
     free(s->run_id);
     free(s);
 }

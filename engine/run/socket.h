@@ -8,7 +8,10 @@
  * records it. Requests: {"op": "status"}, and {"op": "approve" | "deny" |
  * "done" | "fail", "step", "as", "reason", "note"}; replies: {"ok", and
  * "message" or "error"}, with status's "awaiting_approval", "manual" and
- * "running" lists. */
+ * "running" lists and "output": the last 2 KiB each running attempt's
+ * commands wrote, masked as all output is (masking holds back the last
+ * bytes of a stream, as long as a secret's longest form, until more comes
+ * or the stream ends: a secret cut between two chunks is masked too). */
 #ifndef BH_SOCKET_H
 #define BH_SOCKET_H
 

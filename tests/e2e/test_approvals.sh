@@ -219,14 +219,19 @@ t status_says_what_a_live_run_waits_on
 cat >"$WORK/live.lua" <<'LUA'
 runbook { id = "live", title = "Live", timeout = "30s" }
 parallel {
-  step "watch" { run = function(ctx) ctx.sleep("20s") end },
+  step "watch" { run = function(ctx)
+    -- masking holds back the last few bytes (a secret may go on in the next
+    -- chunk) until more comes: the filler pushes the lines out
+    ctx.sh("echo hello-live; echo token=" .. secret("LIVE_TOKEN") ..
+           "; printf '%0300d\\n' 0; sleep 20")
+  end },
   step "isolate" { approve = "Takes the website offline", approve_timeout = "20s",
                    run = function(ctx) return "isolated" end },
   step "call-soc" { manual = { "Call the partner's SOC" }, timeout = "20s" },
 }
 LUA
 rm -rf "$STATE"
-start_bg "$WORK/live.lua"
+LIVE_TOKEN=s3cr3t-live-value start_bg "$WORK/live.lua"
 wait_for grep -q "bulkhead done" "$WORK/bg.out"
 wait_for waiting_for approval_wait
 assert_exit 0 bh status last --json
@@ -234,6 +239,12 @@ printf '%s' "$OUT" >"$WORK/status.json"
 assert_jq "$WORK/status.json" '.[0].awaiting_approval | join(",")' "isolate"
 assert_jq "$WORK/status.json" '.[0].manual | join(",")' "call-soc"
 assert_jq "$WORK/status.json" '.[0].running | sort | join(",")' "call-soc,watch"
+# the output of what runs, as it arrives, masked like everything else
+wait_for sh -c "'$BULKHEAD' --state-dir '$STATE' status last --json | grep -q masked:LIVE_TOKEN"
+assert_exit 0 bh status last --json
+printf '%s' "$OUT" >"$WORK/status.json"
+assert_jq "$WORK/status.json" '.[0].output.watch | startswith("hello-live\ntoken=[masked:LIVE_TOKEN]\n000")' true
+assert_not_contains "$OUT" "s3cr3t-live-value"
 assert_exit 0 bh status last
 assert_contains "$OUT" "awaiting approval  isolate"
 assert_contains "$OUT" "manual tasks       call-soc"
