@@ -403,30 +403,15 @@ static void check_patterns(lua_State *L, bh_runbook *rb, const char *file, int l
     }
 }
 
-static int l_runbook(lua_State *L) {
-    bh_runbook *rb = upvalue_rb(L);
-    struct bh_loader *ld = loader_of(L, rb, "runbook{}");
-    char file[256];
-    int line = caller_where(L, file, sizeof file);
-    if (rb->decl_line > 0) {
-        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
-                    "runbook{...} declared twice (first at line %d)", rb->decl_line);
-        return 0;
-    }
-    if (!lua_istable(L, 1)) {
-        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
-                    "runbook: expected a table, as in runbook { id = \"...\", ... }");
-        ld->stopped = 1;
-        lua_pushlightuserdata(L, &STOP_LOADING);
-        return lua_error(L);
-    }
-    rb->decl_line = line;
-    check_fields(L, rb, 1, RUNBOOK_FIELDS, "runbook", file, line);
-    rb->id = opt_string(L, rb, 1, "id", "runbook", file, line);
-    rb->title = opt_string(L, rb, 1, "title", "runbook", file, line);
-    rb->severity = opt_string(L, rb, 1, "severity", "runbook", file, line);
-    rb->owner = opt_string(L, rb, 1, "owner", "runbook", file, line);
-    rb->description = opt_string(L, rb, 1, "description", "runbook", file, line);
+/* Loading stops at the first error that makes the rest meaningless; the
+ * sentinel tells the protected call it was us, not the runbook. */
+static int stop_loading(lua_State *L, struct bh_loader *ld) {
+    ld->stopped = 1;
+    lua_pushlightuserdata(L, &STOP_LOADING);
+    return lua_error(L);
+}
+
+static void check_runbook_id(bh_runbook *rb, const char *file, int line) {
     char secret[64];
     if (holds_secret(rb, rb->id, secret, sizeof secret))
         /* Never the value: the id is refused, not shown. */
@@ -439,6 +424,17 @@ static int l_runbook(lua_State *L) {
         bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
                     "runbook: 'id' is required: letters, digits, '-', '_' and '.'%s%s%s",
                     rb->id ? " (got \"" : "", rb->id ? rb->id : "", rb->id ? "\")" : "");
+}
+
+/* The runbook's own fields, everything but params. */
+static void read_runbook_header(lua_State *L, bh_runbook *rb, const char *file, int line) {
+    check_fields(L, rb, 1, RUNBOOK_FIELDS, "runbook", file, line);
+    rb->id = opt_string(L, rb, 1, "id", "runbook", file, line);
+    rb->title = opt_string(L, rb, 1, "title", "runbook", file, line);
+    rb->severity = opt_string(L, rb, 1, "severity", "runbook", file, line);
+    rb->owner = opt_string(L, rb, 1, "owner", "runbook", file, line);
+    rb->description = opt_string(L, rb, 1, "description", "runbook", file, line);
+    check_runbook_id(rb, file, line);
     if (!rb->title)
         bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line, "runbook: 'title' is required");
     if (rb->severity && !in_list(rb->severity, SEVERITIES))
@@ -458,50 +454,80 @@ static int l_runbook(lua_State *L) {
                     schedule);
     free(schedule);
     opt_budget(L, rb, 1, "runbook", file, line, &rb->max_instructions);
+}
+
+/* Pushes a sequence of the string keys of the table at -1, sorted: a Lua
+ * table has lost the declaration order, and plans and journals must be
+ * stable. Returns how many. */
+static size_t push_sorted_names(lua_State *L, bh_runbook *rb, const char *file, int line) {
+    lua_newtable(L);
+    int names = lua_gettop(L);
+    size_t k = 0;
+    lua_pushnil(L);
+    while (lua_next(L, names - 1)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            lua_pushvalue(L, -1);
+            lua_rawseti(L, names, (lua_Integer)++k);
+        } else {
+            bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                        "params: names must be strings, found a %s", luaL_typename(L, -1));
+        }
+    }
+    lua_getglobal(L, "table"); /* the real table library, not the runbook's */
+    lua_getfield(L, -1, "sort");
+    lua_pushvalue(L, names);
+    lua_call(L, 1, 0);
+    lua_pop(L, 1);
+    return k;
+}
+
+/* The params table at -1: one declaration per name, in name order. */
+static void read_param_decls(lua_State *L, bh_runbook *rb, const char *file, int line) {
+    size_t n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        n++;
+        lua_pop(L, 1);
+    }
+    rb->params = bh_util_xcalloc(n ? n : 1, sizeof *rb->params);
+    size_t k = push_sorted_names(L, rb, file, line);
+    int names = lua_gettop(L);
+    for (size_t i = 1; i <= k; i++) {
+        lua_rawgeti(L, names, (lua_Integer)i);
+        const char *name = lua_tostring(L, -1);
+        lua_pushvalue(L, -1);
+        lua_gettable(L, names - 1);
+        declare_param(L, rb, name, lua_gettop(L), file, line);
+        lua_pop(L, 2);
+    }
+    lua_pop(L, 1);
+}
+
+static int l_runbook(lua_State *L) {
+    bh_runbook *rb = upvalue_rb(L);
+    struct bh_loader *ld = loader_of(L, rb, "runbook{}");
+    char file[256];
+    int line = caller_where(L, file, sizeof file);
+    if (rb->decl_line > 0) {
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                    "runbook{...} declared twice (first at line %d)", rb->decl_line);
+        return 0;
+    }
+    if (!lua_istable(L, 1)) {
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                    "runbook: expected a table, as in runbook { id = \"...\", ... }");
+        return stop_loading(L, ld);
+    }
+    rb->decl_line = line;
+    read_runbook_header(L, rb, file, line);
 
     int t = lua_getfield(L, 1, "params");
-    if (t == LUA_TTABLE) {
-        size_t n = 0;
-        lua_pushnil(L);
-        while (lua_next(L, -2)) {
-            n++;
-            lua_pop(L, 1);
-        }
-        rb->params = bh_util_xcalloc(n ? n : 1, sizeof *rb->params);
-        /* Declaration order is lost in a Lua table: sort by name so plans
-         * and journals are stable. */
-        lua_newtable(L);
-        int names = lua_gettop(L);
-        size_t k = 0;
-        lua_pushnil(L);
-        while (lua_next(L, -3)) {
-            lua_pop(L, 1);
-            if (lua_type(L, -1) == LUA_TSTRING) {
-                lua_pushvalue(L, -1);
-                lua_rawseti(L, names, (lua_Integer)++k);
-            } else {
-                bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
-                            "params: names must be strings, found a %s", luaL_typename(L, -1));
-            }
-        }
-        lua_getglobal(L, "table"); /* the real table library, not the runbook's */
-        lua_getfield(L, -1, "sort");
-        lua_pushvalue(L, names);
-        lua_call(L, 1, 0);
-        lua_pop(L, 1);
-        for (size_t i = 1; i <= k; i++) {
-            lua_rawgeti(L, names, (lua_Integer)i);
-            const char *name = lua_tostring(L, -1);
-            lua_pushvalue(L, -1);
-            lua_gettable(L, names - 1);
-            declare_param(L, rb, name, lua_gettop(L), file, line);
-            lua_pop(L, 2);
-        }
-        lua_pop(L, 1);
-    } else if (t != LUA_TNIL) {
+    if (t == LUA_TTABLE)
+        read_param_decls(L, rb, file, line);
+    else if (t != LUA_TNIL)
         bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
                     "runbook: 'params' must be a table of declarations");
-    }
     lua_pop(L, 1);
 
     static const bh_params_input none = {0};
@@ -510,11 +536,7 @@ static int l_runbook(lua_State *L) {
                                          rb->placeholders, file, line, &rb->diags);
     check_patterns(L, rb, file, line);
     rb->param_errors = (int)(bh_diag_errors(&rb->diags) - before);
-    if (rb->param_errors) {
-        ld->stopped = 1;
-        lua_pushlightuserdata(L, &STOP_LOADING);
-        return lua_error(L);
-    }
+    if (rb->param_errors) return stop_loading(L, ld);
     push_param_table(L, rb);
     lua_pushvalue(L, -1);
     rb->params_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -956,9 +978,7 @@ static int l_step_body(lua_State *L) {
     if (rb->nsteps >= BH_MAX_STEPS) {
         bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
                     "%s: a runbook may declare at most %d steps", what, BH_MAX_STEPS);
-        ld->stopped = 1;
-        lua_pushlightuserdata(L, &STOP_LOADING);
-        return lua_error(L);
+        return stop_loading(L, ld);
     }
     bh_step *s = new_step(rb, ld, id, file, line);
     s->doc = opt_string(L, rb, 1, "doc", what, file, line);
