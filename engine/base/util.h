@@ -8,6 +8,7 @@
 #define BH_UTIL_H
 
 #include <stddef.h>
+#include <string.h>
 #include <stdint.h>
 
 #define BH_SHA256_HEX_LEN 64
@@ -58,6 +59,16 @@ void bh_util_free_names(char **names, size_t n);
 const char *bh_util_relative_to(const char *path, const char *dir);
 /* snprintf into a malloc'd string; aborts on out-of-memory. */
 char *bh_util_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Both given and equal: journal fields and options are often absent, and
+ * absent equals nothing. */
+static inline int bh_util_streq(const char *a, const char *b) {
+    return a && b && strcmp(a, b) == 0;
+}
+/* s, or def when s is absent. */
+static inline const char *bh_util_or(const char *s, const char *def) {
+    return s ? s : def;
+}
 
 /* malloc/strdup that abort with a message instead of returning NULL: the
  * engine cannot do anything useful without a few hundred bytes. */

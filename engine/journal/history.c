@@ -180,17 +180,14 @@ size_t bh_hrec_instance(const bh_hrec *r) {
     return n >= 1 ? (size_t)n - 1 : 0;
 }
 
-static int is(const char *a, const char *b) {
-    return a && strcmp(a, b) == 0;
-}
-
 int bh_hrec_acts(const bh_hrec *r) {
     if (r->undo) return 0;
     if (r->type == BH_REC_EXEC_START) return !cJSON_IsFalse(bh_hrec_get(r, "acts"));
     if (r->type != BH_REC_REQUEST_START) return 0;
     const char *kind = bh_hrec_str(r, "kind"), *m = bh_hrec_str(r, "method");
-    if (is(kind, "mail")) return 1;
-    return is(kind, "http") && !is(m, "GET") && !is(m, "HEAD") && !is(m, "OPTIONS");
+    if (bh_util_streq(kind, "mail")) return 1;
+    return bh_util_streq(kind, "http") && !bh_util_streq(m, "GET") && !bh_util_streq(m, "HEAD") &&
+           !bh_util_streq(m, "OPTIONS");
 }
 
 static double num_of(const cJSON *o, const char *key, double def) {

@@ -3,12 +3,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/util.h"
+
 #define S bh_journal_str
 #define N bh_journal_num
-
-static int is(const char *a, const char *b) {
-    return a && b && strcmp(a, b) == 0;
-}
 
 void bh_remain_init(bh_remain *r) {
     r->open = cJSON_CreateArray();
@@ -86,14 +84,14 @@ static cJSON *open_entry(bh_remain *r, cJSON *e) {
 static cJSON *step_end(bh_remain *r, const bh_hrec *rec, const char *key) {
     const char *status = bh_hrec_str(rec, "status");
     cJSON *waited = take(r->pending, rec->json); /* the retry it waited for has ended */
-    if (is(status, "in_doubt")) {
+    if (bh_util_streq(status, "in_doubt")) {
         cJSON_Delete(waited);
         cJSON *e = entry_of(rec, key, bh_hrec_str(rec, "may_remain"), bh_hrec_str(rec, "doubt"));
-        if (!is(bh_hrec_str(rec, "next"), "retry")) return open_entry(r, e);
+        if (!bh_util_streq(bh_hrec_str(rec, "next"), "retry")) return open_entry(r, e);
         cJSON_AddItemToArray(r->pending, e);
         return NULL;
     }
-    if (is(status, "ok")) {
+    if (bh_util_streq(status, "ok")) {
         cJSON *e = take(r->open, rec->json);
         if (e) { /* open again after a retry of its own: one entry, the latest */
             cJSON_Delete(waited);
@@ -114,7 +112,7 @@ static cJSON *without_undo(bh_remain *r, const bh_hrec *rec) {
     cJSON_ArrayForEach(text, bh_hrec_get(rec, "in_doubt_without_undo")) {
         if (!cJSON_IsString(text)) continue;
         cJSON_ArrayForEach(e, r->open) {
-            if (!is(S(e, "may_remain"), text->valuestring)) continue;
+            if (!bh_util_streq(S(e, "may_remain"), text->valuestring)) continue;
             set_str(e, "undo", "none");
             last = e;
         }
@@ -172,14 +170,14 @@ static cJSON *settled(bh_remain *r, const bh_hrec *rec) {
 static cJSON *retry_cancelled(bh_remain *r, const bh_hrec *rec) {
     cJSON *e;
     cJSON_ArrayForEach(e, r->pending) { /* it names no repetition */
-        if (!is(S(e, "step"), rec->step) || N(e, "item", 0) != rec->item) continue;
+        if (!bh_util_streq(S(e, "step"), rec->step) || N(e, "item", 0) != rec->item) continue;
         return open_entry(r, cJSON_DetachItemViaPointer(r->pending, e));
     }
     return NULL;
 }
 
 static cJSON *undo_end(bh_remain *r, const bh_hrec *rec) {
-    if (is(bh_hrec_str(rec, "status"), "ok"))
+    if (bh_util_streq(bh_hrec_str(rec, "status"), "ok"))
         return resolve(r, rec, take(r->open, rec->json), "undo");
     cJSON *e = find(r->open, rec->json);
     if (e) set_str(e, "undo", "failed");

@@ -11,14 +11,6 @@
 #define S bh_journal_str
 #define N bh_journal_num
 
-static int is(const char *a, const char *b) {
-    return a && b && strcmp(a, b) == 0;
-}
-
-static const char *dflt(const char *s, const char *def) {
-    return s ? s : def;
-}
-
 static const cJSON *get(const cJSON *o, const char *key) {
     return cJSON_GetObjectItemCaseSensitive(o, key);
 }
@@ -52,7 +44,7 @@ void bh_render_name(FILE *out, bh_render_text_fn esc, const char *step, const cJ
 }
 
 const char *bh_render_status(const char *status) {
-    return is(status, "in_doubt") ? "in doubt" : status;
+    return bh_util_streq(status, "in_doubt") ? "in doubt" : status;
 }
 
 int bh_render_unverified(const cJSON *x) {
@@ -114,15 +106,17 @@ static void head_note(const cJSON *jr, char *out, size_t len) {
 
 static const char *mode_banner(const cJSON *run) {
     const char *mode = S(run, "mode");
-    if (is(mode, "drill")) return "DRILL: nothing was executed or sent; times are simulated.";
-    if (is(mode, "dry-run")) return "DRY RUN: nothing was executed or sent; times are simulated.";
+    if (bh_util_streq(mode, "drill"))
+        return "DRILL: nothing was executed or sent; times are simulated.";
+    if (bh_util_streq(mode, "dry-run"))
+        return "DRY RUN: nothing was executed or sent; times are simulated.";
     return NULL;
 }
 
 /* What an undo did for an instance still in doubt (remain.h's undo). */
 static const char *undo_text(const cJSON *x) {
-    if (is(S(x, "undo"), "failed")) return "failed";
-    if (is(S(x, "undo"), "none")) return "none: its step has no undo";
+    if (bh_util_streq(S(x, "undo"), "failed")) return "failed";
+    if (bh_util_streq(S(x, "undo"), "none")) return "none: its step has no undo";
     return "not run";
 }
 
@@ -151,10 +145,10 @@ static const char *doubt_none(const cJSON *doubt) {
 
 /* A request for people: "POST", "mail to 2", "connect"; and its outcome. */
 static void request_text(const cJSON *q, char *what, size_t wlen, char *result, size_t rlen) {
-    const char *kind = dflt(S(q, "kind"), "?");
-    if (is(kind, "http"))
-        snprintf(what, wlen, "%.16s", dflt(S(q, "method"), "GET"));
-    else if (is(kind, "mail"))
+    const char *kind = bh_util_or(S(q, "kind"), "?");
+    if (bh_util_streq(kind, "http"))
+        snprintf(what, wlen, "%.16s", bh_util_or(S(q, "method"), "GET"));
+    else if (bh_util_streq(kind, "mail"))
         snprintf(what, wlen, "mail to %d", cJSON_GetArraySize(get(q, "to")));
     else
         snprintf(what, wlen, "%.16s", kind);
@@ -164,7 +158,8 @@ static void request_text(const cJSON *q, char *what, size_t wlen, char *result, 
     else if (flag(q, "timed_out"))
         snprintf(result, rlen, "timed out");
     else if (get(q, "status") && N(q, "status", 0) > 0)
-        snprintf(result, rlen, "%s %.0f", is(kind, "mail") ? "reply" : "status", N(q, "status", 0));
+        snprintf(result, rlen, "%s %.0f", bh_util_streq(kind, "mail") ? "reply" : "status",
+                 N(q, "status", 0));
     else
         snprintf(result, rlen, "%s", cJSON_IsTrue(ok) ? "connected" : "failed");
 }
@@ -177,7 +172,7 @@ static void text(const walk *w, const char *s) {
 
 /* A value that may be missing: "?" then. */
 static void value(const walk *w, const char *s) {
-    w->em->text(w->out, dflt(s, "?"));
+    w->em->text(w->out, bh_util_or(s, "?"));
 }
 
 static void name(const walk *w, const char *step, const cJSON *x, int undo) {
@@ -201,7 +196,7 @@ static void para(const walk *w, const char *id, const char *words) {
 static void doubt_note(const walk *w, const cJSON *x) {
     if (!S(x, "may_remain") && !S(x, "doubt")) return;
     fputs("; in doubt: ", w->out);
-    text(w, dflt(S(x, "may_remain"), "it may have acted"));
+    text(w, bh_util_or(S(x, "may_remain"), "it may have acted"));
     if (S(x, "doubt")) {
         fputs(" (", w->out);
         text(w, S(x, "doubt"));
@@ -245,10 +240,10 @@ static int section(const walk *w, const char *title, const char *note, const cJS
 static void opening(const walk *w) {
     const bh_render_emitter *em = w->em;
     const cJSON *rb = get(w->run, "runbook");
-    em->begin(w->out, dflt(S(rb, "title"), "run"), ": after-action report");
+    em->begin(w->out, bh_util_or(S(rb, "title"), "run"), ": after-action report");
     em->heading(w->out, 1, 1);
     fputs("After-action report: ", w->out);
-    value(w, dflt(S(rb, "title"), S(rb, "id")));
+    value(w, bh_util_or(S(rb, "title"), S(rb, "id")));
     em->heading(w->out, 1, 0);
     if (!flag(w->jr, "intact")) {
         const cJSON *b = get(w->jr, "broken_at");
@@ -290,7 +285,7 @@ static void summary_run(const walk *w) {
     const cJSON *run = w->run, *rb = get(run, "runbook");
     int unv = bh_render_unverified(run);
     kv_code(w, "Run", S(run, "id"));
-    em->key(w->out, "Outcome", dflt(S(run, "status"), ""));
+    em->key(w->out, "Outcome", bh_util_or(S(run, "status"), ""));
     em->strong(w->out, 1);
     value(w, S(run, "status"));
     em->strong(w->out, 0);
@@ -311,7 +306,7 @@ static void summary_run(const walk *w) {
     value(w, S(rb, "title"));
     fputs(" (", w->out);
     if (w->shows->id_as_code)
-        em->code(w->out, dflt(S(rb, "id"), "?"));
+        em->code(w->out, bh_util_or(S(rb, "id"), "?"));
     else
         value(w, S(rb, "id"));
     fputs("), severity ", w->out);
@@ -359,7 +354,7 @@ static void summary_end(const walk *w) {
     char note[96];
     head_note(jr, note, sizeof note);
     em->key(w->out, "Journal head (SHA-256)", NULL);
-    em->code(w->out, dflt(S(jr, "head"), "?"));
+    em->code(w->out, bh_util_or(S(jr, "head"), "?"));
     fputs(note, w->out);
     em->row_end(w->out);
     em->key(w->out, "Journal", NULL);
@@ -396,16 +391,16 @@ static void resolved_list(const walk *w, const cJSON *resolved) {
     int n = 0;
     cJSON_ArrayForEach(x, resolved) {
         if (n++) fputs(", ", w->out);
-        name(w, dflt(S(x, "step"), "?"), x, 0);
-        const char *by = dflt(S(x, "by"), "");
+        name(w, bh_util_or(S(x, "step"), "?"), x, 0);
+        const char *by = bh_util_or(S(x, "by"), "");
         if (strncmp(by, "settled", 7) == 0) { /* a person checked it: bulkhead undo --settle */
             fputs(" (", w->out);
             text(w, by);
             fputs(": ", w->out);
-            text(w, dflt(S(x, "note"), ""));
+            text(w, bh_util_or(S(x, "note"), ""));
             fputs(")", w->out);
         } else {
-            fputs(is(by, "undo") ? " (undone)" : " (a later attempt succeeded)", w->out);
+            fputs(bh_util_streq(by, "undo") ? " (undone)" : " (a later attempt succeeded)", w->out);
         }
     }
 }
@@ -518,7 +513,7 @@ static void attempt_row(const walk *w, const char *step, const cJSON *a, int und
     text(w, t);
     em->cell(w->out, NULL);
     fputs(d, w->out);
-    em->cell(w->out, dflt(S(a, "status"), ""));
+    em->cell(w->out, bh_util_or(S(a, "status"), ""));
     value(w, bh_render_status(S(a, "status")));
     em->cell(w->out, NULL);
     const cJSON *e = get(a, "error");
@@ -554,7 +549,7 @@ static void step_cells(const walk *w, const cJSON *st, const char *what) {
         w->em->cell(w->out, NULL);
         fputs("-", w->out);
     }
-    w->em->cell(w->out, dflt(S(st, "status"), ""));
+    w->em->cell(w->out, bh_util_or(S(st, "status"), ""));
     value(w, bh_render_status(S(st, "status")));
     w->em->cell(w->out, NULL);
 }
@@ -709,9 +704,9 @@ static void failures(const walk *w) {
         return;
     cJSON_ArrayForEach(f, list) {
         when_which(w, f);
-        w->em->status(w->out, dflt(S(f, "status"), ""), 1);
+        w->em->status(w->out, bh_util_or(S(f, "status"), ""), 1);
         value(w, bh_render_status(S(f, "status")));
-        w->em->status(w->out, dflt(S(f, "status"), ""), 0);
+        w->em->status(w->out, bh_util_or(S(f, "status"), ""), 0);
         w->em->cell(w->out, NULL);
         value(w, S(f, "code"));
         fputs(": ", w->out);
@@ -743,7 +738,7 @@ static void evidence(const walk *w) {
         w->em->cell(w->out, NULL);
         fprintf(w->out, "%.0f", N(e, "size", 0));
         w->em->cell(w->out, NULL);
-        w->em->code(w->out, dflt(S(e, "sha256"), "?"));
+        w->em->code(w->out, bh_util_or(S(e, "sha256"), "?"));
         w->em->row_end(w->out);
     }
     w->em->table_end(w->out);

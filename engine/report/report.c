@@ -12,14 +12,6 @@
 #define S bh_journal_str
 #define N bh_journal_num
 
-static int is(const char *a, const char *b) {
-    return a && b && strcmp(a, b) == 0;
-}
-
-static const char *dflt(const char *s, const char *def) {
-    return s ? s : def;
-}
-
 /* --- the model ---------------------------------------------------------- */
 
 typedef struct {
@@ -53,7 +45,7 @@ static void copy_fields(cJSON *to, const bh_hrec *r, const char *const *keys) {
 
 static cJSON *find_by_id(cJSON *array, const char *key, const char *id) {
     cJSON *x;
-    cJSON_ArrayForEach(x, array) if (is(S(x, key), id)) return x;
+    cJSON_ArrayForEach(x, array) if (bh_util_streq(S(x, key), id)) return x;
     return NULL;
 }
 
@@ -171,7 +163,7 @@ typedef struct {
  * when, which step, instance and attempt, and whether an undo did it. */
 static cJSON *attempt_entry(const cursor *a) {
     cJSON *x = cJSON_CreateObject();
-    cJSON_AddStringToObject(x, "at", dflt(a->r->ts, ""));
+    cJSON_AddStringToObject(x, "at", bh_util_or(a->r->ts, ""));
     cJSON_AddNumberToObject(x, "t_ms", a->t);
     cJSON_AddStringToObject(x, "step", a->r->step);
     if (a->r->undo) cJSON_AddBoolToObject(x, "undo", 1);
@@ -214,7 +206,7 @@ static void on_run_start(model *b, const bh_hrec *r, int unv) {
 /* Events of the run as a whole, for the report's list of them. */
 static void on_event(model *b, const cursor *a) {
     cJSON *e = cJSON_CreateObject();
-    cJSON_AddStringToObject(e, "at", dflt(a->r->ts, ""));
+    cJSON_AddStringToObject(e, "at", bh_util_or(a->r->ts, ""));
     cJSON_AddNumberToObject(e, "t_ms", a->t);
     cJSON_AddStringToObject(e, "event", bh_rec_name(a->r->type));
     static const char *const keep[] = {"operator",   "previous", "signal", "action",
@@ -263,7 +255,7 @@ static void on_attempt_start(const cursor *a) {
     if (!arr) arr = cJSON_AddArrayToObject(a->step, list);
     cJSON *x = cJSON_CreateObject();
     add_instance_fields(x, a->step, a->r->json);
-    cJSON_AddStringToObject(x, "start", dflt(a->r->ts, ""));
+    cJSON_AddStringToObject(x, "start", bh_util_or(a->r->ts, ""));
     cJSON_AddNumberToObject(x, "start_ms", a->t);
     cJSON_AddStringToObject(x, "status", "running");
     mark_unverified(x, a->unv);
@@ -277,9 +269,10 @@ static void add_failure(model *b, const cursor *a, const char *status, int undo)
     if (undo && !cJSON_GetObjectItemCaseSensitive(f, "undo")) cJSON_AddBoolToObject(f, "undo", 1);
     cJSON_AddStringToObject(f, "status", status);
     const cJSON *e = bh_hrec_get(a->r, "error");
-    cJSON_AddStringToObject(f, "code", dflt(S(e, "code"), "?"));
-    cJSON_AddStringToObject(f, "message", dflt(S(e, "message"), ""));
-    cJSON_AddStringToObject(f, "handled", dflt(bh_hrec_str(a->r, "next"), undo ? "recorded" : "?"));
+    cJSON_AddStringToObject(f, "code", bh_util_or(S(e, "code"), "?"));
+    cJSON_AddStringToObject(f, "message", bh_util_or(S(e, "message"), ""));
+    cJSON_AddStringToObject(f, "handled",
+                            bh_util_or(bh_hrec_str(a->r, "next"), undo ? "recorded" : "?"));
     static const char *const keep[] = {"doubt", "may_remain", NULL};
     copy_fields(f, a->r, keep);
     mark_unverified(f, a->unv);
@@ -289,10 +282,10 @@ static void add_failure(model *b, const cursor *a, const char *status, int undo)
 static void on_attempt_end(model *b, const cursor *a) {
     int undo = a->r->type == BH_REC_UNDO_END;
     cJSON *x = find_attempt(a->step, undo ? "undos" : "attempts", a->r);
-    const char *status = dflt(bh_hrec_str(a->r, "status"), "?");
+    const char *status = bh_util_or(bh_hrec_str(a->r, "status"), "?");
     if (x) {
         set_str(x, "status", status);
-        cJSON_AddStringToObject(x, "end", dflt(a->r->ts, ""));
+        cJSON_AddStringToObject(x, "end", bh_util_or(a->r->ts, ""));
         cJSON_AddNumberToObject(x, "end_ms", a->t);
         cJSON_AddNumberToObject(x, "duration_ms", bh_hrec_num(a->r, "duration_ms", 0));
         static const char *const keep[] = {"error", "next", "result", "doubt", "may_remain", NULL};
@@ -300,16 +293,17 @@ static void on_attempt_end(model *b, const cursor *a) {
         mark_unverified(x, a->unv);
     }
     if (undo) {
-        if (is(status, "ok")) set_str(a->step, "status", "undone");
+        if (bh_util_streq(status, "ok")) set_str(a->step, "status", "undone");
         set_str(a->step, "undo", status);
     } else if (!cJSON_GetObjectItemCaseSensitive(a->step, "done") || a->r->attempt == 0) {
         set_str(a->step, "status", status);
     }
-    if (!is(status, "ok") && !is(status, "skipped")) add_failure(b, a, status, undo);
+    if (!bh_util_streq(status, "ok") && !bh_util_streq(status, "skipped"))
+        add_failure(b, a, status, undo);
 }
 
 static void on_step_done(const cursor *a) {
-    set_str(a->step, "status", dflt(bh_hrec_str(a->r, "status"), "?"));
+    set_str(a->step, "status", bh_util_or(bh_hrec_str(a->r, "status"), "?"));
     cJSON_AddBoolToObject(a->step, "done", 1);
     cJSON *sum = cJSON_CreateObject();
     static const char *const keep[] = {"items",   "reps",     "ok",          "failed", "skipped",
@@ -325,7 +319,7 @@ static void on_approval_wait(model *b, const cursor *a) {
     cJSON_AddStringToObject(w, "step", a->r->step);
     cJSON_AddNumberToObject(w, "start_ms", a->t);
     cJSON_AddNumberToObject(w, "end_ms", a->t);
-    cJSON_AddStringToObject(w, "reason", dflt(bh_hrec_str(a->r, "reason"), ""));
+    cJSON_AddStringToObject(w, "reason", bh_util_or(bh_hrec_str(a->r, "reason"), ""));
     cJSON_AddBoolToObject(w, "open", 1);
     mark_unverified(w, a->unv);
     cJSON_AddItemToArray(b->waits, w);
@@ -337,14 +331,14 @@ static void end_wait(model *b, const cursor *a) {
     const bh_hrec *r = a->r;
     cJSON *w;
     cJSON_ArrayForEach(w, b->waits) {
-        if (!is(S(w, "kind"), "approval") || !is(S(w, "step"), r->step) ||
+        if (!bh_util_streq(S(w, "kind"), "approval") || !bh_util_streq(S(w, "step"), r->step) ||
             !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(w, "open")))
             continue;
         cJSON_ReplaceItemInObjectCaseSensitive(w, "end_ms", cJSON_CreateNumber(a->t));
         mark_unverified(w, a->unv);
-        if (is(bh_hrec_str(r, "decision"), "deny") ||
+        if (bh_util_streq(bh_hrec_str(r, "decision"), "deny") ||
             bh_hrec_num(r, "approvals", 0) >= bh_hrec_num(r, "needed", 1) ||
-            is(bh_hrec_str(r, "how"), "timeout"))
+            bh_util_streq(bh_hrec_str(r, "how"), "timeout"))
             cJSON_ReplaceItemInObjectCaseSensitive(w, "open", cJSON_CreateFalse());
     }
 }
@@ -355,7 +349,7 @@ static void on_decision(model *b, const cursor *a) {
     const char *kind = "unknown outcome", *decision = NULL, *why = NULL;
     if (r->type == BH_REC_APPROVAL) {
         decision = bh_hrec_str(r, "decision");
-        kind = is(decision, "approve") ? "approval" : "denial";
+        kind = bh_util_streq(decision, "approve") ? "approval" : "denial";
         why = bh_hrec_str(r, "reason");
     } else if (r->type == BH_REC_MANUAL) {
         kind = "manual task";
@@ -365,14 +359,14 @@ static void on_decision(model *b, const cursor *a) {
         decision = bh_hrec_str(r, "decision");
     }
     cJSON *d = cJSON_CreateObject();
-    cJSON_AddStringToObject(d, "at", dflt(r->ts, ""));
+    cJSON_AddStringToObject(d, "at", bh_util_or(r->ts, ""));
     cJSON_AddNumberToObject(d, "t_ms", a->t);
     cJSON_AddStringToObject(d, "step", r->step);
     cJSON_AddStringToObject(d, "kind", kind);
-    cJSON_AddStringToObject(d, "decision", dflt(decision, "?"));
-    cJSON_AddStringToObject(d, "by", dflt(bh_hrec_str(r, "by"), "?"));
-    cJSON_AddStringToObject(d, "how", dflt(bh_hrec_str(r, "how"), "?"));
-    cJSON_AddStringToObject(d, "why", dflt(why, ""));
+    cJSON_AddStringToObject(d, "decision", bh_util_or(decision, "?"));
+    cJSON_AddStringToObject(d, "by", bh_util_or(bh_hrec_str(r, "by"), "?"));
+    cJSON_AddStringToObject(d, "how", bh_util_or(bh_hrec_str(r, "how"), "?"));
+    cJSON_AddStringToObject(d, "why", bh_util_or(why, ""));
     static const char *const who[] = {"uid", "pid", NULL};
     copy_fields(d, r, who);
     if (r->type == BH_REC_UNKNOWN_OUTCOME) add_instance_fields(d, a->step, r->json);
@@ -403,7 +397,7 @@ static void on_exec_start(model *b, const cursor *a) {
         if (cJSON_IsFalse(bh_hrec_get(r, "acts")))
             cJSON_AddBoolToObject(c, "acts", 0); /* read-only: never in doubt */
     } else {
-        cJSON_AddStringToObject(c, "error", dflt(bh_hrec_str(r, "error"), "?"));
+        cJSON_AddStringToObject(c, "error", bh_util_or(bh_hrec_str(r, "error"), "?"));
     }
     mark_unverified(c, a->unv);
     cJSON_AddItemToArray(b->commands, c);
@@ -418,7 +412,7 @@ static void add_outputs(model *b, const cursor *a) {
         cJSON_AddStringToObject(e, "kind", "captured output");
         cJSON_AddStringToObject(e, "path", S(st, "path"));
         cJSON_AddNumberToObject(e, "size", N(st, "size", 0));
-        cJSON_AddStringToObject(e, "sha256", dflt(S(st, "sha256"), "?"));
+        cJSON_AddStringToObject(e, "sha256", bh_util_or(S(st, "sha256"), "?"));
         copy_field(e, st, "truncated_reason");
         mark_unverified(e, a->unv);
         cJSON_AddItemToArray(b->evidence, e);
@@ -546,15 +540,16 @@ static const char *rec_str(const bh_hrec *r, const char *k) {
 static void add_run(model *b) {
     const bh_hrec *start = b->start, *end = b->end;
     cJSON *run = b->run;
-    cJSON_AddStringToObject(run, "id", dflt(rec_str(start, "run_id"), "?"));
-    cJSON_AddStringToObject(run, "mode", dflt(rec_str(start, "mode"), "real"));
-    cJSON_AddStringToObject(run, "status", end ? dflt(rec_str(end, "status"), "?") : "incomplete");
+    cJSON_AddStringToObject(run, "id", bh_util_or(rec_str(start, "run_id"), "?"));
+    cJSON_AddStringToObject(run, "mode", bh_util_or(rec_str(start, "mode"), "real"));
+    cJSON_AddStringToObject(run, "status",
+                            end ? bh_util_or(rec_str(end, "status"), "?") : "incomplete");
     static const char *const keep[] = {"runbook", "params",  "operator", "host",
                                        "engine",  "secrets", NULL};
     if (start) copy_fields(run, start, keep);
-    cJSON_AddStringToObject(run, "started", dflt(start ? start->ts : NULL, "?"));
+    cJSON_AddStringToObject(run, "started", bh_util_or(start ? start->ts : NULL, "?"));
     if (end) {
-        cJSON_AddStringToObject(run, "ended", dflt(end->ts, "?"));
+        cJSON_AddStringToObject(run, "ended", bh_util_or(end->ts, "?"));
         cJSON_AddNumberToObject(run, "duration_ms", bh_hrec_num(end, "duration_ms", 0));
         static const char *const counts[] = {"counts", NULL};
         copy_fields(run, end, counts);
@@ -622,11 +617,11 @@ static void close_waits(model *b) {
 /* An entry of remain.h, as the report lists it: which instance, when (the
  * record that put it in doubt), and what remain.h says of it. */
 static cJSON *doubt_entry(const cJSON *e, cJSON *index, const timebase *tb) {
-    const cJSON *step = cJSON_GetObjectItemCaseSensitive(index, dflt(S(e, "step"), ""));
+    const cJSON *step = cJSON_GetObjectItemCaseSensitive(index, bh_util_or(S(e, "step"), ""));
     cJSON *x = cJSON_CreateObject();
-    cJSON_AddStringToObject(x, "at", dflt(S(e, "ts"), ""));
+    cJSON_AddStringToObject(x, "at", bh_util_or(S(e, "ts"), ""));
     cJSON_AddNumberToObject(x, "t_ms", t_at(tb, N(e, "sim_ms", -1), S(e, "ts")));
-    cJSON_AddStringToObject(x, "step", dflt(S(e, "step"), "?"));
+    cJSON_AddStringToObject(x, "step", bh_util_or(S(e, "step"), "?"));
     add_instance_fields(x, step, e);
     static const char *const keep[] = {"may_remain", "doubt",      "undo", "by",
                                        "note",       "unverified", NULL};

@@ -11,10 +11,6 @@
 #define S bh_journal_str
 #define N bh_journal_num
 
-static int is(const char *a, const char *b) {
-    return a && strcmp(a, b) == 0;
-}
-
 /* A field of a record that may be missing: a scorecard can be printed from
  * a journal someone edited. */
 static const char *str(const cJSON *o, const char *k) {
@@ -72,7 +68,7 @@ static void step_records(const by_step *ix, const char *step, size_t *from, size
 /* An attempt's end the operator chose at a resume not to repeat: in doubt
  * only because it had started something, not a failure the runbook met. */
 static int at_operators_word(const bh_hrec *end) {
-    return is(S(bh_hrec_get(end, "error"), "code"), "unknown_outcome");
+    return bh_util_streq(S(bh_hrec_get(end, "error"), "code"), "unknown_outcome");
 }
 
 /* The outcome and how of a fault whose attempt ended with mine. */
@@ -80,20 +76,20 @@ static void fault_outcome(const bh_hrec *mine, const char **outcome, const char 
     const char *next = bh_hrec_str(mine, "next"), *status = bh_hrec_str(mine, "status");
     *outcome = "unresolved";
     *how = "the run ended first";
-    if (is(status, "ok") || is(status, "skipped")) {
+    if (bh_util_streq(status, "ok") || bh_util_streq(status, "skipped")) {
         *outcome = "absorbed";
         *how = "no effect";
-    } else if (is(status, "unknown") || at_operators_word(mine)) {
+    } else if (bh_util_streq(status, "unknown") || at_operators_word(mine)) {
         *how = "outcome unknown";
-    } else if (is(next, "retry")) {
+    } else if (bh_util_streq(next, "retry")) {
         *outcome = "absorbed";
         *how = "retry";
-    } else if (is(next, "continue") || is(next, "rollback")) {
+    } else if (bh_util_streq(next, "continue") || bh_util_streq(next, "rollback")) {
         *outcome = "absorbed";
         *how = next;
     } else if (bh_hrec_true(mine, "halted")) {
         *how = "the run was already stopping";
-    } else if (is(next, "abort")) {
+    } else if (bh_util_streq(next, "abort")) {
         *outcome = "stopped the run";
         *how = mine->attempt > 1 ? "retries used up" : "abort";
     }
@@ -116,7 +112,7 @@ static void judge_fault(const by_step *ix, const bh_hrec *fault, cJSON *out) {
     if (mine) fault_outcome(mine, &outcome, &how);
     cJSON_AddStringToObject(out, "outcome", outcome);
     cJSON_AddStringToObject(out, "how", how);
-    if (mine && is(bh_hrec_str(mine, "status"), "in_doubt")) {
+    if (mine && bh_util_streq(bh_hrec_str(mine, "status"), "in_doubt")) {
         cJSON_AddBoolToObject(out, "in_doubt", 1);
         if (bh_hrec_str(mine, "may_remain"))
             cJSON_AddStringToObject(out, "may_remain", bh_hrec_str(mine, "may_remain"));
@@ -130,8 +126,8 @@ static int count_doubt(const bh_history *h) {
     int n = 0;
     for (size_t k = 0; k < h->n; k++) {
         const bh_hrec *r = &h->rec[k];
-        if (r->type != BH_REC_STEP_END || !is(bh_hrec_str(r, "status"), "in_doubt") ||
-            is(bh_hrec_str(r, "next"), "retry") || !r->step)
+        if (r->type != BH_REC_STEP_END || !bh_util_streq(bh_hrec_str(r, "status"), "in_doubt") ||
+            bh_util_streq(bh_hrec_str(r, "next"), "retry") || !r->step)
             continue;
         char key[300];
         snprintf(key, sizeof key, "%s#%d#%d", r->step, r->item, r->rep);
@@ -175,13 +171,14 @@ static int contained_step(const by_step *ix, const bh_step *s, double *at, int *
         if (r->sim_ms > *at) *at = r->sim_ms;
         /* a fan-out's step_done sums its items; else the last end */
         if (r->type == BH_REC_STEP_SKIPPED) /* not reached (after) or stopped (halt) */
-            final = is(bh_hrec_str(r, "cause"), "when") ? "ok" : "not run";
+            final = bh_util_streq(bh_hrec_str(r, "cause"), "when") ? "ok" : "not run";
         else if (r->type == BH_REC_STEP_DONE || s->each_ref == LUA_NOREF)
-            final = is(bh_hrec_str(r, "status"), "skipped") ? "ok" : bh_hrec_str(r, "status");
+            final = bh_util_streq(bh_hrec_str(r, "status"), "skipped") ? "ok"
+                                                                       : bh_hrec_str(r, "status");
     }
     if (!final) return -1;
-    *doubt = is(final, "in_doubt");
-    return is(final, "ok") && !undone;
+    *doubt = bh_util_streq(final, "in_doubt");
+    return bh_util_streq(final, "ok") && !undone;
 }
 
 /* Containment: when the last containment step ended, and whether all of
@@ -239,8 +236,8 @@ static void add_faults(cJSON *sc, const by_step *ix, const bh_history *h) {
             cJSON_AddNumberToObject(f, "factor", bh_hrec_num(r, "factor", 0));
         cJSON_AddStringToObject(f, "source", rec_str(r, "source"));
         judge_fault(ix, r, f);
-        absorbed += is(S(f, "outcome"), "absorbed");
-        stopped += is(S(f, "outcome"), "stopped the run");
+        absorbed += bh_util_streq(S(f, "outcome"), "absorbed");
+        stopped += bh_util_streq(S(f, "outcome"), "stopped the run");
         cJSON_AddItemToArray(faults, f);
     }
     cJSON_AddNumberToObject(sc, "faults_absorbed", absorbed);
@@ -262,7 +259,7 @@ static void add_approvals(cJSON *sc, const by_step *ix) {
             if (d->type == BH_REC_APPROVAL || d->type == BH_REC_STEP_END)
                 to = d->sim_ms >= 0 ? d->sim_ms : from;
             if ((d->type == BH_REC_APPROVAL &&
-                 (is(bh_hrec_str(d, "decision"), "deny") ||
+                 (bh_util_streq(bh_hrec_str(d, "decision"), "deny") ||
                   bh_hrec_num(d, "approvals", 0) >= bh_hrec_num(d, "needed", 1))) ||
                 d->type == BH_REC_STEP_END)
                 break;
@@ -301,7 +298,7 @@ cJSON *bh_scorecard_compute(const bh_history *h, const bh_runbook *rb, double to
                                   ? bh_hrec_get(&h->rec[0], "simulation")
                                   : NULL;
     cJSON_AddStringToObject(sc, "mode", S(simulation, "mode") ? S(simulation, "mode") : "real");
-    if (is(S(simulation, "mode"), "drill") && S(simulation, "seed"))
+    if (bh_util_streq(S(simulation, "mode"), "drill") && S(simulation, "seed"))
         cJSON_AddStringToObject(sc, "seed", S(simulation, "seed"));
     by_step ix = index_records(h);
     add_containment(sc, &ix, rb);
@@ -329,7 +326,7 @@ static void print_list(FILE *out, const char *label, const cJSON *list) {
 
 void bh_scorecard_print(const cJSON *sc, FILE *out) {
     char t[32];
-    if (is(S(sc, "mode"), "drill"))
+    if (bh_util_streq(S(sc, "mode"), "drill"))
         fprintf(out, "drill scorecard (seed %s: the same seed gives the same drill)\n",
                 str(sc, "seed"));
     else

@@ -12,10 +12,6 @@
 #define S bh_journal_str
 #define N bh_journal_num
 
-static int is(const char *a, const char *b) {
-    return a && b && strcmp(a, b) == 0;
-}
-
 /* The picture's geometry, in pixels: the labels left of the plot. */
 enum { LEFT = 230, WIDTH = 1040, PLOT = WIDTH - LEFT - 20, ROW_H = 18, TOP = 28 };
 
@@ -117,7 +113,7 @@ static void phase_bands(FILE *out, const row_list *r) {
 static void approval_waits(FILE *out, const cJSON *waits, const char *sid, double y, double span) {
     const cJSON *a;
     cJSON_ArrayForEach(a, waits) {
-        if (!is(S(a, "kind"), "approval") || !is(S(a, "step"), sid)) continue;
+        if (!bh_util_streq(S(a, "kind"), "approval") || !bh_util_streq(S(a, "step"), sid)) continue;
         double x0 = at_x(N(a, "start_ms", 0), span), x1 = at_x(N(a, "end_ms", 0), span);
         fprintf(out, "<rect class=\"wait approval\" data-step=\"");
         bh_markup_text(out, sid);
@@ -166,7 +162,7 @@ static void backoffs(FILE *out, const cJSON *waits, const row *x, double y, doub
     const cJSON *at = x->attempt, *a;
     const char *sid = S(x->step, "id");
     cJSON_ArrayForEach(a, waits) {
-        if (x->undo || !is(S(a, "kind"), "retry") || !is(S(a, "step"), sid) ||
+        if (x->undo || !bh_util_streq(S(a, "kind"), "retry") || !bh_util_streq(S(a, "step"), sid) ||
             N(a, "attempt", 0) != N(at, "attempt", 0) || N(a, "item", 0) != N(at, "item", 0))
             continue;
         double w0 = at_x(N(a, "start_ms", 0), span), w1 = at_x(N(a, "end_ms", 0), span);

@@ -1,15 +1,17 @@
 /* events: what happens in a run, told to whoever listens.
  *
- * The scheduler and the step primitives say what happens (a phase begins,
- * an attempt starts or ends, approvals and manual tasks are asked for and
- * answered, a health gate is tried, a command's output arrives, a log
- * line, a notice, an interrupt, a record to keep) by emitting an event; subscribers do something
- * with it. The journal writer keeps records (run.c), the console shows people the rest and, with
- * --json, the journal's lines as written (console.c), the control socket answers what a run waits
- * on from them (socket.c); a web console is one more subscriber. None of them reads the run itself.
- * Delivery is synchronous, in the order of subscription: when bh_events_emit returns, every
- * subscriber has had the event (the journal writer first, so a record is written before anyone is
- * told of it). Events point into the caller's memory: a subscriber copies what it keeps. */
+ * The scheduler and the step primitives say what happens (a phase begins, an
+ * attempt starts or ends, approvals and manual tasks are asked for and
+ * answered, a health gate is tried, a command's output arrives, a log line, a
+ * notice, an interrupt, a record to keep) by emitting an event; subscribers do
+ * something with it. The journal writer keeps records (run.c), the console
+ * shows people the rest and, with --json, the journal's lines as written
+ * (console.c), the control socket answers what a run waits on from them
+ * (socket.c); a web console is one more subscriber. None of them reads the run
+ * itself. Delivery is synchronous, in the order of subscription: when
+ * bh_events_emit returns, every subscriber has had the event (the journal
+ * writer first, so a record is written before anyone is told of it). Events
+ * point into the caller's memory: a subscriber copies what it keeps. */
 #ifndef BH_EVENTS_H
 #define BH_EVENTS_H
 

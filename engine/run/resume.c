@@ -85,10 +85,6 @@ static inst_facts *instance(step_facts *f, size_t item) {
     return &f->v[item];
 }
 
-static int is(const char *a, const char *b) {
-    return a && strcmp(a, b) == 0;
-}
-
 static const char *first_word(const bh_hrec *rec) {
     const cJSON *argv = bh_hrec_get(rec, "argv");
     const cJSON *w = cJSON_IsArray(argv) ? argv->child : NULL;
@@ -101,19 +97,22 @@ static void read_end(bh_run *run, size_t i, inst_facts *x, const bh_hrec *rec) {
     const cJSON *err = bh_hrec_get(rec, "error");
     x->open = 0;
     x->end = st;
-    x->waived = is(st, "in_doubt") && x->skip_decided; /* the operator's word, at a resume */
+    x->waived =
+        bh_util_streq(st, "in_doubt") && x->skip_decided; /* the operator's word, at a resume */
     x->skip_decided = 0;
     /* In doubt because an interrupt cancelled it: an unknown outcome to
      * decide, as a cancelled attempt is (and one that may have acted). */
-    x->cut_in_doubt = is(st, "in_doubt") && is(S(err, "code"), "cancelled") && !x->waived;
+    x->cut_in_doubt =
+        bh_util_streq(st, "in_doubt") && bh_util_streq(S(err, "code"), "cancelled") && !x->waived;
     if (x->cut_in_doubt) x->end = "cancelled";
-    if (!is(x->end, "cancelled") && !is(st, "unknown")) x->outcome_seen = 1;
+    if (!bh_util_streq(x->end, "cancelled") && !bh_util_streq(st, "unknown")) x->outcome_seen = 1;
     /* in doubt: it may have acted, so its undo is registered too */
-    if ((is(st, "ok") || is(st, "in_doubt")) && !is(bh_hrec_str(rec, "next"), "retry"))
+    if ((bh_util_streq(st, "ok") || bh_util_streq(st, "in_doubt")) &&
+        !bh_util_streq(bh_hrec_str(rec, "next"), "retry"))
         bh_run_remember_done(run, i, bh_hrec_instance(rec));
-    if (is(st, "in_doubt"))
+    if (bh_util_streq(st, "in_doubt"))
         x->doubt = bh_hrec_str(rec, "doubt") ? bh_hrec_str(rec, "doubt") : "in doubt";
-    if (is(st, "ok")) x->doubt = NULL;
+    if (bh_util_streq(st, "ok")) x->doubt = NULL;
 }
 
 /* Who an approval record says approved: name, account, path (gate.c
@@ -144,23 +143,23 @@ static void read_skipped(step_facts *f, const bh_hrec *rec) {
     const char *cause = bh_hrec_str(rec, "cause");
     const char *reason = bh_hrec_str(rec, "reason") ? bh_hrec_str(rec, "reason") : "";
     if (!cause) /* written before records said why */
-        cause = strncmp(reason, "after:", 6) == 0 ? "after"
-                : is(reason, "when = false")      ? "when"
-                                                  : "halt";
-    if (!is(cause, "halt")) {
+        cause = strncmp(reason, "after:", 6) == 0       ? "after"
+                : bh_util_streq(reason, "when = false") ? "when"
+                                                        : "halt";
+    if (!bh_util_streq(cause, "halt")) {
         f->r.skipped = 1;
-        f->r.blocked = is(cause, "after");
+        f->r.blocked = bh_util_streq(cause, "after");
     } else {
         f->halted = 1;
     }
 }
 
 static void read_approval(step_facts *f, const bh_hrec *rec) {
-    if (!is(bh_hrec_str(rec, "decision"), "approve")) return;
+    if (!bh_util_streq(bh_hrec_str(rec, "decision"), "approve")) return;
     /* A waiver on timeout (on_approval_timeout = "approve") counts no
      * person but approves the step all the same. */
     if (bh_hrec_num(rec, "approvals", 0) >= bh_hrec_num(rec, "needed", 1) ||
-        is(bh_hrec_str(rec, "how"), "timeout"))
+        bh_util_streq(bh_hrec_str(rec, "how"), "timeout"))
         f->r.approved = 1;
     else if (f->approvers)
         cJSON_AddItemToArray(f->approvers, approver_of(rec));
@@ -176,7 +175,7 @@ static void read_fact(bh_run *run, size_t i, step_facts *f, const bh_hrec *rec) 
     case BH_REC_STEP_END:
         if (rec->attempt != 0)
             read_end(run, i, instance(f, item), rec);
-        else if (is(bh_hrec_str(rec, "status"), "cancelled"))
+        else if (bh_util_streq(bh_hrec_str(rec, "status"), "cancelled"))
             f->r.began = 0; /* stopped before it started: its turn comes again */
         else
             f->r.failed_early = 1;
@@ -217,15 +216,15 @@ static void read_fact(bh_run *run, size_t i, step_facts *f, const bh_hrec *rec) 
         inst_facts *x = instance(f, item);
         x->end = "unknown"; /* decided: not unknown any more */
         x->open = 0;
-        x->unknown_retry = is(bh_hrec_str(rec, "decision"), "retry");
-        x->skip_decided = is(bh_hrec_str(rec, "decision"), "skip");
+        x->unknown_retry = bh_util_streq(bh_hrec_str(rec, "decision"), "retry");
+        x->skip_decided = bh_util_streq(bh_hrec_str(rec, "decision"), "skip");
         break;
     }
     case BH_REC_UNDO_START:
         instance(f, item)->undo_open = 1;
         break;
     case BH_REC_UNDO_END: /* cancelled by an interrupt: as uncertain as cut off */
-        instance(f, item)->undo_open = is(bh_hrec_str(rec, "status"), "cancelled");
+        instance(f, item)->undo_open = bh_util_streq(bh_hrec_str(rec, "status"), "cancelled");
         break;
     default:
         break;
@@ -247,7 +246,7 @@ static void read_facts(const bh_runbook *rb, const bh_history *h, facts *fx, bh_
  * operator went on without at a resume. */
 static int doubt_failed(const step_facts *f) {
     for (size_t k = 0; k < f->n; k++)
-        if (is(f->v[k].end, "in_doubt") && !f->v[k].waived) return 1;
+        if (bh_util_streq(f->v[k].end, "in_doubt") && !f->v[k].waived) return 1;
     return 0;
 }
 
@@ -271,14 +270,14 @@ static void judge(const bh_runbook *rb, facts *fx) {
         f->r.reruns = bh_util_xcalloc(f->n ? f->n : 1, sizeof *f->r.reruns);
         for (size_t k = 0; k < f->n && k < f->r.started; k++) {
             inst_facts *x = &f->v[k];
-            int unknown = x->open || is(x->end, "cancelled");
+            int unknown = x->open || bh_util_streq(x->end, "cancelled");
             if (!unknown && x->retry_number > x->attempt) {
                 /* a retry was due (or cancelled by a stop): it runs now */
                 f->r.reruns[f->r.nreruns++] =
                     (bh_rerun){k, x->retry_number, !x->outcome_seen && x->unknown_retry, x->doubt};
                 continue;
             }
-            if (!unknown && is(x->end, "unknown") && x->unknown_retry) {
+            if (!unknown && bh_util_streq(x->end, "unknown") && x->unknown_retry) {
                 /* an earlier resume said to repeat it; it never started */
                 f->r.reruns[f->r.nreruns++] = (bh_rerun){k, x->attempt + 1, !x->outcome_seen, NULL};
                 continue;
@@ -289,14 +288,15 @@ static void judge(const bh_runbook *rb, facts *fx) {
                 continue;
             }
             if (!unknown &&
-                (is(x->end, "failed") || is(x->end, "timed_out") || is(x->end, "in_doubt"))) {
+                (bh_util_streq(x->end, "failed") || bh_util_streq(x->end, "timed_out") ||
+                 bh_util_streq(x->end, "in_doubt"))) {
                 if (x->attempt <= s->retries) { /* it would have been retried */
                     f->r.reruns[f->r.nreruns++] = (bh_rerun){k, x->attempt + 1, 0, x->doubt};
                     continue;
                 }
-                if (is(x->end, "failed"))
+                if (bh_util_streq(x->end, "failed"))
                     f->r.failed++;
-                else if (is(x->end, "in_doubt"))
+                else if (bh_util_streq(x->end, "in_doubt"))
                     f->r.in_doubt++;
                 else
                     f->r.timed_out++;
@@ -306,9 +306,9 @@ static void judge(const bh_runbook *rb, facts *fx) {
                 continue;
             }
             if (!unknown) {
-                if (is(x->end, "ok")) f->r.ok++;
-                if (is(x->end, "skipped")) f->r.skipped_items++;
-                if (is(x->end, "unknown")) f->r.unknown++;
+                if (bh_util_streq(x->end, "ok")) f->r.ok++;
+                if (bh_util_streq(x->end, "skipped")) f->r.skipped_items++;
+                if (bh_util_streq(x->end, "unknown")) f->r.unknown++;
                 continue;
             }
             fx->unknown = realloc(fx->unknown, (fx->nunknown + 1) * sizeof *fx->unknown);
@@ -332,8 +332,8 @@ static void judge(const bh_runbook *rb, facts *fx) {
             f->r.nreruns = 0;
         }
         if (s->every_ms <= 0 &&
-            (is(f->r.done, "failed") || is(f->r.done, "timed_out") ||
-             (is(f->r.done, "in_doubt") && doubt_failed(f))) &&
+            (bh_util_streq(f->r.done, "failed") || bh_util_streq(f->r.done, "timed_out") ||
+             (bh_util_streq(f->r.done, "in_doubt") && doubt_failed(f))) &&
             s->on_failure != BH_FAIL_CONTINUE)
             fx->run_failed = 1;
     }
@@ -664,7 +664,7 @@ static int resumable(const bh_replay *r) {
         return 1;
     }
     const char *st = r->end ? bh_hrec_str(r->end, "status") : NULL;
-    if (r->end && !is(st, "interrupted") && !is(st, "error")) {
+    if (r->end && !bh_util_streq(st, "interrupted") && !bh_util_streq(st, "error")) {
         fprintf(stderr, "bulkhead resume: run %s has finished (%s); there is nothing to resume\n",
                 id, st ? st : "?");
         return 1;

@@ -174,16 +174,24 @@ static int prepare(const bh_undo_opts *uo, bh_replay *r) {
     return rc;
 }
 
+struct attached {
+    uv_loop_t loop;
+    bh_run run;
+    bh_run_opts ro;
+    bh_sim sim;
+    int filled;
+};
+
 /* An engine on the run, appending to its journal: what undo and settle
- * both need. Returns 0 once it may append (*filled: whether the recorded
+ * both need. Returns 0 once it may append (a->filled: whether the recorded
  * results went back into Lua), or the exit code. */
-static int attach(const bh_undo_opts *uo, bh_replay *r, bh_run *run, uv_loop_t *loop,
-                  bh_run_opts *ro, bh_sim *sim, int *filled) {
-    *ro = *uo->run_opts;
-    memset(sim, 0, sizeof *sim);
-    if (bh_replay_sim(r, sim)) ro->sim = sim; /* undoing a drill is simulated too */
-    uv_loop_init(loop);
-    bh_sched_init(run, r->rb, ro, loop);
+static int attach(const bh_undo_opts *uo, bh_replay *r, struct attached *a) {
+    bh_run *run = &a->run;
+    a->ro = *uo->run_opts;
+    memset(&a->sim, 0, sizeof a->sim);
+    if (bh_replay_sim(r, &a->sim)) a->ro.sim = &a->sim; /* undoing a drill is simulated too */
+    uv_loop_init(&a->loop);
+    bh_sched_init(run, r->rb, &a->ro, &a->loop);
     bh_replay_continue_clock(r, run);
     run->started_ms = bh_clock_now_ms(run->clock); /* the undo's own duration */
     const char *id = bh_hrec_str(r->start, "run_id");
@@ -195,8 +203,14 @@ static int attach(const bh_undo_opts *uo, bh_replay *r, bh_run *run, uv_loop_t *
     if (rc != 0) return rc;
     bh_sched_listen(run);
     bh_replay_record_cut(r, run);
-    *filled = bh_replay_fill(r, run);
+    a->filled = bh_replay_fill(r, run);
     return 0;
+}
+
+static void detach(struct attached *a, bh_replay *r) {
+    bh_sched_cleanup(&a->run);
+    bh_replay_close(r);
+    bh_sim_free(&a->sim);
 }
 
 static int exit_code(bh_run *run, bh_run_outcome out) {
@@ -248,12 +262,9 @@ int bh_undo_settle(const bh_undo_opts *uo) {
         bh_replay_close(&r);
         return rc;
     }
-    uv_loop_t loop;
-    bh_run run_s, *run = &run_s;
-    bh_run_opts ro;
-    bh_sim sim;
-    int filled;
-    rc = attach(uo, &r, run, &loop, &ro, &sim, &filled);
+    struct attached a;
+    bh_run *run = &a.run;
+    rc = attach(uo, &r, &a);
     if (rc == 0) {
         cJSON *begin = bh_run_record(BH_REC_UNDO_BEGIN, NULL);
         cJSON_AddStringToObject(begin, "operator", run->operator_name);
@@ -282,9 +293,7 @@ int bh_undo_settle(const bh_undo_opts *uo) {
         rc = exit_code(run, bh_sched_finish_run(run));
     }
     cJSON_Delete(matches);
-    bh_sched_cleanup(run);
-    bh_replay_close(&r);
-    bh_sim_free(&sim);
+    detach(&a, &r);
     return rc;
 }
 
@@ -296,14 +305,11 @@ int bh_undo_run(const bh_undo_opts *uo) {
         bh_replay_close(&r);
         return rc;
     }
-    uv_loop_t loop;
-    bh_run run_s, *run = &run_s;
-    bh_run_opts ro;
-    bh_sim sim;
-    int filled;
-    rc = attach(uo, &r, run, &loop, &ro, &sim, &filled);
+    struct attached a;
+    bh_run *run = &a.run;
+    rc = attach(uo, &r, &a);
     if (rc == 0) {
-        rc = filled; /* without the results, no undo runs; the record says what was asked */
+        rc = a.filled; /* without the results, no undo runs; the record says what was asked */
         cJSON *skipped = cJSON_CreateArray();
         size_t history[2]; /* this command counts its own undos only */
         bh_undo_plan(r.rb, &r.h, uo->step, uo->retry_unknown, run, skipped, history, NULL);
@@ -326,7 +332,7 @@ int bh_undo_run(const bh_undo_opts *uo) {
             cJSON_AddItemToObject(begin, "in_doubt_without_undo", cJSON_Duplicate(stays, 1));
         bh_run_append(run, begin);
         bh_events_run_start(run->events, run->id, r.rb->title, run->dir, run->ndone,
-                            ro.sim ? (sim.drill ? "undo, drill" : "undo, dry-run") : "undo");
+                            a.ro.sim ? (a.sim.drill ? "undo, drill" : "undo, dry-run") : "undo");
         const cJSON *m;
         cJSON_ArrayForEach(m, stays) {
             char line[400];
@@ -344,8 +350,6 @@ int bh_undo_run(const bh_undo_opts *uo) {
         bh_run_outcome out = bh_sched_finish_run(run);
         if (rc == 0) rc = out == BH_RUN_OK && nstays > 0 ? 1 : exit_code(run, out);
     }
-    bh_sched_cleanup(run);
-    bh_replay_close(&r);
-    bh_sim_free(&sim);
+    detach(&a, &r);
     return rc;
 }
