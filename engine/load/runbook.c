@@ -21,7 +21,7 @@ static char STOP_LOADING;
 static const char *const SEVERITIES[] = {"low", "medium", "high", "critical", NULL};
 static const char *const RUNBOOK_FIELDS[] = {
     "id",     "title",    "severity",         "owner", "description", "timeout", "kill_grace",
-    "params", "schedule", "max_instructions", NULL};
+    "params", "schedule", "max_instructions", "max_memory", NULL};
 static const char *const PARAM_FIELDS[] = {"type", "required", "default", "doc", "pattern", NULL};
 static const char *const STEP_FIELDS[] = {"run",
                                           "doc",
@@ -222,6 +222,27 @@ static void opt_budget(lua_State *L, bh_runbook *rb, int idx, const char *what, 
             *out = v;
     }
     lua_pop(L, 1);
+}
+
+/* max_memory: the runbook's Lua memory, "512MiB" or "2GiB" (16 MiB to
+ * 64 GiB). Raised for a runbook that holds a large inventory; the limit
+ * applies from here on, to loading as to the steps. */
+static void opt_memory(lua_State *L, bh_runbook *rb, const char *file, int line) {
+    char *v = opt_string(L, rb, 1, "max_memory", "runbook", file, line);
+    if (v == NULL) return;
+    char unit[8] = "";
+    unsigned long long n = 0;
+    int ok = sscanf(v, "%llu%7s", &n, unit) == 2;
+    unsigned long long shift = strcmp(unit, "MiB") == 0 ? 20 : strcmp(unit, "GiB") == 0 ? 30 : 0;
+    unsigned long long bytes = ok && shift && n <= (64ULL << 30) ? n << shift : 0;
+    if (bytes < (16ULL << 20) || bytes > (64ULL << 30))
+        bh_diag_add(&rb->diags, BH_DIAG_ERROR, file, line,
+                    "runbook: max_memory must be a size from \"16MiB\" to \"64GiB\", such as "
+                    "\"1GiB\", not \"%s\"",
+                    v);
+    else
+        rb->mem_limit = (size_t)bytes;
+    free(v);
 }
 
 /* --- param: the resolved parameters, strict about names ---------------- */
@@ -454,6 +475,7 @@ static void read_runbook_header(lua_State *L, bh_runbook *rb, const char *file, 
                     schedule);
     free(schedule);
     opt_budget(L, rb, 1, "runbook", file, line, &rb->max_instructions);
+    opt_memory(L, rb, file, line);
 }
 
 /* Pushes a sequence of the string keys of the table at -1, sorted: a Lua

@@ -106,6 +106,23 @@ printf 'runbook { id = "b", title = "B", max_instructions = 10 }\nstep "s" { run
 assert_exit 3 bh check "$WORK/badbudget.lua"
 assert_contains "$ERR" "'max_instructions' must be a number from 1000"
 
+t max_memory_raises_and_is_a_load_checked_field
+# 300 MiB of strings: over the default 256 MiB, within max_memory = "512MiB"
+cat >"$WORK/bigmem.lua" <<'LUA'
+runbook { id = "bigmem", title = "Big", max_memory = "512MiB" }
+local held = {}
+for i = 1, 300 do held[i] = string.rep("x", (1 << 20) - 32) .. i end
+step "s" { run = function(ctx) return #held end }
+LUA
+assert_exit 0 bh run --plain "$WORK/bigmem.lua"
+assert_eq 300 "$(end_of s result)" "the held strings"
+sed 's/, max_memory = "512MiB"//' "$WORK/bigmem.lua" >"$WORK/smallmem.lua"
+assert_exit 3 bh check "$WORK/smallmem.lua"
+assert_contains "$ERR" "not enough memory" "without max_memory"
+sed 's/"512MiB"/"1TB"/' "$WORK/bigmem.lua" >"$WORK/badmem.lua"
+assert_exit 3 bh check "$WORK/badmem.lua"
+assert_contains "$ERR" 'badmem.lua:1: error: runbook: max_memory must be a size from "16MiB" to "64GiB", such as "1GiB", not "1TB"'
+
 t coroutine_made_at_load_time_obeys_the_step_deadline
 cat >"$WORK/loadco.lua" <<'LUA'
 runbook { id = "loadco", title = "Load-time coroutine", timeout = "30s" }
