@@ -1,7 +1,8 @@
 /* exec: one child process on the libuv loop. See exec.h for the contract.
  *
  * Life of a bh_exec:
- *   start    -> uv_spawn; read stdout/stderr; write stdin; arm the timeout
+ *   start    -> bh_spawn (no fork); watch its pidfd; read stdout/stderr;
+ *               write stdin; arm the timeout
  *   stopping -> (timeout or cancel) SIGTERM to the group, SIGKILL after grace
  *   exited   -> leader reaped; stragglers in its group are swept like a
  *               timeout; once the group is gone (or SIGKILLed) the pipes get
@@ -15,6 +16,7 @@
 #include "effects/exec.h"
 
 #include "base/redact.h"
+#include "effects/spawn.h"
 
 #include <dirent.h>
 #include <sys/prctl.h>
@@ -54,7 +56,13 @@ typedef struct {
 
 struct bh_exec {
     uv_loop_t *loop;
-    uv_process_t proc;
+    /* The child's exit: its pidfd turns readable; on a kernel without
+     * pidfds, a timer looks every BH_EXEC_POLL_MS instead. */
+    union {
+        uv_poll_t poll;
+        uv_timer_t timer;
+    } exit_watch;
+    int pidfd; /* -1: exit_watch is the timer */
     bh_exec_sink sink[2];
     uv_pipe_t in_pipe;
     uv_write_t in_write;
@@ -84,7 +92,6 @@ struct bh_exec {
     pid_t pgid;
     int handles_open; /* initialised handles whose close callback has not run */
     int pipes_open;   /* pipes (stdin included) not yet uv_close'd */
-    int spawn_failed; /* close callbacks only free: bh_exec_start returned the error */
     int exited;
     int term_sent;
     int kill_sent;
@@ -131,13 +138,11 @@ static void on_handle_closed(uv_handle_t *h) {
     bh_exec *ex = h->data;
     if (--ex->handles_open > 0) return;
     live_remove(ex);
-    if (!ex->spawn_failed) {
-        /* Only once nothing else runs: a daemon that a running exec's
-         * command started is that step's business until it ends. */
-        if (!live_execs) ex->result.escaped = sweep_escaped();
-        ex->result.duration_ms = (double)(uv_hrtime() - ex->start_ns) / 1e6;
-        ex->cb(&ex->result, ex->ud);
-    }
+    /* Only once nothing else runs: a daemon that a running exec's command
+     * started is that step's business until it ends. */
+    if (!live_execs) ex->result.escaped = sweep_escaped();
+    ex->result.duration_ms = (double)(uv_hrtime() - ex->start_ns) / 1e6;
+    ex->cb(&ex->result, ex->ud);
     exec_free(ex);
 }
 
@@ -362,6 +367,15 @@ static void sink_finish(bh_exec *ex, int i) {
 }
 
 static void maybe_finish(bh_exec *ex);
+
+static void close_pipes(int fd[3][2]) {
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 2; j++)
+            if (fd[i][j] >= 0) {
+                close(fd[i][j]);
+                fd[i][j] = -1;
+            }
+}
 
 static void sink_close(bh_exec *ex, int i) {
     bh_exec_sink *k = &ex->sink[i];
@@ -589,13 +603,19 @@ static void on_timeout(uv_timer_t *t) {
     exec_stop(ex, 0);
 }
 
-static void on_child_exit(uv_process_t *p, int64_t status, int term_signal) {
-    bh_exec *ex = p->data;
+static void on_watch_closed(uv_handle_t *h) {
+    bh_exec *ex = h->data;
+    if (ex->pidfd >= 0) close(ex->pidfd); /* only now: libuv polled it until uv_close */
+    ex->pidfd = -1;
+    on_handle_closed(h);
+}
+
+static void child_exited(bh_exec *ex, int status, int term_signal) {
     ex->exited = 1;
     ex->result.exit_code = status;
     ex->result.term_signal = term_signal;
     uv_timer_stop(&ex->timeout_timer);
-    uv_close((uv_handle_t *)p, on_handle_closed);
+    uv_close((uv_handle_t *)&ex->exit_watch, on_watch_closed);
     if (!ex->kill_sent && group_alive(ex)) {
         /* A forgotten `&`: treat the stragglers like a timeout. swept is
          * set only when nothing had signalled the group yet, so that a
@@ -610,6 +630,27 @@ static void on_child_exit(uv_process_t *p, int64_t status, int term_signal) {
         start_drain(ex);
     }
     maybe_finish(ex);
+}
+
+/* Reap the leader if it has exited. A wait that fails (ECHILD: someone
+ * else reaped it) still ends the exec: the child is gone either way. */
+static void look_for_exit(bh_exec *ex) {
+    if (ex->exited) return;
+    int code = 0, sig = 0;
+    int r = bh_spawn_reap(ex->proc_pid, ex->pidfd, &code, &sig);
+    if (r == 0) return;
+    if (r < 0) code = -1; /* reaped elsewhere: its status is lost, and -1 is no success */
+    child_exited(ex, code, sig);
+}
+
+static void on_pidfd(uv_poll_t *p, int status, int events) {
+    (void)status;
+    (void)events;
+    look_for_exit(p->data);
+}
+
+static void on_exit_poll(uv_timer_t *t) {
+    look_for_exit(t->data);
 }
 
 /* Called whenever a pipe closes or the group state changes: once the leader
@@ -645,9 +686,6 @@ static void sink_init(bh_exec *ex, int i, const bh_exec_req *req) {
         k->mask = bh_redact_stream_new(req->redact, masked_out, k);
     crypto_hash_sha256_init(&k->sha);
     ex->result.out[i].data = bh_util_xcalloc(1, 1);
-    uv_pipe_init(ex->loop, &k->pipe, 0);
-    k->pipe.data = ex;
-    ex->handles_open++;
 }
 
 static bh_exec *exec_new(uv_loop_t *loop, const bh_exec_req *req, bh_exec_cb cb, void *ud) {
@@ -668,76 +706,86 @@ static bh_exec *exec_new(uv_loop_t *loop, const bh_exec_req *req, bh_exec_cb cb,
     return ex;
 }
 
-/* The child's stdin (a pipe fed from our copy of the data, or /dev/null),
- * stdout and stderr (the sinks' pipes). */
-static void stdio_setup(bh_exec *ex, const bh_exec_req *req, uv_stdio_container_t stdio[3]) {
-    if (req->stdin_data != NULL) {
-        ex->in_len = req->stdin_len;
-        ex->in_data = bh_util_xmalloc(ex->in_len > 0 ? ex->in_len : 1);
-        memcpy(ex->in_data, req->stdin_data, ex->in_len);
-        uv_pipe_init(ex->loop, &ex->in_pipe, 0);
-        ex->in_pipe.data = ex;
-        ex->handles_open++;
-        stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
-        stdio[0].data.stream = (uv_stream_t *)&ex->in_pipe;
+/* The pipes to the child: fd[i][0] the child's end, fd[i][1] ours. No
+ * stdin pipe without stdin data (the child gets /dev/null). Close-on-exec
+ * on both: the child's end reaches it through dup2 only. Returns 0 or a
+ * negative errno, with every pipe made so far closed. */
+static int make_pipes(const bh_exec_req *req, int fd[3][2]) {
+    for (int i = 0; i < 3; i++)
+        fd[i][0] = fd[i][1] = -1;
+    for (int i = req->stdin_data != NULL ? 0 : 1; i < 3; i++) {
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) != 0) {
+            int err = -errno;
+            close_pipes(fd);
+            return err;
+        }
+        /* stdin: the child reads p[0]; stdout and stderr: it writes p[1]. */
+        fd[i][0] = i == 0 ? p[0] : p[1];
+        fd[i][1] = i == 0 ? p[1] : p[0];
+    }
+    return 0;
+}
+
+/* Our ends of the pipes become libuv pipes. uv_pipe_open cannot fail on a
+ * fresh pipe of ours but for ENOMEM-like causes; then the stream is closed
+ * at once and reads as empty. */
+static void open_pipe(bh_exec *ex, uv_pipe_t *p, int fd) {
+    uv_pipe_init(ex->loop, p, 0);
+    p->data = ex;
+    ex->handles_open++;
+    if (uv_pipe_open(p, fd) != 0) close(fd);
+}
+
+/* Watch for the child's exit: its pidfd on the loop, or a timer. */
+static void watch_exit(bh_exec *ex) {
+    ex->pidfd = bh_spawn_pidfd(ex->proc_pid);
+    if (ex->pidfd >= 0 && uv_poll_init(ex->loop, &ex->exit_watch.poll, ex->pidfd) == 0) {
+        ex->exit_watch.poll.data = ex;
+        uv_poll_start(&ex->exit_watch.poll, UV_READABLE, on_pidfd);
     } else {
-        stdio[0].flags = UV_IGNORE; /* libuv gives the child /dev/null */
+        if (ex->pidfd >= 0) close(ex->pidfd);
+        ex->pidfd = -1;
+        uv_timer_init(ex->loop, &ex->exit_watch.timer);
+        ex->exit_watch.timer.data = ex;
+        uv_timer_start(&ex->exit_watch.timer, on_exit_poll, BH_EXEC_POLL_MS, BH_EXEC_POLL_MS);
     }
-    for (int i = 0; i < 2; i++) {
-        stdio[i + 1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-        stdio[i + 1].data.stream = (uv_stream_t *)&ex->sink[i].pipe;
-    }
+    ex->handles_open++;
 }
 
-/* uv_spawn failed: libuv requires closing the handles anyway; the error is
- * returned now, so their close callbacks only free memory (the last one
- * frees ex). */
-static void close_unspawned(bh_exec *ex, const bh_exec_req *req) {
-    ex->spawn_failed = 1;
-    uv_close((uv_handle_t *)&ex->proc, on_handle_closed);
+/* Start the child in its own session and process group, with the pipes'
+ * far ends as its stdio. Returns 0, or a negative errno after which ex is
+ * freed and must not be used again (no libuv handle was made yet). */
+static int spawn_child(bh_exec *ex, const bh_exec_req *req) {
+    int fd[3][2];
+    int r = make_pipes(req, fd);
+    pid_t pid = 0;
+    if (r == 0) {
+        bh_spawn_req sr = {req->argv, req->env, req->cwd, {fd[0][0], fd[1][0], fd[2][0]}};
+        ex->start_ns = uv_hrtime();
+        r = bh_spawn(&sr, &pid);
+    }
+    for (int i = 0; i < 3; i++)
+        if (fd[i][0] >= 0) close(fd[i][0]); /* the child has its copies */
+    if (r != 0) {
+        for (int i = 0; i < 3; i++)
+            if (fd[i][1] >= 0) close(fd[i][1]);
+        exec_free(ex); /* no handle was made: nothing for libuv to close */
+        return r;
+    }
+    ex->proc_pid = pid;
+    if (req->stdin_data != NULL) open_pipe(ex, &ex->in_pipe, fd[0][1]);
     for (int i = 0; i < 2; i++)
-        uv_close((uv_handle_t *)&ex->sink[i].pipe, on_handle_closed);
-    if (req->stdin_data != NULL) uv_close((uv_handle_t *)&ex->in_pipe, on_handle_closed);
-}
-
-/* uv_spawn into a new session and process group. Returns its error, after
- * which ex is on its way to being freed and must not be used again. */
-static int spawn_child(bh_exec *ex, const bh_exec_req *req, uv_stdio_container_t stdio[3]) {
-    uv_process_options_t opt;
-    memset(&opt, 0, sizeof opt);
-    /* PATH lookup: libuv 1.44 on Linux sets environ = opt.env in the child
-     * and then calls execvp(), so argv[0] is searched in the PATH of the
-     * *child's* environment, not the engine's (checked against the
-     * installed 1.44.2: env {"PATH=/nonexistent"} gives ENOENT even when
-     * the engine's PATH has the program). With no PATH in env, glibc falls
-     * back to /bin:/usr/bin. Callers that pass env must therefore put a
-     * PATH in it (ctx.exec copies the engine's) or give an absolute argv[0].
-     * Other libuv versions or platforms may differ. */
-    opt.file = req->argv[0];
-    opt.args = req->argv;
-    opt.env = req->env; /* NULL: inherit the engine's environment */
-    opt.cwd = req->cwd;
-    /* setsid() in the child: it leads a new session and process group, so
-     * kill(-pgid) reaches everything it starts that does not leave. */
-    opt.flags = UV_PROCESS_DETACHED;
-    opt.exit_cb = on_child_exit;
-    opt.stdio = stdio;
-    opt.stdio_count = 3;
-
-    ex->start_ns = uv_hrtime();
-    int r = uv_spawn(ex->loop, &ex->proc, &opt);
-    ex->proc.data = ex;
-    ex->handles_open++; /* the process handle is initialised even on failure */
-    if (r != 0) close_unspawned(ex, req);
-    return r;
+        open_pipe(ex, &ex->sink[i].pipe, fd[i + 1][1]);
+    watch_exit(ex);
+    return 0;
 }
 
 /* The child runs: note its group, count it among the live execs (its
  * processes are not strays) and set up the timers. */
 static void track_child(bh_exec *ex) {
-    ex->result.pid = ex->proc.pid;
-    ex->pgid = ex->proc.pid; /* setsid: pgid == pid */
-    ex->proc_pid = ex->proc.pid;
+    ex->result.pid = ex->proc_pid;
+    ex->pgid = ex->proc_pid; /* setsid: pgid == pid */
     ex->live_next = live_execs;
     live_execs = ex;
     uv_timer_t *timers[3] = {&ex->timeout_timer, &ex->grace_timer, &ex->drain_timer};
@@ -757,6 +805,9 @@ static void start_io(bh_exec *ex, const bh_exec_req *req) {
             sink_close(ex, i);
     }
     if (req->stdin_data != NULL) {
+        ex->in_len = req->stdin_len;
+        ex->in_data = bh_util_xmalloc(ex->in_len > 0 ? ex->in_len : 1);
+        memcpy(ex->in_data, req->stdin_data, ex->in_len);
         ex->in_open = 1;
         ex->pipes_open++;
         stdin_feed(ex);
@@ -773,9 +824,7 @@ int bh_exec_start(uv_loop_t *loop, const bh_exec_req *req, bh_exec_cb cb, void *
     if (sodium_init() < 0) return UV_EIO;
 
     bh_exec *ex = exec_new(loop, req, cb, ud);
-    uv_stdio_container_t stdio[3];
-    stdio_setup(ex, req, stdio);
-    int r = spawn_child(ex, req, stdio);
+    int r = spawn_child(ex, req);
     if (r != 0) return r;
     track_child(ex);
     start_io(ex, req);

@@ -2,8 +2,9 @@
  * runbook needs it run.
  *
  * - argv array, no shell (a runbook asks for one explicitly with ctx.sh);
- * - the child leads its own session and process group (UV_PROCESS_DETACHED
- *   calls setsid), so signals go to the whole group: kill(-pgid, sig);
+ * - the child is started without fork (effects/spawn.h) and leads its own
+ *   session and process group, so signals go to the whole group:
+ *   kill(-pgid, sig); its exit is seen on the loop through a pidfd;
  * - stdin is /dev/null unless data is given; stdout and stderr are read
  *   through pipes, streamed to files (created only when there is output,
  *   hashed as they are written, capped at file_max bytes) and the first

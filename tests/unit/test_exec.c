@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <sodium.h>
@@ -611,6 +612,80 @@ static void test_cwd(void **state) {
     tmpdir_remove(&t);
 }
 
+/* What the child starts with, read by the child itself from
+ * /proc/self/status: no blocked and no ignored signal (the engine ignores
+ * SIGPIPE and blocks what it likes), its own session and group, and no fd
+ * above 2 even when the engine holds one open without close-on-exec. */
+static void test_child_starts_clean(void **state) {
+    (void)state;
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &block, &old);
+    int leak = open("/dev/null", O_RDONLY); /* no O_CLOEXEC, on purpose */
+    assert_true(leak > 2);
+    char *argv[] = {"sh", "-c",
+                    "grep -E '^Sig(Blk|Ign):' /proc/self/status; "
+                    "ps -o pid=,pgid=,sid= -p $$ | awk '{print ($1==$2 && $2==$3) ? \"leader\" : "
+                    "\"not leader\"}'; ls /proc/self/fd | sort -n | tr '\\n' ' '",
+                    NULL};
+    bh_exec_req req = base_req(argv);
+    outcome o = {0};
+    run(&req, &o);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    close(leak);
+    unsigned long long blocked = 0, ignored = 0;
+    char rest[64] = "";
+    assert_int_equal(sscanf(o.data[0], "SigBlk: %llx SigIgn: %llx %63[^\n]", &blocked, &ignored, rest),
+                     3);
+    assert_int_equal(blocked, 0);
+    /* glibc's posix_spawn leaves its own two real-time signals (32, 33)
+     * ignored; every C library sets a handler for them before it uses
+     * them. Nothing else may be ignored. */
+    assert_int_equal(ignored & ~((1ULL << 31) | (1ULL << 32)), 0);
+    assert_string_equal(rest, "leader");
+    assert_non_null(strstr(o.data[0], "\n0 1 2 3 "));
+    outcome_free(&o);
+}
+
+/* argv[0] is looked up in the PATH of the child's environment, not the
+ * engine's; a directory that is first in PATH but holds no runnable file
+ * of that name is passed over. */
+static void test_path_of_child_env(void **state) {
+    (void)state;
+    tmpdir t;
+    tmpdir_make(&t);
+    char dir[PATH_MAX], prog[PATH_MAX + 32];
+    snprintf(dir, sizeof dir, "%s/bin", t.dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(prog, sizeof prog, "%s/bh-only-here", dir);
+    FILE *f = fopen(prog, "w");
+    assert_non_null(f);
+    fputs("#!/bin/sh\necho found me\n", f);
+    fclose(f);
+    assert_int_equal(chmod(prog, 0700), 0);
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "PATH=/nonexistent:%s", dir);
+    char *env[] = {path, NULL};
+    char *argv[] = {"bh-only-here", NULL};
+    bh_exec_req req = base_req(argv);
+    req.env = env;
+    outcome o = {0};
+    run(&req, &o);
+    assert_string_equal(o.data[0], "found me\n");
+    outcome_free(&o);
+    /* The engine's own PATH does not have it. */
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    bh_exec_req req2 = base_req(argv);
+    bh_exec *ex = NULL;
+    assert_int_equal(bh_exec_start(&loop, &req2, on_done, &o, &ex), UV_ENOENT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    unlink(prog);
+    rmdir(dir);
+    tmpdir_remove(&t);
+}
+
 static void test_fx_real(void **state) {
     (void)state;
     uv_loop_t loop;
@@ -677,6 +752,8 @@ int main(void) {
         cmocka_unit_test(test_cancel_after_exit),
         cmocka_unit_test(test_env_exact),
         cmocka_unit_test(test_cwd),
+        cmocka_unit_test(test_child_starts_clean),
+        cmocka_unit_test(test_path_of_child_env),
         cmocka_unit_test(test_fx_real),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
