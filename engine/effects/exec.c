@@ -188,36 +188,31 @@ static int read_proc_stat(const char *pid, char *state, long *pgrp, long *thread
 
 /* ---- descendants that left their group -------------------------------- */
 
-/* Our children's pids, from /proc/self/task/TID/children (every thread's:
- * a reparented orphan may be a child of any of them). Returns how many, or
- * -1 when the kernel has no such file (our_children then reads /proc). Reading
- * the few children beats opening every process's stat file after each
- * command (that cost 60 opens per step on a quiet machine). */
+/* Our children's pids, from the main thread's /proc/self/task/PID/children.
+ * The main thread is the one that spawns, and the kernel hands an orphan
+ * to the first live thread of its subreaper, which is the main thread
+ * while the engine runs; so the other threads' lists (libuv's thread
+ * pool) need not be read, which saves a directory scan per command.
+ * Returns how many, or -1 when the kernel has no such file (our_children
+ * then reads /proc). Reading the few children beats opening every
+ * process's stat file after each command (60 opens per step). */
 static int list_children(pid_t *out, int max) {
-    DIR *tasks = opendir("/proc/self/task");
-    if (tasks == NULL) return -1;
-    int n = 0, seen = 0;
-    const struct dirent *t;
-    while ((t = readdir(tasks)) != NULL) {
-        if (t->d_name[0] < '1' || t->d_name[0] > '9') continue;
-        char path[96];
-        snprintf(path, sizeof path, "/proc/self/task/%.20s/children", t->d_name);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) continue;
-        seen = 1;
-        char buf[4096];
-        ssize_t len = read(fd, buf, sizeof buf - 1);
-        close(fd);
-        if (len <= 0) continue;
-        buf[len] = '\0';
-        for (char *p = buf, *end; n < max; p = end) {
-            long pid = strtol(p, &end, 10);
-            if (end == p) break;
-            out[n++] = (pid_t)pid;
-        }
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%ld/children", (long)getpid());
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    char buf[4096];
+    ssize_t len = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    int n = 0;
+    if (len <= 0) return 0;
+    buf[len] = '\0';
+    for (char *p = buf, *end; n < max; p = end) {
+        long pid = strtol(p, &end, 10);
+        if (end == p) break;
+        out[n++] = (pid_t)pid;
     }
-    closedir(tasks);
-    return seen ? n : -1;
+    return n;
 }
 
 /* Our children's pids, however the kernel can tell: from list_children,

@@ -22,6 +22,7 @@ struct bh_journal {
     char head[BH_SHA256_HEX_LEN + 1];
     int err;   /* first negative errno, sticky */
     int dirty; /* appended since the last sync */
+    off_t size; /* bytes in the file: only this writer appends (the run's lock) */
     bh_journal_listener listener;
     void *listener_ud;
 };
@@ -32,9 +33,10 @@ static int fail(bh_journal *j, int err) {
     return j->err;
 }
 
-static bh_journal *journal_new(int fd, uint64_t seq, const char *head) {
+static bh_journal *journal_new(int fd, uint64_t seq, const char *head, off_t size) {
     bh_journal *j = bh_util_xcalloc(1, sizeof *j);
     j->fd = fd;
+    j->size = size;
     j->seq = seq;
     memcpy(j->head, head, sizeof j->head);
     return j;
@@ -63,7 +65,7 @@ int bh_journal_create(const char *path, bh_journal **out) {
         close(fd);
         return rc;
     }
-    *out = journal_new(fd, 0, zero_hash);
+    *out = journal_new(fd, 0, zero_hash, 0);
     return 0;
 }
 
@@ -83,7 +85,7 @@ int bh_journal_open_append(const char *path, bh_journal **out) {
 
     int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
     if (fd < 0) return -errno;
-    *out = journal_new(fd, chk.records, chk.head);
+    *out = journal_new(fd, chk.records, chk.head, (off_t)len);
     return 0;
 }
 
@@ -162,18 +164,18 @@ int bh_journal_append(bh_journal *j, const cJSON *rec) {
     /* One write(2) for the whole line: with O_APPEND the line lands
      * contiguously, and a crash leaves at worst one torn last line, which
      * verify reports as such. */
-    off_t before = lseek(j->fd, 0, SEEK_END);
     int rc = bh_util_write_all(j->fd, line, len + 1);
     if (rc < 0) {
         /* A part of the line may have landed (a full disk): cut it off so
          * the journal stays a verifiable run of whole records. If even that
          * fails, verify reports the torn last line. */
-        if (before >= 0 && ftruncate(j->fd, before) != 0) {
+        if (ftruncate(j->fd, j->size) != 0) {
             /* nothing more to do: the error below stops the run */
         }
         free(line);
         return fail(j, rc);
     }
+    j->size += (off_t)(len + 1);
     bh_util_sha256_hex(line, len, j->head);
     j->seq++;
     j->dirty = 1;

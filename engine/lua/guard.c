@@ -50,19 +50,36 @@ void bh_guard_init(bh_guard *g, const char *what, double max_instructions, doubl
  * it says so and ends as SIGTERM would end it. The journal is whole (every
  * record is one write), and `bulkhead resume` takes the run up. */
 
-static void arm_watchdog(const bh_guard *g) {
+/* When the interval timer fires (loop time in ns), 0 when disarmed. Set
+ * lazily: a timer that fires too early is re-armed by its handler, one
+ * that fires too late would miss a stuck engine. So a guard re-arms only
+ * when it needs the timer sooner than it is set, and leaving a guard
+ * never disarms: two setitimer calls per Lua callback were a fifth of the
+ * engine's system calls per exec step. */
+static volatile uint64_t armed_due;
+
+/* The innermost deadline in force, plus the grace: when the engine is
+ * stuck if the guard is still in force then; 0 without a deadline. */
+static uint64_t stuck_at(const bh_guard *g) {
+    for (; g && !g->deadline_ns; g = g->outer) {
+    }
+    return g ? g->deadline_ns + (uint64_t)BH_GUARD_STUCK_MS * 1000000u : 0;
+}
+
+static void set_timer(uint64_t due, uint64_t now) {
     struct itimerval t;
     memset(&t, 0, sizeof t);
-    for (; g && !g->deadline_ns; g = g->outer) {
-    } /* the innermost deadline in force */
-    if (g) {
-        uint64_t now = uv_hrtime(), due = g->deadline_ns + (uint64_t)BH_GUARD_STUCK_MS * 1000000u;
-        uint64_t us = due > now ? (due - now) / 1000 : 1;
-        t.it_value.tv_sec = (time_t)(us / 1000000);
-        t.it_value.tv_usec = (suseconds_t)(us % 1000000);
-        if (!t.it_value.tv_sec && !t.it_value.tv_usec) t.it_value.tv_usec = 1;
-    }
-    setitimer(ITIMER_REAL, &t, NULL); /* all zero: disarmed */
+    uint64_t us = due > now ? (due - now) / 1000 : 1;
+    t.it_value.tv_sec = (time_t)(us / 1000000);
+    t.it_value.tv_usec = (suseconds_t)(us % 1000000);
+    if (!t.it_value.tv_sec && !t.it_value.tv_usec) t.it_value.tv_usec = 1;
+    armed_due = due;
+    setitimer(ITIMER_REAL, &t, NULL);
+}
+
+static void arm_watchdog(const bh_guard *g) {
+    uint64_t due = stuck_at(g);
+    if (due && (armed_due == 0 || armed_due > due)) set_timer(due, uv_hrtime());
 }
 
 static void say(const char *s) {
@@ -70,9 +87,20 @@ static void say(const char *s) {
     (void)n;
 }
 
+/* SIGALRM: the engine is stuck if a guard's deadline has passed by the
+ * grace; an early alarm (set for a guard that has ended) waits for the
+ * one in force now, if any. */
 static void on_stuck(int sig) {
     (void)sig;
+    int saved_errno = errno;
     const bh_guard *g = current;
+    uint64_t due = stuck_at(g), now = uv_hrtime();
+    armed_due = 0;
+    if (due == 0 || now < due) {
+        if (due) set_timer(due, now);
+        errno = saved_errno;
+        return;
+    }
     say("bulkhead: ");
     say(g && g->what ? g->what : "the runbook's code");
     say(" is stuck inside a C function (a Lua string pattern that backtracks, a C module) "
@@ -95,7 +123,9 @@ void bh_guard_leave(bh_guard *g) {
     running = g->outer_running;
     current = g->outer;
     g->outer = NULL;
-    if (g->deadline_ns) arm_watchdog(current);
+    /* An outer guard's deadline is never later than it was when it armed
+     * the timer, and the timer is never set later than any deadline in
+     * force: nothing to do. */
 }
 
 static const char *trip_code(bh_guard_trip why) {

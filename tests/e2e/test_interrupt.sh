@@ -311,3 +311,16 @@ assert_jq "$(journal)" '[.[] | select(.type == "run_end")] | length' 0
 assert_exit 0 bh verify last
 assert_exit 0 bh resume last --skip-unknown --plain
 assert_eq ok "$(end_of after status)" "resume went on after the stuck step"
+
+t the_watchdog_armed_for_an_ended_step_does_not_end_the_engine
+# The watchdog is armed lazily and never disarmed: armed for the first
+# step's deadline (1 s + 5 s), it fires while the second step waits on the
+# loop; that alarm must find nothing stuck and the run go on.
+rb lazydog <<'LUA'
+runbook { id = "lazydog", title = "An early alarm" }
+step "quick" { timeout = "1s", run = function(ctx) return 1 end }
+step "wait" { timeout = "20s", run = function(ctx) ctx.sleep("6500ms") return 2 end }
+step "after" { run = function(ctx) return 3 end }
+LUA
+assert_exit 0 bh run --plain "$WORK/lazydog.lua"
+assert_eq ok "$(end_of after status)" "the run went on past the early alarm"
