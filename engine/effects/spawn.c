@@ -68,9 +68,9 @@ static int look_up(const char *name, char *const *env, char *out, size_t outsz) 
 static int file_actions(posix_spawn_file_actions_t *fa, const bh_spawn_req *req) {
     int r = posix_spawn_file_actions_init(fa);
     for (int i = 0; r == 0 && i < 3; i++)
-        r = req->fd[i] >= 0 ? posix_spawn_file_actions_adddup2(fa, req->fd[i], i)
-                            : posix_spawn_file_actions_addopen(fa, i, "/dev/null",
-                                                               i ? O_WRONLY : O_RDONLY, 0);
+        r = req->fd[i] >= 0
+                ? posix_spawn_file_actions_adddup2(fa, req->fd[i], i)
+                : posix_spawn_file_actions_addopen(fa, i, "/dev/null", i ? O_WRONLY : O_RDONLY, 0);
     if (r == 0 && req->cwd) r = posix_spawn_file_actions_addchdir_np(fa, req->cwd);
     if (r == 0) r = posix_spawn_file_actions_addclosefrom_np(fa, 3);
     return r;

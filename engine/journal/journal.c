@@ -20,8 +20,8 @@ struct bh_journal {
     int fd;
     uint64_t seq; /* of the next record */
     char head[BH_SHA256_HEX_LEN + 1];
-    int err;   /* first negative errno, sticky */
-    int dirty; /* appended since the last sync */
+    int err;    /* first negative errno, sticky */
+    int dirty;  /* appended since the last sync */
     off_t size; /* bytes in the file: only this writer appends (the run's lock) */
     bh_journal_listener listener;
     void *listener_ud;

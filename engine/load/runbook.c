@@ -20,7 +20,7 @@ static char STOP_LOADING;
 
 static const char *const SEVERITIES[] = {"low", "medium", "high", "critical", NULL};
 static const char *const RUNBOOK_FIELDS[] = {
-    "id",     "title",    "severity",         "owner", "description", "timeout", "kill_grace",
+    "id",     "title",    "severity",         "owner",      "description", "timeout", "kill_grace",
     "params", "schedule", "max_instructions", "max_memory", NULL};
 static const char *const PARAM_FIELDS[] = {"type", "required", "default", "doc", "pattern", NULL};
 static const char *const STEP_FIELDS[] = {"run",

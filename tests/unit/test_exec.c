@@ -636,8 +636,8 @@ static void test_child_starts_clean(void **state) {
     close(leak);
     unsigned long long blocked = 0, ignored = 0;
     char rest[64] = "";
-    assert_int_equal(sscanf(o.data[0], "SigBlk: %llx SigIgn: %llx %63[^\n]", &blocked, &ignored, rest),
-                     3);
+    assert_int_equal(
+        sscanf(o.data[0], "SigBlk: %llx SigIgn: %llx %63[^\n]", &blocked, &ignored, rest), 3);
     assert_int_equal(blocked, 0);
     /* glibc's posix_spawn leaves its own two real-time signals (32, 33)
      * ignored; every C library sets a handler for them before it uses
